@@ -1,0 +1,183 @@
+// Package eventstore defines the append-only event store that talentledger is
+// built on: streams with optimistic concurrency, a totally ordered global log,
+// and catch-up subscriptions over that log.
+//
+// The package holds only the vocabulary (the Store interface, the event
+// envelope, versions, positions and errors). Backends live in subpackages:
+// eventstore/pebble is the embedded default and eventstore/esdb talks to
+// EventStoreDB / KurrentDB. Both run the same contract suite in
+// eventstore/eventstoretest, so they behave the same.
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Store is an append-only event store.
+//
+// Every method honours its context: a cancelled context makes it return the
+// context's error (or report it through the iterator's Err) and, for Append,
+// write nothing.
+type Store interface {
+	// Append atomically appends events to one stream if the stream's current
+	// version matches expected. It returns only once the events are durable.
+	//
+	// Appending event IDs that the stream already holds at the same expected
+	// version is an idempotent retry: the original result is returned and
+	// nothing is written. A partial overlap is a version conflict.
+	//
+	// Errors: ErrWrongVersion (as *WrongVersionError) on a version mismatch;
+	// ErrInvalid and its refinements (ErrInvalidStream, ErrNoEvents,
+	// ErrInvalidEvent, ErrDuplicateEventID, ErrEventTooLarge) for bad input;
+	// ErrClosed after Close; the context's error when it is done.
+	Append(ctx context.Context, stream string, expected Version, events ...EventData) (AppendResult, error)
+
+	// ReadStream reads one stream forwards, starting at version from
+	// (inclusive). Reading a stream that does not exist ends at once with
+	// ErrStreamNotFound from Err; reading past the end of an existing stream
+	// ends with no error.
+	ReadStream(ctx context.Context, stream string, from Version) Iterator
+
+	// ReadAll reads the global log forwards, starting with the first event
+	// after position after. Start reads from the beginning.
+	ReadAll(ctx context.Context, after Position) Iterator
+
+	// Subscribe delivers the global log's events after position after, first
+	// those already stored (catch-up), then new ones as they are appended
+	// (live), in global order, without gaps or duplicates. Only events that
+	// match filter are delivered. The subscription ends when ctx is done or
+	// it is closed.
+	Subscribe(ctx context.Context, after Position, filter Filter) Subscription
+
+	// LastPosition returns the position of the newest event in the global
+	// log, or Start when the log is empty.
+	LastPosition(ctx context.Context) (Position, error)
+
+	// Close releases the store. Appends in flight either complete or fail
+	// with ErrClosed; later calls fail with ErrClosed.
+	Close() error
+}
+
+// EventData is an event proposed for appending.
+type EventData struct {
+	// ID is chosen by the caller and is what makes retries idempotent. It
+	// must not be the zero ID.
+	ID EventID
+	// Type is a stable name such as "GrantApproved", never a reflected Go
+	// type name.
+	Type string
+	// Data is the event's JSON payload.
+	Data json.RawMessage
+	// Metadata is stored with the event and returned unchanged.
+	Metadata Metadata
+}
+
+// Event is a stored event: the envelope every reader sees.
+type Event struct {
+	ID       EventID         `json:"id"`
+	Stream   string          `json:"stream"`
+	Version  Version         `json:"version"`
+	Position Position        `json:"position"`
+	Type     string          `json:"type"`
+	Data     json.RawMessage `json:"data"`
+	Metadata Metadata        `json:"metadata"`
+}
+
+// Metadata describes who recorded an event, why and under which request, and
+// links the event into its stream's hash chain. The store keeps it exactly as
+// given; it never fills anything in, so a hash computed before the append
+// still matches what is read back.
+type Metadata struct {
+	// Principal and Role identify the actor.
+	Principal string `json:"principal,omitempty"`
+	Role      string `json:"role,omitempty"`
+	// CorrelationID ties together all events caused by one user request;
+	// CausationID names the event or request that directly caused this one.
+	CorrelationID string `json:"correlation_id,omitempty"`
+	CausationID   string `json:"causation_id,omitempty"`
+	// RecordedAt is when the command was decided.
+	RecordedAt time.Time `json:"recorded_at,omitzero"`
+	// EffectiveDate (YYYY-MM-DD) is the business date, where it differs
+	// from the recording date.
+	EffectiveDate string `json:"effective_date,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+	DocumentRef   string `json:"document_ref,omitempty"`
+	// PrevHash and Hash link the event into its stream's hash chain (hex
+	// SHA-256).
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
+}
+
+// AppendResult reports where an append landed.
+type AppendResult struct {
+	// Version is the stream version of the last event appended.
+	Version Version `json:"version"`
+	// Position is the global position of the last event appended.
+	Position Position `json:"position"`
+}
+
+// Filter selects the events a subscription delivers. An empty filter
+// selects all events. Both lists, when non-empty, must match.
+type Filter struct {
+	// StreamPrefixes selects events whose stream starts with any of these.
+	StreamPrefixes []string
+	// EventTypes selects events whose type is one of these.
+	EventTypes []string
+}
+
+// Match reports whether e passes the filter.
+func (f Filter) Match(e *Event) bool {
+	if len(f.StreamPrefixes) > 0 {
+		ok := false
+		for _, p := range f.StreamPrefixes {
+			if len(e.Stream) >= len(p) && e.Stream[:len(p)] == p {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(f.EventTypes) > 0 {
+		for _, t := range f.EventTypes {
+			if e.Type == t {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// Iterator walks events in order, in the manner of database/sql.Rows:
+//
+//	it := store.ReadStream(ctx, "grant-1", 0)
+//	defer it.Close()
+//	for it.Next() {
+//		e := it.Event()
+//		...
+//	}
+//	if err := it.Err(); err != nil { ... }
+type Iterator interface {
+	// Next advances to the next event, returning false at the end or on an
+	// error.
+	Next() bool
+	// Event returns the current event. It is valid until the next call to
+	// Next.
+	Event() Event
+	// Err returns the error that stopped iteration, if any.
+	Err() error
+	// Close releases the iterator. It is safe to call more than once.
+	Close() error
+}
+
+// Subscription is an iterator over the global log whose Next blocks until an
+// event arrives, the context is done, the subscription is closed or it
+// fails. After Next returns false, Err tells why: nil after Close, the
+// context's error, or the failure.
+type Subscription interface {
+	Iterator
+}
