@@ -1,0 +1,462 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"talentledger/eventstore"
+)
+
+func newGrant() aggregate { return &grant{} }
+
+// grantCommand runs decide on a grant's stream after checking the ID, and
+// refuses unknown grants.
+func (s *Service) grantCommand(ctx context.Context, m *meta, grantID string, decide func(g *grant) ([]Event, error)) (Result, error) {
+	if !validGenerated(prefixGrant, grantID) {
+		return Result{}, Errorf(ENOTFOUND, "grant %q not found", truncate(grantID, 40))
+	}
+	res, err := s.repo.execute(ctx, streamGrant(grantID), newGrant, m, func(e *entry) ([]Event, error) {
+		g := e.agg.(*grant)
+		if g.applied == nil {
+			return nil, Errorf(ENOTFOUND, "grant %s not found", grantID)
+		}
+		return decide(g)
+	})
+	return result(grantID, res), err
+}
+
+// ApplyGrant is the command that records an application.
+type ApplyGrant struct {
+	Meta            CommandMeta
+	TalentID        string
+	ProgramID       string
+	AmountRequested Money
+}
+
+// ApplyGrant records an application and returns the new grant's ID. Only a
+// clerk may; the document reference is required.
+//
+// Errors: EINVALID, ENOTFOUND (talent, program), ENOTELIGIBLE.
+func (s *Service) ApplyGrant(ctx context.Context, c ApplyGrant) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleClerk)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := c.AmountRequested.CheckAmount("amount_requested"); err != nil {
+		return Result{}, err
+	}
+	if err := checkText("document_ref", m.DocumentRef, true); err != nil {
+		return Result{}, err
+	}
+	def, err := s.loadProgram(ctx, c.ProgramID)
+	if err != nil {
+		return Result{}, err
+	}
+	t, err := s.loadTalent(ctx, c.TalentID)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := eligible(def, &t); err != nil {
+		return Result{}, err
+	}
+	id := newID(prefixGrant, m.CommandID, "grant")
+	ev := &GrantApplied{GrantID: id, TalentID: c.TalentID, ProgramID: c.ProgramID, AmountRequested: c.AmountRequested, AppliedOn: m.date}
+	res, err := s.repo.execute(ctx, streamGrant(id), newGrant, m, func(e *entry) ([]Event, error) {
+		if e.agg.(*grant).applied != nil {
+			return nil, Errorf(ECONFLICT, "grant %s already exists", id)
+		}
+		return []Event{ev}, nil
+	})
+	return result(id, res), err
+}
+
+// ENOTELIGIBLE refuses a talent that a program does not cover.
+const ENOTELIGIBLE = "not_eligible"
+
+func eligible(def *ProgramDefined, t *talent) error {
+	if t.departure != "" {
+		return Errorf(ENOTELIGIBLE, "talent %s departed on %s", t.reg.TalentID, t.departure)
+	}
+	if _, ok := def.Caps[t.reg.Tier]; !ok {
+		return Errorf(ENOTELIGIBLE, "program %s has no cap for tier %s", def.ProgramID, t.reg.Tier)
+	}
+	if len(def.PermitCategories) > 0 && !contains(def.PermitCategories, t.reg.PermitCategory) {
+		return Errorf(ENOTELIGIBLE, "program %s is for permit categories %v", def.ProgramID, def.PermitCategories)
+	}
+	return nil
+}
+
+// ReviewGrant is the talent office's review.
+type ReviewGrant struct {
+	Meta     CommandMeta
+	GrantID  string
+	Decision string // "approve" or "reject"
+	Note     string
+}
+
+// ReviewGrant records a review. Only a reviewer may, and not the clerk who
+// entered the application. A rejecting review rejects the grant.
+//
+// Errors: EINVALID, ENOTFOUND, ECONFLICT (not awaiting review),
+// ESEGREGATION.
+func (s *Service) ReviewGrant(ctx context.Context, c ReviewGrant) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleReviewer)
+	if err != nil {
+		return Result{}, err
+	}
+	if c.Decision != "approve" && c.Decision != "reject" {
+		return Result{}, Errorf(EINVALID, "decision must be \"approve\" or \"reject\"")
+	}
+	if err := checkText("note", c.Note, false); err != nil {
+		return Result{}, err
+	}
+	return s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
+		if g.state != GrantStateApplied {
+			return nil, Errorf(ECONFLICT, "grant %s is %s, not awaiting review", c.GrantID, g.state)
+		}
+		if g.appliedBy == m.Actor.Principal {
+			return nil, Errorf(ESEGREGATION, "the clerk who entered an application may not review it")
+		}
+		evs := []Event{&GrantReviewed{GrantID: c.GrantID, Decision: c.Decision, Note: c.Note}}
+		if c.Decision == "reject" {
+			evs = append(evs, &GrantRejected{GrantID: c.GrantID, Reason: "rejected at review: " + c.Note})
+		}
+		return evs, nil
+	})
+}
+
+// NoticeCommand opens or closes a grant's public notice.
+type NoticeCommand struct {
+	Meta    CommandMeta
+	GrantID string
+}
+
+// OpenNotice starts the public notice. Only a reviewer may, after a
+// favourable review.
+//
+// Errors: ENOTFOUND, ECONFLICT.
+func (s *Service) OpenNotice(ctx context.Context, c NoticeCommand) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleReviewer)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
+		if g.state != GrantStateReviewed {
+			return nil, Errorf(ECONFLICT, "grant %s is %s; a notice opens after a favourable review", c.GrantID, g.state)
+		}
+		return []Event{&PublicNoticeOpened{GrantID: c.GrantID, OpenedOn: m.date}}, nil
+	})
+}
+
+// CloseNotice ends the public notice. Only a reviewer may, once the notice
+// has run the program's notice days with no objection open.
+//
+// Errors: ENOTFOUND, ECONFLICT, ENOTICEPENDING.
+func (s *Service) CloseNotice(ctx context.Context, c NoticeCommand) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleReviewer)
+	if err != nil {
+		return Result{}, err
+	}
+	var days int
+	if err := s.grantProgram(ctx, c.GrantID, func(def *ProgramDefined) { days = def.NoticeDays }); err != nil {
+		return Result{}, err
+	}
+	return s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
+		if g.state != GrantStateInNotice {
+			return nil, Errorf(ECONFLICT, "grant %s is %s, not in public notice", c.GrantID, g.state)
+		}
+		if err := g.noticeRipe(days, m.date); err != nil {
+			return nil, err
+		}
+		return []Event{&PublicNoticeClosed{GrantID: c.GrantID, ClosedOn: m.date}}, nil
+	})
+}
+
+// noticeRipe reports ENOTICEPENDING while the notice is younger than days
+// working days on date, or an objection is open.
+func (g *grant) noticeRipe(days int, date string) error {
+	if n := len(g.objections); n > 0 {
+		return Errorf(ENOTICEPENDING, "%d objection(s) to grant %s are unresolved", n, g.applied.GrantID)
+	}
+	if ran := WorkingDaysBetween(g.noticeOpen, date); ran < days {
+		return Errorf(ENOTICEPENDING, "the public notice opened %s has run %d of %d working days", g.noticeOpen, ran, days)
+	}
+	return nil
+}
+
+// grantProgram runs f on the program of a grant.
+func (s *Service) grantProgram(ctx context.Context, grantID string, f func(def *ProgramDefined)) error {
+	programID := ""
+	if !validGenerated(prefixGrant, grantID) {
+		return Errorf(ENOTFOUND, "grant %q not found", truncate(grantID, 40))
+	}
+	err := s.repo.view(ctx, streamGrant(grantID), newGrant, func(e *entry) error {
+		if g := e.agg.(*grant); g.applied != nil {
+			programID = g.applied.ProgramID
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if programID == "" {
+		return Errorf(ENOTFOUND, "grant %s not found", grantID)
+	}
+	def, err := s.loadProgram(ctx, programID)
+	if err != nil {
+		return err
+	}
+	f(def)
+	return nil
+}
+
+// RaiseObjection records an objection made during the public notice.
+type RaiseObjection struct {
+	Meta    CommandMeta
+	GrantID string
+	Summary string
+}
+
+// RaiseObjection records an objection and returns its ID. A reviewer or a
+// clerk may, while the notice is open.
+//
+// Errors: EINVALID, ENOTFOUND, ECONFLICT.
+func (s *Service) RaiseObjection(ctx context.Context, c RaiseObjection) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleReviewer, RoleClerk)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkText("summary", c.Summary, true); err != nil {
+		return Result{}, err
+	}
+	oid := newID(prefixObjection, m.CommandID, "objection")
+	res, err := s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
+		if g.state != GrantStateInNotice {
+			return nil, Errorf(ECONFLICT, "grant %s is %s, not in public notice", c.GrantID, g.state)
+		}
+		return []Event{&ObjectionRaised{GrantID: c.GrantID, ObjectionID: oid, Summary: c.Summary}}, nil
+	})
+	res.ID = oid
+	return res, err
+}
+
+// ResolveObjection settles an objection.
+type ResolveObjection struct {
+	Meta        CommandMeta
+	GrantID     string
+	ObjectionID string
+	Upheld      bool
+	Resolution  string
+}
+
+// ResolveObjection settles an open objection. Only a reviewer may. An upheld
+// objection rejects the grant.
+//
+// Errors: EINVALID, ENOTFOUND, ECONFLICT.
+func (s *Service) ResolveObjection(ctx context.Context, c ResolveObjection) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleReviewer)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkText("resolution", c.Resolution, true); err != nil {
+		return Result{}, err
+	}
+	return s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
+		if !g.objections[c.ObjectionID] {
+			return nil, Errorf(ENOTFOUND, "no open objection %q on grant %s", truncate(c.ObjectionID, 40), c.GrantID)
+		}
+		evs := []Event{&ObjectionResolved{GrantID: c.GrantID, ObjectionID: c.ObjectionID, Upheld: c.Upheld, Resolution: c.Resolution}}
+		if c.Upheld {
+			evs = append(evs, &GrantRejected{GrantID: c.GrantID, Reason: "objection upheld: " + c.Resolution})
+		}
+		return evs, nil
+	})
+}
+
+// RejectGrant is the approver's refusal.
+type RejectGrant struct {
+	Meta    CommandMeta
+	GrantID string
+	Reason  string
+}
+
+// RejectGrant rejects a grant not yet approved. Only an approver may.
+//
+// Errors: EINVALID, ENOTFOUND, ECONFLICT.
+func (s *Service) RejectGrant(ctx context.Context, c RejectGrant) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleApprover)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkText("reason", c.Reason, true); err != nil {
+		return Result{}, err
+	}
+	return s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
+		switch g.state {
+		case GrantStateApplied, GrantStateReviewed, GrantStateInNotice, GrantStateNoticeClosed:
+		default:
+			return nil, Errorf(ECONFLICT, "grant %s is %s and can no longer be rejected", c.GrantID, g.state)
+		}
+		return []Event{&GrantRejected{GrantID: c.GrantID, Reason: c.Reason}}, nil
+	})
+}
+
+// ApproveGrant is the finance checker's approval.
+type ApproveGrant struct {
+	Meta    CommandMeta
+	GrantID string
+	// Award defaults to the amount requested.
+	Award *Money
+}
+
+// ApproveGrant approves a grant and reserves its award in the budget of the
+// fiscal year of approval. Only an approver may, and not the clerk who
+// entered the application nor its reviewer.
+//
+// Approval touches two streams and runs in two steps: BudgetReserved on the
+// budget stream (checked against the available amount under optimistic
+// concurrency, so concurrent approvals never overdraw it), then
+// GrantApproved on the grant stream. The reservation carries the whole
+// approval; if the process stops between the steps, Reconcile completes the
+// approval or, if the grant can no longer be approved, releases the
+// reservation. Event IDs derive from the command ID, so every step is
+// idempotent.
+//
+// Errors: EINVALID, ENOTFOUND, ECONFLICT, ESEGREGATION, ENOTICEPENDING,
+// ECAPEXCEEDED, EINSUFFICIENTFUNDS, ENOTELIGIBLE.
+func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleApprover)
+	if err != nil {
+		return Result{}, err
+	}
+	if !validGenerated(prefixGrant, c.GrantID) {
+		return Result{}, Errorf(ENOTFOUND, "grant %q not found", truncate(c.GrantID, 40))
+	}
+	if c.Award != nil {
+		if err := c.Award.CheckAmount("award"); err != nil {
+			return Result{}, err
+		}
+	}
+	gstream := streamGrant(c.GrantID)
+	defer s.repo.lock(gstream)()
+	ge, err := s.repo.load(ctx, gstream, newGrant)
+	if err != nil {
+		return Result{}, err
+	}
+	if pos, ok := ge.replayed(m.CommandID); ok {
+		return Result{ID: c.GrantID, Position: pos}, nil
+	}
+	g := ge.agg.(*grant)
+	if g.applied == nil {
+		return Result{}, Errorf(ENOTFOUND, "grant %s not found", c.GrantID)
+	}
+	def, err := s.loadProgram(ctx, g.applied.ProgramID)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := g.approvable(def, m); err != nil {
+		return Result{}, err
+	}
+	t, err := s.loadTalent(ctx, g.applied.TalentID)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := eligible(def, &t); err != nil {
+		return Result{}, err
+	}
+	award := g.applied.AmountRequested
+	if c.Award != nil {
+		award = *c.Award
+	}
+	if cap := def.Caps[t.reg.Tier]; award.Cmp(cap) > 0 {
+		return Result{}, Errorf(ECAPEXCEEDED, "award %s is above the cap of %s for tier %s", award, cap, t.reg.Tier)
+	}
+	deduction, from, err := s.stackingDeduction(ctx, def, g.applied)
+	if err != nil {
+		return Result{}, err
+	}
+	amount := award.Sub(deduction)
+	if amount.Sign() <= 0 {
+		return Result{}, Errorf(ECONFLICT, "nothing is left to award after deducting %s already received", deduction)
+	}
+	fy := mustDate(m.date).Year()
+	approval := GrantApproved{
+		GrantID: c.GrantID, TalentID: g.applied.TalentID, ProgramID: def.ProgramID,
+		Award: award, Deduction: deduction, DeductedFrom: from, Amount: amount, FiscalYear: fy,
+		Installments: def.Schedule.installments(amount, m.date), ServiceMonths: def.ServiceMonths,
+		ServiceStart: m.date, ApprovedOn: m.date, CommandID: m.CommandID,
+	}
+	if _, err := s.reserve(ctx, m, approval); err != nil {
+		return Result{}, err
+	}
+	res, err := s.completeApproval(ctx, ge, m, approval, def)
+	return result(c.GrantID, res), err
+}
+
+// approvable checks the grant's state, the public notice and maker-checker.
+func (g *grant) approvable(def *ProgramDefined, m *meta) error {
+	switch {
+	case g.state == GrantStateNoticeClosed:
+	case g.state == GrantStateReviewed && def.NoticeDays == 0:
+	case g.state == GrantStateInNotice || (g.state == GrantStateReviewed && def.NoticeDays > 0):
+		return Errorf(ENOTICEPENDING, "grant %s needs its public notice run and closed before approval", g.applied.GrantID)
+	default:
+		return Errorf(ECONFLICT, "grant %s is %s and cannot be approved", g.applied.GrantID, g.state)
+	}
+	if len(g.objections) > 0 || g.upheld {
+		return Errorf(ENOTICEPENDING, "grant %s has an unresolved or upheld objection", g.applied.GrantID)
+	}
+	if p := m.Actor.Principal; p == g.appliedBy || p == g.reviewedBy {
+		return Errorf(ESEGREGATION, "the approver may not be the clerk who entered or the reviewer who reviewed the application")
+	}
+	return nil
+}
+
+// reserve appends BudgetReserved to the budget of the approval's fiscal
+// year, refusing when its available amount is short.
+func (s *Service) reserve(ctx context.Context, m *meta, a GrantApproved) (eventstore.AppendResult, error) {
+	stream := streamBudget(a.ProgramID, a.FiscalYear)
+	return s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
+		b := e.agg.(*budget)
+		if !b.exists {
+			return nil, Errorf(EINSUFFICIENTFUNDS, "program %s has no budget for %d", a.ProgramID, a.FiscalYear)
+		}
+		if r := b.reservations[a.GrantID]; r != nil && r.released.Cmp(r.amount) < 0 {
+			return nil, Errorf(ECONFLICT, "grant %s already has a reservation in this budget", a.GrantID)
+		}
+		if avail := b.available(); avail.Cmp(a.Amount) < 0 {
+			return nil, Errorf(EINSUFFICIENTFUNDS, "budget %s %d has %s available, %s needed", a.ProgramID, a.FiscalYear, avail, a.Amount)
+		}
+		return []Event{&BudgetReserved{ProgramID: a.ProgramID, FiscalYear: a.FiscalYear, GrantID: a.GrantID,
+			TalentID: a.TalentID, Amount: a.Amount, CommandID: a.CommandID, Approval: a}}, nil
+	})
+}
+
+// completeApproval appends GrantApproved after the reservation. If the grant
+// changed meanwhile so that it can no longer be approved, the reservation is
+// released and the reason returned. The grant's lock must be held.
+func (s *Service) completeApproval(ctx context.Context, ge *entry, m *meta, a GrantApproved, def *ProgramDefined) (eventstore.AppendResult, error) {
+	var refusal error
+	res, err := s.repo.executeLocked(ctx, ge, m, func(e *entry) ([]Event, error) {
+		g := e.agg.(*grant)
+		if g.approval != nil {
+			if g.approval.CommandID == a.CommandID {
+				return nil, nil
+			}
+			refusal = Errorf(ECONFLICT, "grant %s was approved by another command", a.GrantID)
+			return nil, refusal
+		}
+		if err := g.approvable(def, m); err != nil {
+			refusal = err
+			return nil, err
+		}
+		return []Event{&a}, nil
+	})
+	if err != nil && refusal != nil {
+		if rerr := s.releaseReservation(ctx, m.CommandID+":undo", a.ProgramID, a.FiscalYear, a.GrantID, a.TalentID, "approval not completed: "+ErrorMessage(refusal)); rerr != nil {
+			return res, errors.Join(err, fmt.Errorf("release reservation of grant %s: %w", a.GrantID, rerr))
+		}
+	}
+	return res, err
+}

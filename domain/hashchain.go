@@ -1,0 +1,61 @@
+package domain
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"hash"
+	"time"
+
+	"talentledger/eventstore"
+)
+
+// ChainHash computes an event's link in its stream's hash chain:
+//
+//	hash = SHA-256(prev_hash ‖ canonical bytes of the envelope)
+//
+// The canonical bytes are the stream, version, type, data and every metadata
+// field but Hash, each length-prefixed, in a fixed order, so that nothing
+// (not a JSON encoder, not a backend) can change them. prev is the hex hash
+// of the stream's previous event, "" for the first.
+//
+// The chain is computed before the append, in the domain, so it is the same
+// whatever backend stores the event.
+func ChainHash(prev, stream string, version eventstore.Version, typ string, data []byte, m eventstore.Metadata) string {
+	h := sha256.New()
+	writeField(h, []byte(prev))
+	writeField(h, []byte(stream))
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(version))
+	h.Write(v[:])
+	writeField(h, []byte(typ))
+	writeField(h, data)
+	for _, f := range []string{
+		m.Principal, m.Role, m.CorrelationID, m.CausationID,
+		canonicalTime(m.RecordedAt), m.EffectiveDate, m.Reason, m.DocumentRef, m.PrevHash,
+	} {
+		writeField(h, []byte(f))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// VerifyEventHash reports whether e's stored hash matches its content and
+// the previous hash prev.
+func VerifyEventHash(prev string, e *eventstore.Event) bool {
+	return e.Metadata.PrevHash == prev &&
+		e.Metadata.Hash == ChainHash(prev, e.Stream, e.Version, e.Type, e.Data, e.Metadata)
+}
+
+func canonicalTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func writeField(h hash.Hash, b []byte) {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
+	h.Write(n[:])
+	h.Write(b)
+}

@@ -1,0 +1,246 @@
+package domain
+
+import (
+	"context"
+	"strconv"
+	"strings"
+)
+
+// PaymentID names a payment: the grant, the installment and the attempt,
+// "g0123456789abcdef-2-1". Payments live in their grant's stream, so that
+// one optimistic check stops two payments of the same installment.
+func PaymentID(grantID string, installment, attempt int) string {
+	return grantID + "-" + strconv.Itoa(installment) + "-" + strconv.Itoa(attempt)
+}
+
+// ParsePaymentID splits a payment ID into its grant and installment.
+func ParsePaymentID(id string) (grantID string, installment int, ok bool) {
+	parts := strings.Split(id, "-")
+	if len(parts) != 3 || !validGenerated(prefixGrant, parts[0]) {
+		return "", 0, false
+	}
+	n, err1 := strconv.Atoi(parts[1])
+	a, err2 := strconv.Atoi(parts[2])
+	if err1 != nil || err2 != nil || n < 1 || a < 1 || PaymentID(parts[0], n, a) != id {
+		return "", 0, false
+	}
+	return parts[0], n, true
+}
+
+// PreparePayment is the maker's entry of one installment's payment.
+type PreparePayment struct {
+	Meta        CommandMeta
+	GrantID     string
+	Installment int
+}
+
+// PreparePayment enters the payment of an installment and returns the
+// payment's ID. Only a clerk may. Installments are paid in order, not before
+// they are due, and only while the talent is still employed locally.
+//
+// Errors: ENOTFOUND, ECONFLICT, ENOTELIGIBLE.
+func (s *Service) PreparePayment(ctx context.Context, c PreparePayment) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleClerk)
+	if err != nil {
+		return Result{}, err
+	}
+	var talentID string
+	if err := s.repo.view(ctx, streamGrantChecked(c.GrantID), newGrant, func(e *entry) error {
+		if g := e.agg.(*grant); g.applied != nil {
+			talentID = g.applied.TalentID
+		}
+		return nil
+	}); err != nil {
+		return Result{}, err
+	}
+	if talentID == "" {
+		return Result{}, Errorf(ENOTFOUND, "grant %q not found", truncate(c.GrantID, 40))
+	}
+	// Later installments are re-checked: the talent must still be here.
+	t, err := s.loadTalent(ctx, talentID)
+	if err != nil {
+		return Result{}, err
+	}
+	if t.departure != "" {
+		return Result{}, Errorf(ENOTELIGIBLE, "talent %s departed on %s; terminate the grant instead", talentID, t.departure)
+	}
+	var pid string
+	res, err := s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
+		if g.state != GrantStateApproved {
+			return nil, Errorf(ECONFLICT, "grant %s is %s; payments are prepared for approved grants", c.GrantID, g.state)
+		}
+		if c.Installment < 1 || c.Installment > len(g.approval.Installments) {
+			return nil, Errorf(ENOTFOUND, "grant %s has no installment %d", c.GrantID, c.Installment)
+		}
+		if _, paid := g.installmentPaid[c.Installment]; paid {
+			return nil, Errorf(ECONFLICT, "installment %d of grant %s is already paid", c.Installment, c.GrantID)
+		}
+		if p := g.activePayment(c.Installment); p != nil {
+			return nil, Errorf(ECONFLICT, "installment %d of grant %s already has payment %s (%s)", c.Installment, c.GrantID, p.id, p.state)
+		}
+		for n := 1; n < c.Installment; n++ {
+			if _, paid := g.installmentPaid[n]; !paid {
+				return nil, Errorf(ECONFLICT, "installment %d must be paid before installment %d", n, c.Installment)
+			}
+		}
+		inst := g.approval.Installments[c.Installment-1]
+		if inst.DueDate > m.date {
+			return nil, Errorf(ECONFLICT, "installment %d is due on %s", c.Installment, inst.DueDate)
+		}
+		pid = PaymentID(c.GrantID, c.Installment, g.attempts(c.Installment)+1)
+		return []Event{&PaymentPrepared{GrantID: c.GrantID, PaymentID: pid, Installment: c.Installment, Amount: inst.Amount}}, nil
+	})
+	if pid == "" && err == nil {
+		// A retried command: recover the ID it created.
+		pid = s.paymentOfCommand(ctx, c.GrantID, m.CommandID)
+	}
+	res.ID = pid
+	return res, err
+}
+
+func streamGrantChecked(id string) string {
+	if !validGenerated(prefixGrant, id) {
+		return streamGrant("g0000000000000000")
+	}
+	return streamGrant(id)
+}
+
+// paymentOfCommand finds the payment a retried command prepared, by reading
+// the grant's stream for the event the command wrote.
+func (s *Service) paymentOfCommand(ctx context.Context, grantID, commandID string) string {
+	stream := streamGrant(grantID)
+	want := eventID(commandID, stream, 0)
+	it := s.repo.store.ReadStream(ctx, stream, 0)
+	defer it.Close()
+	for it.Next() {
+		if ev := it.Event(); ev.ID == want {
+			if p, err := DecodeEvent(ev.Type, ev.Data); err == nil {
+				if pp, ok := p.(*PaymentPrepared); ok {
+					return pp.PaymentID
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// PaymentCommand acts on one payment.
+type PaymentCommand struct {
+	Meta      CommandMeta
+	PaymentID string
+	// BankReference is required to release.
+	BankReference string
+	// Reason is required to fail or reverse.
+	Reason string
+}
+
+func (s *Service) paymentCommand(ctx context.Context, m *meta, paymentID string, decide func(g *grant, p *payment) ([]Event, error)) (Result, error) {
+	grantID, _, ok := ParsePaymentID(paymentID)
+	if !ok {
+		return Result{}, Errorf(ENOTFOUND, "payment %q not found", truncate(paymentID, 60))
+	}
+	res, err := s.grantCommand(ctx, m, grantID, func(g *grant) ([]Event, error) {
+		p := g.payments[paymentID]
+		if p == nil {
+			return nil, Errorf(ENOTFOUND, "payment %s not found", paymentID)
+		}
+		return decide(g, p)
+	})
+	res.ID = paymentID
+	return res, err
+}
+
+// ApprovePayment is the checker's approval. Only an approver may, and not
+// the clerk who prepared the payment.
+//
+// Errors: ENOTFOUND, ECONFLICT, ESEGREGATION.
+func (s *Service) ApprovePayment(ctx context.Context, c PaymentCommand) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleApprover)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.paymentCommand(ctx, m, c.PaymentID, func(g *grant, p *payment) ([]Event, error) {
+		if p.state != PaymentStatePrepared {
+			return nil, Errorf(ECONFLICT, "payment %s is %s, not prepared", p.id, p.state)
+		}
+		if p.preparedBy == m.Actor.Principal {
+			return nil, Errorf(ESEGREGATION, "whoever prepares a payment may not approve it")
+		}
+		return []Event{&PaymentApproved{GrantID: g.applied.GrantID, PaymentID: p.id}}, nil
+	})
+}
+
+// ReleasePayment records that the bank paid. Only a treasurer may, and not
+// whoever approved or prepared the payment. The bank reference is required.
+//
+// Errors: EINVALID, ENOTFOUND, ECONFLICT, ESEGREGATION.
+func (s *Service) ReleasePayment(ctx context.Context, c PaymentCommand) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleTreasurer)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkText("bank_reference", c.BankReference, true); err != nil {
+		return Result{}, err
+	}
+	return s.paymentCommand(ctx, m, c.PaymentID, func(g *grant, p *payment) ([]Event, error) {
+		if p.state != PaymentStateApproved {
+			return nil, Errorf(ECONFLICT, "payment %s is %s, not approved", p.id, p.state)
+		}
+		if m.Actor.Principal == p.approvedBy || m.Actor.Principal == p.preparedBy {
+			return nil, Errorf(ESEGREGATION, "whoever approves or prepares a payment may not release it")
+		}
+		a := g.approval
+		return []Event{&PaymentReleased{GrantID: a.GrantID, PaymentID: p.id, Installment: p.installment,
+			TalentID: a.TalentID, ProgramID: a.ProgramID, FiscalYear: a.FiscalYear, Amount: p.amount,
+			BankReference: c.BankReference, ReleasedOn: m.date}}, nil
+	})
+}
+
+// FailPayment records that the bank did not pay an approved payment. Only a
+// treasurer may. The installment may then be prepared again.
+//
+// Errors: EINVALID, ENOTFOUND, ECONFLICT.
+func (s *Service) FailPayment(ctx context.Context, c PaymentCommand) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleTreasurer)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkText("reason", c.Reason, true); err != nil {
+		return Result{}, err
+	}
+	return s.paymentCommand(ctx, m, c.PaymentID, func(g *grant, p *payment) ([]Event, error) {
+		if p.state != PaymentStateApproved && p.state != PaymentStatePrepared {
+			return nil, Errorf(ECONFLICT, "payment %s is %s; only a prepared or approved payment can fail", p.id, p.state)
+		}
+		return []Event{&PaymentFailed{GrantID: g.applied.GrantID, PaymentID: p.id, Reason: c.Reason}}, nil
+	})
+}
+
+// ReversePayment corrects a released payment with a reversing entry: the
+// amount goes back to the grant's reservation and the installment may be
+// paid again. Only a treasurer may, and not whoever released it.
+//
+// Errors: EINVALID, ENOTFOUND, ECONFLICT, ESEGREGATION.
+func (s *Service) ReversePayment(ctx context.Context, c PaymentCommand) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleTreasurer)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkText("reason", c.Reason, true); err != nil {
+		return Result{}, err
+	}
+	return s.paymentCommand(ctx, m, c.PaymentID, func(g *grant, p *payment) ([]Event, error) {
+		if p.state != PaymentStateReleased {
+			return nil, Errorf(ECONFLICT, "payment %s is %s, not released", p.id, p.state)
+		}
+		if g.state != GrantStateApproved && g.state != GrantStateCompleted {
+			return nil, Errorf(ECONFLICT, "grant %s is %s; its payments can no longer be reversed", g.applied.GrantID, g.state)
+		}
+		if m.Actor.Principal == p.releasedBy {
+			return nil, Errorf(ESEGREGATION, "whoever released a payment may not reverse it")
+		}
+		a := g.approval
+		return []Event{&PaymentReversed{GrantID: a.GrantID, PaymentID: p.id, Installment: p.installment,
+			TalentID: a.TalentID, ProgramID: a.ProgramID, FiscalYear: a.FiscalYear, Amount: p.amount, Reason: c.Reason}}, nil
+	})
+}

@@ -1,0 +1,83 @@
+package domain
+
+import "fmt"
+
+// Posting moves Amount from Source to Destination. In journal terms the
+// destination is debited and the source credited. Each posting sums to zero
+// across the two accounts, so every event's postings, and the trial balance
+// of the whole ledger, sum to zero.
+type Posting struct {
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	Amount      Money  `json:"amount"`
+}
+
+// Account names. They are strings so that exports and auditors read them as
+// they are.
+func accountBudgetAvailable(program string, fy int) string {
+	return fmt.Sprintf("budget:%s:%d:available", program, fy)
+}
+
+func accountBudgetEncumbered(program string, fy int) string {
+	return fmt.Sprintf("budget:%s:%d:encumbered", program, fy)
+}
+
+func accountTalentPaid(talent string) string { return "talent:" + talent + ":paid" }
+
+func accountTalentClawback(talent string) string { return "talent:" + talent + ":clawback_due" }
+
+func accountTreasuryAppropriation(fy int) string {
+	return fmt.Sprintf("treasury:%d:appropriation", fy)
+}
+
+func accountTreasuryRecoveries(fy int) string { return fmt.Sprintf("treasury:%d:recoveries", fy) }
+
+// accountFundingSource names where a budget's money comes from.
+func accountFundingSource(source string, fy int) string {
+	if fund, ok := fundOfSource(source); ok {
+		return "fund:" + fund + ":cash"
+	}
+	return accountTreasuryAppropriation(fy)
+}
+
+// NonNegativeAccount reports whether an account's balance may never go below
+// zero: available and encumbered budgets, amounts paid and amounts due.
+// Treasury and fund-source accounts are where money enters the ledger and
+// carry negative balances by construction.
+func NonNegativeAccount(account string) bool {
+	return hasSuffix(account, ":available") || hasSuffix(account, ":encumbered") ||
+		hasSuffix(account, ":paid") || hasSuffix(account, ":clawback_due")
+}
+
+func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
+
+// Postings returns the postings an event makes. Events that move no money
+// return nil. The mapping uses only the event's own fields, so an exported
+// journal can be recomputed from the log alone.
+func Postings(e Event) []Posting {
+	switch e := e.(type) {
+	case *BudgetAppropriated:
+		return []Posting{{accountFundingSource(e.FundingSource, e.FiscalYear), accountBudgetAvailable(e.ProgramID, e.FiscalYear), e.Amount}}
+	case *BudgetReserved:
+		return []Posting{{accountBudgetAvailable(e.ProgramID, e.FiscalYear), accountBudgetEncumbered(e.ProgramID, e.FiscalYear), e.Amount}}
+	case *BudgetReservationReleased:
+		return []Posting{{accountBudgetEncumbered(e.ProgramID, e.FiscalYear), accountBudgetAvailable(e.ProgramID, e.FiscalYear), e.Amount}}
+	case *PaymentReleased:
+		return []Posting{{accountBudgetEncumbered(e.ProgramID, e.FiscalYear), accountTalentPaid(e.TalentID), e.Amount}}
+	case *PaymentReversed:
+		return []Posting{{accountTalentPaid(e.TalentID), accountBudgetEncumbered(e.ProgramID, e.FiscalYear), e.Amount}}
+	case *ClawbackAssessed:
+		if e.Amount.IsZero() {
+			return nil
+		}
+		return []Posting{{accountTalentPaid(e.TalentID), accountTalentClawback(e.TalentID), e.Amount}}
+	case *RecoveryReceived:
+		return []Posting{{accountTalentClawback(e.TalentID), accountTreasuryRecoveries(e.FiscalYear), e.Amount}}
+	case *RecoveryWaived:
+		return []Posting{{accountTalentClawback(e.TalentID), accountTalentPaid(e.TalentID), e.Amount}}
+	}
+	if p, ok := e.(interface{ Postings() []Posting }); ok {
+		return p.Postings()
+	}
+	return nil
+}

@@ -1,0 +1,290 @@
+package domain
+
+import (
+	"container/list"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"talentledger/eventstore"
+)
+
+// maxConflictRetries bounds how often a command re-decides after another
+// writer changed its stream.
+const maxConflictRetries = 8
+
+// entry is one stream's folded state, kept in the cache between commands.
+// It is only touched while the stream's lock is held.
+type entry struct {
+	stream   string
+	agg      aggregate
+	version  eventstore.Version // NoStream when the stream is empty
+	lastHash string
+	// ids maps every event ID of the stream to its global position, so a
+	// retried command finds what it already wrote.
+	ids map[eventstore.EventID]eventstore.Position
+}
+
+// repo loads, caches and appends to streams. Commands on one stream are
+// serialized in-process by a per-stream lock; optimistic concurrency on the
+// store still guards against writers in other processes.
+type repo struct {
+	store eventstore.Store
+	locks keyedMutex
+	cache *lru
+}
+
+func newRepo(store eventstore.Store, cacheSize int) *repo {
+	return &repo{store: store, cache: newLRU(cacheSize)}
+}
+
+// lock takes the stream's lock and returns the function that releases it.
+// Callers holding two locks always take a grant's before a budget's.
+func (r *repo) lock(stream string) func() { return r.locks.lock(stream) }
+
+// load returns the stream's state, from the cache or the store. The lock
+// must be held.
+func (r *repo) load(ctx context.Context, stream string, newAgg func() aggregate) (*entry, error) {
+	if e, ok := r.cache.get(stream); ok {
+		return e, nil
+	}
+	e := &entry{stream: stream, agg: newAgg(), version: eventstore.NoStream, ids: map[eventstore.EventID]eventstore.Position{}}
+	if err := r.catchUp(ctx, e); err != nil {
+		return nil, err
+	}
+	r.cache.put(stream, e)
+	return e, nil
+}
+
+// catchUp folds the events appended to the stream since e was last read.
+func (r *repo) catchUp(ctx context.Context, e *entry) error {
+	it := r.store.ReadStream(ctx, e.stream, e.version+1)
+	defer it.Close()
+	for it.Next() {
+		ev := it.Event()
+		if err := e.fold(&ev); err != nil {
+			return err
+		}
+	}
+	if err := it.Err(); err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
+		return fmt.Errorf("read %s: %w", e.stream, err)
+	}
+	return nil
+}
+
+func (e *entry) fold(ev *eventstore.Event) error {
+	payload, err := DecodeEvent(ev.Type, ev.Data)
+	if err != nil {
+		return err
+	}
+	if g, ok := e.agg.(*grant); ok {
+		g.applyBy(payload, ev.Metadata.Principal)
+	} else {
+		e.agg.apply(payload)
+	}
+	e.version = ev.Version
+	e.lastHash = ev.Metadata.Hash
+	e.ids[ev.ID] = ev.Position
+	return nil
+}
+
+// replayed reports whether the command with this ID already wrote to the
+// stream, and if so where its last event landed.
+func (e *entry) replayed(commandID string) (eventstore.Position, bool) {
+	pos, ok := e.ids[eventID(commandID, e.stream, 0)]
+	if !ok {
+		return pos, false
+	}
+	for i := 1; ; i++ {
+		p, ok := e.ids[eventID(commandID, e.stream, i)]
+		if !ok {
+			return pos, true
+		}
+		pos = p
+	}
+}
+
+// eventID derives the ID of a command's i-th event in a stream, so that a
+// retried command proposes the very same events.
+func eventID(commandID, stream string, i int) eventstore.EventID {
+	return eventstore.DeriveEventID(commandID, stream, fmt.Sprint(i))
+}
+
+// appendEvents appends events to the stream at e's version, chaining their
+// hashes, and folds them into e on success. The lock must be held.
+func (r *repo) appendEvents(ctx context.Context, e *entry, m *meta, events []Event) (eventstore.AppendResult, error) {
+	data := make([]eventstore.EventData, len(events))
+	prev := e.lastHash
+	for i, ev := range events {
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			return eventstore.AppendResult{}, fmt.Errorf("encode %s: %w", ev.EventType(), err)
+		}
+		md := m.metadata()
+		md.PrevHash = prev
+		md.Hash = ChainHash(prev, e.stream, e.version+1+eventstore.Version(i), ev.EventType(), raw, md)
+		prev = md.Hash
+		data[i] = eventstore.EventData{ID: eventID(m.CommandID, e.stream, i), Type: ev.EventType(), Data: raw, Metadata: md}
+	}
+	res, err := r.store.Append(ctx, e.stream, e.version, data...)
+	if err != nil {
+		return res, err
+	}
+	first := res.Version - eventstore.Version(len(events)) + 1
+	for i := range data {
+		ev := eventstore.Event{ID: data[i].ID, Stream: e.stream, Version: first + eventstore.Version(i),
+			Type: data[i].Type, Data: data[i].Data, Metadata: data[i].Metadata, Position: res.Position}
+		if err := e.fold(&ev); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// decideFunc looks at a stream's state and returns the events a command
+// records there, or an error to refuse the command. It must not change the
+// state.
+type decideFunc func(e *entry) ([]Event, error)
+
+// execute runs one command on one stream: lock, load, decide, append with
+// the expected version, and on a conflict catch up and decide again. A
+// command whose events are already in the stream (a retry) is answered
+// with the original position and writes nothing.
+func (r *repo) execute(ctx context.Context, stream string, newAgg func() aggregate, m *meta, decide decideFunc) (eventstore.AppendResult, error) {
+	defer r.lock(stream)()
+	e, err := r.load(ctx, stream, newAgg)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return r.executeLocked(ctx, e, m, decide)
+}
+
+func (r *repo) executeLocked(ctx context.Context, e *entry, m *meta, decide decideFunc) (eventstore.AppendResult, error) {
+	for attempt := 0; ; attempt++ {
+		if pos, ok := e.replayed(m.CommandID); ok {
+			return eventstore.AppendResult{Version: e.version, Position: pos}, nil
+		}
+		events, err := decide(e)
+		if err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		if len(events) == 0 {
+			return eventstore.AppendResult{Version: e.version}, nil
+		}
+		res, err := r.appendEvents(ctx, e, m, events)
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, eventstore.ErrWrongVersion) {
+			return res, err
+		}
+		if attempt >= maxConflictRetries {
+			return res, &Error{Code: ECONFLICT, Message: "the record changed concurrently too often; try again", Err: err}
+		}
+		// Another process wrote to the stream: fold its events and decide
+		// again on the new state.
+		if err := r.catchUp(ctx, e); err != nil {
+			r.cache.remove(e.stream)
+			return res, err
+		}
+	}
+}
+
+// view runs f on a stream's current state under the stream's lock.
+func (r *repo) view(ctx context.Context, stream string, newAgg func() aggregate, f func(e *entry) error) error {
+	defer r.lock(stream)()
+	e, err := r.load(ctx, stream, newAgg)
+	if err != nil {
+		return err
+	}
+	return f(e)
+}
+
+// keyedMutex is a set of mutexes created on demand and dropped when unused.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*refMutex
+}
+
+type refMutex struct {
+	sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*refMutex{}
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &refMutex{}
+		k.m[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		l.refs--
+		if l.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// lru is a bounded cache of stream states.
+type lru struct {
+	mu    sync.Mutex
+	size  int
+	ll    *list.List
+	items map[string]*list.Element
+}
+
+type lruItem struct {
+	key string
+	e   *entry
+}
+
+func newLRU(size int) *lru {
+	return &lru{size: size, ll: list.New(), items: map[string]*list.Element{}}
+}
+
+func (c *lru) get(key string) (*entry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		c.ll.MoveToFront(el)
+		return el.Value.(*lruItem).e, true
+	}
+	return nil, false
+}
+
+func (c *lru) put(key string, e *entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		el.Value.(*lruItem).e = e
+		c.ll.MoveToFront(el)
+		return
+	}
+	c.items[key] = c.ll.PushFront(&lruItem{key, e})
+	for c.ll.Len() > c.size {
+		last := c.ll.Back()
+		c.ll.Remove(last)
+		delete(c.items, last.Value.(*lruItem).key)
+	}
+}
+
+func (c *lru) remove(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		c.ll.Remove(el)
+		delete(c.items, key)
+	}
+}

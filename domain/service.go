@@ -1,0 +1,174 @@
+package domain
+
+import (
+	"context"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"talentledger/eventstore"
+)
+
+// Roles.
+const (
+	RoleAdmin       = "admin"
+	RoleClerk       = "clerk"
+	RoleReviewer    = "reviewer"
+	RoleApprover    = "approver"
+	RoleTreasurer   = "treasurer"
+	RoleFundManager = "fund_manager"
+	RoleAuditor     = "auditor"
+)
+
+// Roles lists every role.
+var Roles = []string{RoleAdmin, RoleClerk, RoleReviewer, RoleApprover, RoleTreasurer, RoleFundManager, RoleAuditor}
+
+// MaxTextLen bounds free-text fields (names, reasons, references).
+const MaxTextLen = 500
+
+// Actor is who issues a command, and in which role.
+type Actor struct {
+	Principal string
+	Role      string
+}
+
+// CommandMeta is what every command carries besides its own fields.
+type CommandMeta struct {
+	Actor Actor
+	// CommandID makes the command idempotent: the events it records, and
+	// the IDs it creates, are derived from it. Empty means a random one.
+	CommandID     string
+	CorrelationID string
+	CausationID   string
+	Reason        string
+	DocumentRef   string
+	// EffectiveDate (YYYY-MM-DD) is the business date of the command;
+	// empty means today in the city's time zone.
+	EffectiveDate string
+}
+
+// Result answers a command: the ID of what it created or changed, and the
+// global position of the last event it wrote (to pass as min_position).
+type Result struct {
+	ID       string              `json:"id"`
+	Position eventstore.Position `json:"position"`
+}
+
+// meta is a validated CommandMeta with its recording time.
+type meta struct {
+	CommandMeta
+	date       string
+	recordedAt time.Time
+}
+
+func (m *meta) metadata() eventstore.Metadata {
+	md := eventstore.Metadata{
+		Principal:     m.Actor.Principal,
+		Role:          m.Actor.Role,
+		CorrelationID: m.CorrelationID,
+		CausationID:   m.CausationID,
+		RecordedAt:    m.recordedAt,
+		EffectiveDate: m.EffectiveDate,
+		Reason:        m.Reason,
+		DocumentRef:   m.DocumentRef,
+	}
+	return md
+}
+
+// Service carries out commands. It is safe for concurrent use.
+type Service struct {
+	repo *repo
+	now  func() time.Time
+	log  *slog.Logger
+	// talentGrants lists a talent's grants; it backs the no-stacking rule.
+	talentGrants func(ctx context.Context, talentID string) ([]string, error)
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock sets the clock (tests).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithTalentGrants sets how a talent's grants are found, for deducting
+// earlier benefits from a later award. Without it no deduction is made.
+func WithTalentGrants(f func(ctx context.Context, talentID string) ([]string, error)) Option {
+	return func(s *Service) { s.talentGrants = f }
+}
+
+// WithCacheSize sets how many streams' states are cached (default 50,000).
+func WithCacheSize(n int) Option { return func(s *Service) { s.repo.cache.size = n } }
+
+// NewService returns a Service over store.
+func NewService(store eventstore.Store, opts ...Option) *Service {
+	s := &Service{repo: newRepo(store, 50_000), now: time.Now, log: slog.Default()}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Store returns the event store the service writes to.
+func (s *Service) Store() eventstore.Store { return s.repo.store }
+
+// newMeta validates a command's metadata and checks the actor's role is one
+// of roles.
+func (s *Service) newMeta(cm CommandMeta, roles ...string) (*meta, error) {
+	if cm.Actor.Principal == "" || !contains(Roles, cm.Actor.Role) {
+		return nil, Errorf(EUNAUTHENTICATED, "no principal")
+	}
+	if len(roles) > 0 && !contains(roles, cm.Actor.Role) {
+		return nil, Errorf(EFORBIDDEN, "role %s may not do this", cm.Actor.Role)
+	}
+	for _, f := range []struct{ name, v string }{
+		{"reason", cm.Reason}, {"document_ref", cm.DocumentRef},
+		{"correlation id", cm.CorrelationID}, {"causation id", cm.CausationID},
+	} {
+		if err := checkText(f.name, f.v, false); err != nil {
+			return nil, err
+		}
+	}
+	m := &meta{CommandMeta: cm, recordedAt: s.now().UTC().Truncate(time.Microsecond)}
+	if m.CommandID == "" {
+		m.CommandID = randomHex(16)
+	}
+	m.date = Today(m.recordedAt)
+	if cm.EffectiveDate != "" {
+		if _, err := ParseDate(cm.EffectiveDate); err != nil {
+			return nil, err
+		}
+		m.date = cm.EffectiveDate
+	}
+	return m, nil
+}
+
+
+// checkText validates a free-text field: valid UTF-8, no control
+// characters, at most MaxTextLen characters, and present when required.
+func checkText(field, v string, required bool) error {
+	if v == "" {
+		if required {
+			return Errorf(EINVALID, "%s is required", field)
+		}
+		return nil
+	}
+	if !utf8.ValidString(v) {
+		return Errorf(EINVALID, "%s is not valid UTF-8", field)
+	}
+	if utf8.RuneCountInString(v) > MaxTextLen {
+		return Errorf(EINVALID, "%s is longer than %d characters", field, MaxTextLen)
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return Errorf(EINVALID, "%s has a control character", field)
+		}
+	}
+	return nil
+}
+
+func result(id string, res eventstore.AppendResult) Result {
+	return Result{ID: id, Position: res.Position}
+}

@@ -1,0 +1,200 @@
+package domain
+
+import (
+	"context"
+	"fmt"
+)
+
+// TerminateGrant ends a grant after the talent's departure.
+type TerminateGrant struct {
+	Meta    CommandMeta
+	GrantID string
+}
+
+// TerminateGrant ends an approved or completed grant whose talent has
+// departed. Only an approver may. It cancels the installments not yet paid,
+// releases their reservation, and assesses the clawback:
+//
+//	due = max(0, paid − amount × months served ÷ months required)
+//
+// GrantTerminated and ClawbackAssessed are appended to the grant's stream
+// together; the release is then appended to the budget's stream. If the
+// process stops in between, Reconcile appends the release (its event ID is
+// derived from the termination's command, so it happens once).
+//
+// Errors: ENOTFOUND, ECONFLICT (not departed, payment with the bank, wrong
+// state).
+func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleApprover)
+	if err != nil {
+		return Result{}, err
+	}
+	var talentID string
+	if err := s.repo.view(ctx, streamGrantChecked(c.GrantID), newGrant, func(e *entry) error {
+		if g := e.agg.(*grant); g.applied != nil {
+			talentID = g.applied.TalentID
+		}
+		return nil
+	}); err != nil {
+		return Result{}, err
+	}
+	if talentID == "" {
+		return Result{}, Errorf(ENOTFOUND, "grant %q not found", truncate(c.GrantID, 40))
+	}
+	t, err := s.loadTalent(ctx, talentID)
+	if err != nil {
+		return Result{}, err
+	}
+	if t.departure == "" {
+		return Result{}, Errorf(ECONFLICT, "talent %s has no departure recorded; report it first", talentID)
+	}
+	var term *GrantTerminated
+	res, err := s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
+		if g.state != GrantStateApproved && g.state != GrantStateCompleted {
+			return nil, Errorf(ECONFLICT, "grant %s is %s; only an approved or completed grant can be terminated", c.GrantID, g.state)
+		}
+		for _, p := range g.payments {
+			if p.state == PaymentStateApproved {
+				return nil, Errorf(ECONFLICT, "payment %s is approved and with the bank; release or fail it first", p.id)
+			}
+		}
+		a := g.approval
+		served := MonthsBetween(a.ServiceStart, t.departure)
+		required := a.ServiceMonths
+		var cancelled []int
+		for _, inst := range a.Installments {
+			if _, paid := g.installmentPaid[inst.N]; !paid {
+				cancelled = append(cancelled, inst.N)
+			}
+		}
+		term = &GrantTerminated{GrantID: a.GrantID, TalentID: a.TalentID, ProgramID: a.ProgramID,
+			FiscalYear: a.FiscalYear, DepartureDate: t.departure, MonthsServed: served, MonthsRequired: required,
+			Paid: g.paid, Cancelled: cancelled, Released: a.Amount.Sub(g.paid), CommandID: m.CommandID}
+		evs := []Event{term}
+		if due := clawback(g.paid, a.Amount, served, required); due.Sign() > 0 {
+			evs = append(evs, &ClawbackAssessed{GrantID: a.GrantID, TalentID: a.TalentID, FiscalYear: a.FiscalYear, Amount: due,
+				Formula: fmt.Sprintf("max(0, %s − %s × %d ÷ %d)", g.paid, a.Amount, served, required)})
+		}
+		return evs, nil
+	})
+	if err != nil {
+		return res, err
+	}
+	if term == nil {
+		// A retry of a termination already recorded: make sure its release
+		// happened too.
+		_, err := s.settleTermination(ctx, c.GrantID)
+		return res, err
+	}
+	if term.Released.Sign() > 0 {
+		r, err := s.releaseWithMeta(ctx, m, term.ProgramID, term.FiscalYear, term.GrantID, term.TalentID, term.Released, "grant terminated; installments cancelled")
+		if err != nil {
+			return res, err
+		}
+		res.Position = r.Position
+	}
+	return res, nil
+}
+
+// clawback returns max(0, paid − amount × served ÷ required); nothing is due
+// once the service is served or when none is required.
+func clawback(paid, amount Money, served, required int) Money {
+	if required <= 0 || served >= required {
+		return Zero
+	}
+	return paid.Sub(amount.MulRatio(int64(served), int64(required))).Max(Zero)
+}
+
+// releaseWithMeta appends a release of a grant's reservation to its budget
+// stream, with event IDs derived from m's command ID.
+func (s *Service) releaseWithMeta(ctx context.Context, m *meta, program string, fy int, grantID, talentID string, amount Money, reason string) (Result, error) {
+	stream := streamBudget(program, fy)
+	res, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
+		r := e.agg.(*budget).reservations[grantID]
+		if r == nil {
+			return nil, Errorf(ECONFLICT, "grant %s has no reservation in budget %s %d", grantID, program, fy)
+		}
+		if left := r.amount.Sub(r.released); left.Cmp(amount) < 0 {
+			amount = left
+		}
+		if amount.Sign() <= 0 {
+			return nil, nil
+		}
+		return []Event{&BudgetReservationReleased{ProgramID: program, FiscalYear: fy, GrantID: grantID, TalentID: talentID, Amount: amount, Reason: reason}}, nil
+	})
+	return result(grantID, res), err
+}
+
+// releaseReservation releases whatever is left of a grant's reservation,
+// under a system command ID.
+func (s *Service) releaseReservation(ctx context.Context, commandID, program string, fy int, grantID, talentID, reason string) error {
+	m := s.systemMeta(commandID, reason)
+	var left Money
+	err := s.repo.view(ctx, streamBudget(program, fy), newBudget, func(e *entry) error {
+		if r := e.agg.(*budget).reservations[grantID]; r != nil {
+			left = r.amount.Sub(r.released)
+		}
+		return nil
+	})
+	if err != nil || left.Sign() <= 0 {
+		return err
+	}
+	_, err = s.releaseWithMeta(ctx, m, program, fy, grantID, talentID, left, reason)
+	return err
+}
+
+// RecoveryCommand records money recovered, or forgiven, against a clawback.
+type RecoveryCommand struct {
+	Meta          CommandMeta
+	GrantID       string
+	Amount        Money
+	BankReference string
+}
+
+// RecordRecovery records money paid back. Only a treasurer may, up to the
+// amount still due; the bank reference is required.
+//
+// Errors: EINVALID, ENOTFOUND, ECONFLICT.
+func (s *Service) RecordRecovery(ctx context.Context, c RecoveryCommand) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleTreasurer)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := c.Amount.CheckAmount("amount"); err != nil {
+		return Result{}, err
+	}
+	if err := checkText("bank_reference", c.BankReference, true); err != nil {
+		return Result{}, err
+	}
+	return s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
+		if out := g.outstanding(); out.Cmp(c.Amount) < 0 {
+			return nil, Errorf(ECONFLICT, "only %s of the clawback is outstanding", out)
+		}
+		return []Event{&RecoveryReceived{GrantID: c.GrantID, TalentID: g.applied.TalentID, FiscalYear: g.approval.FiscalYear,
+			Amount: c.Amount, BankReference: c.BankReference}}, nil
+	})
+}
+
+// WaiveRecovery forgives part or all of a clawback. Only an approver may,
+// with a reason.
+//
+// Errors: EINVALID, ENOTFOUND, ECONFLICT.
+func (s *Service) WaiveRecovery(ctx context.Context, c RecoveryCommand) (Result, error) {
+	m, err := s.newMeta(c.Meta, RoleApprover)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := c.Amount.CheckAmount("amount"); err != nil {
+		return Result{}, err
+	}
+	if err := checkText("reason", m.Reason, true); err != nil {
+		return Result{}, err
+	}
+	return s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
+		if out := g.outstanding(); out.Cmp(c.Amount) < 0 {
+			return nil, Errorf(ECONFLICT, "only %s of the clawback is outstanding", out)
+		}
+		return []Event{&RecoveryWaived{GrantID: c.GrantID, TalentID: g.applied.TalentID, FiscalYear: g.approval.FiscalYear,
+			Amount: c.Amount, Reason: m.Reason}}, nil
+	})
+}

@@ -1,0 +1,145 @@
+package projections
+
+import (
+	"context"
+	"sort"
+
+	"talentledger/domain"
+	"talentledger/eventstore"
+)
+
+// Ledger holds account balances folded from postings. Balance = debits −
+// credits, where a posting debits its destination and credits its source.
+type Ledger struct {
+	accounts map[string]*AccountBalance
+}
+
+// AccountBalance is one account's totals.
+type AccountBalance struct {
+	Account string       `json:"account"`
+	Debits  domain.Money `json:"debits"`
+	Credits domain.Money `json:"credits"`
+	Balance domain.Money `json:"balance"`
+	// NonNegative marks accounts that may never go below zero.
+	NonNegative bool `json:"non_negative"`
+}
+
+// TrialBalance lists every account and the sum of all balances, which is
+// zero in a sound ledger.
+type TrialBalance struct {
+	AsOf     string           `json:"as_of,omitempty"`
+	Position string           `json:"position"`
+	Accounts []AccountBalance `json:"accounts"`
+	Total    domain.Money     `json:"total"`
+	Debits   domain.Money     `json:"total_debits"`
+	Credits  domain.Money     `json:"total_credits"`
+	// Violations lists non-negative accounts that are below zero; it is
+	// always empty in a sound ledger.
+	Violations []string `json:"violations"`
+}
+
+// NewLedger returns an empty ledger.
+func NewLedger() *Ledger { return &Ledger{accounts: map[string]*AccountBalance{}} }
+
+// Post applies postings.
+func (l *Ledger) Post(ps []domain.Posting) {
+	for _, p := range ps {
+		l.account(p.Destination).debit(p.Amount)
+		l.account(p.Source).credit(p.Amount)
+	}
+}
+
+func (l *Ledger) account(name string) *AccountBalance {
+	a := l.accounts[name]
+	if a == nil {
+		a = &AccountBalance{Account: name, NonNegative: domain.NonNegativeAccount(name)}
+		l.accounts[name] = a
+	}
+	return a
+}
+
+func (a *AccountBalance) debit(m domain.Money) {
+	a.Debits = a.Debits.Add(m)
+	a.Balance = a.Balance.Add(m)
+}
+
+func (a *AccountBalance) credit(m domain.Money) {
+	a.Credits = a.Credits.Add(m)
+	a.Balance = a.Balance.Sub(m)
+}
+
+// Balance returns an account's balance.
+func (l *Ledger) Balance(account string) domain.Money {
+	if a := l.accounts[account]; a != nil {
+		return a.Balance
+	}
+	return domain.Zero
+}
+
+// TrialBalance returns all accounts, sorted by name, with their total.
+func (l *Ledger) TrialBalance() TrialBalance {
+	tb := TrialBalance{Accounts: make([]AccountBalance, 0, len(l.accounts)), Violations: []string{}}
+	for _, a := range l.accounts {
+		tb.Accounts = append(tb.Accounts, *a)
+		tb.Total = tb.Total.Add(a.Balance)
+		tb.Debits = tb.Debits.Add(a.Debits)
+		tb.Credits = tb.Credits.Add(a.Credits)
+		if a.NonNegative && a.Balance.Sign() < 0 {
+			tb.Violations = append(tb.Violations, a.Account)
+		}
+	}
+	sort.Slice(tb.Accounts, func(i, j int) bool { return tb.Accounts[i].Account < tb.Accounts[j].Account })
+	sort.Strings(tb.Violations)
+	return tb
+}
+
+// TrialBalance returns the current trial balance.
+func (p *Projector) TrialBalance() TrialBalance {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	tb := p.ledger.TrialBalance()
+	tb.Position = p.pos.String()
+	return tb
+}
+
+// BalancesAsOf computes the trial balance as the books stood at the end of
+// date (YYYY-MM-DD): every posting whose effective date, or recording date
+// where none is given, is on or before it. It streams the log and keeps only
+// the balances, so its memory does not grow with the log.
+func BalancesAsOf(ctx context.Context, store eventstore.Store, date string) (TrialBalance, error) {
+	l := NewLedger()
+	it := store.ReadAll(ctx, eventstore.Start)
+	defer it.Close()
+	var last eventstore.Position
+	for it.Next() {
+		ev := it.Event()
+		if EffectiveDate(&ev) > date {
+			continue
+		}
+		payload, err := domain.DecodeEvent(ev.Type, ev.Data)
+		if err != nil {
+			continue
+		}
+		l.Post(domain.Postings(payload))
+		last = ev.Position
+	}
+	if err := it.Err(); err != nil {
+		return TrialBalance{}, err
+	}
+	tb := l.TrialBalance()
+	tb.AsOf = date
+	tb.Position = last.String()
+	return tb, nil
+}
+
+// EffectiveDate returns an event's business date: its effective date, or
+// the city date it was recorded on.
+func EffectiveDate(ev *eventstore.Event) string {
+	if ev.Metadata.EffectiveDate != "" {
+		return ev.Metadata.EffectiveDate
+	}
+	if ev.Metadata.RecordedAt.IsZero() {
+		return ""
+	}
+	return domain.Today(ev.Metadata.RecordedAt)
+}

@@ -1,0 +1,241 @@
+// Package projections folds the global event log into the read models that
+// queries are answered from: programs and budgets, talents, grants with
+// their installments and payments, and the ledger's account balances.
+//
+// A Projector subscribes to the global log from the position it has
+// reached and applies events one at a time, in order. Its models live in
+// memory and are rebuilt from the log when the process starts; the log is
+// the only state, so a restart can never leave the models out of step with
+// it. WaitFor lets a client read its own writes (?min_position=).
+package projections
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"talentledger/domain"
+	"talentledger/eventstore"
+)
+
+// Projector maintains the read models. Queries are safe for concurrent use
+// with Run.
+type Projector struct {
+	store eventstore.Store
+	log   *slog.Logger
+
+	mu sync.RWMutex
+	// pos is the position of the last event applied.
+	pos eventstore.Position
+	// applied counts events applied since start.
+	applied uint64
+	// lastApplied is when the last event was applied, and lastRecorded
+	// when that event was recorded: together they give the lag.
+	lastApplied  time.Time
+	lastRecorded time.Time
+	// notify is closed and replaced whenever pos advances.
+	notify chan struct{}
+	// readyAt is the log's last position when Run started; the models are
+	// ready once pos reaches it.
+	readyAt eventstore.Position
+	ready   bool
+	err     error
+
+	programs     map[string]*ProgramView
+	programOrder []string
+	budgets      map[budgetKey]*BudgetView
+	talents      map[string]*TalentView
+	talentOrder  []string
+	grants       map[string]*GrantView
+	grantOrder   []string
+	ledger       *Ledger
+	// pendingApproval holds grants with a budget reservation but no
+	// GrantApproved yet; pendingRelease holds terminated grants whose
+	// reservation is not yet released. Reconciliation looks at both.
+	pendingApproval map[string]time.Time
+	pendingRelease  map[string]time.Time
+
+	// extra holds appliers registered by other files (funds), so one
+	// Projector serves every model.
+	extra []func(ev *eventstore.Event, payload domain.Event)
+}
+
+type budgetKey struct {
+	program string
+	fy      int
+}
+
+// New returns a Projector over store. Call Run to feed it.
+func New(store eventstore.Store, log *slog.Logger) *Projector {
+	if log == nil {
+		log = slog.Default()
+	}
+	p := &Projector{
+		store:           store,
+		log:             log,
+		notify:          make(chan struct{}),
+		programs:        map[string]*ProgramView{},
+		budgets:         map[budgetKey]*BudgetView{},
+		talents:         map[string]*TalentView{},
+		grants:          map[string]*GrantView{},
+		ledger:          NewLedger(),
+		pendingApproval: map[string]time.Time{},
+		pendingRelease:  map[string]time.Time{},
+	}
+	p.initFunds()
+	return p
+}
+
+// Run feeds the models from the global log until ctx is done or the
+// subscription fails. It starts after the last event applied, so it can be
+// called again after an error.
+func (p *Projector) Run(ctx context.Context) error {
+	last, err := p.store.LastPosition(ctx)
+	if err != nil {
+		return fmt.Errorf("projections: last position: %w", err)
+	}
+	p.mu.Lock()
+	p.readyAt = last
+	if !p.pos.Before(last) {
+		p.ready = true
+	}
+	from := p.pos
+	p.mu.Unlock()
+
+	sub := p.store.Subscribe(ctx, from, eventstore.Filter{})
+	defer sub.Close()
+	for sub.Next() {
+		ev := sub.Event()
+		if err := p.Apply(&ev); err != nil {
+			p.setErr(err)
+			return err
+		}
+	}
+	err = sub.Err()
+	if err != nil && ctx.Err() == nil {
+		p.setErr(err)
+	}
+	return err
+}
+
+func (p *Projector) setErr(err error) {
+	p.mu.Lock()
+	p.err = err
+	p.mu.Unlock()
+}
+
+// Apply folds one event into the models. Events must come in global order;
+// an event at or before the current position is ignored, so replaying an
+// overlap is harmless. An event of a type no model knows is skipped.
+func (p *Projector) Apply(ev *eventstore.Event) error {
+	payload, err := domain.DecodeEvent(ev.Type, ev.Data)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.pos.Before(ev.Position) {
+		return nil
+	}
+	if err != nil {
+		// A type from a newer version of the ledger: the log stays the
+		// truth; the models just do not show it.
+		p.log.Warn("projections: skipping undecodable event", "type", ev.Type, "position", ev.Position.String(), "err", err)
+	} else {
+		p.apply(ev, payload)
+	}
+	p.pos = ev.Position
+	p.applied++
+	p.lastApplied = time.Now()
+	p.lastRecorded = ev.Metadata.RecordedAt
+	if !p.ready && !p.pos.Before(p.readyAt) {
+		p.ready = true
+	}
+	close(p.notify)
+	p.notify = make(chan struct{})
+	return nil
+}
+
+// Position returns the position of the last event applied.
+func (p *Projector) Position() eventstore.Position {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.pos
+}
+
+// Ready reports whether the models have caught up with the log as it stood
+// when Run started, and no error has stopped them.
+func (p *Projector) Ready() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.ready && p.err == nil
+}
+
+// Lag returns how many seconds the last applied event took from recording
+// to being applied, and the events applied so far.
+func (p *Projector) Lag() (seconds float64, applied uint64) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if !p.lastRecorded.IsZero() {
+		seconds = p.lastApplied.Sub(p.lastRecorded).Seconds()
+	}
+	return seconds, p.applied
+}
+
+// ErrNotReached is returned by WaitFor when the deadline passes first.
+var ErrNotReached = fmt.Errorf("projections: position not reached in time")
+
+// WaitFor blocks until the models have applied position pos, ctx is done,
+// or timeout passes (ErrNotReached).
+func (p *Projector) WaitFor(ctx context.Context, pos eventstore.Position, timeout time.Duration) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		p.mu.RLock()
+		reached := !p.pos.Before(pos)
+		ch := p.notify
+		p.mu.RUnlock()
+		if reached {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return ErrNotReached
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// PendingGrants lists grants whose two-stream flows look unfinished and
+// were last touched before cutoff, for reconciliation.
+func (p *Projector) PendingGrants(cutoff time.Time) []string {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var ids []string
+	for id, t := range p.pendingApproval {
+		if t.Before(cutoff) {
+			ids = append(ids, id)
+		}
+	}
+	for id, t := range p.pendingRelease {
+		if _, dup := p.pendingApproval[id]; !dup && t.Before(cutoff) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// TalentGrants lists a talent's grants; it backs the domain's no-stacking
+// rule.
+func (p *Projector) TalentGrants(_ context.Context, talentID string) ([]string, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	t := p.talents[talentID]
+	if t == nil {
+		return nil, nil
+	}
+	return append([]string(nil), t.Grants...), nil
+}

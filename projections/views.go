@@ -1,0 +1,554 @@
+package projections
+
+import (
+	"sort"
+	"time"
+
+	"talentledger/domain"
+	"talentledger/eventstore"
+)
+
+// ProgramView is a program with its budgets.
+type ProgramView struct {
+	ID               string                  `json:"id"`
+	Name             string                  `json:"name"`
+	Kind             string                  `json:"kind"`
+	Caps             map[string]domain.Money `json:"caps"`
+	Schedule         domain.Schedule         `json:"schedule"`
+	ServiceMonths    int                     `json:"service_months"`
+	NoticeDays       int                     `json:"notice_days"`
+	PermitCategories []string                `json:"permit_categories,omitempty"`
+	DeductKinds      []string                `json:"deduct_kinds,omitempty"`
+	FundingSource    string                  `json:"funding_source"`
+	Budgets          []BudgetView            `json:"budgets"`
+}
+
+// BudgetView is a program's budget for one fiscal year.
+// Available = Appropriated − Reserved − Paid.
+type BudgetView struct {
+	ProgramID    string       `json:"program_id"`
+	FiscalYear   int          `json:"fiscal_year"`
+	Appropriated domain.Money `json:"appropriated"`
+	Reserved     domain.Money `json:"reserved"`
+	Paid         domain.Money `json:"paid"`
+	Available    domain.Money `json:"available"`
+	Grants       int          `json:"grants"`
+}
+
+// TalentView is a talent with the totals of their grants.
+type TalentView struct {
+	ID               string       `json:"id"`
+	Name             string       `json:"name"`
+	PermitCategory   string       `json:"permit_category,omitempty"`
+	Tier             string       `json:"tier"`
+	Employer         string       `json:"employer"`
+	OverseasEngineer bool         `json:"overseas_engineer"`
+	RegisteredOn     string       `json:"registered_on"`
+	DepartureDate    string       `json:"departure_date,omitempty"`
+	Grants           []string     `json:"grants"`
+	TotalAwarded     domain.Money `json:"total_awarded"`
+	TotalPaid        domain.Money `json:"total_paid"`
+	ClawbackDue      domain.Money `json:"clawback_due"`
+	Recovered        domain.Money `json:"recovered"`
+	Waived           domain.Money `json:"waived"`
+}
+
+// GrantView is a grant's state with its installments and payments.
+type GrantView struct {
+	ID              string            `json:"id"`
+	TalentID        string            `json:"talent_id"`
+	ProgramID       string            `json:"program_id"`
+	State           string            `json:"state"`
+	AmountRequested domain.Money      `json:"amount_requested"`
+	AppliedOn       string            `json:"applied_on"`
+	Review          *ReviewView       `json:"review,omitempty"`
+	Notice          *NoticeView       `json:"notice,omitempty"`
+	Award           domain.Money      `json:"award"`
+	Deduction       domain.Money      `json:"deduction"`
+	Amount          domain.Money      `json:"amount"`
+	FiscalYear      int               `json:"fiscal_year,omitempty"`
+	ApprovedOn      string            `json:"approved_on,omitempty"`
+	ServiceStart    string            `json:"service_start,omitempty"`
+	ServiceMonths   int               `json:"service_months"`
+	Installments    []InstallmentView `json:"installments"`
+	Payments        []PaymentView     `json:"payments"`
+	// Paid is what has been released, net of reversals; Due is what is
+	// still scheduled to be paid.
+	Paid        domain.Money     `json:"paid"`
+	Due         domain.Money     `json:"due"`
+	Termination *TerminationView `json:"termination,omitempty"`
+	Clawback    ClawbackView     `json:"clawback"`
+	Rejection   string           `json:"rejection,omitempty"`
+	// Position is where the grant's last event stands in the global log.
+	Position eventstore.Position `json:"position"`
+}
+
+// ReviewView is the talent office's review.
+type ReviewView struct {
+	Decision   string `json:"decision"`
+	Note       string `json:"note,omitempty"`
+	ReviewedBy string `json:"reviewed_by"`
+}
+
+// NoticeView is the public notice.
+type NoticeView struct {
+	OpenedOn   string          `json:"opened_on"`
+	ClosedOn   string          `json:"closed_on,omitempty"`
+	Objections []ObjectionView `json:"objections"`
+}
+
+// ObjectionView is one objection.
+type ObjectionView struct {
+	ID         string `json:"id"`
+	Summary    string `json:"summary"`
+	Resolved   bool   `json:"resolved"`
+	Upheld     bool   `json:"upheld"`
+	Resolution string `json:"resolution,omitempty"`
+}
+
+// Installment states.
+const (
+	InstallmentScheduled = "scheduled"
+	InstallmentPrepared  = "prepared"
+	InstallmentApproved  = "approved"
+	InstallmentPaid      = "paid"
+	InstallmentCancelled = "cancelled"
+)
+
+// InstallmentView is one scheduled payout.
+type InstallmentView struct {
+	N         int          `json:"n"`
+	Amount    domain.Money `json:"amount"`
+	DueDate   string       `json:"due_date"`
+	State     string       `json:"state"`
+	PaymentID string       `json:"payment_id,omitempty"`
+}
+
+// PaymentView is one payment.
+type PaymentView struct {
+	ID            string       `json:"id"`
+	GrantID       string       `json:"grant_id"`
+	Installment   int          `json:"installment"`
+	Amount        domain.Money `json:"amount"`
+	State         string       `json:"state"`
+	PreparedBy    string       `json:"prepared_by"`
+	ApprovedBy    string       `json:"approved_by,omitempty"`
+	ReleasedBy    string       `json:"released_by,omitempty"`
+	BankReference string       `json:"bank_reference,omitempty"`
+	ReleasedOn    string       `json:"released_on,omitempty"`
+	Reason        string       `json:"reason,omitempty"`
+}
+
+// TerminationView is how a grant ended early.
+type TerminationView struct {
+	DepartureDate  string       `json:"departure_date"`
+	MonthsServed   int          `json:"months_served"`
+	MonthsRequired int          `json:"months_required"`
+	Cancelled      []int        `json:"cancelled_installments"`
+	Released       domain.Money `json:"released"`
+}
+
+// ClawbackView is what a talent owes back on a grant.
+type ClawbackView struct {
+	Assessed    domain.Money `json:"assessed"`
+	Recovered   domain.Money `json:"recovered"`
+	Waived      domain.Money `json:"waived"`
+	Outstanding domain.Money `json:"outstanding"`
+	Formula     string       `json:"formula,omitempty"`
+}
+
+// apply folds one decoded event into the models. p.mu is held.
+func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
+	p.ledger.Post(domain.Postings(payload))
+	switch e := payload.(type) {
+	case *domain.ProgramDefined:
+		p.programs[e.ProgramID] = &ProgramView{ID: e.ProgramID, Name: e.Name, Kind: e.Kind, Caps: e.Caps,
+			Schedule: e.Schedule, ServiceMonths: e.ServiceMonths, NoticeDays: e.NoticeDays,
+			PermitCategories: e.PermitCategories, DeductKinds: e.DeductKinds, FundingSource: e.FundingSource}
+		p.programOrder = append(p.programOrder, e.ProgramID)
+	case *domain.BudgetAppropriated:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		b.Appropriated = b.Appropriated.Add(e.Amount)
+		b.settle()
+	case *domain.BudgetReserved:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		b.Reserved = b.Reserved.Add(e.Amount)
+		b.Grants++
+		b.settle()
+		if g := p.grants[e.GrantID]; g == nil || g.ApprovedOn == "" {
+			p.pendingApproval[e.GrantID] = p.eventTime(ev)
+		}
+	case *domain.BudgetReservationReleased:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		b.Reserved = b.Reserved.Sub(e.Amount)
+		b.settle()
+		delete(p.pendingApproval, e.GrantID)
+		delete(p.pendingRelease, e.GrantID)
+	case *domain.TalentRegistered:
+		p.talents[e.TalentID] = &TalentView{ID: e.TalentID, Name: e.Name, PermitCategory: e.PermitCategory, Tier: e.Tier,
+			Employer: e.Employer, OverseasEngineer: e.OverseasEngineer, RegisteredOn: e.RegisteredOn, Grants: []string{}}
+		p.talentOrder = append(p.talentOrder, e.TalentID)
+	case *domain.TalentDeparted:
+		if t := p.talents[e.TalentID]; t != nil {
+			t.DepartureDate = e.DepartureDate
+		}
+	case *domain.PaymentReleased:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		b.Reserved = b.Reserved.Sub(e.Amount)
+		b.Paid = b.Paid.Add(e.Amount)
+		b.settle()
+		if t := p.talents[e.TalentID]; t != nil {
+			t.TotalPaid = t.TotalPaid.Add(e.Amount)
+		}
+	case *domain.PaymentReversed:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		b.Reserved = b.Reserved.Add(e.Amount)
+		b.Paid = b.Paid.Sub(e.Amount)
+		b.settle()
+		if t := p.talents[e.TalentID]; t != nil {
+			t.TotalPaid = t.TotalPaid.Sub(e.Amount)
+		}
+	case *domain.GrantApplied:
+		p.grants[e.GrantID] = &GrantView{ID: e.GrantID, TalentID: e.TalentID, ProgramID: e.ProgramID,
+			State: domain.GrantStateApplied, AmountRequested: e.AmountRequested, AppliedOn: e.AppliedOn,
+			Installments: []InstallmentView{}, Payments: []PaymentView{}}
+		p.grantOrder = append(p.grantOrder, e.GrantID)
+		if t := p.talents[e.TalentID]; t != nil {
+			t.Grants = append(t.Grants, e.GrantID)
+		}
+	case *domain.GrantApproved:
+		delete(p.pendingApproval, e.GrantID)
+		if t := p.talents[e.TalentID]; t != nil {
+			t.TotalAwarded = t.TotalAwarded.Add(e.Amount)
+		}
+	case *domain.GrantTerminated:
+		if e.Released.Sign() > 0 {
+			p.pendingRelease[e.GrantID] = p.eventTime(ev)
+		}
+	case *domain.ClawbackAssessed:
+		if t := p.talents[e.TalentID]; t != nil {
+			t.ClawbackDue = t.ClawbackDue.Add(e.Amount)
+		}
+	case *domain.RecoveryReceived:
+		if t := p.talents[e.TalentID]; t != nil {
+			t.ClawbackDue = t.ClawbackDue.Sub(e.Amount)
+			t.Recovered = t.Recovered.Add(e.Amount)
+		}
+	case *domain.RecoveryWaived:
+		if t := p.talents[e.TalentID]; t != nil {
+			t.ClawbackDue = t.ClawbackDue.Sub(e.Amount)
+			t.Waived = t.Waived.Add(e.Amount)
+		}
+	}
+	if gid := grantOf(payload); gid != "" {
+		if g := p.grants[gid]; g != nil {
+			g.apply(ev, payload)
+		}
+	}
+	for _, f := range p.extra {
+		f(ev, payload)
+	}
+}
+
+func (p *Projector) eventTime(ev *eventstore.Event) time.Time {
+	if ev.Metadata.RecordedAt.IsZero() {
+		return time.Now()
+	}
+	return ev.Metadata.RecordedAt
+}
+
+func (p *Projector) budget(program string, fy int) *BudgetView {
+	k := budgetKey{program, fy}
+	b := p.budgets[k]
+	if b == nil {
+		b = &BudgetView{ProgramID: program, FiscalYear: fy}
+		p.budgets[k] = b
+	}
+	return b
+}
+
+func (b *BudgetView) settle() { b.Available = b.Appropriated.Sub(b.Reserved).Sub(b.Paid) }
+
+// grantOf returns the grant an event of a grant stream belongs to.
+func grantOf(e domain.Event) string {
+	switch e := e.(type) {
+	case *domain.GrantReviewed:
+		return e.GrantID
+	case *domain.PublicNoticeOpened:
+		return e.GrantID
+	case *domain.ObjectionRaised:
+		return e.GrantID
+	case *domain.ObjectionResolved:
+		return e.GrantID
+	case *domain.PublicNoticeClosed:
+		return e.GrantID
+	case *domain.GrantApproved:
+		return e.GrantID
+	case *domain.GrantRejected:
+		return e.GrantID
+	case *domain.PaymentPrepared:
+		return e.GrantID
+	case *domain.PaymentApproved:
+		return e.GrantID
+	case *domain.PaymentReleased:
+		return e.GrantID
+	case *domain.PaymentFailed:
+		return e.GrantID
+	case *domain.PaymentReversed:
+		return e.GrantID
+	case *domain.GrantTerminated:
+		return e.GrantID
+	case *domain.ClawbackAssessed:
+		return e.GrantID
+	case *domain.RecoveryReceived:
+		return e.GrantID
+	case *domain.RecoveryWaived:
+		return e.GrantID
+	}
+	return ""
+}
+
+// apply folds an event of the grant's own stream.
+func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
+	g.Position = ev.Position
+	by := ev.Metadata.Principal
+	switch e := payload.(type) {
+	case *domain.GrantReviewed:
+		g.Review = &ReviewView{Decision: e.Decision, Note: e.Note, ReviewedBy: by}
+		if e.Decision == "approve" {
+			g.State = domain.GrantStateReviewed
+		}
+	case *domain.PublicNoticeOpened:
+		g.Notice = &NoticeView{OpenedOn: e.OpenedOn, Objections: []ObjectionView{}}
+		g.State = domain.GrantStateInNotice
+	case *domain.ObjectionRaised:
+		if g.Notice != nil {
+			g.Notice.Objections = append(g.Notice.Objections, ObjectionView{ID: e.ObjectionID, Summary: e.Summary})
+		}
+	case *domain.ObjectionResolved:
+		if g.Notice != nil {
+			for i := range g.Notice.Objections {
+				if o := &g.Notice.Objections[i]; o.ID == e.ObjectionID {
+					o.Resolved, o.Upheld, o.Resolution = true, e.Upheld, e.Resolution
+				}
+			}
+		}
+	case *domain.PublicNoticeClosed:
+		if g.Notice != nil {
+			g.Notice.ClosedOn = e.ClosedOn
+		}
+		g.State = domain.GrantStateNoticeClosed
+	case *domain.GrantApproved:
+		g.State = domain.GrantStateApproved
+		g.Award, g.Deduction, g.Amount = e.Award, e.Deduction, e.Amount
+		g.FiscalYear, g.ApprovedOn, g.ServiceStart, g.ServiceMonths = e.FiscalYear, e.ApprovedOn, e.ServiceStart, e.ServiceMonths
+		g.Installments = make([]InstallmentView, len(e.Installments))
+		for i, in := range e.Installments {
+			g.Installments[i] = InstallmentView{N: in.N, Amount: in.Amount, DueDate: in.DueDate, State: InstallmentScheduled}
+		}
+		g.Due = e.Amount
+	case *domain.GrantRejected:
+		g.State = domain.GrantStateRejected
+		g.Rejection = e.Reason
+	case *domain.PaymentPrepared:
+		g.Payments = append(g.Payments, PaymentView{ID: e.PaymentID, GrantID: e.GrantID, Installment: e.Installment,
+			Amount: e.Amount, State: domain.PaymentStatePrepared, PreparedBy: by})
+		g.installment(e.Installment, InstallmentPrepared, e.PaymentID)
+	case *domain.PaymentApproved:
+		if pv := g.payment(e.PaymentID); pv != nil {
+			pv.State, pv.ApprovedBy = domain.PaymentStateApproved, by
+			g.installment(pv.Installment, InstallmentApproved, pv.ID)
+		}
+	case *domain.PaymentReleased:
+		if pv := g.payment(e.PaymentID); pv != nil {
+			pv.State, pv.ReleasedBy, pv.BankReference, pv.ReleasedOn = domain.PaymentStateReleased, by, e.BankReference, e.ReleasedOn
+		}
+		g.installment(e.Installment, InstallmentPaid, e.PaymentID)
+		g.Paid = g.Paid.Add(e.Amount)
+		g.Due = g.Due.Sub(e.Amount)
+		if g.allPaid() {
+			g.State = domain.GrantStateCompleted
+		}
+	case *domain.PaymentFailed:
+		if pv := g.payment(e.PaymentID); pv != nil {
+			pv.State, pv.Reason = domain.PaymentStateFailed, e.Reason
+			g.installment(pv.Installment, InstallmentScheduled, "")
+		}
+	case *domain.PaymentReversed:
+		if pv := g.payment(e.PaymentID); pv != nil {
+			pv.State, pv.Reason = domain.PaymentStateReversed, e.Reason
+		}
+		g.installment(e.Installment, InstallmentScheduled, "")
+		g.Paid = g.Paid.Sub(e.Amount)
+		g.Due = g.Due.Add(e.Amount)
+		if g.State == domain.GrantStateCompleted {
+			g.State = domain.GrantStateApproved
+		}
+	case *domain.GrantTerminated:
+		g.State = domain.GrantStateTerminated
+		g.Termination = &TerminationView{DepartureDate: e.DepartureDate, MonthsServed: e.MonthsServed,
+			MonthsRequired: e.MonthsRequired, Cancelled: e.Cancelled, Released: e.Released}
+		for _, n := range e.Cancelled {
+			g.installment(n, InstallmentCancelled, "")
+		}
+		for i := range g.Payments {
+			if g.Payments[i].State == domain.PaymentStatePrepared {
+				g.Payments[i].State = domain.PaymentStateFailed
+				g.Payments[i].Reason = "grant terminated"
+			}
+		}
+		g.Due = domain.Zero
+	case *domain.ClawbackAssessed:
+		g.Clawback.Assessed = g.Clawback.Assessed.Add(e.Amount)
+		g.Clawback.Formula = e.Formula
+	case *domain.RecoveryReceived:
+		g.Clawback.Recovered = g.Clawback.Recovered.Add(e.Amount)
+	case *domain.RecoveryWaived:
+		g.Clawback.Waived = g.Clawback.Waived.Add(e.Amount)
+	}
+	g.Clawback.Outstanding = g.Clawback.Assessed.Sub(g.Clawback.Recovered).Sub(g.Clawback.Waived)
+}
+
+func (g *GrantView) payment(id string) *PaymentView {
+	for i := range g.Payments {
+		if g.Payments[i].ID == id {
+			return &g.Payments[i]
+		}
+	}
+	return nil
+}
+
+func (g *GrantView) installment(n int, state, paymentID string) {
+	if n >= 1 && n <= len(g.Installments) {
+		g.Installments[n-1].State = state
+		g.Installments[n-1].PaymentID = paymentID
+	}
+}
+
+func (g *GrantView) allPaid() bool {
+	for _, in := range g.Installments {
+		if in.State != InstallmentPaid {
+			return false
+		}
+	}
+	return len(g.Installments) > 0
+}
+
+// Programs lists the programs in the order they were defined, with their
+// budgets.
+func (p *Projector) Programs() []ProgramView {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]ProgramView, 0, len(p.programOrder))
+	for _, id := range p.programOrder {
+		out = append(out, p.programLocked(id))
+	}
+	return out
+}
+
+// Program returns one program.
+func (p *Projector) Program(id string) (ProgramView, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.programs[id] == nil {
+		return ProgramView{}, false
+	}
+	return p.programLocked(id), true
+}
+
+func (p *Projector) programLocked(id string) ProgramView {
+	v := *p.programs[id]
+	v.Budgets = []BudgetView{}
+	for k, b := range p.budgets {
+		if k.program == id {
+			v.Budgets = append(v.Budgets, *b)
+		}
+	}
+	sort.Slice(v.Budgets, func(i, j int) bool { return v.Budgets[i].FiscalYear < v.Budgets[j].FiscalYear })
+	return v
+}
+
+// Budget returns a program's budget for a fiscal year.
+func (p *Projector) Budget(program string, fy int) (BudgetView, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b := p.budgets[budgetKey{program, fy}]
+	if b == nil {
+		return BudgetView{}, false
+	}
+	return *b, true
+}
+
+// Talent returns one talent.
+func (p *Projector) Talent(id string) (TalentView, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	t := p.talents[id]
+	if t == nil {
+		return TalentView{}, false
+	}
+	v := *t
+	v.Grants = append([]string{}, t.Grants...)
+	return v, true
+}
+
+// Grant returns one grant.
+func (p *Projector) Grant(id string) (GrantView, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	g := p.grants[id]
+	if g == nil {
+		return GrantView{}, false
+	}
+	return g.clone(), true
+}
+
+func (g *GrantView) clone() GrantView {
+	v := *g
+	v.Installments = append([]InstallmentView{}, g.Installments...)
+	v.Payments = append([]PaymentView{}, g.Payments...)
+	if g.Notice != nil {
+		n := *g.Notice
+		n.Objections = append([]ObjectionView{}, g.Notice.Objections...)
+		v.Notice = &n
+	}
+	if g.Termination != nil {
+		t := *g.Termination
+		v.Termination = &t
+	}
+	if g.Review != nil {
+		r := *g.Review
+		v.Review = &r
+	}
+	return v
+}
+
+// GrantFilter selects grants; empty fields match all.
+type GrantFilter struct {
+	ProgramID string
+	State     string
+	TalentID  string
+	Offset    int
+	Limit     int
+}
+
+// Grants lists grants in the order they were applied for, and the number
+// that match in all.
+func (p *Projector) Grants(f GrantFilter) ([]GrantView, int) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := []GrantView{}
+	n := 0
+	for _, id := range p.grantOrder {
+		g := p.grants[id]
+		if (f.ProgramID != "" && g.ProgramID != f.ProgramID) || (f.State != "" && g.State != f.State) ||
+			(f.TalentID != "" && g.TalentID != f.TalentID) {
+			continue
+		}
+		if n >= f.Offset && (f.Limit <= 0 || len(out) < f.Limit) {
+			out = append(out, g.clone())
+		}
+		n++
+	}
+	return out, n
+}
