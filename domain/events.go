@@ -116,10 +116,10 @@ type TalentRegistered struct {
 	// or "permanent_resident", or "" for none.
 	PermitCategory string `json:"permit_category,omitempty"`
 	// Tier is the local talent tier, "A" to "E".
-	Tier              string `json:"tier"`
-	Employer          string `json:"employer"`
-	OverseasEngineer  bool   `json:"overseas_engineer,omitempty"`
-	RegisteredOn      string `json:"registered_on"`
+	Tier             string `json:"tier"`
+	Employer         string `json:"employer"`
+	OverseasEngineer bool   `json:"overseas_engineer,omitempty"`
+	RegisteredOn     string `json:"registered_on"`
 }
 
 // TalentDeparted records that a talent left local employment.

@@ -63,4 +63,3 @@ func StreamGrant(id string) string { return streamGrant(id) }
 
 // StreamBudget returns the stream of a program's budget for a fiscal year.
 func StreamBudget(program string, fy int) string { return streamBudget(program, fy) }
-

@@ -145,7 +145,6 @@ func (s *Service) newMeta(cm CommandMeta, roles ...string) (*meta, error) {
 	return m, nil
 }
 
-
 // checkText validates a free-text field: valid UTF-8, no control
 // characters, at most MaxTextLen characters, and present when required.
 func checkText(field, v string, required bool) error {
