@@ -1,0 +1,268 @@
+package pebble
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"talentledger/eventstore"
+)
+
+// Key layout. Every key starts with a one-byte prefix naming its table.
+// Stream names never contain 0x00 (ValidateStreamName allows only ASCII
+// letters, digits and "-_.:@"), so 0x00 ends a stream name inside a key and
+// one stream's keys never interleave with another's.
+const (
+	// prefixLog + be64(position) → event record. The global log is the
+	// primary copy of every event, so reading "all" is one sequential scan.
+	prefixLog = 'l'
+	// prefixStream + stream + 0x00 + be64(version) → be64(position) + id.
+	prefixStream = 's'
+	// prefixHead + stream → be64(last version).
+	prefixHead = 'h'
+	// prefixID + stream + 0x00 + id → be64(version) + be64(position), the
+	// per-stream event-ID index used to recognise retries.
+	prefixID = 'i'
+	// prefixMeta + name → store-wide facts such as the format version.
+	prefixMeta = 'm'
+)
+
+// formatVersion is the on-disk layout written by this package. Open refuses
+// a directory written in another layout rather than misreading it.
+const formatVersion = 1
+
+var formatKey = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
+
+// errCorrupt reports a record that cannot be decoded.
+var errCorrupt = errors.New("eventstore/pebble: corrupt record")
+
+func logKey(dst []byte, pos uint64) []byte {
+	dst = append(dst, prefixLog)
+	return binary.BigEndian.AppendUint64(dst, pos)
+}
+
+func streamPrefix(dst []byte, stream string) []byte {
+	dst = append(dst, prefixStream)
+	dst = append(dst, stream...)
+	return append(dst, 0)
+}
+
+func streamKey(dst []byte, stream string, v eventstore.Version) []byte {
+	dst = streamPrefix(dst, stream)
+	return binary.BigEndian.AppendUint64(dst, uint64(v))
+}
+
+func headKey(dst []byte, stream string) []byte {
+	dst = append(dst, prefixHead)
+	return append(dst, stream...)
+}
+
+func idKey(dst []byte, stream string, id eventstore.EventID) []byte {
+	dst = append(dst, prefixID)
+	dst = append(dst, stream...)
+	dst = append(dst, 0)
+	return append(dst, id[:]...)
+}
+
+// Event record layout (all lengths uvarint):
+//
+//	[0]      record format (1)
+//	[1:9]    be64 stream version, patched in by the writer
+//	[9:25]   event ID
+//	stream, type, data,
+//	principal, role, correlation ID, causation ID,
+//	recorded-at (time.Time binary form, empty for the zero time),
+//	effective date, reason, document reference, previous hash, hash
+//
+// The stream and type come first so a filtered scan can skip an event
+// without decoding the rest. The global position is the key, not part of
+// the value.
+const (
+	recordFormat   = 1
+	recVersionOff  = 1
+	recIDOff       = 9
+	recFixedHeader = 25
+)
+
+// encodeRecord appends the record for e to dst with a zero version and
+// returns the new slice and the offset of the data within the record.
+func encodeRecord(dst []byte, stream string, e *eventstore.EventData) ([]byte, int, error) {
+	start := len(dst)
+	dst = append(dst, recordFormat, 0, 0, 0, 0, 0, 0, 0, 0)
+	dst = append(dst, e.ID[:]...)
+	dst = appendString(dst, stream)
+	dst = appendString(dst, e.Type)
+	dst = binary.AppendUvarint(dst, uint64(len(e.Data)))
+	dataOff := len(dst) - start
+	dst = append(dst, e.Data...)
+	m := &e.Metadata
+	dst = appendString(dst, m.Principal)
+	dst = appendString(dst, m.Role)
+	dst = appendString(dst, m.CorrelationID)
+	dst = appendString(dst, m.CausationID)
+	if m.RecordedAt.IsZero() {
+		dst = append(dst, 0)
+	} else {
+		// The binary form keeps the instant and the zone offset, which is
+		// all a JSON round trip would keep too.
+		lenAt := len(dst)
+		dst = append(dst, 0)
+		var err error
+		dst, err = m.RecordedAt.AppendBinary(dst)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: recorded_at: %v", eventstore.ErrInvalidEvent, err)
+		}
+		n := len(dst) - lenAt - 1
+		if n >= 0x80 {
+			return nil, 0, fmt.Errorf("%w: recorded_at too long", eventstore.ErrInvalidEvent)
+		}
+		dst[lenAt] = byte(n)
+	}
+	dst = appendString(dst, m.EffectiveDate)
+	dst = appendString(dst, m.Reason)
+	dst = appendString(dst, m.DocumentRef)
+	dst = appendString(dst, m.PrevHash)
+	dst = appendString(dst, m.Hash)
+	return dst, dataOff, nil
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func setRecordVersion(rec []byte, v eventstore.Version) {
+	binary.BigEndian.PutUint64(rec[recVersionOff:], uint64(v))
+}
+
+// recordReader walks a record's fields in order.
+type recordReader struct {
+	b   []byte
+	err bool
+}
+
+func (r *recordReader) bytes() []byte {
+	n, k := binary.Uvarint(r.b)
+	if k <= 0 || uint64(len(r.b)-k) < n {
+		r.err = true
+		r.b = nil
+		return nil
+	}
+	v := r.b[k : k+int(n)]
+	r.b = r.b[k+int(n):]
+	return v
+}
+
+// recordHead returns a record's stream and type without decoding the rest,
+// for filtering. The slices alias rec.
+func recordHead(rec []byte) (stream, typ []byte, err error) {
+	if len(rec) < recFixedHeader || rec[0] != recordFormat {
+		return nil, nil, errCorrupt
+	}
+	r := recordReader{b: rec[recFixedHeader:]}
+	stream = r.bytes()
+	typ = r.bytes()
+	if r.err {
+		return nil, nil, errCorrupt
+	}
+	return stream, typ, nil
+}
+
+// interner returns shared strings for byte slices that repeat across events
+// (stream names, types, principals, roles), so decoding a long run of events
+// does not allocate the same string again and again. It is bounded: when
+// full it starts afresh.
+type interner struct {
+	m map[string]string
+}
+
+const internMax = 4096
+const internMaxLen = eventstore.MaxStreamNameLen
+
+func (in *interner) get(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > internMaxLen {
+		return string(b)
+	}
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	if in.m == nil || len(in.m) >= internMax {
+		in.m = make(map[string]string, 256)
+	}
+	s := string(b)
+	in.m[s] = s
+	return s
+}
+
+// decodeRecord decodes rec, stored at pos, into e. Nothing in e aliases rec.
+func decodeRecord(rec []byte, pos uint64, e *eventstore.Event, in *interner) error {
+	if len(rec) < recFixedHeader || rec[0] != recordFormat {
+		return errCorrupt
+	}
+	e.Version = eventstore.Version(binary.BigEndian.Uint64(rec[recVersionOff:]))
+	copy(e.ID[:], rec[recIDOff:recFixedHeader])
+	e.Position = eventstore.Position{Commit: pos, Prepare: pos}
+	r := recordReader{b: rec[recFixedHeader:]}
+	e.Stream = in.get(r.bytes())
+	e.Type = in.get(r.bytes())
+	if d := r.bytes(); d != nil {
+		e.Data = append(make([]byte, 0, len(d)), d...)
+	} else {
+		e.Data = nil
+	}
+	m := &e.Metadata
+	m.Principal = in.get(r.bytes())
+	m.Role = in.get(r.bytes())
+	m.CorrelationID = string(r.bytes())
+	m.CausationID = string(r.bytes())
+	if t := r.bytes(); len(t) > 0 {
+		if err := m.RecordedAt.UnmarshalBinary(t); err != nil {
+			return errCorrupt
+		}
+	} else {
+		m.RecordedAt = time.Time{}
+	}
+	m.EffectiveDate = in.get(r.bytes())
+	m.Reason = string(r.bytes())
+	m.DocumentRef = string(r.bytes())
+	m.PrevHash = string(r.bytes())
+	m.Hash = string(r.bytes())
+	if r.err {
+		return errCorrupt
+	}
+	return nil
+}
+
+// matchRaw is Filter.Match on a record's raw stream and type, so filtered
+// scans skip events without decoding them.
+func matchRaw(f *eventstore.Filter, stream, typ []byte) bool {
+	if len(f.StreamPrefixes) > 0 {
+		ok := false
+		for _, p := range f.StreamPrefixes {
+			if len(stream) >= len(p) && string(stream[:len(p)]) == p {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(f.EventTypes) > 0 {
+		for _, t := range f.EventTypes {
+			if string(typ) == t {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func filterEmpty(f *eventstore.Filter) bool {
+	return len(f.StreamPrefixes) == 0 && len(f.EventTypes) == 0
+}

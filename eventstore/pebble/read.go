@@ -1,0 +1,287 @@
+package pebble
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"talentledger/eventstore"
+)
+
+// readChunk is how many events one disk read fetches. A chunk opens and
+// closes its own Pebble iterator, so iterators never pin Pebble state
+// between calls.
+const readChunk = 512
+
+// readLog appends to dst the events after position after, at most limit
+// of them and none past the durable position, keeping only those that match
+// f (nil keeps all). It returns the last position it examined, which is
+// after when there was nothing to read.
+func (s *Store) readLog(after uint64, limit int, f *eventstore.Filter, in *interner, dst []eventstore.Event) ([]eventstore.Event, uint64, error) {
+	s.rmu.RLock()
+	defer s.rmu.RUnlock()
+	if s.dbClosed {
+		return dst, after, eventstore.ErrClosed
+	}
+	durable := s.durable.Load()
+	if after >= durable {
+		return dst, after, nil
+	}
+	upper := min(durable, after+uint64(limit))
+	var lo, hi [9]byte
+	it, err := s.db.NewIter(&pebble.IterOptions{
+		LowerBound: logKey(lo[:0], after+1),
+		UpperBound: logKey(hi[:0], upper+1),
+	})
+	if err != nil {
+		return dst, after, fmt.Errorf("eventstore/pebble: %w", err)
+	}
+	defer it.Close()
+	if f != nil && filterEmpty(f) {
+		f = nil
+	}
+	want := after + 1
+	for valid := it.First(); valid; valid = it.Next() {
+		k := it.Key()
+		if len(k) != 9 || decodeUint64(k[1:]) != want {
+			return dst, after, fmt.Errorf("%w: log key %x where position %d was expected", errCorrupt, k, want)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return dst, after, fmt.Errorf("eventstore/pebble: %w", err)
+		}
+		if f != nil {
+			stream, typ, err := recordHead(v)
+			if err != nil {
+				return dst, after, fmt.Errorf("%w at position %d", err, want)
+			}
+			if !matchRaw(f, stream, typ) {
+				want++
+				continue
+			}
+		}
+		dst = append(dst, eventstore.Event{})
+		if err := decodeRecord(v, want, &dst[len(dst)-1], in); err != nil {
+			return dst[:len(dst)-1], after, fmt.Errorf("%w at position %d", err, want)
+		}
+		want++
+	}
+	if err := it.Error(); err != nil {
+		return dst, after, fmt.Errorf("eventstore/pebble: %w", err)
+	}
+	if want != upper+1 {
+		return dst, after, fmt.Errorf("%w: log ends at %d, durable position is %d", errCorrupt, want-1, upper)
+	}
+	return dst, upper, nil
+}
+
+// readStream appends to dst up to limit durable events of stream from
+// version from on.
+func (s *Store) readStream(stream string, from eventstore.Version, limit int, in *interner, dst []eventstore.Event) ([]eventstore.Event, error) {
+	s.rmu.RLock()
+	defer s.rmu.RUnlock()
+	if s.dbClosed {
+		return dst, eventstore.ErrClosed
+	}
+	durable := s.durable.Load()
+	hi := streamPrefix(nil, stream)
+	hi[len(hi)-1]++
+	it, err := s.db.NewIter(&pebble.IterOptions{
+		LowerBound: streamKey(nil, stream, from),
+		UpperBound: hi,
+	})
+	if err != nil {
+		return dst, fmt.Errorf("eventstore/pebble: %w", err)
+	}
+	type ref struct {
+		v   eventstore.Version
+		pos uint64
+	}
+	refs := make([]ref, 0, min(limit, 64))
+	want := from
+	for valid := it.First(); valid && len(refs) < limit; valid = it.Next() {
+		k, val := it.Key(), it.Value()
+		if len(k) < 8 || len(val) != 24 {
+			it.Close()
+			return dst, errCorrupt
+		}
+		v := eventstore.Version(decodeUint64(k[len(k)-8:]))
+		pos := decodeUint64(val)
+		if pos > durable {
+			break
+		}
+		if v != want {
+			it.Close()
+			return dst, fmt.Errorf("%w: stream %q has version %d where %d was expected", errCorrupt, stream, v, want)
+		}
+		refs = append(refs, ref{v, pos})
+		want++
+	}
+	err = it.Error()
+	it.Close()
+	if err != nil {
+		return dst, fmt.Errorf("eventstore/pebble: %w", err)
+	}
+	if len(refs) == 0 {
+		return dst, nil
+	}
+	var lo, up [9]byte
+	lit, err := s.db.NewIter(&pebble.IterOptions{
+		LowerBound: logKey(lo[:0], refs[0].pos),
+		UpperBound: logKey(up[:0], refs[len(refs)-1].pos+1),
+	})
+	if err != nil {
+		return dst, fmt.Errorf("eventstore/pebble: %w", err)
+	}
+	defer lit.Close()
+	var key [9]byte
+	for _, r := range refs {
+		// Positions grow with versions, so each seek moves forwards and
+		// Pebble can continue from where the last one stopped.
+		if !lit.SeekGE(logKey(key[:0], r.pos)) || decodeUint64(lit.Key()[1:]) != r.pos {
+			if err := lit.Error(); err != nil {
+				return dst, fmt.Errorf("eventstore/pebble: %w", err)
+			}
+			return dst, fmt.Errorf("%w: stream %q version %d points at missing position %d", errCorrupt, stream, r.v, r.pos)
+		}
+		v, err := lit.ValueAndErr()
+		if err != nil {
+			return dst, fmt.Errorf("eventstore/pebble: %w", err)
+		}
+		dst = append(dst, eventstore.Event{})
+		e := &dst[len(dst)-1]
+		if err := decodeRecord(v, r.pos, e, in); err != nil || e.Version != r.v || e.Stream != stream {
+			return dst[:len(dst)-1], fmt.Errorf("%w at position %d", errCorrupt, r.pos)
+		}
+	}
+	return dst, nil
+}
+
+// streamExists reports whether stream has a durable first event.
+func (s *Store) streamExists(stream string) (bool, error) {
+	s.rmu.RLock()
+	defer s.rmu.RUnlock()
+	if s.dbClosed {
+		return false, eventstore.ErrClosed
+	}
+	val, closer, err := s.db.Get(streamKey(nil, stream, 0))
+	if err == pebble.ErrNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("eventstore/pebble: %w", err)
+	}
+	defer closer.Close()
+	if len(val) != 24 {
+		return false, errCorrupt
+	}
+	return decodeUint64(val) <= s.durable.Load(), nil
+}
+
+// ReadStream implements eventstore.Store. A negative from is invalid input.
+// Only durable events are read.
+func (s *Store) ReadStream(ctx context.Context, stream string, from eventstore.Version) eventstore.Iterator {
+	it := &iterator{ctx: ctx, s: s, stream: stream, from: from, isStream: true}
+	if err := eventstore.ValidateStreamName(stream); err != nil {
+		it.err = err
+	} else if from < 0 {
+		it.err = fmt.Errorf("%w: read from version %d", eventstore.ErrInvalid, int64(from))
+	}
+	return it
+}
+
+// ReadAll implements eventstore.Store. Only durable events are read.
+func (s *Store) ReadAll(ctx context.Context, after eventstore.Position) eventstore.Iterator {
+	return &iterator{ctx: ctx, s: s, after: after.Commit}
+}
+
+// iterator serves ReadStream and ReadAll from chunks read on demand.
+type iterator struct {
+	ctx      context.Context
+	s        *Store
+	isStream bool
+	stream   string
+	from     eventstore.Version // next version, for a stream
+	after    uint64             // last position read, for the log
+	started  bool
+	end      bool
+
+	buf    []eventstore.Event
+	i      int
+	cur    eventstore.Event
+	err    error
+	closed bool
+	in     interner
+}
+
+func (it *iterator) Next() bool {
+	if it.closed || it.err != nil {
+		return false
+	}
+	if done := it.ctx.Done(); done != nil {
+		select {
+		case <-done:
+			it.err = it.ctx.Err()
+			it.cur = eventstore.Event{}
+			return false
+		default:
+		}
+	}
+	if it.i < len(it.buf) {
+		it.cur = it.buf[it.i]
+		it.i++
+		return true
+	}
+	if it.end {
+		return false
+	}
+	if err := it.fill(); err != nil {
+		it.err = err
+		return false
+	}
+	if len(it.buf) == 0 {
+		it.end = true
+		return false
+	}
+	it.cur = it.buf[0]
+	it.i = 1
+	return true
+}
+
+func (it *iterator) fill() error {
+	// Reuse the chunk's slice: Event is only valid until the next call to
+	// Next, and the slice holds values, not pointers into it.
+	clear(it.buf)
+	buf := it.buf[:0]
+	var err error
+	if !it.isStream {
+		buf, it.after, err = it.s.readLog(it.after, readChunk, nil, &it.in, buf)
+	} else {
+		buf, err = it.s.readStream(it.stream, it.from, readChunk, &it.in, buf)
+		if err == nil && len(buf) == 0 && !it.started {
+			// Nothing at from: either past the end or no such stream.
+			exists := false
+			if it.from > 0 {
+				exists, err = it.s.streamExists(it.stream)
+			}
+			if err == nil && !exists {
+				err = eventstore.ErrStreamNotFound
+			}
+		}
+		it.from += eventstore.Version(len(buf))
+	}
+	it.started = true
+	it.buf, it.i = buf, 0
+	return err
+}
+
+func (it *iterator) Event() eventstore.Event { return it.cur }
+
+func (it *iterator) Err() error { return it.err }
+
+func (it *iterator) Close() error {
+	it.closed = true
+	it.buf = nil
+	return nil
+}

@@ -1,0 +1,347 @@
+// Package pebble is the embedded, durable event store: eventstore.Store over
+// a Pebble LSM in one data directory.
+//
+// # Writes
+//
+// One writer goroutine serialises appends. Concurrent appends are gathered
+// into one Pebble batch and made durable with one WAL sync (group commit):
+// each append's expected version is checked against its stream's head,
+// including heads moved earlier in the same batch, so a wrong version fails
+// only that append. Once a batch is handed to Pebble the writer goes on
+// building the next while the sync is in flight; a second goroutine waits for
+// each sync in order, then answers the appends and feeds live subscriptions.
+// Append therefore returns only after its events are on disk.
+//
+// Events are numbered 1, 2, 3, … in the global log, without gaps; a
+// Position's Commit and Prepare are both that number.
+//
+// # Reads
+//
+// Readers see only events whose WAL sync has completed, never an event a
+// crash could still take back, so a projection checkpoint can never point at
+// an event that later disappears. Iterators read in chunks and hold no Pebble
+// iterator between calls, so an iterator that is never closed pins nothing.
+//
+// # Subscriptions
+//
+// A subscription catches up from disk, then attaches to the live feed that
+// the sync goroutine pushes after each durable batch. Each subscriber has a
+// bounded buffer; when a slow subscriber's buffer would overflow it is
+// detached and goes back to reading from disk after the last event it
+// examined, then attaches again. Writers never wait for subscribers and
+// memory never grows with a subscriber's lag.
+//
+// # Memory
+//
+// Nothing is kept per stream or per event beyond a bounded cache of stream
+// heads; Pebble's memtables and block cache are bounded by their options.
+package pebble
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"talentledger/eventstore"
+)
+
+// Store is the embedded event store. It is safe for concurrent use.
+type Store struct {
+	db           *pebble.DB
+	log          *slog.Logger
+	maxEventSize int
+	subBuffer    int
+
+	// mu guards closed and the sends on reqs, so Close never closes reqs
+	// under a sender.
+	mu     sync.RWMutex
+	closed bool
+	reqs   chan *appendReq
+
+	// commits carries applied batches from the writer to the syncer in
+	// order.
+	commits    chan *commit
+	syncerDone chan struct{}
+	// done is closed when Close has drained all appends; it ends
+	// subscriptions with ErrClosed.
+	done chan struct{}
+
+	// durable is the last position whose batch is synced. Readers never
+	// look past it.
+	durable atomic.Uint64
+	// failed holds the error that stopped the writer, if any.
+	failed atomic.Pointer[error]
+
+	// rmu lets reads run concurrently with each other but not with closing
+	// the Pebble DB.
+	rmu      sync.RWMutex
+	dbClosed bool
+
+	hub hub
+
+	// Writer-goroutine state.
+	w writerState
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	maxEventSize int
+	logger       *slog.Logger
+	cacheSize    int64
+	memTableSize uint64
+	subBuffer    int
+}
+
+// WithMaxEventSize sets the largest event accepted, counting its data and
+// its JSON-encoded metadata. The default is eventstore.DefaultMaxEventSize.
+func WithMaxEventSize(n int) Option { return func(c *config) { c.maxEventSize = n } }
+
+// WithLogger routes Pebble's log messages to l: informational messages at
+// debug level, errors at error level. By default they go to slog.Default.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithCacheSize sets the size in bytes of Pebble's block cache (default
+// 64 MiB).
+func WithCacheSize(n int64) Option { return func(c *config) { c.cacheSize = n } }
+
+// WithMemTableSize sets the size in bytes of one Pebble memtable (default
+// 32 MiB). At most four are held in memory at once.
+func WithMemTableSize(n uint64) Option { return func(c *config) { c.memTableSize = n } }
+
+// WithSubscriptionBuffer sets how many live events each subscription may
+// hold undelivered before it falls back to reading from disk (default 4096).
+func WithSubscriptionBuffer(n int) Option { return func(c *config) { c.subBuffer = n } }
+
+// Limits of one group-commit batch. They bound the writer's memory and the
+// latency a batch adds; under load a batch closes well before either.
+const (
+	maxBatchRequests = 1024
+	maxBatchBytes    = 8 << 20
+	queueLen         = 4096
+)
+
+// Open opens the store in dir, creating it if needed. Only one Store may
+// have dir open at a time; Pebble's lock file enforces it across processes.
+func Open(dir string, opts ...Option) (*Store, error) {
+	cfg := config{
+		maxEventSize: eventstore.DefaultMaxEventSize,
+		logger:       slog.Default(),
+		cacheSize:    64 << 20,
+		memTableSize: 32 << 20,
+		subBuffer:    4096,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.maxEventSize <= 0 || cfg.cacheSize <= 0 || cfg.memTableSize == 0 || cfg.subBuffer <= 0 {
+		return nil, errors.New("eventstore/pebble: options must be positive")
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+
+	cache := pebble.NewCache(cfg.cacheSize)
+	defer cache.Unref()
+	popts := &pebble.Options{
+		Cache:                       cache,
+		MemTableSize:                cfg.memTableSize,
+		MemTableStopWritesThreshold: 4,
+		FormatMajorVersion:          pebble.FormatNewest,
+		Logger:                      pebbleLogger{cfg.logger},
+		// Two compactions may run at once when Pebble falls behind; the
+		// log is append-only, so compaction debt stays small.
+		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
+	}
+	for i := range popts.Levels {
+		l := &popts.Levels[i]
+		// Bloom filters make the point lookups of the writer (stream
+		// heads, event-ID index) cheap when the key is absent.
+		l.FilterPolicy = bloom.FilterPolicy(10)
+		// Larger blocks suit the mostly sequential scans of the log.
+		l.BlockSize = 32 << 10
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore/pebble: open %s: %w", dir, err)
+	}
+	s := &Store{
+		db:           db,
+		log:          cfg.logger,
+		maxEventSize: cfg.maxEventSize,
+		subBuffer:    cfg.subBuffer,
+		reqs:         make(chan *appendReq, queueLen),
+		commits:      make(chan *commit, 2),
+		syncerDone:   make(chan struct{}),
+		done:         make(chan struct{}),
+	}
+	last, err := s.init()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.durable.Store(last)
+	s.hub.published = last
+	s.w.init(last + 1)
+	go s.runWriter()
+	go s.runSyncer()
+	return s, nil
+}
+
+// init checks the format marker, writing it into a new store, and returns
+// the last position in the log.
+func (s *Store) init() (uint64, error) {
+	v, closer, err := s.db.Get(formatKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		last, err := s.lastOnDisk()
+		if err != nil {
+			return 0, err
+		}
+		if last != 0 {
+			return 0, errors.New("eventstore/pebble: data without a format marker")
+		}
+		if err := s.db.Set(formatKey, []byte{formatVersion}, pebble.Sync); err != nil {
+			return 0, fmt.Errorf("eventstore/pebble: write format marker: %w", err)
+		}
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("eventstore/pebble: read format marker: %w", err)
+	}
+	ok := len(v) == 1 && v[0] == formatVersion
+	closer.Close()
+	if !ok {
+		return 0, fmt.Errorf("eventstore/pebble: unsupported on-disk format %x", v)
+	}
+	return s.lastOnDisk()
+}
+
+func (s *Store) lastOnDisk() (uint64, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{
+		LowerBound: []byte{prefixLog},
+		UpperBound: []byte{prefixLog + 1},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("eventstore/pebble: %w", err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, it.Error()
+	}
+	k := it.Key()
+	if len(k) != 9 {
+		return 0, errCorrupt
+	}
+	return decodeUint64(k[1:]), nil
+}
+
+// Append implements eventstore.Store.
+//
+// The context is honoured until the writer takes the append into a batch: a
+// context done before then makes Append return its error with nothing
+// written, even if the append was already queued. Once in a batch, the
+// append completes and Append returns its outcome whatever the context.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.Version, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if err := eventstore.ValidateAppend(stream, expected, events, s.maxEventSize); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	r, err := newAppendReq(ctx, stream, expected, events)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return eventstore.AppendResult{}, eventstore.ErrClosed
+	}
+	select {
+	case s.reqs <- r:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return eventstore.AppendResult{}, ctx.Err()
+	}
+	s.mu.RUnlock()
+	// The writer always answers, and quickly: it waits for nothing but the
+	// disk.
+	<-r.done
+	return r.res, r.err
+}
+
+// LastPosition implements eventstore.Store. It reports the newest durable
+// event.
+func (s *Store) LastPosition(ctx context.Context) (eventstore.Position, error) {
+	if err := ctx.Err(); err != nil {
+		return eventstore.Start, err
+	}
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return eventstore.Start, eventstore.ErrClosed
+	}
+	p := s.durable.Load()
+	return eventstore.Position{Commit: p, Prepare: p}, nil
+}
+
+// Close implements eventstore.Store. Appends already queued complete; later
+// calls fail with ErrClosed and subscriptions end with ErrClosed. Closing
+// again returns nil.
+func (s *Store) Close() error {
+	first := false
+	s.closeOnce.Do(func() {
+		first = true
+		s.mu.Lock()
+		s.closed = true
+		close(s.reqs)
+		s.mu.Unlock()
+		<-s.syncerDone
+		close(s.done)
+		s.rmu.Lock()
+		s.dbClosed = true
+		s.rmu.Unlock()
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("eventstore/pebble: close: %w", err)
+		}
+	})
+	if !first {
+		return nil
+	}
+	return s.closeErr
+}
+
+// pebbleLogger adapts slog to Pebble's logger. Pebble is chatty at info
+// level about flushes and compactions, so those go to debug.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	if p.l.Enabled(context.Background(), slog.LevelDebug) {
+		p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+	}
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+// Fatalf is called by Pebble when it cannot continue safely (for example a
+// failed WAL write); it must not return.
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error(msg, "component", "pebble", "fatal", true)
+	panic("eventstore/pebble: " + msg)
+}
