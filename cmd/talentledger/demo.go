@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"talentledger/domain"
+	ledgerhttp "talentledger/http"
+)
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("demo", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	var cfg serveConfig
+	cfg.register(flags, "./demo-data")
+	if err := parseFlags(flags, args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return err
+	}
+	tokens, err := demoTokens(cfg.data)
+	if err != nil {
+		return err
+	}
+	var ps []ledgerhttp.Principal
+	for role, tok := range tokens {
+		ps = append(ps, ledgerhttp.Principal{ID: "demo-" + role, Roles: []string{role}, TokenSHA256: ledgerhttp.HashToken(tok)})
+	}
+	principals, err := ledgerhttp.NewPrincipals(ps)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	a := newApp(store, principals, log)
+	last, err := store.LastPosition(ctx)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	if last.Commit == 0 {
+		fmt.Fprintln(stdout, "loading the demo data set…")
+		if err := loadDemo(ctx, a.svc); err != nil {
+			store.Close()
+			return fmt.Errorf("loading the demo data: %w", err)
+		}
+	} else {
+		fmt.Fprintf(stdout, "reusing the data in %s (log at position %s)\n", cfg.data, last)
+	}
+	return a.serve(ctx, cfg.addr, func(addr net.Addr) { printDemoHelp(stdout, addr, tokens, cfg.data) })
+}
+
+// demoTokens returns one token per role, reading them from
+// <data>/demo-tokens.json or creating that file. Tokens are generated on
+// this machine at first run; none is ever part of the source.
+func demoTokens(dir string) (map[string]string, error) {
+	path := filepath.Join(dir, "demo-tokens.json")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		tokens := map[string]string{}
+		if err := json.Unmarshal(b, &tokens); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		for _, role := range domain.Roles {
+			if tokens[role] == "" {
+				return nil, fmt.Errorf("%s has no token for role %s; delete it to make new ones", path, role)
+			}
+		}
+		return tokens, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	tokens := map[string]string{}
+	for _, role := range domain.Roles {
+		tokens[role] = ledgerhttp.NewToken()
+	}
+	b, _ = json.MarshalIndent(tokens, "", "  ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return nil, err
+	}
+	return tokens, nil
+}
+
+func printDemoHelp(w io.Writer, addr net.Addr, tokens map[string]string, dir string) {
+	base := "http://" + addr.String()
+	fmt.Fprintf(w, "\ntalentledger demo is serving on %s\n\nTokens, one per role (also in %s):\n",
+		base, filepath.Join(dir, "demo-tokens.json"))
+	roles := make([]string, 0, len(tokens))
+	for r := range tokens {
+		roles = append(roles, r)
+	}
+	sort.Strings(roles)
+	for _, r := range roles {
+		fmt.Fprintf(w, "  %-13s %s\n", r, tokens[r])
+	}
+	fmt.Fprintf(w, `
+Try:
+  curl -s -H "Authorization: Bearer %[2]s" %[1]s/v1/programs
+  curl -s -H "Authorization: Bearer %[2]s" "%[1]s/v1/grants?status=terminated"
+  curl -s -H "Authorization: Bearer %[3]s" %[1]s/v1/ledger/balances
+  curl -s -H "Authorization: Bearer %[3]s" %[1]s/v1/audit/verify
+
+Stop with Ctrl-C; run the same command again to reuse the data.
+`, base, tokens[domain.RoleClerk], tokens[domain.RoleAuditor])
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shopspring/decimal"
+
+	"talentledger/domain"
+)
+
+// demoLoader writes the demo data set through the domain service, the same
+// command path the API uses. Command IDs are fixed ("demo:N"), so the data
+// set, and every ID it creates, is the same on every machine.
+type demoLoader struct {
+	ctx  context.Context
+	svc  *domain.Service
+	n    int
+	err  error
+	last domain.Result
+}
+
+func (d *demoLoader) meta(role, date, doc string) domain.CommandMeta {
+	d.n++
+	return domain.CommandMeta{
+		Actor:         domain.Actor{Principal: "demo-" + role, Role: role},
+		CommandID:     fmt.Sprintf("demo:%d", d.n),
+		CorrelationID: fmt.Sprintf("demo-%d", d.n),
+		EffectiveDate: date,
+		DocumentRef:   doc,
+	}
+}
+
+// do runs one command unless an earlier one failed.
+func (d *demoLoader) do(what string, f func() (domain.Result, error)) string {
+	if d.err != nil {
+		return ""
+	}
+	res, err := f()
+	if err != nil {
+		d.err = fmt.Errorf("%s (command %d): %w", what, d.n, err)
+		return ""
+	}
+	d.last = res
+	return res.ID
+}
+
+func money(s string) domain.Money {
+	m, err := domain.ParseMoney(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func pct(ps ...int64) []decimal.Decimal {
+	out := make([]decimal.Decimal, len(ps))
+	for i, p := range ps {
+		out[i] = decimal.NewFromInt(p)
+	}
+	return out
+}
+
+func capsAll(amount string, tiers ...string) map[string]domain.Money {
+	m := map[string]domain.Money{}
+	for _, t := range tiers {
+		m[t] = money(amount)
+	}
+	return m
+}
+
+func monthly(amount string, months int) domain.Schedule {
+	a := money(amount)
+	return domain.Schedule{MonthlyAmount: &a, Months: months}
+}
+
+// demoPrograms are the subsidy programs of fiscal year 2024 and their
+// budgets, as in DOMAIN.md.
+var demoPrograms = []struct {
+	def    domain.DefineProgram
+	budget string
+}{
+	{domain.DefineProgram{ProgramID: "housing", Name: "Housing-purchase subsidy (购房补助)", Kind: domain.KindHousingPurchase,
+		Caps:     map[string]domain.Money{"A": money("1000000"), "B": money("600000"), "C": money("350000"), "D": money("150000")},
+		Schedule: domain.Schedule{Percentages: pct(40, 30, 30), IntervalMonths: 12}, ServiceMonths: 60, NoticeDays: 5,
+		DeductKinds: []string{domain.KindRent, domain.KindApartmentRent}}, "30000000"},
+	{domain.DefineProgram{ProgramID: "living", Name: "Living allowance (生活补贴), permit category A", Kind: domain.KindLivingAllowance,
+		Caps: capsAll("180000", "A", "B", "C", "D"), Schedule: monthly("5000", 36), ServiceMonths: 36, NoticeDays: 5,
+		PermitCategories: []string{"A"}}, "12000000"},
+	{domain.DefineProgram{ProgramID: "rent", Name: "Rent subsidy (租房补贴)", Kind: domain.KindRent,
+		Caps: capsAll("60000", "A", "B", "C", "D", "E"), Schedule: monthly("2500", 24)}, "3000000"},
+	{domain.DefineProgram{ProgramID: "transport", Name: "Transport and toll subsidy (交通补助)", Kind: domain.KindTransport,
+		Caps: capsAll("18000", "A", "B", "C", "D", "E"), Schedule: monthly("500", 36)}, "1500000"},
+	{domain.DefineProgram{ProgramID: "medical", Name: "Supplementary medical insurance (补充医疗保险)", Kind: domain.KindMedicalInsurance,
+		Caps: capsAll("12000", "A", "B", "C", "D"), Schedule: domain.Schedule{Percentages: pct(100)}}, "800000"},
+	{domain.DefineProgram{ProgramID: "apartment", Name: "Talent-apartment rent discount, 19 apartments (人才公寓租金优惠)", Kind: domain.KindApartmentRent,
+		Caps: capsAll("72000", "A", "B", "C", "D", "E"), Schedule: monthly("3000", 24)}, "2000000"},
+}
+
+type demoTalent struct {
+	name, permit, tier, employer string
+	engineer                     bool
+}
+
+// demoTalents mixes permit categories A and B, permanent residents and
+// provincial overseas engineers across tiers A–D.
+var demoTalents = []demoTalent{
+	{"Elena Petrova", "A", "B", "Pinghu Precision Optics Co.", false},
+	{"Hans Becker", "A", "C", "Jiaxing Advanced Materials Ltd.", true},
+	{"Akira Tanaka", "A", "A", "Zhejiang Semiconductor Equipment Co.", true},
+	{"Maria Rossi", "B", "B", "Pinghu Biomedical Park", false},
+	{"David Kim", "permanent_resident", "D", "Pinghu New Energy Tech", false},
+	{"Sophie Martin", "A", "B", "Pinghu Precision Optics Co.", true},
+	{"Lars Nilsson", "A", "A", "Zhejiang Semiconductor Equipment Co.", true},
+	{"Priya Sharma", "B", "C", "Pinghu Digital Economy Hub", false},
+	{"Carlos Mendes", "A", "C", "Jiaxing Advanced Materials Ltd.", true},
+	{"Anna Kowalska", "B", "D", "Pinghu Biomedical Park", false},
+	{"Thomas Müller", "A", "B", "Pinghu Intelligent Equipment", true},
+	{"Yuki Sato", "permanent_resident", "C", "Pinghu Intelligent Equipment", false},
+	{"Olivier Dubois", "A", "A", "Pinghu New Energy Tech", true},
+	{"Fatima Al-Sayed", "B", "D", "Pinghu Digital Economy Hub", false},
+	{"James O'Connor", "A", "B", "Zhejiang Semiconductor Equipment Co.", true},
+	{"Ingrid Larsen", "A", "C", "Pinghu Precision Optics Co.", true},
+	{"Marco Bianchi", "B", "D", "Pinghu Logistics Park", false},
+	{"Eva Novak", "A", "B", "Pinghu Biomedical Park", true},
+	{"Kwame Mensah", "B", "C", "Pinghu New Energy Tech", false},
+	{"Lucía García", "permanent_resident", "B", "Jiaxing Advanced Materials Ltd.", false},
+	{"Peter Schmidt", "A", "A", "Pinghu Intelligent Equipment", true},
+	{"Nadia Haddad", "B", "D", "Pinghu Digital Economy Hub", false},
+	{"Robert Chen", "permanent_resident", "C", "Pinghu Precision Optics Co.", true},
+	{"Mei Lin Wong", "A", "B", "Zhejiang Semiconductor Equipment Co.", true},
+	{"Jonas Weber", "A", "C", "Pinghu Precision Optics Co.", true},
+	{"Isabel Costa", "B", "D", "Pinghu Biomedical Park", false},
+	{"Viktor Ivanov", "A", "B", "Pinghu New Energy Tech", true},
+	{"Hannah Fischer", "B", "C", "Pinghu Intelligent Equipment", false},
+	{"Samuel Adeyemi", "A", "D", "Pinghu Digital Economy Hub", false},
+	{"Chloé Laurent", "A", "C", "Jiaxing Advanced Materials Ltd.", true},
+}
+
+// loadDemo writes the demo data set: DOMAIN.md's programs and budgets for
+// fiscal year 2024, thirty talents, and grants at every stage, among them
+// one completed, one midway through its installments, one rejected, one
+// whose award is reduced by rent already received, and the early departure
+// that owes the 220,000.00 clawback.
+func loadDemo(ctx context.Context, svc *domain.Service) error {
+	d := &demoLoader{ctx: ctx, svc: svc}
+	for _, p := range demoPrograms {
+		def := p.def
+		d.do("define "+def.ProgramID, func() (domain.Result, error) {
+			def.Meta = d.meta(domain.RoleAdmin, "2023-12-01", "PHRS-2023-112")
+			return svc.DefineProgram(ctx, def)
+		})
+		d.do("budget "+def.ProgramID, func() (domain.Result, error) {
+			return svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: d.meta(domain.RoleApprover, "2024-01-02", "PHCZ-2024-001"),
+				ProgramID: def.ProgramID, FiscalYear: 2024, Amount: money(p.budget)})
+		})
+	}
+	talents := make([]string, len(demoTalents))
+	for i, t := range demoTalents {
+		talents[i] = d.do("register "+t.name, func() (domain.Result, error) {
+			return svc.RegisterTalent(ctx, domain.RegisterTalent{Meta: d.meta(domain.RoleClerk, "2023-12-15", ""),
+				Name: t.name, PermitCategory: t.permit, Tier: t.tier, Employer: t.employer, OverseasEngineer: t.engineer})
+		})
+	}
+
+	// The early departure: tier B, 600,000 approved 2024-01-15, paid
+	// 240,000 and 180,000, leaves at month 20 of 60 and owes 220,000.00.
+	g := d.approvedGrant(talents[0], "housing", "600000", "2024-01-02", "2024-01-15")
+	d.pay(g, 1, "2024-01-15")
+	d.pay(g, 2, "2025-01-15")
+	d.do("departure", func() (domain.Result, error) {
+		return svc.ReportDeparture(ctx, domain.ReportDeparture{Meta: d.meta(domain.RoleClerk, "2025-09-15", "PHRS-DEP-2025-031"),
+			TalentID: talents[0], DepartureDate: "2025-09-15"})
+	})
+	d.do("terminate", func() (domain.Result, error) {
+		m := d.meta(domain.RoleApprover, "2025-09-20", "PHCZ-TERM-2025-007")
+		m.Reason = "left Pinghu before serving 60 months"
+		return svc.TerminateGrant(ctx, domain.TerminateGrant{Meta: m, GrantID: g})
+	})
+
+	// Every step completed: tier C housing, all three installments paid.
+	g = d.approvedGrant(talents[1], "housing", "350000", "2024-01-20", "2024-02-01")
+	d.pay(g, 1, "2024-02-01")
+	d.pay(g, 2, "2025-02-01")
+	d.pay(g, 3, "2026-02-01")
+
+	// Midway: tier A housing, two of three installments paid.
+	g = d.approvedGrant(talents[2], "housing", "1000000", "2024-02-20", "2024-03-01")
+	d.pay(g, 1, "2024-03-01")
+	d.pay(g, 2, "2025-03-01")
+
+	// No stacking: six months of rent are deducted from a later housing award.
+	g = d.approvedGrant(talents[3], "rent", "60000", "2024-01-05", "2024-01-10")
+	for n, date := range []string{"2024-01-10", "2024-02-10", "2024-03-10", "2024-04-10", "2024-05-10", "2024-06-10"} {
+		d.pay(g, n+1, date)
+	}
+	g = d.approvedGrant(talents[3], "housing", "600000", "2024-06-20", "2024-07-01")
+	d.pay(g, 1, "2024-07-01")
+
+	// Living allowance for a category-A holder, paid monthly, midway.
+	g = d.approvedGrant(talents[5], "living", "180000", "2024-01-08", "2024-01-22")
+	for n, date := range []string{"2024-01-22", "2024-02-22", "2024-03-22", "2024-04-22"} {
+		d.pay(g, n+1, date)
+	}
+
+	// More approved grants, each with its first installment paid.
+	for i, c := range []struct {
+		t                        int
+		program, amount, applied string
+		approved                 string
+	}{
+		{6, "housing", "1000000", "2024-03-04", "2024-03-18"},
+		{7, "transport", "18000", "2024-02-01", "2024-02-05"},
+		{8, "apartment", "72000", "2024-02-01", "2024-02-05"},
+		{9, "medical", "12000", "2024-03-01", "2024-03-04"},
+		{10, "housing", "600000", "2024-04-01", "2024-04-15"},
+		{11, "transport", "18000", "2024-04-01", "2024-04-03"},
+		{12, "living", "180000", "2024-04-08", "2024-04-22"},
+		{13, "apartment", "72000", "2024-05-06", "2024-05-08"},
+		{14, "medical", "12000", "2024-05-06", "2024-05-08"},
+		{15, "housing", "350000", "2024-05-06", "2024-05-20"},
+	} {
+		g := d.approvedGrant(talents[c.t], c.program, c.amount, c.applied, c.approved)
+		d.pay(g, 1, c.approved)
+		_ = i
+	}
+
+	// Grants still on their way: applied, reviewed, in notice, and one rejected.
+	d.apply(talents[16], "transport", "18000", "2024-10-08")
+	g = d.apply(talents[17], "housing", "600000", "2024-10-08")
+	d.review(g, "2024-10-10", "approve")
+	g = d.apply(talents[18], "housing", "350000", "2024-10-09")
+	d.review(g, "2024-10-11", "approve")
+	d.openNotice(g, "2024-10-14")
+	g = d.apply(talents[19], "housing", "600000", "2024-10-09")
+	d.review(g, "2024-10-11", "reject")
+	return d.err
+}
+
+func (d *demoLoader) apply(talent, program, amount, date string) string {
+	return d.do("apply", func() (domain.Result, error) {
+		return d.svc.ApplyGrant(d.ctx, domain.ApplyGrant{Meta: d.meta(domain.RoleClerk, date, "PHRS-APP-"+date),
+			TalentID: talent, ProgramID: program, AmountRequested: money(amount)})
+	})
+}
+
+func (d *demoLoader) review(g, date, decision string) {
+	d.do("review", func() (domain.Result, error) {
+		return d.svc.ReviewGrant(d.ctx, domain.ReviewGrant{Meta: d.meta(domain.RoleReviewer, date, ""), GrantID: g,
+			Decision: decision, Note: "employer verified; documents complete"})
+	})
+}
+
+func (d *demoLoader) openNotice(g, date string) {
+	d.do("notice", func() (domain.Result, error) {
+		return d.svc.OpenNotice(d.ctx, domain.NoticeCommand{Meta: d.meta(domain.RoleReviewer, date, "PH-GS-"+date), GrantID: g})
+	})
+}
+
+// approvedGrant applies, reviews, runs the public notice where the program
+// has one, and approves on the approval date.
+func (d *demoLoader) approvedGrant(talent, program, amount, applied, approved string) string {
+	g := d.apply(talent, program, amount, applied)
+	d.review(g, applied, "approve")
+	if program == "housing" || program == "living" {
+		d.openNotice(g, applied)
+		d.do("close notice", func() (domain.Result, error) {
+			return d.svc.CloseNotice(d.ctx, domain.NoticeCommand{Meta: d.meta(domain.RoleReviewer, approved, ""), GrantID: g})
+		})
+	}
+	d.do("approve", func() (domain.Result, error) {
+		return d.svc.ApproveGrant(d.ctx, domain.ApproveGrant{Meta: d.meta(domain.RoleApprover, approved, "PHCZ-APR-"+approved), GrantID: g})
+	})
+	return g
+}
+
+// pay prepares, approves and releases installment n on date.
+func (d *demoLoader) pay(g string, n int, date string) {
+	p := d.do("prepare", func() (domain.Result, error) {
+		return d.svc.PreparePayment(d.ctx, domain.PreparePayment{Meta: d.meta(domain.RoleClerk, date, ""), GrantID: g, Installment: n})
+	})
+	d.do("approve payment", func() (domain.Result, error) {
+		return d.svc.ApprovePayment(d.ctx, domain.PaymentCommand{Meta: d.meta(domain.RoleApprover, date, ""), PaymentID: p})
+	})
+	d.do("release", func() (domain.Result, error) {
+		return d.svc.ReleasePayment(d.ctx, domain.PaymentCommand{Meta: d.meta(domain.RoleTreasurer, date, ""), PaymentID: p,
+			BankReference: fmt.Sprintf("ZJRCB-%s-%04d", date, d.n)})
+	})
+}

@@ -1,0 +1,91 @@
+// Command talentledger is the ledger's one binary:
+//
+//	talentledger serve    run the API on the embedded store or EventStoreDB
+//	talentledger demo     run the API on a data directory loaded with the demo data set
+//	talentledger verify   check every stream's hash chain
+//
+// Every flag can also be set through an environment variable named
+// TALENTLEDGER_<FLAG>, e.g. TALENTLEDGER_ADDR.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // verify: tampering found
+	exitCantRun = 2 // bad usage or a fault
+)
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitCantRun
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = runServe(ctx, args[1:], stdout, stderr)
+	case "demo":
+		err = runDemo(ctx, args[1:], stdout, stderr)
+	case "verify":
+		return runVerify(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "talentledger: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return exitCantRun
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stderr, "talentledger %s: %v\n", args[0], err)
+		return exitCantRun
+	}
+	return exitOK
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: talentledger <command> [flags]
+
+commands:
+  serve    run the HTTP API (embedded store in --data, or --store esdb://...)
+  demo     run the HTTP API on a data directory loaded with the demo data set
+  verify   check every stream's hash chain in a data directory
+
+Run 'talentledger <command> -h' for a command's flags. Every flag can also
+be set as an environment variable TALENTLEDGER_<FLAG> (e.g. TALENTLEDGER_ADDR).
+`)
+}
+
+// parseFlags parses args after filling unset flags from the environment.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "TALENTLEDGER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			_ = f.Value.Set(v)
+		}
+	})
+	return fs.Parse(args)
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}

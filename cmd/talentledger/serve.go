@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"talentledger/domain"
+	"talentledger/eventstore"
+	"talentledger/eventstore/pebble"
+	ledgerhttp "talentledger/http"
+	"talentledger/projections"
+)
+
+// serveConfig is what serve and demo share.
+type serveConfig struct {
+	addr       string
+	data       string
+	principals string
+	store      string
+}
+
+func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&c.data, "data", defaultData, "data directory of the embedded store")
+	fs.StringVar(&c.principals, "principals", "", "JSON file of principals (id, roles, token_sha256)")
+	fs.StringVar(&c.store, "store", "", "event store: empty for the embedded store in --data, or an esdb:// URL")
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg serveConfig
+	cfg.register(fs, "./data")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if cfg.principals == "" {
+		return errors.New("--principals is required: nobody could call the API without it")
+	}
+	principals, err := ledgerhttp.LoadPrincipals(cfg.principals)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	app := newApp(store, principals, log)
+	return app.serve(ctx, cfg.addr, nil)
+}
+
+// openStore opens the embedded store in the data directory, or
+// EventStoreDB when the store is an esdb:// URL.
+func openStore(ctx context.Context, cfg serveConfig, log *slog.Logger) (eventstore.Store, error) {
+	if cfg.store != "" {
+		return nil, fmt.Errorf("--store must be empty (embedded) or an esdb:// URL")
+	}
+	return pebble.Open(cfg.data, pebble.WithLogger(log))
+}
+
+// app is the assembled ledger: store, domain service, read models and API.
+type app struct {
+	store eventstore.Store
+	svc   *domain.Service
+	proj  *projections.Projector
+	api   *ledgerhttp.Server
+	log   *slog.Logger
+}
+
+func newApp(store eventstore.Store, principals *ledgerhttp.Principals, log *slog.Logger) *app {
+	proj := projections.New(store, log)
+	svc := domain.NewService(store, domain.WithLogger(log), domain.WithTalentGrants(proj.TalentGrants))
+	api := ledgerhttp.New(ledgerhttp.Config{Service: svc, Projector: proj, Principals: principals, Logger: log})
+	return &app{store: store, svc: svc, proj: proj, api: api, log: log}
+}
+
+// runProjections feeds the read models until ctx is done, resubscribing
+// after a failure.
+func (a *app) runProjections(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := a.proj.Run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		a.log.Error("projections stopped; resubscribing", "err", err, "backoff", backoff.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// reconcile finishes two-stream flows a crash interrupted: once when the
+// read models are ready, then every interval for flows older than it.
+func (a *app) reconcile(ctx context.Context, interval time.Duration) {
+	for !a.proj.Ready() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cutoff := time.Now()
+	for {
+		if ids := a.proj.PendingGrants(cutoff); len(ids) > 0 {
+			n, err := a.svc.Reconcile(ctx, ids)
+			a.log.Info("reconciled interrupted flows", "grants", len(ids), "changed", n, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+		cutoff = time.Now().Add(-interval)
+	}
+}
+
+// serve runs the API until ctx is done, then shuts down gracefully:
+// in-flight requests finish, then the store is closed. If ready is not nil
+// it receives the listener's address once serving.
+func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{}, 2)
+	go func() { a.runProjections(ctx); done <- struct{}{} }()
+	go func() { a.reconcile(ctx, 30*time.Second); done <- struct{}{} }()
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		cancel()
+		<-done
+		<-done
+		a.store.Close()
+		return err
+	}
+	srv := &http.Server{
+		Handler:           a.api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	a.log.Info("serving", "addr", ln.Addr().String())
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = srv.Shutdown(sctx)
+		scancel()
+	}
+	cancel()
+	<-done
+	<-done
+	if cerr := a.store.Close(); err == nil || errors.Is(err, http.ErrServerClosed) {
+		err = cerr
+	}
+	return err
+}

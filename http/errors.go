@@ -1,0 +1,99 @@
+package http
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"talentledger/domain"
+	"talentledger/projections"
+)
+
+// HTTP-only error codes.
+const (
+	ETIMEOUT          = "timeout"
+	ETOOLARGE         = "payload_too_large"
+	EUNSUPPORTEDMEDIA = "unsupported_media_type"
+	EMETHOD           = "method_not_allowed"
+	EUNAVAILABLE      = "unavailable"
+)
+
+// codes maps every error code to its HTTP status. It is the one table:
+// handlers never choose a status for an error themselves.
+var codes = map[string]int{
+	domain.EINVALID:             http.StatusBadRequest,
+	domain.EUNAUTHENTICATED:     http.StatusUnauthorized,
+	domain.EFORBIDDEN:           http.StatusForbidden,
+	domain.ESEGREGATION:         http.StatusForbidden,
+	domain.ENOTFOUND:            http.StatusNotFound,
+	domain.ECONFLICT:            http.StatusConflict,
+	domain.EWRONGVERSION:        http.StatusConflict,
+	domain.EIDEMPOTENCYMISMATCH: http.StatusConflict,
+	domain.ENOTICEPENDING:       http.StatusConflict,
+	domain.EINSUFFICIENTFUNDS:   http.StatusUnprocessableEntity,
+	domain.ECAPEXCEEDED:         http.StatusUnprocessableEntity,
+	domain.ENOTELIGIBLE:         http.StatusUnprocessableEntity,
+	ETOOLARGE:                   http.StatusRequestEntityTooLarge,
+	EUNSUPPORTEDMEDIA:           http.StatusUnsupportedMediaType,
+	EMETHOD:                     http.StatusMethodNotAllowed,
+	ETIMEOUT:                    http.StatusGatewayTimeout,
+	EUNAVAILABLE:                http.StatusServiceUnavailable,
+	domain.EINTERNAL:            http.StatusInternalServerError,
+}
+
+// Problem is an RFC 9457 problem document with the ledger's stable code.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	Code      string `json:"code"`
+	Instance  string `json:"instance,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// Error writes err as problem+json. Errors that are not domain errors are
+// logged in full and shown as a generic internal error, so internals never
+// leak.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	code := errorCode(err)
+	status, ok := codes[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	detail := domain.ErrorMessage(err)
+	if code == domain.EINTERNAL {
+		detail = "internal error"
+		s.log.Error("internal error", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err.Error())
+	}
+	writeProblem(w, r, status, code, detail)
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
+	p := Problem{
+		Type:      "urn:talentledger:problem:" + code,
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    detail,
+		Code:      code,
+		Instance:  r.URL.Path,
+		RequestID: requestID(r.Context()),
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// errorCode classifies an error, including the few non-domain errors the
+// HTTP layer itself meets.
+func errorCode(err error) string {
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return ETOOLARGE
+	case errors.Is(err, projections.ErrNotReached):
+		return ETIMEOUT
+	}
+	return domain.ErrorCode(err)
+}

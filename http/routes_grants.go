@@ -1,0 +1,227 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"talentledger/domain"
+	"talentledger/projections"
+)
+
+func (s *Server) registerGrantRoutes() {
+	clerk := []string{domain.RoleClerk}
+	reviewer := []string{domain.RoleReviewer}
+	approver := []string{domain.RoleApprover}
+	s.handle("POST", "/v1/grants", clerk, "apply for a grant", s.command(s.handleGrantApply))
+	s.handle("GET", "/v1/grants", AnyRole, "list grants by program, status and talent", s.handleGrantList)
+	s.handle("GET", "/v1/grants/{id}", AnyRole, "a grant's state, installments, payments and clawback", s.handleGrantGet)
+	s.handle("POST", "/v1/grants/{id}/review", reviewer, "the talent office's review", s.command(s.handleGrantReview))
+	s.handle("POST", "/v1/grants/{id}/notice", reviewer, "open the public notice", s.command(s.handleGrantNoticeOpen))
+	s.handle("POST", "/v1/grants/{id}/notice/objections", []string{domain.RoleReviewer, domain.RoleClerk}, "record an objection to the notice", s.command(s.handleGrantObjection))
+	s.handle("POST", "/v1/grants/{id}/notice/objections/{oid}/resolve", reviewer, "resolve an objection", s.command(s.handleGrantObjectionResolve))
+	s.handle("POST", "/v1/grants/{id}/notice/close", reviewer, "close the public notice", s.command(s.handleGrantNoticeClose))
+	s.handle("POST", "/v1/grants/{id}/approve", approver, "approve and reserve the award", s.command(s.handleGrantApprove))
+	s.handle("POST", "/v1/grants/{id}/reject", approver, "reject", s.command(s.handleGrantReject))
+	s.handle("POST", "/v1/grants/{id}/terminate", approver, "terminate after departure and assess the clawback", s.command(s.handleGrantTerminate))
+	s.handle("POST", "/v1/grants/{id}/installments/{n}/payments", clerk, "prepare an installment's payment", s.command(s.handlePaymentPrepare))
+	s.handle("POST", "/v1/grants/{id}/recoveries", []string{domain.RoleTreasurer}, "record money recovered", s.command(s.handleGrantRecovery))
+	s.handle("POST", "/v1/grants/{id}/waive", approver, "waive (part of) a clawback", s.command(s.handleGrantWaive))
+}
+
+type applyRequest struct {
+	commandFields
+	TalentID        string       `json:"talent_id"`
+	ProgramID       string       `json:"program_id"`
+	AmountRequested domain.Money `json:"amount_requested"`
+}
+
+func (s *Server) handleGrantApply(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req applyRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.ApplyGrant(r.Context(), domain.ApplyGrant{Meta: req.meta(m), TalentID: req.TalentID,
+		ProgramID: req.ProgramID, AmountRequested: req.AmountRequested})
+	return http.StatusCreated, answer(res), err
+}
+
+func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
+	if err := s.waitMinPosition(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	limit, err := queryInt(r, "limit", 100, 1000)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	offset, err := queryInt(r, "offset", 0, 1<<30)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	gs, total := s.proj.Grants(projections.GrantFilter{ProgramID: q.Get("program"), State: q.Get("status"),
+		TalentID: q.Get("talent"), Offset: offset, Limit: limit})
+	writeJSON(w, http.StatusOK, map[string]any{"grants": gs, "total": total, "offset": offset, "limit": limit,
+		"position": s.proj.Position().String()})
+}
+
+func (s *Server) handleGrantGet(w http.ResponseWriter, r *http.Request) {
+	if err := s.waitMinPosition(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	id := mux.Vars(r)["id"]
+	g, ok := s.proj.Grant(id)
+	if !ok {
+		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "grant %q not found", clip(id)))
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+type reviewRequest struct {
+	commandFields
+	Decision string `json:"decision"`
+	Note     string `json:"note"`
+}
+
+func (s *Server) handleGrantReview(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req reviewRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.ReviewGrant(r.Context(), domain.ReviewGrant{Meta: req.meta(m), GrantID: mux.Vars(r)["id"], Decision: req.Decision, Note: req.Note})
+	return http.StatusOK, answer(res), err
+}
+
+func (s *Server) handleGrantNoticeOpen(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req commandFields
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.OpenNotice(r.Context(), domain.NoticeCommand{Meta: req.meta(m), GrantID: mux.Vars(r)["id"]})
+	return http.StatusOK, answer(res), err
+}
+
+func (s *Server) handleGrantNoticeClose(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req commandFields
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.CloseNotice(r.Context(), domain.NoticeCommand{Meta: req.meta(m), GrantID: mux.Vars(r)["id"]})
+	return http.StatusOK, answer(res), err
+}
+
+type objectionRequest struct {
+	commandFields
+	Summary string `json:"summary"`
+}
+
+func (s *Server) handleGrantObjection(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req objectionRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.RaiseObjection(r.Context(), domain.RaiseObjection{Meta: req.meta(m), GrantID: mux.Vars(r)["id"], Summary: req.Summary})
+	return http.StatusCreated, answer(res), err
+}
+
+type resolveRequest struct {
+	commandFields
+	Upheld     bool   `json:"upheld"`
+	Resolution string `json:"resolution"`
+}
+
+func (s *Server) handleGrantObjectionResolve(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req resolveRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	v := mux.Vars(r)
+	res, err := s.svc.ResolveObjection(r.Context(), domain.ResolveObjection{Meta: req.meta(m), GrantID: v["id"],
+		ObjectionID: v["oid"], Upheld: req.Upheld, Resolution: req.Resolution})
+	return http.StatusOK, answer(res), err
+}
+
+type approveRequest struct {
+	commandFields
+	Award *domain.Money `json:"award"`
+}
+
+func (s *Server) handleGrantApprove(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req approveRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.ApproveGrant(r.Context(), domain.ApproveGrant{Meta: req.meta(m), GrantID: mux.Vars(r)["id"], Award: req.Award})
+	return http.StatusOK, answer(res), err
+}
+
+type reasonRequest struct {
+	commandFields
+}
+
+func (s *Server) handleGrantReject(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req reasonRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.RejectGrant(r.Context(), domain.RejectGrant{Meta: req.meta(m), GrantID: mux.Vars(r)["id"], Reason: req.Reason})
+	return http.StatusOK, answer(res), err
+}
+
+func (s *Server) handleGrantTerminate(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req reasonRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.TerminateGrant(r.Context(), domain.TerminateGrant{Meta: req.meta(m), GrantID: mux.Vars(r)["id"]})
+	return http.StatusOK, answer(res), err
+}
+
+func (s *Server) handlePaymentPrepare(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req commandFields
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	v := mux.Vars(r)
+	n, err := pathInt(v["n"], "installment")
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.PreparePayment(r.Context(), domain.PreparePayment{Meta: req.meta(m), GrantID: v["id"], Installment: n})
+	return http.StatusCreated, answer(res), err
+}
+
+type recoveryRequest struct {
+	commandFields
+	Amount        domain.Money `json:"amount"`
+	BankReference string       `json:"bank_reference"`
+}
+
+func (s *Server) handleGrantRecovery(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req recoveryRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.RecordRecovery(r.Context(), domain.RecoveryCommand{Meta: req.meta(m), GrantID: mux.Vars(r)["id"],
+		Amount: req.Amount, BankReference: req.BankReference})
+	return http.StatusCreated, answer(res), err
+}
+
+type waiveRequest struct {
+	commandFields
+	Amount domain.Money `json:"amount"`
+}
+
+func (s *Server) handleGrantWaive(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req waiveRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.WaiveRecovery(r.Context(), domain.RecoveryCommand{Meta: req.meta(m), GrantID: mux.Vars(r)["id"], Amount: req.Amount})
+	return http.StatusOK, answer(res), err
+}

@@ -1,0 +1,163 @@
+package http
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+
+	"github.com/gorilla/mux"
+
+	"talentledger/domain"
+	"talentledger/eventstore"
+	"talentledger/projections"
+)
+
+func (s *Server) registerLedgerRoutes() {
+	s.handle("GET", "/v1/ledger/balances", []string{domain.RoleApprover, domain.RoleAuditor}, "trial balance, also as of a past date", s.handleLedgerBalances)
+	s.handle("GET", "/v1/grants/{id}/trail", []string{domain.RoleAuditor, domain.RoleApprover}, "every event of a grant, its payments and its budget postings", s.handleGrantTrail)
+	s.handle("GET", "/v1/audit/verify", []string{domain.RoleAuditor}, "verify every stream's hash chain", s.handleAuditVerify)
+}
+
+func (s *Server) handleLedgerBalances(w http.ResponseWriter, r *http.Request) {
+	if err := s.waitMinPosition(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	asOf := r.URL.Query().Get("as_of")
+	if asOf == "" {
+		writeJSON(w, http.StatusOK, s.proj.TrialBalance())
+		return
+	}
+	if _, err := domain.ParseDate(asOf); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	tb, err := projections.BalancesAsOf(r.Context(), s.svc.Store(), asOf)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, tb)
+}
+
+// TrailEntry is one event in a grant's audit trail.
+type TrailEntry struct {
+	Position      string           `json:"position"`
+	Stream        string           `json:"stream"`
+	Version       int64            `json:"version"`
+	EventID       string           `json:"event_id"`
+	Type          string           `json:"type"`
+	Principal     string           `json:"principal"`
+	Role          string           `json:"role"`
+	RecordedAt    string           `json:"recorded_at"`
+	EffectiveDate string           `json:"effective_date"`
+	Reason        string           `json:"reason,omitempty"`
+	DocumentRef   string           `json:"document_ref,omitempty"`
+	CorrelationID string           `json:"correlation_id,omitempty"`
+	Data          json.RawMessage  `json:"data"`
+	Postings      []domain.Posting `json:"postings"`
+	PrevHash      string           `json:"prev_hash"`
+	Hash          string           `json:"hash"`
+	// HashValid is whether the stored hash matches the event's content and
+	// its predecessor in the stream.
+	HashValid bool `json:"hash_valid"`
+
+	pos eventstore.Position
+}
+
+func (s *Server) handleGrantTrail(w http.ResponseWriter, r *http.Request) {
+	if err := s.waitMinPosition(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	id := mux.Vars(r)["id"]
+	g, ok := s.proj.Grant(id)
+	if !ok {
+		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "grant %q not found", clip(id)))
+		return
+	}
+	trail, err := s.grantTrail(r, g)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"grant_id": id, "events": trail})
+}
+
+// grantTrail collects the grant's own stream and the events of its budget
+// stream that concern it, in global order.
+func (s *Server) grantTrail(r *http.Request, g projections.GrantView) ([]TrailEntry, error) {
+	var out []TrailEntry
+	collect := func(stream string, keep func(payload domain.Event) bool) error {
+		it := s.svc.Store().ReadStream(r.Context(), stream, 0)
+		defer it.Close()
+		prev := ""
+		for it.Next() {
+			ev := it.Event()
+			valid := domain.VerifyEventHash(prev, &ev)
+			prev = ev.Metadata.Hash
+			payload, err := domain.DecodeEvent(ev.Type, ev.Data)
+			if err != nil {
+				return err
+			}
+			if keep != nil && !keep(payload) {
+				continue
+			}
+			out = append(out, trailEntry(&ev, payload, valid))
+		}
+		if err := it.Err(); err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
+			return err
+		}
+		return nil
+	}
+	if err := collect(domain.StreamGrant(g.ID), nil); err != nil {
+		return nil, err
+	}
+	if g.FiscalYear != 0 {
+		err := collect(domain.StreamBudget(g.ProgramID, g.FiscalYear), func(p domain.Event) bool {
+			switch e := p.(type) {
+			case *domain.BudgetReserved:
+				return e.GrantID == g.ID
+			case *domain.BudgetReservationReleased:
+				return e.GrantID == g.ID
+			}
+			return false
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].pos.Before(out[j].pos) })
+	for i := range out {
+		out[i].Position = out[i].pos.String()
+	}
+	return out, nil
+}
+
+func trailEntry(ev *eventstore.Event, payload domain.Event, valid bool) TrailEntry {
+	ps := domain.Postings(payload)
+	if ps == nil {
+		ps = []domain.Posting{}
+	}
+	recorded := ""
+	if !ev.Metadata.RecordedAt.IsZero() {
+		recorded = ev.Metadata.RecordedAt.UTC().Format("2006-01-02T15:04:05.000000Z")
+	}
+	return TrailEntry{
+		pos: ev.Position, Stream: ev.Stream, Version: int64(ev.Version), EventID: ev.ID.String(), Type: ev.Type,
+		Principal: ev.Metadata.Principal, Role: ev.Metadata.Role, RecordedAt: recorded,
+		EffectiveDate: projections.EffectiveDate(ev), Reason: ev.Metadata.Reason, DocumentRef: ev.Metadata.DocumentRef,
+		CorrelationID: ev.Metadata.CorrelationID, Data: ev.Data, Postings: ps,
+		PrevHash: ev.Metadata.PrevHash, Hash: ev.Metadata.Hash, HashValid: valid,
+	}
+}
+
+func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
+	rep, err := domain.VerifyLog(r.Context(), s.svc.Store())
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}

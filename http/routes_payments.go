@@ -1,0 +1,54 @@
+package http
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"talentledger/domain"
+)
+
+func (s *Server) registerPaymentRoutes() {
+	s.handle("GET", "/v1/payments/{id}", AnyRole, "one payment", s.handlePaymentGet)
+	s.handle("POST", "/v1/payments/{id}/approve", []string{domain.RoleApprover}, "approve a prepared payment", s.command(s.paymentCommand(s.svc.ApprovePayment)))
+	s.handle("POST", "/v1/payments/{id}/release", []string{domain.RoleTreasurer}, "release an approved payment to the bank", s.command(s.paymentCommand(s.svc.ReleasePayment)))
+	s.handle("POST", "/v1/payments/{id}/fail", []string{domain.RoleTreasurer}, "record that the bank did not pay", s.command(s.paymentCommand(s.svc.FailPayment)))
+	s.handle("POST", "/v1/payments/{id}/reverse", []string{domain.RoleTreasurer}, "reverse a released payment", s.command(s.paymentCommand(s.svc.ReversePayment)))
+}
+
+type paymentRequest struct {
+	commandFields
+	BankReference string `json:"bank_reference"`
+}
+
+func (s *Server) paymentCommand(run func(ctx context.Context, c domain.PaymentCommand) (domain.Result, error)) commandFunc {
+	return func(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+		var req paymentRequest
+		if err := decode(body, &req); err != nil {
+			return 0, nil, err
+		}
+		res, err := run(r.Context(), domain.PaymentCommand{Meta: req.meta(m), PaymentID: mux.Vars(r)["id"],
+			BankReference: req.BankReference, Reason: req.Reason})
+		return http.StatusOK, answer(res), err
+	}
+}
+
+func (s *Server) handlePaymentGet(w http.ResponseWriter, r *http.Request) {
+	if err := s.waitMinPosition(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	id := mux.Vars(r)["id"]
+	if grantID, _, ok := domain.ParsePaymentID(id); ok {
+		if g, ok := s.proj.Grant(grantID); ok {
+			for _, p := range g.Payments {
+				if p.ID == id {
+					writeJSON(w, http.StatusOK, p)
+					return
+				}
+			}
+		}
+	}
+	s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "payment %q not found", clip(id)))
+}

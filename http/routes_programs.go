@@ -1,0 +1,109 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"talentledger/domain"
+)
+
+func (s *Server) registerProgramRoutes() {
+	s.handle("POST", "/v1/programs", []string{domain.RoleAdmin}, "define a subsidy program", s.command(s.handleProgramCreate))
+	s.handle("GET", "/v1/programs", AnyRole, "list programs with their budgets", s.handleProgramList)
+	s.handle("GET", "/v1/programs/{id}", AnyRole, "one program with its budgets", s.handleProgramGet)
+	s.handle("POST", "/v1/programs/{id}/budgets", []string{domain.RoleApprover}, "appropriate a fiscal year's budget", s.command(s.handleBudgetAppropriate))
+	s.handle("GET", "/v1/programs/{id}/budgets/{fy}", AnyRole, "a budget: appropriated, reserved, paid, available", s.handleBudgetGet)
+}
+
+type programRequest struct {
+	commandFields
+	ID               string                  `json:"id"`
+	Name             string                  `json:"name"`
+	Kind             string                  `json:"kind"`
+	Caps             map[string]domain.Money `json:"caps"`
+	Schedule         domain.Schedule         `json:"schedule"`
+	ServiceMonths    int                     `json:"service_months"`
+	NoticeDays       int                     `json:"notice_days"`
+	PermitCategories []string                `json:"permit_categories"`
+	DeductKinds      []string                `json:"deduct_kinds"`
+	FundingSource    string                  `json:"funding_source"`
+}
+
+func (s *Server) handleProgramCreate(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req programRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.DefineProgram(r.Context(), domain.DefineProgram{
+		Meta: req.meta(m), ProgramID: req.ID, Name: req.Name, Kind: req.Kind, Caps: req.Caps, Schedule: req.Schedule,
+		ServiceMonths: req.ServiceMonths, NoticeDays: req.NoticeDays, PermitCategories: req.PermitCategories,
+		DeductKinds: req.DeductKinds, FundingSource: req.FundingSource,
+	})
+	return http.StatusCreated, answer(res), err
+}
+
+func (s *Server) handleProgramList(w http.ResponseWriter, r *http.Request) {
+	if err := s.waitMinPosition(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"programs": s.proj.Programs(), "position": s.proj.Position().String()})
+}
+
+func (s *Server) handleProgramGet(w http.ResponseWriter, r *http.Request) {
+	if err := s.waitMinPosition(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	id := mux.Vars(r)["id"]
+	p, ok := s.proj.Program(id)
+	if !ok {
+		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "program %q not found", clip(id)))
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+type budgetRequest struct {
+	commandFields
+	FiscalYear int          `json:"fiscal_year"`
+	Amount     domain.Money `json:"amount"`
+}
+
+func (s *Server) handleBudgetAppropriate(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req budgetRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.AppropriateBudget(r.Context(), domain.AppropriateBudget{
+		Meta: req.meta(m), ProgramID: mux.Vars(r)["id"], FiscalYear: req.FiscalYear, Amount: req.Amount})
+	return http.StatusCreated, answer(res), err
+}
+
+func (s *Server) handleBudgetGet(w http.ResponseWriter, r *http.Request) {
+	if err := s.waitMinPosition(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	v := mux.Vars(r)
+	fy, err := pathInt(v["fy"], "fiscal year")
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	b, ok := s.proj.Budget(v["id"], fy)
+	if !ok {
+		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "no budget for program %q in %d", clip(v["id"]), fy))
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+// clip shortens an echoed identifier so error messages stay small.
+func clip(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "…"
+	}
+	return s
+}

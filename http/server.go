@@ -1,0 +1,286 @@
+// Package http serves the ledger's JSON API over gorilla/mux: routes,
+// authentication and roles, request decoding, idempotency, and the mapping
+// of errors to problem+json. It depends on the domain and the projections,
+// never on a concrete event store.
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"talentledger/domain"
+	"talentledger/projections"
+)
+
+// Config is what a Server needs.
+type Config struct {
+	Service    *domain.Service
+	Projector  *projections.Projector
+	Principals *Principals
+	Logger     *slog.Logger
+	// MinPositionWait bounds how long a query waits for ?min_position
+	// (default 5 s).
+	MinPositionWait time.Duration
+}
+
+// Server is the HTTP API.
+type Server struct {
+	svc    *domain.Service
+	proj   *projections.Projector
+	auth   *Principals
+	log    *slog.Logger
+	wait   time.Duration
+	router *mux.Router
+	routes []Route
+}
+
+// Route describes one endpoint: who may call it and what it does. The
+// route table is the single source for routing, role checks and the
+// OpenAPI document.
+type Route struct {
+	Method  string
+	Path    string
+	Roles   []string // nil: no authentication; AnyRole: any principal
+	Summary string
+	handler http.HandlerFunc
+}
+
+// AnyRole marks a route any authenticated principal may call.
+var AnyRole = []string{"*"}
+
+// New returns a Server with every route registered.
+func New(cfg Config) *Server {
+	s := &Server{svc: cfg.Service, proj: cfg.Projector, auth: cfg.Principals, log: cfg.Logger, wait: cfg.MinPositionWait}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.wait == 0 {
+		s.wait = 5 * time.Second
+	}
+	s.router = mux.NewRouter()
+	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, http.StatusNotFound, domain.ENOTFOUND, "no such endpoint")
+	})
+	s.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, http.StatusMethodNotAllowed, EMETHOD, "method not allowed on this endpoint")
+	})
+	s.registerHealthRoutes()
+	s.registerProgramRoutes()
+	s.registerTalentRoutes()
+	s.registerGrantRoutes()
+	s.registerPaymentRoutes()
+	s.registerLedgerRoutes()
+	s.registerExtraRoutes()
+	for _, rt := range s.routes {
+		s.router.Handle(rt.Path, s.guard(rt)).Methods(rt.Method).Name(rt.Method + " " + rt.Path)
+	}
+	return s
+}
+
+// Routes returns the route table.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// Router returns the mux router, for walking the registered routes.
+func (s *Server) Router() *mux.Router { return s.router }
+
+func (s *Server) handle(method, path string, roles []string, summary string, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Method: method, Path: path, Roles: roles, Summary: summary, handler: h})
+}
+
+// ServeHTTP runs the middleware chain: request ID, security headers,
+// recovery, logging, then routing.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("X-Request-ID")
+	if !reRequestID.MatchString(id) {
+		id = newRequestID()
+	}
+	ctx := context.WithValue(r.Context(), keyRequestID, id)
+	r = r.WithContext(ctx)
+	h := w.Header()
+	h.Set("X-Request-ID", id)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+
+	info := &reqInfo{route: "unmatched"}
+	r = r.WithContext(context.WithValue(r.Context(), keyInfo, info))
+	rec := &statusRecorder{ResponseWriter: w}
+	start := time.Now()
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic", "request_id", id, "panic", v, "stack", string(debug.Stack()))
+			if rec.status == 0 {
+				writeProblem(rec, r, http.StatusInternalServerError, domain.EINTERNAL, "internal error")
+			}
+		}
+		// Never the token, the body or the query: they may carry secrets
+		// and personal data.
+		s.log.Info("request", "request_id", id, "principal", info.principal, "method", r.Method, "route", info.route,
+			"status", rec.code(), "duration_ms", float64(time.Since(start).Microseconds())/1000)
+	}()
+	s.router.ServeHTTP(rec, r)
+}
+
+// reqInfo collects, for the request log line, what routing and
+// authentication learn.
+type reqInfo struct {
+	route     string
+	principal string
+}
+
+const keyInfo ctxKey = 100
+
+var reRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// guard authenticates the request and checks the route's roles before
+// calling its handler.
+func (s *Server) guard(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, _ := r.Context().Value(keyInfo).(*reqInfo)
+		if info != nil {
+			info.route = rt.Method + " " + rt.Path
+		}
+		if rt.Roles == nil {
+			rt.handler(w, r)
+			return
+		}
+		token, ok := bearer(r)
+		p := s.auth.Authenticate(token)
+		if !ok || p == nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="talentledger"`)
+			writeProblem(w, r, http.StatusUnauthorized, domain.EUNAUTHENTICATED, "a valid bearer token is required")
+			return
+		}
+		if info != nil {
+			info.principal = p.ID
+		}
+		role := ""
+		if len(rt.Roles) == 1 && rt.Roles[0] == "*" {
+			role = p.Roles[0]
+		} else {
+			for _, want := range rt.Roles {
+				if p.has(want) {
+					role = want
+					break
+				}
+			}
+		}
+		if role == "" {
+			writeProblem(w, r, http.StatusForbidden, domain.EFORBIDDEN, "your role may not call this endpoint")
+			return
+		}
+		ctx := context.WithValue(r.Context(), keyPrincipal, p)
+		ctx = context.WithValue(ctx, keyRole, role)
+		rt.handler(w, r.WithContext(ctx))
+	})
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !equalFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return h[len(prefix):], true
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
+}
+
+// statusRecorder remembers the status written.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Flush lets streamed responses (exports) reach the client as they go.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *statusRecorder) code() int {
+	if r.status == 0 {
+		return http.StatusOK
+	}
+	return r.status
+}
+
+// waitMinPosition honours ?min_position= on queries: it waits, bounded, for
+// the projections to reach the position.
+func (s *Server) waitMinPosition(r *http.Request) error {
+	v := r.URL.Query().Get("min_position")
+	if v == "" {
+		return nil
+	}
+	pos, err := parsePosition(v)
+	if err != nil {
+		return err
+	}
+	if err := s.proj.WaitFor(r.Context(), pos, s.wait); err != nil {
+		if err == projections.ErrNotReached {
+			return &domain.Error{Code: ETIMEOUT, Message: "the read models have not reached min_position yet; retry", Err: err}
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *Server) registerHealthRoutes() {
+	s.handle("GET", "/healthz", nil, "liveness", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.handle("GET", "/readyz", nil, "readiness: the read models have caught up with the log", func(w http.ResponseWriter, r *http.Request) {
+		if !s.proj.Ready() {
+			writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, "the read models are catching up with the log")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "position": s.proj.Position().String()})
+	})
+}
