@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"talentledger/domain"
@@ -60,6 +61,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // openStore opens the embedded store in the data directory, or
 // EventStoreDB when the store is an esdb:// URL.
 func openStore(ctx context.Context, cfg serveConfig, log *slog.Logger) (eventstore.Store, error) {
+	if strings.HasPrefix(cfg.store, "esdb://") || strings.HasPrefix(cfg.store, "esdb+discover://") {
+		return openESDB(ctx, cfg.store, log)
+	}
 	if cfg.store != "" {
 		return nil, fmt.Errorf("--store must be empty (embedded) or an esdb:// URL")
 	}
