@@ -47,6 +47,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"talentledger/eventstore"
 )
@@ -103,6 +104,7 @@ type config struct {
 	cacheSize    int64
 	memTableSize uint64
 	subBuffer    int
+	fs           vfs.FS // nil means the operating system's
 }
 
 // WithMaxEventSize sets the largest event accepted, counting its data and
@@ -124,6 +126,10 @@ func WithMemTableSize(n uint64) Option { return func(c *config) { c.memTableSize
 // WithSubscriptionBuffer sets how many live events each subscription may
 // hold undelivered before it falls back to reading from disk (default 4096).
 func WithSubscriptionBuffer(n int) Option { return func(c *config) { c.subBuffer = n } }
+
+// withFS runs the store on another file system; tests use it to simulate
+// power loss.
+func withFS(fs vfs.FS) Option { return func(c *config) { c.fs = fs } }
 
 // Limits of one group-commit batch. They bound the writer's memory and the
 // latency a batch adds; under load a batch closes well before either.
@@ -164,6 +170,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		// Two compactions may run at once when Pebble falls behind; the
 		// log is append-only, so compaction debt stays small.
 		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
+		FS:                         cfg.fs,
 	}
 	for i := range popts.Levels {
 		l := &popts.Levels[i]

@@ -1,0 +1,4 @@
+package pebble
+
+// WithFS is withFS, for the external tests.
+var WithFS = withFS
