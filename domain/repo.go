@@ -132,13 +132,14 @@ func (r *repo) appendEvents(ctx context.Context, e *entry, m *meta, events []Eve
 	if err != nil {
 		return res, err
 	}
-	first := res.Version - eventstore.Version(len(events)) + 1
-	for i := range data {
-		ev := eventstore.Event{ID: data[i].ID, Stream: e.stream, Version: first + eventstore.Version(i),
-			Type: data[i].Type, Data: data[i].Data, Metadata: data[i].Metadata, Position: res.Position}
-		if err := e.fold(&ev); err != nil {
-			return res, err
-		}
+	// Fold what the store holds, not what was proposed: when the store
+	// acknowledged the append as a retry of events another attempt already
+	// wrote (a stale cache, or a race with that attempt in another
+	// process), the stored events carry that attempt's metadata and hashes,
+	// and the stream's next event must chain to those.
+	if err := r.catchUp(ctx, e); err != nil {
+		// The events are durable; only the cached state is unsure.
+		r.cache.remove(e.stream)
 	}
 	return res, nil
 }
