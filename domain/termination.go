@@ -3,6 +3,8 @@ package domain
 import (
 	"context"
 	"fmt"
+
+	"talentledger/eventstore"
 )
 
 // TerminateGrant ends a grant after the talent's departure.
@@ -82,8 +84,15 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 	}
 	if term == nil {
 		// A retry of a termination already recorded: make sure its release
-		// happened too.
-		_, err := s.settleTermination(ctx, c.GrantID)
+		// happened too, and answer with the position of that release, as
+		// the first attempt did.
+		if _, err := s.settleTermination(ctx, c.GrantID); err != nil {
+			return res, err
+		}
+		pos, ok, err := s.releasePosition(ctx, c.GrantID)
+		if ok {
+			res.Position = pos
+		}
 		return res, err
 	}
 	if term.Released.Sign() > 0 {
@@ -94,6 +103,25 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 		res.Position = r.Position
 	}
 	return res, nil
+}
+
+// releasePosition returns where the release of a terminated grant's
+// reservation landed, if it has one.
+func (s *Service) releasePosition(ctx context.Context, grantID string) (eventstore.Position, bool, error) {
+	var term *GrantTerminated
+	if err := s.repo.view(ctx, streamGrant(grantID), newGrant, func(e *entry) error {
+		term = e.agg.(*grant).termination
+		return nil
+	}); err != nil || term == nil {
+		return eventstore.Position{}, false, err
+	}
+	var pos eventstore.Position
+	ok := false
+	err := s.repo.view(ctx, streamBudget(term.ProgramID, term.FiscalYear), newBudget, func(e *entry) error {
+		pos, ok = e.replayed(term.CommandID)
+		return nil
+	})
+	return pos, ok, err
 }
 
 // clawback returns max(0, paid − amount × served ÷ required); nothing is due
