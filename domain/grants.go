@@ -57,14 +57,16 @@ func (s *Service) ApplyGrant(ctx context.Context, c ApplyGrant) (Result, error) 
 	if err != nil {
 		return Result{}, err
 	}
-	if err := eligible(def, &t); err != nil {
-		return Result{}, err
-	}
 	id := newID(prefixGrant, m.CommandID, "grant")
 	ev := &GrantApplied{GrantID: id, TalentID: c.TalentID, ProgramID: c.ProgramID, AmountRequested: c.AmountRequested, AppliedOn: m.date}
 	res, err := s.repo.execute(ctx, streamGrant(id), newGrant, m, func(e *entry) ([]Event, error) {
 		if e.agg.(*grant).applied != nil {
 			return nil, Errorf(ECONFLICT, "grant %s already exists", id)
+		}
+		// Checked here, where a retry of an application already recorded
+		// never gets to, so that the retry still answers with its grant.
+		if err := eligible(def, &t); err != nil {
+			return nil, err
 		}
 		return []Event{ev}, nil
 	})

@@ -61,11 +61,13 @@ func (s *Service) PreparePayment(ctx context.Context, c PreparePayment) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	if t.departure != "" {
-		return Result{}, Errorf(ENOTELIGIBLE, "talent %s departed on %s; terminate the grant instead", talentID, t.departure)
-	}
 	var pid string
 	res, err := s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
+		// Checked here, where a retry of a command already carried out
+		// never gets to, so that the retry still answers with its payment.
+		if t.departure != "" {
+			return nil, Errorf(ENOTELIGIBLE, "talent %s departed on %s; terminate the grant instead", talentID, t.departure)
+		}
 		if g.state != GrantStateApproved {
 			return nil, Errorf(ECONFLICT, "grant %s is %s; payments are prepared for approved grants", c.GrantID, g.state)
 		}
