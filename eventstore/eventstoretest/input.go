@@ -157,6 +157,7 @@ func testClose(t *testing.T, s eventstore.Store) {
 
 	next := make(chan bool)
 	go func() { next <- sub.Next() }()
+	letNextWait()
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}

@@ -164,24 +164,33 @@ func testSlowSubscriber(t *testing.T, s eventstore.Store) {
 	ctx := testContext(t)
 	sc := newScope(t)
 	stream := sc.stream("a")
-	const batches, batch = 10, 50
+	const pingPong, batches, batch = 20, 10, 50
 
 	sub := s.Subscribe(ctx, mustLastPosition(t, ctx, s), sc.filter())
 	defer sub.Close()
-	mustAppend(t, ctx, s, stream, eventstore.NoStream, newEvent("Recorded", 0))
-	receive(t, sub, 1) // the subscription is now live
+	// Appending while the reader waits makes the subscription live.
+	r := startReader(sub, pingPong)
+	for i := range pingPong {
+		e := newEvent("Recorded", i)
+		mustAppend(t, ctx, s, stream, eventstore.Version(i)-1, e)
+		if got := r.next(t, ctx); got.ID != e.ID {
+			t.Fatalf("live event %d: got %s; want %s", i, got.ID, e.ID)
+		}
+	}
+	r.wait(t, ctx)
 
+	// Now nobody reads while events pile up.
 	var want []eventstore.EventID
 	for i := range batches {
-		events := newEvents(1+i*batch, batch)
-		mustAppend(t, ctx, s, stream, eventstore.Version(i*batch), events...)
+		events := newEvents(pingPong+i*batch, batch)
+		mustAppend(t, ctx, s, stream, eventstore.Version(pingPong+i*batch-1), events...)
 		want = append(want, ids(events)...)
 	}
 	got := receive(t, sub, len(want))
 	wantSameIDs(t, "slow subscriber", got, want)
 	for i, e := range got {
-		if e.Version != eventstore.Version(i+1) {
-			t.Fatalf("event %d has version %s; want %d", i, e.Version, i+1)
+		if e.Version != eventstore.Version(pingPong+i) {
+			t.Fatalf("event %d has version %s; want %d", i, e.Version, pingPong+i)
 		}
 	}
 }
@@ -241,93 +250,119 @@ func testManySubscribers(t *testing.T, s eventstore.Store) {
 // testFilterStreamPrefix checks stream-prefix filters, one prefix and
 // several, on stored and on live events.
 func testFilterStreamPrefix(t *testing.T, s eventstore.Store) {
-	ctx := testContext(t)
 	sc := newScope(t)
 	grant1, grant2 := sc.stream("grant-1"), sc.stream("grant-2")
 	fund, other := sc.stream("fund-1"), sc.stream("grantee-1") // "grantee-" is not "grant-"
-	before := mustLastPosition(t, ctx, s)
+	isGrant := func(stream string) bool { return stream == grant1 || stream == grant2 }
 
-	grants := s.Subscribe(ctx, before, eventstore.Filter{StreamPrefixes: []string{sc.stream("grant-")}})
-	defer grants.Close()
-	both := s.Subscribe(ctx, before, eventstore.Filter{StreamPrefixes: []string{sc.stream("grant-"), sc.stream("fund-")}})
-	defer both.Close()
-
-	type write struct {
-		stream   string
-		expected eventstore.Version
-	}
-	appendAll := func(writes ...write) map[string]eventstore.EventID {
-		t.Helper()
-		out := make(map[string]eventstore.EventID)
-		for i, w := range writes {
-			e := newEvent("Recorded", i)
-			mustAppend(t, ctx, s, w.stream, w.expected, e)
-			out[w.stream] = e.ID
-		}
-		return out
-	}
-	id := func(ids ...eventstore.EventID) []eventstore.EventID { return ids }
-
-	// Each phase ends with an event both filters pass, so one that slipped
-	// through wrongly would arrive before it and show.
-	p1 := appendAll(write{grant1, eventstore.NoStream}, write{fund, eventstore.NoStream},
-		write{other, eventstore.NoStream}, write{grant2, eventstore.NoStream})
-	wantSameIDs(t, "prefix grant-, stored", receive(t, grants, 2), id(p1[grant1], p1[grant2]))
-	wantSameIDs(t, "prefixes grant- and fund-, stored", receive(t, both, 3), id(p1[grant1], p1[fund], p1[grant2]))
-
-	p2 := appendAll(write{other, 0}, write{fund, 0}, write{grant1, 0})
-	wantSameIDs(t, "prefix grant-, live", receive(t, grants, 1), id(p2[grant1]))
-	wantSameIDs(t, "prefixes grant- and fund-, live", receive(t, both, 2), id(p2[fund], p2[grant1]))
+	checkFilters(t, s, []filterCase{
+		{"prefix grant-", eventstore.Filter{StreamPrefixes: []string{sc.stream("grant-")}},
+			func(w write) bool { return isGrant(w.stream) }},
+		{"prefixes grant- and fund-", eventstore.Filter{StreamPrefixes: []string{sc.stream("grant-"), sc.stream("fund-")}},
+			func(w write) bool { return isGrant(w.stream) || w.stream == fund }},
+	},
+		[]write{{grant1, "Recorded"}, {fund, "Recorded"}, {other, "Recorded"}, {grant2, "Recorded"}},
+		[]write{{other, "Recorded"}, {fund, "Recorded"}, {grant2, "Recorded"}, {other, "Recorded"}, {grant1, "Recorded"}},
+	)
 }
 
 // testFilterEventType checks event-type filters, alone and together with a
 // stream prefix (both must match), on stored and on live events.
 func testFilterEventType(t *testing.T, s eventstore.Store) {
-	ctx := testContext(t)
 	sc := newScope(t)
 	a, b := sc.stream("a"), sc.stream("b")
+	// Types of the case's own, so a filter on types alone sees no one
+	// else's events.
 	approved, released, noted := sc.eventType("Approved"), sc.eventType("Released"), sc.eventType("Noted")
-	before := mustLastPosition(t, ctx, s)
 
-	filters := []struct {
-		name   string
-		filter eventstore.Filter
-		match  func(stream, typ string) bool
-	}{
+	checkFilters(t, s, []filterCase{
 		{"type Released", eventstore.Filter{EventTypes: []string{released}},
-			func(_, typ string) bool { return typ == released }},
+			func(w write) bool { return w.typ == released }},
 		{"types Approved and Released", eventstore.Filter{EventTypes: []string{approved, released}},
-			func(_, typ string) bool { return typ == approved || typ == released }},
-		{"stream a and types Approved and Released", eventstore.Filter{StreamPrefixes: []string{a}, EventTypes: []string{approved, released}},
-			func(stream, typ string) bool { return stream == a && (typ == approved || typ == released) }},
-	}
+			func(w write) bool { return w.typ == approved || w.typ == released }},
+		{"stream a, types Approved and Released", eventstore.Filter{StreamPrefixes: []string{a}, EventTypes: []string{approved, released}},
+			func(w write) bool { return w.stream == a && (w.typ == approved || w.typ == released) }},
+	},
+		[]write{{a, approved}, {b, released}, {a, noted}, {b, approved}, {a, released}},
+		[]write{{b, noted}, {b, released}, {a, noted}, {a, approved}, {b, approved}, {a, released}},
+	)
+}
+
+type write struct{ stream, typ string }
+
+type filterCase struct {
+	name   string
+	filter eventstore.Filter
+	match  func(write) bool
+}
+
+// checkFilters subscribes with each filter, appends the stored writes and
+// reads them, then appends the live writes while readers wait, checking
+// that each subscription delivers exactly the events its filter matches.
+// Each list of writes should end with one that every filter matches, so
+// that an event wrongly let through would arrive before it and show.
+func checkFilters(t *testing.T, s eventstore.Store, filters []filterCase, stored, live []write) {
+	t.Helper()
+	ctx := testContext(t)
+	before := mustLastPosition(t, ctx, s)
 	subs := make([]eventstore.Subscription, len(filters))
 	for i, f := range filters {
 		subs[i] = s.Subscribe(ctx, before, f.filter)
 		defer subs[i].Close()
 	}
 
-	versions := map[string]eventstore.Version{a: eventstore.NoStream, b: eventstore.NoStream}
-	phase := func(name string, writes [][2]string) {
-		t.Helper()
+	versions := make(map[string]eventstore.Version)
+	plan := func(writes []write) ([]eventstore.EventData, [][]eventstore.EventID) {
+		events := make([]eventstore.EventData, len(writes))
 		want := make([][]eventstore.EventID, len(filters))
 		for i, w := range writes {
-			e := newEvent(w[1], i)
-			res := mustAppend(t, ctx, s, w[0], versions[w[0]], e)
-			versions[w[0]] = res.Version
+			events[i] = newEvent(w.typ, i)
 			for j, f := range filters {
-				if f.match(w[0], w[1]) {
-					want[j] = append(want[j], e.ID)
+				if f.match(w) {
+					want[j] = append(want[j], events[i].ID)
 				}
 			}
 		}
-		for j, f := range filters {
-			wantSameIDs(t, f.name+", "+name, receive(t, subs[j], len(want[j])), want[j])
+		return events, want
+	}
+	appendWrites := func(writes []write, events []eventstore.EventData) {
+		t.Helper()
+		for i, w := range writes {
+			expected, ok := versions[w.stream]
+			if !ok {
+				expected = eventstore.NoStream
+			}
+			versions[w.stream] = mustAppend(t, ctx, s, w.stream, expected, events[i]).Version
 		}
 	}
-	// Each phase ends with an event every filter passes.
-	phase("stored", [][2]string{{a, approved}, {b, released}, {a, noted}, {b, approved}, {a, released}})
-	phase("live", [][2]string{{b, noted}, {b, released}, {a, noted}, {a, approved}, {a, released}})
+
+	events, want := plan(stored)
+	appendWrites(stored, events)
+	for j, f := range filters {
+		wantSameIDs(t, f.name+", stored", receive(t, subs[j], len(want[j])), want[j])
+	}
+
+	// Live: each event is appended while the readers wait, and those whose
+	// filter matches it must deliver it next.
+	events, want = plan(live)
+	readers := make([]*reader, len(filters))
+	for j := range filters {
+		readers[j] = startReader(subs[j], len(want[j]))
+	}
+	for i, w := range live {
+		appendWrites(live[i:i+1], events[i:i+1])
+		for j, f := range filters {
+			if !f.match(w) {
+				continue
+			}
+			if got := readers[j].next(t, ctx); got.ID != events[i].ID {
+				t.Fatalf("%s, live: delivered %s (%s, type %s) where %s was next", f.name, got.ID, got.Stream, got.Type, events[i].ID)
+			}
+		}
+	}
+	for _, r := range readers {
+		r.wait(t, ctx)
+	}
 }
 
 // testSubscriptionCancel checks that cancelling the context ends a waiting
@@ -346,7 +381,8 @@ func testSubscriptionCancel(t *testing.T, s eventstore.Store) {
 
 	next := make(chan bool)
 	go func() { next <- sub.Next() }()
-	cancel() // usually while Next waits; either way it must end
+	letNextWait()
+	cancel()
 	if waitFor(t, ctx, next, "Next after cancel") {
 		t.Fatalf("Next = true after cancel, with no new event (got %s)", sub.Event().ID)
 	}
@@ -379,7 +415,8 @@ func testSubscriptionClose(t *testing.T, s eventstore.Store) {
 	receive(t, sub, 1)
 	next := make(chan bool)
 	go func() { next <- sub.Next() }()
-	if err := sub.Close(); err != nil { // usually while Next waits
+	letNextWait()
+	if err := sub.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
 	if waitFor(t, ctx, next, "Next after Close") {

@@ -405,6 +405,12 @@ func wantSameIDs(t *testing.T, what string, got []eventstore.Event, want []event
 	}
 }
 
+// letNextWait gives a Next just started in another goroutine time to begin
+// waiting, so that what the test does next (cancel, close) finds it
+// waiting, the case worth testing. Correctness never depends on it: a Next
+// that has not begun waiting must end the same way.
+func letNextWait() { time.Sleep(20 * time.Millisecond) }
+
 // waitFor waits for done, failing the test if it takes longer than the
 // case's guard timeout (which only a hang would reach).
 func waitFor[T any](t *testing.T, ctx context.Context, done <-chan T, what string) T {
@@ -416,4 +422,72 @@ func waitFor[T any](t *testing.T, ctx context.Context, done <-chan T, what strin
 		t.Fatalf("%s: gave up waiting: %v", what, ctx.Err())
 		panic("unreachable")
 	}
+}
+
+// reader takes events from a subscription in a goroutine of its own, so
+// that the subscription waits in Next while the test appends: that is what
+// exercises live delivery, which reading only after appending may never
+// reach.
+type reader struct {
+	events chan eventstore.Event // closed when the reader stops
+	err    error                 // why the subscription ended early; set before events closes
+}
+
+// startReader reads n events from sub.
+func startReader(sub eventstore.Subscription, n int) *reader {
+	r := &reader{events: make(chan eventstore.Event, n)}
+	go func() {
+		defer close(r.events)
+		for i := range n {
+			if !sub.Next() {
+				r.err = fmt.Errorf("subscription ended after %d of %d events: %v", i, n, sub.Err())
+				return
+			}
+			r.events <- sub.Event()
+		}
+	}()
+	return r
+}
+
+// next returns the reader's next event.
+func (r *reader) next(t *testing.T, ctx context.Context) eventstore.Event {
+	t.Helper()
+	select {
+	case e, ok := <-r.events:
+		if !ok {
+			t.Fatalf("reader: %v", r.failure())
+		}
+		return e
+	case <-ctx.Done():
+		t.Fatalf("reader: gave up waiting for an event: %v", ctx.Err())
+		panic("unreachable")
+	}
+}
+
+// wait waits for the reader to stop and returns the events it read and
+// nobody took yet.
+func (r *reader) wait(t *testing.T, ctx context.Context) []eventstore.Event {
+	t.Helper()
+	var out []eventstore.Event
+	for {
+		select {
+		case e, ok := <-r.events:
+			if !ok {
+				if r.err != nil {
+					t.Fatalf("reader: %v", r.err)
+				}
+				return out
+			}
+			out = append(out, e)
+		case <-ctx.Done():
+			t.Fatalf("reader: gave up waiting after %d events: %v", len(out), ctx.Err())
+		}
+	}
+}
+
+func (r *reader) failure() error {
+	if r.err != nil {
+		return r.err
+	}
+	return errors.New("read more events than expected")
 }
