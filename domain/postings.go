@@ -1,6 +1,9 @@
 package domain
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Posting moves Amount from Source to Destination. In journal terms the
 // destination is debited and the source credited. Each posting sums to zero
@@ -35,18 +38,21 @@ func accountTreasuryRecoveries(fy int) string { return fmt.Sprintf("treasury:%d:
 // accountFundingSource names where a budget's money comes from.
 func accountFundingSource(source string, fy int) string {
 	if fund, ok := fundOfSource(source); ok {
-		return "fund:" + fund + ":cash"
+		return accountFundInTransit(fund)
 	}
 	return accountTreasuryAppropriation(fy)
 }
 
 // NonNegativeAccount reports whether an account's balance may never go below
-// zero: available and encumbered budgets, amounts paid and amounts due.
-// Treasury and fund-source accounts are where money enters the ledger and
-// carry negative balances by construction.
+// zero: available and encumbered budgets, amounts paid and due, a fund's
+// cash, money in transit to a budget, and each investment at cost.
+// Treasury, capital, income and gains accounts are where money enters the
+// ledger and carry negative balances by construction.
 func NonNegativeAccount(account string) bool {
 	return hasSuffix(account, ":available") || hasSuffix(account, ":encumbered") ||
-		hasSuffix(account, ":paid") || hasSuffix(account, ":clawback_due")
+		hasSuffix(account, ":paid") || hasSuffix(account, ":clawback_due") ||
+		hasSuffix(account, ":cash") || hasSuffix(account, ":in_transit") ||
+		strings.Contains(account, ":investments:")
 }
 
 func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }

@@ -78,6 +78,7 @@ func New(cfg Config) *Server {
 	s.registerGrantRoutes()
 	s.registerPaymentRoutes()
 	s.registerLedgerRoutes()
+	s.registerFundRoutes()
 	s.registerExtraRoutes()
 	for _, rt := range s.routes {
 		s.router.Handle(rt.Path, s.guard(rt)).Methods(rt.Method).Name(rt.Method + " " + rt.Path)

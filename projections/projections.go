@@ -58,6 +58,8 @@ type Projector struct {
 	pendingApproval map[string]time.Time
 	pendingRelease  map[string]time.Time
 
+	fm *fundModels
+
 	// extra holds appliers registered by other files (funds), so one
 	// Projector serves every model.
 	extra []func(ev *eventstore.Event, payload domain.Event)

@@ -234,6 +234,13 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 	d.openNotice(g, "2024-10-14")
 	g = d.apply(talents[19], "housing", "600000", "2024-10-09")
 	d.review(g, "2024-10-11", "reject")
+
+	d.loadDemoFunds()
+	// Two overseas engineers receive the HR special fund's award.
+	for _, t := range []int{20, 22} {
+		g := d.approvedGrant(talents[t], "hr_awards", "200000", "2024-03-04", "2024-03-11")
+		d.pay(g, 1, "2024-03-11")
+	}
 	return d.err
 }
 

@@ -119,7 +119,12 @@ func (a *app) reconcile(ctx context.Context, interval time.Duration) {
 	for {
 		if ids := a.proj.PendingGrants(cutoff); len(ids) > 0 {
 			n, err := a.svc.Reconcile(ctx, ids)
-			a.log.Info("reconciled interrupted flows", "grants", len(ids), "changed", n, "err", err)
+			a.log.Info("reconciled interrupted grant flows", "grants", len(ids), "changed", n, "err", err)
+		}
+		if ids := a.proj.PendingFunds(); len(ids) > 0 {
+			if n, err := a.svc.ReconcileFunds(ctx, ids); n > 0 || err != nil {
+				a.log.Info("reconciled interrupted fund appropriations", "funds", len(ids), "changed", n, "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
