@@ -1,0 +1,240 @@
+package http_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+
+	"talentledger/domain"
+	"talentledger/eventstore"
+)
+
+// parallel runs f(0..n-1) on at most workers goroutines and waits.
+func parallel(n, workers int, f func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// TestConcurrentApprovalsNeverOverdraw sends 50 approvals of 100,000.00 at
+// once against a budget of 1,000,000.00: exactly ten fit.
+func TestConcurrentApprovalsNeverOverdraw(t *testing.T) {
+	e := newTestServer(t)
+	e.setupProgram(quickProgram("transport", "100000.00"), "1000000.00")
+	talents := make([]string, 5)
+	for i := range talents {
+		talents[i] = e.registerTalent(fmt.Sprintf("Talent %d", i), "B")
+	}
+
+	const n = 50
+	grants := make([]string, n)
+	parallel(n, 8, func(i int) {
+		grants[i] = e.reviewedGrant(clerk1, talents[i%len(talents)], "transport", "100000.00")
+	})
+
+	before := e.lastPosition()
+	results := make([]*response, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range grants {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i], errs[i] = e.send("POST", "/v1/grants/"+grants[i]+"/approve",
+				request{token: e.tokens[approver1], body: []byte(`{"effective_date":"2024-03-01"}`)})
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	approved, refused := 0, 0
+	for i, r := range results {
+		if errs[i] != nil {
+			t.Fatalf("approve %d: %v", i, errs[i])
+		}
+		checkHeaders(t, r)
+		switch r.status {
+		case http.StatusOK:
+			approved++
+			e.seen(parsePosition(t, decodeAs[answer](t, r).Position))
+		case http.StatusUnprocessableEntity:
+			refused++
+			wantProblem(t, r, http.StatusUnprocessableEntity, "insufficient_funds")
+		default:
+			t.Errorf("%s: unexpected status", r)
+		}
+	}
+	if approved != 10 || refused != 40 {
+		t.Fatalf("%d approved and %d refused, want 10 and 40", approved, refused)
+	}
+	// Each approval writes a reservation and the approval; refusals write
+	// nothing.
+	if got, want := e.lastPosition().Commit-before.Commit, uint64(2*approved); got != want {
+		t.Errorf("approvals wrote %d events, want %d", got, want)
+	}
+
+	b := fetch[budgetJSON](e.as(auditor), "/v1/programs/transport/budgets/2024")
+	wantEqual(t, "available", b.Available, "0.00")
+	wantEqual(t, "reserved", b.Reserved, "1000000.00")
+	wantEqual(t, "paid", b.Paid, "0.00")
+	wantEqual(t, "grants reserved", b.Grants, 10)
+
+	type list struct {
+		Total int `json:"total"`
+	}
+	wantEqual(t, "approved grants", fetch[list](e.as(auditor), "/v1/grants?program=transport&status=approved").Total, 10)
+	wantEqual(t, "grants still reviewed", fetch[list](e.as(auditor), "/v1/grants?program=transport&status=reviewed").Total, 40)
+
+	wantBalances(t, "after approvals", fetch[balancesJSON](e.as(auditor), "/v1/ledger/balances"), map[string]string{
+		"budget:transport:2024:available":  "0.00",
+		"budget:transport:2024:encumbered": "1000000.00",
+		"treasury:2024:appropriation":      "-1000000.00",
+	})
+}
+
+// TestReleaseIsPaidOnce retries a release with one Idempotency-Key, ten
+// times at once and then three times in turn: the bank is paid once, and
+// every retry gets the first answer back without a write.
+func TestReleaseIsPaidOnce(t *testing.T) {
+	e := newTestServer(t)
+	e.setupProgram(quickProgram("transport", "18000.00"), "1500000.00")
+	grant := e.approvedGrant(e.registerTalent("Hans Becker", "C"), "transport", "18000.00")
+	pid := e.as(clerk1).command(http.StatusCreated, "/v1/grants/"+grant+"/installments/1/payments", map[string]any{"effective_date": "2024-02-05"})
+	e.as(approver2).command(http.StatusOK, "/v1/payments/"+pid+"/approve", map[string]any{"effective_date": "2024-02-05"})
+
+	const key = "release-2024-02-05-0001"
+	release := request{token: e.tokens[treasurer1], body: []byte(`{"bank_reference": "ICBC-20240205-0001", "effective_date": "2024-02-05"}`),
+		header: map[string]string{"Idempotency-Key": key}}
+	path := "/v1/payments/" + pid + "/release"
+
+	const n = 10
+	results := make([]*response, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i], errs[i] = e.send("POST", path, release)
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	var first []byte
+	replayed := 0
+	check := func(r *response) {
+		t.Helper()
+		checkHeaders(t, r)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: want 200", r)
+		}
+		if first == nil {
+			first = r.body
+		} else if !bytes.Equal(r.body, first) {
+			t.Errorf("answers differ:\n%s\n%s", first, r.body)
+		}
+		if r.header.Get("Idempotent-Replayed") == "true" {
+			replayed++
+		}
+	}
+	for i, r := range results {
+		if errs[i] != nil {
+			t.Fatalf("release %d: %v", i, errs[i])
+		}
+		check(r)
+	}
+	if replayed != n-1 {
+		t.Errorf("%d of %d concurrent answers were replays, want %d", replayed, n, n-1)
+	}
+	a := decodeAs[answer](t, results[0])
+	wantEqual(t, "answered payment", a.ID, pid)
+	e.seen(parsePosition(t, a.Position))
+
+	after := e.lastPosition()
+	for i := 0; i < 3; i++ {
+		replayed = 0
+		r, err := e.send("POST", path, release)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(r)
+		if replayed != 1 {
+			t.Errorf("sequential retry %d: Idempotent-Replayed = %q, want true", i, r.header.Get("Idempotent-Replayed"))
+		}
+	}
+	// White space does not make a different request.
+	spaced := release
+	spaced.body = []byte(`{"bank_reference":"ICBC-20240205-0001","effective_date":"2024-02-05"}`)
+	r, err := e.send("POST", path, spaced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayed = 0
+	check(r)
+	wantEqual(t, "replayed with other white space", replayed, 1)
+	// The same key with another body is refused.
+	other := release
+	other.body = []byte(`{"bank_reference": "ICBC-20240205-0002", "effective_date": "2024-02-05"}`)
+	r, err = e.send("POST", path, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantProblem(t, r, http.StatusConflict, "idempotency_mismatch")
+	// The key belongs to its principal: another treasurer's request under
+	// it is a new command, refused because the payment is already out.
+	wantProblem(t, e.as(treasurer2).post(path, release.body, key), http.StatusConflict, "conflict")
+	// And without a key a second release is refused too.
+	wantProblem(t, e.as(treasurer2).post(path, release.body), http.StatusConflict, "conflict")
+	if got := e.lastPosition(); got != after {
+		t.Errorf("log position moved from %s to %s on retries", after, got)
+	}
+
+	released := 0
+	for _, ev := range e.events() {
+		if ev.Type == domain.TypePaymentReleased {
+			released++
+		}
+	}
+	wantEqual(t, "PaymentReleased events", released, 1)
+	g := fetch[grantJSON](e.as(auditor), "/v1/grants/"+grant)
+	wantEqual(t, "grant paid", g.Paid, "18000.00")
+	wantEqual(t, "payments", len(g.Payments), 1)
+	if len(g.Payments) == 1 {
+		p := g.Payments[0]
+		wantEqual(t, "payment state", p.State, "released")
+		wantEqual(t, "bank reference", p.BankReference, "ICBC-20240205-0001")
+		wantEqual(t, "released by", p.ReleasedBy, treasurer1)
+	}
+	b := fetch[budgetJSON](e.as(auditor), "/v1/programs/transport/budgets/2024")
+	wantEqual(t, "budget paid", b.Paid, "18000.00")
+	wantEqual(t, "budget available", b.Available, "1482000.00")
+}
+
+func parsePosition(t testing.TB, s string) eventstore.Position {
+	t.Helper()
+	p, err := eventstore.ParsePosition(s)
+	if err != nil {
+		t.Fatalf("position %q: %v", s, err)
+	}
+	return p
+}
