@@ -64,7 +64,8 @@ var testPrincipals = []struct {
 
 // testEnv is one running ledger: a Pebble store in a directory, the domain
 // service, the projector fed in a goroutine, and the API behind a real HTTP
-// server on loopback.
+// server on loopback. Its clients fail the test that created it, so a test
+// using one does not hand it to subtests.
 type testEnv struct {
 	t      testing.TB
 	dir    string
