@@ -1,0 +1,166 @@
+package eventstore_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"talentledger/eventstore"
+)
+
+func TestValidateStreamName(t *testing.T) {
+	valid := []string{
+		"a",
+		"0",
+		"grant-1",
+		"budget-housing-2024",
+		"fund-3f2a.b:c@d_e",
+		"Grant-ABC",
+		strings.Repeat("x", eventstore.MaxStreamNameLen),
+	}
+	for _, s := range valid {
+		if err := eventstore.ValidateStreamName(s); err != nil {
+			t.Errorf("ValidateStreamName(%q) = %v; want nil", s, err)
+		}
+	}
+	invalid := []string{
+		"",
+		strings.Repeat("x", eventstore.MaxStreamNameLen+1),
+		"$all",
+		"$et-GrantApproved",
+		"-grant",
+		"_grant",
+		".grant",
+		":grant",
+		"@grant",
+		"has space",
+		"a/b",
+		"a\\b",
+		"a\nb",
+		"a\x00b",
+		"grant-1$",
+		"a#b",
+		"平湖",
+		"café",
+	}
+	for _, s := range invalid {
+		err := eventstore.ValidateStreamName(s)
+		if !errors.Is(err, eventstore.ErrInvalidStream) || !errors.Is(err, eventstore.ErrInvalid) {
+			t.Errorf("ValidateStreamName(%q) = %v; want ErrInvalidStream", s, err)
+		}
+	}
+}
+
+func TestValidateAppend(t *testing.T) {
+	const limit = 200
+	event := func() eventstore.EventData {
+		return eventstore.EventData{ID: eventstore.NewEventID(), Type: "GrantApproved", Data: json.RawMessage(`{"amount":"1.00"}`)}
+	}
+	with := func(change func(*eventstore.EventData)) []eventstore.EventData {
+		e := event()
+		change(&e)
+		return []eventstore.EventData{e}
+	}
+	jsonOf := func(n int) json.RawMessage { return json.RawMessage(`"` + strings.Repeat("x", n-2) + `"`) }
+	dup := event()
+
+	for _, c := range []struct {
+		name     string
+		stream   string
+		expected eventstore.Version
+		events   []eventstore.EventData
+		want     error // nil for valid input
+	}{
+		{"valid", "grant-1", eventstore.NoStream, []eventstore.EventData{event(), event()}, nil},
+		{"StreamExists", "grant-1", eventstore.StreamExists, with(func(*eventstore.EventData) {}), nil},
+		{"exact version", "grant-1", 12, with(func(*eventstore.EventData) {}), nil},
+		{"full metadata", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) {
+			e.Metadata = eventstore.Metadata{Principal: "p", Role: "r", RecordedAt: time.Now()}
+		}), nil},
+		{"type of the longest length", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) {
+			e.Type = strings.Repeat("T", eventstore.MaxEventTypeLen)
+		}), nil},
+		{"type of printable ASCII", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Type = "a.b-c_d:e/f~!" }), nil},
+		{"exactly at the size limit", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) {
+			e.Data = jsonOf(limit - len(`{}`)) // empty metadata encodes as {}
+		}), nil},
+
+		{"bad stream", "$all", eventstore.Any, with(func(*eventstore.EventData) {}), eventstore.ErrInvalidStream},
+		{"empty stream", "", eventstore.Any, with(func(*eventstore.EventData) {}), eventstore.ErrInvalidStream},
+		{"unknown expected version", "grant-1", -3, with(func(*eventstore.EventData) {}), eventstore.ErrInvalid},
+		{"no events", "grant-1", eventstore.Any, nil, eventstore.ErrNoEvents},
+		{"empty event list", "grant-1", eventstore.Any, []eventstore.EventData{}, eventstore.ErrNoEvents},
+		{"zero ID", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.ID = eventstore.EventID{} }), eventstore.ErrInvalidEvent},
+		{"duplicate ID", "grant-1", eventstore.Any, []eventstore.EventData{dup, event(), dup}, eventstore.ErrDuplicateEventID},
+		{"empty type", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Type = "" }), eventstore.ErrInvalidEvent},
+		{"reserved type", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Type = "$stream-metadata" }), eventstore.ErrInvalidEvent},
+		{"type with a space", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Type = "Grant Approved" }), eventstore.ErrInvalidEvent},
+		{"type with a control character", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Type = "Grant\tApproved" }), eventstore.ErrInvalidEvent},
+		{"type not ASCII", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Type = "批准" }), eventstore.ErrInvalidEvent},
+		{"type too long", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) {
+			e.Type = strings.Repeat("T", eventstore.MaxEventTypeLen+1)
+		}), eventstore.ErrInvalidEvent},
+		{"data not JSON", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Data = json.RawMessage(`{"a":`) }), eventstore.ErrInvalidEvent},
+		{"no data", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Data = nil }), eventstore.ErrInvalidEvent},
+		{"data over the limit", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Data = jsonOf(limit + 1) }), eventstore.ErrEventTooLarge},
+		{"data and metadata over the limit", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) {
+			e.Data = jsonOf(limit - len(`{}`))
+			e.Metadata.Role = "r"
+		}), eventstore.ErrEventTooLarge},
+		{"metadata that cannot be encoded", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) {
+			e.Metadata.RecordedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		}), eventstore.ErrInvalidEvent},
+		{"a bad event after good ones", "grant-1", eventstore.Any, []eventstore.EventData{event(), event(), with(func(e *eventstore.EventData) { e.Type = "" })[0]}, eventstore.ErrInvalidEvent},
+	} {
+		err := eventstore.ValidateAppend(c.stream, c.expected, c.events, limit)
+		if c.want == nil {
+			if err != nil {
+				t.Errorf("%s: %v; want nil", c.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, c.want) || !errors.Is(err, eventstore.ErrInvalid) {
+			t.Errorf("%s: %v; want %v", c.name, err, c.want)
+		}
+	}
+}
+
+func TestSentinels(t *testing.T) {
+	for _, err := range []error{
+		eventstore.ErrInvalidStream,
+		eventstore.ErrNoEvents,
+		eventstore.ErrInvalidEvent,
+		eventstore.ErrDuplicateEventID,
+		eventstore.ErrEventTooLarge,
+	} {
+		if !errors.Is(err, eventstore.ErrInvalid) {
+			t.Errorf("%v does not match ErrInvalid", err)
+		}
+	}
+	for _, err := range []error{eventstore.ErrWrongVersion, eventstore.ErrStreamNotFound, eventstore.ErrClosed} {
+		if errors.Is(err, eventstore.ErrInvalid) {
+			t.Errorf("%v matches ErrInvalid", err)
+		}
+	}
+}
+
+func TestWrongVersionError(t *testing.T) {
+	var err error = &eventstore.WrongVersionError{Stream: "grant-1", Expected: eventstore.NoStream, Actual: 4}
+	wrapped := errors.Join(errors.New("approving grant"), err)
+	if !errors.Is(wrapped, eventstore.ErrWrongVersion) {
+		t.Error("a wrapped *WrongVersionError does not match ErrWrongVersion")
+	}
+	if errors.Is(wrapped, eventstore.ErrStreamNotFound) || errors.Is(wrapped, eventstore.ErrInvalid) {
+		t.Error("a *WrongVersionError matches an unrelated sentinel")
+	}
+	var wv *eventstore.WrongVersionError
+	if !errors.As(wrapped, &wv) || wv.Expected != eventstore.NoStream || wv.Actual != 4 {
+		t.Errorf("errors.As gave %+v", wv)
+	}
+	want := `eventstore: wrong expected version for stream "grant-1": expected no_stream, actual 4`
+	if got := err.Error(); got != want {
+		t.Errorf("Error() = %q; want %q", got, want)
+	}
+}
