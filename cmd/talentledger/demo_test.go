@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"talentledger/domain"
+	"talentledger/eventstore/pebble"
+	ledgerhttp "talentledger/http"
+)
+
+// demoServer runs the app over a Pebble store in dir and returns its base
+// URL and the auditor's token; t.Cleanup stops it.
+func demoServer(t *testing.T, dir string, load bool) (string, string) {
+	t.Helper()
+	token := ledgerhttp.NewToken()
+	principals, err := ledgerhttp.NewPrincipals([]ledgerhttp.Principal{{ID: "auditor", Roles: []string{domain.RoleAuditor}, TokenSHA256: ledgerhttp.HashToken(token)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := pebble.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a := newApp(store, principals, log)
+	if load {
+		if err := loadDemo(context.Background(), a.svc); err != nil {
+			t.Fatalf("loadDemo: %v", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- a.serve(ctx, "127.0.0.1:0", func(addr net.Addr) { addrc <- addr }) }()
+	var addr net.Addr
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	base := "http://" + addr.String()
+	// Wait until the read models have caught up with the log.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the read models never became ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return base, token
+}
+
+func getJSON(t *testing.T, base, token, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+type fundsAnswer struct {
+	Funds []struct {
+		ID            string `json:"id"`
+		FundType      string `json:"fund_type"`
+		Committed     string `json:"committed"`
+		PaidIn        string `json:"paid_in"`
+		Invested      string `json:"invested"`
+		Distributions string `json:"distributions"`
+		WrittenOff    string `json:"written_off"`
+		IdleCash      string `json:"idle_cash"`
+		IdleSince     string `json:"idle_since"`
+		Projects      int    `json:"projects"`
+		LPs           []struct {
+			LP        string `json:"lp"`
+			Committed string `json:"committed"`
+		} `json:"lps"`
+		Alerts []struct {
+			Kind string `json:"kind"`
+		} `json:"alerts"`
+	} `json:"funds"`
+	Totals struct {
+		Funds      int    `json:"funds"`
+		Projects   int    `json:"projects"`
+		Invested   string `json:"invested"`
+		WrittenOff string `json:"written_off"`
+	} `json:"totals"`
+}
+
+type projectsAnswer struct {
+	Projects []struct {
+		Project      string `json:"project"`
+		Sector       string `json:"sector"`
+		Cost         string `json:"cost"`
+		StakePct     string `json:"stake_pct"`
+		ExitProceeds string `json:"exit_proceeds"`
+		WrittenOff   string `json:"written_off"`
+		Multiple     string `json:"multiple"`
+		Status       string `json:"status"`
+	} `json:"projects"`
+	Totals struct {
+		Projects int    `json:"projects"`
+		Cost     string `json:"cost"`
+		BySector map[string]struct {
+			Projects int    `json:"projects"`
+			Cost     string `json:"cost"`
+		} `json:"by_sector"`
+	} `json:"totals"`
+}
+
+// TestDemoFigures checks the demo data set's figures over HTTP against
+// DOMAIN.md: the budgets, the clawback, seven funds, 17 projects totalling
+// 360,000,000.00, the 1.8× exit, the 4,000,000 write-off and idle cash; then
+// that a restart serves the same views.
+func TestDemoFigures(t *testing.T) {
+	dir := t.TempDir()
+	base, token := demoServer(t, dir, true)
+	checkDemoFigures(t, base, token)
+}
+
+func TestDemoRestartServesSameViews(t *testing.T) {
+	dir := t.TempDir()
+	var before fundsAnswer
+	var beforeTB map[string]any
+	// The sub-test's cleanup stops the first server, and closes its store,
+	// before the second opens the directory.
+	t.Run("first", func(t *testing.T) {
+		base, token := demoServer(t, dir, true)
+		getJSON(t, base, token, "/v1/funds?as_of=2026-01-01", &before)
+		getJSON(t, base, token, "/v1/ledger/balances", &beforeTB)
+	})
+	base, token := demoServer(t, dir, false)
+	var after fundsAnswer
+	var afterTB map[string]any
+	getJSON(t, base, token, "/v1/funds?as_of=2026-01-01", &after)
+	getJSON(t, base, token, "/v1/ledger/balances", &afterTB)
+	b1, _ := json.Marshal(before)
+	b2, _ := json.Marshal(after)
+	if string(b1) != string(b2) {
+		t.Errorf("fund views differ after restart:\nbefore %s\nafter  %s", b1, b2)
+	}
+	t1, _ := json.Marshal(beforeTB)
+	t2, _ := json.Marshal(afterTB)
+	if string(t1) != string(t2) {
+		t.Errorf("trial balance differs after restart")
+	}
+	checkDemoFigures(t, base, token)
+}
+
+func checkDemoFigures(t *testing.T, base, token string) {
+	t.Helper()
+	// Budgets of fiscal year 2024, as appropriated.
+	for program, want := range map[string]string{
+		"housing": "30000000.00", "living": "12000000.00", "rent": "3000000.00",
+		"transport": "1500000.00", "medical": "800000.00", "apartment": "2000000.00",
+	} {
+		var b struct {
+			Appropriated, Reserved, Paid, Available string
+		}
+		getJSON(t, base, token, "/v1/programs/"+program+"/budgets/2024", &b)
+		if b.Appropriated != want {
+			t.Errorf("%s 2024 appropriated = %s, want %s", program, b.Appropriated, want)
+		}
+		if sum := money(b.Reserved).Add(money(b.Paid)).Add(money(b.Available)); sum.String() != want {
+			t.Errorf("%s 2024 reserved + paid + available = %s, want %s", program, sum, want)
+		}
+	}
+	// The early departure owes exactly 220,000.00.
+	var terminated struct {
+		Grants []struct {
+			Paid     string `json:"paid"`
+			Clawback struct {
+				Assessed    string `json:"assessed"`
+				Outstanding string `json:"outstanding"`
+			} `json:"clawback"`
+		} `json:"grants"`
+	}
+	getJSON(t, base, token, "/v1/grants?status=terminated", &terminated)
+	if len(terminated.Grants) != 1 || terminated.Grants[0].Paid != "420000.00" || terminated.Grants[0].Clawback.Assessed != "220000.00" {
+		t.Errorf("terminated grants = %+v, want one with 420000.00 paid and 220000.00 assessed", terminated.Grants)
+	}
+	var completed struct{ Total int }
+	getJSON(t, base, token, "/v1/grants?status=completed", &completed)
+	if completed.Total < 1 {
+		t.Errorf("no completed grant in the demo")
+	}
+
+	var funds fundsAnswer
+	getJSON(t, base, token, "/v1/funds?as_of=2026-01-01", &funds)
+	if funds.Totals.Funds != 7 || funds.Totals.Projects != 17 {
+		t.Errorf("funds, projects = %d, %d; want 7, 17", funds.Totals.Funds, funds.Totals.Projects)
+	}
+	if funds.Totals.Invested != "360000000.00" {
+		t.Errorf("invested at cost = %s, want 360000000.00", funds.Totals.Invested)
+	}
+	if funds.Totals.WrittenOff != "4000000.00" {
+		t.Errorf("written off = %s, want 4000000.00", funds.Totals.WrittenOff)
+	}
+	special, direct := 0, 0
+	for _, f := range funds.Funds {
+		switch f.FundType {
+		case domain.FundSpecial:
+			special++
+		case domain.FundDirectInvestment:
+			direct++
+			if f.Committed != "500000000.00" || f.PaidIn != "400000000.00" || len(f.LPs) != 3 {
+				t.Errorf("direct-investment fund committed %s paid in %s with %d LPs; want 500000000.00, 400000000.00, 3", f.Committed, f.PaidIn, len(f.LPs))
+			}
+			// 400,000,000 paid in − 187,000,000 invested.
+			if f.IdleCash != "213000000.00" || f.IdleSince != "2019-07-01" {
+				t.Errorf("direct fund idle cash %s since %s; want 213000000.00 since 2019-07-01", f.IdleCash, f.IdleSince)
+			}
+			if !hasAlert(f.Alerts, "idle_cash") {
+				t.Errorf("direct fund: no idle_cash alert for cash idle since 2019")
+			}
+		}
+		if f.ID == "hr" && f.IdleCash != "9000000.00" {
+			// 25,000,000 paid in − 14,000,000 invested − 2,000,000 appropriated to a program.
+			t.Errorf("hr fund idle cash = %s, want 9000000.00", f.IdleCash)
+		}
+		if f.ID == "culture" && !hasAlert(f.Alerts, "term_ending") {
+			t.Errorf("culture fund (term ends 2026-12-01): no term_ending alert as of 2026-01-01")
+		}
+	}
+	if special != 6 || direct != 1 {
+		t.Errorf("special, direct funds = %d, %d; want 6, 1", special, direct)
+	}
+
+	var projects projectsAnswer
+	getJSON(t, base, token, "/v1/projects", &projects)
+	if projects.Totals.Projects != 17 || projects.Totals.Cost != "360000000.00" {
+		t.Errorf("projects %d at cost %s; want 17 at 360000000.00", projects.Totals.Projects, projects.Totals.Cost)
+	}
+	exits, writeOffs := 0, 0
+	for _, p := range projects.Projects {
+		switch p.Status {
+		case domain.InvestmentExited:
+			exits++
+			if p.Cost != "20000000.00" || p.ExitProceeds != "36000000.00" || p.Multiple != "1.80" {
+				t.Errorf("exit %s: cost %s proceeds %s multiple %s; want 20000000.00, 36000000.00, 1.80", p.Project, p.Cost, p.ExitProceeds, p.Multiple)
+			}
+		case domain.InvestmentWrittenOff:
+			writeOffs++
+			if p.WrittenOff != "4000000.00" {
+				t.Errorf("write-off %s = %s, want 4000000.00", p.Project, p.WrittenOff)
+			}
+		}
+		if s := money(p.StakePct); s.Cmp(money("3")) < 0 || s.Cmp(money("20")) > 0 {
+			t.Errorf("%s stake %s%%, want 3–20%%", p.Project, p.StakePct)
+		}
+	}
+	if exits != 1 || writeOffs != 1 {
+		t.Errorf("exits, write-offs = %d, %d; want 1, 1", exits, writeOffs)
+	}
+	var semis projectsAnswer
+	getJSON(t, base, token, "/v1/projects?sector=semiconductors", &semis)
+	if got := semis.Totals.BySector["semiconductors"]; got.Projects != len(semis.Projects) || got.Projects != projects.Totals.BySector["semiconductors"].Projects || len(semis.Projects) == 0 {
+		t.Errorf("semiconductor filter: %d projects, totals %+v", len(semis.Projects), got)
+	}
+	for _, p := range semis.Projects {
+		if p.Sector != "semiconductors" {
+			t.Errorf("sector filter returned %s in %s", p.Project, p.Sector)
+		}
+	}
+
+	var tb struct {
+		Total      string   `json:"total"`
+		Violations []string `json:"violations"`
+	}
+	getJSON(t, base, token, "/v1/ledger/balances", &tb)
+	if tb.Total != "0.00" || len(tb.Violations) != 0 {
+		t.Errorf("trial balance total %s, violations %v; want 0.00 and none", tb.Total, tb.Violations)
+	}
+	var verify struct {
+		OK bool `json:"ok"`
+	}
+	getJSON(t, base, token, "/v1/audit/verify", &verify)
+	if !verify.OK {
+		t.Errorf("hash chains do not verify on the demo data")
+	}
+}
+
+func hasAlert(alerts []struct {
+	Kind string `json:"kind"`
+}, kind string) bool {
+	for _, a := range alerts {
+		if a.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
