@@ -7,6 +7,14 @@
 //		})
 //	}
 //
+// The cases cover appending and reading back every field of the envelope,
+// reading from a version, optimistic concurrency (each expected version,
+// stale versions, one winner among concurrent appenders), idempotent retries
+// by event ID, the order of the global log, LastPosition, subscriptions
+// (from the start, from a checkpoint, catch-up then live, slow readers,
+// filters, cancelling and closing), contexts that are done, bad input and
+// closing the store.
+//
 // The suite assumes nothing about position values beyond their order, and
 // nothing about what else the global log holds: each case writes to streams
 // (and, where it filters by type, event types) whose names carry a random

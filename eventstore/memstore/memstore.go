@@ -6,6 +6,9 @@
 // suite (eventstore/eventstoretest) as the durable backends. Production
 // code uses eventstore/pebble or eventstore/esdb.
 //
+// Positions count the events of the global log from 1, with Commit and
+// Prepare alike, as in the embedded store.
+//
 // Idempotent retries follow EventStoreDB's rules, which the store's
 // contract adopts:
 //
