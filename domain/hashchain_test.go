@@ -2,6 +2,7 @@ package domain
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
@@ -129,5 +130,49 @@ func TestChainHashCanonicalTime(t *testing.T) {
 	b := ChainHash("", "s", 0, "a", []byte(`b"c"`), eventstore.Metadata{})
 	if a == b {
 		t.Error("fields run into each other")
+	}
+}
+
+func TestVerifyLog(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t)
+	_, gid := clawbackJourney(t, s)
+	events := readAll(t, s.Store())
+	streams := map[string]bool{}
+	for _, e := range events {
+		streams[e.Stream] = true
+	}
+	rep, err := VerifyLog(ctx, s.Store())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || rep.FirstMismatch != nil || rep.Events != len(events) || rep.Streams != len(streams) ||
+		rep.Head != events[len(events)-1].Position.String() {
+		t.Fatalf("VerifyLog = %+v; want OK over %d events in %d streams", rep, len(events), len(streams))
+	}
+
+	// An event written behind the domain's back, linked to the right
+	// predecessor but hashed over other content, is found.
+	stream := StreamGrant(gid)
+	var last eventstore.Event
+	for _, e := range events {
+		if e.Stream == stream {
+			last = e
+		}
+	}
+	data := []byte(`{"grant_id":"` + gid + `","reason":"forged"}`)
+	md := eventstore.Metadata{Principal: "mallory", Role: RoleApprover, PrevHash: last.Metadata.Hash}
+	md.Hash = ChainHash(last.Metadata.Hash, stream, last.Version+1, TypeGrantRejected, []byte(`{}`), md)
+	if _, err := s.Store().Append(ctx, stream, last.Version, eventstore.EventData{
+		ID: eventstore.NewEventID(), Type: TypeGrantRejected, Data: data, Metadata: md,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = VerifyLog(ctx, s.Store())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || rep.FirstMismatch == nil || rep.FirstMismatch.Stream != stream || rep.FirstMismatch.Version != int64(last.Version)+1 {
+		t.Errorf("VerifyLog after a forged event = %+v (%+v)", rep, rep.FirstMismatch)
 	}
 }

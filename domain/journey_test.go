@@ -2,6 +2,7 @@ package domain
 
 import (
 	"context"
+	"fmt"
 	"testing"
 )
 
@@ -321,4 +322,45 @@ func TestApprovalReservesInFiscalYearOfApproval(t *testing.T) {
 	if _, err := s.Budget(ctx, "housing", 2026); ErrorCode(err) != ENOTFOUND {
 		t.Errorf("Budget(2026) = %v, want not_found", err)
 	}
+}
+
+// TestTerminationWithPaymentInFlight: a payment with the bank blocks the
+// termination; a payment only prepared is cancelled with its installment.
+func TestTerminationWithPaymentInFlight(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t)
+	tid, gid := approvedHousing(t, s)
+	payInstallment(t, s, gid, 1, "2024-01-15")
+	p2 := must(t)(s.PreparePayment(ctx, PreparePayment{Meta: on(clerk, "2025-01-15"), GrantID: gid, Installment: 2}))
+	must(t)(s.ApprovePayment(ctx, PaymentCommand{Meta: on(approver, "2025-01-15"), PaymentID: p2.ID}))
+	must(t)(s.ReportDeparture(ctx, ReportDeparture{Meta: on(clerk, "2025-01-20"), TalentID: tid, DepartureDate: "2025-01-16"}))
+	_, err := s.TerminateGrant(ctx, TerminateGrant{Meta: on(approver2, "2025-01-21"), GrantID: gid})
+	wantCode(t, err, ECONFLICT)
+	must(t)(s.FailPayment(ctx, PaymentCommand{Meta: on(treasurer, "2025-01-21"), PaymentID: p2.ID, Reason: "account closed"}))
+	must(t)(s.TerminateGrant(ctx, TerminateGrant{Meta: on(approver2, "2025-01-21"), GrantID: gid}))
+	g := grantState(t, s, gid)
+	if fmt.Sprint(g.termination.Cancelled) != "[2 3]" || g.termination.MonthsServed != 12 {
+		t.Errorf("cancelled %v, served %d; want [2 3], 12", g.termination.Cancelled, g.termination.MonthsServed)
+	}
+	// 240,000 − 600,000 × 12 ÷ 60 = 120,000.
+	wantMoney(t, "clawback", g.clawbackDue, "120000.00")
+	wantMoney(t, "released", g.termination.Released, "360000.00")
+	wantMoney(t, "committed", budgetState(t, s, "housing", 2024).Committed, "240000.00")
+
+	// A prepared payment is cancelled by the termination.
+	s2 := newTestService(t)
+	tid2, gid2 := approvedHousing(t, s2)
+	p := must(t)(s2.PreparePayment(ctx, PreparePayment{Meta: on(clerk, "2024-01-15"), GrantID: gid2, Installment: 1}))
+	must(t)(s2.ReportDeparture(ctx, ReportDeparture{Meta: on(clerk, "2024-02-01"), TalentID: tid2, DepartureDate: "2024-02-01"}))
+	must(t)(s2.TerminateGrant(ctx, TerminateGrant{Meta: on(approver, "2024-02-02"), GrantID: gid2}))
+	if st := grantState(t, s2, gid2).payments[p.ID].state; st != PaymentStateFailed {
+		t.Errorf("prepared payment after termination is %s, want failed", st)
+	}
+	_, err = s2.ApprovePayment(ctx, PaymentCommand{Meta: on(approver2, "2024-02-02"), PaymentID: p.ID})
+	wantCode(t, err, ECONFLICT)
+	if n := countEvents(t, s2.Store(), TypeClawbackAssessed); n != 0 {
+		t.Errorf("%d ClawbackAssessed with nothing paid", n)
+	}
+	wantMoney(t, "committed", budgetState(t, s2, "housing", 2024).Committed, "0.00")
+	ledger(t, s2.Store())
 }
