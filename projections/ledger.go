@@ -27,12 +27,15 @@ type AccountBalance struct {
 // TrialBalance lists every account and the sum of all balances, which is
 // zero in a sound ledger.
 type TrialBalance struct {
-	AsOf     string           `json:"as_of,omitempty"`
-	Position string           `json:"position"`
-	Accounts []AccountBalance `json:"accounts"`
-	Total    domain.Money     `json:"total"`
-	Debits   domain.Money     `json:"total_debits"`
-	Credits  domain.Money     `json:"total_credits"`
+	AsOf string `json:"as_of,omitempty"`
+	// RecordedAsOf is the recording-time bound (RFC 3339), when one was
+	// asked for.
+	RecordedAsOf string           `json:"recorded_as_of,omitempty"`
+	Position     string           `json:"position"`
+	Accounts     []AccountBalance `json:"accounts"`
+	Total        domain.Money     `json:"total"`
+	Debits       domain.Money     `json:"total_debits"`
+	Credits      domain.Money     `json:"total_credits"`
 	// Violations lists non-negative accounts that are below zero; it is
 	// always empty in a sound ledger.
 	Violations []string `json:"violations"`
@@ -104,32 +107,9 @@ func (p *Projector) TrialBalance() TrialBalance {
 
 // BalancesAsOf computes the trial balance as the books stood at the end of
 // date (YYYY-MM-DD): every posting whose effective date, or recording date
-// where none is given, is on or before it. It streams the log and keeps only
-// the balances, so its memory does not grow with the log.
+// where none is given, is on or before it. See BalancesAt.
 func BalancesAsOf(ctx context.Context, store eventstore.Store, date string) (TrialBalance, error) {
-	l := NewLedger()
-	it := store.ReadAll(ctx, eventstore.Start)
-	defer it.Close()
-	var last eventstore.Position
-	for it.Next() {
-		ev := it.Event()
-		if EffectiveDate(&ev) > date {
-			continue
-		}
-		payload, err := domain.DecodeEvent(ev.Type, ev.Data)
-		if err != nil {
-			continue
-		}
-		l.Post(domain.Postings(payload))
-		last = ev.Position
-	}
-	if err := it.Err(); err != nil {
-		return TrialBalance{}, err
-	}
-	tb := l.TrialBalance()
-	tb.AsOf = date
-	tb.Position = last.String()
-	return tb, nil
+	return BalancesAt(ctx, store, PointInTime{AsOf: date})
 }
 
 // EffectiveDate returns an event's business date: its effective date, or
