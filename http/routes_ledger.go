@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"talentledger/domain"
+	"talentledger/domain/auditproof"
 	"talentledger/eventstore"
 	"talentledger/projections"
 )
@@ -62,6 +63,10 @@ type TrailEntry struct {
 	// HashValid is whether the stored hash matches the event's content and
 	// its predecessor in the stream.
 	HashValid bool `json:"hash_valid"`
+	// LeafIndex and Proof show the event is in the Merkle tree of the
+	// response's signed tree head.
+	LeafIndex *uint64               `json:"leaf_index,omitempty"`
+	Proof     []auditproof.HexBytes `json:"proof,omitempty"`
 
 	pos eventstore.Position
 }
@@ -82,7 +87,29 @@ func (s *Server) handleGrantTrail(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"grant_id": id, "events": trail})
+	answer := map[string]any{"grant_id": id, "events": trail}
+	if s.auditKey != nil && len(trail) > 0 {
+		// Prove each event against one signed head that covers them all.
+		if err := s.proj.WaitFor(r.Context(), trail[len(trail)-1].pos, s.wait); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		head, _, err := s.signedHead(0)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		for i := range trail {
+			index, proof, err := s.proj.InclusionProof(trail[i].pos, head.TreeSize)
+			if err != nil {
+				s.Error(w, r, err)
+				return
+			}
+			trail[i].LeafIndex, trail[i].Proof = &index, proof
+		}
+		answer["tree_head"] = head
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // grantTrail collects the grant's own stream and the events of its budget

@@ -6,6 +6,7 @@ package http
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -26,6 +27,9 @@ type Config struct {
 	Projector  *projections.Projector
 	Principals *Principals
 	Logger     *slog.Logger
+	// AuditKey signs the Merkle tree heads; without it the audit
+	// endpoints that sign answer 503.
+	AuditKey ed25519.PrivateKey
 	// MinPositionWait bounds how long a query waits for ?min_position
 	// (default 5 s).
 	MinPositionWait time.Duration
@@ -39,7 +43,9 @@ type Server struct {
 	log    *slog.Logger
 	wait   time.Duration
 	router *mux.Router
-	routes []Route
+	// auditKey signs tree heads.
+	auditKey ed25519.PrivateKey
+	routes   []Route
 }
 
 // Route describes one endpoint: who may call it and what it does. The
@@ -58,7 +64,7 @@ var AnyRole = []string{"*"}
 
 // New returns a Server with every route registered.
 func New(cfg Config) *Server {
-	s := &Server{svc: cfg.Service, proj: cfg.Projector, auth: cfg.Principals, log: cfg.Logger, wait: cfg.MinPositionWait}
+	s := &Server{svc: cfg.Service, proj: cfg.Projector, auth: cfg.Principals, log: cfg.Logger, wait: cfg.MinPositionWait, auditKey: cfg.AuditKey}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -79,6 +85,7 @@ func New(cfg Config) *Server {
 	s.registerPaymentRoutes()
 	s.registerLedgerRoutes()
 	s.registerFundRoutes()
+	s.registerAuditRoutes()
 	s.registerExtraRoutes()
 	for _, rt := range s.routes {
 		s.router.Handle(rt.Path, s.guard(rt)).Methods(rt.Method).Name(rt.Method + " " + rt.Path)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"talentledger/domain"
+	"talentledger/domain/auditproof"
 	"talentledger/eventstore"
 )
 
@@ -58,7 +59,8 @@ type Projector struct {
 	pendingApproval map[string]time.Time
 	pendingRelease  map[string]time.Time
 
-	fm *fundModels
+	fm    *fundModels
+	audit *auditModels
 
 	// extra holds appliers registered by other files (funds), so one
 	// Projector serves every model.
@@ -86,6 +88,7 @@ func New(store eventstore.Store, log *slog.Logger) *Projector {
 		ledger:          NewLedger(),
 		pendingApproval: map[string]time.Time{},
 		pendingRelease:  map[string]time.Time{},
+		audit:           &auditModels{tree: auditproof.NewTree()},
 	}
 	p.initFunds()
 	return p
@@ -139,6 +142,9 @@ func (p *Projector) Apply(ev *eventstore.Event) error {
 	if !p.pos.Before(ev.Position) {
 		return nil
 	}
+	// Every event is a leaf of the audit tree, whether or not a model
+	// knows its type.
+	p.appendLeaf(ev)
 	if err != nil {
 		// A type from a newer version of the ledger: the log stays the
 		// truth; the models just do not show it.

@@ -40,12 +40,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	keyPath := cfg.auditKey
+	if keyPath == "" {
+		keyPath = filepath.Join(cfg.data, "audit-key.pem")
+	}
+	auditKey, err := loadOrCreateAuditKey(keyPath)
+	if err != nil {
+		return err
+	}
 	log := newLogger(stderr)
 	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	a := newApp(store, principals, log)
+	a := newApp(store, principals, auditKey, log)
 	last, err := store.LastPosition(ctx)
 	if err != nil {
 		store.Close()
@@ -60,7 +68,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else {
 		fmt.Fprintf(stdout, "reusing the data in %s (log at position %s)\n", cfg.data, last)
 	}
-	return a.serve(ctx, cfg.addr, func(addr net.Addr) { printDemoHelp(stdout, addr, tokens, cfg.data) })
+	return a.serve(ctx, cfg.addr, func(addr net.Addr) {
+		printDemoHelp(stdout, addr, tokens, cfg.data)
+		fmt.Fprintf(stdout, "Audit tree heads are signed with %s; its public key is %s\n", keyPath, publicKeyString(auditKey))
+	})
 }
 
 // demoTokens returns one token per role, reading them from

@@ -29,7 +29,7 @@ func demoServer(t *testing.T, dir string, load bool) (string, string) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := newApp(store, principals, log)
+	a := newApp(store, principals, nil, log)
 	if load {
 		if err := loadDemo(context.Background(), a.svc); err != nil {
 			t.Fatalf("loadDemo: %v", err)

@@ -2,7 +2,8 @@
 //
 //	talentledger serve    run the API on the embedded store or EventStoreDB
 //	talentledger demo     run the API on a data directory loaded with the demo data set
-//	talentledger verify   check every stream's hash chain
+//	talentledger verify   check hash chains and the Merkle tree against signed heads
+//	talentledger keygen   write a new key for signing audit tree heads
 //
 // Every flag can also be set through an environment variable named
 // TALENTLEDGER_<FLAG>, e.g. TALENTLEDGER_ADDR.
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = runDemo(ctx, args[1:], stdout, stderr)
+	case "keygen":
+		err = runKeygen(args[1:], stdout, stderr)
 	case "verify":
 		return runVerify(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -68,7 +71,8 @@ func usage(w io.Writer) {
 commands:
   serve    run the HTTP API (embedded store in --data, or --store esdb://...)
   demo     run the HTTP API on a data directory loaded with the demo data set
-  verify   check every stream's hash chain in a data directory
+  verify   check the hash chains and the Merkle tree, of a data directory or a server
+  keygen   write a new Ed25519 key for signing audit tree heads
 
 Run 'talentledger <command> -h' for a command's flags. Every flag can also
 be set as an environment variable TALENTLEDGER_<FLAG> (e.g. TALENTLEDGER_ADDR).

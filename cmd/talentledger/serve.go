@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +26,7 @@ type serveConfig struct {
 	data       string
 	principals string
 	store      string
+	auditKey   string
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
@@ -32,6 +34,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&c.data, "data", defaultData, "data directory of the embedded store")
 	fs.StringVar(&c.principals, "principals", "", "JSON file of principals (id, roles, token_sha256)")
 	fs.StringVar(&c.store, "store", "", "event store: empty for the embedded store in --data, or an esdb:// URL")
+	fs.StringVar(&c.auditKey, "audit-key", "", "PEM file of the Ed25519 key that signs audit tree heads (see keygen)")
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -49,12 +52,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	var auditKey ed25519.PrivateKey
+	if cfg.auditKey != "" {
+		if auditKey, err = loadAuditKey(cfg.auditKey); err != nil {
+			return err
+		}
+	}
 	log := newLogger(stderr)
+	if auditKey == nil {
+		log.Warn("no --audit-key: tree heads cannot be signed and the audit proof endpoints answer 503")
+	}
 	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	app := newApp(store, principals, log)
+	app := newApp(store, principals, auditKey, log)
 	return app.serve(ctx, cfg.addr, nil)
 }
 
@@ -79,10 +91,10 @@ type app struct {
 	log   *slog.Logger
 }
 
-func newApp(store eventstore.Store, principals *ledgerhttp.Principals, log *slog.Logger) *app {
+func newApp(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger) *app {
 	proj := projections.New(store, log)
 	svc := domain.NewService(store, domain.WithLogger(log), domain.WithTalentGrants(proj.TalentGrants))
-	api := ledgerhttp.New(ledgerhttp.Config{Service: svc, Projector: proj, Principals: principals, Logger: log})
+	api := ledgerhttp.New(ledgerhttp.Config{Service: svc, Projector: proj, Principals: principals, Logger: log, AuditKey: auditKey})
 	return &app{store: store, svc: svc, proj: proj, api: api, log: log}
 }
 

@@ -2,39 +2,295 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
 
 	"talentledger/domain"
+	"talentledger/domain/auditproof"
+	"talentledger/eventstore"
 	"talentledger/eventstore/pebble"
 )
 
-// runVerify checks every stream's hash chain in a data directory. Exit
-// codes: 0 clean, 1 tampered, 2 could not run.
+// headFiles collects repeated --head flags.
+type headFiles []string
+
+func (h *headFiles) String() string     { return strings.Join(*h, ",") }
+func (h *headFiles) Set(v string) error { *h = append(*h, v); return nil }
+
+// runVerify checks the ledger's log. With --data it reads a data directory
+// (the server must be stopped): it recomputes every stream's hash chain and
+// the Merkle tree over the whole log, and checks the tree against each
+// signed head given with --head. With --url it asks a running server for
+// its current signed head and a consistency proof from each saved head.
+//
+// Exit codes: 0 clean, 1 tampered, 2 could not run.
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "./data", "data directory of the embedded store")
+	data := fs.String("data", "", "data directory of the embedded store (the server must be stopped)")
+	url := fs.String("url", "", "base URL of a running server, e.g. http://127.0.0.1:8080")
+	token := fs.String("token", "", "auditor's bearer token, with --url")
+	pub := fs.String("public-key", "", "the ledger's Ed25519 public key (base64), obtained out of band; default: the key in the head file")
+	save := fs.String("save", "", "with --url: write the server's current signed head to this file")
+	var heads headFiles
+	fs.Var(&heads, "head", "a previously saved signed tree head (JSON); may be repeated")
 	if err := parseFlags(fs, args); err != nil {
 		return exitCantRun
 	}
-	store, err := pebble.Open(*data)
-	if err != nil {
-		fmt.Fprintf(stderr, "talentledger verify: %v\n", err)
-		return exitCantRun
+	v := &verifier{out: stdout, errw: stderr}
+	var err error
+	switch {
+	case *data != "" && *url == "":
+		err = v.verifyData(ctx, *data, heads, *pub)
+	case *url != "" && *data == "":
+		err = v.verifyURL(ctx, *url, *token, heads, *pub, *save)
+	default:
+		err = errors.New("give either --data DIR or --url URL")
 	}
-	defer store.Close()
-	rep, err := domain.VerifyLog(ctx, store)
-	if err != nil {
-		fmt.Fprintf(stderr, "talentledger verify: %v\n", err)
-		return exitCantRun
-	}
-	b, _ := json.MarshalIndent(rep, "", "  ")
-	fmt.Fprintln(stdout, string(b))
-	if !rep.OK {
+	var t *tampered
+	switch {
+	case errors.Is(err, pebble.ErrCorrupt):
+		fmt.Fprintf(stdout, "TAMPERED: the stored log is not what the store wrote (events were removed, changed or reordered): %v\n", err)
 		return exitFailed
+	case errors.As(err, &t):
+		fmt.Fprintf(stdout, "TAMPERED: %s\n", t.msg)
+		return exitFailed
+	case err != nil:
+		fmt.Fprintf(stderr, "talentledger verify: %v\n", err)
+		return exitCantRun
 	}
 	return exitOK
 }
+
+// tampered is a failed check: the log is not what was signed or chained.
+type tampered struct{ msg string }
+
+func (t *tampered) Error() string { return t.msg }
+
+func tamperedf(format string, args ...any) error { return &tampered{fmt.Sprintf(format, args...)} }
+
+type verifier struct {
+	out, errw io.Writer
+}
+
+// savedHead is a tree head as the server answers it and an auditor saves it.
+type savedHead struct {
+	auditproof.TreeHead
+	Position string `json:"position"`
+}
+
+func readHead(path string) (savedHead, error) {
+	var h savedHead
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return h, err
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return h, fmt.Errorf("head %s: %w", path, err)
+	}
+	return h, nil
+}
+
+// trustedKey returns the key to check heads with: the one given, or else
+// the head's own (with a warning: it proves integrity, not origin).
+func (v *verifier) trustedKey(given string, h savedHead) (ed25519.PublicKey, error) {
+	if given == "" {
+		fmt.Fprintln(v.errw, "warning: no --public-key; checking the head with the key it carries")
+		return h.PublicKey, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(given))
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, errors.New("--public-key must be a base64 Ed25519 public key")
+	}
+	return b, nil
+}
+
+func (v *verifier) verifyData(ctx context.Context, dir string, headPaths []string, pub string) error {
+	var heads []savedHead
+	for _, p := range headPaths {
+		h, err := readHead(p)
+		if err != nil {
+			return err
+		}
+		key, err := v.trustedKey(pub, h)
+		if err != nil {
+			return err
+		}
+		if err := auditproof.VerifyTreeHead(key, h.TreeHead); err != nil {
+			return tamperedf("head %s: %v", p, err)
+		}
+		heads = append(heads, h)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return err
+	}
+	store, err := pebble.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	last, err := store.LastPosition(ctx)
+	if err != nil {
+		return err
+	}
+
+	type head struct {
+		hash    string
+		version eventstore.Version
+	}
+	streams := map[string]head{}
+	tree := auditproof.NewTree()
+	it := store.ReadAll(ctx, eventstore.Start)
+	defer it.Close()
+	var prev eventstore.Position
+	tick := time.Now()
+	for it.Next() {
+		ev := it.Event()
+		at := fmt.Sprintf("stream %s version %d position %s", ev.Stream, ev.Version, ev.Position)
+		// The embedded store numbers its log 1, 2, 3, … without gaps.
+		if ev.Position.Commit != prev.Commit+1 {
+			return tamperedf("%s: the log jumps from position %s; events were removed", at, prev)
+		}
+		h, seen := streams[ev.Stream]
+		if !seen {
+			h = head{version: eventstore.NoStream}
+		}
+		switch {
+		case ev.Version != h.version+1:
+			return tamperedf("%s: expected version %d of the stream; events were removed or reordered", at, h.version+1)
+		case ev.Metadata.PrevHash != h.hash:
+			return tamperedf("%s: prev_hash does not match the stream's previous event", at)
+		case !domain.VerifyEventHash(h.hash, &ev):
+			return tamperedf("%s (event %s, %s): the hash does not match the event's content", at, ev.ID, ev.Type)
+		}
+		streams[ev.Stream] = head{hash: ev.Metadata.Hash, version: ev.Version}
+		tree.Append(auditproof.LeafHash(&ev))
+		prev = ev.Position
+		if time.Since(tick) > time.Second {
+			tick = time.Now()
+			fmt.Fprintf(v.errw, "verified %d of %d events…\n", tree.Size(), last.Commit)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	for i, h := range heads {
+		if h.TreeSize > tree.Size() {
+			return tamperedf("head %s signs %d events but the log holds %d; events were removed", headPaths[i], h.TreeSize, tree.Size())
+		}
+		root, err := tree.Root(h.TreeSize)
+		if err != nil {
+			return err
+		}
+		if string(root) != string(h.RootHash) {
+			return tamperedf("the first %d events do not match the tree head signed %s (%s): the log was changed or reordered",
+				h.TreeSize, h.Timestamp.Format(time.RFC3339), headPaths[i])
+		}
+	}
+	root, _ := tree.Root(tree.Size())
+	fmt.Fprintf(v.out, "OK: %d events in %d streams; every hash chain verifies; Merkle root %x", tree.Size(), len(streams), root)
+	if len(heads) > 0 {
+		fmt.Fprintf(v.out, "; consistent with %d signed head(s)", len(heads))
+	}
+	fmt.Fprintln(v.out)
+	return nil
+}
+
+func (v *verifier) verifyURL(ctx context.Context, base, token string, headPaths []string, pub, save string) error {
+	if token == "" {
+		return errors.New("--url needs --token (an auditor's)")
+	}
+	get := func(path string, out any) error {
+		req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(base, "/")+path, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
+		}
+		return json.Unmarshal(body, out)
+	}
+	var current savedHead
+	if err := get("/v1/audit/tree-head", &current); err != nil {
+		return err
+	}
+	var key ed25519.PublicKey
+	var err error
+	if len(headPaths) > 0 {
+		h, err := readHead(headPaths[0])
+		if err != nil {
+			return err
+		}
+		if key, err = v.trustedKey(pub, h); err != nil {
+			return err
+		}
+	} else if key, err = v.trustedKey(pub, current); err != nil {
+		return err
+	}
+	if err := auditproof.VerifyTreeHead(key, current.TreeHead); err != nil {
+		return tamperedf("the server's current head: %v", err)
+	}
+	for _, p := range headPaths {
+		old, err := readHead(p)
+		if err != nil {
+			return err
+		}
+		if err := auditproof.VerifyTreeHead(key, old.TreeHead); err != nil {
+			return tamperedf("head %s: %v", p, err)
+		}
+		if old.TreeSize > current.TreeSize {
+			return tamperedf("head %s signs %d events but the server's tree holds %d: events were removed", p, old.TreeSize, current.TreeSize)
+		}
+		var cons struct {
+			ToHead auditproof.TreeHead   `json:"to_head"`
+			Proof  []auditproof.HexBytes `json:"proof"`
+		}
+		if err := get(fmt.Sprintf("/v1/audit/proofs/consistency?from=%d&to=%d", old.TreeSize, current.TreeSize), &cons); err != nil {
+			return err
+		}
+		if err := auditproof.VerifyTreeHead(key, cons.ToHead); err != nil || string(cons.ToHead.RootHash) != string(current.RootHash) {
+			return tamperedf("the consistency answer's head does not match the server's current head")
+		}
+		if err := auditproof.VerifyConsistency(old.TreeHead, current.TreeHead, cons.Proof); err != nil {
+			return tamperedf("the log is not an extension of head %s (signed %s): history was rewritten (%v)", p, old.Timestamp.Format(time.RFC3339), err)
+		}
+	}
+	if save != "" {
+		b, _ := json.MarshalIndent(current, "", "  ")
+		if err := os.WriteFile(save, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(v.out, "OK: the server's head (%d events, root %x) is signed by the ledger's key", current.TreeSize, []byte(current.RootHash))
+	if len(headPaths) > 0 {
+		fmt.Fprintf(v.out, " and extends %d saved head(s)", len(headPaths))
+	}
+	fmt.Fprintln(v.out)
+	return nil
+}
+
+// timeNow is the clock tree heads are signed with (a variable for tests).
+var timeNow = time.Now
+
+func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func itoa(n uint64) string { return fmt.Sprint(n) }

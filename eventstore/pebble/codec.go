@@ -34,8 +34,9 @@ const formatVersion = 1
 
 var formatKey = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
 
-// errCorrupt reports a record that cannot be decoded.
-var errCorrupt = errors.New("eventstore/pebble: corrupt record")
+// ErrCorrupt reports a record that cannot be decoded, or a log that is not
+// the contiguous sequence the store wrote: evidence of damage or tampering.
+var ErrCorrupt = errors.New("eventstore/pebble: corrupt record")
 
 func logKey(dst []byte, pos uint64) []byte {
 	dst = append(dst, prefixLog)
@@ -158,13 +159,13 @@ func (r *recordReader) bytes() []byte {
 // for filtering. The slices alias rec.
 func recordHead(rec []byte) (stream, typ []byte, err error) {
 	if len(rec) < recFixedHeader || rec[0] != recordFormat {
-		return nil, nil, errCorrupt
+		return nil, nil, ErrCorrupt
 	}
 	r := recordReader{b: rec[recFixedHeader:]}
 	stream = r.bytes()
 	typ = r.bytes()
 	if r.err {
-		return nil, nil, errCorrupt
+		return nil, nil, ErrCorrupt
 	}
 	return stream, typ, nil
 }
@@ -201,7 +202,7 @@ func (in *interner) get(b []byte) string {
 // decodeRecord decodes rec, stored at pos, into e. Nothing in e aliases rec.
 func decodeRecord(rec []byte, pos uint64, e *eventstore.Event, in *interner) error {
 	if len(rec) < recFixedHeader || rec[0] != recordFormat {
-		return errCorrupt
+		return ErrCorrupt
 	}
 	e.Version = eventstore.Version(binary.BigEndian.Uint64(rec[recVersionOff:]))
 	copy(e.ID[:], rec[recIDOff:recFixedHeader])
@@ -221,7 +222,7 @@ func decodeRecord(rec []byte, pos uint64, e *eventstore.Event, in *interner) err
 	m.CausationID = string(r.bytes())
 	if t := r.bytes(); len(t) > 0 {
 		if err := m.RecordedAt.UnmarshalBinary(t); err != nil {
-			return errCorrupt
+			return ErrCorrupt
 		}
 	} else {
 		m.RecordedAt = time.Time{}
@@ -232,7 +233,7 @@ func decodeRecord(rec []byte, pos uint64, e *eventstore.Event, in *interner) err
 	m.PrevHash = string(r.bytes())
 	m.Hash = string(r.bytes())
 	if r.err {
-		return errCorrupt
+		return ErrCorrupt
 	}
 	return nil
 }

@@ -74,15 +74,15 @@ func TestDecodeCorruptRecord(t *testing.T) {
 	var in interner
 	for n := 0; n < len(rec); n++ {
 		var got eventstore.Event
-		if err := decodeRecord(rec[:n], 1, &got, &in); !errors.Is(err, errCorrupt) {
-			t.Fatalf("record cut to %d of %d bytes: error %v, want errCorrupt", n, len(rec), err)
+		if err := decodeRecord(rec[:n], 1, &got, &in); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("record cut to %d of %d bytes: error %v, want ErrCorrupt", n, len(rec), err)
 		}
 	}
 	bad := append([]byte(nil), rec...)
 	bad[0] = 9
 	var got eventstore.Event
-	if err := decodeRecord(bad, 1, &got, &in); !errors.Is(err, errCorrupt) {
-		t.Fatalf("unknown record format: error %v, want errCorrupt", err)
+	if err := decodeRecord(bad, 1, &got, &in); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("unknown record format: error %v, want ErrCorrupt", err)
 	}
 }
 

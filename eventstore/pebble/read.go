@@ -45,7 +45,7 @@ func (s *Store) readLog(after uint64, limit int, f *eventstore.Filter, in *inter
 	for valid := it.First(); valid; valid = it.Next() {
 		k := it.Key()
 		if len(k) != 9 || decodeUint64(k[1:]) != want {
-			return dst, after, fmt.Errorf("%w: log key %x where position %d was expected", errCorrupt, k, want)
+			return dst, after, fmt.Errorf("%w: log key %x where position %d was expected", ErrCorrupt, k, want)
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
@@ -71,7 +71,7 @@ func (s *Store) readLog(after uint64, limit int, f *eventstore.Filter, in *inter
 		return dst, after, fmt.Errorf("eventstore/pebble: %w", err)
 	}
 	if want != upper+1 {
-		return dst, after, fmt.Errorf("%w: log ends at %d, durable position is %d", errCorrupt, want-1, upper)
+		return dst, after, fmt.Errorf("%w: log ends at %d, durable position is %d", ErrCorrupt, want-1, upper)
 	}
 	return dst, upper, nil
 }
@@ -104,7 +104,7 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 		k, val := it.Key(), it.Value()
 		if len(k) < 8 || len(val) != 24 {
 			it.Close()
-			return dst, errCorrupt
+			return dst, ErrCorrupt
 		}
 		v := eventstore.Version(decodeUint64(k[len(k)-8:]))
 		pos := decodeUint64(val)
@@ -113,7 +113,7 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 		}
 		if v != want {
 			it.Close()
-			return dst, fmt.Errorf("%w: stream %q has version %d where %d was expected", errCorrupt, stream, v, want)
+			return dst, fmt.Errorf("%w: stream %q has version %d where %d was expected", ErrCorrupt, stream, v, want)
 		}
 		refs = append(refs, ref{v, pos})
 		want++
@@ -143,7 +143,7 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 			if err := lit.Error(); err != nil {
 				return dst, fmt.Errorf("eventstore/pebble: %w", err)
 			}
-			return dst, fmt.Errorf("%w: stream %q version %d points at missing position %d", errCorrupt, stream, r.v, r.pos)
+			return dst, fmt.Errorf("%w: stream %q version %d points at missing position %d", ErrCorrupt, stream, r.v, r.pos)
 		}
 		v, err := lit.ValueAndErr()
 		if err != nil {
@@ -152,7 +152,7 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 		dst = append(dst, eventstore.Event{})
 		e := &dst[len(dst)-1]
 		if err := decodeRecord(v, r.pos, e, in); err != nil || e.Version != r.v || e.Stream != stream {
-			return dst[:len(dst)-1], fmt.Errorf("%w at position %d", errCorrupt, r.pos)
+			return dst[:len(dst)-1], fmt.Errorf("%w at position %d", ErrCorrupt, r.pos)
 		}
 	}
 	return dst, nil
@@ -174,7 +174,7 @@ func (s *Store) streamExists(stream string) (bool, error) {
 	}
 	defer closer.Close()
 	if len(val) != 24 {
-		return false, errCorrupt
+		return false, ErrCorrupt
 	}
 	return decodeUint64(val) <= s.durable.Load(), nil
 }

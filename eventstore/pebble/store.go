@@ -249,7 +249,7 @@ func (s *Store) lastOnDisk() (uint64, error) {
 	}
 	k := it.Key()
 	if len(k) != 9 {
-		return 0, errCorrupt
+		return 0, ErrCorrupt
 	}
 	return decodeUint64(k[1:]), nil
 }

@@ -408,7 +408,7 @@ func (s *Store) eventAt(stream string, v eventstore.Version) (eventstore.EventID
 	}
 	defer closer.Close()
 	if len(val) != 24 {
-		return eventstore.EventID{}, 0, false, errCorrupt
+		return eventstore.EventID{}, 0, false, ErrCorrupt
 	}
 	var id eventstore.EventID
 	copy(id[:], val[8:])
@@ -439,7 +439,7 @@ func (s *Store) versionOf(stream string, id eventstore.EventID) (eventstore.Vers
 	}
 	defer closer.Close()
 	if len(val) != 16 {
-		return 0, 0, false, errCorrupt
+		return 0, 0, false, ErrCorrupt
 	}
 	return eventstore.Version(decodeUint64(val)), decodeUint64(val[8:]), true, nil
 }
@@ -454,7 +454,7 @@ func (s *Store) getUint64(key []byte) (uint64, error) {
 	}
 	defer closer.Close()
 	if len(val) != 8 {
-		return 0, errCorrupt
+		return 0, ErrCorrupt
 	}
 	return decodeUint64(val), nil
 }
