@@ -13,9 +13,6 @@ import (
 // up on it. Answers about the request itself (a wrong expected version, a
 // missing stream, a refusal) are not.
 func retryable(err error) bool {
-	if errors.Is(err, errConnectionLost) {
-		return true
-	}
 	// errors.As, not the client's FromError: errors arrive wrapped.
 	var e *esdbclient.Error
 	if errors.As(err, &e) {

@@ -24,38 +24,6 @@ type item struct {
 	err      error
 }
 
-// pump runs one client stream on its own goroutine, so that its consumer
-// can always give up on it (see the package comment).
-type pump struct {
-	c      *conn
-	ch     chan item
-	cancel context.CancelFunc
-}
-
-// startPump acquires a client and runs fn on it. fn sends what it reads
-// with send, which reports false once the pump is stopped.
-func (s *Store) startPump(ctx context.Context, fn func(ctx context.Context, c *esdbclient.Client, send func(item) bool)) (*pump, error) {
-	c, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	pctx, cancel := context.WithCancel(ctx)
-	p := &pump{c: c, ch: make(chan item, readAhead), cancel: cancel}
-	send := func(it item) bool {
-		select {
-		case p.ch <- it:
-			return true
-		case <-pctx.Done():
-			return false
-		}
-	}
-	go func() {
-		defer s.release(c)
-		fn(pctx, c.client, send)
-	}()
-	return p, nil
-}
-
 // readPump returns a pump body for a plain read.
 func readPump(open func(ctx context.Context, c *esdbclient.Client) (*esdbclient.ReadStream, error)) func(context.Context, *esdbclient.Client, func(item) bool) {
 	return func(ctx context.Context, c *esdbclient.Client, send func(item) bool) {
@@ -177,8 +145,6 @@ func (it *iterator) Next() bool {
 		case x = <-it.p.ch:
 		case <-it.ctx.Done():
 			return it.finish(it.stopErr())
-		case <-it.p.c.lost:
-			x = item{err: errConnectionLost}
 		}
 		if x.err != nil {
 			if errors.Is(x.err, io.EOF) {
@@ -191,14 +157,11 @@ func (it *iterator) Next() bool {
 			if it.stream != "" && errors.As(x.err, &e) && e.Code() == esdbclient.ErrorCodeResourceNotFound {
 				return it.finish(fmt.Errorf("esdb: read %s: %w", it.stream, eventstore.ErrStreamNotFound))
 			}
-			if retryable(x.err) {
-				it.s.retire(it.p.c, true)
-				if !it.retried {
-					it.retried = true
-					it.p.cancel()
-					it.p = nil
-					continue
-				}
+			if retryable(x.err) && !it.retried {
+				it.retried = true
+				it.p.cancel()
+				it.p = nil
+				continue
 			}
 			return it.finish(it.s.wrap(it.caller, "read", x.err))
 		}

@@ -12,15 +12,18 @@
 // The client has sharp edges this package files down:
 //
 //   - A client that loses its server for longer than its discovery budget
-//     closes for good. The store then builds a new client, closing the old
-//     one only once its last call has ended, and repeats a failed call once
-//     where that is safe: reads, and appends (idempotent by event ID).
-//   - Some client calls wait on an internal channel without looking at the
-//     context. Every call therefore runs in its own goroutine, and the
-//     caller waits only as long as its context allows; a call stuck on a
-//     client that died is abandoned to that client, which is never closed.
+//     closes for good, and calls sharing a client while that happens can
+//     hang forever, or panic if it is closed under them. So each client
+//     serves one call at a time, from a small pool of connected clients; a
+//     call that fails for want of a server discards its client and the idle
+//     ones, and is repeated once on a fresh client where that is safe:
+//     reads, and appends (idempotent by event ID). A client is closed only
+//     after its last call.
+//   - Some client calls do not look at their context while they wait. Every
+//     call therefore runs on a goroutine of its own, and its caller waits
+//     no longer than its context allows.
 //   - Catch-up subscriptions do not resubscribe by themselves. Subscribe
-//     resubscribes from the last event delivered, with backoff, so a
+//     resubscribes from the last event received, with backoff, so a
 //     subscription survives server restarts without losing or repeating
 //     an event.
 //
@@ -57,10 +60,6 @@ const DefaultMaxAppendSize = 1 << 20
 // being unreachable or failing; retrying later may succeed.
 var ErrUnavailable = errors.New("esdb: server unavailable")
 
-// errConnectionLost reports a call abandoned because its client failed
-// under it.
-var errConnectionLost = errors.New("esdb: connection lost")
-
 // Store is an eventstore.Store backed by EventStoreDB. It is safe for
 // concurrent use.
 type Store struct {
@@ -69,9 +68,6 @@ type Store struct {
 	maxAppendSize int
 	backoffMin    time.Duration
 	backoffMax    time.Duration
-	// grace is how long calls on a failed client may still finish by
-	// themselves before they are abandoned and repeated on a new client.
-	grace time.Duration
 
 	// closing is cancelled by Close, which ends iterators and
 	// subscriptions.
@@ -79,22 +75,12 @@ type Store struct {
 	close   context.CancelFunc
 
 	mu     sync.Mutex
-	cur    *conn // nil until needed, and after a failure
+	idle   []*conn // connected clients waiting for a call
+	gen    uint64  // bumped when idle clients are discarded
 	closed bool
 }
 
 var _ eventstore.Store = (*Store)(nil)
-
-// conn is one client and the calls running on it.
-type conn struct {
-	client *esdbclient.Client
-	// lost is closed a grace period after the client failed.
-	lost chan struct{}
-
-	// Guarded by Store.mu.
-	refs    int
-	retired bool
-}
 
 // Option configures New.
 type Option func(*Store)
@@ -164,10 +150,6 @@ func New(ctx context.Context, connString string, opts ...Option) (*Store, error)
 	if err := s.cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: esdb connection string: %v", eventstore.ErrInvalid, err)
 	}
-	// A call may wait out a whole discovery before failing; give calls on
-	// a failed client at least that long to finish.
-	discovery := time.Duration(s.cfg.MaxDiscoverAttempts) * time.Duration(s.cfg.DiscoveryInterval) * time.Millisecond
-	s.grace = max(time.Second, 2*discovery)
 	s.closing, s.close = context.WithCancel(context.Background())
 
 	_, err = run(s, ctx, func(_ context.Context, c *esdbclient.Client) (struct{}, error) {
@@ -194,114 +176,6 @@ func redact(connString string, err error) string {
 		msg = "not a valid URL"
 	}
 	return msg
-}
-
-// acquire returns the current client, building one if needed, and counts
-// a call on it. Every acquire is paired with a release.
-func (s *Store) acquire() (*conn, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, eventstore.ErrClosed
-	}
-	if s.cur == nil {
-		cfg := s.cfg
-		client, err := esdbclient.NewClient(&cfg)
-		if err != nil {
-			return nil, err
-		}
-		s.cur = &conn{client: client, lost: make(chan struct{})}
-	}
-	s.cur.refs++
-	return s.cur, nil
-}
-
-// release ends a call on c, closing c's client if it was retired and this
-// was its last call. Closing only then avoids the client's panic when it
-// is closed under running calls.
-func (s *Store) release(c *conn) {
-	s.mu.Lock()
-	c.refs--
-	last := c.retired && c.refs == 0
-	s.mu.Unlock()
-	if last {
-		c.client.Close()
-	}
-}
-
-// retire takes c out of service: later calls get a new client, and c is
-// closed once its last call ends. After a failure, calls still running on
-// c are abandoned after the grace period.
-func (s *Store) retire(c *conn, failed bool) {
-	s.mu.Lock()
-	if c.retired {
-		s.mu.Unlock()
-		return
-	}
-	c.retired = true
-	if s.cur == c {
-		s.cur = nil
-	}
-	last := c.refs == 0
-	s.mu.Unlock()
-	if failed {
-		time.AfterFunc(s.grace, func() { close(c.lost) })
-	}
-	if last {
-		c.client.Close()
-	}
-}
-
-type outcome[T any] struct {
-	v   T
-	err error
-}
-
-// run calls op with a client, and once more with a fresh client if the
-// first attempt failed in a way a new connection may cure. op must be safe
-// to repeat.
-func run[T any](s *Store, ctx context.Context, op func(context.Context, *esdbclient.Client) (T, error)) (T, error) {
-	v, err := attempt(s, ctx, op)
-	if err == nil || ctx.Err() != nil || !retryable(err) {
-		return v, err
-	}
-	return attempt(s, ctx, op)
-}
-
-// attempt runs op once in its own goroutine and waits for it, for ctx, or
-// for its client to be given up.
-func attempt[T any](s *Store, ctx context.Context, op func(context.Context, *esdbclient.Client) (T, error)) (T, error) {
-	var zero T
-	c, err := s.acquire()
-	if err != nil {
-		return zero, err
-	}
-	actx, cancel := context.WithCancel(ctx)
-	// Cancelling on return makes an abandoned call fail fast if it ever
-	// gets going, so it cannot write after its caller was told it failed.
-	defer cancel()
-	done := make(chan outcome[T], 1)
-	go func() {
-		defer s.release(c)
-		v, err := op(actx, c.client)
-		done <- outcome[T]{v, err}
-	}()
-	var o outcome[T]
-	select {
-	case o = <-done:
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	case <-c.lost:
-		select {
-		case o = <-done:
-		default:
-			return zero, errConnectionLost
-		}
-	}
-	if o.err != nil && ctx.Err() == nil && retryable(o.err) {
-		s.retire(c, true)
-	}
-	return o.v, o.err
 }
 
 // Append implements eventstore.Store.
@@ -471,12 +345,9 @@ func (s *Store) Close() error {
 		return eventstore.ErrClosed
 	}
 	s.closed = true
-	c := s.cur
 	s.mu.Unlock()
 	s.close()
-	if c != nil {
-		s.retire(c, false)
-	}
+	s.closeIdle()
 	return nil
 }
 

@@ -156,8 +156,6 @@ func (sub *subscription) Next() bool {
 		case x = <-sub.p.ch:
 		case <-sub.ctx.Done():
 			return sub.finish(sub.stopErr())
-		case <-sub.p.c.lost:
-			x = item{err: errConnectionLost}
 		}
 		if x.err != nil {
 			if sub.ctx.Err() != nil {
@@ -165,9 +163,6 @@ func (sub *subscription) Next() bool {
 			}
 			if permanent(x.err) {
 				return sub.finish(sub.s.wrap(sub.caller, "subscribe", x.err))
-			}
-			if retryable(x.err) {
-				sub.s.retire(sub.p.c, true)
 			}
 			sub.p.cancel()
 			sub.p = nil

@@ -72,7 +72,8 @@ type Server struct {
 	byID    map[[16]byte]*record // the latest event with each ID
 	next    uint64               // log position of the next record
 	changed chan struct{}        // closed and replaced at every append
-	subs    int                  // subscriptions served since the start
+	subs    int                  // subscriptions accepted since the start
+	reads   int                  // plain reads served since the start
 
 	grpc    *grpc.Server
 	serving sync.WaitGroup
@@ -222,6 +223,14 @@ func (s *Server) Subscriptions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.subs
+}
+
+// Reads returns how many plain reads (not subscriptions) the server has
+// served since it was created, so tests can see that a client read again.
+func (s *Server) Reads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
 }
 
 // appendLocked writes one system event. The caller holds s.mu.

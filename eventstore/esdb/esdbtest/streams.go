@@ -223,6 +223,9 @@ func (h *streams) Read(req *api.ReadReq, out api.Streams_ReadServer) error {
 	w := &writer{out: out, structured: o.GetUuidOption().GetString_() == nil}
 	switch o.GetCountOption().(type) {
 	case *api.ReadReq_Options_Count:
+		h.s.mu.Lock()
+		h.s.reads++
+		h.s.mu.Unlock()
 		if so := o.GetStream(); so != nil {
 			return h.s.readStream(w, so, o.GetReadDirection(), o.GetCount())
 		}
