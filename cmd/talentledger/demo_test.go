@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -15,12 +16,24 @@ import (
 	ledgerhttp "talentledger/http"
 )
 
+// clerkToken lets tests write through the test servers.
+var clerkToken = ledgerhttp.NewToken()
+
 // demoServer runs the app over a Pebble store in dir and returns its base
 // URL and the auditor's token; t.Cleanup stops it.
 func demoServer(t *testing.T, dir string, load bool) (string, string) {
 	t.Helper()
+	return keyedServer(t, dir, load, nil)
+}
+
+// keyedServer is demoServer with an audit key for signing tree heads.
+func keyedServer(t *testing.T, dir string, load bool, auditKey ed25519.PrivateKey) (string, string) {
+	t.Helper()
 	token := ledgerhttp.NewToken()
-	principals, err := ledgerhttp.NewPrincipals([]ledgerhttp.Principal{{ID: "auditor", Roles: []string{domain.RoleAuditor}, TokenSHA256: ledgerhttp.HashToken(token)}})
+	principals, err := ledgerhttp.NewPrincipals([]ledgerhttp.Principal{
+		{ID: "auditor", Roles: []string{domain.RoleAuditor}, TokenSHA256: ledgerhttp.HashToken(token)},
+		{ID: "clerk", Roles: []string{domain.RoleClerk}, TokenSHA256: ledgerhttp.HashToken(clerkToken)},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +42,7 @@ func demoServer(t *testing.T, dir string, load bool) (string, string) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := newApp(store, principals, nil, log)
+	a := newApp(store, principals, auditKey, log)
 	if load {
 		if err := loadDemo(context.Background(), a.svc); err != nil {
 			t.Fatalf("loadDemo: %v", err)
