@@ -61,6 +61,19 @@ func TestAuditProofsOffline(t *testing.T) {
 	if err := auditproof.VerifyInclusion(head.TreeHead, inc.LeafIndex, auditproof.LeafHash(&inc.Event), inc.Proof); err != nil {
 		t.Fatalf("inclusion: %v", err)
 	}
+	// The same check from the command line, on the saved answer.
+	raw := getRaw(t, base, token, fmt.Sprintf("/v1/audit/proofs/inclusion?position=3&tree_size=%d", head.TreeSize))
+	proofPath := filepath.Join(t.TempDir(), "proof.json")
+	os.WriteFile(proofPath, raw, 0o644)
+	if code, out := runVerifyCmd(t, "--proof", proofPath, "--public-key", pub64(pub)); code != exitOK {
+		t.Fatalf("verify --proof: exit %d: %s", code, out)
+	}
+	tamperedProof := bytes.Replace(raw, []byte(`"recorded_at"`), []byte(`"reason":"x","recorded_at"`), 1)
+	os.WriteFile(proofPath, tamperedProof, 0o644)
+	if code, out := runVerifyCmd(t, "--proof", proofPath, "--public-key", pub64(pub)); code != exitFailed {
+		t.Fatalf("verify --proof of a changed event: exit %d: %s", code, out)
+	}
+
 	// A changed event no longer verifies with the same proof.
 	changed := inc.Event
 	changed.Metadata.Hash = strings.Repeat("0", 64)
@@ -104,6 +117,22 @@ func TestAuditProofsOffline(t *testing.T) {
 			t.Fatalf("trail event %s/%d: %v", e.Stream, e.Version, err)
 		}
 	}
+}
+
+func getRaw(t *testing.T, base, token, path string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return b
 }
 
 func writeHead(t *testing.T, base, token, path string) savedHead {

@@ -41,6 +41,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	token := fs.String("token", "", "auditor's bearer token, with --url")
 	pub := fs.String("public-key", "", "the ledger's Ed25519 public key (base64), obtained out of band; default: the key in the head file")
 	save := fs.String("save", "", "with --url: write the server's current signed head to this file")
+	proofFile := fs.String("proof", "", "an inclusion proof saved from GET /v1/audit/proofs/inclusion: check it offline")
 	var heads headFiles
 	fs.Var(&heads, "head", "a previously saved signed tree head (JSON); may be repeated")
 	if err := parseFlags(fs, args); err != nil {
@@ -49,12 +50,14 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	v := &verifier{out: stdout, errw: stderr}
 	var err error
 	switch {
+	case *proofFile != "" && *data == "" && *url == "":
+		err = v.verifyProof(*proofFile, *pub)
 	case *data != "" && *url == "":
 		err = v.verifyData(ctx, *data, heads, *pub)
 	case *url != "" && *data == "":
 		err = v.verifyURL(ctx, *url, *token, heads, *pub, *save)
 	default:
-		err = errors.New("give either --data DIR or --url URL")
+		err = errors.New("give one of --data DIR, --url URL or --proof FILE")
 	}
 	var t *tampered
 	switch {
@@ -285,6 +288,43 @@ func (v *verifier) verifyURL(ctx context.Context, base, token string, headPaths 
 		fmt.Fprintf(v.out, " and extends %d saved head(s)", len(headPaths))
 	}
 	fmt.Fprintln(v.out)
+	return nil
+}
+
+// verifyProof checks, offline, an inclusion proof as the server answers it:
+// the event's hash matches its content, its leaf is in the tree the head
+// commits to, and the head is signed by the ledger's key.
+func (v *verifier) verifyProof(path, pub string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var p struct {
+		TreeHead  savedHead             `json:"tree_head"`
+		LeafIndex uint64                `json:"leaf_index"`
+		Proof     []auditproof.HexBytes `json:"proof"`
+		Event     eventstore.Event      `json:"event"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return fmt.Errorf("proof %s: %w", path, err)
+	}
+	key, err := v.trustedKey(pub, p.TreeHead)
+	if err != nil {
+		return err
+	}
+	ev := &p.Event
+	at := fmt.Sprintf("stream %s version %d position %s", ev.Stream, ev.Version, ev.Position)
+	if err := auditproof.VerifyTreeHead(key, p.TreeHead.TreeHead); err != nil {
+		return tamperedf("the proof's tree head: %v", err)
+	}
+	if !domain.VerifyEventHash(ev.Metadata.PrevHash, ev) {
+		return tamperedf("%s: the event's hash does not match its content", at)
+	}
+	if err := auditproof.VerifyInclusion(p.TreeHead.TreeHead, p.LeafIndex, auditproof.LeafHash(ev), p.Proof); err != nil {
+		return tamperedf("%s: not in the signed tree: %v", at, err)
+	}
+	fmt.Fprintf(v.out, "OK: %s (%s) is leaf %d of the tree of %d events signed %s\n", at, ev.Type, p.LeafIndex,
+		p.TreeHead.TreeSize, p.TreeHead.Timestamp.Format(time.RFC3339))
 	return nil
 }
 
