@@ -203,12 +203,14 @@ func (f *FundView) consume(amount domain.Money) {
 	}
 }
 
-// multiple returns num ÷ den to two decimals, or "" when den is zero.
+// multiple returns num ÷ den to two decimals, or "" when den is zero. The
+// exact ratio is rounded once, half away from zero: rounding to four places
+// first would turn 1.00495 into 1.0050 and then 1.01.
 func multiple(num, den domain.Money) string {
 	if den.Sign() == 0 {
 		return ""
 	}
-	return num.Decimal().DivRound(den.Decimal(), 4).StringFixed(2)
+	return num.Decimal().DivRound(den.Decimal(), 2).StringFixed(2)
 }
 
 // settle computes a project's derived figures.
