@@ -341,6 +341,28 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 		}
 	}
 	gstream := streamGrant(c.GrantID)
+	// The no-stacking deduction reads the talent's other grants under their
+	// own locks. It is worked out before this grant's lock is taken, so
+	// that two approvals for one talent never wait on each other.
+	var applied *GrantApplied
+	if err := s.repo.view(ctx, gstream, newGrant, func(e *entry) error {
+		applied = e.agg.(*grant).applied
+		return nil
+	}); err != nil {
+		return Result{}, err
+	}
+	if applied == nil {
+		return Result{}, Errorf(ENOTFOUND, "grant %s not found", c.GrantID)
+	}
+	def, err := s.loadProgram(ctx, applied.ProgramID)
+	if err != nil {
+		return Result{}, err
+	}
+	deduction, from, err := s.stackingDeduction(ctx, def, applied)
+	if err != nil {
+		return Result{}, err
+	}
+
 	defer s.repo.lock(gstream)()
 	ge, err := s.repo.load(ctx, gstream, newGrant)
 	if err != nil {
@@ -350,13 +372,6 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 		return Result{ID: c.GrantID, Position: pos}, nil
 	}
 	g := ge.agg.(*grant)
-	if g.applied == nil {
-		return Result{}, Errorf(ENOTFOUND, "grant %s not found", c.GrantID)
-	}
-	def, err := s.loadProgram(ctx, g.applied.ProgramID)
-	if err != nil {
-		return Result{}, err
-	}
 	if err := g.approvable(def, m); err != nil {
 		return Result{}, err
 	}
@@ -373,10 +388,6 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 	}
 	if cap := def.Caps[t.reg.Tier]; award.Cmp(cap) > 0 {
 		return Result{}, Errorf(ECAPEXCEEDED, "award %s is above the cap of %s for tier %s", award, cap, t.reg.Tier)
-	}
-	deduction, from, err := s.stackingDeduction(ctx, def, g.applied)
-	if err != nil {
-		return Result{}, err
 	}
 	amount := award.Sub(deduction)
 	if amount.Sign() <= 0 {
