@@ -94,9 +94,17 @@ func (s *Store) closeIdle() {
 }
 
 // failed reports whether a call's error condemns its client: it may be
-// cured by a new connection, and the call was not simply cancelled.
+// cured by a new connection, and the call was not simply cancelled. A
+// client that says it lost its server is condemned even then.
 func failed(ctx context.Context, err error) bool {
-	return err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil && retryable(err)
+	if err == nil || errors.Is(err, io.EOF) {
+		return false
+	}
+	var e *esdbclient.Error
+	if errors.As(err, &e) && (e.Code() == esdbclient.ErrorCodeConnectionClosed || e.Code() == esdbclient.ErrorUnavailable) {
+		return true
+	}
+	return ctx.Err() == nil && retryable(err)
 }
 
 type outcome[T any] struct {

@@ -17,8 +17,8 @@
 //     with any/stream-exists when the first ID is found) is acknowledged
 //     without writing, while a partial overlap is a wrong expected version;
 //   - every success carries the stream's current revision; an idempotent
-//     success carries no position, as EventStoreDB 20.x–22.x answer, so
-//     clients must cope with it;
+//     success carries no position, as some EventStoreDB versions answer,
+//     so clients must cope with it;
 //   - global positions are byte offsets in one growing log: the events of
 //     one append share a commit position (where the append starts) and each
 //     has its own prepare position; an append's answer carries the commit
