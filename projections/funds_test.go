@@ -321,8 +321,15 @@ func TestFundAlerts(t *testing.T) {
 			t.Errorf("term alert after the end: %q", al.Message)
 		}
 	}
+	// An investment above the limit is flagged while it is held, not once
+	// it is written off.
+	big := e.invest("dif", "F", "new_energy", "25000000", "20", "2024-12-01")
+	wantAlerts(t, "F approved", e.fund("dif", "2024-07-31").Alerts, "concentration/dif/"+a, "concentration/dif/"+big)
+	e.tranche("dif", big, "1000000", "2024-12-02")
+	e.act(func(x domain.InvestmentCommand) (domain.Result, error) { return e.svc.WriteOff(e.ctx, x) }, "dif", big, "", "2024-12-31")
+	wantAlerts(t, "F written off", e.fund("dif", "2024-07-31").Alerts, "concentration/dif/"+a)
 	// Investing the idle cash ends the idle alert.
-	e.tranche("dif", a, "6000000", "2025-01-01")
+	e.tranche("dif", a, "5000000", "2025-01-01")
 	wantFigures(t, "dif fully invested", figures(e.fund("dif", "2025-01-02")), map[string]string{"idle_cash": "0.00", "idle_since": ""})
 	wantAlerts(t, "dif fully invested", e.fund("dif", "2025-01-02").Alerts, "concentration/dif/"+a)
 }
