@@ -878,3 +878,17 @@ func TestFundRoles(t *testing.T) {
 			FundingSource: "fund:scitech"})
 	})
 }
+
+// TestFundAccountsNonNegative: a fund's cash, the cash in transit to a
+// budget and each investment at cost may never go below zero; the accounts
+// money enters by (capital, income, gains) carry negative balances.
+func TestFundAccountsNonNegative(t *testing.T) {
+	for acct, want := range map[string]bool{
+		"fund:sci:cash": true, "fund:sci:in_transit": true, "fund:sci:investments:i0123456789abcdef": true,
+		"fund:sci:capital:city_platform": false, "fund:sci:income:i0123456789abcdef": false, "fund:sci:gains": false,
+	} {
+		if got := NonNegativeAccount(acct); got != want {
+			t.Errorf("NonNegativeAccount(%q) = %v, want %v", acct, got, want)
+		}
+	}
+}
