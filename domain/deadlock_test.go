@@ -12,7 +12,21 @@ import (
 // grants, must not deadlock — each approval reads the other's grant.
 func TestConcurrentApprovalsForOneTalent(t *testing.T) {
 	st := newTestStore(t)
-	s := newServiceOver(st, WithTalentGrants(talentGrantsFromLog(st)))
+	// Both approvals look up the talent's grants at the same moment: the
+	// lookup waits until both have reached it, so that any lock either
+	// holds by then is held while it reads the other's grant.
+	var arrive sync.WaitGroup
+	arrive.Add(2)
+	list := talentGrantsFromLog(st)
+	var once sync.Map
+	lookup := func(ctx context.Context, talentID string) ([]string, error) {
+		if _, again := once.LoadOrStore(ctx.Value(approvalKey{}), true); !again {
+			arrive.Done()
+			arrive.Wait()
+		}
+		return list(ctx, talentID)
+	}
+	s := newServiceOver(st, WithTalentGrants(lookup))
 	ctx := context.Background()
 	must(t)(s.DefineProgram(ctx, DefineProgram{
 		Meta: on(admin, "2024-01-02"), ProgramID: "housing", Name: "Housing purchase", Kind: KindHousingPurchase,
@@ -24,7 +38,7 @@ func TestConcurrentApprovalsForOneTalent(t *testing.T) {
 	for _, g := range grants {
 		must(t)(s.ReviewGrant(ctx, ReviewGrant{Meta: on(reviewer, "2024-01-04"), GrantID: g, Decision: "approve"}))
 	}
-	for round := 0; round < 20; round++ {
+	for round := 0; round < 3; round++ {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -36,7 +50,8 @@ func TestConcurrentApprovalsForOneTalent(t *testing.T) {
 					// The same command each round: after the first, a retry.
 					m := on(approver, "2024-01-15")
 					m.CommandID = "approve-" + g
-					_, _ = s.ApproveGrant(ctx, ApproveGrant{Meta: m, GrantID: g})
+					actx := context.WithValue(ctx, approvalKey{}, g)
+					_, _ = s.ApproveGrant(actx, ApproveGrant{Meta: m, GrantID: g})
 				}()
 			}
 			wg.Wait()
@@ -53,3 +68,5 @@ func TestConcurrentApprovalsForOneTalent(t *testing.T) {
 		}
 	}
 }
+
+type approvalKey struct{}
