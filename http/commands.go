@@ -101,6 +101,9 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, rec *domain.Idem
 		s.Error(w, r, domain.Errorf(domain.EIDEMPOTENCYMISMATCH, "this Idempotency-Key was used with a different request"))
 		return
 	}
+	if s.obs != nil {
+		s.obs.IdempotentReplay(routeOf(r))
+	}
 	w.Header().Set("Idempotent-Replayed", "true")
 	writeJSON(w, rec.Status, json.RawMessage(rec.Response))
 }

@@ -33,6 +33,8 @@ type Config struct {
 	// MinPositionWait bounds how long a query waits for ?min_position
 	// (default 5 s).
 	MinPositionWait time.Duration
+	// Observer, when set, is told of every request and idempotent replay.
+	Observer Observer
 }
 
 // Server is the HTTP API.
@@ -46,6 +48,7 @@ type Server struct {
 	// auditKey signs tree heads.
 	auditKey ed25519.PrivateKey
 	routes   []Route
+	obs      Observer
 }
 
 // Route describes one endpoint: who may call it and what it does. The
@@ -64,7 +67,7 @@ var AnyRole = []string{"*"}
 
 // New returns a Server with every route registered.
 func New(cfg Config) *Server {
-	s := &Server{svc: cfg.Service, proj: cfg.Projector, auth: cfg.Principals, log: cfg.Logger, wait: cfg.MinPositionWait, auditKey: cfg.AuditKey}
+	s := &Server{svc: cfg.Service, proj: cfg.Projector, auth: cfg.Principals, log: cfg.Logger, wait: cfg.MinPositionWait, auditKey: cfg.AuditKey, obs: cfg.Observer}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -132,8 +135,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// Never the token, the body or the query: they may carry secrets
 		// and personal data.
+		elapsed := time.Since(start)
 		s.log.Info("request", "request_id", id, "principal", info.principal, "method", r.Method, "route", info.route,
-			"status", rec.code(), "duration_ms", float64(time.Since(start).Microseconds())/1000)
+			"status", rec.code(), "duration_ms", float64(elapsed.Microseconds())/1000)
+		if s.obs != nil {
+			s.obs.Request(info.route, rec.code(), elapsed)
+		}
 	}()
 	s.router.ServeHTTP(rec, r)
 }
