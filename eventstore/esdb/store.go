@@ -227,11 +227,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.V
 		Version:  eventstore.Version(wr.NextExpectedVersion),
 		Position: eventstore.Position{Commit: wr.CommitPosition, Prepare: wr.PreparePosition},
 	}
-	// EventStoreDB answers the commit position of the whole append, which
-	// is where its first event lies, and no position at all for an
-	// idempotent retry on some versions. The last event's own position is
-	// what callers need, so read it back when the answer may not be it.
-	if len(events) > 1 || res.Position == eventstore.Start {
+	// EventStoreDB answers the position of the append's last event, but
+	// some versions answer an idempotent retry without one: read it back.
+	if res.Position == eventstore.Start {
 		if p, ok := s.positionOf(ctx, stream, res.Version); ok {
 			res.Position = p
 		}

@@ -105,15 +105,68 @@ func TestAppendAndRead(t *testing.T) {
 	if m := got[1].Metadata; m.Principal != "clerk-li" || m.Hash != "ab" || !m.RecordedAt.Equal(want[1].Metadata.RecordedAt) {
 		t.Errorf("metadata = %+v; want %+v", m, want[1].Metadata)
 	}
-	// The append answers the last event's position, not the commit
-	// position of the whole append that EventStoreDB reports.
 	if res.Position != got[2].Position {
 		t.Errorf("AppendResult.Position = %s; the last event is at %s", res.Position, got[2].Position)
 	}
-	// The events of one append share a commit position; the store keeps
-	// both halves.
-	if got[0].Position.Commit != got[2].Position.Commit || got[0].Position.Prepare == got[2].Position.Prepare {
-		t.Errorf("positions %s and %s: want one commit, distinct prepares", got[0].Position, got[2].Position)
+}
+
+// TestTransactionPositions reads events written in an explicit
+// transaction, as old logs hold them: they share a commit position after
+// their own prepare positions, and the store keeps both halves, orders by
+// them and resumes from inside the transaction.
+func TestTransactionPositions(t *testing.T) {
+	srv := esdbtest.New(t)
+	s := MustOpen(t, srv)
+	ctx := testContext(t)
+	before := mustAppend(t, s, "fund-1", eventstore.NoStream, event("FundEstablished", 0))
+	if err := srv.AppendTransaction("fund-2", "CommitmentMade", "CommitmentMade", "CapitalPaidIn"); err != nil {
+		t.Fatal(err)
+	}
+	after := mustAppend(t, s, "fund-3", eventstore.NoStream, event("FundEstablished", 1))
+
+	all := collect(t, s.ReadAll(ctx, before.Position))
+	if len(all) != 4 || all[3].Position != after.Position {
+		t.Fatalf("ReadAll = %v; want the transaction's three events and the last append", all)
+	}
+	tx := all[:3]
+	for i, e := range tx {
+		if e.Stream != "fund-2" || e.Version != eventstore.Version(i) {
+			t.Fatalf("event %d is %s/%s; want fund-2/%d", i, e.Stream, e.Version, i)
+		}
+		if e.Position.Commit != tx[0].Position.Commit || e.Position.Prepare >= e.Position.Commit {
+			t.Errorf("event %d at %s: want the shared commit %d after its prepare", i, e.Position, tx[0].Position.Commit)
+		}
+		if i > 0 && !tx[i-1].Position.Before(e.Position) {
+			t.Errorf("positions %s then %s", tx[i-1].Position, e.Position)
+		}
+	}
+	stream := collect(t, s.ReadStream(ctx, "fund-2", 0))
+	for i := range stream {
+		if stream[i].Position != tx[i].Position {
+			t.Errorf("fund-2/%d: stream read at %s, $all at %s", i, stream[i].Position, tx[i].Position)
+		}
+	}
+
+	// From inside the transaction: reading, subscribing, and subscribing
+	// across a restart.
+	if got := collect(t, s.ReadAll(ctx, tx[0].Position)); len(got) != 3 || got[0].ID != tx[1].ID {
+		t.Errorf("ReadAll(after %s) = %v; want the transaction's last two events and the last append", tx[0].Position, got)
+	}
+	from := s.Subscribe(ctx, tx[1].Position, eventstore.Filter{})
+	defer from.Close()
+	if !from.Next() || from.Event().ID != tx[2].ID {
+		t.Errorf("Subscribe(after %s): %+v, %v; want %s", tx[1].Position, from.Event(), from.Err(), tx[2].ID)
+	}
+	sub := s.Subscribe(ctx, tx[0].Position, eventstore.Filter{})
+	defer sub.Close()
+	if !sub.Next() || sub.Event().ID != tx[1].ID {
+		t.Fatalf("subscription: %+v, %v; want %s", sub.Event(), sub.Err(), tx[1].ID)
+	}
+	restart(t, srv, 20*time.Millisecond)
+	for _, want := range []eventstore.Event{tx[2], all[3]} {
+		if !sub.Next() || sub.Event().ID != want.ID {
+			t.Fatalf("subscription: %+v, %v; want %s", sub.Event(), sub.Err(), want.ID)
+		}
 	}
 }
 

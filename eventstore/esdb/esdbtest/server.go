@@ -16,14 +16,17 @@
 //     event IDs the stream already holds at the same expected version (or
 //     with any/stream-exists when the first ID is found) is acknowledged
 //     without writing, while a partial overlap is a wrong expected version;
-//   - every success carries the stream's current revision; an idempotent
-//     success carries no position, as some EventStoreDB versions answer,
-//     so clients must cope with it;
-//   - global positions are byte offsets in one growing log: the events of
-//     one append share a commit position (where the append starts) and each
-//     has its own prepare position; an append's answer carries the commit
-//     position of the transaction, as EventStoreDB's does, which is the
-//     position of its first event, not its last;
+//   - every success carries the stream's current revision and the position
+//     of the append's last event; an idempotent success carries no
+//     position, as some EventStoreDB versions answer, so clients must cope
+//     with it;
+//   - global positions are byte offsets in one growing log; an event
+//     appended over gRPC has equal commit and prepare positions, as in
+//     EventStoreDB, and AppendTransaction writes events as the legacy TCP
+//     protocol's explicit transactions did, sharing a commit position
+//     after their own prepare positions, so that clients must keep both;
+//     events read from a stream carry their positions, as recent
+//     EventStoreDB versions report them (older ones send all ones);
 //   - a read of a missing stream sends StreamNotFound; subscriptions send a
 //     Confirmation first, then events, a CaughtUp once caught up, and
 //     Checkpoints while a filter skips events;
@@ -242,24 +245,36 @@ func (s *Server) appendLocked(stream, eventType string, data, meta []byte) {
 		contentType: "application/json",
 		data:        data,
 		meta:        meta,
-	}})
+	}}, false)
 }
 
-// commitLocked appends records to stream as one transaction, numbering and
+// commitLocked appends records to stream atomically, numbering and
 // positioning them, and wakes subscriptions. The caller holds s.mu and has
 // checked the expected version.
-func (s *Server) commitLocked(stream string, recs []*record) {
+//
+// Positions are byte offsets in the log: each record takes its size. An
+// append over gRPC writes self-committing records, so each event's commit
+// and prepare positions are its own offset. An explicit transaction (the
+// legacy TCP protocol's) writes its events, then a commit record, and its
+// events all take the commit record's offset as commit position.
+func (s *Server) commitLocked(stream string, recs []*record, explicit bool) {
 	existing := s.streams[stream]
-	commit := s.next
 	created := time.Now().UnixNano() / 100
 	for i, r := range recs {
 		r.stream = stream
 		r.revision = uint64(len(existing) + i)
-		r.commit = commit
 		r.prepare = s.next
+		r.commit = s.next
 		r.created = created
-		// Positions are byte offsets: each record takes its size in the log.
 		s.next += uint64(64 + len(stream) + len(r.eventType) + len(r.data) + len(r.meta))
+	}
+	if explicit {
+		for _, r := range recs {
+			r.commit = s.next
+		}
+		s.next += 40 // the commit record
+	}
+	for _, r := range recs {
 		s.log = append(s.log, r)
 		s.byID[r.id] = r
 	}
@@ -272,4 +287,22 @@ func (s *Server) commitLocked(stream string, recs []*record) {
 	}
 	close(s.changed)
 	s.changed = make(chan struct{})
+}
+
+// AppendTransaction appends events of the given types (with data "{}") to
+// stream as one explicit transaction, as the legacy TCP protocol could, so
+// that their commit positions differ from their prepare positions, as such
+// events do in a real log. It ignores the stream's version.
+func (s *Server) AppendTransaction(stream string, eventTypes ...string) error {
+	if stream == "" || stream[0] == '$' || len(eventTypes) == 0 {
+		return fmt.Errorf("esdbtest: a transaction needs a user stream and events")
+	}
+	recs := make([]*record, len(eventTypes))
+	for i, t := range eventTypes {
+		recs[i] = &record{id: newUUID(), eventType: t, contentType: "application/json", data: []byte(`{}`), meta: []byte(`{}`)}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.commitLocked(stream, recs, true)
+	return nil
 }

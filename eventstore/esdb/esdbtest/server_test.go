@@ -98,18 +98,18 @@ func TestAppendAnswers(t *testing.T) {
 	if res.NextExpectedVersion != 2 || len(got) != 3 {
 		t.Fatalf("append: %+v, %d events; want revision 2 and 3 events", res, len(got))
 	}
-	// One append, one commit position, which the answer carries; each
-	// event has its own prepare position.
+	// Each event has its own position, commit and prepare alike, and the
+	// answer carries the last one's.
 	for i, e := range got {
-		if e.EventID != batch[i].EventID || e.EventNumber != uint64(i) || e.Position.Commit != res.CommitPosition {
-			t.Errorf("event %d: %+v; want id %s, commit %d", i, e, batch[i].EventID, res.CommitPosition)
+		if e.EventID != batch[i].EventID || e.EventNumber != uint64(i) || e.Position.Commit != e.Position.Prepare {
+			t.Errorf("event %d: %+v; want id %s and equal commit and prepare positions", i, e, batch[i].EventID)
 		}
-		if i > 0 && e.Position.Prepare <= got[i-1].Position.Prepare {
-			t.Errorf("prepare positions %d then %d", got[i-1].Position.Prepare, e.Position.Prepare)
+		if i > 0 && e.Position.Commit <= got[i-1].Position.Commit {
+			t.Errorf("positions %d then %d", got[i-1].Position.Commit, e.Position.Commit)
 		}
 	}
-	if res.CommitPosition == 0 || res.PreparePosition != res.CommitPosition || got[0].Position.Prepare != res.CommitPosition {
-		t.Errorf("append answered %d/%d; want the first event's position %d twice", res.CommitPosition, res.PreparePosition, got[0].Position.Prepare)
+	if last := got[2].Position; res.CommitPosition != last.Commit || res.PreparePosition != last.Prepare {
+		t.Errorf("append answered %d/%d; want the last event's position %d/%d", res.CommitPosition, res.PreparePosition, last.Commit, last.Prepare)
 	}
 	if got[0].ContentType != "application/json" || got[0].CreatedDate.Before(time.Now().Add(-time.Minute)) {
 		t.Errorf("event metadata: content type %q, created %s", got[0].ContentType, got[0].CreatedDate)

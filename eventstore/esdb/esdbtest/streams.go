@@ -164,14 +164,12 @@ func (s *Server) append(name string, opts *api.AppendReq_Options, recs []*record
 		success.PositionOption = &api.AppendResp_Success_NoPosition{NoPosition: &shared.Empty{}}
 		return &api.AppendResp{Result: &api.AppendResp_Success_{Success: success}}, nil
 	}
-	s.commitLocked(name, recs)
+	s.commitLocked(name, recs, false)
 	last := recs[len(recs)-1]
 	success.CurrentRevisionOption = &api.AppendResp_Success_CurrentRevision{CurrentRevision: last.revision}
-	// EventStoreDB answers the transaction's commit position for both
-	// fields.
 	success.PositionOption = &api.AppendResp_Success_Position{Position: &api.AppendResp_Position{
 		CommitPosition:  last.commit,
-		PreparePosition: last.commit,
+		PreparePosition: last.prepare,
 	}}
 	return &api.AppendResp{Result: &api.AppendResp_Success_{Success: success}}, nil
 }
