@@ -17,7 +17,7 @@ const (
 	// prefixLog + be64(position) → event record. The global log is the
 	// primary copy of every event, so reading "all" is one sequential scan.
 	prefixLog = 'l'
-	// prefixStream + stream + 0x00 + be64(version) → be64(position) + id.
+	// prefixStream + stream + 0x00 + be64(version) → be64(position).
 	prefixStream = 's'
 	// prefixHead + stream → be64(last version).
 	prefixHead = 'h'

@@ -102,7 +102,7 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 	want := from
 	for valid := it.First(); valid && len(refs) < limit; valid = it.Next() {
 		k, val := it.Key(), it.Value()
-		if len(k) < 8 || len(val) != 24 {
+		if len(k) < 8 || len(val) != 8 {
 			it.Close()
 			return dst, ErrCorrupt
 		}
@@ -173,7 +173,7 @@ func (s *Store) streamExists(stream string) (bool, error) {
 		return false, fmt.Errorf("eventstore/pebble: %w", err)
 	}
 	defer closer.Close()
-	if len(val) != 24 {
+	if len(val) != 8 {
 		return false, ErrCorrupt
 	}
 	return decodeUint64(val) <= s.durable.Load(), nil

@@ -65,9 +65,10 @@ type Store struct {
 	closed bool
 	reqs   chan *appendReq
 
-	// commits carries applied batches from the writer to the syncer in
-	// order.
+	// commits carries applied batches from the writer to the syncer, one
+	// at a time; synced tells the writer the syncer is done with one.
 	commits    chan *commit
+	synced     chan struct{}
 	syncerDone chan struct{}
 	// done is closed when Close has drained all appends; it ends
 	// subscriptions with ErrClosed.
@@ -76,6 +77,15 @@ type Store struct {
 	// durable is the last position whose batch is synced. Readers never
 	// look past it.
 	durable atomic.Uint64
+	// lastAnswered is how many appends the last batch answered; the writer
+	// expects about as many back.
+	lastAnswered atomic.Int64
+	// syncTime is a moving average of how long a batch takes to sync, in
+	// nanoseconds.
+	syncTime atomic.Int64
+	// syncs counts batches synced, for benchmarks to report how many
+	// appends share a sync.
+	syncs atomic.Uint64
 	// failed holds the error that stopped the writer, if any.
 	failed atomic.Pointer[error]
 
@@ -190,7 +200,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		maxEventSize: cfg.maxEventSize,
 		subBuffer:    cfg.subBuffer,
 		reqs:         make(chan *appendReq, queueLen),
-		commits:      make(chan *commit, 2),
+		commits:      make(chan *commit, 1),
+		synced:       make(chan struct{}, 1),
 		syncerDone:   make(chan struct{}),
 		done:         make(chan struct{}),
 	}

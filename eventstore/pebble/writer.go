@@ -1,10 +1,13 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -79,11 +82,15 @@ func (r *appendReq) data(i int) []byte {
 	return r.buf[r.dataOff[i] : r.dataOff[i]+len(r.events[i].Data)]
 }
 
-// commit is one applied batch on its way to durability.
+// commit is one group-commit batch: the appends decided into it and the
+// Pebble batch holding their writes.
 type commit struct {
-	batch *pebble.Batch // nil when the batch wrote nothing
+	batch *pebble.Batch // nil until something is written
 	reqs  []*appendReq
+	size  int    // bytes of records offered
 	last  uint64 // last position written, 0 when none
+	// applied is when the batch went to Pebble.
+	applied time.Time
 }
 
 // writerState belongs to the writer goroutine alone.
@@ -96,6 +103,11 @@ type writerState struct {
 	pending map[string]*pendingStream
 	key     []byte
 	val     []byte
+	streams []string // scratch for writeIndexes
+	order   []int    // scratch for writeIndexes
+	// Group-commit gathering; see gather.
+	timer      *time.Timer
+	skipGather int
 }
 
 type pendingStream struct {
@@ -139,68 +151,144 @@ func (c *headCache) put(stream string, v eventstore.Version) {
 	c.cur[stream] = v
 }
 
+// runWriter decides appends as they arrive, into the batch being built, and
+// hands that batch to Pebble as soon as the previous one is durable. Only
+// one batch is ever being synced; whatever arrives meanwhile goes into the
+// next, so the appends per WAL sync grow with the load (group commit).
 func (s *Store) runWriter() {
 	defer close(s.commits)
+	s.w.timer = time.NewTimer(time.Hour)
+	s.w.timer.Stop()
+	cur := &commit{}
+	syncing := false
+	reqs := s.reqs
 	for {
-		first, ok := <-s.reqs
-		if !ok {
+		if !syncing && len(cur.reqs) > 0 {
+			s.apply(cur)
+			s.commits <- cur
+			syncing = true
+			cur = &commit{}
+		}
+		if reqs == nil && !syncing {
 			return
 		}
-		reqs := []*appendReq{first}
-		size := len(first.buf)
-	drain:
-		for len(reqs) < maxBatchRequests && size < maxBatchBytes {
-			select {
-			case r, ok := <-s.reqs:
-				if !ok {
-					break drain
-				}
-				reqs = append(reqs, r)
-				size += len(r.buf)
-			default:
-				break drain
+		// A full batch takes no more appends; they wait in the queue.
+		in := reqs
+		if cur.full() {
+			in = nil
+		}
+		select {
+		case r, ok := <-in:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			s.add(cur, r)
+		case <-s.synced:
+			syncing = false
+			if reqs != nil && !s.gather(cur, reqs) {
+				reqs = nil
 			}
 		}
-		s.commits <- s.writeBatch(reqs)
 	}
 }
 
-// writeBatch decides every request, writes the successful ones into one
-// Pebble batch and applies it without waiting for the sync.
-func (s *Store) writeBatch(reqs []*appendReq) *commit {
-	c := &commit{reqs: reqs}
-	if errp := s.failed.Load(); errp != nil {
-		for _, r := range reqs {
-			r.err = *errp
-		}
-		return c
-	}
+// Bounds of the writer's wait for returning appenders. Within them it waits
+// no longer than a sync has recently taken: past that, a sync of their own
+// costs the callers less than the wait.
+const (
+	gatherMin = 100 * time.Microsecond
+	gatherMax = 2 * time.Millisecond
+)
+
+// gather waits, before the next batch goes to Pebble, for the appenders the
+// last sync answered. Under concurrent load most appends come from callers
+// that append again as soon as they are answered; without the wait, the
+// first of them would start a sync of their own and the rest would queue for
+// the one after, splitting the callers into two groups that take turns,
+// each paying a full sync. With it they share one.
+//
+// The wait never outlasts a recent sync: if the callers are slower to
+// return than the disk is to sync, two groups taking turns cost less. When
+// the callers do not come back at all (the appends were independent
+// requests), waiting only adds latency, so after a wait that times out the
+// writer stops waiting for a while. It reports false if reqs was closed.
+func (s *Store) gather(cur *commit, reqs <-chan *appendReq) bool {
 	w := &s.w
-	clear(w.pending)
-	b := s.db.NewBatch()
-	firstPos := w.nextPos
-	for _, r := range reqs {
-		if err := r.ctx.Err(); err != nil {
-			r.err = err
-			continue
-		}
-		if err := s.decide(b, r); err != nil {
-			r.err = err
+	want := int(s.lastAnswered.Load())
+	if want < 2 {
+		// A lone caller is back in the next batch anyway.
+		return true
+	}
+	if w.skipGather > 0 {
+		w.skipGather--
+		return true
+	}
+	w.timer.Reset(min(max(time.Duration(s.syncTime.Load()), gatherMin), gatherMax))
+	defer w.timer.Stop()
+	for have := 0; have < want && !cur.full(); have++ {
+		select {
+		case r, ok := <-reqs:
+			if !ok {
+				return false
+			}
+			s.add(cur, r)
+		case <-w.timer.C:
+			w.skipGather = gatherBackoff
+			return true
 		}
 	}
-	if w.nextPos == firstPos {
-		b.Close()
-		return c
+	return true
+}
+
+// gatherBackoff is how many batches go without gathering after a wait timed
+// out.
+const gatherBackoff = 16
+
+func (c *commit) full() bool {
+	return len(c.reqs) >= maxBatchRequests || c.size >= maxBatchBytes
+}
+
+// add decides r into the batch c.
+func (s *Store) add(c *commit, r *appendReq) {
+	c.reqs = append(c.reqs, r)
+	c.size += len(r.buf)
+	if errp := s.failed.Load(); errp != nil {
+		r.err = *errp
+		return
 	}
-	c.last = w.nextPos - 1
-	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
-		b.Close()
+	if err := r.ctx.Err(); err != nil {
+		r.err = err
+		return
+	}
+	if err := s.decide(c, r); err != nil {
+		r.err = err
+	}
+}
+
+// apply hands c's batch to Pebble without waiting for the sync, which the
+// syncer waits for. Once applied, the batch is visible to the writer's
+// reads through Pebble, so its pending view is no longer needed.
+func (s *Store) apply(c *commit) {
+	defer clear(s.w.pending)
+	if c.batch == nil {
+		return
+	}
+	s.writeIndexes(c.batch)
+	if errp := s.failed.Load(); errp != nil {
+		// The batch was decided on top of one that failed.
+		c.batch.Close()
+		c.batch = nil
+		failWrites(c, errp)
+		return
+	}
+	c.applied = time.Now()
+	if err := s.db.ApplyNoSyncWait(c.batch, pebble.Sync); err != nil {
+		c.batch.Close()
+		c.batch = nil
 		s.setFailed(err)
 		failWrites(c, s.failed.Load())
-		return c
 	}
-	c.batch = b
-	return c
 }
 
 func (s *Store) setFailed(err error) {
@@ -222,9 +310,9 @@ func failWrites(c *commit, errp *error) {
 }
 
 // decide checks r's expected version against its stream and either writes
-// r's events into b, recognises r as a retry of an append already made, or
+// r's events into c, recognises r as a retry of an append already made, or
 // returns the error r fails with.
-func (s *Store) decide(b *pebble.Batch, r *appendReq) error {
+func (s *Store) decide(c *commit, r *appendReq) error {
 	head, err := s.head(r.stream)
 	if err != nil {
 		return err
@@ -253,7 +341,7 @@ func (s *Store) decide(b *pebble.Batch, r *appendReq) error {
 			return wrongVersion(r, head)
 		}
 	}
-	s.write(b, r, head)
+	s.write(c, r, head)
 	return nil
 }
 
@@ -322,9 +410,14 @@ func (s *Store) retryByID(r *appendReq, head eventstore.Version) (bool, error) {
 	return false, wrongVersion(r, head)
 }
 
-// write appends r's events after head.
-func (s *Store) write(b *pebble.Batch, r *appendReq, head eventstore.Version) {
+// write appends r's events after head. The log records go into the batch
+// now; the index entries are added when the batch is applied (see
+// writeIndexes), from the pending view.
+func (s *Store) write(c *commit, r *appendReq, head eventstore.Version) {
 	w := &s.w
+	if c.batch == nil {
+		c.batch = s.db.NewBatch()
+	}
 	ps := w.pending[r.stream]
 	if ps == nil {
 		ps = &pendingStream{first: head + 1}
@@ -341,15 +434,7 @@ func (s *Store) write(b *pebble.Batch, r *appendReq, head eventstore.Version) {
 		rec := r.record(i)
 		setRecordVersion(rec, v)
 		w.key = logKey(w.key[:0], pos)
-		b.Set(w.key, rec, nil)
-		w.key = streamKey(w.key[:0], r.stream, v)
-		w.val = binary.BigEndian.AppendUint64(w.val[:0], pos)
-		w.val = append(w.val, id[:]...)
-		b.Set(w.key, w.val, nil)
-		w.key = idKey(w.key[:0], r.stream, id)
-		w.val = binary.BigEndian.AppendUint64(w.val[:0], uint64(v))
-		w.val = binary.BigEndian.AppendUint64(w.val, pos)
-		b.Set(w.key, w.val, nil)
+		c.batch.Set(w.key, rec, nil)
 		ps.ids = append(ps.ids, id)
 		ps.pos = append(ps.pos, pos)
 		if ps.byID != nil {
@@ -358,12 +443,53 @@ func (s *Store) write(b *pebble.Batch, r *appendReq, head eventstore.Version) {
 	}
 	newHead := head + eventstore.Version(len(r.events))
 	ps.head = newHead
-	w.key = headKey(w.key[:0], r.stream)
-	w.val = binary.BigEndian.AppendUint64(w.val[:0], uint64(newHead))
-	b.Set(w.key, w.val, nil)
 	w.heads.put(r.stream, newHead)
-	last := w.nextPos - 1
-	r.res = eventstore.AppendResult{Version: newHead, Position: eventstore.Position{Commit: last, Prepare: last}}
+	c.last = w.nextPos - 1
+	r.res = eventstore.AppendResult{Version: newHead, Position: eventstore.Position{Commit: c.last, Prepare: c.last}}
+}
+
+// writeIndexes adds to b the stream index, event-ID index and head entries
+// of everything pending. Pebble inserts a batch into its memtable in batch
+// order and inserts a key next to the previous one much faster than
+// anywhere else, so entries go in key order: each stream's versions in a
+// run, then the heads, then each stream's IDs sorted.
+func (s *Store) writeIndexes(b *pebble.Batch) {
+	w := &s.w
+	streams := w.streams[:0]
+	for name := range w.pending {
+		streams = append(streams, name)
+	}
+	slices.Sort(streams)
+	for _, name := range streams {
+		ps := w.pending[name]
+		for i, pos := range ps.pos {
+			w.key = streamKey(w.key[:0], name, ps.first+eventstore.Version(i))
+			w.val = binary.BigEndian.AppendUint64(w.val[:0], pos)
+			b.Set(w.key, w.val, nil)
+		}
+	}
+	for _, name := range streams {
+		w.key = headKey(w.key[:0], name)
+		w.val = binary.BigEndian.AppendUint64(w.val[:0], uint64(w.pending[name].head))
+		b.Set(w.key, w.val, nil)
+	}
+	for _, name := range streams {
+		ps := w.pending[name]
+		order := w.order[:0]
+		for i := range ps.ids {
+			order = append(order, i)
+		}
+		slices.SortFunc(order, func(x, y int) int { return bytes.Compare(ps.ids[x][:], ps.ids[y][:]) })
+		for _, i := range order {
+			w.key = idKey(w.key[:0], name, ps.ids[i])
+			w.val = binary.BigEndian.AppendUint64(w.val[:0], uint64(ps.first)+uint64(i))
+			w.val = binary.BigEndian.AppendUint64(w.val, ps.pos[i])
+			b.Set(w.key, w.val, nil)
+		}
+		w.order = order
+	}
+	clear(streams)
+	w.streams = streams
 }
 
 // head returns the stream's last version, or NoStream.
@@ -399,20 +525,25 @@ func (s *Store) eventAt(stream string, v eventstore.Version) (eventstore.EventID
 		return ps.ids[i], ps.pos[i], true, nil
 	}
 	w.key = streamKey(w.key[:0], stream, v)
-	val, closer, err := s.db.Get(w.key)
+	pos, err := s.getUint64(w.key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return eventstore.EventID{}, 0, false, nil
 	}
 	if err != nil {
-		return eventstore.EventID{}, 0, false, fmt.Errorf("eventstore/pebble: %w", err)
+		return eventstore.EventID{}, 0, false, err
+	}
+	w.key = logKey(w.key[:0], pos)
+	rec, closer, err := s.db.Get(w.key)
+	if err != nil {
+		return eventstore.EventID{}, 0, false, fmt.Errorf("eventstore/pebble: stream %q version %d at position %d: %w", stream, v, pos, err)
 	}
 	defer closer.Close()
-	if len(val) != 24 {
+	if len(rec) < recFixedHeader {
 		return eventstore.EventID{}, 0, false, ErrCorrupt
 	}
 	var id eventstore.EventID
-	copy(id[:], val[8:])
-	return id, decodeUint64(val), true, nil
+	copy(id[:], rec[recIDOff:recFixedHeader])
+	return id, pos, true, nil
 }
 
 // versionOf looks an event ID up in the stream's event-ID index.
@@ -461,22 +592,28 @@ func (s *Store) getUint64(key []byte) (uint64, error) {
 
 func decodeUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
-// runSyncer waits for each applied batch's WAL sync, in order, then
-// publishes its events to live subscriptions and answers its appends.
+// runSyncer waits for each applied batch's WAL sync, lets the writer apply
+// the next one at once, then publishes the batch's events to live
+// subscriptions and answers its appends.
 func (s *Store) runSyncer() {
 	defer close(s.syncerDone)
 	for c := range s.commits {
 		if c.batch != nil {
 			err := c.batch.SyncWait()
+			s.syncs.Add(1)
+			// A moving average of how long batches take to become
+			// durable, weighting the newest by 1/8.
+			d := int64(time.Since(c.applied))
+			s.syncTime.Store(s.syncTime.Load() + (d-s.syncTime.Load())/8)
 			c.batch.Close()
 			if err != nil {
 				s.setFailed(err)
 			}
 		}
+		s.lastAnswered.Store(int64(len(c.reqs)))
+		s.synced <- struct{}{}
 		if c.last != 0 {
 			if errp := s.failed.Load(); errp != nil {
-				// Once one batch failed, later batches were built on
-				// top of it and cannot be trusted either.
 				failWrites(c, errp)
 			} else {
 				s.durable.Store(c.last)

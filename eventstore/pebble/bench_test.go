@@ -1,0 +1,383 @@
+package pebble_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	cpebble "github.com/cockroachdb/pebble/v2"
+
+	"talentledger/eventstore"
+	"talentledger/eventstore/pebble"
+)
+
+// benchData is a 400-byte JSON payload, the size of a typical money event.
+var benchData = func() []byte {
+	const head = `{"grant_id":"grant-000123","talent_id":"talent-004567","program":"housing_purchase","amount":"600000.00","note":"`
+	const tail = `"}`
+	return []byte(head + strings.Repeat("x", 400-len(head)-len(tail)) + tail)
+}()
+
+var benchRecordedAt = time.Date(2024, 3, 15, 9, 30, 0, 0, time.UTC)
+
+func benchEvent() eventstore.EventData {
+	return eventstore.EventData{
+		ID:   eventstore.NewEventID(),
+		Type: "GrantApproved",
+		Data: benchData,
+		Metadata: eventstore.Metadata{
+			Principal:     "approver-1",
+			Role:          "approver",
+			CorrelationID: "corr-0001",
+			RecordedAt:    benchRecordedAt,
+		},
+	}
+}
+
+func benchEvents(n int) []eventstore.EventData {
+	evs := make([]eventstore.EventData, n)
+	for i := range evs {
+		evs[i] = benchEvent()
+	}
+	return evs
+}
+
+// runWriters runs writers goroutines that together perform total calls of
+// op, each goroutine passing its own index and a per-goroutine call number.
+func runWriters(b *testing.B, writers, total int, op func(w, i int) error) {
+	b.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; next.Add(1) <= int64(total); i++ {
+				if err := op(w, i); err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if errp := failed.Load(); errp != nil {
+		b.Fatal(*errp)
+	}
+}
+
+func reportRate(b *testing.B, events int, elapsed time.Duration) {
+	b.ReportMetric(float64(events)/elapsed.Seconds(), "events/s")
+}
+
+// reportPerSync reports how many events shared each WAL sync: how well
+// group commit worked, whatever the disk's speed.
+func reportPerSync(b *testing.B, s *pebble.Store, events int, syncsBefore uint64) {
+	if n := pebble.Syncs(s) - syncsBefore; n > 0 {
+		b.ReportMetric(float64(events)/float64(n), "events/sync")
+	}
+}
+
+// BenchmarkAppend measures durable single-event appends, each writer on a
+// stream of its own with exact expected versions, as command handlers
+// append.
+func BenchmarkAppend(b *testing.B) {
+	for _, writers := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			s := MustOpen(b, "")
+			ctx := context.Background()
+			versions := make([]eventstore.Version, writers)
+			for i := range versions {
+				versions[i] = eventstore.NoStream
+			}
+			b.ResetTimer()
+			start := time.Now()
+			syncs := pebble.Syncs(s)
+			runWriters(b, writers, b.N, func(w, _ int) error {
+				res, err := s.Append(ctx, "bench-"+strconv.Itoa(w), versions[w], benchEvent())
+				versions[w] = res.Version
+				return err
+			})
+			reportRate(b, b.N, time.Since(start))
+			reportPerSync(b, s, b.N, syncs)
+
+		})
+	}
+}
+
+// BenchmarkRawPebble is the ceiling BenchmarkAppend is held against: plain
+// Pebble with default options, one synced batch holding one 400-byte value
+// per event, at the same concurrency.
+func BenchmarkRawPebble(b *testing.B) {
+	for _, writers := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			db, err := cpebble.Open(b.TempDir(), &cpebble.Options{Logger: quietLogger{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			b.ResetTimer()
+			start := time.Now()
+			runWriters(b, writers, b.N, func(w, i int) error {
+				var key [16]byte
+				binary.BigEndian.PutUint64(key[:], uint64(w))
+				binary.BigEndian.PutUint64(key[8:], uint64(i))
+				batch := db.NewBatch()
+				defer batch.Close()
+				batch.Set(key[:], benchData, nil)
+				return db.Apply(batch, cpebble.Sync)
+			})
+			reportRate(b, b.N, time.Since(start))
+		})
+	}
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)      {}
+func (quietLogger) Errorf(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
+func (quietLogger) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
+
+// BenchmarkAppendBatch measures appends of 100 events per call. b.N counts
+// events.
+func BenchmarkAppendBatch(b *testing.B) {
+	const per = 100
+	for _, writers := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			s := MustOpen(b, "")
+			ctx := context.Background()
+			versions := make([]eventstore.Version, writers)
+			batches := make([][]eventstore.EventData, writers)
+			for i := range versions {
+				versions[i] = eventstore.NoStream
+				batches[i] = benchEvents(per)
+			}
+			calls := (b.N + per - 1) / per
+			b.ResetTimer()
+			start := time.Now()
+			syncs := pebble.Syncs(s)
+			runWriters(b, writers, calls, func(w, _ int) error {
+				evs := batches[w]
+				for i := range evs {
+					evs[i].ID = eventstore.NewEventID()
+				}
+				res, err := s.Append(ctx, "batch-"+strconv.Itoa(w), versions[w], evs...)
+				versions[w] = res.Version
+				return err
+			})
+			reportRate(b, calls*per, time.Since(start))
+			reportPerSync(b, s, calls*per, syncs)
+		})
+	}
+}
+
+// BenchmarkReadAll measures reading the global log from disk with every
+// envelope decoded. The store is reopened after loading, so reads start
+// from sstables with a cold block cache. b.N counts events.
+func BenchmarkReadAll(b *testing.B) {
+	dir := b.TempDir()
+	s, err := pebble.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	const per = 1000
+	evs := benchEvents(per)
+	for i := 0; i < b.N; i += per {
+		n := min(per, b.N-i)
+		for j := range evs[:n] {
+			evs[j].ID = eventstore.NewEventID()
+		}
+		if _, err := s.Append(ctx, "read-"+strconv.Itoa(i/per%50), eventstore.Any, evs[:n]...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	s = MustOpen(b, dir)
+	runtime.GC()
+	b.ResetTimer()
+	start := time.Now()
+	it := s.ReadAll(ctx, eventstore.Start)
+	n, bytes := 0, 0
+	for it.Next() {
+		e := it.Event()
+		n++
+		bytes += len(e.Data)
+	}
+	if err := it.Err(); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n != b.N || bytes != b.N*len(benchData) {
+		b.Fatalf("read %d events (%d bytes of data), want %d", n, bytes, b.N)
+	}
+	reportRate(b, n, elapsed)
+}
+
+// BenchmarkSubscriptionLag appends at a steady 10,000 events a second
+// while a live subscription follows, and reports how long after each
+// append was acknowledged its event reached the subscriber. b.N counts
+// events; run it with -benchtime=20000x or more for stable percentiles.
+func BenchmarkSubscriptionLag(b *testing.B) {
+	const rate = 10_000
+	const workers = 32
+	s := MustOpen(b, "")
+	ctx := context.Background()
+	ackAt := make([]int64, b.N+1)
+	gotAt := make([]int64, b.N+1)
+	epoch := time.Now()
+
+	sub := s.Subscribe(ctx, eventstore.Start, eventstore.Filter{})
+	defer sub.Close()
+	subDone := make(chan error, 1)
+	go func() {
+		for n := 0; n < b.N; n++ {
+			if !sub.Next() {
+				subDone <- fmt.Errorf("subscription ended after %d events: %v", n, sub.Err())
+				return
+			}
+			gotAt[sub.Event().Position.Commit] = int64(time.Since(epoch))
+		}
+		subDone <- nil
+	}()
+
+	jobs := make(chan struct{}, b.N)
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	for w := range workers {
+		wg.Go(func() {
+			stream := "lag-" + strconv.Itoa(w)
+			v := eventstore.NoStream
+			for range jobs {
+				res, err := s.Append(ctx, stream, v, benchEvent())
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+				ackAt[res.Position.Commit] = int64(time.Since(epoch))
+				v = res.Version
+			}
+		})
+	}
+	b.ResetTimer()
+	start := time.Now()
+	tick := time.NewTicker(time.Millisecond)
+	for issued := 0; issued < b.N; {
+		<-tick.C
+		due := min(b.N, int(time.Since(start).Seconds()*rate)+1)
+		for ; issued < due; issued++ {
+			jobs <- struct{}{}
+		}
+	}
+	tick.Stop()
+	close(jobs)
+	wg.Wait()
+	elapsed := time.Since(start)
+	if errp := failed.Load(); errp != nil {
+		b.Fatal(*errp)
+	}
+	if err := <-subDone; err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	lags := make([]time.Duration, 0, b.N)
+	for p := 1; p <= b.N; p++ {
+		// Delivery can beat the acknowledgement: subscribers are fed as
+		// soon as the batch is durable, just before appenders are
+		// answered. That counts as no lag.
+		lags = append(lags, time.Duration(max(0, gotAt[p]-ackAt[p])))
+	}
+	slices.Sort(lags)
+	pct := func(q float64) float64 {
+		return float64(lags[min(len(lags)-1, int(q*float64(len(lags))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(lags[len(lags)-1].Microseconds())/1000, "max-ms")
+	reportRate(b, b.N, elapsed)
+}
+
+// BenchmarkAppendMemory appends b.N events, 100 per call from 8 writers
+// spread over 20,000 streams, and reports the process's peak resident
+// memory. Run it alone, since the peak covers the whole process:
+//
+//	go test -run '^$' -bench AppendMemory -benchtime 1000000x ./eventstore/pebble
+func BenchmarkAppendMemory(b *testing.B) {
+	const per, writers, streams = 100, 8, 20_000
+	s := MustOpen(b, "")
+	ctx := context.Background()
+	calls := (b.N + per - 1) / per
+	versions := make([]map[int]eventstore.Version, writers)
+	batches := make([][]eventstore.EventData, writers)
+	for w := range writers {
+		versions[w] = map[int]eventstore.Version{}
+		batches[w] = benchEvents(per)
+	}
+	var half atomic.Int64
+	var done atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	runWriters(b, writers, calls, func(w, i int) error {
+		k := (i*writers + w) % streams
+		v, ok := versions[w][k]
+		if !ok {
+			v = eventstore.NoStream
+		}
+		evs := batches[w]
+		for j := range evs {
+			evs[j].ID = eventstore.NewEventID()
+		}
+		// Streams k are written by writer k%writers only, so the writer's
+		// own map knows their versions.
+		res, err := s.Append(ctx, "mem-"+strconv.Itoa(k), v, evs...)
+		if err != nil {
+			return err
+		}
+		versions[w][k] = res.Version
+		if done.Add(1) == int64(calls/2) {
+			half.Store(procStatus(b, "VmRSS"))
+		}
+		return nil
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(procStatus(b, "VmHWM"))/1024, "peak-RSS-MB")
+	b.ReportMetric(float64(half.Load())/1024, "RSS-at-half-MB")
+	b.ReportMetric(float64(procStatus(b, "VmRSS"))/1024, "RSS-at-end-MB")
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-inuse-MB")
+	reportRate(b, calls*per, elapsed)
+}
+
+// procStatus returns a kB figure from /proc/self/status.
+func procStatus(b *testing.B, field string) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		b.Skip("no /proc/self/status:", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if rest, ok := bytes.CutPrefix(line, []byte(field+":")); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(rest)), " kB"), 10, 64)
+			return kb
+		}
+	}
+	b.Fatalf("%s not in /proc/self/status", field)
+	return 0
+}
