@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"talentledger/domain"
 	"talentledger/eventstore"
@@ -107,6 +108,68 @@ func TestConcurrentApprovalsNeverOverdraw(t *testing.T) {
 		"budget:transport:2024:encumbered": "1000000.00",
 		"treasury:2024:appropriation":      "-1000000.00",
 	})
+}
+
+// TestConcurrentApprovalsOfOneTalent approves many grants of one talent at
+// once under a program that deducts benefits already received: each
+// approval reads the talent's other grants, and none may wait on another
+// for ever.
+func TestConcurrentApprovalsOfOneTalent(t *testing.T) {
+	e := newTestServer(t)
+	rent := quickProgram("rent", "6000.00")
+	rent.Kind = "rent"
+	e.setupProgram(rent, "3000000.00")
+	housing := quickProgram("housing", "600000.00")
+	housing.Kind, housing.DeductKinds = "housing_purchase", []string{"rent", "apartment_rent"}
+	e.setupProgram(housing, "30000000.00")
+	talent := e.registerTalent("Maria Rossi", "B")
+	e.pay(e.approvedGrant(talent, "rent", "6000.00"), 1, "2024-02-05", clerk1, approver2, treasurer1)
+
+	const n = 16
+	grants := make([]string, n)
+	parallel(n, 4, func(i int) { grants[i] = e.reviewedGrant(clerk1, talent, "housing", "100000.00") })
+	// The deduction finds the talent's grants in the read models.
+	wantEqual(t, "talent's grants", len(fetch[talentJSON](e.as(clerk1), "/v1/talents/"+talent).Grants), n+1)
+
+	results := make([]*response, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range grants {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			who := []string{approver1, approver2}[i%2]
+			results[i], errs[i] = e.send("POST", "/v1/grants/"+grants[i]+"/approve",
+				request{token: e.tokens[who], body: []byte(`{"effective_date":"2024-03-01"}`)})
+		}()
+	}
+	close(start)
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		e.abandoned = true
+		t.Fatalf("%d concurrent approvals of one talent's grants did not finish: they wait on each other", n)
+	}
+	for i, r := range results {
+		if errs[i] != nil {
+			t.Fatalf("approve %d: %v", i, errs[i])
+		}
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: want 200", r)
+		}
+		e.seen(parsePosition(t, decodeAs[answer](t, r).Position))
+	}
+	for _, g := range grants {
+		v := fetch[grantJSON](e.as(auditor), "/v1/grants/"+g)
+		if v.State != "approved" || v.Award != "100000.00" || v.Amount != "94000.00" {
+			t.Errorf("grant %s: %s award %s amount %s, want approved 100000.00 less the 6000.00 of rent", g, v.State, v.Award, v.Amount)
+		}
+	}
+	wantEqual(t, "housing reserved", fetch[budgetJSON](e.as(auditor), "/v1/programs/housing/budgets/2024").Reserved, "1504000.00")
 }
 
 // TestReleaseIsPaidOnce retries a release with one Idempotency-Key, ten
