@@ -290,7 +290,8 @@ func TestFundQueries(t *testing.T) {
 	for _, path := range []string{"/v1/funds/nofund", "/v1/funds/nofund/projects", "/v1/funds/No%20Fund"} {
 		wantProblem(t, fm.get(path), http.StatusNotFound, "not_found")
 	}
-	for _, path := range []string{"/v1/funds?as_of=2024-13-01", "/v1/funds/dif?as_of=yesterday", "/v1/funds/alerts?as_of=01.06.2024"} {
+	for _, path := range []string{"/v1/funds?as_of=2024-13-01", "/v1/funds/dif?as_of=yesterday", "/v1/funds/alerts?as_of=01.06.2024",
+		"/v1/funds/dif/projects?as_of=2024-02-30", "/v1/projects?min_position=abc"} {
 		wantProblem(t, fm.get(path), http.StatusBadRequest, "invalid")
 	}
 	wantProblem(t, e.anonymous().get("/v1/funds"), http.StatusUnauthorized, "unauthenticated")

@@ -187,6 +187,9 @@ func TestFundViews(t *testing.T) {
 		"tvpi": "0.88", "projects": "2", "term_end": "2025-06-01",
 	})
 
+	if _, ok := e.proj.Fund("nofund", ""); ok {
+		t.Error("Fund(nofund) found")
+	}
 	funds, totals := e.proj.Funds("2024-07-31")
 	if len(funds) != 2 || funds[0].ID != "dif" || funds[1].ID != "culture" {
 		t.Fatalf("funds %v, want dif and culture in the order established", funds)
