@@ -53,6 +53,11 @@ func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	limit, err := queryInt(r, "limit", 100, 1000)
+	if err == nil && limit == 0 {
+		// The projections read a zero limit as "all": never let a client
+		// lift the bound on the page size.
+		err = domain.Errorf(domain.EINVALID, "limit must be a whole number from 1 to 1000")
+	}
 	if err != nil {
 		s.Error(w, r, err)
 		return
