@@ -103,6 +103,9 @@ func TestBadRequests(t *testing.T) {
 		{name: "min_position far ahead", who: clerk1, method: "GET", path: "/v1/programs?min_position=99999999", status: 504, code: "timeout"},
 		{name: "bad as_of", who: auditor, method: "GET", path: "/v1/ledger/balances?as_of=31.12.2024", status: 400, code: "invalid"},
 		{name: "bad limit", who: clerk1, method: "GET", path: "/v1/grants?limit=-1", status: 400, code: "invalid"},
+		{name: "limit above 1000", who: clerk1, method: "GET", path: "/v1/grants?limit=1001", status: 400, code: "invalid"},
+		// Zero would lift the bound on the page size altogether.
+		{name: "zero limit", who: clerk1, method: "GET", path: "/v1/grants?limit=0", status: 400, code: "invalid"},
 		{name: "bad fiscal year", who: clerk1, method: "GET", path: "/v1/programs/housing/budgets/20x4", status: 400, code: "invalid"},
 	}
 	for _, c := range cases {
