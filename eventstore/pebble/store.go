@@ -44,6 +44,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -58,6 +59,7 @@ type Store struct {
 	log          *slog.Logger
 	maxEventSize int
 	subBuffer    int
+	obs          Observer
 
 	// mu guards closed and the sends on reqs, so Close never closes reqs
 	// under a sender.
@@ -115,6 +117,7 @@ type config struct {
 	memTableSize uint64
 	subBuffer    int
 	fs           vfs.FS // nil means the operating system's
+	observer     Observer
 }
 
 // WithMaxEventSize sets the largest event accepted, counting its data and
@@ -199,6 +202,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		log:          cfg.logger,
 		maxEventSize: cfg.maxEventSize,
 		subBuffer:    cfg.subBuffer,
+		obs:          cfg.observer,
 		reqs:         make(chan *appendReq, queueLen),
 		commits:      make(chan *commit, 1),
 		synced:       make(chan struct{}, 1),
@@ -272,6 +276,16 @@ func (s *Store) lastOnDisk() (uint64, error) {
 // written, even if the append was already queued. Once in a batch, the
 // append completes and Append returns its outcome whatever the context.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.Version, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if s.obs.Append == nil {
+		return s.doAppend(ctx, stream, expected, events)
+	}
+	start := time.Now()
+	res, err := s.doAppend(ctx, stream, expected, events)
+	s.obs.Append(time.Since(start), err)
+	return res, err
+}
+
+func (s *Store) doAppend(ctx context.Context, stream string, expected eventstore.Version, events []eventstore.EventData) (eventstore.AppendResult, error) {
 	if err := eventstore.ValidateAppend(stream, expected, events, s.maxEventSize); err != nil {
 		return eventstore.AppendResult{}, err
 	}

@@ -605,6 +605,9 @@ func (s *Store) runSyncer() {
 			// durable, weighting the newest by 1/8.
 			d := int64(time.Since(c.applied))
 			s.syncTime.Store(s.syncTime.Load() + (d-s.syncTime.Load())/8)
+			if s.obs.Batch != nil {
+				s.obs.Batch(len(c.reqs), c.events(), time.Duration(d))
+			}
 			c.batch.Close()
 			if err != nil {
 				s.setFailed(err)
