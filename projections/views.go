@@ -211,7 +211,7 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 	case *domain.GrantApplied:
 		p.grants[e.GrantID] = &GrantView{ID: e.GrantID, TalentID: e.TalentID, ProgramID: e.ProgramID,
 			State: domain.GrantStateApplied, AmountRequested: e.AmountRequested, AppliedOn: e.AppliedOn,
-			Installments: []InstallmentView{}, Payments: []PaymentView{}}
+			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: ev.Position}
 		p.grantOrder = append(p.grantOrder, e.GrantID)
 		if t := p.talents[e.TalentID]; t != nil {
 			t.Grants = append(t.Grants, e.GrantID)
