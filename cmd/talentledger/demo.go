@@ -49,11 +49,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	log := newLogger(stderr)
-	store, err := openStore(ctx, cfg, log)
+	m := newMetrics()
+	store, err := openStore(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
-	a := newApp(store, principals, auditKey, log)
+	a := newAppWith(store, principals, auditKey, log, m)
+	a.metricsAddr = cfg.metricsAddr
 	last, err := store.LastPosition(ctx)
 	if err != nil {
 		store.Close()

@@ -27,6 +27,8 @@ type serveConfig struct {
 	principals string
 	store      string
 	auditKey   string
+	// metricsAddr is where /metrics is served; empty for nowhere.
+	metricsAddr string
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
@@ -35,6 +37,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&c.principals, "principals", "", "JSON file of principals (id, roles, token_sha256)")
 	fs.StringVar(&c.store, "store", "", "event store: empty for the embedded store in --data, or an esdb:// URL")
 	fs.StringVar(&c.auditKey, "audit-key", "", "PEM file of the Ed25519 key that signs audit tree heads (see keygen)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "listen address of the Prometheus /metrics endpoint, which needs no token (empty: not served)")
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -62,24 +65,26 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if auditKey == nil {
 		log.Warn("no --audit-key: tree heads cannot be signed and the audit proof endpoints answer 503")
 	}
-	store, err := openStore(ctx, cfg, log)
+	m := newMetrics()
+	store, err := openStore(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
-	app := newApp(store, principals, auditKey, log)
+	app := newAppWith(store, principals, auditKey, log, m)
+	app.metricsAddr = cfg.metricsAddr
 	return app.serve(ctx, cfg.addr, nil)
 }
 
 // openStore opens the embedded store in the data directory, or
 // EventStoreDB when the store is an esdb:// URL.
-func openStore(ctx context.Context, cfg serveConfig, log *slog.Logger) (eventstore.Store, error) {
+func openStore(ctx context.Context, cfg serveConfig, log *slog.Logger, m *metrics) (eventstore.Store, error) {
 	if strings.HasPrefix(cfg.store, "esdb://") || strings.HasPrefix(cfg.store, "esdb+discover://") {
 		return openESDB(ctx, cfg.store, log)
 	}
 	if cfg.store != "" {
 		return nil, fmt.Errorf("--store must be empty (embedded) or an esdb:// URL")
 	}
-	return pebble.Open(cfg.data, pebble.WithLogger(log))
+	return pebble.Open(cfg.data, pebble.WithLogger(log), pebble.WithObserver(m.storeObserver()))
 }
 
 // app is the assembled ledger: store, domain service, read models and API.
@@ -89,13 +94,24 @@ type app struct {
 	proj  *projections.Projector
 	api   *ledgerhttp.Server
 	log   *slog.Logger
+
+	metrics *metrics
+	// metricsAddr is where serve also serves /metrics; empty for nowhere.
+	metricsAddr string
 }
 
 func newApp(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger) *app {
+	return newAppWith(store, principals, auditKey, log, newMetrics())
+}
+
+// newAppWith is newApp with the metrics the store was opened with.
+func newAppWith(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger, m *metrics) *app {
 	proj := projections.New(store, log)
 	svc := domain.NewService(store, domain.WithLogger(log), domain.WithTalentGrants(proj.TalentGrants))
-	api := ledgerhttp.New(ledgerhttp.Config{Service: svc, Projector: proj, Principals: principals, Logger: log, AuditKey: auditKey})
-	return &app{store: store, svc: svc, proj: proj, api: api, log: log}
+	api := ledgerhttp.New(ledgerhttp.Config{Service: svc, Projector: proj, Principals: principals, Logger: log, AuditKey: auditKey,
+		Observer: m})
+	m.watchProjections(store, proj)
+	return &app{store: store, svc: svc, proj: proj, api: api, log: log, metrics: m}
 }
 
 // runProjections feeds the read models until ctx is done, resubscribing
@@ -108,6 +124,7 @@ func (a *app) runProjections(ctx context.Context) {
 			return
 		}
 		a.log.Error("projections stopped; resubscribing", "err", err, "backoff", backoff.String())
+		a.metrics.resubscribes.Inc()
 		select {
 		case <-ctx.Done():
 			return
@@ -158,6 +175,13 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 	go func() { a.reconcile(ctx, 30*time.Second); done <- struct{}{} }()
 
 	ln, err := net.Listen("tcp", addr)
+	stopMetrics := func() {}
+	if err == nil && a.metricsAddr != "" {
+		if _, stopMetrics, err = a.metrics.serveMetrics(a.metricsAddr, a.log); err != nil {
+			ln.Close()
+			err = fmt.Errorf("metrics listener: %w", err)
+		}
+	}
 	if err != nil {
 		cancel()
 		<-done
@@ -191,6 +215,7 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 	cancel()
 	<-done
 	<-done
+	stopMetrics()
 	if cerr := a.store.Close(); err == nil || errors.Is(err, http.ErrServerClosed) {
 		err = cerr
 	}
