@@ -226,4 +226,3 @@ func TestLagCountsPositionsAndTimeOnlyWhileBehind(t *testing.T) {
 		}
 	}
 }
-
