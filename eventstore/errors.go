@@ -16,6 +16,11 @@ var (
 	ErrStreamNotFound = errors.New("eventstore: stream not found")
 	// ErrClosed is returned by a store that has been closed.
 	ErrClosed = errors.New("eventstore: closed")
+	// ErrUnavailable reports that a backend's server cannot be reached
+	// now; the call may succeed when retried later. Nothing was written,
+	// or, for an append, the append may be retried with the same event
+	// IDs.
+	ErrUnavailable = errors.New("eventstore: unavailable")
 
 	// ErrInvalid is the parent of every bad-input error; each of the
 	// errors below also matches it with errors.Is.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"talentledger/domain"
+	"talentledger/eventstore"
 	"talentledger/projections"
 )
 
@@ -65,6 +66,12 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusInternalServerError
 	}
 	detail := domain.ErrorMessage(err)
+	if code == EUNAVAILABLE {
+		// Say so plainly, and log the cause: the client should retry.
+		detail = "the event store cannot be reached now; retry the request (with its Idempotency-Key)"
+		s.log.Warn("event store unavailable", "request_id", requestID(r.Context()), "route", r.URL.Path, "err", err.Error())
+		w.Header().Set("Retry-After", "1")
+	}
 	if code == domain.EINTERNAL {
 		detail = "internal error"
 		s.log.Error("internal error", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err.Error())
@@ -97,6 +104,8 @@ func errorCode(err error) string {
 		return ETOOLARGE
 	case errors.Is(err, projections.ErrNotReached):
 		return ETIMEOUT
+	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, eventstore.ErrClosed):
+		return EUNAVAILABLE
 	}
 	return domain.ErrorCode(err)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"talentledger/domain"
+	"talentledger/eventstore"
 	"talentledger/eventstore/pebble"
 	ledgerhttp "talentledger/http"
 )
@@ -29,16 +30,23 @@ func demoServer(t *testing.T, dir string, load bool) (string, string) {
 // keyedServer is demoServer with an audit key for signing tree heads.
 func keyedServer(t *testing.T, dir string, load bool, auditKey ed25519.PrivateKey) (string, string) {
 	t.Helper()
+	store, err := pebble.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return storeServer(t, store, load, auditKey)
+}
+
+// storeServer runs the app over store, which it closes when the test ends.
+func storeServer(t *testing.T, store eventstore.Store, load bool, auditKey ed25519.PrivateKey) (string, string) {
+	t.Helper()
 	token := ledgerhttp.NewToken()
 	principals, err := ledgerhttp.NewPrincipals([]ledgerhttp.Principal{
 		{ID: "auditor", Roles: []string{domain.RoleAuditor}, TokenSHA256: ledgerhttp.HashToken(token)},
 		{ID: "clerk", Roles: []string{domain.RoleClerk}, TokenSHA256: ledgerhttp.HashToken(clerkToken)},
 	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := pebble.Open(dir)
-	if err != nil {
+		store.Close()
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -58,7 +58,7 @@ const DefaultMaxAppendSize = 1 << 20
 
 // ErrUnavailable is matched (with errors.Is) by errors caused by the server
 // being unreachable or failing; retrying later may succeed.
-var ErrUnavailable = errors.New("esdb: server unavailable")
+var ErrUnavailable = fmt.Errorf("esdb: server unavailable: %w", eventstore.ErrUnavailable)
 
 // Store is an eventstore.Store backed by EventStoreDB. It is safe for
 // concurrent use.
