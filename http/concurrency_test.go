@@ -301,3 +301,54 @@ func parsePosition(t testing.TB, s string) eventstore.Position {
 	}
 	return p
 }
+
+// TestIdempotentCreation retries commands that create things: the retries
+// answer with the same IDs and create nothing more, and a key cannot be
+// reused on another endpoint.
+func TestIdempotentCreation(t *testing.T) {
+	e := newTestServer(t)
+	e.setupProgram(quickProgram("transport", "18000.00"), "1500000.00")
+	body := map[string]any{"name": "Olivier Dubois", "tier": "A", "employer": "Pinghu New Energy Tech"}
+
+	first := e.as(clerk1).post("/v1/talents", body, "register-dubois")
+	if first.status != http.StatusCreated {
+		t.Fatalf("%s: want 201", first)
+	}
+	talent := decodeAs[answer](t, first).ID
+	again := e.as(clerk1).post("/v1/talents", body, "register-dubois")
+	if again.status != http.StatusCreated || !bytes.Equal(again.body, first.body) || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("retry: %s, want the first answer %s replayed", again, first.body)
+	}
+	// Another clerk's key of the same name is another command.
+	other := e.as(clerk2).command(http.StatusCreated, "/v1/talents", body)
+	if other == talent {
+		t.Errorf("two registrations share the ID %s", talent)
+	}
+	wantEqual(t, "TalentRegistered events", countEvents(e, domain.TypeTalentRegistered), 2)
+
+	// The key already answered a registration; an application under it is
+	// refused rather than answered with the talent.
+	application := map[string]any{"talent_id": talent, "program_id": "transport", "amount_requested": "18000.00", "document_ref": "PHRS-APP-41"}
+	wantProblem(t, e.as(clerk1).post("/v1/grants", application, "register-dubois"), http.StatusConflict, "idempotency_mismatch")
+
+	const n = 6
+	paths := make([]string, n)
+	rqs := make([]request, n)
+	for i := range rqs {
+		paths[i] = "/v1/grants"
+		rqs[i] = request{token: e.tokens[clerk1], body: marshal(t, application), header: map[string]string{"Idempotency-Key": "apply-dubois"}}
+	}
+	rs := race(t, e, "POST", paths, rqs)
+	for _, r := range rs {
+		if r.status != http.StatusCreated || !bytes.Equal(r.body, rs[0].body) {
+			t.Errorf("%s: want 201 %s", r, rs[0].body)
+		}
+	}
+	grant := decodeAs[answer](t, rs[0]).ID
+	e.seen(parsePosition(t, decodeAs[answer](t, rs[0]).Position))
+	wantEqual(t, "GrantApplied events", countEvents(e, domain.TypeGrantApplied), 1)
+	tv := fetch[talentJSON](e.as(clerk1), "/v1/talents/"+talent)
+	if len(tv.Grants) != 1 || tv.Grants[0] != grant {
+		t.Errorf("talent's grants = %v, want [%s]", tv.Grants, grant)
+	}
+}
