@@ -15,7 +15,7 @@ import (
 func (s *Server) registerFundRoutes() {
 	fm := []string{domain.RoleFundManager}
 	s.handle("POST", "/v1/funds", fm, "establish a fund", s.command(s.handleFundCreate))
-	s.handle("GET", "/v1/funds", AnyRole, "every fund: committed, paid-in, invested, valuation, idle cash, multiples, with totals", s.handleFundList)
+	s.handle("GET", "/v1/funds", AnyRole, "every fund: committed, paid-in, invested, valuation, idle cash, multiples, with totals (figures and alerts ?as_of=, ?recorded_as_of=)", s.handleFundList)
 	s.handle("GET", "/v1/funds/alerts", AnyRole, "idle cash, term ending and concentration alerts", s.handleFundAlerts)
 	s.handle("GET", "/v1/funds/{id}", AnyRole, "one fund", s.handleFundGet)
 	s.handle("GET", "/v1/funds/{id}/projects", AnyRole, "one fund's projects with totals by sector", s.handleFundProjects)
@@ -27,7 +27,7 @@ func (s *Server) registerFundRoutes() {
 	s.handle("POST", "/v1/funds/{id}/investments/{iid}/distributions", fm, "record a distribution received", s.command(s.investmentCommand(s.svc.RecordDistribution, "amount")))
 	s.handle("POST", "/v1/funds/{id}/investments/{iid}/exit", fm, "record an exit and its proceeds", s.command(s.investmentCommand(s.svc.CompleteExit, "proceeds")))
 	s.handle("POST", "/v1/funds/{id}/investments/{iid}/write-off", fm, "write an investment off", s.command(s.investmentCommand(s.svc.WriteOff, "")))
-	s.handle("GET", "/v1/projects", AnyRole, "projects by fund, sector and status, with totals", s.handleProjectList)
+	s.handle("GET", "/v1/projects", AnyRole, "projects by fund, sector and status, with totals (?as_of=, ?recorded_as_of=)", s.handleProjectList)
 }
 
 type fundRequest struct {
@@ -119,47 +119,40 @@ func (s *Server) investmentCommand(run func(ctx context.Context, c domain.Invest
 	}
 }
 
-// asOf reads ?as_of= for alerts, defaulting to today in the city.
-func asOf(r *http.Request) (string, error) {
-	d := r.URL.Query().Get("as_of")
+// fundQuery starts a fund view. ?as_of= is the date alerts are computed
+// against and, when given, the business date the figures are as of (the
+// books at the end of that day); without it alerts are computed against
+// today in the city and the figures are current. ?recorded_as_of= limits
+// the figures to events recorded by then. It returns the alert date and the
+// read models to answer from.
+func (s *Server) fundQuery(w http.ResponseWriter, r *http.Request) (string, *projections.Projector, projections.PointInTime, bool) {
+	v, pt, ok := s.query(w, r)
+	if !ok {
+		return "", nil, pt, false
+	}
+	d := pt.AsOf
 	if d == "" {
-		return domain.Today(time.Now()), nil
+		d = domain.Today(time.Now())
 	}
-	if _, err := domain.ParseDate(d); err != nil {
-		return "", err
-	}
-	return d, nil
-}
-
-func (s *Server) fundQuery(w http.ResponseWriter, r *http.Request) (string, bool) {
-	if err := s.waitMinPosition(r); err != nil {
-		s.Error(w, r, err)
-		return "", false
-	}
-	d, err := asOf(r)
-	if err != nil {
-		s.Error(w, r, err)
-		return "", false
-	}
-	return d, true
+	return d, v, pt, true
 }
 
 func (s *Server) handleFundList(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.fundQuery(w, r)
+	d, v, pt, ok := s.fundQuery(w, r)
 	if !ok {
 		return
 	}
-	funds, totals := s.proj.Funds(d)
-	writeJSON(w, http.StatusOK, map[string]any{"funds": funds, "totals": totals, "as_of": d, "position": s.proj.Position().String()})
+	funds, totals := v.Funds(d)
+	writeJSON(w, http.StatusOK, stamp(map[string]any{"funds": funds, "totals": totals, "as_of": d, "position": v.Position().String()}, pt))
 }
 
 func (s *Server) handleFundGet(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.fundQuery(w, r)
+	d, v, _, ok := s.fundQuery(w, r)
 	if !ok {
 		return
 	}
 	id := mux.Vars(r)["id"]
-	f, found := s.proj.Fund(id, d)
+	f, found := v.Fund(id, d)
 	if !found {
 		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "fund %q not found", clip(id)))
 		return
@@ -168,34 +161,34 @@ func (s *Server) handleFundGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleFundProjects(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.fundQuery(w, r)
+	d, v, pt, ok := s.fundQuery(w, r)
 	if !ok {
 		return
 	}
 	id := mux.Vars(r)["id"]
-	if _, found := s.proj.Fund(id, d); !found {
+	if _, found := v.Fund(id, d); !found {
 		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "fund %q not found", clip(id)))
 		return
 	}
 	q := r.URL.Query()
-	ps, totals := s.proj.Projects(projections.ProjectFilter{FundID: id, Sector: q.Get("sector"), Status: q.Get("status")})
-	writeJSON(w, http.StatusOK, map[string]any{"fund_id": id, "projects": ps, "totals": totals})
+	ps, totals := v.Projects(projections.ProjectFilter{FundID: id, Sector: q.Get("sector"), Status: q.Get("status")})
+	writeJSON(w, http.StatusOK, stamp(map[string]any{"fund_id": id, "projects": ps, "totals": totals}, pt))
 }
 
 func (s *Server) handleProjectList(w http.ResponseWriter, r *http.Request) {
-	if err := s.waitMinPosition(r); err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	ps, totals := s.proj.Projects(projections.ProjectFilter{FundID: q.Get("fund"), Sector: q.Get("sector"), Status: q.Get("status")})
-	writeJSON(w, http.StatusOK, map[string]any{"projects": ps, "totals": totals})
-}
-
-func (s *Server) handleFundAlerts(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.fundQuery(w, r)
+	v, pt, ok := s.query(w, r)
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"as_of": d, "alerts": s.proj.FundAlerts(d)})
+	q := r.URL.Query()
+	ps, totals := v.Projects(projections.ProjectFilter{FundID: q.Get("fund"), Sector: q.Get("sector"), Status: q.Get("status")})
+	writeJSON(w, http.StatusOK, stamp(map[string]any{"projects": ps, "totals": totals}, pt))
+}
+
+func (s *Server) handleFundAlerts(w http.ResponseWriter, r *http.Request) {
+	d, v, _, ok := s.fundQuery(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"as_of": d, "alerts": v.FundAlerts(d)})
 }

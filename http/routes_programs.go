@@ -10,10 +10,10 @@ import (
 
 func (s *Server) registerProgramRoutes() {
 	s.handle("POST", "/v1/programs", []string{domain.RoleAdmin}, "define a subsidy program", s.command(s.handleProgramCreate))
-	s.handle("GET", "/v1/programs", AnyRole, "list programs with their budgets", s.handleProgramList)
-	s.handle("GET", "/v1/programs/{id}", AnyRole, "one program with its budgets", s.handleProgramGet)
+	s.handle("GET", "/v1/programs", AnyRole, "list programs with their budgets (?as_of=, ?recorded_as_of=)", s.handleProgramList)
+	s.handle("GET", "/v1/programs/{id}", AnyRole, "one program with its budgets (?as_of=, ?recorded_as_of=)", s.handleProgramGet)
 	s.handle("POST", "/v1/programs/{id}/budgets", []string{domain.RoleApprover}, "appropriate a fiscal year's budget", s.command(s.handleBudgetAppropriate))
-	s.handle("GET", "/v1/programs/{id}/budgets/{fy}", AnyRole, "a budget: appropriated, reserved, paid, available", s.handleBudgetGet)
+	s.handle("GET", "/v1/programs/{id}/budgets/{fy}", AnyRole, "a budget: appropriated, reserved, paid, available (?as_of=, ?recorded_as_of=)", s.handleBudgetGet)
 }
 
 type programRequest struct {
@@ -44,20 +44,20 @@ func (s *Server) handleProgramCreate(r *http.Request, body []byte, m domain.Comm
 }
 
 func (s *Server) handleProgramList(w http.ResponseWriter, r *http.Request) {
-	if err := s.waitMinPosition(r); err != nil {
-		s.Error(w, r, err)
+	v, pt, ok := s.query(w, r)
+	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"programs": s.proj.Programs(), "position": s.proj.Position().String()})
+	writeJSON(w, http.StatusOK, stamp(map[string]any{"programs": v.Programs(), "position": v.Position().String()}, pt))
 }
 
 func (s *Server) handleProgramGet(w http.ResponseWriter, r *http.Request) {
-	if err := s.waitMinPosition(r); err != nil {
-		s.Error(w, r, err)
+	v, _, ok := s.query(w, r)
+	if !ok {
 		return
 	}
 	id := mux.Vars(r)["id"]
-	p, ok := s.proj.Program(id)
+	p, ok := v.Program(id)
 	if !ok {
 		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "program %q not found", clip(id)))
 		return
@@ -82,17 +82,17 @@ func (s *Server) handleBudgetAppropriate(r *http.Request, body []byte, m domain.
 }
 
 func (s *Server) handleBudgetGet(w http.ResponseWriter, r *http.Request) {
-	if err := s.waitMinPosition(r); err != nil {
-		s.Error(w, r, err)
-		return
-	}
 	v := mux.Vars(r)
 	fy, err := pathInt(v["fy"], "fiscal year")
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	b, ok := s.proj.Budget(v["id"], fy)
+	models, _, ok := s.query(w, r)
+	if !ok {
+		return
+	}
+	b, ok := models.Budget(v["id"], fy)
 	if !ok {
 		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "no budget for program %q in %d", clip(v["id"]), fy))
 		return

@@ -1,0 +1,65 @@
+package http
+
+import (
+	"net/http"
+
+	"talentledger/projections"
+)
+
+// Point-in-time queries. The balances, budget and fund views accept
+//
+//	?as_of=YYYY-MM-DD          the books as they stand for the end of that
+//	                           business date: events effective on or before it,
+//	                           corrections recorded later but effective
+//	                           earlier included;
+//	?recorded_as_of=RFC3339    the books as they were recorded by that instant:
+//	                           events recorded at or before it;
+//
+// alone or together (events must pass both). Without either, a view is
+// answered from the live read models. With one, it is answered from models
+// replayed from the log for that query (projections.Replay), which reads
+// the whole log: point-in-time views are for audits, not dashboards.
+
+// pointInTime reads ?as_of= and ?recorded_as_of=. Errors are EINVALID.
+func pointInTime(r *http.Request) (projections.PointInTime, error) {
+	q := r.URL.Query()
+	return projections.ParsePointInTime(q.Get("as_of"), q.Get("recorded_as_of"))
+}
+
+// viewAt returns the read models that answer for pt: the live ones when pt
+// is zero, else models replayed from the log.
+func (s *Server) viewAt(r *http.Request, pt projections.PointInTime) (*projections.Projector, error) {
+	if pt.IsZero() {
+		return s.proj, nil
+	}
+	return projections.Replay(r.Context(), s.svc.Store(), pt.Keep)
+}
+
+// query starts a read that honours ?min_position=, ?as_of= and
+// ?recorded_as_of=: it returns the read models to answer from and the point
+// in time, or writes the error and returns ok false.
+func (s *Server) query(w http.ResponseWriter, r *http.Request) (v *projections.Projector, pt projections.PointInTime, ok bool) {
+	pt, err := pointInTime(r)
+	if err == nil {
+		err = s.waitMinPosition(r)
+	}
+	if err == nil {
+		v, err = s.viewAt(r, pt)
+	}
+	if err != nil {
+		s.Error(w, r, err)
+		return nil, pt, false
+	}
+	return v, pt, true
+}
+
+// stamp adds the point in time asked for to a list's answer.
+func stamp(answer map[string]any, pt projections.PointInTime) map[string]any {
+	if pt.AsOf != "" {
+		answer["as_of"] = pt.AsOf
+	}
+	if !pt.RecordedAsOf.IsZero() {
+		answer["recorded_as_of"] = pt.RecordedAsOfString()
+	}
+	return answer
+}
