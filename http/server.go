@@ -89,6 +89,7 @@ func New(cfg Config) *Server {
 	s.registerLedgerRoutes()
 	s.registerFundRoutes()
 	s.registerAuditRoutes()
+	s.registerExportRoutes()
 	s.registerExtraRoutes()
 	for _, rt := range s.routes {
 		s.router.Handle(rt.Path, s.guard(rt)).Methods(rt.Method).Name(rt.Method + " " + rt.Path)
@@ -127,7 +128,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w}
 	start := time.Now()
 	defer func() {
-		if v := recover(); v != nil {
+		v := recover()
+		if v != nil && v != http.ErrAbortHandler {
 			s.log.Error("panic", "request_id", id, "panic", v, "stack", string(debug.Stack()))
 			if rec.status == 0 {
 				writeProblem(rec, r, http.StatusInternalServerError, domain.EINTERNAL, "internal error")
@@ -140,6 +142,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"status", rec.code(), "duration_ms", float64(elapsed.Microseconds())/1000)
 		if s.obs != nil {
 			s.obs.Request(info.route, rec.code(), elapsed)
+		}
+		if v == http.ErrAbortHandler {
+			// A streamed answer failed midway: net/http cuts the
+			// connection, so the client sees it fail.
+			panic(v)
 		}
 	}()
 	s.router.ServeHTTP(rec, r)
@@ -259,6 +266,10 @@ func (r *statusRecorder) Flush() {
 		f.Flush()
 	}
 }
+
+// Unwrap lets http.ResponseController reach the connection, so exports can
+// extend their write deadline as they stream.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *statusRecorder) code() int {
 	if r.status == 0 {

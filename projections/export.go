@@ -1,0 +1,291 @@
+package projections
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+
+	"talentledger/domain"
+	"talentledger/eventstore"
+)
+
+// Exports for auditors: the journal of every posting and the grants
+// register, as CSV files that spreadsheet programs open as they are.
+//
+//   - UTF-8 with a byte-order mark, so that Excel reads Chinese names and
+//     reasons as UTF-8 rather than the machine's legacy code page;
+//   - RFC 4180: comma-separated, fields quoted when needed, CRLF line ends;
+//   - a text cell that starts with = + - @ (or a tab or carriage return) is
+//     prefixed with a single quote, so that a spreadsheet shows it as text
+//     rather than evaluate it as a formula (CSV injection). Amounts and other
+//     numbers are written by the ledger itself and never prefixed.
+//   - streamed: rows are written as the log (or the register) is read, and
+//     flushed every few hundred rows; memory does not grow with the rows.
+
+// BOM is the UTF-8 byte-order mark every export starts with.
+const BOM = "\xEF\xBB\xBF"
+
+// JournalHeader names the journal's columns. Each posting of an event is
+// two lines in journal form: a debit line for the destination account and
+// a credit line for the source account, with the posting's number in the
+// event ("posting", from 1) on both. So every event's lines, and the whole
+// file, have equal debit and credit totals.
+var JournalHeader = []string{
+	"event_id", "position", "stream", "version", "type", "principal", "role",
+	"recorded_at", "effective_date", "posting", "account", "debit", "credit",
+	"reason", "document_ref", "correlation_id",
+}
+
+// GrantsHeader names the grants register's columns: one row per grant in
+// the order applied for. Amounts are in yuan with two decimals; dates are
+// YYYY-MM-DD; fiscal_year and approved_on are empty until approval.
+var GrantsHeader = []string{
+	"grant_id", "talent_id", "talent_name", "program_id", "state",
+	"amount_requested", "award", "deduction", "amount", "fiscal_year",
+	"applied_on", "approved_on", "paid", "due",
+	"clawback_assessed", "clawback_recovered", "clawback_waived", "clawback_outstanding",
+}
+
+// flushEvery is how many rows are written between flushes to the client.
+const flushEvery = 512
+
+// JournalRange selects events by effective date, both bounds inclusive and
+// optional (YYYY-MM-DD).
+type JournalRange struct {
+	From, To string
+}
+
+// ParseJournalRange validates a range. Errors are EINVALID.
+func ParseJournalRange(from, to string) (JournalRange, error) {
+	for _, d := range []string{from, to} {
+		if d != "" {
+			if _, err := domain.ParseDate(d); err != nil {
+				return JournalRange{}, err
+			}
+		}
+	}
+	if from != "" && to != "" && from > to {
+		return JournalRange{}, domain.Errorf(domain.EINVALID, "from (%s) is after to (%s)", from, to)
+	}
+	return JournalRange{From: from, To: to}, nil
+}
+
+// Keep reports whether ev's effective date is in the range.
+func (jr JournalRange) Keep(ev *eventstore.Event) bool {
+	d := EffectiveDate(ev)
+	return (jr.From == "" || d >= jr.From) && (jr.To == "" || d <= jr.To)
+}
+
+// JournalStats sums what a journal export wrote.
+type JournalStats struct {
+	// Events counts events with postings in the range; Postings their
+	// postings; Rows the lines written (two per posting), header excluded.
+	Events   int64
+	Postings int64
+	Rows     int64
+	Debits   domain.Money
+	Credits  domain.Money
+	// Last is the position of the last event read.
+	Last eventstore.Position
+}
+
+// csvOut is a CSV writer that flushes to its destination every flushEvery
+// rows.
+type csvOut struct {
+	cw    *csv.Writer
+	flush func() error
+	rows  int
+}
+
+func newCSVOut(w io.Writer, flush func() error) (*csvOut, error) {
+	bw := bufio.NewWriterSize(w, 32<<10)
+	if _, err := bw.WriteString(BOM); err != nil {
+		return nil, err
+	}
+	cw := csv.NewWriter(bw)
+	cw.UseCRLF = true
+	return &csvOut{cw: cw, flush: func() error {
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		if flush != nil {
+			return flush()
+		}
+		return nil
+	}}, nil
+}
+
+func (o *csvOut) write(row []string) error {
+	if err := o.cw.Write(row); err != nil {
+		return err
+	}
+	o.rows++
+	if o.rows%flushEvery == 0 {
+		return o.flush()
+	}
+	return nil
+}
+
+// Text guards a text cell against formula injection: a cell starting with
+// = + - @, a tab or a carriage return gets a leading single quote.
+func Text(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	}
+	return s
+}
+
+// WriteJournalCSV writes every posting of every event in rng to w, in log
+// order, as the journal described by JournalHeader, after a BOM and the
+// header. It streams: one event is held at a time, and flush (which may be
+// nil) is called, after the writer's own buffer is flushed, every few
+// hundred rows and at the end, so that an HTTP answer reaches the client as
+// it is written. Errors are the store's, ctx's or w's.
+func WriteJournalCSV(ctx context.Context, w io.Writer, store eventstore.Store, rng JournalRange, flush func() error) (JournalStats, error) {
+	var st JournalStats
+	st.Debits, st.Credits = domain.Zero, domain.Zero
+	out, err := newCSVOut(w, flush)
+	if err != nil {
+		return st, err
+	}
+	if err := out.write(JournalHeader); err != nil {
+		return st, err
+	}
+	it := store.ReadAll(ctx, eventstore.Start)
+	defer it.Close()
+	row := make([]string, len(JournalHeader))
+	for it.Next() {
+		ev := it.Event()
+		st.Last = ev.Position
+		if !rng.Keep(&ev) {
+			continue
+		}
+		payload, err := domain.DecodeEvent(ev.Type, ev.Data)
+		if err != nil {
+			// A type this version does not know: it cannot say what it
+			// posts. Refuse rather than export a journal missing lines.
+			return st, fmt.Errorf("projections: journal: event at %s (%s): %w", ev.Position, ev.Type, err)
+		}
+		ps := domain.Postings(payload)
+		if len(ps) == 0 {
+			continue
+		}
+		st.Events++
+		fillEventColumns(row, &ev)
+		for i, p := range ps {
+			st.Postings++
+			amount := p.Amount.String()
+			row[9] = strconv.Itoa(i + 1)
+			for _, line := range [2]struct{ account, debit, credit string }{
+				{p.Destination, amount, ""}, {p.Source, "", amount},
+			} {
+				row[10], row[11], row[12] = Text(line.account), line.debit, line.credit
+				if err := out.write(row); err != nil {
+					return st, err
+				}
+				st.Rows++
+			}
+			st.Debits = st.Debits.Add(p.Amount)
+			st.Credits = st.Credits.Add(p.Amount)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return st, err
+	}
+	return st, out.flush()
+}
+
+// fillEventColumns sets the columns every line of an event shares.
+func fillEventColumns(row []string, ev *eventstore.Event) {
+	recorded := ""
+	if !ev.Metadata.RecordedAt.IsZero() {
+		recorded = ev.Metadata.RecordedAt.UTC().Format("2006-01-02T15:04:05.000000Z")
+	}
+	row[0] = ev.ID.String()
+	row[1] = ev.Position.String()
+	row[2] = Text(ev.Stream)
+	row[3] = strconv.FormatInt(int64(ev.Version), 10)
+	row[4] = Text(ev.Type)
+	row[5] = Text(ev.Metadata.Principal)
+	row[6] = Text(ev.Metadata.Role)
+	row[7] = recorded
+	row[8] = EffectiveDate(ev)
+	row[13] = Text(ev.Metadata.Reason)
+	row[14] = Text(ev.Metadata.DocumentRef)
+	row[15] = Text(ev.Metadata.CorrelationID)
+}
+
+// grantRow is one line of the register, copied under the lock.
+type grantRow [18]string
+
+// grantRows copies the register rows of up to n grants from index i of
+// the application order, and the index to continue from.
+func (p *Projector) grantRows(i, n int) ([]grantRow, int) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var out []grantRow
+	for ; i < len(p.grantOrder) && len(out) < n; i++ {
+		g := p.grants[p.grantOrder[i]]
+		name := ""
+		if t := p.talents[g.TalentID]; t != nil {
+			name = t.Name
+		}
+		fy := ""
+		if g.FiscalYear != 0 {
+			fy = strconv.Itoa(g.FiscalYear)
+		}
+		out = append(out, grantRow{
+			Text(g.ID), Text(g.TalentID), Text(name), Text(g.ProgramID), Text(g.State),
+			g.AmountRequested.String(), g.Award.String(), g.Deduction.String(), g.Amount.String(), fy,
+			g.AppliedOn, g.ApprovedOn, g.Paid.String(), g.Due.String(),
+			g.Clawback.Assessed.String(), g.Clawback.Recovered.String(), g.Clawback.Waived.String(), g.Clawback.Outstanding.String(),
+		})
+	}
+	return out, i
+}
+
+// WriteGrantsCSV writes the grants register of p to w, as described by
+// GrantsHeader, after a BOM and the header, and returns the number of
+// grants written. It copies a page of rows at a time under p's read lock and
+// writes it with the lock released, so a slow reader never holds up the
+// projector; on a live projector, a grant applied for while the export runs
+// may appear at the end. flush is as for WriteJournalCSV. Errors are ctx's
+// or w's.
+func WriteGrantsCSV(ctx context.Context, w io.Writer, p *Projector, flush func() error) (int, error) {
+	out, err := newCSVOut(w, flush)
+	if err != nil {
+		return 0, err
+	}
+	if err := out.write(GrantsHeader); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := 0; ; {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		var rows []grantRow
+		rows, i = p.grantRows(i, flushEvery)
+		if len(rows) == 0 {
+			break
+		}
+		for k := range rows {
+			if err := out.write(rows[k][:]); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, out.flush()
+}
