@@ -482,10 +482,16 @@ type InvestmentCommand struct {
 
 // investmentCommand runs decide on an investment that exists and is still
 // held (not exited nor written off).
-func (s *Service) investmentCommand(ctx context.Context, c InvestmentCommand, needFunded bool, decide func(f *fund, inv *investment, m *meta) ([]Event, error)) (Result, error) {
+// validate, when set, checks the command's input after its role.
+func (s *Service) investmentCommand(ctx context.Context, c InvestmentCommand, needFunded bool, validate func() error, decide func(f *fund, inv *investment, m *meta) ([]Event, error)) (Result, error) {
 	m, err := s.newMeta(c.Meta, RoleFundManager)
 	if err != nil {
 		return Result{}, err
+	}
+	if validate != nil {
+		if err := validate(); err != nil {
+			return Result{}, err
+		}
 	}
 	res, err := s.fundCommand(ctx, m, c.FundID, func(f *fund) ([]Event, error) {
 		inv := f.investments[c.InvestmentID]
@@ -511,10 +517,7 @@ func (s *Service) investmentCommand(ctx context.Context, c InvestmentCommand, ne
 // Errors: EINVALID, ENOTFOUND, ECONFLICT, EEXCEEDSAPPROVED,
 // EINSUFFICIENTFUNDS.
 func (s *Service) FundTranche(ctx context.Context, c InvestmentCommand) (Result, error) {
-	if err := c.Amount.CheckAmount("amount"); err != nil {
-		return Result{}, err
-	}
-	return s.investmentCommand(ctx, c, false, func(f *fund, inv *investment, m *meta) ([]Event, error) {
+	return s.investmentCommand(ctx, c, false, func() error { return c.Amount.CheckAmount("amount") }, func(f *fund, inv *investment, m *meta) ([]Event, error) {
 		if total := inv.funded.Add(c.Amount); total.Cmp(inv.approved.Amount) > 0 {
 			return nil, Errorf(EEXCEEDSAPPROVED, "tranches would total %s of the %s approved", total, inv.approved.Amount)
 		}
@@ -531,10 +534,13 @@ func (s *Service) FundTranche(ctx context.Context, c InvestmentCommand) (Result,
 //
 // Errors: EINVALID, ENOTFOUND, ECONFLICT.
 func (s *Service) UpdateValuation(ctx context.Context, c InvestmentCommand) (Result, error) {
-	if c.Amount.Sign() < 0 || c.Amount.Cmp(MaxAmount) > 0 {
-		return Result{}, Errorf(EINVALID, "valuation must be between 0 and %s", MaxAmount)
+	validate := func() error {
+		if c.Amount.Sign() < 0 || c.Amount.Cmp(MaxAmount) > 0 {
+			return Errorf(EINVALID, "valuation must be between 0 and %s", MaxAmount)
+		}
+		return nil
 	}
-	return s.investmentCommand(ctx, c, true, func(f *fund, inv *investment, m *meta) ([]Event, error) {
+	return s.investmentCommand(ctx, c, true, validate, func(f *fund, inv *investment, m *meta) ([]Event, error) {
 		return []Event{&ValuationUpdated{FundID: c.FundID, InvestmentID: c.InvestmentID, Valuation: c.Amount, AsOf: m.date}}, nil
 	})
 }
@@ -544,10 +550,7 @@ func (s *Service) UpdateValuation(ctx context.Context, c InvestmentCommand) (Res
 //
 // Errors: EINVALID, ENOTFOUND, ECONFLICT.
 func (s *Service) RecordDistribution(ctx context.Context, c InvestmentCommand) (Result, error) {
-	if err := c.Amount.CheckAmount("amount"); err != nil {
-		return Result{}, err
-	}
-	return s.investmentCommand(ctx, c, true, func(f *fund, inv *investment, m *meta) ([]Event, error) {
+	return s.investmentCommand(ctx, c, true, func() error { return c.Amount.CheckAmount("amount") }, func(f *fund, inv *investment, m *meta) ([]Event, error) {
 		return []Event{&DistributionReceived{FundID: c.FundID, InvestmentID: c.InvestmentID, Amount: c.Amount, ReceivedOn: m.date}}, nil
 	})
 }
@@ -557,10 +560,13 @@ func (s *Service) RecordDistribution(ctx context.Context, c InvestmentCommand) (
 //
 // Errors: EINVALID, ENOTFOUND, ECONFLICT.
 func (s *Service) CompleteExit(ctx context.Context, c InvestmentCommand) (Result, error) {
-	if c.Amount.Sign() < 0 || c.Amount.Cmp(MaxAmount) > 0 {
-		return Result{}, Errorf(EINVALID, "proceeds must be between 0 and %s", MaxAmount)
+	validate := func() error {
+		if c.Amount.Sign() < 0 || c.Amount.Cmp(MaxAmount) > 0 {
+			return Errorf(EINVALID, "proceeds must be between 0 and %s", MaxAmount)
+		}
+		return nil
 	}
-	return s.investmentCommand(ctx, c, true, func(f *fund, inv *investment, m *meta) ([]Event, error) {
+	return s.investmentCommand(ctx, c, true, validate, func(f *fund, inv *investment, m *meta) ([]Event, error) {
 		return []Event{&ExitCompleted{FundID: c.FundID, InvestmentID: c.InvestmentID, Cost: inv.funded, Proceeds: c.Amount, ExitedOn: m.date}}, nil
 	})
 }
@@ -570,7 +576,7 @@ func (s *Service) CompleteExit(ctx context.Context, c InvestmentCommand) (Result
 //
 // Errors: ENOTFOUND, ECONFLICT.
 func (s *Service) WriteOff(ctx context.Context, c InvestmentCommand) (Result, error) {
-	return s.investmentCommand(ctx, c, true, func(f *fund, inv *investment, m *meta) ([]Event, error) {
+	return s.investmentCommand(ctx, c, true, nil, func(f *fund, inv *investment, m *meta) ([]Event, error) {
 		return []Event{&WrittenOff{FundID: c.FundID, InvestmentID: c.InvestmentID, Amount: inv.funded, WrittenOn: m.date}}, nil
 	})
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	"talentledger/eventstore"
 )
@@ -184,12 +186,30 @@ func (r *repo) executeLocked(ctx context.Context, e *entry, m *meta, decide deci
 		if attempt >= maxConflictRetries {
 			return res, &Error{Code: ECONFLICT, Message: "the record changed concurrently too often; try again", Err: err}
 		}
-		// Another process wrote to the stream: fold its events and decide
-		// again on the new state.
+		// Another process wrote to the stream. Back off a random moment,
+		// growing with each attempt, so that writers racing in lockstep
+		// spread out; then fold their events and decide again.
+		if err := sleepJitter(ctx, attempt); err != nil {
+			return res, err
+		}
 		if err := r.catchUp(ctx, e); err != nil {
 			r.cache.remove(e.stream)
 			return res, err
 		}
+	}
+}
+
+// sleepJitter waits a random time below 2^attempt milliseconds, or until
+// ctx is done.
+func sleepJitter(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 8)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
