@@ -125,6 +125,10 @@ const (
 	GrantStateRejected     = "rejected"
 )
 
+// GrantStates lists every grant state.
+var GrantStates = []string{GrantStateApplied, GrantStateReviewed, GrantStateInNotice, GrantStateNoticeClosed,
+	GrantStateApproved, GrantStateCompleted, GrantStateTerminated, GrantStateRejected}
+
 // Payment states.
 const (
 	PaymentStatePrepared = "prepared"
