@@ -34,14 +34,7 @@ func (s *Server) handleExportJournal(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	name := "journal"
-	if rng.From != "" {
-		name += "_from_" + rng.From
-	}
-	if rng.To != "" {
-		name += "_to_" + rng.To
-	}
-	flush := s.startCSV(w, name+".csv")
+	flush := s.startCSV(w, rng.Filename())
 	st, err := projections.WriteJournalCSV(r.Context(), w, s.svc.Store(), rng, flush)
 	s.endCSV(r, "journal", st.Rows, err)
 }

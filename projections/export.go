@@ -73,6 +73,19 @@ func ParseJournalRange(from, to string) (JournalRange, error) {
 	return JournalRange{From: from, To: to}, nil
 }
 
+// Filename is the journal file's name: journal.csv, or with the range's
+// bounds, e.g. journal_from_2024-01-01_to_2024-12-31.csv.
+func (jr JournalRange) Filename() string {
+	name := "journal"
+	if jr.From != "" {
+		name += "_from_" + jr.From
+	}
+	if jr.To != "" {
+		name += "_to_" + jr.To
+	}
+	return name + ".csv"
+}
+
 // Keep reports whether ev's effective date is in the range.
 func (jr JournalRange) Keep(ev *eventstore.Event) bool {
 	d := EffectiveDate(ev)

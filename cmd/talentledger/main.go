@@ -4,6 +4,7 @@
 //	talentledger demo     run the API on a data directory loaded with the demo data set
 //	talentledger verify   check hash chains and the Merkle tree against signed heads
 //	talentledger keygen   write a new key for signing audit tree heads
+//	talentledger export   write the journal and the grants register of a data directory as CSV
 //
 // Every flag can also be set through an environment variable named
 // TALENTLEDGER_<FLAG>, e.g. TALENTLEDGER_ADDR.
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "keygen":
 		err = runKeygen(args[1:], stdout, stderr)
+	case "export":
+		err = runExport(ctx, args[1:], stdout, stderr)
 	case "verify":
 		return runVerify(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -73,6 +76,7 @@ commands:
   demo     run the HTTP API on a data directory loaded with the demo data set
   verify   check the hash chains and the Merkle tree, of a data directory or a server
   keygen   write a new Ed25519 key for signing audit tree heads
+  export   write the journal and the grants register of a data directory as CSV
 
 Run 'talentledger <command> -h' for a command's flags. Every flag can also
 be set as an environment variable TALENTLEDGER_<FLAG> (e.g. TALENTLEDGER_ADDR).
