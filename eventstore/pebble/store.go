@@ -7,10 +7,15 @@
 // into one Pebble batch and made durable with one WAL sync (group commit):
 // each append's expected version is checked against its stream's head,
 // including heads moved earlier in the same batch, so a wrong version fails
-// only that append. Once a batch is handed to Pebble the writer goes on
-// building the next while the sync is in flight; a second goroutine waits for
-// each sync in order, then answers the appends and feeds live subscriptions.
-// Append therefore returns only after its events are on disk.
+// only that append, never its batch-mates. One batch is synced at a time;
+// while it is, the writer decides the appends that arrive into the next
+// batch, and a second goroutine waits for the sync, then feeds live
+// subscriptions and answers the appends. Append therefore returns only after
+// its events are on disk.
+//
+// After a sync, the writer waits briefly for the callers it answered to come
+// back before starting the next one, so that closed-loop writers share one
+// sync instead of splitting into two groups that take turns (see gather).
 //
 // Events are numbered 1, 2, 3, … in the global log, without gaps; a
 // Position's Commit and Prepare are both that number.
