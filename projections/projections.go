@@ -60,6 +60,7 @@ type Projector struct {
 	pendingRelease  map[string]time.Time
 
 	fm    *fundModels
+	pm    *principalModels
 	audit *auditModels
 
 	// extra holds appliers registered by other files (funds), so one
@@ -91,6 +92,7 @@ func New(store eventstore.Store, log *slog.Logger) *Projector {
 		audit:           &auditModels{tree: auditproof.NewTree()},
 	}
 	p.initFunds()
+	p.initPrincipals()
 	return p
 }
 
