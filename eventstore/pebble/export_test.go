@@ -5,3 +5,6 @@ var WithFS = withFS
 
 // Syncs returns how many batches s has synced.
 func Syncs(s *Store) uint64 { return s.syncs.Load() }
+
+// Batched returns how many appends the batch being built holds.
+func Batched(s *Store) int { return int(s.batched.Load()) }

@@ -90,6 +90,8 @@ type Store struct {
 	// syncTime is a moving average of how long a batch takes to sync, in
 	// nanoseconds.
 	syncTime atomic.Int64
+	// batched counts the appends in the batch being built.
+	batched atomic.Int64
 	// syncs counts batches synced, for benchmarks to report how many
 	// appends share a sync.
 	syncs atomic.Uint64

@@ -164,6 +164,7 @@ func (s *Store) runWriter() {
 	reqs := s.reqs
 	for {
 		if !syncing && len(cur.reqs) > 0 {
+			s.batched.Store(0)
 			s.apply(cur)
 			s.commits <- cur
 			syncing = true
@@ -251,6 +252,7 @@ func (c *commit) full() bool {
 
 // add decides r into the batch c.
 func (s *Store) add(c *commit, r *appendReq) {
+	s.batched.Add(1)
 	c.reqs = append(c.reqs, r)
 	c.size += len(r.buf)
 	if errp := s.failed.Load(); errp != nil {

@@ -1,0 +1,180 @@
+package pebble_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
+	"talentledger/eventstore"
+	"talentledger/eventstore/pebble"
+)
+
+// walGate is a file system whose WAL syncs can be held or made to fail, so
+// that a test decides what lands in one group-commit batch.
+type walGate struct {
+	hold    atomic.Bool
+	fail    atomic.Bool
+	held    chan struct{} // a sync is being held
+	release chan struct{}
+}
+
+func newWALGate() *walGate {
+	return &walGate{held: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+func (g *walGate) fs() vfs.FS {
+	return errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
+		switch op.Kind {
+		case errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo:
+		default:
+			return nil
+		}
+		if !strings.HasSuffix(op.Path, ".log") {
+			return nil
+		}
+		if g.hold.Load() {
+			select {
+			case g.held <- struct{}{}:
+			default:
+			}
+			<-g.release
+		}
+		if g.fail.Load() {
+			return errors.New("injected WAL sync failure")
+		}
+		return nil
+	}))
+}
+
+// waitBatched waits until the batch being built holds n appends.
+func waitBatched(t *testing.T, s *pebble.Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for pebble.Batched(s) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("batch holds %d appends, want %d", pebble.Batched(s), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestDecisionsWithinOneBatch(t *testing.T) {
+	// While one batch's sync is held, the next batch collects: two copies
+	// of one append (the second is a retry of the first), two appends
+	// racing to create one stream, an append to a stream created earlier
+	// in the same batch, and an unrelated append. Each must be decided
+	// against what the batch has written so far.
+	g := newWALGate()
+	s := MustOpen(t, "db", pebble.WithFS(g.fs()))
+	ctx := context.Background()
+	mustAppend(t, s, "warm-up", eventstore.NoStream, events(1)...)
+
+	g.hold.Store(true)
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, "held", eventstore.NoStream, events(1)...)
+		first <- err
+	}()
+	<-g.held // the writer is now waiting for this sync; what follows queues behind it
+
+	retried := events(2)
+	type outcome struct {
+		res eventstore.AppendResult
+		err error
+	}
+	var wg sync.WaitGroup
+	results := make([]outcome, 5)
+	appendAsync := func(i int, stream string, exp eventstore.Version, evs []eventstore.EventData) {
+		wg.Go(func() { results[i].res, results[i].err = s.Append(ctx, stream, exp, evs...) })
+	}
+	appendAsync(0, "retried", eventstore.NoStream, retried)
+	appendAsync(1, "retried", eventstore.NoStream, retried)
+	appendAsync(2, "contested", eventstore.NoStream, events(1))
+	appendAsync(3, "contested", eventstore.NoStream, events(1))
+	appendAsync(4, "other", eventstore.NoStream, events(3))
+	waitBatched(t, s, 5)
+	// An exact version that only the batch so far makes right.
+	appendAsync2 := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		o.res, o.err = s.Append(ctx, "other", 2, events(1)...)
+		appendAsync2 <- o
+	}()
+	waitBatched(t, s, 6)
+	syncs := pebble.Syncs(s)
+	g.hold.Store(false)
+	close(g.release)
+	if err := <-first; err != nil {
+		t.Fatalf("held append: %v", err)
+	}
+	wg.Wait()
+	follow := <-appendAsync2
+
+	if results[0].err != nil || results[1].err != nil || results[0].res != results[1].res {
+		t.Errorf("an append and its retry in one batch: %+v and %+v; want the same success", results[0], results[1])
+	}
+	won := 0
+	for _, o := range results[2:4] {
+		switch {
+		case o.err == nil:
+			won++
+		case !errors.Is(o.err, eventstore.ErrWrongVersion):
+			t.Errorf("contested create failed with %v, want ErrWrongVersion", o.err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d appends created the contested stream, want 1", won)
+	}
+	if results[4].err != nil || follow.err != nil || follow.res.Version != 3 {
+		t.Errorf("create then append at version 2 in one batch: %+v, %+v", results[4], follow)
+	}
+	if got := pebble.Syncs(s) - syncs; got != 2 {
+		t.Errorf("%d syncs for the held batch and the next; want 2 (one batch)", got)
+	}
+	log := mustRead(t, s.ReadAll(ctx, eventstore.Start))
+	if want := 1 + 1 + 2 + 1 + 3 + 1; len(log) != want {
+		t.Fatalf("log holds %d events, want %d", len(log), want)
+	}
+	for i, e := range log {
+		if e.Position.Commit != uint64(i+1) {
+			t.Fatalf("event %d at position %v", i, e.Position)
+		}
+	}
+}
+
+func TestFailedSyncIsNeverAcknowledged(t *testing.T) {
+	g := newWALGate()
+	// The store logs the failure; keep it out of the test's output.
+	s, err := pebble.Open("db", pebble.WithFS(g.fs()), pebble.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	mustAppend(t, s, "ok", eventstore.NoStream, events(1)...)
+	before, _ := s.LastPosition(ctx)
+
+	g.fail.Store(true)
+	if _, err := s.Append(ctx, "lost", eventstore.NoStream, events(1)...); err == nil {
+		t.Fatal("append acknowledged although its sync failed")
+	}
+	// The store stays failed: nothing after the failure can be trusted.
+	g.fail.Store(false)
+	if _, err := s.Append(ctx, "after", eventstore.NoStream, events(1)...); err == nil {
+		t.Fatal("append acknowledged after a failed sync")
+	}
+	if after, _ := s.LastPosition(ctx); after != before {
+		t.Errorf("LastPosition moved from %v to %v over failed appends", before, after)
+	}
+	if _, err := readAll(t, s.ReadStream(ctx, "lost", 0)); !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Errorf("the failed append is readable: %v", err)
+	}
+}
