@@ -4,6 +4,7 @@
 //	talentledger demo     run the API on a data directory loaded with the demo data set
 //	talentledger verify   check hash chains and the Merkle tree against signed heads
 //	talentledger keygen   write a new key for signing audit tree heads
+//	talentledger bench    measure throughput, latency, replay, cold start and memory
 //	talentledger export   write the journal and the grants register of a data directory as CSV
 //
 // Every flag can also be set through an environment variable named
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runExport(ctx, args[1:], stdout, stderr)
 	case "verify":
 		return runVerify(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return exitOK
@@ -76,6 +79,8 @@ commands:
   demo     run the HTTP API on a data directory loaded with the demo data set
   verify   check the hash chains and the Merkle tree, of a data directory or a server
   keygen   write a new Ed25519 key for signing audit tree heads
+  bench    load an in-process server over loopback and report throughput and
+           latency; --events N measures replay, cold start and memory instead
   export   write the journal and the grants register of a data directory as CSV
 
 Run 'talentledger <command> -h' for a command's flags. Every flag can also

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -194,15 +193,6 @@ func TestServeExportsMetricsOnItsOwnAddress(t *testing.T) {
 			t.Errorf("a raw path became a route label: %q", r)
 		}
 	}
-}
-
-func labelValue(m *dto.Metric, name string) string {
-	for _, l := range m.Label {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
 }
 
 func TestLagCountsPositionsAndTimeOnlyWhileBehind(t *testing.T) {
