@@ -19,8 +19,6 @@ const (
 	prefixLog = 'l'
 	// prefixStream + stream + 0x00 + be64(version) → be64(position).
 	prefixStream = 's'
-	// prefixHead + stream → be64(last version).
-	prefixHead = 'h'
 	// prefixID + stream + 0x00 + id → be64(version) + be64(position), the
 	// per-stream event-ID index used to recognise retries.
 	prefixID = 'i'
@@ -52,11 +50,6 @@ func streamPrefix(dst []byte, stream string) []byte {
 func streamKey(dst []byte, stream string, v eventstore.Version) []byte {
 	dst = streamPrefix(dst, stream)
 	return binary.BigEndian.AppendUint64(dst, uint64(v))
-}
-
-func headKey(dst []byte, stream string) []byte {
-	dst = append(dst, prefixHead)
-	return append(dst, stream...)
 }
 
 func idKey(dst []byte, stream string, id eventstore.EventID) []byte {

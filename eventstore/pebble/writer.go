@@ -450,11 +450,11 @@ func (s *Store) write(c *commit, r *appendReq, head eventstore.Version) {
 	r.res = eventstore.AppendResult{Version: newHead, Position: eventstore.Position{Commit: c.last, Prepare: c.last}}
 }
 
-// writeIndexes adds to b the stream index, event-ID index and head entries
-// of everything pending. Pebble inserts a batch into its memtable in batch
+// writeIndexes adds to b the stream index and event-ID index entries of
+// everything pending. Pebble inserts a batch into its memtable in batch
 // order and inserts a key next to the previous one much faster than
 // anywhere else, so entries go in key order: each stream's versions in a
-// run, then the heads, then each stream's IDs sorted.
+// run, then each stream's IDs sorted.
 func (s *Store) writeIndexes(b *pebble.Batch) {
 	w := &s.w
 	streams := w.streams[:0]
@@ -469,11 +469,6 @@ func (s *Store) writeIndexes(b *pebble.Batch) {
 			w.val = binary.BigEndian.AppendUint64(w.val[:0], pos)
 			b.Set(w.key, w.val, nil)
 		}
-	}
-	for _, name := range streams {
-		w.key = headKey(w.key[:0], name)
-		w.val = binary.BigEndian.AppendUint64(w.val[:0], uint64(w.pending[name].head))
-		b.Set(w.key, w.val, nil)
 	}
 	for _, name := range streams {
 		ps := w.pending[name]
@@ -503,17 +498,27 @@ func (s *Store) head(stream string) (eventstore.Version, error) {
 	if v, ok := w.heads.get(stream); ok {
 		return v, nil
 	}
-	w.key = headKey(w.key[:0], stream)
-	v, err := s.getUint64(w.key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		w.heads.put(stream, eventstore.NoStream)
-		return eventstore.NoStream, nil
-	}
+	// The stream index's last entry is the head. Storing heads apart would
+	// cost a write per append to save a seek on a cache miss.
+	w.key = streamPrefix(w.key[:0], stream)
+	lo := len(w.key)
+	w.key = append(w.key, w.key...)
+	w.key[len(w.key)-1]++
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: w.key[:lo], UpperBound: w.key[lo:]})
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("eventstore/pebble: %w", err)
 	}
-	w.heads.put(stream, eventstore.Version(v))
-	return eventstore.Version(v), nil
+	v := eventstore.NoStream
+	if it.Last() {
+		k := it.Key()
+		v = eventstore.Version(decodeUint64(k[len(k)-8:]))
+	}
+	err = it.Close()
+	if err != nil {
+		return 0, fmt.Errorf("eventstore/pebble: %w", err)
+	}
+	w.heads.put(stream, v)
+	return v, nil
 }
 
 // eventAt returns the ID and position of the event at version v.
