@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -33,33 +34,33 @@ func (p *Principal) has(role string) bool {
 	return false
 }
 
-// Principals authenticates bearer tokens. It is safe for concurrent use.
+// Principals authenticates bearer tokens against a fixed set, the
+// principals file: the bootstrap admin and any principal kept outside the
+// log. It is safe for concurrent use; a nil *Principals holds nobody.
 type Principals struct {
 	mu      sync.RWMutex
 	byToken map[string]*Principal // by token hash
+	byID    map[string]*Principal
 }
 
-// NewPrincipals returns a set of principals, checking each.
+// NewPrincipals returns a set of principals, checking each: a valid ID
+// (domain.ValidPrincipalID), roles that pass domain.CheckRoles (so no
+// admin holds a money role and no auditor another role), and a token
+// hash.
 func NewPrincipals(ps []Principal) (*Principals, error) {
-	set := &Principals{byToken: map[string]*Principal{}}
-	ids := map[string]bool{}
+	set := &Principals{byToken: map[string]*Principal{}, byID: map[string]*Principal{}}
 	for i := range ps {
 		p := ps[i]
-		if p.ID == "" || len(p.ID) > 100 || strings.ContainsAny(p.ID, " \t\r\n") {
-			return nil, fmt.Errorf("principal %d: id must be 1–100 characters without spaces", i)
+		if !domain.ValidPrincipalID(p.ID) {
+			return nil, fmt.Errorf("principal %d: id must be 1–64 lower-case letters, digits or ._@- starting with a letter or digit", i)
 		}
-		if ids[p.ID] {
+		if set.byID[p.ID] != nil {
 			return nil, fmt.Errorf("principal %s appears twice", p.ID)
 		}
-		ids[p.ID] = true
-		if len(p.Roles) == 0 {
-			return nil, fmt.Errorf("principal %s has no role", p.ID)
+		if err := domain.CheckRoles(p.Roles); err != nil {
+			return nil, fmt.Errorf("principal %s: %s", p.ID, domain.ErrorMessage(err))
 		}
-		for _, r := range p.Roles {
-			if !contains(domain.Roles, r) {
-				return nil, fmt.Errorf("principal %s: unknown role %q", p.ID, r)
-			}
-		}
+		p.Roles = slices.Clone(p.Roles)
 		if b, err := hex.DecodeString(p.TokenSHA256); err != nil || len(b) != sha256.Size {
 			return nil, fmt.Errorf("principal %s: token_sha256 must be 64 hex digits", p.ID)
 		}
@@ -68,6 +69,7 @@ func NewPrincipals(ps []Principal) (*Principals, error) {
 			return nil, fmt.Errorf("principal %s shares a token with another", p.ID)
 		}
 		set.byToken[h] = &p
+		set.byID[p.ID] = &p
 	}
 	return set, nil
 }
@@ -92,7 +94,7 @@ func LoadPrincipals(path string) (*Principals, error) {
 
 // Authenticate returns the principal holding token, or nil.
 func (ps *Principals) Authenticate(token string) *Principal {
-	if token == "" {
+	if ps == nil || token == "" {
 		return nil
 	}
 	h := HashToken(token)
@@ -101,11 +103,47 @@ func (ps *Principals) Authenticate(token string) *Principal {
 	return ps.byToken[h]
 }
 
-// HashToken returns the hex SHA-256 of a token, as stored.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
+// has reports whether the set names the principal id.
+func (ps *Principals) has(id string) bool {
+	if ps == nil {
+		return false
+	}
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return ps.byID[id] != nil
 }
+
+// get returns the principal id, without its token hash.
+func (ps *Principals) get(id string) (Principal, bool) {
+	if ps == nil {
+		return Principal{}, false
+	}
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	p := ps.byID[id]
+	if p == nil {
+		return Principal{}, false
+	}
+	return Principal{ID: p.ID, Roles: slices.Clone(p.Roles)}, true
+}
+
+// list returns the principals sorted by ID, without their token hashes.
+func (ps *Principals) list() []Principal {
+	if ps == nil {
+		return nil
+	}
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	out := make([]Principal, 0, len(ps.byID))
+	for _, p := range ps.byID {
+		out = append(out, Principal{ID: p.ID, Roles: slices.Clone(p.Roles)})
+	}
+	slices.SortFunc(out, func(a, b Principal) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// HashToken returns the hex SHA-256 of a token, as stored.
+func HashToken(token string) string { return domain.TokenSHA256(token) }
 
 // NewToken returns a new 256-bit random token, hex-encoded.
 func NewToken() string {

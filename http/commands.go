@@ -76,7 +76,13 @@ func (s *Server) command(run commandFunc) http.HandlerFunc {
 			s.Error(w, r, err)
 			return
 		}
-		raw, err := json.Marshal(resp)
+		// An answer holding a secret (a new token) is kept without it: the
+		// log never holds a secret, and a retry is told to ask again.
+		kept, secret := resp, false
+		if rd, ok := resp.(redactor); ok {
+			kept, secret = rd.redacted(), true
+		}
+		raw, err := json.Marshal(kept)
 		if err != nil {
 			s.Error(w, r, err)
 			return
@@ -89,6 +95,10 @@ func (s *Server) command(run commandFunc) http.HandlerFunc {
 		}
 		if first != nil && first.RequestHash != hash {
 			s.replay(w, r, first, hash)
+			return
+		}
+		if secret {
+			writeJSON(w, status, resp)
 			return
 		}
 		writeJSON(w, status, json.RawMessage(raw))

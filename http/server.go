@@ -35,6 +35,12 @@ type Config struct {
 	MinPositionWait time.Duration
 	// Observer, when set, is told of every request and idempotent replay.
 	Observer Observer
+	// MaxInFlight caps the requests served at once; more are answered 503
+	// at once (default DefaultMaxInFlight; negative for no cap).
+	MaxInFlight int
+	// CORSOrigins lists the browser origins allowed to call the API; none
+	// (the default) turns CORS off.
+	CORSOrigins []string
 }
 
 // Server is the HTTP API.
@@ -49,6 +55,9 @@ type Server struct {
 	auditKey ed25519.PrivateKey
 	routes   []Route
 	obs      Observer
+	// inflight holds a token per request being served; nil for no cap.
+	inflight chan struct{}
+	cors     map[string]bool
 }
 
 // Route describes one endpoint: who may call it and what it does. The
@@ -74,6 +83,7 @@ func New(cfg Config) *Server {
 	if s.wait == 0 {
 		s.wait = 5 * time.Second
 	}
+	s.limits(cfg)
 	s.router = mux.NewRouter()
 	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, domain.ENOTFOUND, "no such endpoint")
@@ -89,6 +99,7 @@ func New(cfg Config) *Server {
 	s.registerLedgerRoutes()
 	s.registerFundRoutes()
 	s.registerAuditRoutes()
+	s.registerPrincipalRoutes()
 	s.registerExportRoutes()
 	s.registerExtraRoutes()
 	for _, rt := range s.routes {
@@ -122,6 +133,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	if r.TLS != nil {
+		h.Set("Strict-Transport-Security", "max-age=63072000")
+	}
 
 	info := &reqInfo{route: "unmatched"}
 	r = r.WithContext(context.WithValue(r.Context(), keyInfo, info))
@@ -149,6 +163,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(v)
 		}
 	}()
+	if s.preflight(rec, r) {
+		return
+	}
+	release, ok := s.admit(rec, r)
+	if !ok {
+		return
+	}
+	defer release()
 	s.router.ServeHTTP(rec, r)
 }
 
@@ -182,7 +204,7 @@ func (s *Server) guard(rt Route) http.Handler {
 			return
 		}
 		token, ok := bearer(r)
-		p := s.auth.Authenticate(token)
+		p := s.authenticate(token)
 		if !ok || p == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="talentledger"`)
 			writeProblem(w, r, http.StatusUnauthorized, domain.EUNAUTHENTICATED, "a valid bearer token is required")
@@ -192,7 +214,7 @@ func (s *Server) guard(rt Route) http.Handler {
 			info.principal = p.ID
 		}
 		role := ""
-		if len(rt.Roles) == 1 && rt.Roles[0] == "*" {
+		if len(rt.Roles) == 1 && rt.Roles[0] == "*" && len(p.Roles) > 0 {
 			role = p.Roles[0]
 		} else {
 			for _, want := range rt.Roles {
