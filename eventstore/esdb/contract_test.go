@@ -27,8 +27,10 @@ func TestContract(t *testing.T) {
 func TestContractRealServer(t *testing.T) {
 	url := os.Getenv("EVENTSTORE_URL")
 	if url == "" {
-		t.Skip("no EventStoreDB server: to run the contract suite against one, start it (docker compose up -d) and run " +
-			"EVENTSTORE_URL='esdb://127.0.0.1:2113?tls=false' go test ./eventstore/esdb/")
+		t.Skip("no EventStoreDB server: to run the contract suite against the repository's cluster, start it " +
+			"(docker compose up -d node1 node2 node3), make its nodes' names resolve " +
+			"(127.0.0.1 node1 node2 node3 in /etc/hosts) and run " +
+			"EVENTSTORE_URL='esdb://node1:2113,node2:2114,node3:2115?tls=false' go test ./eventstore/esdb/")
 	}
 	eventstoretest.Run(t, func(t *testing.T) eventstore.Store {
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
