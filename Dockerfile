@@ -20,7 +20,10 @@ FROM golang:${GO_VERSION} AS build
 WORKDIR /src
 # Pebble, the EventStoreDB client and everything else are pure Go, so the
 # binary is built without cgo: it is static and needs no libc at run time.
-ENV CGO_ENABLED=0
+# go.mod names a patch release; an older cached image of this minor version
+# fetches that toolchain instead of failing (the image's default is local).
+ENV CGO_ENABLED=0 \
+    GOTOOLCHAIN=auto
 # Modules first, so that a change to the code does not download them again.
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
@@ -45,8 +48,10 @@ RUN apk add --no-cache ca-certificates \
 COPY --from=build /out/talentledger /usr/local/bin/talentledger
 
 # Numeric, so that runtimes that refuse root (runAsNonRoot) can check it.
+# The working directory stays /, so that the image also runs under another
+# unprivileged uid (docker-compose.yml lets it run as the owner of the
+# mounted secrets).
 USER 10001:10001
-WORKDIR /var/lib/talentledger
 # Listen on every interface of the container (the binary's default is
 # loopback only). The embedded store, when no --store is given, lives in
 # /var/lib/talentledger/data: mount a volume there to keep it.
