@@ -1,0 +1,106 @@
+package projections_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"talentledger/domain"
+	"talentledger/eventstore"
+	"talentledger/eventstore/memstore"
+	"talentledger/projections"
+)
+
+// journeyLog returns the events of grants taken from application to
+// payment through the domain service, about n of them: 7 events a grant,
+// 9 for every other one, which also runs a public notice; 8 programs with
+// their budgets, and a talent for every four grants.
+func journeyLog(tb testing.TB, n int) []eventstore.Event {
+	tb.Helper()
+	ctx := context.Background()
+	store := memstore.New()
+	defer store.Close()
+	now := time.Date(2025, 3, 10, 9, 30, 0, 0, time.UTC)
+	svc := domain.NewService(store, domain.WithClock(func() time.Time { return now }))
+	actor := func(p, role string) domain.CommandMeta {
+		return domain.CommandMeta{Actor: domain.Actor{Principal: p, Role: role}, DocumentRef: "DOC-1"}
+	}
+	must := func(r domain.Result, err error) domain.Result {
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return r
+	}
+	const programs = 8
+	for i := range programs {
+		id := fmt.Sprintf("p%d", i)
+		must(svc.DefineProgram(ctx, domain.DefineProgram{Meta: actor("admin", domain.RoleAdmin), ProgramID: id, Name: "Transport " + id,
+			Kind: domain.KindTransport, Caps: map[string]domain.Money{"B": yuanOf(50000)}, Schedule: domain.Schedule{Percentages: []decimal.Decimal{decimal.NewFromInt(100)}}}))
+		must(svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: actor("approver", domain.RoleApprover), ProgramID: id,
+			FiscalYear: 2025, Amount: yuanOf(1_000_000_000)}))
+	}
+	grants := n / 8
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			var t string
+			for g := w; g < grants; g += 8 {
+				if t == "" || g%4 == 0 {
+					t = must(svc.RegisterTalent(ctx, domain.RegisterTalent{Meta: actor("clerk", domain.RoleClerk),
+						Name: fmt.Sprintf("Talent %d", g), Tier: "B", Employer: "E"})).ID
+				}
+				gid := must(svc.ApplyGrant(ctx, domain.ApplyGrant{Meta: actor("clerk", domain.RoleClerk), TalentID: t,
+					ProgramID: fmt.Sprintf("p%d", g%programs), AmountRequested: yuanOf(1000)})).ID
+				must(svc.ReviewGrant(ctx, domain.ReviewGrant{Meta: actor("reviewer", domain.RoleReviewer), GrantID: gid, Decision: "approve"}))
+				if g%2 == 0 {
+					must(svc.OpenNotice(ctx, domain.NoticeCommand{Meta: actor("reviewer", domain.RoleReviewer), GrantID: gid}))
+					must(svc.CloseNotice(ctx, domain.NoticeCommand{Meta: actor("reviewer", domain.RoleReviewer), GrantID: gid}))
+				}
+				must(svc.ApproveGrant(ctx, domain.ApproveGrant{Meta: actor("approver", domain.RoleApprover), GrantID: gid}))
+				pid := must(svc.PreparePayment(ctx, domain.PreparePayment{Meta: actor("clerk", domain.RoleClerk), GrantID: gid, Installment: 1})).ID
+				must(svc.ApprovePayment(ctx, domain.PaymentCommand{Meta: actor("approver", domain.RoleApprover), PaymentID: pid}))
+				must(svc.ReleasePayment(ctx, domain.PaymentCommand{Meta: actor("treasurer", domain.RoleTreasurer), PaymentID: pid, BankReference: "B-1"}))
+			}
+		})
+	}
+	wg.Wait()
+	var evs []eventstore.Event
+	it := store.ReadAll(ctx, eventstore.Start)
+	defer it.Close()
+	for it.Next() {
+		evs = append(evs, it.Event())
+	}
+	if err := it.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return evs
+}
+
+func yuanOf(n int64) domain.Money { return domain.Yuan(n) }
+
+// BenchmarkApply measures folding a realistic log into every read model
+// (budgets, talents, grants, ledger, funds, the audit tree): the replay a
+// cold start does, without the store's reading.
+func BenchmarkApply(b *testing.B) {
+	evs := journeyLog(b, 40_000)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b.ResetTimer()
+	start := time.Now()
+	applied := 0
+	for b.Loop() {
+		p := projections.New(nil, log)
+		for i := range evs {
+			if err := p.Apply(&evs[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		applied += len(evs)
+	}
+	b.ReportMetric(float64(applied)/time.Since(start).Seconds(), "events/s")
+}
