@@ -26,12 +26,23 @@ func pointInTime(r *http.Request) (projections.PointInTime, error) {
 	return projections.ParsePointInTime(q.Get("as_of"), q.Get("recorded_as_of"))
 }
 
+// replays bounds the point-in-time replays running at once. Each reads the
+// whole log and holds models as large as the live ones, so a burst of them
+// queues rather than multiplies the process's memory.
+var replays = make(chan struct{}, 2)
+
 // viewAt returns the read models that answer for pt: the live ones when pt
 // is zero, else models replayed from the log.
 func (s *Server) viewAt(r *http.Request, pt projections.PointInTime) (*projections.Projector, error) {
 	if pt.IsZero() {
 		return s.proj, nil
 	}
+	select {
+	case replays <- struct{}{}:
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+	defer func() { <-replays }()
 	return projections.Replay(r.Context(), s.svc.Store(), pt.Keep)
 }
 

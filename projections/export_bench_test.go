@@ -112,6 +112,14 @@ func payments(tb testing.TB, n int) eventstore.Store {
 	return store
 }
 
+// countingWriter discards what it is given and counts the bytes.
+type countingWriter int64
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
+}
+
 // memSampler records the peak of the Go heap in use while it runs.
 type memSampler struct {
 	stop chan struct{}
@@ -167,10 +175,10 @@ func procStatus(field string) uint64 {
 func resetPeakRSS() bool { return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil }
 
 // BenchmarkJournalExport streams the journal of a Pebble store of N
-// payment events (one posting, two lines each) to io.Discard and reports
-// the Go heap in use before the export and its peak during it, and the
-// process's peak RSS during it. If the export held rows, the peak would
-// grow with N; it does not.
+// payment events (one posting, two lines each) to a writer that discards
+// it, counting the bytes, and reports the Go heap in use before the export
+// and its peak during it, and the process's peak RSS during it. If the
+// export held rows, the peaks would grow with N; they do not.
 //
 // N defaults to 100,000 and 1,000,000 postings; set
 // TALENTLEDGER_EXPORT_BENCH_SIZES (comma-separated) to change them. The
@@ -203,6 +211,7 @@ func BenchmarkJournalExport(b *testing.B) {
 
 			var peakHeap, peakRSS, heapBefore uint64
 			var rows int64
+			var out countingWriter
 			b.ResetTimer()
 			for range b.N {
 				b.StopTimer()
@@ -213,7 +222,8 @@ func BenchmarkJournalExport(b *testing.B) {
 				canReset := resetPeakRSS()
 				sampler := sampleMemory(5 * time.Millisecond)
 				b.StartTimer()
-				st, err := projections.WriteJournalCSV(context.Background(), io.Discard, store, projections.JournalRange{}, nil)
+				out = 0
+				st, err := projections.WriteJournalCSV(context.Background(), &out, store, projections.JournalRange{}, nil)
 				b.StopTimer()
 				peakHeap = max(peakHeap, sampler.Stop())
 				if canReset {
@@ -230,6 +240,7 @@ func BenchmarkJournalExport(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(out)/(1<<20), "csv-MiB")
 			b.ReportMetric(float64(heapBefore)/(1<<20), "heap-before-MiB")
 			b.ReportMetric(float64(peakHeap)/(1<<20), "heap-peak-MiB")
 			if peakRSS > 0 {
