@@ -115,7 +115,13 @@ func WithLogger(l *slog.Logger) Option {
 			case esdbclient.LogError:
 				lv = slog.LevelError
 			}
-			l.Log(context.Background(), lv, "esdb client: "+fmt.Sprintf(format, args...))
+			msg := fmt.Sprintf(format, args...)
+			if lv > slog.LevelDebug && strings.Contains(msg, context.Canceled.Error()) {
+				// A call or subscription its caller cancelled, as every
+				// shutdown does: not a fault.
+				lv = slog.LevelDebug
+			}
+			l.Log(context.Background(), lv, "esdb client: "+msg)
 		}
 	}
 }
