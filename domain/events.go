@@ -335,6 +335,9 @@ func (IdempotencyRecorded) EventType() string       { return TypeIdempotencyReco
 // switch is explicit: a type name maps to exactly one Go type, and an
 // unknown type is an error, never a guess.
 func DecodeEvent(typ string, data []byte) (Event, error) {
+	if e, ok := decodeFast(typ, data); ok {
+		return e, nil
+	}
 	var e Event
 	switch typ {
 	case TypeProgramDefined:
