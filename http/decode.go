@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 
 	"talentledger/domain"
@@ -51,7 +52,7 @@ func decode(body []byte, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return domain.Errorf(domain.EINVALID, "the body must hold one JSON object")
 	}
-	return nil
+	return checkSizes(reflect.ValueOf(v), "")
 }
 
 func decodeError(err error) error {

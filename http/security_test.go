@@ -100,14 +100,15 @@ func TestInFlightCap(t *testing.T) {
 	api, token := bareServer(t, ledgerhttp.Config{MaxInFlight: 1, MinPositionWait: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
-	go func() {
+	wait := func() {
 		// No projector runs, so this waits until cancelled.
 		req := httptest.NewRequest("GET", "/v1/programs?min_position=5", nil).WithContext(ctx)
 		req.Header.Set("Authorization", "Bearer "+token)
 		rec := httptest.NewRecorder()
 		api.ServeHTTP(rec, req)
 		done <- rec.Code
-	}()
+	}
+	go wait()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		rec := serve(api, "GET", "/openapi.json", nil)
@@ -120,7 +121,15 @@ func TestInFlightCap(t *testing.T) {
 		if rec.Code != http.StatusOK || time.Now().After(deadline) {
 			t.Fatalf("GET /openapi.json: %d while the server's one place should be taken", rec.Code)
 		}
-		time.Sleep(time.Millisecond)
+		select {
+		case code := <-done:
+			// This probe held the place when the waiting request came.
+			if code != http.StatusServiceUnavailable {
+				t.Fatalf("the waiting request ended with %d", code)
+			}
+			go wait()
+		case <-time.After(time.Millisecond):
+		}
 	}
 	if rec := serve(api, "GET", "/healthz", nil); rec.Code != http.StatusOK {
 		t.Errorf("healthz at the cap: %d", rec.Code)
