@@ -28,6 +28,7 @@ package auditproof
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -113,28 +114,53 @@ func VerifyTreeHead(pub ed25519.PublicKey, h TreeHead) error {
 // metadata and its predecessor in the stream, so the leaf commits to all of
 // it.
 func LeafData(e *eventstore.Event) []byte {
-	var b bytes.Buffer
-	field := func(p []byte) {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(p)))
-		b.Write(n[:])
-		b.Write(p)
-	}
-	field([]byte("talentledger leaf v1"))
-	field([]byte(e.Stream))
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(e.Version))
-	b.Write(v[:])
-	field(e.ID[:])
-	field([]byte(e.Metadata.Hash))
-	return b.Bytes()
+	return appendLeafData(make([]byte, 0, leafDataLen(e)), e)
 }
 
-// LeafHash returns the RFC 6962 leaf hash of an event.
-func LeafHash(e *eventstore.Event) []byte { return rfc6962.DefaultHasher.HashLeaf(LeafData(e)) }
+const leafTag = "talentledger leaf v1"
+
+func leafDataLen(e *eventstore.Event) int {
+	return 4 + len(leafTag) + 4 + len(e.Stream) + 8 + 4 + len(e.ID) + 4 + len(e.Metadata.Hash)
+}
+
+func appendLeafData(b []byte, e *eventstore.Event) []byte {
+	field := func(b []byte, p string) []byte {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
+		return append(b, p...)
+	}
+	b = field(b, leafTag)
+	b = field(b, e.Stream)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Version))
+	b = field(b, string(e.ID[:]))
+	return field(b, e.Metadata.Hash)
+}
+
+// LeafHash returns the RFC 6962 leaf hash of an event: SHA-256 of a zero
+// byte and the leaf data. Every event's leaf is hashed on each replay, so
+// the bytes are laid out on the stack when they fit.
+func LeafHash(e *eventstore.Event) []byte {
+	var stack [256]byte
+	b := stack[:0]
+	if n := 1 + leafDataLen(e); n > len(stack) {
+		b = make([]byte, 0, n)
+	}
+	b = append(b, rfc6962.RFC6962LeafHashPrefix)
+	sum := sha256.Sum256(appendLeafData(b, e))
+	return sum[:]
+}
 
 // HashChildren returns the RFC 6962 hash of an interior node.
-func HashChildren(left, right []byte) []byte { return rfc6962.DefaultHasher.HashChildren(left, right) }
+func HashChildren(left, right []byte) []byte {
+	if len(left) != sha256.Size || len(right) != sha256.Size {
+		return rfc6962.DefaultHasher.HashChildren(left, right)
+	}
+	var b [1 + 2*sha256.Size]byte
+	b[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(b[1:], left)
+	copy(b[1+sha256.Size:], right)
+	sum := sha256.Sum256(b[:])
+	return sum[:]
+}
 
 // VerifyInclusion checks that leafHash is leaf index of the tree head
 // commits to, given the inclusion proof.

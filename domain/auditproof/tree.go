@@ -20,7 +20,7 @@ type Tree struct {
 	levels [][]byte
 }
 
-var factory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+var factory = &compact.RangeFactory{Hash: HashChildren}
 
 // NewTree returns an empty tree.
 func NewTree() *Tree { return &Tree{rng: factory.NewEmptyRange(0)} }
