@@ -91,16 +91,7 @@ func Replay(ctx context.Context, store eventstore.Store, keep func(*eventstore.E
 	p := New(store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	it := store.ReadAll(ctx, eventstore.Start)
 	defer it.Close()
-	for it.Next() {
-		ev := it.Event()
-		if keep != nil && !keep(&ev) {
-			continue
-		}
-		if err := p.Apply(&ev); err != nil {
-			return nil, err
-		}
-	}
-	if err := it.Err(); err != nil {
+	if err := p.feed(it, keep); err != nil {
 		return nil, fmt.Errorf("projections: replay: %w", err)
 	}
 	p.mu.Lock()

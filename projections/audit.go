@@ -15,10 +15,11 @@ type auditModels struct {
 	positions []eventstore.Position
 }
 
-// appendLeaf adds an event to the tree. p.mu is held.
-func (p *Projector) appendLeaf(ev *eventstore.Event) {
-	p.audit.tree.Append(auditproof.LeafHash(ev))
-	p.audit.positions = append(p.audit.positions, ev.Position)
+// appendLeaf adds the leaf hash of the event at pos to the tree. p.mu is
+// held.
+func (p *Projector) appendLeaf(leaf []byte, pos eventstore.Position) {
+	p.audit.tree.Append(leaf)
+	p.audit.positions = append(p.audit.positions, pos)
 }
 
 // TreeSize returns the number of events in the Merkle tree.

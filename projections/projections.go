@@ -114,14 +114,7 @@ func (p *Projector) Run(ctx context.Context) error {
 
 	sub := p.store.Subscribe(ctx, from, eventstore.Filter{})
 	defer sub.Close()
-	for sub.Next() {
-		ev := sub.Event()
-		if err := p.Apply(&ev); err != nil {
-			p.setErr(err)
-			return err
-		}
-	}
-	err = sub.Err()
+	err = p.feed(sub, nil)
 	if err != nil && ctx.Err() == nil {
 		p.setErr(err)
 	}
@@ -138,31 +131,13 @@ func (p *Projector) setErr(err error) {
 // an event at or before the current position is ignored, so replaying an
 // overlap is harmless. An event of a type no model knows is skipped.
 func (p *Projector) Apply(ev *eventstore.Event) error {
-	payload, err := domain.DecodeEvent(ev.Type, ev.Data)
+	var pr prepared
+	pr.prepare(ev)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.pos.Before(ev.Position) {
-		return nil
+	if p.foldLocked(&pr, time.Now()) {
+		p.notifyLocked()
 	}
-	// Every event is a leaf of the audit tree, whether or not a model
-	// knows its type.
-	p.appendLeaf(ev)
-	if err != nil {
-		// A type from a newer version of the ledger: the log stays the
-		// truth; the models just do not show it.
-		p.log.Warn("projections: skipping undecodable event", "type", ev.Type, "position", ev.Position.String(), "err", err)
-	} else {
-		p.apply(ev, payload)
-	}
-	p.pos = ev.Position
-	p.applied++
-	p.lastApplied = time.Now()
-	p.lastRecorded = ev.Metadata.RecordedAt
-	if !p.ready && !p.pos.Before(p.readyAt) {
-		p.ready = true
-	}
-	close(p.notify)
-	p.notify = make(chan struct{})
 	return nil
 }
 

@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,9 +24,25 @@ import (
 // their budgets, and a talent for every four grants.
 func journeyLog(tb testing.TB, n int) []eventstore.Event {
 	tb.Helper()
+	store := journeyStore(tb, n)
+	defer store.Close()
+	var evs []eventstore.Event
+	it := store.ReadAll(context.Background(), eventstore.Start)
+	defer it.Close()
+	for it.Next() {
+		evs = append(evs, it.Event())
+	}
+	if err := it.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return evs
+}
+
+// journeyStore returns an in-memory store holding journeyLog's events.
+func journeyStore(tb testing.TB, n int) eventstore.Store {
+	tb.Helper()
 	ctx := context.Background()
 	store := memstore.New()
-	defer store.Close()
 	now := time.Date(2025, 3, 10, 9, 30, 0, 0, time.UTC)
 	svc := domain.NewService(store, domain.WithClock(func() time.Time { return now }))
 	actor := func(p, role string) domain.CommandMeta {
@@ -70,16 +87,7 @@ func journeyLog(tb testing.TB, n int) []eventstore.Event {
 		})
 	}
 	wg.Wait()
-	var evs []eventstore.Event
-	it := store.ReadAll(ctx, eventstore.Start)
-	defer it.Close()
-	for it.Next() {
-		evs = append(evs, it.Event())
-	}
-	if err := it.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return evs
+	return store
 }
 
 func yuanOf(n int64) domain.Money { return domain.Yuan(n) }
@@ -101,6 +109,29 @@ func BenchmarkApply(b *testing.B) {
 			}
 		}
 		applied += len(evs)
+	}
+	b.ReportMetric(float64(applied)/time.Since(start).Seconds(), "events/s")
+}
+
+var replayEvents = flag.Int("replay.events", 100_000, "events in BenchmarkReplay's log (e.g. 1000000)")
+
+// BenchmarkReplay measures Replay: reading a log of grant journeys and
+// folding it into every read model, decoding and hashing on one goroutine
+// while folding on another, as a cold start does. Set the log's size with
+// -replay.events.
+func BenchmarkReplay(b *testing.B) {
+	store := journeyStore(b, *replayEvents)
+	defer store.Close()
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	applied := uint64(0)
+	for b.Loop() {
+		p, err := projections.Replay(ctx, store, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		applied += p.Progress().Applied
 	}
 	b.ReportMetric(float64(applied)/time.Since(start).Seconds(), "events/s")
 }
