@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -321,7 +323,6 @@ type opStats struct {
 type loadRun struct {
 	cfg    benchConfig
 	srv    *benchServer
-	http   *http.Client
 	stats  map[string]*opStats
 	start  time.Time
 	tokens <-chan struct{} // nil when unpaced
@@ -385,9 +386,6 @@ func runLoadBench(ctx context.Context, c benchConfig, dir string, stdout io.Writ
 	for _, k := range append(append([]string{}, commandKinds...), queryKinds...) {
 		l.stats[k] = &opStats{}
 	}
-	l.http = &http.Client{Transport: &http.Transport{MaxIdleConns: c.clients * 2, MaxIdleConnsPerHost: c.clients * 2,
-		IdleConnTimeout: time.Minute, DisableCompression: true}, Timeout: 30 * time.Second}
-	defer l.http.CloseIdleConnections()
 	if l.funds, err = benchFunds(l); err != nil {
 		return err
 	}
@@ -490,7 +488,9 @@ func benchFunds(l *loadRun) ([]string, error) {
 			ID string `json:"id"`
 		} `json:"funds"`
 	}
-	body, status, err := l.do("GET", "/v1/funds", l.srv.tokens[domain.RoleAuditor][0], "", nil)
+	conn := &benchConn{addr: strings.TrimPrefix(l.srv.base, "http://")}
+	defer conn.close()
+	body, status, err := conn.do("GET", "/v1/funds", l.srv.tokens[domain.RoleAuditor][0], "", nil)
 	if err != nil || status != http.StatusOK {
 		return nil, fmt.Errorf("list funds: %d %v", status, err)
 	}
@@ -507,34 +507,77 @@ func benchFunds(l *loadRun) ([]string, error) {
 	return ids, nil
 }
 
-// do sends one request and returns the answer's body and status.
-func (l *loadRun) do(method, path, token, key string, body []byte) ([]byte, int, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = strings.NewReader(string(body))
+// benchConn is one client's keep-alive connection to the server. Requests
+// are written by hand and answers read with http.ReadResponse, without
+// net/http's Transport and the two goroutines it runs per connection: the
+// load generator shares the machine with the server, so it should take as
+// little of its CPU as it can.
+type benchConn struct {
+	addr string
+	c    net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	buf  bytes.Buffer
+}
+
+func (bc *benchConn) close() {
+	if bc.c != nil {
+		bc.c.Close()
+		bc.c = nil
 	}
-	req, err := http.NewRequest(method, l.srv.base+path, rd)
-	if err != nil {
-		return nil, 0, err
+}
+
+// do sends one request and returns the answer's body, valid until the next
+// call, and its status. A request is never resent: commands without an
+// Idempotency-Key are not safe to repeat.
+func (bc *benchConn) do(method, path, token, key string, body []byte) ([]byte, int, error) {
+	if bc.c == nil {
+		c, err := net.DialTimeout("tcp", bc.addr, 5*time.Second)
+		if err != nil {
+			return nil, 0, err
+		}
+		bc.c, bc.br, bc.bw = c, bufio.NewReaderSize(c, 32<<10), bufio.NewWriterSize(c, 4<<10)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	_ = bc.c.SetDeadline(time.Now().Add(30 * time.Second))
+	w := bc.bw
+	w.WriteString(method)
+	w.WriteByte(' ')
+	w.WriteString(path)
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(bc.addr)
+	w.WriteString("\r\nAuthorization: Bearer ")
+	w.WriteString(token)
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		w.WriteString("\r\nIdempotency-Key: ")
+		w.WriteString(key)
 	}
-	resp, err := l.http.Do(req)
-	if err != nil {
+	if body != nil {
+		w.WriteString("\r\nContent-Type: application/json\r\nContent-Length: ")
+		w.WriteString(strconv.Itoa(len(body)))
+	}
+	w.WriteString("\r\n\r\n")
+	w.Write(body)
+	if err := w.Flush(); err != nil {
+		bc.close()
 		return nil, 0, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return b, resp.StatusCode, err
+	resp, err := http.ReadResponse(bc.br, nil)
+	if err != nil {
+		bc.close()
+		return nil, 0, err
+	}
+	bc.buf.Reset()
+	_, err = bc.buf.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.Close {
+		bc.close()
+	}
+	return bc.buf.Bytes(), resp.StatusCode, err
 }
 
 // clientState is where one client is in its grant's journey.
 type clientState struct {
+	conn    *benchConn
 	id      int
 	seq     int
 	program string
@@ -560,7 +603,9 @@ func (s *clientState) chance(p float64) bool { return float64(s.next()%1_000_000
 // client drives one simulated user until ctx is done: with probability
 // read-ratio a query, otherwise the next step of its current grant.
 func (l *loadRun) client(ctx context.Context, id int) {
-	s := &clientState{id: id, program: benchProgram(id % l.cfg.programs), rng: uint64(id)*0x9E3779B97F4A7C15 + 1}
+	s := &clientState{id: id, program: benchProgram(id % l.cfg.programs), rng: uint64(id)*0x9E3779B97F4A7C15 + 1,
+		conn: &benchConn{addr: strings.TrimPrefix(l.srv.base, "http://")}}
+	defer s.conn.close()
 	s.talents = l.srv.talents[id%l.cfg.programs]
 	for ctx.Err() == nil {
 		if l.tokens != nil {
@@ -615,7 +660,7 @@ func (l *loadRun) command(s *clientState) {
 		key = fmt.Sprintf("bench-%d-%d-%d", l.start.UnixNano(), s.id, s.seq)
 	}
 	start := time.Now()
-	b, status, err := l.do("POST", path, l.token(role, s), key, []byte(body))
+	b, status, err := s.conn.do("POST", path, l.token(role, s), key, []byte(body))
 	d := time.Since(start)
 	st := l.stats[kind]
 	if err != nil || status/100 != 2 {
@@ -679,7 +724,7 @@ func (l *loadRun) query(s *clientState) {
 		kind, path = "fund", "/v1/funds/"+l.funds[s.next()%uint64(len(l.funds))]
 	}
 	start := time.Now()
-	b, status, err := l.do("GET", path, l.token(domain.RoleAuditor, s), "", nil)
+	b, status, err := s.conn.do("GET", path, l.token(domain.RoleAuditor, s), "", nil)
 	d := time.Since(start)
 	if err != nil || status != http.StatusOK {
 		if err != nil {
