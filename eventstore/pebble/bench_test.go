@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
@@ -23,12 +24,34 @@ import (
 	"talentledger/eventstore/pebble"
 )
 
-// benchData is a 400-byte JSON payload, the size of a typical money event.
-var benchData = func() []byte {
-	const head = `{"grant_id":"grant-000123","talent_id":"talent-004567","program":"housing_purchase","amount":"600000.00","note":"`
-	const tail = `"}`
-	return []byte(head + strings.Repeat("x", 400-len(head)-len(tail)) + tail)
+// benchPayloads are 400-byte JSON payloads, the size of a typical money
+// event, each different and partly random, so that compression in the WAL
+// and sstables sees about what real events give it (identical payloads
+// would compress away).
+var benchPayloads = func() [][]byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	out := make([][]byte, 1024)
+	for i := range out {
+		var id [16]byte
+		for j := range id {
+			id[j] = byte(rng.Uint32())
+		}
+		head := fmt.Sprintf(`{"grant_id":"grant-%x","talent_id":"talent-%08d","program":"housing_purchase","amount":"%d.%02d","installment":%d,"note":"`,
+			id, rng.IntN(1e8), rng.IntN(1e6), rng.IntN(100), rng.IntN(12))
+		const tail = `"}`
+		note := make([]byte, 400-len(head)-len(tail))
+		const letters = "abcdefghijklmnopqrstuvwxyz      ,."
+		for j := range note {
+			note[j] = letters[rng.IntN(len(letters))]
+		}
+		out[i] = []byte(head + string(note) + tail)
+	}
+	return out
 }()
+
+var benchSeq atomic.Uint64
+
+func benchPayload() []byte { return benchPayloads[benchSeq.Add(1)%uint64(len(benchPayloads))] }
 
 var benchRecordedAt = time.Date(2024, 3, 15, 9, 30, 0, 0, time.UTC)
 
@@ -36,7 +59,7 @@ func benchEvent() eventstore.EventData {
 	return eventstore.EventData{
 		ID:   eventstore.NewEventID(),
 		Type: "GrantApproved",
-		Data: benchData,
+		Data: benchPayload(),
 		Metadata: eventstore.Metadata{
 			Principal:     "approver-1",
 			Role:          "approver",
@@ -152,7 +175,7 @@ func BenchmarkRawPebble(b *testing.B) {
 				binary.BigEndian.PutUint64(key[8:], uint64(i))
 				batch := db.NewBatch()
 				defer batch.Close()
-				batch.Set(key[:], benchData, nil)
+				batch.Set(key[:], benchPayload(), nil)
 				return db.Apply(batch, cpebble.Sync)
 			})
 			reportRate(b, b.N, time.Since(start))
@@ -189,6 +212,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 				evs := batches[w]
 				for i := range evs {
 					evs[i].ID = eventstore.NewEventID()
+					evs[i].Data = benchPayload()
 				}
 				res, err := s.Append(ctx, "batch-"+strconv.Itoa(w), versions[w], evs...)
 				versions[w] = res.Version
@@ -221,6 +245,7 @@ func BenchmarkReadAll(b *testing.B) {
 		n := min(per, b.N-i)
 		for j := range evs[:n] {
 			evs[j].ID = eventstore.NewEventID()
+			evs[j].Data = benchPayload()
 		}
 		k := i / per % streams
 		res, err := s.Append(ctx, "read-"+strconv.Itoa(k), versions[k], evs[:n]...)
@@ -248,7 +273,7 @@ func BenchmarkReadAll(b *testing.B) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	if n != b.N || bytes != b.N*len(benchData) {
+	if n != b.N || bytes != b.N*400 {
 		b.Fatalf("read %d events (%d bytes of data), want %d", n, bytes, b.N)
 	}
 	reportRate(b, n, elapsed)
@@ -376,6 +401,7 @@ func BenchmarkAppendMemory(b *testing.B) {
 		evs := batches[w]
 		for j := range evs {
 			evs[j].ID = eventstore.NewEventID()
+			evs[j].Data = benchPayload()
 		}
 		// Streams k are written by writer k%writers only, so the writer's
 		// own map knows their versions.
@@ -399,6 +425,9 @@ func BenchmarkAppendMemory(b *testing.B) {
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-inuse-MB")
 	reportRate(b, calls*per, elapsed)
 	reportCPU(b, calls*per, cpu)
+	if os.Getenv("PEBBLE_METRICS") != "" {
+		fmt.Fprintln(os.Stderr, pebble.PebbleMetrics(s))
+	}
 }
 
 // procStatus returns a kB figure from /proc/self/status.
