@@ -162,9 +162,29 @@ func TestFailedSyncIsNeverAcknowledged(t *testing.T) {
 	mustAppend(t, s, "ok", eventstore.NoStream, events(1)...)
 	before, _ := s.LastPosition(ctx)
 
+	// The sync of "lost" is held while a retry of it is decided into the
+	// next batch, as a retry (nothing to write); then the sync fails. The
+	// retry must not succeed either: what it retries never became durable.
+	lost := events(1)
+	g.hold.Store(true)
 	g.fail.Store(true)
-	if _, err := s.Append(ctx, "lost", eventstore.NoStream, events(1)...); err == nil {
-		t.Fatal("append acknowledged although its sync failed")
+	errs := make(chan error, 2)
+	go func() {
+		_, err := s.Append(ctx, "lost", eventstore.NoStream, lost...)
+		errs <- err
+	}()
+	<-g.held
+	go func() {
+		_, err := s.Append(ctx, "lost", eventstore.NoStream, lost...)
+		errs <- err
+	}()
+	waitBatched(t, s, 1)
+	g.hold.Store(false)
+	close(g.release)
+	for range 2 {
+		if err := <-errs; err == nil {
+			t.Fatal("append or its retry acknowledged although the sync failed")
+		}
 	}
 	// The store stays failed: nothing after the failure can be trusted.
 	g.fail.Store(false)

@@ -273,26 +273,32 @@ func (s *Store) add(c *commit, r *appendReq) {
 // reads through Pebble, so its pending view is no longer needed.
 func (s *Store) apply(c *commit) {
 	defer clear(s.w.pending)
+	if errp := s.failed.Load(); errp != nil {
+		// c was decided while the previous batch was syncing, and that
+		// sync failed: even a retry's success may point at what it lost.
+		if c.batch != nil {
+			c.batch.Close()
+			c.batch = nil
+		}
+		failAll(c, errp)
+		return
+	}
 	if c.batch == nil {
 		return
 	}
 	s.writeIndexes(c.batch)
-	if errp := s.failed.Load(); errp != nil {
-		// The batch was decided on top of one that failed.
-		c.batch.Close()
-		c.batch = nil
-		failWrites(c, errp)
-		return
-	}
 	c.applied = time.Now()
 	if err := s.db.ApplyNoSyncWait(c.batch, pebble.Sync); err != nil {
 		c.batch.Close()
 		c.batch = nil
 		s.setFailed(err)
-		failWrites(c, s.failed.Load())
+		failAll(c, s.failed.Load())
 	}
 }
 
+// setFailed stops the store from acknowledging anything more: once a write
+// or sync has failed, what Pebble holds can no longer be trusted to match
+// what the writer decided, until the store is reopened and reads it back.
 func (s *Store) setFailed(err error) {
 	err = fmt.Errorf("eventstore/pebble: write failed, store needs reopening: %w", err)
 	if s.failed.CompareAndSwap(nil, &err) {
@@ -300,9 +306,10 @@ func (s *Store) setFailed(err error) {
 	}
 }
 
-func failWrites(c *commit, errp *error) {
+// failAll turns every success in c into the failure.
+func failAll(c *commit, errp *error) {
 	for _, r := range c.reqs {
-		if r.wrote {
+		if r.err == nil {
 			r.wrote = false
 			r.res = eventstore.AppendResult{}
 			r.err = *errp
@@ -607,31 +614,28 @@ func (s *Store) runSyncer() {
 	for c := range s.commits {
 		if c.batch != nil {
 			err := c.batch.SyncWait()
-			s.syncs.Add(1)
-			// A moving average of how long batches take to become
-			// durable, weighting the newest by 1/8.
-			d := int64(time.Since(c.applied))
-			s.syncTime.Store(s.syncTime.Load() + (d-s.syncTime.Load())/8)
-			if s.obs.Batch != nil {
-				s.obs.Batch(len(c.reqs), c.events(), time.Duration(d))
-			}
 			c.batch.Close()
 			if err != nil {
 				s.setFailed(err)
+				failAll(c, s.failed.Load())
+			} else {
+				s.syncs.Add(1)
+				// A moving average of how long batches take to become
+				// durable, weighting the newest by 1/8.
+				d := int64(time.Since(c.applied))
+				s.syncTime.Store(s.syncTime.Load() + (d-s.syncTime.Load())/8)
+				if s.obs.Batch != nil {
+					s.obs.Batch(len(c.reqs), c.events(), time.Duration(d))
+				}
 			}
 		}
 		s.lastAnswered.Store(int64(len(c.reqs)))
 		s.synced <- struct{}{}
 		if c.last != 0 {
-			if errp := s.failed.Load(); errp != nil {
-				failWrites(c, errp)
-			} else {
-				s.durable.Store(c.last)
-				// Subscribers are fed before the appends are answered,
-				// while the callers still wait and leave their event
-				// slices alone.
-				s.hub.publish(c, s.subBuffer)
-			}
+			s.durable.Store(c.last)
+			// Subscribers are fed before the appends are answered, while
+			// the callers still wait and leave their event slices alone.
+			s.hub.publish(c, s.subBuffer)
 		}
 		for _, r := range c.reqs {
 			close(r.done)
