@@ -179,8 +179,11 @@ func (s *Store) streamExists(stream string) (bool, error) {
 	return decodeUint64(val) <= s.durable.Load(), nil
 }
 
-// ReadStream implements eventstore.Store. A negative from is invalid input.
-// Only durable events are read.
+// ReadStream implements eventstore.Store. Only durable events are read.
+//
+// Err reports eventstore.ErrStreamNotFound, eventstore.ErrInvalidStream or
+// eventstore.ErrInvalid (a negative from), eventstore.ErrClosed, the
+// context's error, or ErrCorrupt when the stored data is damaged.
 func (s *Store) ReadStream(ctx context.Context, stream string, from eventstore.Version) eventstore.Iterator {
 	it := &iterator{ctx: ctx, s: s, stream: stream, from: from, isStream: true}
 	if err := eventstore.ValidateStreamName(stream); err != nil {
@@ -192,6 +195,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from eventstore.V
 }
 
 // ReadAll implements eventstore.Store. Only durable events are read.
+//
+// Err reports eventstore.ErrClosed, the context's error, or ErrCorrupt when
+// the stored log is damaged or has a gap.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position) eventstore.Iterator {
 	return &iterator{ctx: ctx, s: s, after: after.Commit}
 }

@@ -276,12 +276,18 @@ func (s *Store) lastOnDisk() (uint64, error) {
 	return decodeUint64(k[1:]), nil
 }
 
-// Append implements eventstore.Store.
+// Append implements eventstore.Store. It returns once the events are synced
+// to disk.
 //
 // The context is honoured until the writer takes the append into a batch: a
 // context done before then makes Append return its error with nothing
 // written, even if the append was already queued. Once in a batch, the
 // append completes and Append returns its outcome whatever the context.
+//
+// Errors: the eventstore.ErrInvalid family for bad input (checked first,
+// with eventstore.ValidateAppend), *eventstore.WrongVersionError,
+// eventstore.ErrClosed, the context's error, or, once a write to disk has
+// failed, an error saying the store must be reopened.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.Version, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	if s.obs.Append == nil {
 		return s.doAppend(ctx, stream, expected, events)
@@ -322,7 +328,7 @@ func (s *Store) doAppend(ctx context.Context, stream string, expected eventstore
 }
 
 // LastPosition implements eventstore.Store. It reports the newest durable
-// event.
+// event. Errors: eventstore.ErrClosed, the context's error.
 func (s *Store) LastPosition(ctx context.Context) (eventstore.Position, error) {
 	if err := ctx.Err(); err != nil {
 		return eventstore.Start, err

@@ -91,6 +91,10 @@ func pos(p uint64) eventstore.Position { return eventstore.Position{Commit: p, P
 // buffer behind (see WithSubscriptionBuffer) it is detached, reads from disk
 // again and re-attaches when it has caught up, so it never misses nor
 // repeats an event and never holds more than its buffer.
+//
+// After Next returns false, Err is nil if the subscription was closed, the
+// context's error if it is done, eventstore.ErrClosed if the store was
+// closed, or a read error (ErrCorrupt for damaged data).
 func (s *Store) Subscribe(ctx context.Context, after eventstore.Position, filter eventstore.Filter) eventstore.Subscription {
 	sub := &subscription{
 		s:       s,
