@@ -40,6 +40,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	tlsConfig, apiOpts, err := cfg.transport()
+	if err != nil {
+		return err
+	}
 	keyPath := cfg.auditKey
 	if keyPath == "" {
 		keyPath = filepath.Join(cfg.data, "audit-key.pem")
@@ -54,8 +58,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	a := newAppWith(store, principals, auditKey, log, m)
+	a := newAppWith(store, principals, auditKey, log, m, apiOpts)
 	a.metricsAddr = cfg.metricsAddr
+	a.tls = tlsConfig
 	last, err := store.LastPosition(ctx)
 	if err != nil {
 		store.Close()
@@ -71,7 +76,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "reusing the data in %s (log at position %s)\n", cfg.data, last)
 	}
 	return a.serve(ctx, cfg.addr, func(addr net.Addr) {
-		printDemoHelp(stdout, addr, tokens, cfg.data)
+		scheme := "http://"
+		if tlsConfig != nil {
+			scheme = "https://"
+		}
+		printDemoHelp(stdout, scheme+addr.String(), tokens, cfg.data)
 		fmt.Fprintf(stdout, "Audit tree heads are signed with %s; its public key is %s\n", keyPath, publicKeyString(auditKey))
 	})
 }
@@ -108,8 +117,7 @@ func demoTokens(dir string) (map[string]string, error) {
 	return tokens, nil
 }
 
-func printDemoHelp(w io.Writer, addr net.Addr, tokens map[string]string, dir string) {
-	base := "http://" + addr.String()
+func printDemoHelp(w io.Writer, base string, tokens map[string]string, dir string) {
 	fmt.Fprintf(w, "\ntalentledger demo is serving on %s\n\nTokens, one per role (also in %s):\n",
 		base, filepath.Join(dir, "demo-tokens.json"))
 	roles := make([]string, 0, len(tokens))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +30,11 @@ type serveConfig struct {
 	auditKey   string
 	// metricsAddr is where /metrics is served; empty for nowhere.
 	metricsAddr string
+	// tlsCert and tlsKey are PEM files; with them the API is served over
+	// HTTPS only.
+	tlsCert, tlsKey string
+	corsOrigins     string
+	maxInFlight     int
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
@@ -38,6 +44,35 @@ func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&c.store, "store", "", "event store: empty for the embedded store in --data, or an esdb:// URL")
 	fs.StringVar(&c.auditKey, "audit-key", "", "PEM file of the Ed25519 key that signs audit tree heads (see keygen)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "listen address of the Prometheus /metrics endpoint, which needs no token (empty: not served)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS, with --tls-key")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API (CORS); empty: CORS off")
+	fs.IntVar(&c.maxInFlight, "max-in-flight", ledgerhttp.DefaultMaxInFlight, "requests served at once; more are answered 503 (negative: no cap)")
+}
+
+// transport returns the TLS configuration, nil for plain HTTP, and the
+// API options the flags set.
+func (c *serveConfig) transport() (*tls.Config, func(*ledgerhttp.Config), error) {
+	opts := func(api *ledgerhttp.Config) {
+		api.MaxInFlight = c.maxInFlight
+		if c.corsOrigins != "" {
+			api.CORSOrigins = strings.Split(c.corsOrigins, ",")
+		}
+	}
+	if c.maxInFlight == 0 {
+		return nil, nil, errors.New("--max-in-flight must not be 0")
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return nil, nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.tlsCert == "" {
+		return nil, opts, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("TLS key pair: %w", err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, opts, nil
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -52,6 +87,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--principals is required: nobody could call the API without it")
 	}
 	principals, err := ledgerhttp.LoadPrincipals(cfg.principals)
+	if err != nil {
+		return err
+	}
+	tlsConfig, apiOpts, err := cfg.transport()
 	if err != nil {
 		return err
 	}
@@ -70,8 +109,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	app := newAppWith(store, principals, auditKey, log, m)
+	app := newAppWith(store, principals, auditKey, log, m, apiOpts)
 	app.metricsAddr = cfg.metricsAddr
+	app.tls = tlsConfig
 	return app.serve(ctx, cfg.addr, nil)
 }
 
@@ -98,18 +138,27 @@ type app struct {
 	metrics *metrics
 	// metricsAddr is where serve also serves /metrics; empty for nowhere.
 	metricsAddr string
+	// tls, when set, makes serve answer HTTPS only.
+	tls *tls.Config
 }
 
 func newApp(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger) *app {
 	return newAppWith(store, principals, auditKey, log, newMetrics())
 }
 
-// newAppWith is newApp with the metrics the store was opened with.
-func newAppWith(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger, m *metrics) *app {
+// newAppWith is newApp with the metrics the store was opened with; opts
+// set more of the API's configuration.
+func newAppWith(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger, m *metrics, opts ...func(*ledgerhttp.Config)) *app {
 	proj := projections.New(store, log)
 	svc := domain.NewService(store, domain.WithLogger(log), domain.WithTalentGrants(proj.TalentGrants))
-	api := ledgerhttp.New(ledgerhttp.Config{Service: svc, Projector: proj, Principals: principals, Logger: log, AuditKey: auditKey,
-		Observer: m})
+	cfg := ledgerhttp.Config{Service: svc, Projector: proj, Principals: principals, Logger: log, AuditKey: auditKey,
+		Observer: m}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	api := ledgerhttp.New(cfg)
 	m.watchProjections(store, proj)
 	return &app{store: store, svc: svc, proj: proj, api: api, log: log, metrics: m}
 }
@@ -198,12 +247,23 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	a.log.Info("serving", "addr", ln.Addr().String())
+	scheme := "http"
+	if a.tls != nil {
+		srv.TLSConfig = a.tls
+		scheme = "https"
+	}
+	a.log.Info("serving", "addr", ln.Addr().String(), "scheme", scheme)
 	if ready != nil {
 		ready(ln.Addr())
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if a.tls != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
