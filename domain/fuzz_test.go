@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -120,4 +121,18 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		_ = Postings(e) // never panics on a decodable event
 	})
+}
+
+func TestTruncateCutsBetweenCharacters(t *testing.T) {
+	for _, s := range []string{"長長長長長長長長長長長長長長長長長長長長", "aé" + "長長長長長長長長長長長長長長長長長長長長"} {
+		for n := 0; n < len(s)+2; n++ {
+			if got := truncate(s, n); !utf8.ValidString(got) {
+				t.Fatalf("truncate(%q, %d) = %q", s, n, got)
+			}
+		}
+	}
+	_, err := ParseDate(strings.Repeat("長", 30))
+	if msg := ErrorMessage(err); strings.Contains(msg, `\x`) {
+		t.Errorf("message %q quotes a cut character", msg)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 )
@@ -171,6 +172,11 @@ func (m *Money) UnmarshalJSON(b []byte) error {
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	// Cut before a character, never inside one, so that a message quoting
+	// input stays valid UTF-8.
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

@@ -15,7 +15,7 @@ import (
 func TestHostilePathValues(t *testing.T) {
 	e := newTestServer(t)
 	e.setupProgram(quickProgram("transport", "18000.00"), "1500000.00")
-	values := []string{"a b", "...", "%00", strings.Repeat("x", 300), "名字", "A:B@c", "g0123456789abcdef-1-1-1", "-1", "99999999999999999999",
+	values := []string{"a b", "...", "%00", strings.Repeat("x", 300), "名字", "A:B@c", "a" + strings.Repeat("名", 30), "g0123456789abcdef-1-1-1", "-1", "99999999999999999999",
 		"%25", "\t", "principal-", "_", "'; DROP TABLE"}
 	for _, k := range walkRoutes(t, e.api) {
 		method, tpl, _ := strings.Cut(k, " ")
@@ -40,6 +40,9 @@ func TestHostilePathValues(t *testing.T) {
 			}
 			if !slices.Contains([]int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity}, r.status) {
 				t.Errorf("%s as %s: %s", k, who, r)
+			}
+			if body := string(r.body); strings.Contains(body, `\\x`) || strings.Contains(body, "\uFFFD") {
+				t.Errorf("%s: the answer quotes the value cut inside a character", r)
 			}
 			if after := e.lastPosition(); after != before {
 				t.Errorf("%s: the log moved", r)

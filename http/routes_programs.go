@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -102,8 +103,12 @@ func (s *Server) handleBudgetGet(w http.ResponseWriter, r *http.Request) {
 
 // clip shortens an echoed identifier so error messages stay small.
 func clip(s string) string {
-	if len(s) > 60 {
-		return s[:60] + "…"
+	if len(s) <= 60 {
+		return s
 	}
-	return s
+	n := 60
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n-- // never cut inside a character
+	}
+	return s[:n] + "…"
 }
