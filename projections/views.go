@@ -401,12 +401,21 @@ func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
 	case *domain.ClawbackAssessed:
 		g.Clawback.Assessed = g.Clawback.Assessed.Add(e.Amount)
 		g.Clawback.Formula = e.Formula
+		g.Clawback.settle()
 	case *domain.RecoveryReceived:
 		g.Clawback.Recovered = g.Clawback.Recovered.Add(e.Amount)
+		g.Clawback.settle()
 	case *domain.RecoveryWaived:
 		g.Clawback.Waived = g.Clawback.Waived.Add(e.Amount)
+		g.Clawback.settle()
 	}
-	g.Clawback.Outstanding = g.Clawback.Assessed.Sub(g.Clawback.Recovered).Sub(g.Clawback.Waived)
+}
+
+// settle works out what is still owed. Only the clawback's own events
+// change it: recomputing it on every event of every grant would allocate
+// for nothing on each replay.
+func (c *ClawbackView) settle() {
+	c.Outstanding = c.Assessed.Sub(c.Recovered).Sub(c.Waived)
 }
 
 func (g *GrantView) payment(id string) *PaymentView {
