@@ -141,6 +141,9 @@ func newToken() string { return randomHex(32) }
 
 func streamPrincipal(id string) string { return "principal-" + id }
 
+// StreamPrincipal returns the stream of a principal's changes.
+func StreamPrincipal(id string) string { return streamPrincipal(id) }
+
 // principal is the state of a principal stream.
 type principal struct {
 	created     bool

@@ -194,6 +194,7 @@ var routeDocs = map[string]routeDoc{
 	"POST /v1/principals":                          {Request: principalRequest{}, Response: issuedAnswer{}, Status: 201, Errors: []string{domain.ECONFLICT, domain.ESEGREGATION, ETIMEOUT}},
 	"GET /v1/principals":                           {Response: principalList{}, Query: qMin},
 	"GET /v1/principals/{id}":                      {Response: principalAnswer{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
+	"GET /v1/principals/{id}/trail":                {Response: principalTrail{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
 	"POST /v1/principals/{id}/roles":               {Request: roleRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, ETIMEOUT}},
 	"POST /v1/principals/{id}/roles/{role}/revoke": {Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}},
 	"POST /v1/principals/{id}/rotate":              {Request: commandFields{}, Response: issuedAnswer{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}},

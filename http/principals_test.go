@@ -2,13 +2,18 @@ package http_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
 	"talentledger/domain"
+	"talentledger/domain/auditproof"
+	"talentledger/eventstore"
 	ledgerhttp "talentledger/http"
 )
 
@@ -117,6 +122,22 @@ func TestPrincipalLifecycle(t *testing.T) {
 		}
 	}
 	wantEqual(t, "events", strings.Join(types, " "), "PrincipalCreated RoleGranted RoleRevoked TokenRotated PrincipalRevoked")
+	trail := fetch[struct {
+		Events []struct {
+			Type      string `json:"type"`
+			Principal string `json:"principal"`
+			Reason    string `json:"reason"`
+			HashValid bool   `json:"hash_valid"`
+		} `json:"events"`
+	}](e.as(auditor), "/v1/principals/wang.li/trail")
+	if n := len(trail.Events); n != 5 || trail.Events[0].Reason != "joins the talent office" || trail.Events[4].Reason != "left" {
+		t.Errorf("trail: %+v", trail.Events)
+	}
+	for _, ev := range trail.Events {
+		if !ev.HashValid || ev.Principal != admin {
+			t.Errorf("trail event %+v", ev)
+		}
+	}
 	verify := fetch[struct {
 		OK bool `json:"ok"`
 	}](e.as(auditor), "/v1/audit/verify")
@@ -312,4 +333,71 @@ func TestPrincipalChangesWaitForTheReadModels(t *testing.T) {
 	waitReady(t, e)
 	rot := e.issue(http.StatusOK, "/v1/principals/wang.li/rotate", `{}`)
 	wantEqual(t, "the new token", e.statusWith(rot.Token, "GET", "/v1/programs", ""), http.StatusOK)
+}
+
+// TestPrincipalTrail: a principal's changes are trail-able like money: each
+// event with who, why and its hash checked, and, from a server that signs,
+// a proof that it is in the signed tree head.
+func TestPrincipalTrail(t *testing.T) {
+	api, token, _ := signingServer(t)
+	get := func(path string, v any) {
+		t.Helper()
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var key struct {
+		PublicKey []byte `json:"public_key"`
+	}
+	get("/v1/audit/public-key", &key)
+	var trail struct {
+		Events []struct {
+			Stream    string                `json:"stream"`
+			Version   int64                 `json:"version"`
+			EventID   string                `json:"event_id"`
+			Type      string                `json:"type"`
+			Principal string                `json:"principal"`
+			Role      string                `json:"role"`
+			Hash      string                `json:"hash"`
+			HashValid bool                  `json:"hash_valid"`
+			LeafIndex *uint64               `json:"leaf_index"`
+			Proof     []auditproof.HexBytes `json:"proof"`
+		} `json:"events"`
+		TreeHead *auditproof.TreeHead `json:"tree_head"`
+	}
+	get("/v1/principals/a/trail", &trail)
+	if len(trail.Events) != 1 || trail.TreeHead == nil {
+		t.Fatalf("trail: %+v", trail)
+	}
+	if err := auditproof.VerifyTreeHead(ed25519.PublicKey(key.PublicKey), *trail.TreeHead); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range trail.Events {
+		if ev.Type != domain.TypePrincipalCreated || ev.Principal != "root" || ev.Role != domain.RoleAdmin || !ev.HashValid || ev.LeafIndex == nil {
+			t.Errorf("event %+v", ev)
+			continue
+		}
+		id, err := eventstore.ParseEventID(ev.EventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := auditproof.LeafHash(&eventstore.Event{ID: id, Stream: ev.Stream, Version: eventstore.Version(ev.Version), Metadata: eventstore.Metadata{Hash: ev.Hash}})
+		if err := auditproof.VerifyInclusion(*trail.TreeHead, *ev.LeafIndex, leaf, ev.Proof); err != nil {
+			t.Errorf("%s %d: %v", ev.Stream, ev.Version, err)
+		}
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/v1/principals/nobody/trail", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	api.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("trail of nobody: %d", rec.Code)
+	}
 }

@@ -112,6 +112,7 @@ var expectedRoles = map[string][]string{
 	"POST /v1/principals":                          admins,
 	"GET /v1/principals":                           {domain.RoleAdmin, domain.RoleAuditor},
 	"GET /v1/principals/{id}":                      {domain.RoleAdmin, domain.RoleAuditor},
+	"GET /v1/principals/{id}/trail":                {domain.RoleAdmin, domain.RoleAuditor},
 	"POST /v1/principals/{id}/roles":               admins,
 	"POST /v1/principals/{id}/roles/{role}/revoke": admins,
 	"POST /v1/principals/{id}/rotate":              admins,

@@ -1,11 +1,14 @@
 package http
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/gorilla/mux"
 
 	"talentledger/domain"
+	"talentledger/domain/auditproof"
+	"talentledger/eventstore"
 	"talentledger/projections"
 )
 
@@ -21,6 +24,7 @@ func (s *Server) registerPrincipalRoutes() {
 	s.handle("POST", "/v1/principals", admin, "create a principal; its token is in this answer only", s.command(s.handlePrincipalCreate))
 	s.handle("GET", "/v1/principals", readers, "every principal, from the log and from the principals file (never a token or its hash)", s.handlePrincipalList)
 	s.handle("GET", "/v1/principals/{id}", readers, "one principal", s.handlePrincipalGet)
+	s.handle("GET", "/v1/principals/{id}/trail", readers, "every change of a principal's access: who, when, why, hash, and inclusion proofs", s.handlePrincipalTrail)
 	s.handle("POST", "/v1/principals/{id}/roles", admin, "grant a role", s.command(s.handlePrincipalGrant))
 	s.handle("POST", "/v1/principals/{id}/roles/{role}/revoke", admin, "revoke a role", s.command(s.handlePrincipalRevokeRole))
 	s.handle("POST", "/v1/principals/{id}/rotate", admin, "issue a new token, ending the old one; the token is in this answer only", s.command(s.handlePrincipalRotate))
@@ -209,4 +213,76 @@ func (s *Server) handlePrincipalGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, principalAnswer{PrincipalView: v, Source: "log"})
+}
+
+// principalTrail answers GET /v1/principals/{id}/trail.
+type principalTrail struct {
+	PrincipalID string       `json:"principal_id"`
+	Events      []TrailEntry `json:"events"`
+	// TreeHead is the signed head the events' proofs are against, when
+	// the server has an audit key.
+	TreeHead *auditproof.TreeHead `json:"tree_head,omitempty"`
+}
+
+// handlePrincipalTrail lists the events of a principal's stream, each with
+// its hash checked against its predecessor and, with an audit key, its
+// proof of inclusion in one signed tree head.
+func (s *Server) handlePrincipalTrail(w http.ResponseWriter, r *http.Request) {
+	if err := s.waitMinPosition(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	id := mux.Vars(r)["id"]
+	notFound := domain.Errorf(domain.ENOTFOUND, "principal %q has no changes in the log", clip(id))
+	if !domain.ValidPrincipalID(id) {
+		s.Error(w, r, notFound)
+		return
+	}
+	it := s.svc.Store().ReadStream(r.Context(), domain.StreamPrincipal(id), 0)
+	defer it.Close()
+	trail := []TrailEntry{}
+	prev := ""
+	for it.Next() {
+		ev := it.Event()
+		payload, err := domain.DecodeEvent(ev.Type, ev.Data)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		e := trailEntry(&ev, payload, domain.VerifyEventHash(prev, &ev))
+		e.Position = ev.Position.String()
+		trail = append(trail, e)
+		prev = ev.Metadata.Hash
+	}
+	if err := it.Err(); err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
+		s.Error(w, r, err)
+		return
+	}
+	if len(trail) == 0 {
+		s.Error(w, r, notFound)
+		return
+	}
+	answer := principalTrail{PrincipalID: id, Events: trail}
+	if s.auditKey != nil {
+		// One signed head that covers every event proves them all.
+		if err := s.proj.WaitFor(r.Context(), trail[len(trail)-1].pos, s.wait); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		head, _, err := s.signedHead(0)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		for i := range trail {
+			index, proof, err := s.proj.InclusionProof(trail[i].pos, head.TreeSize)
+			if err != nil {
+				s.Error(w, r, err)
+				return
+			}
+			trail[i].LeafIndex, trail[i].Proof = &index, proof
+		}
+		answer.TreeHead = &head
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
