@@ -140,3 +140,43 @@ func TestInFlightCap(t *testing.T) {
 		t.Errorf("after the request ended: %d", rec.Code)
 	}
 }
+
+// TestFileShadowsLogPrincipal: when the principals file names an ID that a
+// principal of the log has too (the file edited afterwards), only the
+// file's token is that principal: one ID is never two people.
+func TestFileShadowsLogPrincipal(t *testing.T) {
+	st := memstore.New()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	proj := projections.New(st, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = proj.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	svc := domain.NewService(st)
+	root := domain.CommandMeta{Actor: domain.Actor{Principal: "root", Role: domain.RoleAdmin}}
+	var tokens []string
+	for _, id := range []string{"li", "wang"} {
+		is, err := svc.CreatePrincipal(ctx, domain.CreatePrincipal{Meta: root, PrincipalID: id, Roles: []string{domain.RoleClerk}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proj.WaitFor(ctx, is.Position, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, is.Token)
+	}
+	fileToken := ledgerhttp.NewToken()
+	ps, err := ledgerhttp.NewPrincipals([]ledgerhttp.Principal{{ID: "li", Roles: []string{domain.RoleAuditor}, TokenSHA256: ledgerhttp.HashToken(fileToken)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := ledgerhttp.New(ledgerhttp.Config{Service: svc, Projector: proj, Principals: ps, Logger: log})
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{tokens[0], http.StatusUnauthorized}, {tokens[1], http.StatusOK}, {fileToken, http.StatusOK}} {
+		if rec := serve(api, "GET", "/v1/programs", map[string]string{"Authorization": "Bearer " + c.token}); rec.Code != c.want {
+			t.Errorf("GET /v1/programs: %d, want %d", rec.Code, c.want)
+		}
+	}
+}
