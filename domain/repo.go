@@ -36,6 +36,9 @@ type repo struct {
 	store eventstore.Store
 	locks keyedMutex
 	cache *lru
+	// soleWriter is set when this repo is the only writer of the store
+	// (see WithSoleWriter): its cached states are then never stale.
+	soleWriter bool
 }
 
 func newRepo(store eventstore.Store, cacheSize int) *repo {
@@ -133,6 +136,21 @@ func (r *repo) appendEvents(ctx context.Context, e *entry, m *meta, events []Eve
 	res, err := r.store.Append(ctx, e.stream, e.version, data...)
 	if err != nil {
 		return res, err
+	}
+	if r.soleWriter {
+		// No other writer: the stream held nothing past e.version, so
+		// the store wrote these very events (see WithSoleWriter). They
+		// all map to the position of the last, which is what a retried
+		// command is answered with.
+		for i := range data {
+			ev := eventstore.Event{ID: data[i].ID, Stream: e.stream, Version: e.version + 1, Position: res.Position,
+				Type: data[i].Type, Data: data[i].Data, Metadata: data[i].Metadata}
+			if err := e.fold(&ev); err != nil {
+				r.cache.remove(e.stream)
+				break
+			}
+		}
+		return res, nil
 	}
 	// Fold what the store holds, not what was proposed: when the store
 	// acknowledged the append as a retry of events another attempt already

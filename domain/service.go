@@ -102,6 +102,19 @@ func WithTalentGrants(f func(ctx context.Context, talentID string) ([]string, er
 // WithCacheSize sets how many streams' states are cached (default 50,000).
 func WithCacheSize(n int) Option { return func(s *Service) { s.repo.cache.size = n } }
 
+// WithSoleWriter declares that this Service is the only writer of its
+// store: nothing else appends to it, in this process or another. The
+// embedded store's data directory is locked to one process, and a server
+// writes only through its Service, so a server on the embedded store is
+// its sole writer; a server on EventStoreDB, one of several, is not.
+//
+// A Service's cached stream states are then never stale, so after an
+// append it folds the events it proposed instead of reading the stream
+// back. (Without the option it must read back: another process could
+// have written the same events first, with its own metadata and hashes,
+// and the store would then acknowledge the append as a retry.)
+func WithSoleWriter() Option { return func(s *Service) { s.repo.soleWriter = true } }
+
 // NewService returns a Service over store.
 func NewService(store eventstore.Store, opts ...Option) *Service {
 	s := &Service{repo: newRepo(store, 50_000), now: time.Now, log: slog.Default()}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -132,8 +133,23 @@ func runBuildBench(ctx context.Context, c benchConfig, dir string, stdout io.Wri
 	fmt.Fprintf(stdout, "read the log (%d events) in %.2fs: %.0f events/s\n", n, res.Read.Seconds, res.Read.EventsPerSec)
 
 	runtime.GC()
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			store.Close()
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			store.Close()
+			return err
+		}
+		defer f.Close()
+	}
 	start = time.Now()
 	proj, err := projections.Replay(ctx, store, nil)
+	if c.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		store.Close()
 		return err
