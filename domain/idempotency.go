@@ -23,6 +23,16 @@ func streamIdempotency(commandID string) string { return "idempotency-" + comman
 // LookupIdempotency returns the answer recorded for a command ID, or nil if
 // none is.
 func (s *Service) LookupIdempotency(ctx context.Context, commandID string) (*IdempotencyRecorded, error) {
+	if s.repo.soleWriter {
+		// The cached state is the log's, and the RecordIdempotency that
+		// usually follows finds it loaded.
+		var rec *IdempotencyRecorded
+		err := s.repo.view(ctx, streamIdempotency(commandID), func() aggregate { return &idempotency{} }, func(e *entry) error {
+			rec = e.agg.(*idempotency).rec
+			return nil
+		})
+		return rec, err
+	}
 	it := s.repo.store.ReadStream(ctx, streamIdempotency(commandID), 0)
 	defer it.Close()
 	if !it.Next() {

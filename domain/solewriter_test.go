@@ -47,3 +47,30 @@ func TestSoleWriterCacheMatchesTheLog(t *testing.T) {
 		t.Errorf("VerifyLog: %+v, %v", rep, err)
 	}
 }
+
+func TestSoleWriterLooksUpRecordedAnswers(t *testing.T) {
+	ctx := context.Background()
+	st := newTestStore(t)
+	s := newServiceOver(st, WithSoleWriter())
+	id := IdempotencyCommandID("carl", "key-1")
+	if rec, err := s.LookupIdempotency(ctx, id); rec != nil || err != nil {
+		t.Fatalf("before recording: %+v, %v", rec, err)
+	}
+	want := IdempotencyRecorded{Key: id, RequestHash: "h1", Status: 201, Response: []byte(`{"id":"t1"}`)}
+	if first, err := s.RecordIdempotency(ctx, clerk, id, want); err != nil || first == nil || first.RequestHash != "h1" {
+		t.Fatalf("RecordIdempotency: %+v, %v", first, err)
+	}
+	// A second answer does not replace the first.
+	if first, err := s.RecordIdempotency(ctx, clerk, id, IdempotencyRecorded{Key: id, RequestHash: "h2", Status: 200}); err != nil || first.RequestHash != "h1" {
+		t.Fatalf("second RecordIdempotency: %+v, %v", first, err)
+	}
+	for _, svc := range []*Service{s, newServiceOver(st)} {
+		rec, err := svc.LookupIdempotency(ctx, id)
+		if err != nil || rec == nil || !reflect.DeepEqual(*rec, want) {
+			t.Errorf("LookupIdempotency: %+v, %v; want %+v", rec, err, want)
+		}
+	}
+	if n := countEvents(t, st, TypeIdempotencyRecorded); n != 1 {
+		t.Errorf("%d answers recorded, want 1", n)
+	}
+}
