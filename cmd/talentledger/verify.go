@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"talentledger/domain"
@@ -137,6 +138,9 @@ func (v *verifier) verifyData(ctx context.Context, dir string, headPaths []strin
 		return err
 	}
 	store, err := pebble.Open(dir)
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+		return fmt.Errorf("%s is locked by a running server: stop it, or verify a copy of the directory (%w)", dir, err)
+	}
 	if err != nil {
 		return err
 	}
