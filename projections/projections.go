@@ -52,7 +52,10 @@ type Projector struct {
 	talentOrder  []string
 	grants       map[string]*GrantView
 	grantOrder   []string
-	ledger       *Ledger
+	// programGrants lists each program's grants in grantOrder's order, so
+	// that a program's list is not found by scanning every grant.
+	programGrants map[string][]string
+	ledger        *Ledger
 	// pendingApproval holds grants with a budget reservation but no
 	// GrantApproved yet; pendingRelease holds terminated grants whose
 	// reservation is not yet released. Reconciliation looks at both.
@@ -86,6 +89,7 @@ func New(store eventstore.Store, log *slog.Logger) *Projector {
 		budgets:         map[budgetKey]*BudgetView{},
 		talents:         map[string]*TalentView{},
 		grants:          map[string]*GrantView{},
+		programGrants:   map[string][]string{},
 		ledger:          NewLedger(),
 		pendingApproval: map[string]time.Time{},
 		pendingRelease:  map[string]time.Time{},

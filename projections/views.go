@@ -213,6 +213,7 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 			State: domain.GrantStateApplied, AmountRequested: e.AmountRequested, AppliedOn: e.AppliedOn,
 			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: ev.Position}
 		p.grantOrder = append(p.grantOrder, e.GrantID)
+		p.programGrants[e.ProgramID] = append(p.programGrants[e.ProgramID], e.GrantID)
 		if t := p.talents[e.TalentID]; t != nil {
 			t.Grants = append(t.Grants, e.GrantID)
 		}
@@ -548,7 +549,11 @@ func (p *Projector) Grants(f GrantFilter) ([]GrantView, int) {
 	defer p.mu.RUnlock()
 	out := []GrantView{}
 	n := 0
-	for _, id := range p.grantOrder {
+	ids := p.grantOrder
+	if f.ProgramID != "" {
+		ids = p.programGrants[f.ProgramID]
+	}
+	for _, id := range ids {
 		g := p.grants[id]
 		if (f.ProgramID != "" && g.ProgramID != f.ProgramID) || (f.State != "" && g.State != f.State) ||
 			(f.TalentID != "" && g.TalentID != f.TalentID) {
