@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,18 @@ import (
 )
 
 // restart stops srv, leaves it down for a moment, and starts it again.
+// waitFor polls cond until it holds, failing the test after 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func restart(t *testing.T, srv *esdbtest.Server, down time.Duration) {
 	t.Helper()
 	srv.Stop()
@@ -176,6 +189,10 @@ func TestAppendsRacingACrash(t *testing.T) {
 	stop := make(chan struct{})
 	acked := make([][]eventstore.EventID, appenders)
 	failures := make([]int, appenders)
+	// appended and failed let the test wait for what it needs instead of
+	// guessing with sleeps, so that a loaded machine cannot make the crash
+	// fall where nobody is appending.
+	var appended, failed atomic.Int64
 	var wg sync.WaitGroup
 	for a := range appenders {
 		wg.Go(func() {
@@ -199,15 +216,22 @@ func TestAppendsRacingACrash(t *testing.T) {
 						return
 					}
 					failures[a]++
+					failed.Add(1)
 					time.Sleep(5 * time.Millisecond)
 				}
 				acked[a] = append(acked[a], e.ID)
+				appended.Add(1)
 			}
 		})
 	}
-	time.Sleep(50 * time.Millisecond)
-	restart(t, srv, 100*time.Millisecond)
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, "appends before the crash", func() bool { return appended.Load() >= appenders })
+	srv.Stop()
+	waitFor(t, "an append to fail during the outage", func() bool { return failed.Load() > 0 })
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	after := appended.Load()
+	waitFor(t, "appends after the restart", func() bool { return appended.Load() >= after+appenders })
 	close(stop)
 	wg.Wait()
 
