@@ -212,8 +212,9 @@ const (
 // The wait never outlasts a recent sync: if the callers are slower to
 // return than the disk is to sync, two groups taking turns cost less. When
 // the callers do not come back at all (the appends were independent
-// requests), waiting only adds latency, so after a wait that times out the
-// writer stops waiting for a while. It reports false if reqs was closed.
+// requests), waiting only adds latency, so after a wait that times out with
+// fewer than half of them back the writer stops waiting for a while. It
+// reports false if reqs was closed.
 func (s *Store) gather(cur *commit, reqs <-chan *appendReq) bool {
 	w := &s.w
 	want := int(s.lastAnswered.Load())
@@ -235,7 +236,11 @@ func (s *Store) gather(cur *commit, reqs <-chan *appendReq) bool {
 			}
 			s.add(cur, r)
 		case <-w.timer.C:
-			w.skipGather = gatherBackoff
+			// Most callers back but a straggler: closed loop still, go on
+			// gathering next time. Few back: they are not coming.
+			if have < want/2 {
+				w.skipGather = gatherBackoff
+			}
 			return true
 		}
 	}
