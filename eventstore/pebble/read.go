@@ -263,6 +263,18 @@ func (it *iterator) fill() error {
 	var err error
 	if !it.isStream {
 		buf, it.after, err = it.s.readLog(it.after, readChunk, nil, &it.in, buf)
+	} else if !it.started && it.from == 0 {
+		// A point lookup, which Pebble's bloom filters make cheap, first:
+		// new streams are read often (every new grant, every
+		// Idempotency-Key), and an iterator seek finds them absent only
+		// after visiting every level.
+		var exists bool
+		if exists, err = it.s.streamExists(it.stream); err == nil && !exists {
+			err = eventstore.ErrStreamNotFound
+		} else if err == nil {
+			buf, err = it.s.readStream(it.stream, it.from, readChunk, &it.in, buf)
+		}
+		it.from += eventstore.Version(len(buf))
 	} else {
 		buf, err = it.s.readStream(it.stream, it.from, readChunk, &it.in, buf)
 		if err == nil && len(buf) == 0 && !it.started {
