@@ -68,19 +68,28 @@ const (
 )
 
 // feed folds the events of it, keeping those keep accepts (all when keep
-// is nil), and returns the iterator's error. Events are decoded and hashed
-// on a goroutine of their own while earlier ones are folded, so that a
-// replay runs on two cores; live events go through as they come, without
+// is nil), and returns the iterator's error. Events are read, decoded and
+// hashed on goroutines of their own while earlier ones are folded, so that
+// a replay uses every core; live events go through as they come, without
 // waiting for a batch to fill.
 func (p *Projector) feed(it eventstore.Iterator, keep func(*eventstore.Event) bool) error {
+	// Three goroutines: one reads, one decodes and hashes, this one folds.
+	// Reading the store costs about as much as decoding, so with both on
+	// one goroutine it would be the slowest stage.
+	read := make(chan eventstore.Event, pipelineDepth)
+	go func() {
+		defer close(read)
+		for it.Next() {
+			ev := it.Event()
+			if keep == nil || keep(&ev) {
+				read <- ev
+			}
+		}
+	}()
 	ch := make(chan prepared, pipelineDepth)
 	go func() {
 		defer close(ch)
-		for it.Next() {
-			ev := it.Event()
-			if keep != nil && !keep(&ev) {
-				continue
-			}
+		for ev := range read {
 			var pr prepared
 			pr.prepare(&ev)
 			ch <- pr
@@ -111,6 +120,6 @@ func (p *Projector) feed(it eventstore.Iterator, keep func(*eventstore.Event) bo
 		}
 		p.mu.Unlock()
 	}
-	// The goroutine is done with it: ch is closed.
+	// The reader is done with it: read, then ch, was closed.
 	return it.Err()
 }
