@@ -35,3 +35,42 @@ func TestHashesAreRFC6962(t *testing.T) {
 		}
 	}
 }
+
+// The tree keeps its hashes in pages; roots and proofs must be right across
+// page boundaries.
+func TestTreeAcrossPages(t *testing.T) {
+	const n = 2*pageNodes + 37
+	leaves := make([][]byte, n)
+	tree := NewTree()
+	for i := range leaves {
+		leaves[i] = rfc6962.DefaultHasher.HashLeaf([]byte{byte(i), byte(i >> 8)})
+		tree.Append(leaves[i])
+	}
+	for _, size := range []uint64{pageNodes - 1, pageNodes, pageNodes + 1, 2 * pageNodes, n} {
+		root, err := tree.Root(size)
+		if err != nil || !bytes.Equal(root, referenceRoot(leaves[:size])) {
+			t.Fatalf("Root(%d) = %x, %v; differs from the RFC 6962 definition", size, root, err)
+		}
+		head := TreeHead{TreeSize: size, RootHash: root}
+		for _, i := range []uint64{0, pageNodes - 1, pageNodes, size - 1} {
+			if i >= size {
+				continue
+			}
+			p, err := tree.InclusionProof(i, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := VerifyInclusion(head, i, leaves[i], p); err != nil {
+				t.Fatalf("inclusion of %d in %d: %v", i, size, err)
+			}
+		}
+		p, err := tree.ConsistencyProof(pageNodes/2, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		older, _ := tree.Root(pageNodes / 2)
+		if err := VerifyConsistency(TreeHead{TreeSize: pageNodes / 2, RootHash: older}, head, p); err != nil {
+			t.Fatalf("consistency of %d with %d: %v", pageNodes/2, size, err)
+		}
+	}
+}

@@ -16,9 +16,18 @@ import (
 type Tree struct {
 	rng *compact.Range
 	// levels[l] holds the hashes of the perfect subtrees of height l, left
-	// to right, 32 bytes each.
-	levels [][]byte
+	// to right, 32 bytes each, in pages of pageNodes hashes: a tree of a
+	// million leaves grows by adding pages, never by copying tens of
+	// megabytes into a larger array.
+	levels []level
 }
+
+type level struct {
+	pages [][]byte
+	n     uint64 // hashes stored
+}
+
+const pageNodes = 4096
 
 var factory = &compact.RangeFactory{Hash: HashChildren}
 
@@ -37,20 +46,27 @@ func (t *Tree) Append(leafHash []byte) {
 
 func (t *Tree) store(id compact.NodeID, hash []byte) {
 	for uint(len(t.levels)) <= id.Level {
-		t.levels = append(t.levels, nil)
+		t.levels = append(t.levels, level{})
 	}
+	l := &t.levels[id.Level]
 	// Nodes of one level arrive left to right, each once.
-	if uint64(len(t.levels[id.Level])/32) == id.Index {
-		t.levels[id.Level] = append(t.levels[id.Level], hash...)
+	if l.n != id.Index {
+		return
 	}
+	if l.n%pageNodes == 0 {
+		l.pages = append(l.pages, make([]byte, 0, pageNodes*32))
+	}
+	p := &l.pages[len(l.pages)-1]
+	*p = append(*p, hash...)
+	l.n++
 }
 
 func (t *Tree) node(id compact.NodeID) ([]byte, error) {
-	if id.Level >= uint(len(t.levels)) || (id.Index+1)*32 > uint64(len(t.levels[id.Level])) {
+	if id.Level >= uint(len(t.levels)) || id.Index >= t.levels[id.Level].n {
 		return nil, fmt.Errorf("auditproof: node %d/%d not stored", id.Level, id.Index)
 	}
-	off := id.Index * 32
-	return t.levels[id.Level][off : off+32], nil
+	off := id.Index % pageNodes * 32
+	return t.levels[id.Level].pages[id.Index/pageNodes][off : off+32], nil
 }
 
 // Root returns the root hash of the first size leaves.
