@@ -44,20 +44,8 @@ func (s *Service) PreparePayment(ctx context.Context, c PreparePayment) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	var talentID string
-	if err := s.repo.view(ctx, streamGrantChecked(c.GrantID), newGrant, func(e *entry) error {
-		if g := e.agg.(*grant); g.applied != nil {
-			talentID = g.applied.TalentID
-		}
-		return nil
-	}); err != nil {
-		return Result{}, err
-	}
-	if talentID == "" {
-		return Result{}, Errorf(ENOTFOUND, "grant %q not found", truncate(c.GrantID, 40))
-	}
 	// Later installments are re-checked: the talent must still be here.
-	t, err := s.loadTalent(ctx, talentID)
+	t, err := s.grantTalent(ctx, c.GrantID)
 	if err != nil {
 		return Result{}, err
 	}
@@ -66,7 +54,7 @@ func (s *Service) PreparePayment(ctx context.Context, c PreparePayment) (Result,
 		// Checked here, where a retry of a command already carried out
 		// never gets to, so that the retry still answers with its payment.
 		if t.departure != "" {
-			return nil, Errorf(ENOTELIGIBLE, "talent %s departed on %s; terminate the grant instead", talentID, t.departure)
+			return nil, Errorf(ENOTELIGIBLE, "talent %s departed on %s; terminate the grant instead", t.reg.TalentID, t.departure)
 		}
 		if g.state != GrantStateApproved {
 			return nil, Errorf(ECONFLICT, "grant %s is %s; payments are prepared for approved grants", c.GrantID, g.state)

@@ -31,24 +31,12 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	var talentID string
-	if err := s.repo.view(ctx, streamGrantChecked(c.GrantID), newGrant, func(e *entry) error {
-		if g := e.agg.(*grant); g.applied != nil {
-			talentID = g.applied.TalentID
-		}
-		return nil
-	}); err != nil {
-		return Result{}, err
-	}
-	if talentID == "" {
-		return Result{}, Errorf(ENOTFOUND, "grant %q not found", truncate(c.GrantID, 40))
-	}
-	t, err := s.loadTalent(ctx, talentID)
+	t, err := s.grantTalent(ctx, c.GrantID)
 	if err != nil {
 		return Result{}, err
 	}
 	if t.departure == "" {
-		return Result{}, Errorf(ECONFLICT, "talent %s has no departure recorded; report it first", talentID)
+		return Result{}, Errorf(ECONFLICT, "talent %s has no departure recorded; report it first", t.reg.TalentID)
 	}
 	var term *GrantTerminated
 	res, err := s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
@@ -225,4 +213,22 @@ func (s *Service) WaiveRecovery(ctx context.Context, c RecoveryCommand) (Result,
 		return []Event{&RecoveryWaived{GrantID: c.GrantID, TalentID: g.applied.TalentID, FiscalYear: g.approval.FiscalYear,
 			Amount: c.Amount, Reason: m.Reason}}, nil
 	})
+}
+
+// grantTalent returns the state of a grant's talent, or ENOTFOUND for an
+// unknown grant.
+func (s *Service) grantTalent(ctx context.Context, grantID string) (talent, error) {
+	var talentID string
+	if err := s.repo.view(ctx, streamGrantChecked(grantID), newGrant, func(e *entry) error {
+		if g := e.agg.(*grant); g.applied != nil {
+			talentID = g.applied.TalentID
+		}
+		return nil
+	}); err != nil {
+		return talent{}, err
+	}
+	if talentID == "" {
+		return talent{}, Errorf(ENOTFOUND, "grant %q not found", truncate(grantID, 40))
+	}
+	return s.loadTalent(ctx, talentID)
 }
