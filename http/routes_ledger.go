@@ -89,25 +89,12 @@ func (s *Server) handleGrantTrail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	answer := map[string]any{"grant_id": id, "events": trail}
-	if s.auditKey != nil && len(trail) > 0 {
-		// Prove each event against one signed head that covers them all.
-		if err := s.proj.WaitFor(r.Context(), trail[len(trail)-1].pos, s.wait); err != nil {
-			s.Error(w, r, err)
-			return
-		}
-		head, _, err := s.signedHead(0)
-		if err != nil {
-			s.Error(w, r, err)
-			return
-		}
-		for i := range trail {
-			index, proof, err := s.proj.InclusionProof(trail[i].pos, head.TreeSize)
-			if err != nil {
-				s.Error(w, r, err)
-				return
-			}
-			trail[i].LeafIndex, trail[i].Proof = &index, proof
-		}
+	head, err := s.proveTrail(r, trail)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if head != nil {
 		answer["tree_head"] = head
 	}
 	writeJSON(w, http.StatusOK, answer)
@@ -161,6 +148,36 @@ func (s *Server) grantTrail(r *http.Request, g projections.GrantView) ([]TrailEn
 		out[i].Position = out[i].pos.String()
 	}
 	return out, nil
+}
+
+// proveTrail gives each entry its inclusion proof against one signed head
+// that covers them all, and returns that head; nil when no audit key is
+// configured.
+func (s *Server) proveTrail(r *http.Request, trail []TrailEntry) (*auditproof.TreeHead, error) {
+	if s.auditKey == nil || len(trail) == 0 {
+		return nil, nil
+	}
+	last := trail[0].pos
+	for _, e := range trail {
+		if last.Before(e.pos) {
+			last = e.pos
+		}
+	}
+	if err := s.proj.WaitFor(r.Context(), last, s.wait); err != nil {
+		return nil, err
+	}
+	head, _, err := s.signedHead(0)
+	if err != nil {
+		return nil, err
+	}
+	for i := range trail {
+		index, proof, err := s.proj.InclusionProof(trail[i].pos, head.TreeSize)
+		if err != nil {
+			return nil, err
+		}
+		trail[i].LeafIndex, trail[i].Proof = &index, proof
+	}
+	return &head, nil
 }
 
 func trailEntry(ev *eventstore.Event, payload domain.Event, valid bool) TrailEntry {

@@ -263,26 +263,11 @@ func (s *Server) handlePrincipalTrail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	answer := principalTrail{PrincipalID: id, Events: trail}
-	if s.auditKey != nil {
-		// One signed head that covers every event proves them all.
-		if err := s.proj.WaitFor(r.Context(), trail[len(trail)-1].pos, s.wait); err != nil {
-			s.Error(w, r, err)
-			return
-		}
-		head, _, err := s.signedHead(0)
-		if err != nil {
-			s.Error(w, r, err)
-			return
-		}
-		for i := range trail {
-			index, proof, err := s.proj.InclusionProof(trail[i].pos, head.TreeSize)
-			if err != nil {
-				s.Error(w, r, err)
-				return
-			}
-			trail[i].LeafIndex, trail[i].Proof = &index, proof
-		}
-		answer.TreeHead = &head
+	head, err := s.proveTrail(r, trail)
+	if err != nil {
+		s.Error(w, r, err)
+		return
 	}
+	answer.TreeHead = head
 	writeJSON(w, http.StatusOK, answer)
 }
