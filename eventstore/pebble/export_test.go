@@ -1,5 +1,7 @@
 package pebble
 
+import "time"
+
 // WithFS is withFS, for the external tests.
 var WithFS = withFS
 
@@ -11,3 +13,18 @@ func Batched(s *Store) int { return int(s.batched.Load()) }
 
 // PebbleMetrics returns Pebble's metrics report.
 func PebbleMetrics(s *Store) string { return s.db.Metrics().String() }
+
+// Settle flushes s's memtables and waits until Pebble has no compaction
+// running or owed, so that a benchmark measures its own work only.
+func Settle(s *Store) error {
+	if err := s.db.Flush(); err != nil {
+		return err
+	}
+	for {
+		m := s.db.Metrics()
+		if m.Compact.NumInProgress == 0 && m.Compact.EstimatedDebt == 0 && m.Flush.NumInProgress == 0 {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
