@@ -214,6 +214,7 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: ev.Position}
 		p.grantOrder = append(p.grantOrder, e.GrantID)
 		p.programGrants[e.ProgramID] = append(p.programGrants[e.ProgramID], e.GrantID)
+		p.countGrant(e.ProgramID, domain.GrantStateApplied, 1)
 		if t := p.talents[e.TalentID]; t != nil {
 			t.Grants = append(t.Grants, e.GrantID)
 		}
@@ -243,11 +244,26 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 	}
 	if gid := grantOf(payload); gid != "" {
 		if g := p.grants[gid]; g != nil {
+			was := g.State
 			g.apply(ev, payload)
+			if g.State != was {
+				p.countGrant(g.ProgramID, was, -1)
+				p.countGrant(g.ProgramID, g.State, 1)
+			}
 		}
 	}
 	for _, f := range p.extra {
 		f(ev, payload)
+	}
+}
+
+// grantCountKey is a program and a state; "" stands for any.
+type grantCountKey struct{ program, state string }
+
+// countGrant adds n to the counts a grant of program in state is part of.
+func (p *Projector) countGrant(program, state string, n int) {
+	for _, k := range [4]grantCountKey{{program, state}, {program, ""}, {"", state}, {"", ""}} {
+		p.grantCounts[k] += n
 	}
 }
 
@@ -543,7 +559,9 @@ type GrantFilter struct {
 }
 
 // Grants lists grants in the order they were applied for, and the number
-// that match in all.
+// that match in all. Unless it filters by talent, it stops at the end of
+// the page and takes the total from counts kept as grants change state, so
+// a page costs the same however many grants there are.
 func (p *Projector) Grants(f GrantFilter) ([]GrantView, int) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -553,7 +571,11 @@ func (p *Projector) Grants(f GrantFilter) ([]GrantView, int) {
 	if f.ProgramID != "" {
 		ids = p.programGrants[f.ProgramID]
 	}
+	counted := f.TalentID == ""
 	for _, id := range ids {
+		if counted && f.Limit > 0 && len(out) >= f.Limit {
+			break
+		}
 		g := p.grants[id]
 		if (f.ProgramID != "" && g.ProgramID != f.ProgramID) || (f.State != "" && g.State != f.State) ||
 			(f.TalentID != "" && g.TalentID != f.TalentID) {
@@ -563,6 +585,9 @@ func (p *Projector) Grants(f GrantFilter) ([]GrantView, int) {
 			out = append(out, g.clone())
 		}
 		n++
+	}
+	if counted {
+		n = p.grantCounts[grantCountKey{f.ProgramID, f.State}]
 	}
 	return out, n
 }
