@@ -327,24 +327,30 @@ type loadRun struct {
 	start  time.Time
 	tokens <-chan struct{} // nil when unpaced
 	funds  []string
-	// recent holds grants the clients created, for queries to read.
+	// recent holds grants the clients created, for queries to read, as
+	// "<id>?min_position=<position>".
 	recentMu sync.Mutex
 	recent   []string
 	recentI  int
-	// firstErr keeps one example of each error kind.
+	// errCodes counts errors by kind and status; errEx keeps the first
+	// answer of each.
 	errMu    sync.Mutex
 	errCodes map[string]int
 	errEx    map[string]string
 }
 
-func (l *loadRun) rememberGrant(id string) {
+// rememberGrant keeps a grant the clients created, with the position its
+// application was written at: a query for it passes that as min_position,
+// as a client reading its own writes does.
+func (l *loadRun) rememberGrant(id, position string) {
 	l.recentMu.Lock()
 	defer l.recentMu.Unlock()
+	g := id + "?min_position=" + position
 	if len(l.recent) < 4096 {
-		l.recent = append(l.recent, id)
+		l.recent = append(l.recent, g)
 		return
 	}
-	l.recent[l.recentI] = id
+	l.recent[l.recentI] = g
 	l.recentI = (l.recentI + 1) % len(l.recent)
 }
 
@@ -428,7 +434,7 @@ func runLoadBench(ctx context.Context, c benchConfig, dir string, stdout io.Writ
 	res.Server = serverFigures(srv.app.metrics)
 	res.Server.MaxLagEvents, res.Server.MaxLagSeconds = maxLag(windows)
 	if c.soak > 0 {
-		res.Soak = soakVerdict(windows, c.window)
+		res.Soak = soakVerdict(windows)
 	}
 	res.print(stdout)
 	if len(l.errCodes) > 0 {
@@ -675,14 +681,14 @@ func (l *loadRun) command(s *clientState) {
 		return
 	}
 	st.h.record(d)
-	var res struct{ ID string }
+	var res struct{ ID, Position string }
 	_ = json.Unmarshal(b, &res)
 	switch s.step {
 	case 0:
 		s.grant = res.ID
 		s.notice = s.chance(0.5)
 		s.step = 1
-		l.rememberGrant(res.ID)
+		l.rememberGrant(res.ID, res.Position)
 	case 1:
 		if s.notice {
 			s.step = 2
@@ -993,27 +999,47 @@ func maxLag(ws []window) (uint64, float64) {
 	return e, s
 }
 
-// soakResults compares the first and the last window of a soak.
+// soakResults compares the first and the second half of a soak's windows.
 type soakResults struct {
-	First, Last    window
-	LatencyFlat    bool    `json:"latency_flat"`
-	MemoryFlat     bool    `json:"memory_flat"`
-	HeapPerEventB  float64 `json:"heap_bytes_per_event_first"`
-	HeapPerEventBL float64 `json:"heap_bytes_per_event_last"`
+	First          window     `json:"first"`
+	Last           window     `json:"last"`
+	CommandP99     [2]float64 `json:"command_p99_ms_median_halves"`
+	QueryP99       [2]float64 `json:"query_p99_ms_median_halves"`
+	LatencyFlat    bool       `json:"latency_flat"`
+	MemoryFlat     bool       `json:"memory_flat"`
+	HeapPerEventB  float64    `json:"heap_bytes_per_event_first"`
+	HeapPerEventBL float64    `json:"heap_bytes_per_event_last"`
+	Windows        []window   `json:"-"`
 }
 
-// soakVerdict calls latency flat when the last window's p99s are within
-// 50 % (plus 1 ms) of the first's, and memory flat when the live heap per
-// event in the log has not grown by more than 25 %: the read models are in
-// memory and grow with the log by design, so what must stay flat is the
-// memory each event costs, not the total.
-func soakVerdict(ws []window, span time.Duration) *soakResults {
+// soakVerdict calls latency flat when the median of the second half's
+// windows' p99s is within 50 % (plus 1 ms) of the first half's, for
+// commands and for queries: medians, so that one window disturbed by
+// something else on the machine does not decide. It calls memory flat
+// when the live heap per event in the log has not grown by more than 25 %
+// from the first window to the last: the read models are in memory and
+// grow with the log by design, so what must stay flat is the memory each
+// event costs, not the total.
+func soakVerdict(ws []window) *soakResults {
 	if len(ws) < 2 {
 		return nil
 	}
 	f, l := ws[0], ws[len(ws)-1]
-	s := &soakResults{First: f, Last: l}
-	s.LatencyFlat = l.CommandP99 <= f.CommandP99*1.5+1 && l.QueryP99 <= f.QueryP99*1.5+1
+	s := &soakResults{First: f, Last: l, Windows: ws}
+	half := len(ws) / 2
+	median := func(ws []window, v func(window) float64) float64 {
+		xs := make([]float64, len(ws))
+		for i, w := range ws {
+			xs[i] = v(w)
+		}
+		sort.Float64s(xs)
+		return (xs[(len(xs)-1)/2] + xs[len(xs)/2]) / 2
+	}
+	cmd := func(w window) float64 { return w.CommandP99 }
+	qry := func(w window) float64 { return w.QueryP99 }
+	s.CommandP99 = [2]float64{median(ws[:half], cmd), median(ws[half:], cmd)}
+	s.QueryP99 = [2]float64{median(ws[:half], qry), median(ws[half:], qry)}
+	s.LatencyFlat = s.CommandP99[1] <= s.CommandP99[0]*1.5+1 && s.QueryP99[1] <= s.QueryP99[0]*1.5+1
 	if f.Events > 0 && l.Events > 0 {
 		s.HeapPerEventB = f.HeapMiB * (1 << 20) / float64(f.Events)
 		s.HeapPerEventBL = l.HeapMiB * (1 << 20) / float64(l.Events)
@@ -1029,9 +1055,14 @@ func (s *soakResults) print(w io.Writer) {
 		}
 		return "NOT flat"
 	}
-	fmt.Fprintf(w, "\nsoak, first window vs last:\n")
-	fmt.Fprintf(w, "  commands %6.0f/s -> %6.0f/s; p99 %6.2f -> %6.2f ms\n", s.First.Commands, s.Last.Commands, s.First.CommandP99, s.Last.CommandP99)
-	fmt.Fprintf(w, "  queries  %6.0f/s -> %6.0f/s; p99 %6.2f -> %6.2f ms\n", s.First.Queries, s.Last.Queries, s.First.QueryP99, s.Last.QueryP99)
+	fmt.Fprintf(w, "\nsoak windows:\n%8s %9s %9s %9s %9s %9s %9s %8s %8s %9s\n", "at", "cmds/s", "p50 ms", "p99 ms",
+		"queries/s", "p50 ms", "p99 ms", "RSS MiB", "heap MiB", "events")
+	for _, x := range s.Windows {
+		fmt.Fprintf(w, "%7.0fs %9.0f %9.2f %9.2f %9.0f %9.2f %9.2f %8.0f %8.0f %9d\n", x.At, x.Commands, x.CommandP50, x.CommandP99,
+			x.Queries, x.QueryP50, x.QueryP99, x.RSSMiB, x.HeapMiB, x.Events)
+	}
+	fmt.Fprintf(w, "soak, first half vs second half (medians of the windows' p99):\n")
+	fmt.Fprintf(w, "  commands p99 %6.2f -> %6.2f ms; queries p99 %6.2f -> %6.2f ms\n", s.CommandP99[0], s.CommandP99[1], s.QueryP99[0], s.QueryP99[1])
 	fmt.Fprintf(w, "  RSS %.0f -> %.0f MiB; live heap %.0f -> %.0f MiB; events in the log %d -> %d; live heap per event %.0f -> %.0f bytes\n",
 		s.First.RSSMiB, s.Last.RSSMiB, s.First.HeapMiB, s.Last.HeapMiB, s.First.Events, s.Last.Events, s.HeapPerEventB, s.HeapPerEventBL)
 	fmt.Fprintf(w, "  latency: %s; memory per event: %s\n", verdict(s.LatencyFlat), verdict(s.MemoryFlat))

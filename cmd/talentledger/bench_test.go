@@ -76,3 +76,25 @@ func TestBenchDrivesTheMixWithoutErrors(t *testing.T) {
 		t.Errorf("%d events written by %d commands with Idempotency-Keys; want at least two each", res.EventsWritten, res.Commands.Count)
 	}
 }
+
+func TestSoakVerdictComparesHalvesByMedian(t *testing.T) {
+	win := func(cmdP99, qP99, heapMiB float64, events uint64) window {
+		return window{CommandP99: cmdP99, QueryP99: qP99, HeapMiB: heapMiB, Events: events}
+	}
+	for _, c := range []struct {
+		name            string
+		ws              []window
+		latency, memory bool
+	}{
+		{"steady", []window{win(10, 2, 100, 1e5), win(11, 2, 200, 2e5), win(9, 3, 300, 3e5), win(10, 2, 400, 4e5)}, true, true},
+		{"one bad window at the end", []window{win(10, 2, 100, 1e5), win(10, 2, 200, 2e5), win(10, 2, 300, 3e5),
+			win(10, 2, 400, 4e5), win(90, 40, 500, 5e5)}, true, true},
+		{"latency creeping up", []window{win(10, 2, 100, 1e5), win(12, 2, 200, 2e5), win(30, 9, 300, 3e5), win(40, 12, 400, 4e5)}, false, true},
+		{"memory per event growing", []window{win(10, 2, 100, 1e5), win(10, 2, 300, 2e5), win(10, 2, 600, 3e5), win(10, 2, 1000, 4e5)}, true, false},
+	} {
+		s := soakVerdict(c.ws)
+		if s.LatencyFlat != c.latency || s.MemoryFlat != c.memory {
+			t.Errorf("%s: latency flat %v, memory flat %v; want %v, %v", c.name, s.LatencyFlat, s.MemoryFlat, c.latency, c.memory)
+		}
+	}
+}
