@@ -413,6 +413,7 @@ func runLoadBench(ctx context.Context, c benchConfig, dir string, stdout io.Writ
 	}
 	startPos, _ := srv.app.store.LastPosition(ctx)
 	rssStart := rss()
+	loadStart := readMachineLoad()
 	l.start = time.Now()
 	var wg sync.WaitGroup
 	for i := range c.clients {
@@ -428,6 +429,7 @@ func runLoadBench(ctx context.Context, c benchConfig, dir string, stdout io.Writ
 	endPos, _ := srv.app.store.LastPosition(context.Background())
 	res := l.results(elapsed, windows)
 	res.EventsWritten = endPos.Commit - startPos.Commit
+	res.Machine = [2]machineLoad{loadStart, readMachineLoad()}
 	res.Memory.RSSStartMiB = mib(rssStart)
 	res.Memory.RSSEndMiB = mib(rss())
 	res.Memory.HeapLiveEndMiB = mib(heapLive())
@@ -865,6 +867,40 @@ type benchResults struct {
 	} `json:"memory"`
 	Windows []window     `json:"windows,omitempty"`
 	Soak    *soakResults `json:"soak,omitempty"`
+	// Machine is what else the machine was doing, at the start and the
+	// end: the bench shares it with whatever runs there.
+	Machine [2]machineLoad `json:"machine"`
+}
+
+// machineLoad is the load average and the CPU and I/O pressure (the share
+// of the last 60 s some task waited for a CPU or for I/O), from /proc.
+type machineLoad struct {
+	LoadAvg1    float64 `json:"loadavg_1m"`
+	CPUPressure float64 `json:"cpu_pressure_some_avg60"`
+	IOPressure  float64 `json:"io_pressure_some_avg60"`
+}
+
+func readMachineLoad() machineLoad {
+	var m machineLoad
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Sscan(string(b), &m.LoadAvg1)
+	}
+	pressure := func(path string) float64 {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return 0
+		}
+		for _, f := range strings.Fields(strings.SplitN(string(b), "\n", 2)[0]) {
+			if v, ok := strings.CutPrefix(f, "avg60="); ok {
+				x, _ := strconv.ParseFloat(v, 64)
+				return x
+			}
+		}
+		return 0
+	}
+	m.CPUPressure = pressure("/proc/pressure/cpu")
+	m.IOPressure = pressure("/proc/pressure/io")
+	return m
 }
 
 func (l *loadRun) results(elapsed time.Duration, windows []window) *benchResults {
@@ -907,6 +943,8 @@ func (r *benchResults) print(w io.Writer) {
 	fmt.Fprintf(w, "server: projection lag max %d events, %.3f s; idempotent replays %.0f; resubscribes %.0f\n",
 		s.MaxLagEvents, s.MaxLagSeconds, s.IdempotentReplays, s.Resubscribes)
 	fmt.Fprintf(w, "memory: RSS %.0f MiB at start, %.0f MiB at end; live heap %.0f MiB\n", r.Memory.RSSStartMiB, r.Memory.RSSEndMiB, r.Memory.HeapLiveEndMiB)
+	fmt.Fprintf(w, "machine: load average %.2f -> %.2f; CPU pressure %.1f%% -> %.1f%%, I/O pressure %.1f%% -> %.1f%% (avg60, /proc/pressure)\n",
+		r.Machine[0].LoadAvg1, r.Machine[1].LoadAvg1, r.Machine[0].CPUPressure, r.Machine[1].CPUPressure, r.Machine[0].IOPressure, r.Machine[1].IOPressure)
 	if r.Soak != nil {
 		r.Soak.print(w)
 	}

@@ -51,7 +51,8 @@ type buildResults struct {
 		PeakMiB  float64 `json:"rss_peak_mib"`
 		QueryP50 float64 `json:"query_p50_ms"`
 	} `json:"cold_start"`
-	StoreMiB float64 `json:"store_mib"`
+	StoreMiB float64        `json:"store_mib"`
+	Machine  [2]machineLoad `json:"machine"`
 }
 
 // builderPrograms is how many programs, so budget streams, the data set's
@@ -112,6 +113,7 @@ func runBuildBench(ctx context.Context, c benchConfig, dir string, stdout io.Wri
 	res.StoreMiB = mib(dirSize(storeDir))
 
 	// Read and replay in this process, on a store opened afresh.
+	res.Machine[0] = readMachineLoad()
 	store, err = pebble.Open(storeDir, pebble.WithLogger(log))
 	if err != nil {
 		return err
@@ -170,6 +172,9 @@ func runBuildBench(ctx context.Context, c benchConfig, dir string, stdout io.Wri
 	if err := coldStart(ctx, dir, storeDir, &res, stdout); err != nil {
 		return fmt.Errorf("cold start: %w", err)
 	}
+	res.Machine[1] = readMachineLoad()
+	fmt.Fprintf(stdout, "machine: load average %.2f -> %.2f; CPU pressure %.1f%% -> %.1f%%, I/O pressure %.1f%% -> %.1f%% (avg60, /proc/pressure)\n",
+		res.Machine[0].LoadAvg1, res.Machine[1].LoadAvg1, res.Machine[0].CPUPressure, res.Machine[1].CPUPressure, res.Machine[0].IOPressure, res.Machine[1].IOPressure)
 	if c.jsonOut != "" {
 		res.Config = benchConfigJSON(c)
 		res.Config["events"] = c.events
