@@ -1,6 +1,11 @@
 package pebble
 
-import "time"
+import (
+	"time"
+
+	cpebble "github.com/cockroachdb/pebble/v2"
+	dto "github.com/prometheus/client_model/go"
+)
 
 // WithFS is withFS, for the external tests.
 var WithFS = withFS
@@ -28,3 +33,20 @@ func Settle(s *Store) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// WALFsyncs returns how many times Pebble has synced db's WAL and how long a
+// sync took on average.
+func WALFsyncs(db *cpebble.DB) (uint64, time.Duration) {
+	var m dto.Metric
+	if err := db.Metrics().LogWriter.FsyncLatency.Write(&m); err != nil || m.Histogram == nil {
+		return 0, 0
+	}
+	n := m.Histogram.GetSampleCount()
+	if n == 0 {
+		return 0, 0
+	}
+	return n, time.Duration(m.Histogram.GetSampleSum() / float64(n))
+}
+
+// StoreWALFsyncs is WALFsyncs for a store.
+func StoreWALFsyncs(s *Store) (uint64, time.Duration) { return WALFsyncs(s.db) }
