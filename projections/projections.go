@@ -55,10 +55,11 @@ type Projector struct {
 	// programGrants lists each program's grants in grantOrder's order, so
 	// that a program's list is not found by scanning every grant.
 	programGrants map[string][]string
-	// grantCounts counts grants by program and state, "" standing for
-	// any, so that a list's total is known without scanning it.
-	grantCounts map[grantCountKey]int
-	ledger      *Ledger
+	// grantCounts counts grants by state, in all programs and in each,
+	// so that a list's total is known without scanning it.
+	grantCounts   stateCounts
+	programCounts map[string]*stateCounts
+	ledger        *Ledger
 	// pendingApproval holds grants with a budget reservation but no
 	// GrantApproved yet; pendingRelease holds terminated grants whose
 	// reservation is not yet released. Reconciliation looks at both.
@@ -93,7 +94,7 @@ func New(store eventstore.Store, log *slog.Logger) *Projector {
 		talents:         map[string]*TalentView{},
 		grants:          map[string]*GrantView{},
 		programGrants:   map[string][]string{},
-		grantCounts:     map[grantCountKey]int{},
+		programCounts:   map[string]*stateCounts{},
 		ledger:          NewLedger(),
 		pendingApproval: map[string]time.Time{},
 		pendingRelease:  map[string]time.Time{},

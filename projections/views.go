@@ -81,6 +81,8 @@ type GrantView struct {
 	Rejection   string           `json:"rejection,omitempty"`
 	// Position is where the grant's last event stands in the global log.
 	Position eventstore.Position `json:"position"`
+
+	counts *stateCounts // its program's grant counts
 }
 
 // ReviewView is the talent office's review.
@@ -214,7 +216,13 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: ev.Position}
 		p.grantOrder = append(p.grantOrder, e.GrantID)
 		p.programGrants[e.ProgramID] = append(p.programGrants[e.ProgramID], e.GrantID)
-		p.countGrant(e.ProgramID, domain.GrantStateApplied, 1)
+		c := p.programCounts[e.ProgramID]
+		if c == nil {
+			c = &stateCounts{}
+			p.programCounts[e.ProgramID] = c
+		}
+		p.grants[e.GrantID].counts = c
+		p.countGrant(c, domain.GrantStateApplied, 1)
 		if t := p.talents[e.TalentID]; t != nil {
 			t.Grants = append(t.Grants, e.GrantID)
 		}
@@ -247,8 +255,8 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 			was := g.State
 			g.apply(ev, payload)
 			if g.State != was {
-				p.countGrant(g.ProgramID, was, -1)
-				p.countGrant(g.ProgramID, g.State, 1)
+				p.countGrant(g.counts, was, -1)
+				p.countGrant(g.counts, g.State, 1)
 			}
 		}
 	}
@@ -257,14 +265,48 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 	}
 }
 
-// grantCountKey is a program and a state; "" stands for any.
-type grantCountKey struct{ program, state string }
+// stateCounts counts grants by state: one count per domain.GrantStates,
+// then one for grants in any state. Counting is on the path of every
+// grant event, so it indexes an array rather than hashing strings.
+type stateCounts [9]int
 
-// countGrant adds n to the counts a grant of program in state is part of.
-func (p *Projector) countGrant(program, state string, n int) {
-	for _, k := range [4]grantCountKey{{program, state}, {program, ""}, {"", state}, {"", ""}} {
-		p.grantCounts[k] += n
+const anyState = 8
+
+// stateIndex returns a state's index in stateCounts, anyState for "", or
+// -1 for a state it does not know.
+func stateIndex(state string) int {
+	switch state {
+	case "":
+		return anyState
+	case domain.GrantStateApplied:
+		return 0
+	case domain.GrantStateReviewed:
+		return 1
+	case domain.GrantStateInNotice:
+		return 2
+	case domain.GrantStateNoticeClosed:
+		return 3
+	case domain.GrantStateApproved:
+		return 4
+	case domain.GrantStateCompleted:
+		return 5
+	case domain.GrantStateTerminated:
+		return 6
+	case domain.GrantStateRejected:
+		return 7
 	}
+	return -1
+}
+
+// countGrant adds n to the counts a grant in state is part of: its
+// program's, c, and the whole ledger's.
+func (p *Projector) countGrant(c *stateCounts, state string, n int) {
+	if i := stateIndex(state); i >= 0 && i != anyState {
+		c[i] += n
+		p.grantCounts[i] += n
+	}
+	c[anyState] += n
+	p.grantCounts[anyState] += n
 }
 
 func (p *Projector) eventTime(ev *eventstore.Event) time.Time {
@@ -571,7 +613,7 @@ func (p *Projector) Grants(f GrantFilter) ([]GrantView, int) {
 	if f.ProgramID != "" {
 		ids = p.programGrants[f.ProgramID]
 	}
-	counted := f.TalentID == ""
+	counted := f.TalentID == "" && stateIndex(f.State) >= 0
 	for _, id := range ids {
 		if counted && f.Limit > 0 && len(out) >= f.Limit {
 			break
@@ -587,7 +629,14 @@ func (p *Projector) Grants(f GrantFilter) ([]GrantView, int) {
 		n++
 	}
 	if counted {
-		n = p.grantCounts[grantCountKey{f.ProgramID, f.State}]
+		c := &p.grantCounts
+		if f.ProgramID != "" {
+			c = p.programCounts[f.ProgramID]
+		}
+		n = 0
+		if c != nil {
+			n = c[stateIndex(f.State)]
+		}
 	}
 	return out, n
 }
