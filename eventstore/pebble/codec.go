@@ -17,10 +17,11 @@ const (
 	// prefixLog + be64(position) → event record. The global log is the
 	// primary copy of every event, so reading "all" is one sequential scan.
 	prefixLog = 'l'
-	// prefixStream + stream + 0x00 + be64(version) → be64(position).
+	// prefixStream + stream + 0x00 + be64(version) → uvarint(position).
 	prefixStream = 's'
-	// prefixID + stream + 0x00 + id → be64(version) + be64(position), the
-	// per-stream event-ID index used to recognise retries.
+	// prefixID + stream + 0x00 + id → uvarint(position), the per-stream
+	// event-ID index used to recognise retries. The version is in the
+	// record; index entries stay small because every byte is synced.
 	prefixID = 'i'
 	// prefixMeta + name → store-wide facts such as the format version.
 	prefixMeta = 'm'

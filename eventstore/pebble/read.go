@@ -2,6 +2,7 @@ package pebble
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -102,12 +103,12 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 	want := from
 	for valid := it.First(); valid && len(refs) < limit; valid = it.Next() {
 		k, val := it.Key(), it.Value()
-		if len(k) < 8 || len(val) != 8 {
+		pos, n := binary.Uvarint(val)
+		if len(k) < 8 || n <= 0 || n != len(val) {
 			it.Close()
 			return dst, ErrCorrupt
 		}
 		v := eventstore.Version(decodeUint64(k[len(k)-8:]))
-		pos := decodeUint64(val)
 		if pos > durable {
 			break
 		}
@@ -173,10 +174,11 @@ func (s *Store) streamExists(stream string) (bool, error) {
 		return false, fmt.Errorf("eventstore/pebble: %w", err)
 	}
 	defer closer.Close()
-	if len(val) != 8 {
+	pos, n := binary.Uvarint(val)
+	if n <= 0 || n != len(val) {
 		return false, ErrCorrupt
 	}
-	return decodeUint64(val) <= s.durable.Load(), nil
+	return pos <= s.durable.Load(), nil
 }
 
 // ReadStream implements eventstore.Store. Only durable events are read.

@@ -478,7 +478,7 @@ func (s *Store) writeIndexes(b *pebble.Batch) {
 		ps := w.pending[name]
 		for i, pos := range ps.pos {
 			w.key = streamKey(w.key[:0], name, ps.first+eventstore.Version(i))
-			w.val = binary.BigEndian.AppendUint64(w.val[:0], pos)
+			w.val = binary.AppendUvarint(w.val[:0], pos)
 			b.Set(w.key, w.val, nil)
 		}
 	}
@@ -491,8 +491,7 @@ func (s *Store) writeIndexes(b *pebble.Batch) {
 		slices.SortFunc(order, func(x, y int) int { return bytes.Compare(ps.ids[x][:], ps.ids[y][:]) })
 		for _, i := range order {
 			w.key = idKey(w.key[:0], name, ps.ids[i])
-			w.val = binary.BigEndian.AppendUint64(w.val[:0], uint64(ps.first)+uint64(i))
-			w.val = binary.BigEndian.AppendUint64(w.val, ps.pos[i])
+			w.val = binary.AppendUvarint(w.val[:0], ps.pos[i])
 			b.Set(w.key, w.val, nil)
 		}
 		w.order = order
@@ -544,25 +543,18 @@ func (s *Store) eventAt(stream string, v eventstore.Version) (eventstore.EventID
 		return ps.ids[i], ps.pos[i], true, nil
 	}
 	w.key = streamKey(w.key[:0], stream, v)
-	pos, err := s.getUint64(w.key)
+	pos, err := s.getPosition(w.key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return eventstore.EventID{}, 0, false, nil
 	}
 	if err != nil {
 		return eventstore.EventID{}, 0, false, err
 	}
-	w.key = logKey(w.key[:0], pos)
-	rec, closer, err := s.db.Get(w.key)
+	rec, err := s.recordAt(pos)
 	if err != nil {
-		return eventstore.EventID{}, 0, false, fmt.Errorf("eventstore/pebble: stream %q version %d at position %d: %w", stream, v, pos, err)
+		return eventstore.EventID{}, 0, false, fmt.Errorf("stream %q version %d: %w", stream, v, err)
 	}
-	defer closer.Close()
-	if len(rec) < recFixedHeader {
-		return eventstore.EventID{}, 0, false, ErrCorrupt
-	}
-	var id eventstore.EventID
-	copy(id[:], rec[recIDOff:recFixedHeader])
-	return id, pos, true, nil
+	return rec.id, pos, true, nil
 }
 
 // versionOf looks an event ID up in the stream's event-ID index.
@@ -580,21 +572,27 @@ func (s *Store) versionOf(stream string, id eventstore.EventID) (eventstore.Vers
 		}
 	}
 	w.key = idKey(w.key[:0], stream, id)
-	val, closer, err := s.db.Get(w.key)
+	pos, err := s.getPosition(w.key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return 0, 0, false, nil
 	}
 	if err != nil {
-		return 0, 0, false, fmt.Errorf("eventstore/pebble: %w", err)
+		return 0, 0, false, err
 	}
-	defer closer.Close()
-	if len(val) != 16 {
-		return 0, 0, false, ErrCorrupt
+	// Found: a retry, which is rare, so the version is read from the
+	// record rather than kept in every index entry.
+	rec, err := s.recordAt(pos)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("event %s of stream %q: %w", id, stream, err)
 	}
-	return eventstore.Version(decodeUint64(val)), decodeUint64(val[8:]), true, nil
+	if rec.id != id || rec.stream != stream {
+		return 0, 0, false, fmt.Errorf("%w: index entry for %s of stream %q points at position %d", ErrCorrupt, id, stream, pos)
+	}
+	return rec.version, pos, true, nil
 }
 
-func (s *Store) getUint64(key []byte) (uint64, error) {
+// getPosition reads an index entry: a position, uvarint-encoded.
+func (s *Store) getPosition(key []byte) (uint64, error) {
 	val, closer, err := s.db.Get(key)
 	if err != nil {
 		if errors.Is(err, pebble.ErrNotFound) {
@@ -603,10 +601,38 @@ func (s *Store) getUint64(key []byte) (uint64, error) {
 		return 0, fmt.Errorf("eventstore/pebble: %w", err)
 	}
 	defer closer.Close()
-	if len(val) != 8 {
+	pos, n := binary.Uvarint(val)
+	if n <= 0 || n != len(val) {
 		return 0, ErrCorrupt
 	}
-	return decodeUint64(val), nil
+	return pos, nil
+}
+
+// recordHeader is what the writer needs of a stored record.
+type recordHeader struct {
+	id      eventstore.EventID
+	version eventstore.Version
+	stream  string
+}
+
+// recordAt reads the head of the record at pos.
+func (s *Store) recordAt(pos uint64) (recordHeader, error) {
+	w := &s.w
+	w.key = logKey(w.key[:0], pos)
+	rec, closer, err := s.db.Get(w.key)
+	if err != nil {
+		return recordHeader{}, fmt.Errorf("eventstore/pebble: position %d: %w", pos, err)
+	}
+	defer closer.Close()
+	stream, _, err := recordHead(rec)
+	if err != nil {
+		return recordHeader{}, fmt.Errorf("%w at position %d", err, pos)
+	}
+	var h recordHeader
+	copy(h.id[:], rec[recIDOff:recFixedHeader])
+	h.version = eventstore.Version(binary.BigEndian.Uint64(rec[recVersionOff:]))
+	h.stream = string(stream)
+	return h, nil
 }
 
 func decodeUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
