@@ -19,19 +19,22 @@ func Batched(s *Store) int { return int(s.batched.Load()) }
 // PebbleMetrics returns Pebble's metrics report.
 func PebbleMetrics(s *Store) string { return s.db.Metrics().String() }
 
-// Settle flushes s's memtables and waits until Pebble has no compaction
-// running or owed, so that a benchmark measures its own work only.
+// Settle flushes s's memtables and waits until Pebble has run no flush or
+// compaction for a while, so that a benchmark measures its own work only.
 func Settle(s *Store) error {
 	if err := s.db.Flush(); err != nil {
 		return err
 	}
-	for {
+	for quiet := 0; quiet < 50; {
 		m := s.db.Metrics()
-		if m.Compact.NumInProgress == 0 && m.Compact.EstimatedDebt == 0 && m.Flush.NumInProgress == 0 {
-			return nil
+		if m.Compact.NumInProgress == 0 && m.Flush.NumInProgress == 0 {
+			quiet++
+		} else {
+			quiet = 0
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return nil
 }
 
 // WALFsyncs returns how many times Pebble has synced db's WAL and how long a
