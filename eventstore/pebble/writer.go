@@ -509,6 +509,15 @@ func (s *Store) head(stream string) (eventstore.Version, error) {
 	if v, ok := w.heads.get(stream); ok {
 		return v, nil
 	}
+	// Most misses are new streams: a point lookup of version 0, which the
+	// bloom filters answer cheaply, settles those without a seek.
+	w.key = streamKey(w.key[:0], stream, 0)
+	if _, err := s.getPosition(w.key); errors.Is(err, pebble.ErrNotFound) {
+		w.heads.put(stream, eventstore.NoStream)
+		return eventstore.NoStream, nil
+	} else if err != nil {
+		return 0, err
+	}
 	// The stream index's last entry is the head. Storing heads apart would
 	// cost a write per append to save a seek on a cache miss.
 	w.key = streamPrefix(w.key[:0], stream)
