@@ -41,6 +41,11 @@ func ParseMoney(s string) (Money, error) {
 	if len(frac) > 2 {
 		return Zero, Errorf(EINVALID, "amount %q has more than 2 decimal places", s)
 	}
+	if len(intPart) > 30 {
+		// Far beyond any amount or balance, and short enough that what it
+		// prints always parses back.
+		return Zero, Errorf(EINVALID, "amount %q is too large", truncate(s, 40))
+	}
 	d, err := decimal.NewFromString(s)
 	if err != nil {
 		return Zero, Errorf(EINVALID, "amount %q is not a decimal", s)
@@ -154,6 +159,7 @@ func (m Money) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads an amount from a JSON string under ParseMoney's rules.
 // JSON numbers are refused so that no amount ever passes through a float.
 func (m *Money) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
 	if bytes.Equal(b, []byte("null")) {
 		return nil
 	}
