@@ -617,6 +617,7 @@ func (s *Service) appropriateFromFund(ctx context.Context, m *meta, fundID, stre
 	if err != nil {
 		return Result{}, err
 	}
+	m.settled = true
 	res, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
 		return []Event{ev}, nil
 	})
@@ -650,6 +651,7 @@ func (s *Service) ReconcileFunds(ctx context.Context, fundIDs []string) (int, er
 				continue
 			}
 			m := s.systemMeta(a.CommandID, "completing an appropriation from fund "+id)
+			m.completedBy = CompletedByReconcile
 			ev := &BudgetAppropriated{ProgramID: a.ProgramID, FiscalYear: a.FiscalYear, Amount: a.Amount, FundingSource: "fund:" + id}
 			if _, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) { return []Event{ev}, nil }); err != nil {
 				return n, err

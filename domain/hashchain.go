@@ -15,7 +15,7 @@ import (
 //	hash = SHA-256(prev_hash ‖ canonical bytes of the envelope)
 //
 // The canonical bytes are the stream, version, type, data and every metadata
-// field but Hash, each length-prefixed, in a fixed order, so that nothing
+// field but Hash (Source and CompletedBy only when either is set), each length-prefixed, in a fixed order, so that nothing
 // (not a JSON encoder, not a backend) can change them. prev is the hex hash
 // of the stream's previous event, "" for the first.
 //
@@ -35,6 +35,12 @@ func ChainHash(prev, stream string, version eventstore.Version, typ string, data
 		canonicalTime(m.RecordedAt), m.EffectiveDate, m.Reason, m.DocumentRef, m.PrevHash,
 	} {
 		writeField(h, []byte(f))
+	}
+	// Fields added later join the canonical bytes only when set, so that
+	// the hashes of events recorded without them stay what they were.
+	if m.Source != "" || m.CompletedBy != "" {
+		writeField(h, []byte(m.Source))
+		writeField(h, []byte(m.CompletedBy))
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

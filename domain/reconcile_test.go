@@ -24,13 +24,21 @@ func crashAfterReservation(t *testing.T, s *Service, grantID, commandID, date st
 		t.Fatalf("grant not approvable: %v", err)
 	}
 	amount := g.applied.AmountRequested
+	installments, err := def.Schedule.installments(amount, m.date)
+	if err != nil {
+		t.Fatal(err)
+	}
 	approval := GrantApproved{
 		GrantID: grantID, TalentID: g.applied.TalentID, ProgramID: def.ProgramID,
-		Award: amount, Deduction: Zero, Amount: amount, FiscalYear: mustDate(m.date).Year(),
-		Installments: def.Schedule.installments(amount, m.date), ServiceMonths: def.ServiceMonths,
+		Award: amount, Deduction: Zero, Amount: amount, FiscalYear: mustDate(m.today).Year(),
+		Installments: installments, ServiceMonths: def.ServiceMonths,
 		ServiceStart: m.date, ApprovedOn: m.date, CommandID: m.CommandID,
 	}
-	if _, err := s.reserve(ctx, m, approval); err != nil {
+	a, am, err := s.reserveEntitlement(ctx, m, def, approval)
+	if err != nil {
+		t.Fatalf("reserve entitlement: %v", err)
+	}
+	if err := s.reserve(ctx, am, a); err != nil {
 		t.Fatalf("reserve: %v", err)
 	}
 	if st := grantState(t, s, grantID).state; st != GrantStateNoticeClosed {

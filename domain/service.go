@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"context"
 	"log/slog"
 	"time"
 	"unicode/utf8"
@@ -57,9 +56,35 @@ type Result struct {
 // meta is a validated CommandMeta with its recording time.
 type meta struct {
 	CommandMeta
-	date       string
+	// date is the business date: the effective date, or today.
+	date string
+	// today is the date time controls are reckoned by: the server's date
+	// in the city's time zone, or an imported command's historical date.
+	today      string
 	recordedAt time.Time
+	// source is SourceImport for an imported command.
+	source string
+	// completedBy is set on a step that finishes what another command
+	// decided (see eventstore.Metadata.CompletedBy); its dates were
+	// checked when it was decided.
+	completedBy string
+	// settled is set once the command's decision is recorded in its first
+	// stream: the steps that carry it out elsewhere are not refused for
+	// their business date.
+	settled bool
 }
+
+// checkDate refuses a business date before the latest one already in the
+// stream e, unless the command's decision is already recorded.
+func (m *meta) checkDate(e *entry) error {
+	if m.settled || m.completedBy != "" || m.date >= e.lastDate {
+		return nil
+	}
+	return Errorf(EDATEBEFORESTREAM, "effective_date %s is before %s, the latest business date already recorded in %s", m.date, e.lastDate, e.stream)
+}
+
+// SourceImport marks events entered by an offline import.
+const SourceImport = "import"
 
 func (m *meta) metadata() eventstore.Metadata {
 	md := eventstore.Metadata{
@@ -71,6 +96,8 @@ func (m *meta) metadata() eventstore.Metadata {
 		EffectiveDate: m.EffectiveDate,
 		Reason:        m.Reason,
 		DocumentRef:   m.DocumentRef,
+		Source:        m.source,
+		CompletedBy:   m.completedBy,
 	}
 	return md
 }
@@ -80,9 +107,16 @@ type Service struct {
 	repo *repo
 	now  func() time.Time
 	log  *slog.Logger
-	// talentGrants lists a talent's grants; it backs the no-stacking rule.
-	talentGrants func(ctx context.Context, talentID string) ([]string, error)
+	// maxBackdate is how many days before today an effective date may lie.
+	maxBackdate int
+	// importing marks a Service that enters history offline: its
+	// commands are reckoned at their own dates (see WithImport).
+	importing bool
 }
+
+// DefaultMaxBackdate is how many days an effective date may lie in the past
+// unless WithMaxBackdate says otherwise.
+const DefaultMaxBackdate = 31
 
 // Option configures a Service.
 type Option func(*Service)
@@ -93,11 +127,17 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
-// WithTalentGrants sets how a talent's grants are found, for deducting
-// earlier benefits from a later award. Without it no deduction is made.
-func WithTalentGrants(f func(ctx context.Context, talentID string) ([]string, error)) Option {
-	return func(s *Service) { s.talentGrants = f }
-}
+// WithMaxBackdate sets how many days before the server's date a command's
+// effective date may lie (default DefaultMaxBackdate).
+func WithMaxBackdate(days int) Option { return func(s *Service) { s.maxBackdate = days } }
+
+// WithImport makes a Service that enters history offline, the server
+// stopped: every command must carry its historical date as its effective
+// date, time controls (the public notice, due dates, the fiscal year) are
+// reckoned at that date instead of the clock's, no backdating window
+// applies, and every event is marked with source "import". Dates still
+// never lie after the clock's today, nor go backwards within a stream.
+func WithImport() Option { return func(s *Service) { s.importing = true } }
 
 // WithCacheSize sets how many streams' states are cached (default 50,000).
 func WithCacheSize(n int) Option { return func(s *Service) { s.repo.cache.size = n } }
@@ -117,7 +157,7 @@ func WithSoleWriter() Option { return func(s *Service) { s.repo.soleWriter = tru
 
 // NewService returns a Service over store.
 func NewService(store eventstore.Store, opts ...Option) *Service {
-	s := &Service{repo: newRepo(store, 50_000), now: time.Now, log: slog.Default()}
+	s := &Service{repo: newRepo(store, 50_000), now: time.Now, log: slog.Default(), maxBackdate: DefaultMaxBackdate}
 	for _, o := range opts {
 		o(s)
 	}
@@ -144,19 +184,39 @@ func (s *Service) newMeta(cm CommandMeta, roles ...string) (*meta, error) {
 			return nil, err
 		}
 	}
-	m := &meta{CommandMeta: cm, recordedAt: s.now().UTC().Truncate(time.Microsecond)}
+	now := s.now()
+	m := &meta{CommandMeta: cm, recordedAt: now.UTC().Truncate(time.Microsecond), today: Today(now)}
 	if m.CommandID == "" {
 		m.CommandID = randomHex(16)
 	}
-	m.date = Today(m.recordedAt)
-	if cm.EffectiveDate != "" {
-		if _, err := ParseDate(cm.EffectiveDate); err != nil {
-			return nil, err
-		}
-		m.date = cm.EffectiveDate
+	m.date = m.today
+	if s.importing && cm.EffectiveDate == "" {
+		return nil, Errorf(EINVALID, "an imported command needs its historical date as effective_date")
 	}
+	if cm.EffectiveDate == "" {
+		return m, nil
+	}
+	if _, err := ParseDate(cm.EffectiveDate); err != nil {
+		return nil, err
+	}
+	switch {
+	case cm.EffectiveDate > m.today:
+		return nil, Errorf(EDATEFUTURE, "effective_date %s is after today, %s", cm.EffectiveDate, m.today)
+	case s.importing:
+		m.today, m.source = cm.EffectiveDate, SourceImport
+	case cm.EffectiveDate < AddDays(m.today, -s.maxBackdate):
+		return nil, Errorf(EBACKDATE, "effective_date %s is more than %d days before today, %s; older history enters by import", cm.EffectiveDate, s.maxBackdate, m.today)
+	}
+	m.date = cm.EffectiveDate
 	return m, nil
 }
+
+// Errors of the business date.
+const (
+	EDATEFUTURE       = "effective_date_in_future"
+	EDATEBEFORESTREAM = "effective_date_before_stream"
+	EBACKDATE         = "backdate_window"
+)
 
 // checkText validates a free-text field: valid UTF-8, no control
 // characters, at most MaxTextLen characters, and present when required.

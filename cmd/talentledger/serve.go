@@ -150,7 +150,7 @@ func newApp(store eventstore.Store, principals *ledgerhttp.Principals, auditKey 
 // set more of the API's configuration.
 func newAppWith(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger, m *metrics, opts ...func(*ledgerhttp.Config)) *app {
 	proj := projections.New(store, log)
-	svcOpts := []domain.Option{domain.WithLogger(log), domain.WithTalentGrants(proj.TalentGrants)}
+	svcOpts := []domain.Option{domain.WithLogger(log)}
 	if _, embedded := store.(*pebble.Store); embedded {
 		// The data directory is locked to this process, which writes
 		// only through svc.

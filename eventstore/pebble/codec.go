@@ -119,6 +119,10 @@ func encodeRecord(dst []byte, stream string, e *eventstore.EventData) ([]byte, i
 	dst = appendString(dst, m.DocumentRef)
 	dst = appendString(dst, m.PrevHash)
 	dst = appendString(dst, m.Hash)
+	if m.Source != "" || m.CompletedBy != "" {
+		dst = appendString(dst, m.Source)
+		dst = appendString(dst, m.CompletedBy)
+	}
 	return dst, dataOff, nil
 }
 
@@ -226,6 +230,11 @@ func decodeRecord(rec []byte, pos uint64, e *eventstore.Event, in *interner) err
 	m.DocumentRef = string(r.bytes())
 	m.PrevHash = string(r.bytes())
 	m.Hash = string(r.bytes())
+	m.Source, m.CompletedBy = "", ""
+	if len(r.b) > 0 {
+		m.Source = in.get(r.bytes())
+		m.CompletedBy = in.get(r.bytes())
+	}
 	if r.err {
 		return ErrCorrupt
 	}
