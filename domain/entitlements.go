@@ -229,7 +229,7 @@ func (s *Service) reserveEntitlement(ctx context.Context, m *meta, def *ProgramD
 		}
 		return nil
 	}
-	_, err := s.repo.execute(ctx, stream, newTalent, m, func(e *entry) ([]Event, error) {
+	_, err := s.repo.execute(ctx, stream, newTalent, m.secondary(), func(e *entry) ([]Event, error) {
 		t := e.agg.(*talent)
 		if t.reg == nil {
 			return nil, Errorf(ENOTFOUND, "talent %s not found", a.TalentID)

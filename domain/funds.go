@@ -617,8 +617,7 @@ func (s *Service) appropriateFromFund(ctx context.Context, m *meta, fundID, stre
 	if err != nil {
 		return Result{}, err
 	}
-	m.settled = true
-	res, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
+	res, err := s.repo.execute(ctx, stream, newBudget, m.secondary(), func(e *entry) ([]Event, error) {
 		return []Event{ev}, nil
 	})
 	return result(stream, res), err

@@ -428,14 +428,14 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 	// Refusals the budget would give are found before anything is
 	// reserved, so that a refused approval appends nothing; the budget's
 	// own step below still decides under concurrency.
-	if err := s.budgetAllows(ctx, m, approval); err != nil {
+	if err := s.budgetAllows(ctx, m.secondary(), approval); err != nil {
 		return Result{}, err
 	}
 	approval, am, err := s.reserveEntitlement(ctx, m, def, approval)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := s.reserve(ctx, am, approval); err != nil {
+	if err := s.reserve(ctx, am.secondary(), approval); err != nil {
 		if isRefusal(err) {
 			if rerr := s.undoApproval(ctx, approval, "approval refused: "+ErrorMessage(err)); rerr != nil {
 				return Result{}, errors.Join(err, rerr)

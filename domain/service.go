@@ -74,6 +74,21 @@ type meta struct {
 	settled bool
 }
 
+// secondary returns the metadata for a step of the command on a stream
+// other than the one it decides on (a talent's entitlements, a budget):
+// the step is dated by the server's date (an import's historical date),
+// so that those shared streams' business dates never go backwards, while
+// the decision keeps its business date.
+func (m *meta) secondary() *meta {
+	cp := *m
+	cp.date = m.today
+	cp.EffectiveDate = ""
+	if m.source != "" {
+		cp.EffectiveDate = m.today
+	}
+	return &cp
+}
+
 // checkDate refuses a business date before the latest one already in the
 // stream e, unless the command's decision is already recorded.
 func (m *meta) checkDate(e *entry) error {

@@ -84,7 +84,7 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 		}
 		return res, err
 	}
-	m.settled = true
+	m = m.secondary()
 	if term.Released.Sign() > 0 {
 		r, err := s.releaseWithMeta(ctx, m, term.ProgramID, term.FiscalYear, term.GrantID, term.TalentID, term.Released, "grant terminated; installments cancelled")
 		if err != nil {
