@@ -44,7 +44,8 @@ func newFuzzAPI(f *testing.F) *fuzzAPI {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = proj.Run(ctx) }()
 	f.Cleanup(func() { cancel(); <-done; store.Close() })
-	svc := domain.NewService(store, domain.WithLogger(log), domain.WithTalentGrants(proj.TalentGrants))
+	clock := newServerClock("2024-01-01")
+	svc := domain.NewService(store, domain.WithLogger(log), domain.WithClock(clock.Now))
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		f.Fatal(err)
@@ -68,6 +69,7 @@ func newFuzzAPI(f *testing.F) *fuzzAPI {
 	// every run and the seeds can name them.
 	step := func(name, role, path, body string) {
 		f.Helper()
+		clock.follow([]byte(body))
 		rec := z.serve(f, "POST", path, z.token(role), "application/json", "seed-"+name, []byte(body))
 		if rec.Code >= 300 {
 			f.Fatalf("set-up %s: %d %s", name, rec.Code, rec.Body)
@@ -88,6 +90,7 @@ func newFuzzAPI(f *testing.F) *fuzzAPI {
 	step("paid", domain.RoleFundManager, "/v1/funds/dif/paid-in", `{"lp":"city","amount":"500000.00","effective_date":"2023-01-03"}`)
 	step("investment", domain.RoleFundManager, "/v1/funds/dif/investments", `{"committee_ref":"IC","project":"A","company":"A Co.","sector":"semiconductors","amount":"300000.00","stake_pct":"10","effective_date":"2023-02-01"}`)
 	step("principal", domain.RoleAdmin, "/v1/principals", `{"id":"fz.user","roles":["clerk"]}`)
+	clock.setDate("2024-02-10")
 	return z
 }
 

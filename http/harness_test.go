@@ -88,6 +88,53 @@ type testEnv struct {
 	// abandoned is set when requests are stuck in the server: closing would
 	// wait for them forever, so close only stops the projector.
 	abandoned bool
+	// clock is the server's clock.
+	clock *serverClock
+}
+
+// serverClock is the fake server clock of a test ledger. A test acts on
+// days: a command whose body names an effective_date moves the clock to
+// 09:30 in the city on that day first, so that the date is the server's
+// today, as the ledger requires of business dates, and every control
+// reckoned by the server's clock (the public notice, due dates, the fiscal
+// year) sees that day.
+type serverClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newServerClock(date string) *serverClock {
+	c := &serverClock{}
+	c.setDate(date)
+	return c
+}
+
+// Now returns the clock's time.
+func (c *serverClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// setDate moves the clock to 09:30 in the city on date, if it is one.
+func (c *serverClock) setDate(date string) {
+	d, err := domain.ParseDate(date)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.t = time.Date(d.Year(), d.Month(), d.Day(), 9, 30, 0, 0, domain.CityTime)
+	c.mu.Unlock()
+}
+
+// follow moves the clock to the effective_date a command body names.
+func (c *serverClock) follow(body []byte) {
+	var b struct {
+		EffectiveDate string `json:"effective_date"`
+	}
+	if json.Unmarshal(body, &b) == nil && b.EffectiveDate != "" {
+		c.setDate(b.EffectiveDate)
+	}
 }
 
 type envOptions struct {
@@ -129,7 +176,8 @@ func newTestServer(t testing.TB, opts ...envOption) *testEnv {
 		t.Fatalf("open store: %v", err)
 	}
 	proj := projections.New(store, o.logger)
-	svc := domain.NewService(store, domain.WithTalentGrants(proj.TalentGrants), domain.WithLogger(o.logger))
+	clock := newServerClock("2024-01-02")
+	svc := domain.NewService(store, domain.WithLogger(o.logger), domain.WithClock(clock.Now))
 
 	tokens := map[string]string{}
 	var ps []ledgerhttp.Principal
@@ -146,7 +194,7 @@ func newTestServer(t testing.TB, opts ...envOption) *testEnv {
 	api := ledgerhttp.New(ledgerhttp.Config{Service: svc, Projector: proj, Principals: principals,
 		Logger: o.logger, MinPositionWait: o.wait})
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &testEnv{t: t, dir: o.dir, store: store, svc: svc, proj: proj, api: api, tokens: tokens, ctx: ctx, cancel: cancel}
+	e := &testEnv{t: t, dir: o.dir, store: store, svc: svc, proj: proj, api: api, tokens: tokens, ctx: ctx, cancel: cancel, clock: clock}
 	e.srv = httptest.NewServer(api)
 	t.Cleanup(e.close)
 	if !o.noProjector {
@@ -261,6 +309,9 @@ func (e *testEnv) send(method, path string, rq request) (*response, error) {
 	var body io.Reader
 	if rq.body != nil {
 		body = bytes.NewReader(rq.body)
+		if method == http.MethodPost {
+			e.clock.follow(rq.body)
+		}
 	}
 	req, err := http.NewRequest(method, e.srv.URL+path, body)
 	if err != nil {
