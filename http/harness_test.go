@@ -101,6 +101,9 @@ type testEnv struct {
 type serverClock struct {
 	mu sync.Mutex
 	t  time.Time
+	// held: the clock stays on its day whatever the commands name (see
+	// testEnv.recordedOn).
+	held bool
 }
 
 func newServerClock(date string) *serverClock {
@@ -127,14 +130,39 @@ func (c *serverClock) setDate(date string) {
 	c.mu.Unlock()
 }
 
-// follow moves the clock to the effective_date a command body names.
+// follow moves the clock to the effective_date a command body names,
+// unless the clock is held.
 func (c *serverClock) follow(body []byte) {
 	var b struct {
 		EffectiveDate string `json:"effective_date"`
 	}
-	if json.Unmarshal(body, &b) == nil && b.EffectiveDate != "" {
+	c.mu.Lock()
+	held := c.held
+	c.mu.Unlock()
+	if !held && json.Unmarshal(body, &b) == nil && b.EffectiveDate != "" {
 		c.setDate(b.EffectiveDate)
 	}
+}
+
+// recordedOn runs f with the server's clock held at 09:30 in the city on
+// date: the commands f sends keep the business dates they name (within the
+// backdating window) but are recorded on date, as entries made late are.
+// The clock follows the commands again afterwards.
+func (e *testEnv) recordedOn(date string, f func()) {
+	e.t.Helper()
+	if _, err := domain.ParseDate(date); err != nil {
+		e.t.Fatalf("recordedOn: %v", err)
+	}
+	e.clock.setDate(date)
+	e.clock.mu.Lock()
+	e.clock.held = true
+	e.clock.mu.Unlock()
+	defer func() {
+		e.clock.mu.Lock()
+		e.clock.held = false
+		e.clock.mu.Unlock()
+	}()
+	f()
 }
 
 type envOptions struct {
@@ -681,14 +709,38 @@ func (e *testEnv) registerTalent(name, tier string) string {
 		"tier": tier, "employer": "Pinghu Precision Optics Co.", "effective_date": "2024-01-02"})
 }
 
-// reviewedGrant applies as clerk and reviews favourably as reviewer1, on a
-// program without a public notice.
+// apply enters an application as clerk on date.
+func (e *testEnv) apply(clerk, talent, programID, amount, date string) string {
+	e.t.Helper()
+	return e.as(clerk).command(http.StatusCreated, "/v1/grants", map[string]any{"talent_id": talent, "program_id": programID,
+		"amount_requested": amount, "document_ref": "PHRS-APP-1", "effective_date": date})
+}
+
+// review reviews a grant favourably as reviewer1 on date.
+func (e *testEnv) review(grantID, date string) {
+	e.t.Helper()
+	e.as(reviewer1).command(http.StatusOK, "/v1/grants/"+grantID+"/review", map[string]any{"decision": "approve", "effective_date": date})
+}
+
+// reviewedGrant applies as clerk on 2024-02-01 and reviews favourably as
+// reviewer1 on 2024-02-02, on a program without a public notice.
 func (e *testEnv) reviewedGrant(clerk, talent, programID, amount string) string {
 	e.t.Helper()
-	g := e.as(clerk).command(http.StatusCreated, "/v1/grants", map[string]any{"talent_id": talent, "program_id": programID,
-		"amount_requested": amount, "document_ref": "PHRS-APP-1", "effective_date": "2024-02-01"})
-	e.as(reviewer1).command(http.StatusOK, "/v1/grants/"+g+"/review", map[string]any{"decision": "approve", "effective_date": "2024-02-02"})
+	g := e.apply(clerk, talent, programID, amount, "2024-02-01")
+	e.review(g, "2024-02-02")
 	return g
+}
+
+// reviewedGrants is reviewedGrant for each talent, eight commands at a
+// time, applied on the day applied and reviewed on the day reviewed: every
+// application is entered before any review, so that the server's clock,
+// which follows the commands, never turns back under one in flight.
+func (e *testEnv) reviewedGrants(clerk, programID, amount string, talents []string, applied, reviewed string) []string {
+	e.t.Helper()
+	grants := make([]string, len(talents))
+	parallel(len(talents), 8, func(i int) { grants[i] = e.apply(clerk, talents[i], programID, amount, applied) })
+	parallel(len(grants), 8, func(i int) { e.review(grants[i], reviewed) })
+	return grants
 }
 
 // approvedGrant is a reviewed grant approved by approver1 on 2024-02-05.

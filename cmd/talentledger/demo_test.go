@@ -229,6 +229,23 @@ func checkDemoFigures(t *testing.T, base, token string) {
 	if len(terminated.Grants) != 1 || terminated.Grants[0].Paid != "420000.00" || terminated.Grants[0].Clawback.Assessed != "220000.00" {
 		t.Errorf("terminated grants = %+v, want one with 420000.00 paid and 220000.00 assessed", terminated.Grants)
 	}
+	// No stacking: Maria Rossi's six months of rent, 15,000.00, come off
+	// her housing award, read from her own stream as the demo loaded.
+	var housing struct {
+		Grants []struct {
+			Deduction string `json:"deduction"`
+		} `json:"grants"`
+	}
+	getJSON(t, base, token, "/v1/grants?program=housing&limit=100", &housing)
+	deducted := 0
+	for _, g := range housing.Grants {
+		if g.Deduction == "15000.00" {
+			deducted++
+		}
+	}
+	if deducted != 1 {
+		t.Errorf("%d housing grants with the 15000.00 rent deduction, want 1", deducted)
+	}
 	var completed struct{ Total int }
 	getJSON(t, base, token, "/v1/grants?status=completed", &completed)
 	if completed.Total < 1 {
