@@ -44,7 +44,7 @@ func journeyStore(tb testing.TB, n int) eventstore.Store {
 	ctx := context.Background()
 	store := memstore.New()
 	now := time.Date(2025, 3, 10, 9, 30, 0, 0, time.UTC)
-	svc := domain.NewService(store, domain.WithClock(func() time.Time { return now }))
+	svc := domain.NewService(store, domain.WithImport(), domain.WithClock(func() time.Time { return now }))
 	actor := func(p, role string) domain.CommandMeta {
 		return domain.CommandMeta{Actor: domain.Actor{Principal: p, Role: role}, DocumentRef: "DOC-1"}
 	}
