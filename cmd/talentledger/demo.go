@@ -58,7 +58,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	a := newAppWith(store, principals, auditKey, log, m, apiOpts)
+	svcOpts, err := cfg.serviceOptions()
+	if err != nil {
+		store.Close()
+		return err
+	}
+	a := newAppWithService(store, principals, auditKey, log, m, svcOpts, apiOpts)
 	a.metricsAddr = cfg.metricsAddr
 	a.tls = tlsConfig
 	last, err := store.LastPosition(ctx)

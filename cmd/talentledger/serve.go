@@ -35,6 +35,9 @@ type serveConfig struct {
 	tlsCert, tlsKey string
 	corsOrigins     string
 	maxInFlight     int
+	// maxBackdate is how many days before the server's date a business
+	// date may lie.
+	maxBackdate int
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
@@ -48,6 +51,15 @@ func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API (CORS); empty: CORS off")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", ledgerhttp.DefaultMaxInFlight, "requests served at once; more are answered 503 (negative: no cap)")
+	fs.IntVar(&c.maxBackdate, "max-backdate", domain.DefaultMaxBackdate, "days before the server's date a command's effective_date may lie; older history enters by import")
+}
+
+// serviceOptions returns the domain options the flags set.
+func (c *serveConfig) serviceOptions() ([]domain.Option, error) {
+	if c.maxBackdate < 0 || c.maxBackdate > 366 {
+		return nil, errors.New("--max-backdate must be between 0 and 366 days")
+	}
+	return []domain.Option{domain.WithMaxBackdate(c.maxBackdate)}, nil
 }
 
 // transport returns the TLS configuration, nil for plain HTTP, and the
@@ -94,6 +106,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	svcOpts, err := cfg.serviceOptions()
+	if err != nil {
+		return err
+	}
 	var auditKey ed25519.PrivateKey
 	if cfg.auditKey != "" {
 		if auditKey, err = loadAuditKey(cfg.auditKey); err != nil {
@@ -109,7 +125,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	app := newAppWith(store, principals, auditKey, log, m, apiOpts)
+	app := newAppWithService(store, principals, auditKey, log, m, svcOpts, apiOpts)
 	app.metricsAddr = cfg.metricsAddr
 	app.tls = tlsConfig
 	return app.serve(ctx, cfg.addr, nil)
@@ -149,8 +165,14 @@ func newApp(store eventstore.Store, principals *ledgerhttp.Principals, auditKey 
 // newAppWith is newApp with the metrics the store was opened with; opts
 // set more of the API's configuration.
 func newAppWith(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger, m *metrics, opts ...func(*ledgerhttp.Config)) *app {
+	return newAppWithService(store, principals, auditKey, log, m, nil, opts...)
+}
+
+// newAppWithService is newAppWith with more options for the domain
+// service.
+func newAppWithService(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger, m *metrics, extra []domain.Option, opts ...func(*ledgerhttp.Config)) *app {
 	proj := projections.New(store, log)
-	svcOpts := []domain.Option{domain.WithLogger(log)}
+	svcOpts := append([]domain.Option{domain.WithLogger(log)}, extra...)
 	if _, embedded := store.(*pebble.Store); embedded {
 		// The data directory is locked to this process, which writes
 		// only through svc.
