@@ -237,14 +237,28 @@ func TestPointInTimeRefusesBadDates(t *testing.T) {
 			wantProblem(t, e.as(auditor).get(p+"?"+query), http.StatusBadRequest, "invalid")
 		}
 	}
-	// An instant with an offset or Z is accepted.
-	for _, query := range []string{"recorded_as_of=" + url.QueryEscape("2024-07-01T00:00:00+08:00"), "recorded_as_of=2024-06-30T16:00:00Z"} {
+	// An instant with an offset or Z is accepted. The budget was recorded
+	// at 09:30 in the city on 2024-01-02 (01:30 UTC), by the server's
+	// clock: its two accounts are in the books recorded by that instant,
+	// and not in those recorded by an earlier one.
+	balances := func(query string) (string, int) {
 		tb := fetch[struct {
 			RecordedAsOf string `json:"recorded_as_of"`
 			Accounts     []any  `json:"accounts"`
 		}](e.as(auditor), "/v1/ledger/balances?"+query)
-		wantEqual(t, "recorded_as_of", tb.RecordedAsOf, "2024-06-30T16:00:00Z")
-		// Everything here was recorded long after.
-		wantEqual(t, "accounts recorded by then", len(tb.Accounts), 0)
+		return tb.RecordedAsOf, len(tb.Accounts)
+	}
+	for _, c := range []struct {
+		query, recorded string
+		accounts        int
+	}{
+		{"recorded_as_of=" + url.QueryEscape("2024-01-02T09:29:59.999999+08:00"), "2024-01-02T01:29:59.999999Z", 0},
+		{"recorded_as_of=2024-01-02T01:29:59.999999Z", "2024-01-02T01:29:59.999999Z", 0},
+		{"recorded_as_of=" + url.QueryEscape("2024-01-02T09:30:00+08:00"), "2024-01-02T01:30:00Z", 2},
+		{"recorded_as_of=2024-01-02T01:30:00Z", "2024-01-02T01:30:00Z", 2},
+	} {
+		recorded, accounts := balances(c.query)
+		wantEqual(t, c.query+": recorded_as_of", recorded, c.recorded)
+		wantEqual(t, c.query+": accounts recorded by then", accounts, c.accounts)
 	}
 }
