@@ -28,7 +28,8 @@ type fundFixture struct {
 
 	manager, admin, approver, clerk, reviewer, treasurer Actor
 	// last is the latest day the fixture has acted on: the helpers name
-	// fixed days, and the clock never goes back.
+	// fixed days, and the clock never goes back. Goroutines share it.
+	mu   sync.Mutex
 	last string
 }
 
@@ -56,9 +57,11 @@ func fundFixtureService(st eventstore.Store) *Service {
 // on is the package's on, with a document reference, on date or the
 // latest day acted on, whichever is later.
 func (f *fundFixture) on(a Actor, date string) CommandMeta {
+	f.mu.Lock()
 	date = max(date, f.last)
 	f.last = date
 	m := on(a, date)
+	f.mu.Unlock()
 	m.DocumentRef = "DOC-" + date
 	return m
 }
