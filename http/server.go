@@ -203,6 +203,15 @@ func (s *Server) guard(rt Route) http.Handler {
 			rt.handler(w, r)
 			return
 		}
+		if p, role, imported := importedPrincipal(r, rt); imported {
+			if role == "" {
+				writeProblem(w, r, http.StatusForbidden, domain.EFORBIDDEN, "the imported command's role may not call this endpoint")
+				return
+			}
+			ctx := context.WithValue(r.Context(), keyPrincipal, p)
+			rt.handler(w, r.WithContext(context.WithValue(ctx, keyRole, role)))
+			return
+		}
 		token, ok := bearer(r)
 		p := s.authenticate(token)
 		if !ok || p == nil {

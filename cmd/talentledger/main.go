@@ -6,6 +6,7 @@
 //	talentledger keygen   write a new key for signing audit tree heads
 //	talentledger bench    measure throughput, latency, replay, cold start and memory
 //	talentledger export   write the journal and the grants register of a data directory as CSV
+//	talentledger import   append a file of past decisions to a data directory, offline
 //
 // Every flag can also be set through an environment variable named
 // TALENTLEDGER_<FLAG>, e.g. TALENTLEDGER_ADDR.
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runKeygen(args[1:], stdout, stderr)
 	case "export":
 		err = runExport(ctx, args[1:], stdout, stderr)
+	case "import":
+		err = runImport(ctx, args[1:], stdout, stderr)
 	case "verify":
 		return runVerify(ctx, args[1:], stdout, stderr)
 	case "bench":
@@ -82,6 +85,7 @@ commands:
   bench    load an in-process server over loopback and report throughput and
            latency; --events N measures replay, cold start and memory instead
   export   write the journal and the grants register of a data directory as CSV
+  import   append a JSON-lines file of past decisions to a data directory (server stopped)
 
 Run 'talentledger <command> -h' for a command's flags. Every flag can also
 be set as an environment variable TALENTLEDGER_<FLAG> (e.g. TALENTLEDGER_ADDR).
