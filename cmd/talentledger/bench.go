@@ -263,7 +263,9 @@ func benchSetup(ctx context.Context, svc *domain.Service, programs int) ([][]str
 	clerk := domain.Actor{Principal: "bench-clerk-1", Role: domain.RoleClerk}
 	caps := map[string]domain.Money{}
 	for _, t := range domain.Tiers {
-		caps[t] = money("50000")
+		// The bench measures throughput, not entitlements: no talent
+		// reaches a cap.
+		caps[t] = money("100000000")
 	}
 	for i := range programs {
 		id := benchProgram(i)
