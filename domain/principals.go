@@ -425,6 +425,10 @@ type AccessDecision struct {
 	Meta        CommandMeta
 	PrincipalID string
 	RequestID   string
+	// ActorInFile is set by the caller when the deciding admin is a
+	// principal of the bootstrap file, which has no stream; otherwise an
+	// approver must be an active admin on their own stream.
+	ActorInFile bool
 }
 
 // Enroll redeems an enrollment code for a token. It is the one command
@@ -677,6 +681,11 @@ func (s *Service) ApproveAccess(ctx context.Context, c AccessDecision) (Approved
 	if !ValidAccessRequestID(c.RequestID) {
 		return Approved{}, Errorf(ENOTFOUND, "access request %q not found", truncate(c.RequestID, 20))
 	}
+	if !c.ActorInFile {
+		if err := s.checkAdmin(ctx, m.Actor.Principal); err != nil {
+			return Approved{}, err
+		}
+	}
 	half := newCodeHalf()
 	expires := m.recordedAt.Add(s.enrollmentTTL())
 	out := Approved{RequestID: c.RequestID}
@@ -741,6 +750,30 @@ func (s *Service) ApproveAccess(ctx context.Context, c AccessDecision) (Approved
 		out.CodeHalf, out.ExpiresAt = half, &en.expiresAt
 	}
 	return out, nil
+}
+
+// checkAdmin refuses an approver who is not, on their own stream as the
+// store has it now, an active admin: authentication rests on a read model
+// that may lag a revocation (on another server, say), an approval does
+// not. It runs before the principal's stream is locked, so that two
+// approvals never hold two principals' locks.
+func (s *Service) checkAdmin(ctx context.Context, id string) error {
+	if !ValidPrincipalID(id) {
+		return Errorf(EFORBIDDEN, "only an active admin may approve")
+	}
+	return s.repo.view(ctx, streamPrincipal(id), newPrincipal, func(e *entry) error {
+		if !s.repo.soleWriter {
+			if err := s.repo.catchUp(ctx, e); err != nil {
+				s.repo.cache.remove(e.stream)
+				return err
+			}
+		}
+		p := e.agg.(*principal)
+		if !p.created || p.revoked || !contains(p.roles, RoleAdmin) || p.tokenSHA256 == "" {
+			return Errorf(EFORBIDDEN, "only an active admin may approve: %s is not one now", id)
+		}
+		return nil
+	})
 }
 
 // decidable returns a pending request of the principal.

@@ -81,7 +81,7 @@ func enroll(t *testing.T, s *Service, id string, ask func(m CommandMeta) (Reques
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok, err := s.ApproveAccess(ctx, AccessDecision{Meta: on(admin2, "2024-01-02"), PrincipalID: id, RequestID: req.RequestID})
+	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-02"), PrincipalID: id, RequestID: req.RequestID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,12 +153,12 @@ func TestCreatePrincipalNeedsASecondAdmin(t *testing.T) {
 		t.Fatalf("retry = %+v, %v", again, err)
 	}
 	// The requester may not approve their own request.
-	_, err = s.ApproveAccess(ctx, AccessDecision{Meta: on(admin, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
 	wantCode(t, err, ESEGREGATION)
 	// Nor may a non-admin, nor may anyone approve a request that is not.
-	_, err = s.ApproveAccess(ctx, AccessDecision{Meta: on(approver, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(approver, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
 	wantCode(t, err, EFORBIDDEN)
-	_, err = s.ApproveAccess(ctx, AccessDecision{Meta: on(admin2, "2024-01-02"), PrincipalID: "wang.li", RequestID: "r0123456789abcdef"})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-02"), PrincipalID: "wang.li", RequestID: "r0123456789abcdef"})
 	wantCode(t, err, ENOTFOUND)
 	if got := eventTypes(t, s, "wang.li"); got != TypeAccessRequested {
 		t.Fatalf("events after refusals: %s", got)
@@ -167,18 +167,18 @@ func TestCreatePrincipalNeedsASecondAdmin(t *testing.T) {
 	am := on(admin2, "2024-01-03")
 	am.CommandID = "approve-wang"
 	am.Reason = "checked with HR"
-	ok, err := s.ApproveAccess(ctx, AccessDecision{Meta: am, PrincipalID: "wang.li", RequestID: req.RequestID})
+	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: am, PrincipalID: "wang.li", RequestID: req.RequestID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ok.CodeHalf) != 32 || ok.CodeHalf == req.CodeHalf || ok.ExpiresAt == nil || !ok.ExpiresAt.Equal(testClock.Add(DefaultEnrollmentTTL)) {
 		t.Fatalf("approval answer %+v", ok)
 	}
-	retry, err := s.ApproveAccess(ctx, AccessDecision{Meta: am, PrincipalID: "wang.li", RequestID: req.RequestID})
+	retry, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: am, PrincipalID: "wang.li", RequestID: req.RequestID})
 	if err != nil || retry.CodeHalf != "" || retry.Position != ok.Position {
 		t.Fatalf("retried approval = %+v, %v", retry, err)
 	}
-	_, err = s.ApproveAccess(ctx, AccessDecision{Meta: on(Actor{"cy", RoleAdmin}, "2024-01-03"), PrincipalID: "wang.li", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(Actor{"cy", RoleAdmin}, "2024-01-03"), PrincipalID: "wang.li", RequestID: req.RequestID})
 	wantCode(t, err, ECONFLICT)
 
 	// Either half alone, or a code of another's halves, is no code.
@@ -250,7 +250,7 @@ func TestEnrollmentExpiresOnTheServersClock(t *testing.T) {
 	mu.Lock()
 	now = now.Add(24 * time.Hour) // the request waited a day; the hour runs from the approval
 	mu.Unlock()
-	ok, err := s.ApproveAccess(ctx, AccessDecision{Meta: on(admin2, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
+	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestConcurrentRedemptionsOneWins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok, err := s.ApproveAccess(ctx, AccessDecision{Meta: on(admin2, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
+	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,9 +350,9 @@ func TestRotationKeepsTheOldTokenUntilRedeemed(t *testing.T) {
 	if stateOf(t, s, "zhao").tokenSHA256 != TokenSHA256(first) {
 		t.Fatal("the old token stopped at the request")
 	}
-	_, err = s.ApproveAccess(ctx, AccessDecision{Meta: on(Actor{"zhao", RoleAdmin}, "2024-01-03"), PrincipalID: "zhao", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(Actor{"zhao", RoleAdmin}, "2024-01-03"), PrincipalID: "zhao", RequestID: req.RequestID})
 	wantCode(t, err, ESEGREGATION) // the principal concerned
-	ok, err := s.ApproveAccess(ctx, AccessDecision{Meta: on(admin2, "2024-01-03"), PrincipalID: "zhao", RequestID: req.RequestID})
+	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-03"), PrincipalID: "zhao", RequestID: req.RequestID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func TestRevocationIsImmediateAndRestoreNeedsTwo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok, err := s.ApproveAccess(ctx, AccessDecision{Meta: on(admin2, "2024-01-03"), PrincipalID: "li", RequestID: rot.RequestID})
+	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-03"), PrincipalID: "li", RequestID: rot.RequestID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,12 +410,12 @@ func TestRevocationIsImmediateAndRestoreNeedsTwo(t *testing.T) {
 	}
 	_, err = restore(on(admin, "2024-01-04"))
 	wantCode(t, err, ECONFLICT) // one pending restore at a time
-	_, err = s.ApproveAccess(ctx, AccessDecision{Meta: on(admin, "2024-01-04"), PrincipalID: "li", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin, "2024-01-04"), PrincipalID: "li", RequestID: req.RequestID})
 	wantCode(t, err, ESEGREGATION)
-	if _, err := s.RejectAccess(ctx, AccessDecision{Meta: on(admin, "2024-01-04"), PrincipalID: "li", RequestID: req.RequestID}); err != nil {
+	if _, err := s.RejectAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin, "2024-01-04"), PrincipalID: "li", RequestID: req.RequestID}); err != nil {
 		t.Fatal(err) // the requester withdraws
 	}
-	_, err = s.ApproveAccess(ctx, AccessDecision{Meta: on(admin2, "2024-01-04"), PrincipalID: "li", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-04"), PrincipalID: "li", RequestID: req.RequestID})
 	wantCode(t, err, ECONFLICT)
 
 	tok := enroll(t, s, "li", restore)
@@ -449,7 +449,7 @@ func TestGrantRoleNeedsASecondAdmin(t *testing.T) {
 	if contains(stateOf(t, s, "li").roles, RoleApprover) {
 		t.Fatal("the role is in force before approval")
 	}
-	ok, err := s.ApproveAccess(ctx, AccessDecision{Meta: on(admin2, "2024-01-03"), PrincipalID: "li", RequestID: req.RequestID})
+	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-03"), PrincipalID: "li", RequestID: req.RequestID})
 	if err != nil || ok.CodeHalf != "" || ok.ExpiresAt != nil {
 		t.Fatalf("approval %+v, %v", ok, err)
 	}
@@ -464,7 +464,7 @@ func TestGrantRoleNeedsASecondAdmin(t *testing.T) {
 	if _, err := s.RevokePrincipal(ctx, PrincipalCommand{Meta: on(admin2, "2024-01-03"), PrincipalID: "li"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.ApproveAccess(ctx, AccessDecision{Meta: on(admin2, "2024-01-03"), PrincipalID: "li", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-03"), PrincipalID: "li", RequestID: req.RequestID})
 	wantCode(t, err, ECONFLICT)
 }
 
@@ -507,7 +507,7 @@ func TestPrincipalRules(t *testing.T) {
 			return err
 		}(), EFORBIDDEN},
 		{"a clerk approves", func() error {
-			_, err := s.ApproveAccess(ctx, AccessDecision{Meta: on(clerk, "2024-01-02"), PrincipalID: "clerk.a", RequestID: "r0123456789abcdef"})
+			_, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(clerk, "2024-01-02"), PrincipalID: "clerk.a", RequestID: "r0123456789abcdef"})
 			return err
 		}(), EFORBIDDEN},
 		{"bad id", request("Clerk A", RoleClerk), EINVALID},
@@ -579,5 +579,42 @@ func TestOlderPrincipalEventsStillFold(t *testing.T) {
 	}
 	if !p.created || p.tokenSHA256 != TokenSHA256("b") {
 		t.Errorf("state %+v", p)
+	}
+}
+
+// TestApproverIsAnActiveAdminOnTheirStream: an approver of the log must be
+// an admin on their own stream as the store has it, not merely as a read
+// model that may lag a revocation saw them.
+func TestApproverIsAnActiveAdminOnTheirStream(t *testing.T) {
+	st := newTestStore(t)
+	s := newServiceOver(st)
+	other := newServiceOver(st) // another server, whose cache is stale
+	ctx := context.Background()
+	enroll(t, s, "carol", create(s, "carol", RoleAdmin))
+	enroll(t, s, "li", create(s, "li", RoleClerk))
+	carol := Actor{"carol", RoleAdmin}
+	first, err := s.GrantRole(ctx, PrincipalRole{Meta: on(admin, "2024-01-03"), PrincipalID: "li", Role: RoleReviewer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// carol's stream is now in the other server's cache.
+	if _, err := other.ApproveAccess(ctx, AccessDecision{Meta: on(carol, "2024-01-03"), PrincipalID: "li", RequestID: first.RequestID}); err != nil {
+		t.Fatalf("an active admin of the log: %v", err)
+	}
+	second, err := s.GrantRole(ctx, PrincipalRole{Meta: on(admin, "2024-01-03"), PrincipalID: "li", Role: RoleApprover})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RevokePrincipal(ctx, PrincipalCommand{Meta: on(admin2, "2024-01-03"), PrincipalID: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(principalEvents(t, s, "li"))
+	_, err = other.ApproveAccess(ctx, AccessDecision{Meta: on(carol, "2024-01-03"), PrincipalID: "li", RequestID: second.RequestID})
+	wantCode(t, err, EFORBIDDEN)
+	// Nor does a principal of the log who is no admin pass for one.
+	_, err = s.ApproveAccess(ctx, AccessDecision{Meta: on(Actor{"li", RoleAdmin}, "2024-01-03"), PrincipalID: "carol", RequestID: second.RequestID})
+	wantCode(t, err, EFORBIDDEN)
+	if n := len(principalEvents(t, s, "li")); n != before {
+		t.Errorf("%d events after refused approvals, want %d", n, before)
 	}
 }

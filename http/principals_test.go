@@ -111,7 +111,7 @@ func enrollVia(t testing.TB, svc *domain.Service, id string, roles ...string) (s
 		t.Fatal(err)
 	}
 	ok, err := svc.ApproveAccess(ctx, domain.AccessDecision{Meta: domain.CommandMeta{Actor: domain.Actor{Principal: "root2", Role: domain.RoleAdmin}},
-		PrincipalID: id, RequestID: req.RequestID})
+		PrincipalID: id, RequestID: req.RequestID, ActorInFile: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,9 +425,12 @@ func TestPrincipalRules(t *testing.T) {
 			}
 		})
 	}
-	// An admin created through the API administers, and never acts on
-	// money; the admin it approved for is the one who did not ask.
-	e.as(admin2).command(http.StatusOK, "/v1/principals/li.clerk/requests/"+grant.RequestID+"/reject", `{}`)
+	// An admin created through the API approves what another asked, and
+	// never acts on money.
+	e.as("ops.admin").command(http.StatusOK, approve, `{}`)
+	if p := fetch[principalJSON](e.as(auditor), "/v1/principals/li.clerk"); !slices.Equal(p.Roles, []string{"clerk", "reviewer"}) {
+		t.Errorf("li.clerk after the approval: %+v", p)
+	}
 	wantEqual(t, "an API admin approves a payment", e.statusWith(e.tokens["ops.admin"], "POST", "/v1/payments/g0123456789abcdef-1-1/approve", `{}`), http.StatusForbidden)
 }
 

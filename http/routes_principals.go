@@ -237,7 +237,8 @@ func (s *Server) handleAccessApprove(r *http.Request, body []byte, m domain.Comm
 		return 0, nil, err
 	}
 	v := mux.Vars(r)
-	out, err := s.svc.ApproveAccess(r.Context(), domain.AccessDecision{Meta: req.meta(m), PrincipalID: v["id"], RequestID: v["rid"]})
+	out, err := s.svc.ApproveAccess(r.Context(), domain.AccessDecision{Meta: req.meta(m), PrincipalID: v["id"], RequestID: v["rid"],
+		ActorInFile: s.auth.has(m.Actor.Principal)})
 	if err == nil {
 		err = s.applied(r, out.Result)
 	}

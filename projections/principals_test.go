@@ -23,7 +23,7 @@ func TestPrincipalsByToken(t *testing.T) {
 		if got := e.proj.AccessRequests(); len(got) != 1 || got[0].RequestID != req.RequestID || got[0].RequestedBy != "arthur" {
 			t.Fatalf("pending requests: %+v", got)
 		}
-		ok, err := e.svc.ApproveAccess(e.ctx, domain.AccessDecision{Meta: e.on(second, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
+		ok, err := e.svc.ApproveAccess(e.ctx, domain.AccessDecision{ActorInFile: true, Meta: e.on(second, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
 		e.do(ok.Result, err)
 		if got := e.proj.AccessRequests(); len(got) != 0 {
 			t.Fatalf("pending after approval: %+v", got)
@@ -76,7 +76,7 @@ func TestPrincipalsByToken(t *testing.T) {
 	if _, ok := e.proj.PrincipalByToken(domain.TokenSHA256(rotated)); ok {
 		t.Error("revoke_now left the token working")
 	}
-	e.do(e.svc.RejectAccess(e.ctx, domain.AccessDecision{Meta: e.on(e.admin, "2024-01-04"), PrincipalID: "wang.li", RequestID: req.RequestID}))
+	e.do(e.svc.RejectAccess(e.ctx, domain.AccessDecision{ActorInFile: true, Meta: e.on(e.admin, "2024-01-04"), PrincipalID: "wang.li", RequestID: req.RequestID}))
 	if got := e.proj.AccessRequests(); len(got) != 0 {
 		t.Errorf("pending after withdrawal: %+v", got)
 	}
