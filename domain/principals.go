@@ -761,13 +761,9 @@ func (s *Service) checkAdmin(ctx context.Context, id string) error {
 	if !ValidPrincipalID(id) {
 		return Errorf(EFORBIDDEN, "only an active admin may approve")
 	}
+	// view reads the stream forward from the store unless this service
+	// is its sole writer.
 	return s.repo.view(ctx, streamPrincipal(id), newPrincipal, func(e *entry) error {
-		if !s.repo.soleWriter {
-			if err := s.repo.catchUp(ctx, e); err != nil {
-				s.repo.cache.remove(e.stream)
-				return err
-			}
-		}
 		p := e.agg.(*principal)
 		if !p.created || p.revoked || !contains(p.roles, RoleAdmin) || p.tokenSHA256 == "" {
 			return Errorf(EFORBIDDEN, "only an active admin may approve: %s is not one now", id)
@@ -847,9 +843,10 @@ func (s *Service) Enroll(ctx context.Context, c Enroll) (Issued, error) {
 		return Issued{}, err
 	}
 	// The person acts as themself, in their first role.
+	now := s.now()
 	m := &meta{CommandMeta: CommandMeta{Actor: Actor{Principal: c.PrincipalID}, CommandID: randomHex(16),
-		CorrelationID: c.CorrelationID, CausationID: c.CorrelationID}, recordedAt: s.now().UTC().Truncate(time.Microsecond)}
-	m.date = Today(m.recordedAt)
+		CorrelationID: c.CorrelationID, CausationID: c.CorrelationID}, recordedAt: now.UTC().Truncate(time.Microsecond), today: Today(now)}
+	m.date = m.today
 	if roles := e.agg.(*principal).roles; len(roles) > 0 {
 		m.Actor.Role = roles[0]
 	}

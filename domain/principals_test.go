@@ -77,11 +77,11 @@ var admin2 = Actor{"bob", RoleAdmin}
 func enroll(t *testing.T, s *Service, id string, ask func(m CommandMeta) (Requested, error)) string {
 	t.Helper()
 	ctx := context.Background()
-	req, err := ask(on(admin, "2024-01-02"))
+	req, err := ask(on(admin, "2026-01-10"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-02"), PrincipalID: id, RequestID: req.RequestID})
+	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2026-01-10"), PrincipalID: id, RequestID: req.RequestID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func eventTypes(t *testing.T, s *Service, id string) string {
 func TestCreatePrincipalNeedsASecondAdmin(t *testing.T) {
 	s := newTestService(t)
 	ctx := context.Background()
-	m := on(admin, "2024-01-02")
+	m := on(admin, "2026-01-10")
 	m.CommandID = "create-wang"
 	m.Reason = "new finance officer"
 	m.DocumentRef = "HR-2024-17"
@@ -153,32 +153,32 @@ func TestCreatePrincipalNeedsASecondAdmin(t *testing.T) {
 		t.Fatalf("retry = %+v, %v", again, err)
 	}
 	// The requester may not approve their own request.
-	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin, "2026-01-10"), PrincipalID: "wang.li", RequestID: req.RequestID})
 	wantCode(t, err, ESEGREGATION)
 	// Nor may a non-admin, nor may anyone approve a request that is not.
-	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(approver, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(approver, "2026-01-10"), PrincipalID: "wang.li", RequestID: req.RequestID})
 	wantCode(t, err, EFORBIDDEN)
-	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-02"), PrincipalID: "wang.li", RequestID: "r0123456789abcdef"})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2026-01-10"), PrincipalID: "wang.li", RequestID: "r0123456789abcdef"})
 	wantCode(t, err, ENOTFOUND)
 	if got := eventTypes(t, s, "wang.li"); got != TypeAccessRequested {
 		t.Fatalf("events after refusals: %s", got)
 	}
 
-	am := on(admin2, "2024-01-03")
+	am := on(admin2, "2026-01-10")
 	am.CommandID = "approve-wang"
 	am.Reason = "checked with HR"
 	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: am, PrincipalID: "wang.li", RequestID: req.RequestID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ok.CodeHalf) != 32 || ok.CodeHalf == req.CodeHalf || ok.ExpiresAt == nil || !ok.ExpiresAt.Equal(testClock.Add(DefaultEnrollmentTTL)) {
+	if len(ok.CodeHalf) != 32 || ok.CodeHalf == req.CodeHalf || ok.ExpiresAt == nil || !ok.ExpiresAt.Equal(testClock.Now().UTC().Truncate(time.Microsecond).Add(DefaultEnrollmentTTL)) {
 		t.Fatalf("approval answer %+v", ok)
 	}
 	retry, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: am, PrincipalID: "wang.li", RequestID: req.RequestID})
 	if err != nil || retry.CodeHalf != "" || retry.Position != ok.Position {
 		t.Fatalf("retried approval = %+v, %v", retry, err)
 	}
-	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(Actor{"cy", RoleAdmin}, "2024-01-03"), PrincipalID: "wang.li", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(Actor{"cy", RoleAdmin}, "2026-01-10"), PrincipalID: "wang.li", RequestID: req.RequestID})
 	wantCode(t, err, ECONFLICT)
 
 	// Either half alone, or a code of another's halves, is no code.
@@ -232,7 +232,7 @@ func TestCreatePrincipalNeedsASecondAdmin(t *testing.T) {
 		t.Errorf("state %+v", p)
 	}
 	// Another request for the same ID is a conflict.
-	_, err = s.CreatePrincipal(ctx, CreatePrincipal{Meta: on(admin, "2024-01-04"), PrincipalID: "wang.li", Roles: []string{RoleClerk}})
+	_, err = s.CreatePrincipal(ctx, CreatePrincipal{Meta: on(admin, "2026-01-10"), PrincipalID: "wang.li", Roles: []string{RoleClerk}})
 	wantCode(t, err, ECONFLICT)
 }
 
@@ -240,17 +240,17 @@ func TestCreatePrincipalNeedsASecondAdmin(t *testing.T) {
 // by the server's clock is refused, and nothing is written.
 func TestEnrollmentExpiresOnTheServersClock(t *testing.T) {
 	var mu sync.Mutex
-	now := testClock
+	now := time.Date(2026, 1, 10, 9, 30, 0, 0, CityTime)
 	s := newTestService(t, WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now }), WithEnrollmentTTL(time.Hour))
 	ctx := context.Background()
-	req, err := s.CreatePrincipal(ctx, CreatePrincipal{Meta: on(admin, "2024-01-02"), PrincipalID: "wang.li", Roles: []string{RoleClerk}})
+	req, err := s.CreatePrincipal(ctx, CreatePrincipal{Meta: on(admin, "2026-01-10"), PrincipalID: "wang.li", Roles: []string{RoleClerk}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
 	now = now.Add(24 * time.Hour) // the request waited a day; the hour runs from the approval
 	mu.Unlock()
-	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
+	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2026-01-10"), PrincipalID: "wang.li", RequestID: req.RequestID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,11 +279,11 @@ func TestConcurrentRedemptionsOneWins(t *testing.T) {
 	s := newServiceOver(st)
 	other := newServiceOver(st)
 	ctx := context.Background()
-	req, err := s.CreatePrincipal(ctx, CreatePrincipal{Meta: on(admin, "2024-01-02"), PrincipalID: "wang.li", Roles: []string{RoleTreasurer}})
+	req, err := s.CreatePrincipal(ctx, CreatePrincipal{Meta: on(admin, "2026-01-10"), PrincipalID: "wang.li", Roles: []string{RoleTreasurer}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
+	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2026-01-10"), PrincipalID: "wang.li", RequestID: req.RequestID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,16 +343,16 @@ func TestRotationKeepsTheOldTokenUntilRedeemed(t *testing.T) {
 			return s.RotateToken(ctx, RotateToken{Meta: m, PrincipalID: "zhao", RevokeNow: revokeNow})
 		}
 	}
-	req, err := rotate(false)(on(admin, "2024-01-03"))
+	req, err := rotate(false)(on(admin, "2026-01-10"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if stateOf(t, s, "zhao").tokenSHA256 != TokenSHA256(first) {
 		t.Fatal("the old token stopped at the request")
 	}
-	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(Actor{"zhao", RoleAdmin}, "2024-01-03"), PrincipalID: "zhao", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(Actor{"zhao", RoleAdmin}, "2026-01-10"), PrincipalID: "zhao", RequestID: req.RequestID})
 	wantCode(t, err, ESEGREGATION) // the principal concerned
-	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-03"), PrincipalID: "zhao", RequestID: req.RequestID})
+	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2026-01-10"), PrincipalID: "zhao", RequestID: req.RequestID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,13 +367,13 @@ func TestRotationKeepsTheOldTokenUntilRedeemed(t *testing.T) {
 		t.Fatal("the redeemed token is not the principal's")
 	}
 
-	if _, err := rotate(true)(on(admin, "2024-01-04")); err != nil {
+	if _, err := rotate(true)(on(admin, "2026-01-10")); err != nil {
 		t.Fatal(err)
 	}
 	if stateOf(t, s, "zhao").tokenSHA256 != "" {
 		t.Error("revoke_now left the old token working")
 	}
-	_, err = s.RotateToken(ctx, RotateToken{Meta: on(admin, "2024-01-03"), PrincipalID: "nobody"})
+	_, err = s.RotateToken(ctx, RotateToken{Meta: on(admin, "2026-01-10"), PrincipalID: "nobody"})
 	wantCode(t, err, ENOTFOUND)
 }
 
@@ -384,15 +384,15 @@ func TestRevocationIsImmediateAndRestoreNeedsTwo(t *testing.T) {
 	s := newTestService(t)
 	ctx := context.Background()
 	enroll(t, s, "li", create(s, "li", RoleClerk))
-	rot, err := s.RotateToken(ctx, RotateToken{Meta: on(admin, "2024-01-03"), PrincipalID: "li"})
+	rot, err := s.RotateToken(ctx, RotateToken{Meta: on(admin, "2026-01-10"), PrincipalID: "li"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-03"), PrincipalID: "li", RequestID: rot.RequestID})
+	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2026-01-10"), PrincipalID: "li", RequestID: rot.RequestID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RevokePrincipal(ctx, PrincipalCommand{Meta: on(admin, "2024-01-03"), PrincipalID: "li"}); err != nil {
+	if _, err := s.RevokePrincipal(ctx, PrincipalCommand{Meta: on(admin, "2026-01-10"), PrincipalID: "li"}); err != nil {
 		t.Fatal(err)
 	}
 	if p := stateOf(t, s, "li"); !p.revoked || p.tokenSHA256 != "" {
@@ -404,18 +404,18 @@ func TestRevocationIsImmediateAndRestoreNeedsTwo(t *testing.T) {
 	restore := func(m CommandMeta) (Requested, error) {
 		return s.RestorePrincipal(ctx, PrincipalCommand{Meta: m, PrincipalID: "li"})
 	}
-	req, err := restore(on(admin, "2024-01-04"))
+	req, err := restore(on(admin, "2026-01-10"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = restore(on(admin, "2024-01-04"))
+	_, err = restore(on(admin, "2026-01-10"))
 	wantCode(t, err, ECONFLICT) // one pending restore at a time
-	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin, "2024-01-04"), PrincipalID: "li", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin, "2026-01-10"), PrincipalID: "li", RequestID: req.RequestID})
 	wantCode(t, err, ESEGREGATION)
-	if _, err := s.RejectAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin, "2024-01-04"), PrincipalID: "li", RequestID: req.RequestID}); err != nil {
+	if _, err := s.RejectAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin, "2026-01-10"), PrincipalID: "li", RequestID: req.RequestID}); err != nil {
 		t.Fatal(err) // the requester withdraws
 	}
-	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-04"), PrincipalID: "li", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2026-01-10"), PrincipalID: "li", RequestID: req.RequestID})
 	wantCode(t, err, ECONFLICT)
 
 	tok := enroll(t, s, "li", restore)
@@ -423,7 +423,7 @@ func TestRevocationIsImmediateAndRestoreNeedsTwo(t *testing.T) {
 	if p.revoked || p.tokenSHA256 != TokenSHA256(tok) || !slices.Equal(p.roles, []string{RoleClerk}) {
 		t.Errorf("after restore: %+v", p)
 	}
-	_, err = restore(on(admin, "2024-01-05"))
+	_, err = restore(on(admin, "2026-01-10"))
 	wantCode(t, err, ECONFLICT) // not revoked
 }
 
@@ -435,7 +435,7 @@ func TestGrantRoleNeedsASecondAdmin(t *testing.T) {
 	ctx := context.Background()
 	enroll(t, s, "li", create(s, "li", RoleClerk))
 	grant := func(by Actor, role string) (Requested, error) {
-		return s.GrantRole(ctx, PrincipalRole{Meta: on(by, "2024-01-03"), PrincipalID: "li", Role: role})
+		return s.GrantRole(ctx, PrincipalRole{Meta: on(by, "2026-01-10"), PrincipalID: "li", Role: role})
 	}
 	req, err := grant(admin, RoleApprover)
 	if err != nil {
@@ -449,7 +449,7 @@ func TestGrantRoleNeedsASecondAdmin(t *testing.T) {
 	if contains(stateOf(t, s, "li").roles, RoleApprover) {
 		t.Fatal("the role is in force before approval")
 	}
-	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-03"), PrincipalID: "li", RequestID: req.RequestID})
+	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2026-01-10"), PrincipalID: "li", RequestID: req.RequestID})
 	if err != nil || ok.CodeHalf != "" || ok.ExpiresAt != nil {
 		t.Fatalf("approval %+v, %v", ok, err)
 	}
@@ -461,10 +461,10 @@ func TestGrantRoleNeedsASecondAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RevokePrincipal(ctx, PrincipalCommand{Meta: on(admin2, "2024-01-03"), PrincipalID: "li"}); err != nil {
+	if _, err := s.RevokePrincipal(ctx, PrincipalCommand{Meta: on(admin2, "2026-01-10"), PrincipalID: "li"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2024-01-03"), PrincipalID: "li", RequestID: req.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2026-01-10"), PrincipalID: "li", RequestID: req.RequestID})
 	wantCode(t, err, ECONFLICT)
 }
 
@@ -476,19 +476,19 @@ func TestPrincipalRules(t *testing.T) {
 	// The admin "ada" of the tests, created as a principal too.
 	enroll(t, s, admin.Principal, create(s, admin.Principal, RoleAdmin))
 	grant := func(by Actor, id, role string) error {
-		_, err := s.GrantRole(ctx, PrincipalRole{Meta: on(by, "2024-01-03"), PrincipalID: id, Role: role})
+		_, err := s.GrantRole(ctx, PrincipalRole{Meta: on(by, "2026-01-10"), PrincipalID: id, Role: role})
 		return err
 	}
 	revokeRole := func(by Actor, id, role string) error {
-		_, err := s.RevokeRole(ctx, PrincipalRole{Meta: on(by, "2024-01-03"), PrincipalID: id, Role: role})
+		_, err := s.RevokeRole(ctx, PrincipalRole{Meta: on(by, "2026-01-10"), PrincipalID: id, Role: role})
 		return err
 	}
 	revoke := func(by Actor, id string) error {
-		_, err := s.RevokePrincipal(ctx, PrincipalCommand{Meta: on(by, "2024-01-03"), PrincipalID: id})
+		_, err := s.RevokePrincipal(ctx, PrincipalCommand{Meta: on(by, "2026-01-10"), PrincipalID: id})
 		return err
 	}
 	request := func(id string, roles ...string) error {
-		_, err := create(s, id, roles...)(on(admin, "2024-01-02"))
+		_, err := create(s, id, roles...)(on(admin, "2026-01-10"))
 		return err
 	}
 	other := Actor{"admin.b", RoleAdmin}
@@ -499,22 +499,22 @@ func TestPrincipalRules(t *testing.T) {
 		code string
 	}{
 		{"a clerk creates a principal", func() error {
-			_, err := s.CreatePrincipal(ctx, CreatePrincipal{Meta: on(clerk, "2024-01-02"), PrincipalID: "x", Roles: []string{RoleClerk}})
+			_, err := s.CreatePrincipal(ctx, CreatePrincipal{Meta: on(clerk, "2026-01-10"), PrincipalID: "x", Roles: []string{RoleClerk}})
 			return err
 		}(), EFORBIDDEN},
 		{"an auditor rotates a token", func() error {
-			_, err := s.RotateToken(ctx, RotateToken{Meta: on(auditor, "2024-01-02"), PrincipalID: "clerk.a"})
+			_, err := s.RotateToken(ctx, RotateToken{Meta: on(auditor, "2026-01-10"), PrincipalID: "clerk.a"})
 			return err
 		}(), EFORBIDDEN},
 		{"a clerk approves", func() error {
-			_, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(clerk, "2024-01-02"), PrincipalID: "clerk.a", RequestID: "r0123456789abcdef"})
+			_, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(clerk, "2026-01-10"), PrincipalID: "clerk.a", RequestID: "r0123456789abcdef"})
 			return err
 		}(), EFORBIDDEN},
 		{"bad id", request("Clerk A", RoleClerk), EINVALID},
 		{"admin with a money role", request("mixed", RoleAdmin, RoleTreasurer), ESEGREGATION},
 		{"auditor with another role", request("mixed", RoleAuditor, RoleReviewer), ESEGREGATION},
 		{"an admin creates themself as approver", func() error {
-			_, err := s.CreatePrincipal(ctx, CreatePrincipal{Meta: on(Actor{"newadmin", RoleAdmin}, "2024-01-02"), PrincipalID: "newadmin", Roles: []string{RoleApprover}})
+			_, err := s.CreatePrincipal(ctx, CreatePrincipal{Meta: on(Actor{"newadmin", RoleAdmin}, "2026-01-10"), PrincipalID: "newadmin", Roles: []string{RoleApprover}})
 			return err
 		}(), ESEGREGATION},
 		{"an admin grants themself a money role", grant(admin, admin.Principal, RoleApprover), ESEGREGATION},
@@ -550,7 +550,7 @@ func TestPrincipalRules(t *testing.T) {
 	// given out again.
 	wantCode(t, revoke(other, admin.Principal), ECONFLICT)
 	wantCode(t, grant(other, admin.Principal, RoleAdmin), ECONFLICT)
-	_, err := s.RotateToken(ctx, RotateToken{Meta: on(other, "2024-01-04"), PrincipalID: admin.Principal})
+	_, err := s.RotateToken(ctx, RotateToken{Meta: on(other, "2026-01-10"), PrincipalID: admin.Principal})
 	wantCode(t, err, ECONFLICT)
 	wantCode(t, request(admin.Principal, RoleAdmin), ECONFLICT)
 
@@ -593,26 +593,26 @@ func TestApproverIsAnActiveAdminOnTheirStream(t *testing.T) {
 	enroll(t, s, "carol", create(s, "carol", RoleAdmin))
 	enroll(t, s, "li", create(s, "li", RoleClerk))
 	carol := Actor{"carol", RoleAdmin}
-	first, err := s.GrantRole(ctx, PrincipalRole{Meta: on(admin, "2024-01-03"), PrincipalID: "li", Role: RoleReviewer})
+	first, err := s.GrantRole(ctx, PrincipalRole{Meta: on(admin, "2026-01-10"), PrincipalID: "li", Role: RoleReviewer})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// carol's stream is now in the other server's cache.
-	if _, err := other.ApproveAccess(ctx, AccessDecision{Meta: on(carol, "2024-01-03"), PrincipalID: "li", RequestID: first.RequestID}); err != nil {
+	if _, err := other.ApproveAccess(ctx, AccessDecision{Meta: on(carol, "2026-01-10"), PrincipalID: "li", RequestID: first.RequestID}); err != nil {
 		t.Fatalf("an active admin of the log: %v", err)
 	}
-	second, err := s.GrantRole(ctx, PrincipalRole{Meta: on(admin, "2024-01-03"), PrincipalID: "li", Role: RoleApprover})
+	second, err := s.GrantRole(ctx, PrincipalRole{Meta: on(admin, "2026-01-10"), PrincipalID: "li", Role: RoleApprover})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RevokePrincipal(ctx, PrincipalCommand{Meta: on(admin2, "2024-01-03"), PrincipalID: "carol"}); err != nil {
+	if _, err := s.RevokePrincipal(ctx, PrincipalCommand{Meta: on(admin2, "2026-01-10"), PrincipalID: "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	before := len(principalEvents(t, s, "li"))
-	_, err = other.ApproveAccess(ctx, AccessDecision{Meta: on(carol, "2024-01-03"), PrincipalID: "li", RequestID: second.RequestID})
+	_, err = other.ApproveAccess(ctx, AccessDecision{Meta: on(carol, "2026-01-10"), PrincipalID: "li", RequestID: second.RequestID})
 	wantCode(t, err, EFORBIDDEN)
 	// Nor does a principal of the log who is no admin pass for one.
-	_, err = s.ApproveAccess(ctx, AccessDecision{Meta: on(Actor{"li", RoleAdmin}, "2024-01-03"), PrincipalID: "carol", RequestID: second.RequestID})
+	_, err = s.ApproveAccess(ctx, AccessDecision{Meta: on(Actor{"li", RoleAdmin}, "2026-01-10"), PrincipalID: "carol", RequestID: second.RequestID})
 	wantCode(t, err, EFORBIDDEN)
 	if n := len(principalEvents(t, s, "li")); n != before {
 		t.Errorf("%d events after refused approvals, want %d", n, before)

@@ -23,7 +23,7 @@ func TestPrincipalsByToken(t *testing.T) {
 		if got := e.proj.AccessRequests(); len(got) != 1 || got[0].RequestID != req.RequestID || got[0].RequestedBy != "arthur" {
 			t.Fatalf("pending requests: %+v", got)
 		}
-		ok, err := e.svc.ApproveAccess(e.ctx, domain.AccessDecision{ActorInFile: true, Meta: e.on(second, "2024-01-02"), PrincipalID: "wang.li", RequestID: req.RequestID})
+		ok, err := e.svc.ApproveAccess(e.ctx, domain.AccessDecision{ActorInFile: true, Meta: e.on(second, "2026-01-10"), PrincipalID: "wang.li", RequestID: req.RequestID})
 		e.do(ok.Result, err)
 		if got := e.proj.AccessRequests(); len(got) != 0 {
 			t.Fatalf("pending after approval: %+v", got)
@@ -36,7 +36,7 @@ func TestPrincipalsByToken(t *testing.T) {
 		e.do(is.Result, err)
 		return is.Token
 	}
-	code := approve(e.svc.CreatePrincipal(e.ctx, domain.CreatePrincipal{Meta: e.on(e.admin, "2024-01-02"), PrincipalID: "wang.li", Roles: []string{domain.RoleClerk}}))
+	code := approve(e.svc.CreatePrincipal(e.ctx, domain.CreatePrincipal{Meta: e.on(e.admin, "2026-01-10"), PrincipalID: "wang.li", Roles: []string{domain.RoleClerk}}))
 	if v, ok := e.proj.Principal("wang.li"); !ok || !v.Active || v.TokenIssuedAt != nil || v.CreatedBy != "beatrice" {
 		t.Fatalf("before enrollment: %+v %v", v, ok)
 	}
@@ -49,17 +49,17 @@ func TestPrincipalsByToken(t *testing.T) {
 		t.Error("the token itself, not its hash, authenticated")
 	}
 
-	approve(e.svc.GrantRole(e.ctx, domain.PrincipalRole{Meta: e.on(e.admin, "2024-01-03"), PrincipalID: "wang.li", Role: domain.RoleApprover}))
+	approve(e.svc.GrantRole(e.ctx, domain.PrincipalRole{Meta: e.on(e.admin, "2026-01-10"), PrincipalID: "wang.li", Role: domain.RoleApprover}))
 	v, _ = e.proj.PrincipalByToken(domain.TokenSHA256(first))
 	if !slices.Equal(v.Roles, []string{domain.RoleClerk, domain.RoleApprover}) {
 		t.Errorf("roles after the grant: %v", v.Roles)
 	}
-	e.do(e.svc.RevokeRole(e.ctx, domain.PrincipalRole{Meta: e.on(e.admin, "2024-01-03"), PrincipalID: "wang.li", Role: domain.RoleClerk}))
+	e.do(e.svc.RevokeRole(e.ctx, domain.PrincipalRole{Meta: e.on(e.admin, "2026-01-10"), PrincipalID: "wang.li", Role: domain.RoleClerk}))
 	if !slices.Equal(v.Roles, []string{domain.RoleClerk, domain.RoleApprover}) {
 		t.Errorf("a view handed out earlier changed: %v", v.Roles)
 	}
 
-	code = approve(e.svc.RotateToken(e.ctx, domain.RotateToken{Meta: e.on(e.admin, "2024-01-04"), PrincipalID: "wang.li"}))
+	code = approve(e.svc.RotateToken(e.ctx, domain.RotateToken{Meta: e.on(e.admin, "2026-01-10"), PrincipalID: "wang.li"}))
 	if _, ok := e.proj.PrincipalByToken(domain.TokenSHA256(first)); !ok {
 		t.Error("the old token stopped before the new one was redeemed")
 	}
@@ -71,22 +71,22 @@ func TestPrincipalsByToken(t *testing.T) {
 	if !ok || !slices.Equal(v.Roles, []string{domain.RoleApprover}) {
 		t.Errorf("by the new token: %+v %v", v, ok)
 	}
-	req, err := e.svc.RotateToken(e.ctx, domain.RotateToken{Meta: e.on(e.admin, "2024-01-04"), PrincipalID: "wang.li", RevokeNow: true})
+	req, err := e.svc.RotateToken(e.ctx, domain.RotateToken{Meta: e.on(e.admin, "2026-01-10"), PrincipalID: "wang.li", RevokeNow: true})
 	e.do(req.Result, err)
 	if _, ok := e.proj.PrincipalByToken(domain.TokenSHA256(rotated)); ok {
 		t.Error("revoke_now left the token working")
 	}
-	e.do(e.svc.RejectAccess(e.ctx, domain.AccessDecision{ActorInFile: true, Meta: e.on(e.admin, "2024-01-04"), PrincipalID: "wang.li", RequestID: req.RequestID}))
+	e.do(e.svc.RejectAccess(e.ctx, domain.AccessDecision{ActorInFile: true, Meta: e.on(e.admin, "2026-01-10"), PrincipalID: "wang.li", RequestID: req.RequestID}))
 	if got := e.proj.AccessRequests(); len(got) != 0 {
 		t.Errorf("pending after withdrawal: %+v", got)
 	}
 
-	e.do(e.svc.RevokePrincipal(e.ctx, domain.PrincipalCommand{Meta: e.on(e.admin, "2024-01-05"), PrincipalID: "wang.li"}))
+	e.do(e.svc.RevokePrincipal(e.ctx, domain.PrincipalCommand{Meta: e.on(e.admin, "2026-01-10"), PrincipalID: "wang.li"}))
 	v, ok = e.proj.Principal("wang.li")
 	if !ok || v.Active || v.RevokedAt == nil || v.RevokedBy != "arthur" {
 		t.Errorf("revoked principal: %+v", v)
 	}
-	restored := redeem(approve(e.svc.RestorePrincipal(e.ctx, domain.PrincipalCommand{Meta: e.on(e.admin, "2024-01-06"), PrincipalID: "wang.li"})))
+	restored := redeem(approve(e.svc.RestorePrincipal(e.ctx, domain.PrincipalCommand{Meta: e.on(e.admin, "2026-01-10"), PrincipalID: "wang.li"})))
 	v, ok = e.proj.PrincipalByToken(domain.TokenSHA256(restored))
 	if !ok || !v.Active || v.RevokedAt != nil {
 		t.Errorf("restored principal: %+v %v", v, ok)
