@@ -127,6 +127,8 @@ type Service struct {
 	// importing marks a Service that enters history offline: its
 	// commands are reckoned at their own dates (see WithImport).
 	importing bool
+	// enrollTTL is how long an enrollment code works (WithEnrollmentTTL).
+	enrollTTL time.Duration
 }
 
 // DefaultMaxBackdate is how many days an effective date may lie in the past

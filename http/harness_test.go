@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,7 @@ const (
 	treasurer1        = "treasurer1"
 	treasurer2        = "treasurer2"
 	admin             = "admin"
+	admin2            = "admin2" // approves what admin requests
 	auditor           = "auditor"
 	fundManager       = "fund_manager"
 	clerkApprover     = "clerk_approver"
@@ -54,6 +56,7 @@ var testPrincipals = []struct {
 	{treasurer1, []string{domain.RoleTreasurer}},
 	{treasurer2, []string{domain.RoleTreasurer}},
 	{admin, []string{domain.RoleAdmin}},
+	{admin2, []string{domain.RoleAdmin}},
 	{auditor, []string{domain.RoleAuditor}},
 	{fundManager, []string{domain.RoleFundManager}},
 	{clerkApprover, []string{domain.RoleClerk, domain.RoleApprover}},
@@ -170,6 +173,8 @@ type envOptions struct {
 	logger      *slog.Logger
 	wait        time.Duration
 	noProjector bool
+	// without leaves these test principals out of the principals file.
+	without []string
 }
 
 type envOption func(*envOptions)
@@ -179,6 +184,10 @@ func inDir(dir string) envOption { return func(o *envOptions) { o.dir = dir } }
 
 // withLogger sends every log line (server, service, projector, store) to l.
 func withLogger(l *slog.Logger) envOption { return func(o *envOptions) { o.logger = l } }
+
+// withoutPrincipals leaves the named test principals out of the
+// principals file.
+func withoutPrincipals(ids ...string) envOption { return func(o *envOptions) { o.without = ids } }
 
 // withoutProjector leaves the projector stopped until startProjector.
 func withoutProjector() envOption { return func(o *envOptions) { o.noProjector = true } }
@@ -210,6 +219,9 @@ func newTestServer(t testing.TB, opts ...envOption) *testEnv {
 	tokens := map[string]string{}
 	var ps []ledgerhttp.Principal
 	for _, p := range testPrincipals {
+		if slices.Contains(o.without, p.id) {
+			continue
+		}
 		tok := ledgerhttp.NewToken()
 		tokens[p.id] = tok
 		ps = append(ps, ledgerhttp.Principal{ID: p.id, Roles: p.roles, TokenSHA256: ledgerhttp.HashToken(tok)})

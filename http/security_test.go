@@ -153,17 +153,13 @@ func TestFileShadowsLogPrincipal(t *testing.T) {
 	go func() { defer close(done); _ = proj.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
 	svc := domain.NewService(st)
-	root := domain.CommandMeta{Actor: domain.Actor{Principal: "root", Role: domain.RoleAdmin}}
 	var tokens []string
 	for _, id := range []string{"li", "wang"} {
-		is, err := svc.CreatePrincipal(ctx, domain.CreatePrincipal{Meta: root, PrincipalID: id, Roles: []string{domain.RoleClerk}})
-		if err != nil {
+		tok, _, last := enrollVia(t, svc, id, domain.RoleClerk)
+		if err := proj.WaitFor(ctx, last, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if err := proj.WaitFor(ctx, is.Position, 5*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		tokens = append(tokens, is.Token)
+		tokens = append(tokens, tok)
 	}
 	fileToken := ledgerhttp.NewToken()
 	ps, err := ledgerhttp.NewPrincipals([]ledgerhttp.Principal{{ID: "li", Roles: []string{domain.RoleAuditor}, TokenSHA256: ledgerhttp.HashToken(fileToken)}})

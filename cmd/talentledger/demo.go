@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"talentledger/domain"
@@ -33,8 +34,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	var ps []ledgerhttp.Principal
-	for role, tok := range tokens {
-		ps = append(ps, ledgerhttp.Principal{ID: "demo-" + role, Roles: []string{role}, TokenSHA256: ledgerhttp.HashToken(tok)})
+	for key, tok := range tokens {
+		role := key
+		if key == demoAdmin2 {
+			role = domain.RoleAdmin
+		}
+		ps = append(ps, ledgerhttp.Principal{ID: "demo-" + key, Roles: []string{role}, TokenSHA256: ledgerhttp.HashToken(tok)})
 	}
 	principals, err := ledgerhttp.NewPrincipals(ps)
 	if err != nil {
@@ -90,7 +95,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	})
 }
 
-// demoTokens returns one token per role, reading them from
+// demoAdmin2 names the demo's second admin, who approves what the first
+// requests (four eyes on access).
+const demoAdmin2 = "admin2"
+
+// demoTokens returns one token per role, and one for a second admin,
+// reading them from
 // <data>/demo-tokens.json or creating that file. Tokens are generated on
 // this machine at first run; none is ever part of the source.
 func demoTokens(dir string) (map[string]string, error) {
@@ -101,7 +111,7 @@ func demoTokens(dir string) (map[string]string, error) {
 		if err := json.Unmarshal(b, &tokens); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		for _, role := range domain.Roles {
+		for _, role := range append(slices.Clone(domain.Roles), demoAdmin2) {
 			if tokens[role] == "" {
 				return nil, fmt.Errorf("%s has no token for role %s; delete it to make new ones", path, role)
 			}
@@ -112,7 +122,7 @@ func demoTokens(dir string) (map[string]string, error) {
 		return nil, err
 	}
 	tokens := map[string]string{}
-	for _, role := range domain.Roles {
+	for _, role := range append(slices.Clone(domain.Roles), demoAdmin2) {
 		tokens[role] = ledgerhttp.NewToken()
 	}
 	b, _ = json.MarshalIndent(tokens, "", "  ")
@@ -123,7 +133,7 @@ func demoTokens(dir string) (map[string]string, error) {
 }
 
 func printDemoHelp(w io.Writer, base string, tokens map[string]string, dir string) {
-	fmt.Fprintf(w, "\ntalentledger demo is serving on %s\n\nTokens, one per role (also in %s):\n",
+	fmt.Fprintf(w, "\ntalentledger demo is serving on %s\n\nTokens, one per role and a second admin (also in %s):\n",
 		base, filepath.Join(dir, "demo-tokens.json"))
 	roles := make([]string, 0, len(tokens))
 	for r := range tokens {

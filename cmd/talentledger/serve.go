@@ -221,6 +221,7 @@ func (a *app) reconcile(ctx context.Context, interval time.Duration) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	a.api.LogAccessState() // with one admin, changes of access wait for a second
 	cutoff := time.Now()
 	for {
 		if ids := a.proj.PendingGrants(cutoff); len(ids) > 0 {
