@@ -60,6 +60,9 @@ type Problem struct {
 	Code      string `json:"code"`
 	Instance  string `json:"instance,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+	// Pointer names the field of the request body at fault, as a JSON
+	// pointer (RFC 6901), when the problem is about one.
+	Pointer string `json:"pointer,omitempty"`
 }
 
 // Error writes err as problem+json. Errors that are not domain errors are
@@ -82,10 +85,20 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		detail = "internal error"
 		s.log.Error("internal error", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err.Error())
 	}
-	writeProblem(w, r, status, code, detail)
+	var de *domain.Error
+	pointer := ""
+	if errors.As(err, &de) {
+		pointer = de.Field
+	}
+	writeProblemAt(w, r, status, code, detail, pointer)
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
+	writeProblemAt(w, r, status, code, detail, "")
+}
+
+// writeProblemAt writes a problem about the body's field at pointer.
+func writeProblemAt(w http.ResponseWriter, r *http.Request, status int, code, detail, pointer string) {
 	p := Problem{
 		Type:      "urn:talentledger:problem:" + code,
 		Title:     http.StatusText(status),
@@ -94,6 +107,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, deta
 		Code:      code,
 		Instance:  r.URL.Path,
 		RequestID: requestID(r.Context()),
+		Pointer:   pointer,
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
