@@ -169,20 +169,20 @@ func queryInt(r *http.Request, name string, def, max int) (int, error) {
 	if s == "" {
 		return def, nil
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 || n > max {
+	n, ok := eventstore.ParseUint(s)
+	if !ok || n > uint64(max) {
 		return 0, domain.Errorf(domain.EINVALID, "%s must be a whole number from 0 to %d", name, max)
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // pathInt parses an integer path variable.
 func pathInt(s, name string) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 || n > 1_000_000 {
+	n, ok := eventstore.ParseUint(s)
+	if !ok || n > 1_000_000 {
 		return 0, domain.Errorf(domain.EINVALID, "%s must be a whole number", name)
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // parsePosition parses a min_position value.

@@ -88,3 +88,31 @@ func TestStrictBodies(t *testing.T) {
 		}
 	}
 }
+
+// TestStrictNumbers: a number in a path or a query has one spelling,
+// digits only; a sign, a leading zero or a space is refused, never read
+// as the number it resembles.
+func TestStrictNumbers(t *testing.T) {
+	e := newTestServer(t)
+	e.setupProgram(housingProgram("housing"), "30000000.00")
+	for _, path := range []string{
+		"/v1/programs?min_position=+5", "/v1/programs?min_position=-0", "/v1/programs?min_position=05",
+		"/v1/programs?min_position=%205", "/v1/grants?limit=+5", "/v1/grants?limit=05", "/v1/grants?offset=-0",
+		"/v1/programs/housing/budgets/+2024", "/v1/programs/housing/budgets/02024",
+	} {
+		r, err := e.send("GET", path, request{token: e.tokens[auditor]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantProblem(t, r, http.StatusBadRequest, "invalid")
+	}
+	for _, path := range []string{"/v1/grants?limit=5&offset=0", "/v1/programs?min_position=0", "/v1/programs/housing/budgets/2024"} {
+		r, err := e.send("GET", path, request{token: e.tokens[auditor]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.status != http.StatusOK {
+			t.Errorf("%s: want 200", r)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -52,8 +51,7 @@ type benchConfig struct {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bench", stdout)
 	var c benchConfig
 	fs.DurationVar(&c.duration, "duration", 30*time.Second, "how long to drive the load")
 	fs.IntVar(&c.clients, "clients", 64, "concurrent HTTP clients")

@@ -88,8 +88,7 @@ func (c *serveConfig) transport() (*tls.Config, func(*ledgerhttp.Config), error)
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", stdout)
 	var cfg serveConfig
 	cfg.register(fs, "./data")
 	if err := parseFlags(fs, args); err != nil {
