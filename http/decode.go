@@ -36,8 +36,26 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 			return nil, &domain.Error{Code: EUNSUPPORTEDMEDIA, Message: "send application/json in UTF-8 (charset=utf-8 or none)"}
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	src := io.ReadCloser(r.Body)
+	if a := admissionOf(r.Context()); a != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		// A principal's concurrent uploads are few, and each must keep up
+		// the minimum rate (fairness.go).
+		if a.principal != "" {
+			if !a.s.shares.take(a.principal, placeUpload) {
+				return nil, busy("you are sending as many request bodies at once as one principal may; retry shortly")
+			}
+			defer a.s.shares.give(a.principal, placeUpload)
+		}
+		src = struct {
+			io.Reader
+			io.Closer
+		}{a.s.bodyReader(w, r), r.Body}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, src, MaxBodyBytes))
 	if err != nil {
+		if errors.Is(err, errSlowBody) {
+			return nil, errSlowBody
+		}
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
 			return nil, &domain.Error{Code: ETOOLARGE, Message: fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes), Err: err}

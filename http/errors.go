@@ -17,6 +17,7 @@ const (
 	EUNSUPPORTEDMEDIA = "unsupported_media_type"
 	EMETHOD           = "method_not_allowed"
 	EUNAVAILABLE      = "unavailable"
+	ESLOWBODY         = "request_timeout"
 )
 
 // codes maps every error code to its HTTP status. It is the one table:
@@ -48,6 +49,7 @@ var codes = map[string]int{
 	EMETHOD:                     http.StatusMethodNotAllowed,
 	ETIMEOUT:                    http.StatusGatewayTimeout,
 	EUNAVAILABLE:                http.StatusServiceUnavailable,
+	ESLOWBODY:                   http.StatusRequestTimeout,
 	domain.EINTERNAL:            http.StatusInternalServerError,
 }
 
@@ -75,7 +77,16 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusInternalServerError
 	}
 	detail := domain.ErrorMessage(err)
-	if code == EUNAVAILABLE {
+	if errors.Is(err, errBusy) || code == ESLOWBODY {
+		// A limit of fair sharing (fairness.go). The body is not read
+		// to its end, so the connection is closed after the answer.
+		if r.ContentLength != 0 {
+			w.Header().Set("Connection", "close")
+		}
+		if code != ESLOWBODY {
+			w.Header().Set("Retry-After", "1")
+		}
+	} else if code == EUNAVAILABLE {
 		// Say so plainly, and log the cause: the client should retry.
 		detail = "the event store cannot be reached now; retry the request (with its Idempotency-Key)"
 		s.log.Warn("event store unavailable", "request_id", requestID(r.Context()), "route", r.URL.Path, "err", err.Error())

@@ -226,7 +226,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			want = append(want, "unauthenticated", "forbidden")
 		}
 		if method == "POST" {
-			want = append(want, "invalid", "payload_too_large", "unsupported_media_type", "idempotency_mismatch")
+			want = append(want, "invalid", "payload_too_large", "unsupported_media_type", "request_timeout", "idempotency_mismatch")
 			if req, _ := d.bodySchema(op, true); req == nil {
 				t.Errorf("%s: no request body schema", k)
 			}
