@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -53,8 +54,9 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, src, MaxBodyBytes))
 	if err != nil {
-		if errors.Is(err, errSlowBody) {
-			return nil, errSlowBody
+		var ne net.Error
+		if errors.Is(err, errSlowBody) || (errors.As(err, &ne) && ne.Timeout()) {
+			return nil, errSlowBody // the rate or the server's read timeout
 		}
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {

@@ -64,6 +64,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	a := newAppWithService(store, principals, auditKey, log, m, svcOpts, apiOpts)
 	a.metricsAddr = cfg.metricsAddr
 	a.tls = tlsConfig
+	a.timeouts = cfg.limits.timeouts
 	last, err := store.LastPosition(ctx)
 	if err != nil {
 		store.Close()
