@@ -31,6 +31,9 @@ type Error struct {
 	Code    string
 	Message string
 	Err     error
+	// Field, when the error is about one input field, names it as a JSON
+	// pointer into the command's body, e.g. "/reason".
+	Field string
 }
 
 func (e *Error) Error() string {

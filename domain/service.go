@@ -1,7 +1,9 @@
 package domain
 
 import (
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -235,27 +237,53 @@ const (
 	EBACKDATE         = "backdate_window"
 )
 
-// checkText validates a free-text field: valid UTF-8, no control
-// characters, at most MaxTextLen characters, and present when required.
+// checkText validates a free-text field: present (not blank) when
+// required, never blank when given, at most MaxTextLen characters, and
+// plain text under TextProblem's rules. The error names the field.
 func checkText(field, v string, required bool) error {
-	if v == "" {
-		if required {
-			return Errorf(EINVALID, "%s is required", field)
+	fail := func(format string, args ...any) error {
+		e := Errorf(EINVALID, format, args...)
+		if !strings.Contains(field, " ") {
+			e.Field = "/" + field
+		}
+		return e
+	}
+	if strings.TrimSpace(v) == "" {
+		switch {
+		case required:
+			return fail("%s is required", field)
+		case v != "":
+			return fail("%s is blank", field)
 		}
 		return nil
 	}
-	if !utf8.ValidString(v) {
-		return Errorf(EINVALID, "%s is not valid UTF-8", field)
+	if p := TextProblem(v); p != "" {
+		return fail("%s %s", field, p)
 	}
 	if utf8.RuneCountInString(v) > MaxTextLen {
-		return Errorf(EINVALID, "%s is longer than %d characters", field, MaxTextLen)
-	}
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f {
-			return Errorf(EINVALID, "%s has a control character", field)
-		}
+		return fail("%s is longer than %d characters", field, MaxTextLen)
 	}
 	return nil
+}
+
+// TextProblem says what keeps s from being plain text, or returns "" when
+// nothing does. Plain text is valid UTF-8 (so no lone surrogate) without a
+// C0 or C1 control character (U+0000–U+001F, U+007F–U+009F, which include
+// NEL, U+0085) and without a non-character (U+FDD0–U+FDEF and the last two
+// code points of every plane, U+FFFE, U+FFFF, U+1FFFE, …).
+func TextProblem(s string) string {
+	if !utf8.ValidString(s) {
+		return "is not valid UTF-8"
+	}
+	for _, r := range s {
+		switch {
+		case r < 0x20 || (r >= 0x7f && r <= 0x9f):
+			return fmt.Sprintf("has a control character (U+%04X)", r)
+		case (r >= 0xfdd0 && r <= 0xfdef) || r&0xfffe == 0xfffe:
+			return fmt.Sprintf("has a non-character (U+%04X)", r)
+		}
+	}
+	return ""
 }
 
 func result(id string, res eventstore.AppendResult) Result {

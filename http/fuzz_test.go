@@ -172,11 +172,24 @@ func FuzzAPI(f *testing.F) {
 		{"PUT", "/v1/grants/%2e%2e/x", "", "", `{`},
 		{"GET", "/v1/grants/../../etc/passwd", domain.RoleClerk, "", ""},
 		{"OPTIONS", "/v1/programs", "", "", ""},
+		// Ambiguous bodies: a key twice, in another case, invalid UTF-8,
+		// lone surrogates, controls, non-characters and blank names.
+		{"POST", "/v1/grants", domain.RoleClerk, "", `{"talent_id":"` + t + `","program_id":"transport","amount_requested":"100.00","AMOUNT_REQUESTED":"55555.00","document_ref":"D"}`},
+		{"POST", "/v1/grants", domain.RoleClerk, "", `{"talent_id":"` + t + `","program_id":"transport","amount_requested":"100.00","amount_requested":"55555.00","document_ref":"D"}`},
+		{"POST", "/v1/talents", domain.RoleClerk, "", "{\"name\":\"\xff\",\"tier\":\"A\",\"employer\":\"Y\"}"},
+		{"POST", "/v1/talents", domain.RoleClerk, "", "{\"name\":\"\xc0\xaf\",\"tier\":\"A\",\"employer\":\"Y\"}"},
+		{"POST", "/v1/talents", domain.RoleClerk, "", `{"name":"\ud800","tier":"A","employer":"Y"}`},
+		{"POST", "/v1/talents", domain.RoleClerk, "", `{"name":"A\u0085B","tier":"A","employer":"Y"}`},
+		{"POST", "/v1/talents", domain.RoleClerk, "", `{"name":"A\uffffB","tier":"A","employer":"Y"}`},
+		{"POST", "/v1/talents", domain.RoleClerk, "", `{"name":"   ","tier":"A","employer":"Y"}`},
+		{"POST", "/v1/programs", domain.RoleAdmin, "", `{"id":"rent","name":"R","kind":"rent","caps":{"A":"1.00","A":"2.00"},"schedule":{"monthly_amount":"1.00","months":3}}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, who(s.role), "application/json", s.key, []byte(s.body))
 	}
 	f.Add("POST", "/v1/talents", uint8(len(z.tokens)-1), "text/plain", "", []byte(`{}`))
+	f.Add("POST", "/v1/talents", who(domain.RoleClerk), "application/json; charset=utf-16", "", []byte(`{"name":"Ann","tier":"A","employer":"Y"}`))
+	f.Add("POST", "/v1/talents", who(domain.RoleClerk), "application/json; charset=latin1", "", []byte(`{"name":"Ann","tier":"A","employer":"Y"}`))
 	f.Add("GET", "/readyz", uint8(0), "", "", []byte(nil))
 	f.Fuzz(func(t *testing.T, method, path string, who uint8, contentType, key string, body []byte) {
 		if !strings.HasPrefix(path, "/") {

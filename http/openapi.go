@@ -214,7 +214,7 @@ func routeErrors(rt Route, d routeDoc) []string {
 		set[domain.EUNAUTHENTICATED], set[domain.EFORBIDDEN] = true, true
 	}
 	if rt.Method == "POST" {
-		for _, c := range []string{domain.EINVALID, ETOOLARGE, EUNSUPPORTEDMEDIA, domain.EIDEMPOTENCYMISMATCH, domain.ECONFLICT} {
+		for _, c := range []string{domain.EINVALID, ETOOLARGE, EUNSUPPORTEDMEDIA, ESLOWBODY, domain.EIDEMPOTENCYMISMATCH, domain.ECONFLICT} {
 			set[c] = true
 		}
 		if rt.Roles == nil {

@@ -226,7 +226,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			want = append(want, "unauthenticated", "forbidden")
 		}
 		if method == "POST" {
-			want = append(want, "invalid", "payload_too_large", "unsupported_media_type")
+			want = append(want, "invalid", "payload_too_large", "unsupported_media_type", "request_timeout")
 			if rt.Roles != nil { // POST /v1/enroll takes no Idempotency-Key
 				want = append(want, "idempotency_mismatch")
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,8 +18,7 @@ import (
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("demo", flag.ContinueOnError)
-	flags.SetOutput(stderr)
+	flags := newFlagSet("demo", stdout)
 	var cfg serveConfig
 	cfg.register(flags, "./demo-data")
 	if err := parseFlags(flags, args); err != nil {
@@ -71,6 +69,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	a := newAppWithService(store, principals, auditKey, log, m, svcOpts, apiOpts)
 	a.metricsAddr = cfg.metricsAddr
 	a.tls = tlsConfig
+	a.timeouts = cfg.limits.timeouts
 	last, err := store.LastPosition(ctx)
 	if err != nil {
 		store.Close()

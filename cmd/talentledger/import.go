@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,14 +59,10 @@ const maxImportLines = 1_000_000
 // and every bad line is reported with its number. Importing the same file
 // again appends nothing.
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("import", stdout)
 	data := fs.String("data", "./data", "data directory of the embedded store (the server stopped)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsAnd(fs, args, "FILE"); err != nil {
 		return err
-	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: talentledger import --data DIR FILE (one JSON-lines file)")
 	}
 	lines, err := readImportFile(fs.Arg(0))
 	if err != nil {

@@ -7,6 +7,7 @@
 //	talentledger bench    measure throughput, latency, replay, cold start and memory
 //	talentledger export   write the journal and the grants register of a data directory as CSV
 //	talentledger import   append a file of past decisions to a data directory, offline
+//	talentledger version  print the version, the Go version and the store format
 //
 // Every flag can also be set through an environment variable named
 // TALENTLEDGER_<FLAG>, e.g. TALENTLEDGER_ADDR.
@@ -14,14 +15,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 )
 
@@ -59,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runVerify(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
+	case "version":
+		err = runVersion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return exitOK
@@ -67,11 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return exitCantRun
 	}
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(stderr, "talentledger %s: %v\n", args[0], err)
-		return exitCantRun
-	}
-	return exitOK
+	return exitCode(args[0], err, stderr)
 }
 
 func usage(w io.Writer) {
@@ -86,21 +82,11 @@ commands:
            latency; --events N measures replay, cold start and memory instead
   export   write the journal and the grants register of a data directory as CSV
   import   append a JSON-lines file of past decisions to a data directory (server stopped)
+  version  print the version, the Go version and the store format
 
 Run 'talentledger <command> -h' for a command's flags. Every flag can also
 be set as an environment variable TALENTLEDGER_<FLAG> (e.g. TALENTLEDGER_ADDR).
 `)
-}
-
-// parseFlags parses args after filling unset flags from the environment.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "TALENTLEDGER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			_ = f.Value.Set(v)
-		}
-	})
-	return fs.Parse(args)
 }
 
 func newLogger(w io.Writer) *slog.Logger {

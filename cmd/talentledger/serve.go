@@ -38,6 +38,7 @@ type serveConfig struct {
 	// maxBackdate is how many days before the server's date a business
 	// date may lie.
 	maxBackdate int
+	limits      limitsConfig
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
@@ -52,6 +53,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API (CORS); empty: CORS off")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", ledgerhttp.DefaultMaxInFlight, "requests served at once; more are answered 503 (negative: no cap)")
 	fs.IntVar(&c.maxBackdate, "max-backdate", domain.DefaultMaxBackdate, "days before the server's date a command's effective_date may lie; older history enters by import")
+	c.limits.register(fs)
 }
 
 // serviceOptions returns the domain options the flags set.
@@ -67,12 +69,16 @@ func (c *serveConfig) serviceOptions() ([]domain.Option, error) {
 func (c *serveConfig) transport() (*tls.Config, func(*ledgerhttp.Config), error) {
 	opts := func(api *ledgerhttp.Config) {
 		api.MaxInFlight = c.maxInFlight
+		c.limits.apply(api)
 		if c.corsOrigins != "" {
 			api.CORSOrigins = strings.Split(c.corsOrigins, ",")
 		}
 	}
 	if c.maxInFlight == 0 {
 		return nil, nil, errors.New("--max-in-flight must not be 0")
+	}
+	if err := c.limits.check(); err != nil {
+		return nil, nil, err
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return nil, nil, errors.New("--tls-cert and --tls-key go together")
@@ -88,8 +94,7 @@ func (c *serveConfig) transport() (*tls.Config, func(*ledgerhttp.Config), error)
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", stdout)
 	var cfg serveConfig
 	cfg.register(fs, "./data")
 	if err := parseFlags(fs, args); err != nil {
@@ -128,6 +133,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	app := newAppWithService(store, principals, auditKey, log, m, svcOpts, apiOpts)
 	app.metricsAddr = cfg.metricsAddr
 	app.tls = tlsConfig
+	app.timeouts = cfg.limits.timeouts
 	return app.serve(ctx, cfg.addr, nil)
 }
 
@@ -156,6 +162,8 @@ type app struct {
 	metricsAddr string
 	// tls, when set, makes serve answer HTTPS only.
 	tls *tls.Config
+	// timeouts are the HTTP server's; zero for defaultTimeouts.
+	timeouts serverTimeouts
 }
 
 func newApp(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger) *app {
@@ -267,12 +275,16 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 		a.store.Close()
 		return err
 	}
+	t := a.timeouts
+	if t == (serverTimeouts{}) {
+		t = defaultTimeouts
+	}
 	srv := &http.Server{
 		Handler:           a.api,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: t.readHeader,
+		ReadTimeout:       t.read,
+		WriteTimeout:      t.write,
+		IdleTimeout:       t.idle,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}

@@ -31,6 +31,10 @@ const (
 // a directory written in another layout rather than misreading it.
 const formatVersion = 1
 
+// FormatVersion is the on-disk layout of the data directories this
+// package writes and reads.
+const FormatVersion = formatVersion
+
 var formatKey = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
 
 // ErrCorrupt reports a record that cannot be decoded, or a log that is not
