@@ -225,6 +225,15 @@ func (s *Server) guard(rt Route) http.Handler {
 			rt.handler(w, r)
 			return
 		}
+		if rt.Method != http.MethodGet {
+			// A replica that met an event of a newer build decides on
+			// nothing until it is upgraded; it still answers reads of what
+			// it folded.
+			if err := s.proj.Stopped(); err != nil {
+				writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, "this server refuses commands until it is upgraded: "+err.Error())
+				return
+			}
+		}
 		if p, role, imported := importedPrincipal(r, rt); imported {
 			if role == "" {
 				writeProblem(w, r, http.StatusForbidden, domain.EFORBIDDEN, "the imported command's role may not call this endpoint")
@@ -369,6 +378,10 @@ func (s *Server) registerHealthRoutes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.handle("GET", "/readyz", nil, "readiness: the read models have caught up with the log", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.proj.Stopped(); err != nil {
+			writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, "the read models stopped: "+err.Error())
+			return
+		}
 		if !s.proj.Ready() {
 			writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, "the read models are catching up with the log")
 			return

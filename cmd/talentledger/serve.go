@@ -208,6 +208,13 @@ func (a *app) runProjections(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if a.proj.Stopped() != nil {
+			// An event this build cannot read: the projector logged it
+			// once, and resubscribing cannot help. Reads go on being
+			// served as of the event before; /readyz answers 503 and
+			// commands are refused until the server is upgraded.
+			return
+		}
 		a.log.Error("projections stopped; resubscribing", "err", err, "backoff", backoff.String())
 		a.metrics.resubscribes.Inc()
 		select {
