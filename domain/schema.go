@@ -187,28 +187,35 @@ func (c Codec) Decode(stored string, data []byte) (Event, error) {
 			return e, nil
 		}
 	}
+	e, _, err := c.decodeCurrent(stored, data)
+	return e, err
+}
+
+// decodeCurrent decodes with encoding/json, after upcasting, and returns
+// the payload and the JSON of its current version it was decoded from.
+func (c Codec) decodeCurrent(stored string, data []byte) (Event, []byte, error) {
 	name, v, ok := ParseEventType(stored)
 	if !ok {
-		return nil, &UpgradeRequiredError{Type: stored, Version: v}
+		return nil, nil, &UpgradeRequiredError{Type: stored, Version: v}
 	}
 	e, cur, upcaster := c.schema(name)
 	if e == nil || v > cur {
-		return nil, &UpgradeRequiredError{Type: name, Version: v}
+		return nil, nil, &UpgradeRequiredError{Type: name, Version: v}
 	}
 	for ; v < cur; v++ {
 		up := upcaster(v)
 		if up == nil {
-			return nil, fmt.Errorf("domain: decode %s: no upcaster from version %d", stored, v)
+			return nil, nil, fmt.Errorf("domain: decode %s: no upcaster from version %d", stored, v)
 		}
 		var err error
 		if data, err = up(data); err != nil {
-			return nil, fmt.Errorf("domain: decode %s: upcast from version %d: %w", stored, v, err)
+			return nil, nil, fmt.Errorf("domain: decode %s: upcast from version %d: %w", stored, v, err)
 		}
 	}
 	if err := json.Unmarshal(data, e); err != nil {
-		return nil, fmt.Errorf("domain: decode %s: %w", stored, err)
+		return nil, nil, fmt.Errorf("domain: decode %s: %w", stored, err)
 	}
-	return e, nil
+	return e, data, nil
 }
 
 // extends reports whether c replaces what this build knows of the stored
