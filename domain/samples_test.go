@@ -29,13 +29,13 @@ func m(s string) Money {
 func samples() map[string]sample {
 	approval := GrantApproved{GrantID: "g1", TalentID: "t1", ProgramID: "housing", Award: m("600000"),
 		Deduction: m("0"), Amount: m("600000"), FiscalYear: 2024,
-		Installments: []Installment{{N: 1, Amount: m("240000"), DueDate: "2024-03-01"}, {N: 2, Amount: m("360000"), DueDate: "2025-03-01"}},
+		Installments:  []Installment{{N: 1, Amount: m("240000"), DueDate: "2024-03-01"}, {N: 2, Amount: m("360000"), DueDate: "2025-03-01"}},
 		ServiceMonths: 60, ServiceStart: "2024-03-01", ApprovedOn: "2024-03-01", CommandID: "c1"}
 	expires := time.Date(2024, 3, 4, 9, 0, 0, 0, time.UTC)
 	list := []sample{
 		{"program-housing", &ProgramDefined{ProgramID: "housing", Name: "Housing purchase subsidy", Kind: KindHousingPurchase,
-			Caps:     map[string]Money{"A": m("1000000"), "B": m("600000")},
-			Schedule: Schedule{Percentages: []decimal.Decimal{decimal.RequireFromString("40"), decimal.RequireFromString("60")}, IntervalMonths: 12},
+			Caps:          map[string]Money{"A": m("1000000"), "B": m("600000")},
+			Schedule:      Schedule{Percentages: []decimal.Decimal{decimal.RequireFromString("40"), decimal.RequireFromString("60")}, IntervalMonths: 12},
 			ServiceMonths: 60, NoticeDays: 5, FundingSource: "treasury", Entitlement: Entitlement{Once: true}}},
 		{"budget-housing-2024", &BudgetAppropriated{ProgramID: "housing", FiscalYear: 2024, Amount: m("50000000"), FundingSource: "treasury"}},
 		{"budget-housing-2024", &BudgetReserved{ProgramID: "housing", FiscalYear: 2024, GrantID: "g1", TalentID: "t1", Amount: m("600000"), CommandID: "c1", Approval: approval}},
