@@ -38,7 +38,8 @@ const (
 	TypeIdempotencyRecorded = "IdempotencyRecorded"
 )
 
-// Event is implemented by every domain event payload.
+// Event is implemented by every domain event payload. A payload field
+// tagged personal:"true" holds personal data; docs/events.md lists them.
 type Event interface {
 	// EventType returns the stable type name stored with the event.
 	EventType() string
@@ -112,13 +113,13 @@ type BudgetReservationReleased struct {
 // TalentRegistered records a talent.
 type TalentRegistered struct {
 	TalentID string `json:"talent_id"`
-	Name     string `json:"name"`
+	Name     string `json:"name" personal:"true"`
 	// PermitCategory is the foreign work permit category ("A", "B", "C"),
 	// or "permanent_resident", or "" for none.
-	PermitCategory string `json:"permit_category,omitempty"`
+	PermitCategory string `json:"permit_category,omitempty" personal:"true"`
 	// Tier is the local talent tier, "A" to "E".
 	Tier             string `json:"tier"`
-	Employer         string `json:"employer"`
+	Employer         string `json:"employer" personal:"true"`
 	OverseasEngineer bool   `json:"overseas_engineer,omitempty"`
 	RegisteredOn     string `json:"registered_on"`
 }
@@ -126,7 +127,7 @@ type TalentRegistered struct {
 // TalentDeparted records that a talent left local employment.
 type TalentDeparted struct {
 	TalentID      string `json:"talent_id"`
-	DepartureDate string `json:"departure_date"`
+	DepartureDate string `json:"departure_date" personal:"true"`
 }
 
 // GrantApplied opens a grant: an application by a talent under a program.
@@ -155,7 +156,7 @@ type PublicNoticeOpened struct {
 type ObjectionRaised struct {
 	GrantID     string `json:"grant_id"`
 	ObjectionID string `json:"objection_id"`
-	Summary     string `json:"summary"`
+	Summary     string `json:"summary" personal:"true"`
 }
 
 // ObjectionResolved settles an objection; an upheld objection bars approval.

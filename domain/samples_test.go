@@ -27,6 +27,15 @@ func m(s string) Money {
 // samples returns one sample of every event type, in its current version.
 // A new event type needs one here (TestCorpus says so).
 func samples() map[string]sample {
+	out := map[string]sample{}
+	for _, s := range sampleList() {
+		out[s.event.EventType()] = s
+	}
+	return out
+}
+
+// sampleList returns the samples in the catalogue's order.
+func sampleList() []sample {
 	approval := GrantApproved{GrantID: "g1", TalentID: "t1", ProgramID: "housing", Award: m("600000"),
 		Deduction: m("0"), Amount: m("600000"), FiscalYear: 2024,
 		Installments:  []Installment{{N: 1, Amount: m("240000"), DueDate: "2024-03-01"}, {N: 2, Amount: m("360000"), DueDate: "2025-03-01"}},
@@ -90,9 +99,5 @@ func samples() map[string]sample {
 		{"principal-clerk9", &PrincipalRestored{PrincipalID: "clerk9"}},
 		{"principal-clerk9", &EnrollmentRedeemed{PrincipalID: "clerk9", RequestID: "r1", TokenSHA256: "a665a45920422f9d417e4867efdc4fb8a04a1f3fff1fa07e998e86f7f7a27ae3"}},
 	}
-	out := make(map[string]sample, len(list))
-	for _, s := range list {
-		out[s.event.EventType()] = s
-	}
-	return out
+	return list
 }
