@@ -544,3 +544,32 @@ func TestParseEventType(t *testing.T) {
 		t.Errorf("ParseEventType allocates %v times", n)
 	}
 }
+
+// Reading the version adds no allocation to decoding: the fast path
+// allocates what the fast decoder does, the others what encoding/json
+// does into a new payload.
+func TestDecodeVersionAllocatesNothing(t *testing.T) {
+	all := samples()
+	for _, typ := range []string{TypeGrantApplied, TypePaymentReleased, TypeGrantRejected, TypeFundEstablished} {
+		data, err := json.Marshal(all[typ].event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := testing.AllocsPerRun(50, func() {
+			if _, ok := decodeFast(typ, data); !ok {
+				e, _ := eventSchema(typ)
+				if err := json.Unmarshal(data, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		got := testing.AllocsPerRun(50, func() {
+			if _, err := DecodeEvent(typ, data); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if got > base {
+			t.Errorf("decoding %s allocates %v times, %v without versions", typ, got, base)
+		}
+	}
+}

@@ -152,20 +152,27 @@ func (c Codec) WithType(name string, version int, newEvent func() Event, up map[
 	return Codec{ext: ext}
 }
 
-// schema returns an empty current payload of the named type, its current
-// version and its upcasters, or a nil payload for a type c does not know.
-func (c Codec) schema(name string) (Event, int, func(from int) Upcaster) {
+// schema returns an empty current payload of the named type and its
+// current version, or a nil payload for a type c does not know.
+func (c Codec) schema(name string) (Event, int) {
 	if t, ok := c.ext[name]; ok {
-		return t.newEvent(), t.version, func(from int) Upcaster { return t.upcasters[from] }
+		return t.newEvent(), t.version
 	}
-	e, v := eventSchema(name)
-	return e, v, func(from int) Upcaster { return upcasters[UpcastStep{name, from}] }
+	return eventSchema(name)
+}
+
+// upcaster returns the named type's upcaster from version from, or nil.
+func (c Codec) upcaster(name string, from int) Upcaster {
+	if t, ok := c.ext[name]; ok {
+		return t.upcasters[from]
+	}
+	return upcasters[UpcastStep{name, from}]
 }
 
 // Version returns the current schema version of the named type, or 0 when
 // c does not know it.
 func (c Codec) Version(name string) int {
-	_, v, _ := c.schema(name)
+	_, v := c.schema(name)
 	return v
 }
 
@@ -198,12 +205,12 @@ func (c Codec) decodeCurrent(stored string, data []byte) (Event, []byte, error) 
 	if !ok {
 		return nil, nil, &UpgradeRequiredError{Type: stored, Version: v}
 	}
-	e, cur, upcaster := c.schema(name)
+	e, cur := c.schema(name)
 	if e == nil || v > cur {
 		return nil, nil, &UpgradeRequiredError{Type: name, Version: v}
 	}
 	for ; v < cur; v++ {
-		up := upcaster(v)
+		up := c.upcaster(name, v)
 		if up == nil {
 			return nil, nil, fmt.Errorf("domain: decode %s: no upcaster from version %d", stored, v)
 		}
