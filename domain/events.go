@@ -41,7 +41,8 @@ const (
 // Event is implemented by every domain event payload. A payload field
 // tagged personal:"true" holds personal data; docs/events.md lists them.
 type Event interface {
-	// EventType returns the stable type name stored with the event.
+	// EventType returns the type's stable name. The stored type is the
+	// name and, above version 1, its schema version (see schema.go).
 	EventType() string
 }
 

@@ -238,5 +238,3 @@ func DecodeEvent(stored string, data []byte) (Event, error) {
 	return Codec{}.Decode(stored, data)
 }
 
-// StoredType returns the type this build stores for e.
-func StoredType(e Event) string { return Codec{}.StoredType(e) }
