@@ -237,4 +237,3 @@ func (c Codec) extends(stored string) bool {
 func DecodeEvent(stored string, data []byte) (Event, error) {
 	return Codec{}.Decode(stored, data)
 }
-
