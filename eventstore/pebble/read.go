@@ -36,7 +36,7 @@ func (s *Store) readLog(after uint64, limit int, f *eventstore.Filter, in *inter
 		UpperBound: logKey(hi[:0], upper+1),
 	})
 	if err != nil {
-		return dst, after, fmt.Errorf("eventstore/pebble: %w", err)
+		return dst, after, storeErr(err)
 	}
 	defer it.Close()
 	if f != nil && filterEmpty(f) {
@@ -50,7 +50,7 @@ func (s *Store) readLog(after uint64, limit int, f *eventstore.Filter, in *inter
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
-			return dst, after, fmt.Errorf("eventstore/pebble: %w", err)
+			return dst, after, storeErr(err)
 		}
 		if f != nil {
 			stream, typ, err := recordHead(v)
@@ -69,7 +69,7 @@ func (s *Store) readLog(after uint64, limit int, f *eventstore.Filter, in *inter
 		want++
 	}
 	if err := it.Error(); err != nil {
-		return dst, after, fmt.Errorf("eventstore/pebble: %w", err)
+		return dst, after, storeErr(err)
 	}
 	if want != upper+1 {
 		return dst, after, fmt.Errorf("%w: log ends at %d, durable position is %d", ErrCorrupt, want-1, upper)
@@ -93,7 +93,7 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 		UpperBound: hi,
 	})
 	if err != nil {
-		return dst, fmt.Errorf("eventstore/pebble: %w", err)
+		return dst, storeErr(err)
 	}
 	type ref struct {
 		v   eventstore.Version
@@ -122,7 +122,7 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 	err = it.Error()
 	it.Close()
 	if err != nil {
-		return dst, fmt.Errorf("eventstore/pebble: %w", err)
+		return dst, storeErr(err)
 	}
 	if len(refs) == 0 {
 		return dst, nil
@@ -133,7 +133,7 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 		UpperBound: logKey(up[:0], refs[len(refs)-1].pos+1),
 	})
 	if err != nil {
-		return dst, fmt.Errorf("eventstore/pebble: %w", err)
+		return dst, storeErr(err)
 	}
 	defer lit.Close()
 	var key [9]byte
@@ -142,13 +142,13 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 		// Pebble can continue from where the last one stopped.
 		if !lit.SeekGE(logKey(key[:0], r.pos)) || decodeUint64(lit.Key()[1:]) != r.pos {
 			if err := lit.Error(); err != nil {
-				return dst, fmt.Errorf("eventstore/pebble: %w", err)
+				return dst, storeErr(err)
 			}
 			return dst, fmt.Errorf("%w: stream %q version %d points at missing position %d", ErrCorrupt, stream, r.v, r.pos)
 		}
 		v, err := lit.ValueAndErr()
 		if err != nil {
-			return dst, fmt.Errorf("eventstore/pebble: %w", err)
+			return dst, storeErr(err)
 		}
 		dst = append(dst, eventstore.Event{})
 		e := &dst[len(dst)-1]
@@ -171,7 +171,7 @@ func (s *Store) streamExists(stream string) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("eventstore/pebble: %w", err)
+		return false, storeErr(err)
 	}
 	defer closer.Close()
 	pos, n := binary.Uvarint(val)
