@@ -41,6 +41,10 @@ type Config struct {
 	// CORSOrigins lists the browser origins allowed to call the API; none
 	// (the default) turns CORS off.
 	CORSOrigins []string
+	// Integrity, when set, returns the server's integrity status (witness,
+	// background scrub, read-only for damage), shown by GET
+	// /v1/audit/verify as its "integrity" section.
+	Integrity func() any
 }
 
 // Server is the HTTP API.
@@ -55,6 +59,8 @@ type Server struct {
 	auditKey ed25519.PrivateKey
 	routes   []Route
 	obs      Observer
+	// integrity reports the integrity status; nil when not configured.
+	integrity func() any
 	// inflight holds a token per request being served; nil for no cap.
 	inflight chan struct{}
 	cors     map[string]bool
@@ -76,7 +82,8 @@ var AnyRole = []string{"*"}
 
 // New returns a Server with every route registered.
 func New(cfg Config) *Server {
-	s := &Server{svc: cfg.Service, proj: cfg.Projector, auth: cfg.Principals, log: cfg.Logger, wait: cfg.MinPositionWait, auditKey: cfg.AuditKey, obs: cfg.Observer}
+	s := &Server{svc: cfg.Service, proj: cfg.Projector, auth: cfg.Principals, log: cfg.Logger, wait: cfg.MinPositionWait, auditKey: cfg.AuditKey, obs: cfg.Observer,
+		integrity: cfg.Integrity}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -25,6 +25,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
+	if cfg.integ.witness == "" && !cfg.integ.noWitness {
+		cfg.integ.witness = defaultWitness(cfg.data)
+	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return err
 	}
@@ -52,23 +55,35 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if err := cfg.integ.validate(cfg.data, cfg.store == "", auditKey); err != nil {
+		return err
+	}
 	log := newLogger(stderr)
 	m := newMetrics()
 	store, err := openStore(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
-	a := newAppWith(store, principals, auditKey, log, m, apiOpts)
+	g, err := newGuard(ctx, store, cfg.integ, auditKey, log)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	a := newAppWith(store, principals, auditKey, log, m, apiOpts, g.configure)
+	a.guard = g
+	g.registerMetrics(m)
 	a.metricsAddr = cfg.metricsAddr
 	a.tls = tlsConfig
 	last, err := store.LastPosition(ctx)
 	if err != nil {
+		g.close()
 		store.Close()
 		return err
 	}
 	if last.Commit == 0 {
 		fmt.Fprintln(stdout, "loading the demo data set…")
 		if err := loadDemo(ctx, a.svc); err != nil {
+			g.close()
 			store.Close()
 			return fmt.Errorf("loading the demo data: %w", err)
 		}

@@ -35,6 +35,10 @@ const (
 	exitOK      = 0
 	exitFailed  = 1 // verify: tampering found
 	exitCantRun = 2 // bad usage or a fault
+	// exitNoWitness (3): verify had neither a witness nor a head, so it
+	// could not check for truncation or reordering. exitDamaged (4): serve
+	// found its store damaged at start.
+	exitNoWitness = 3
 )
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -63,6 +67,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "talentledger: unknown command %q\n\n", args[0])
 		usage(stderr)
 		return exitCantRun
+	}
+	var exit *exitError
+	if errors.As(err, &exit) {
+		if !exit.logged {
+			fmt.Fprintf(stderr, "talentledger %s: %v\n", args[0], err)
+		}
+		return exit.code
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(stderr, "talentledger %s: %v\n", args[0], err)

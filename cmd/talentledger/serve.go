@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"talentledger/domain"
@@ -35,6 +36,8 @@ type serveConfig struct {
 	tlsCert, tlsKey string
 	corsOrigins     string
 	maxInFlight     int
+	// integ is the witness, self-check and scrub configuration.
+	integ integrityConfig
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
@@ -48,6 +51,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API (CORS); empty: CORS off")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", ledgerhttp.DefaultMaxInFlight, "requests served at once; more are answered 503 (negative: no cap)")
+	c.integ.register(fs)
 }
 
 // transport returns the TLS configuration, nil for plain HTTP, and the
@@ -100,6 +104,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	if err := cfg.integ.validate(cfg.data, cfg.store == "", auditKey); err != nil {
+		return err
+	}
 	log := newLogger(stderr)
 	if auditKey == nil {
 		log.Warn("no --audit-key: tree heads cannot be signed and the audit proof endpoints answer 503")
@@ -109,7 +116,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	app := newAppWith(store, principals, auditKey, log, m, apiOpts)
+	g, err := newGuard(ctx, store, cfg.integ, auditKey, log)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	app := newAppWith(store, principals, auditKey, log, m, apiOpts, g.configure)
+	app.guard = g
+	g.registerMetrics(m)
 	app.metricsAddr = cfg.metricsAddr
 	app.tls = tlsConfig
 	return app.serve(ctx, cfg.addr, nil)
@@ -124,7 +138,12 @@ func openStore(ctx context.Context, cfg serveConfig, log *slog.Logger, m *metric
 	if cfg.store != "" {
 		return nil, fmt.Errorf("--store must be empty (embedded) or an esdb:// URL")
 	}
-	return pebble.Open(cfg.data, pebble.WithLogger(log), pebble.WithObserver(m.storeObserver()))
+	store, err := pebble.Open(cfg.data, pebble.WithLogger(log), pebble.WithObserver(m.storeObserver()))
+	if errors.Is(err, pebble.ErrCorrupt) {
+		log.Error("storage self-check failed: not serving: the store cannot be opened", "err", err.Error())
+		return nil, &exitError{code: exitDamaged, err: err, logged: true}
+	}
+	return store, err
 }
 
 // app is the assembled ledger: store, domain service, read models and API.
@@ -140,6 +159,9 @@ type app struct {
 	metricsAddr string
 	// tls, when set, makes serve answer HTTPS only.
 	tls *tls.Config
+	// guard, when set, witnesses heads, scrubs the log and turns the
+	// server read-only on damage.
+	guard *guard
 }
 
 func newApp(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger) *app {
@@ -178,6 +200,9 @@ func (a *app) runProjections(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, pebble.ErrCorrupt) && a.guard != nil {
+			a.guard.setDamaged(err)
+		}
 		a.log.Error("projections stopped; resubscribing", "err", err, "backoff", backoff.String())
 		a.metrics.resubscribes.Inc()
 		select {
@@ -201,6 +226,9 @@ func (a *app) reconcile(ctx context.Context, interval time.Duration) {
 	}
 	cutoff := time.Now()
 	for {
+		if a.guard.damagedErr() != nil {
+			return
+		}
 		if ids := a.proj.PendingGrants(cutoff); len(ids) > 0 {
 			n, err := a.svc.Reconcile(ctx, ids)
 			a.log.Info("reconciled interrupted grant flows", "grants", len(ids), "changed", n, "err", err)
@@ -228,6 +256,13 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 	done := make(chan struct{}, 2)
 	go func() { a.runProjections(ctx); done <- struct{}{} }()
 	go func() { a.reconcile(ctx, 30*time.Second); done <- struct{}{} }()
+	var guards sync.WaitGroup
+	var handler http.Handler = a.api
+	if a.guard != nil {
+		handler = a.guard.wrap(a.api)
+		guards.Go(func() { a.guard.runHeads(ctx) })
+		guards.Go(func() { a.guard.runScrub(ctx) })
+	}
 
 	ln, err := net.Listen("tcp", addr)
 	stopMetrics := func() {}
@@ -241,11 +276,15 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 		cancel()
 		<-done
 		<-done
+		guards.Wait()
+		if a.guard != nil {
+			a.guard.close()
+		}
 		a.store.Close()
 		return err
 	}
 	srv := &http.Server{
-		Handler:           a.api,
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -281,6 +320,10 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 	cancel()
 	<-done
 	<-done
+	guards.Wait()
+	if a.guard != nil {
+		a.guard.shutdown()
+	}
 	stopMetrics()
 	if cerr := a.store.Close(); err == nil || errors.Is(err, http.ErrServerClosed) {
 		err = cerr
