@@ -21,13 +21,13 @@ func (s *Store) CheckIndexEntry(e *eventstore.Event) error {
 	if s.dbClosed {
 		return eventstore.ErrClosed
 	}
-	var key [9 + eventstore.MaxStreamNameLen + 16]byte
+	var skey, ikey [2 + eventstore.MaxStreamNameLen + 16]byte
 	for _, k := range []struct {
 		name string
 		key  []byte
 	}{
-		{"stream index entry", streamKey(key[:0], e.Stream, e.Version)},
-		{"event-ID index entry", idKey(key[:0], e.Stream, e.ID)},
+		{"stream index entry", streamKey(skey[:0], e.Stream, e.Version)},
+		{"event-ID index entry", idKey(ikey[:0], e.Stream, e.ID)},
 	} {
 		val, closer, err := s.db.Get(k.key)
 		if errors.Is(err, pebble.ErrNotFound) {

@@ -46,6 +46,9 @@ func (s *Store) readLog(after uint64, limit int, f *eventstore.Filter, in *inter
 	for valid := it.First(); valid; valid = it.Next() {
 		k := it.Key()
 		if len(k) != 9 || decodeUint64(k[1:]) != want {
+			if len(k) == 9 && decodeUint64(k[1:]) > want {
+				return dst, after, fmt.Errorf("%w: position %d is missing from the log, which goes on at %d: events were removed", ErrCorrupt, want, decodeUint64(k[1:]))
+			}
 			return dst, after, fmt.Errorf("%w: log key %x where position %d was expected", ErrCorrupt, k, want)
 		}
 		v, err := it.ValueAndErr()
@@ -72,7 +75,7 @@ func (s *Store) readLog(after uint64, limit int, f *eventstore.Filter, in *inter
 		return dst, after, storeErr(err)
 	}
 	if want != upper+1 {
-		return dst, after, fmt.Errorf("%w: log ends at %d, durable position is %d", ErrCorrupt, want-1, upper)
+		return dst, after, fmt.Errorf("%w: the log ends at %d, but position %d was acknowledged: events were removed", ErrCorrupt, want-1, upper)
 	}
 	return dst, upper, nil
 }
@@ -219,6 +222,9 @@ type iterator struct {
 	i      int
 	cur    eventstore.Event
 	err    error
+	// pending is an error met after the events in buf, reported once
+	// they are delivered, so a reader learns the last good event.
+	pending error
 	closed bool
 	in     interner
 }
@@ -241,12 +247,19 @@ func (it *iterator) Next() bool {
 		it.i++
 		return true
 	}
+	if it.pending != nil {
+		it.err, it.cur = it.pending, eventstore.Event{}
+		return false
+	}
 	if it.end {
 		return false
 	}
 	if err := it.fill(); err != nil {
-		it.err = err
-		return false
+		if len(it.buf) == 0 {
+			it.err = err
+			return false
+		}
+		it.pending = err
 	}
 	if len(it.buf) == 0 {
 		it.end = true
