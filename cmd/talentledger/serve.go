@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -139,7 +140,8 @@ func openStore(ctx context.Context, cfg serveConfig, log *slog.Logger, m *metric
 		return nil, fmt.Errorf("--store must be empty (embedded) or an esdb:// URL")
 	}
 	store, err := pebble.Open(cfg.data, pebble.WithLogger(log), pebble.WithObserver(m.storeObserver()))
-	if errors.Is(err, pebble.ErrCorrupt) {
+	if errors.Is(err, pebble.ErrCorrupt) || errors.Is(err, fs.ErrNotExist) {
+		// A data directory whose files are missing or damaged.
 		log.Error("storage self-check failed: not serving: the store cannot be opened", "err", err.Error())
 		return nil, &exitError{code: exitDamaged, err: err, logged: true}
 	}

@@ -153,6 +153,7 @@ func (v *verifier) verifyData(ctx context.Context, dir, witnessPath string, witn
 		return err
 	}
 	var wit *integrity.Witness
+	missing := false
 	if witnessPath != "" {
 		var key ed25519.PublicKey
 		if pub != "" {
@@ -168,7 +169,7 @@ func (v *verifier) verifyData(ctx context.Context, dir, witnessPath string, witn
 			// The default place holds none: the directory was never
 			// witnessed there, unless the store says otherwise below.
 		case errors.Is(err, integrity.ErrNoWitness):
-			return tamperedf("the witness file %s is missing", witnessPath)
+			missing = true
 		case err != nil:
 			var p *integrity.Problem
 			if errors.As(err, &p) {
@@ -214,6 +215,9 @@ func (v *verifier) verifyData(ctx context.Context, dir, witnessPath string, witn
 			return tamperedf("the store was witnessed at %d events, but %s: the witness file was rolled back, replaced or removed "+
 				"(give the right one with --witness)", cp.Size, where)
 		}
+	}
+	if missing {
+		return tamperedf("the witness file %s is missing: it was removed or never written there", witnessPath)
 	}
 	last, err := store.LastPosition(ctx)
 	if err != nil {

@@ -239,6 +239,9 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
+		if pebble.IsCorruptionError(err) {
+			return nil, fmt.Errorf("%w: open %s: %w", ErrCorrupt, dir, err)
+		}
 		return nil, fmt.Errorf("eventstore/pebble: open %s: %w", dir, err)
 	}
 	s.db = db
