@@ -360,4 +360,3 @@ func TestWitnessedClean(t *testing.T) {
 		t.Fatalf("serve without a witness: exit %d; %s", code, logs.String())
 	}
 }
-

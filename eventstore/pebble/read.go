@@ -218,15 +218,15 @@ type iterator struct {
 	started  bool
 	end      bool
 
-	buf    []eventstore.Event
-	i      int
-	cur    eventstore.Event
-	err    error
+	buf []eventstore.Event
+	i   int
+	cur eventstore.Event
+	err error
 	// pending is an error met after the events in buf, reported once
 	// they are delivered, so a reader learns the last good event.
 	pending error
-	closed bool
-	in     interner
+	closed  bool
+	in      interner
 }
 
 func (it *iterator) Next() bool {
