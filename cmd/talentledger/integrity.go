@@ -51,6 +51,8 @@ const sampleSize = 2000
 
 // integrityConfig is the integrity flags of serve and demo.
 type integrityConfig struct {
+	// data is the data directory of the embedded store, set by validate.
+	data         string
 	witness      string
 	noWitness    bool
 	witnessURL   string
@@ -135,6 +137,9 @@ func checkWitnessPath(witness, data string) error {
 
 // validate checks the flags before anything is opened.
 func (c *integrityConfig) validate(data string, embedded bool, key ed25519.PrivateKey) error {
+	if embedded {
+		c.data = data
+	}
 	switch {
 	case c.witness != "" && c.noWitness:
 		return errors.New("--witness and --no-witness exclude each other")
@@ -224,7 +229,7 @@ func (g *guard) selfCheck(ctx context.Context, wit *integrity.Witness) error {
 		if err != nil {
 			return damageOrErr(err)
 		}
-		if b != nil {
+		if len(b) > 0 {
 			cp = new(integrity.Checkpoint)
 			if err := json.Unmarshal(b, cp); err != nil {
 				return &integrity.Problem{What: "the store's integrity checkpoint is unreadable: " + err.Error()}

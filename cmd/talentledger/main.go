@@ -6,6 +6,8 @@
 //	talentledger keygen   write a new key for signing audit tree heads
 //	talentledger bench    measure throughput, latency, replay, cold start and memory
 //	talentledger export   write the journal and the grants register of a data directory as CSV
+//	talentledger backup   copy a data directory, online, and verify the copy
+//	talentledger restore  restore a backup into a new data directory, verified
 //
 // Every flag can also be set through an environment variable named
 // TALENTLEDGER_<FLAG>, e.g. TALENTLEDGER_ADDR.
@@ -58,6 +60,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runExport(ctx, args[1:], stdout, stderr)
 	case "verify":
 		return runVerify(ctx, args[1:], stdout, stderr)
+	case "backup":
+		err = runBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		err = runRestore(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

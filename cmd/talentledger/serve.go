@@ -264,6 +264,9 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 		handler = a.guard.wrap(a.api)
 		guards.Go(func() { a.guard.runHeads(ctx) })
 		guards.Go(func() { a.guard.runScrub(ctx) })
+		if a.guard.pstore != nil && a.guard.cfg.data != "" {
+			guards.Go(func() { a.guard.serveControl(ctx, a.guard.cfg.data) })
+		}
 	}
 
 	ln, err := net.Listen("tcp", addr)

@@ -200,7 +200,7 @@ func (v *verifier) verifyData(ctx context.Context, dir, witnessPath string, witn
 	var cp *integrity.Checkpoint
 	if b, err := store.Meta(checkpointMeta); err != nil {
 		return tamperedf("the store's integrity checkpoint cannot be read: %v", err)
-	} else if b != nil {
+	} else if len(b) > 0 {
 		cp = new(integrity.Checkpoint)
 		if err := json.Unmarshal(b, cp); err != nil {
 			return tamperedf("the store's integrity checkpoint is unreadable: %v", err)
