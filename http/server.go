@@ -45,6 +45,10 @@ type Config struct {
 	// background scrub, read-only for damage), shown by GET
 	// /v1/audit/verify as its "integrity" section.
 	Integrity func() any
+	// VerifiedSize, when set, verifies the log's hash chains up to its end
+	// and returns how many events are verified; tree heads are then signed
+	// only over verified events. Its error refuses the head (503).
+	VerifiedSize func() (uint64, error)
 }
 
 // Server is the HTTP API.
@@ -61,6 +65,7 @@ type Server struct {
 	obs      Observer
 	// integrity reports the integrity status; nil when not configured.
 	integrity func() any
+	verified  func() (uint64, error)
 	// inflight holds a token per request being served; nil for no cap.
 	inflight chan struct{}
 	cors     map[string]bool
@@ -83,7 +88,7 @@ var AnyRole = []string{"*"}
 // New returns a Server with every route registered.
 func New(cfg Config) *Server {
 	s := &Server{svc: cfg.Service, proj: cfg.Projector, auth: cfg.Principals, log: cfg.Logger, wait: cfg.MinPositionWait, auditKey: cfg.AuditKey, obs: cfg.Observer,
-		integrity: cfg.Integrity}
+		integrity: cfg.Integrity, verified: cfg.VerifiedSize}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -174,10 +174,15 @@ func newGuard(ctx context.Context, store eventstore.Store, cfg integrityConfig, 
 		ww, w, err := integrity.OpenWitness(cfg.witness, key)
 		if err != nil {
 			var p *integrity.Problem
-			if errors.As(err, &p) {
+			if !errors.As(err, &p) {
+				return nil, fmt.Errorf("witness: %w", err)
+			}
+			if !cfg.allowDamaged {
 				return nil, g.fail(err)
 			}
-			return nil, fmt.Errorf("witness: %w", err)
+			g.checker = integrity.NewChecker(store)
+			g.setDamaged(err)
+			return g, nil
 		}
 		if w.Torn {
 			log.Warn("the witness file ended in an incomplete line (a crash while appending); it was cut off", "witness", cfg.witness)
@@ -193,6 +198,9 @@ func newGuard(ctx context.Context, store eventstore.Store, cfg integrityConfig, 
 		if !cfg.allowDamaged {
 			g.close()
 			return nil, g.fail(err)
+		}
+		if g.checker == nil {
+			g.checker = integrity.NewChecker(store)
 		}
 		g.setDamaged(err)
 		return g, nil
@@ -537,4 +545,26 @@ func defaultWitness(data string) string {
 }
 
 // configure shows the guard's status in GET /v1/audit/verify.
-func (g *guard) configure(c *ledgerhttp.Config) { c.Integrity = g.status }
+func (g *guard) configure(c *ledgerhttp.Config) {
+	c.Integrity = g.status
+	c.VerifiedSize = g.verifiedSize
+}
+
+// verifiedSize verifies what was appended since the last check and returns
+// how many events are verified, so the API signs heads over those only.
+func (g *guard) verifiedSize() (uint64, error) {
+	if err := g.damagedErr(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.checker.Extend(ctx, 0); err != nil {
+		if errors.Is(err, integrity.ErrDamaged) {
+			g.setDamaged(err)
+		}
+		return 0, err
+	}
+	return g.checker.Size(), nil
+}
