@@ -27,6 +27,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if cfg.integ.witness == "" && !cfg.integ.noWitness {
 		cfg.integ.witness = defaultWitness(cfg.data)
+		// Deleting the demo's directory is how it starts afresh; its old
+		// witness would (rightly) call the new one a lost log.
+		if _, err := os.Stat(cfg.data); errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Stat(cfg.integ.witness); err == nil {
+				old := cfg.integ.witness + ".old-" + timeNow().UTC().Format("20060102T150405Z")
+				if err := os.Rename(cfg.integ.witness, old); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "a new data directory: the previous witness file was set aside as %s\n", old)
+			}
+		}
 	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return err
