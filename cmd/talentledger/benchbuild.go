@@ -50,8 +50,8 @@ type buildResults struct {
 	// left beside its witnessed head.
 	ColdStartFull coldStartResult `json:"cold_start_full_check"`
 	ColdStart     coldStartResult `json:"cold_start"`
-	StoreMiB float64        `json:"store_mib"`
-	Machine  [2]machineLoad `json:"machine"`
+	StoreMiB      float64         `json:"store_mib"`
+	Machine       [2]machineLoad  `json:"machine"`
 }
 
 type coldStartResult struct {
