@@ -15,6 +15,12 @@ import (
 // between calls.
 const readChunk = 512
 
+// firstChunk is the size of an iterator's first chunk; each next one is
+// twice as large, up to readChunk. Many reads want one event or a few (an
+// inclusion proof's event, a stream's predecessor, a sampled record), and
+// decoding 512 events to return one would cost a hundred times more.
+const firstChunk = 8
+
 // readLog appends to dst the events after position after, at most limit
 // of them and none past the durable position, keeping only those that match
 // f (nil keeps all). It returns the last position it examined, which is
@@ -227,6 +233,8 @@ type iterator struct {
 	pending error
 	closed  bool
 	in      interner
+	// chunk is the size of the next chunk read; 0 before the first.
+	chunk int
 }
 
 func (it *iterator) Next() bool {
@@ -276,8 +284,9 @@ func (it *iterator) fill() error {
 	clear(it.buf)
 	buf := it.buf[:0]
 	var err error
+	it.chunk = min(max(it.chunk*2, firstChunk), readChunk)
 	if !it.isStream {
-		buf, it.after, err = it.s.readLog(it.after, readChunk, nil, &it.in, buf)
+		buf, it.after, err = it.s.readLog(it.after, it.chunk, nil, &it.in, buf)
 	} else if !it.started && it.from == 0 {
 		// A point lookup, which Pebble's bloom filters make cheap, first:
 		// new streams are read often (every new grant, every
@@ -287,11 +296,11 @@ func (it *iterator) fill() error {
 		if exists, err = it.s.streamExists(it.stream); err == nil && !exists {
 			err = eventstore.ErrStreamNotFound
 		} else if err == nil {
-			buf, err = it.s.readStream(it.stream, it.from, readChunk, &it.in, buf)
+			buf, err = it.s.readStream(it.stream, it.from, it.chunk, &it.in, buf)
 		}
 		it.from += eventstore.Version(len(buf))
 	} else {
-		buf, err = it.s.readStream(it.stream, it.from, readChunk, &it.in, buf)
+		buf, err = it.s.readStream(it.stream, it.from, it.chunk, &it.in, buf)
 		if err == nil && len(buf) == 0 && !it.started {
 			// Nothing at from: either past the end or no such stream.
 			exists := false
