@@ -87,12 +87,18 @@ type guard struct {
 	cfg     integrityConfig
 	witness *integrity.WitnessWriter // nil without a witness
 	client  *http.Client
+	// opened is what the witness file held at open, until start checks
+	// the store against it; openErr is the damage found in it, if any.
+	opened  *integrity.Witness
+	openErr error
 
 	// mu guards checker.
 	mu      sync.Mutex
 	checker *integrity.Checker
 
 	damaged atomic.Pointer[error]
+	// started is set once start has run: damage is logged from then on.
+	started atomic.Bool
 
 	scrubMu       sync.Mutex
 	scrubStatus   scrubStatus
@@ -160,58 +166,83 @@ func (c *integrityConfig) validate(data string, embedded bool, key ed25519.Priva
 	return nil
 }
 
-// newGuard checks the store at start. Damage makes it log one ERROR line
-// and return an exitError with exitDamaged, unless allowDamaged, when the
-// guard starts read-only.
+// newGuard checks the store at start (openGuard, then start). Damage makes
+// it log one ERROR line and return an exitError with exitDamaged, unless
+// allowDamaged, when the guard starts read-only.
 func newGuard(ctx context.Context, store eventstore.Store, cfg integrityConfig, key ed25519.PrivateKey, log *slog.Logger) (*guard, error) {
-	g := &guard{store: store, log: log, key: key, cfg: cfg, client: &http.Client{Timeout: 5 * time.Second}}
-	g.pstore, _ = store.(*pebble.Store)
-	if cfg.noWitness {
-		log.Warn("no witness file (--no-witness): events removed from the end of the log, lost with its write-ahead log or reordered cannot be detected")
+	g, err := openGuard(store, cfg, key, log)
+	if err != nil {
+		return nil, err
 	}
-	var wit *integrity.Witness
-	if cfg.witness != "" {
-		ww, w, err := integrity.OpenWitness(cfg.witness, key)
-		if err != nil {
-			var p *integrity.Problem
-			if !errors.As(err, &p) {
-				return nil, fmt.Errorf("witness: %w", err)
-			}
-			if !cfg.allowDamaged {
-				return nil, g.fail(err)
-			}
-			g.checker = integrity.NewChecker(store)
-			g.setDamaged(err)
-			return g, nil
-		}
-		if w.Torn {
-			log.Warn("the witness file ended in an incomplete line (a crash while appending); it was cut off", "witness", cfg.witness)
-		}
-		g.witness, wit = ww, w
-	}
-	start := time.Now()
-	if err := g.selfCheck(ctx, wit); err != nil {
-		if !errors.Is(err, integrity.ErrDamaged) {
-			g.close()
-			return nil, err
-		}
-		if !cfg.allowDamaged {
-			g.close()
-			return nil, g.fail(err)
-		}
-		if g.checker == nil {
-			g.checker = integrity.NewChecker(store)
-		}
-		g.setDamaged(err)
-		return g, nil
-	}
-	log.Info("self-check passed", "events", g.checker.Size(), "took", time.Since(start).Round(time.Millisecond).String(),
-		"witnessed", cfg.witness != "")
-	if err := g.signHead(ctx); err != nil {
-		g.close()
+	if err := g.start(ctx); err != nil {
 		return nil, err
 	}
 	return g, nil
+}
+
+// openGuard opens the witness file; the store is checked by start.
+func openGuard(store eventstore.Store, cfg integrityConfig, key ed25519.PrivateKey, log *slog.Logger) (*guard, error) {
+	g := &guard{store: store, log: log, key: key, cfg: cfg, client: &http.Client{Timeout: 5 * time.Second}}
+	g.pstore, _ = store.(*pebble.Store)
+	g.checker = integrity.NewChecker(store)
+	if cfg.noWitness {
+		log.Warn("no witness file (--no-witness): events removed from the end of the log, lost with its write-ahead log or reordered cannot be detected")
+	}
+	if cfg.witness == "" {
+		return g, nil
+	}
+	ww, w, err := integrity.OpenWitness(cfg.witness, key)
+	if err != nil {
+		var p *integrity.Problem
+		if !errors.As(err, &p) {
+			return nil, fmt.Errorf("witness: %w", err)
+		}
+		g.openErr = err
+		return g, nil
+	}
+	if w.Torn {
+		log.Warn("the witness file ended in an incomplete line (a crash while appending); it was cut off", "witness", cfg.witness)
+	}
+	g.witness, g.opened = ww, w
+	return g, nil
+}
+
+// start runs the self-check and witnesses a head over the verified log.
+// On damage it closes the guard and returns the exitError, unless
+// allowDamaged, when the guard is read-only from then on.
+func (g *guard) start(ctx context.Context) error {
+	began := time.Now()
+	err := g.openErr
+	if err == nil {
+		err = g.selfCheck(ctx, g.opened)
+	}
+	g.opened = nil
+	defer g.started.Store(true)
+	if err == nil {
+		// The read models may have met damage while the check ran.
+		err = g.damagedErr()
+	}
+	if err != nil {
+		if !errors.Is(err, integrity.ErrDamaged) && !errors.Is(err, pebble.ErrCorrupt) {
+			g.close()
+			return err
+		}
+		if !g.cfg.allowDamaged {
+			g.close()
+			return g.fail(err)
+		}
+		g.started.Store(true)
+		g.damaged.Store(nil)
+		g.setDamaged(err)
+		return nil
+	}
+	g.log.Info("self-check passed", "events", g.checker.Size(), "took", time.Since(began).Round(time.Millisecond).String(),
+		"witnessed", g.cfg.witness != "")
+	if err := g.signHead(ctx); err != nil {
+		g.close()
+		return err
+	}
+	return nil
 }
 
 // fail logs the one ERROR line of a failed self-check and returns the
@@ -459,9 +490,10 @@ func (g *guard) status() any {
 	return st
 }
 
-// setDamaged turns the server read-only, for good.
+// setDamaged turns the server read-only, for good. Before the self-check
+// has passed, the damage is only recorded: the self-check reports it.
 func (g *guard) setDamaged(err error) {
-	if g.damaged.CompareAndSwap(nil, &err) {
+	if g.damaged.CompareAndSwap(nil, &err) && g.started.Load() {
 		g.log.Error("the event store is damaged: serving read-only; writes are refused and /readyz answers 503", "err", err.Error())
 	}
 }

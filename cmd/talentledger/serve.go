@@ -117,13 +117,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	g, err := newGuard(ctx, store, cfg.integ, auditKey, log)
+	g, err := openGuard(store, cfg.integ, auditKey, log)
 	if err != nil {
 		store.Close()
 		return err
 	}
 	app := newAppWith(store, principals, auditKey, log, m, apiOpts, g.configure)
 	app.guard = g
+	// The self-check runs while the read models catch up; nothing is
+	// served or written before it passes.
+	app.preflight = g.start
 	g.registerMetrics(m)
 	app.metricsAddr = cfg.metricsAddr
 	app.tls = tlsConfig
@@ -164,6 +167,9 @@ type app struct {
 	// guard, when set, witnesses heads, scrubs the log and turns the
 	// server read-only on damage.
 	guard *guard
+	// preflight, when set, runs before serve listens or reconciles,
+	// while the read models catch up; its error ends serve.
+	preflight func(context.Context) error
 }
 
 func newApp(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger) *app {
@@ -203,7 +209,10 @@ func (a *app) runProjections(ctx context.Context) {
 			return
 		}
 		if errors.Is(err, pebble.ErrCorrupt) && a.guard != nil {
+			// Reading again would fail again: the read models keep what
+			// they folded, and the server turns read-only.
 			a.guard.setDamaged(err)
+			return
 		}
 		a.log.Error("projections stopped; resubscribing", "err", err, "backoff", backoff.String())
 		a.metrics.resubscribes.Inc()
@@ -257,7 +266,25 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 	defer cancel()
 	done := make(chan struct{}, 2)
 	go func() { a.runProjections(ctx); done <- struct{}{} }()
-	go func() { a.reconcile(ctx, 30*time.Second); done <- struct{}{} }()
+	checked := make(chan struct{})
+	go func() {
+		select {
+		case <-checked:
+			a.reconcile(ctx, 30*time.Second)
+		case <-ctx.Done():
+		}
+		done <- struct{}{}
+	}()
+	if a.preflight != nil {
+		if err := a.preflight(ctx); err != nil {
+			cancel()
+			<-done
+			<-done
+			a.store.Close()
+			return err
+		}
+	}
+	close(checked)
 	var guards sync.WaitGroup
 	var handler http.Handler = a.api
 	if a.guard != nil {
