@@ -15,7 +15,7 @@ import (
 
 // appendChained appends n events to each of streams, chained as the domain
 // chains them.
-func appendChained(t *testing.T, s eventstore.Store, streams []string, n int, prev map[string]string, next map[string]eventstore.Version) {
+func appendChained(t testing.TB, s eventstore.Store, streams []string, n int, prev map[string]string, next map[string]eventstore.Version) {
 	t.Helper()
 	for i := range n {
 		for _, st := range streams {
@@ -85,4 +85,28 @@ func TestResumeFromCheckpoint(t *testing.T) {
 	if err := full.Finish(ctx, integrity.Expect{Size: full.Size() + 3, Name: "a later head"}); err == nil {
 		t.Error("a log shorter than a witnessed head passed")
 	}
+}
+
+// BenchmarkChecker measures what the self-check and the scrub pay for each
+// event: reading it, its hash, its index entries and its Merkle leaf.
+func BenchmarkChecker(b *testing.B) {
+	ctx := context.Background()
+	s, err := pebble.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	streams := make([]string, 100)
+	for i := range streams {
+		streams[i] = fmt.Sprintf("grant-%d", i)
+	}
+	appendChained(b, s, streams, 200, map[string]string{}, map[string]eventstore.Version{})
+	b.ResetTimer()
+	for b.Loop() {
+		c := integrity.NewChecker(s)
+		if err := c.Extend(ctx, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/20000/1000, "µs/event")
 }
