@@ -317,6 +317,12 @@ func damageOrErr(err error) error {
 // head over it and witnesses it, when the log has grown. A head is never
 // signed over events the guard has not verified.
 func (g *guard) signHead(ctx context.Context) error {
+	if g.pstore != nil {
+		// Corruption Pebble met on its own, in a compaction say.
+		if err := g.pstore.Damaged(); err != nil {
+			g.setDamaged(err)
+		}
+	}
 	if g.witness == nil || g.damagedErr() != nil {
 		return nil
 	}
@@ -371,11 +377,9 @@ func (g *guard) post(ctx context.Context, h integrity.Head) {
 
 // runHeads signs and witnesses a head every interval until ctx is done.
 func (g *guard) runHeads(ctx context.Context) {
-	if g.witness == nil {
-		return
-	}
 	t := time.NewTicker(g.cfg.headInterval)
 	defer t.Stop()
+	// Without a witness the ticks still look for corruption Pebble met.
 	for {
 		select {
 		case <-ctx.Done():
