@@ -89,6 +89,18 @@ func (w *Witness) Expect(path string) []Expect {
 // the line before it, and tree sizes never shrink. A failed check is a
 // *Problem naming the line.
 func ReadWitness(path string, pub ed25519.PublicKey) (*Witness, error) {
+	return readWitness(path, pub, 0)
+}
+
+// tailBytes is how much of a witness file the server reads and checks at
+// start: a few thousand heads, enough to append after the newest and to
+// check the store against it, and a start that does not slow down as the
+// file grows over the years. verify reads the file whole.
+const tailBytes = 1 << 20
+
+// readWitness reads the witness file from byte offset from on (the first,
+// partial line skipped, and the first whole line's link taken as given).
+func readWitness(path string, pub ed25519.PublicKey, from int64) (*Witness, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNoWitness, path)
@@ -97,8 +109,19 @@ func ReadWitness(path string, pub ed25519.PublicKey) (*Witness, error) {
 		return nil, err
 	}
 	defer f.Close()
-	w := &Witness{}
+	w := &Witness{size: from}
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return nil, err
+	}
 	r := bufio.NewReaderSize(f, 64<<10)
+	if from > 0 {
+		skipped, err := r.ReadBytes('\n')
+		if err != nil {
+			// Not even one whole line in the tail: read it all.
+			return readWitness(path, pub, 0)
+		}
+		w.size += int64(len(skipped))
+	}
 	for n := 1; ; n++ {
 		line, err := r.ReadBytes('\n')
 		if errors.Is(err, io.EOF) {
@@ -111,8 +134,12 @@ func ReadWitness(path string, pub ed25519.PublicKey) (*Witness, error) {
 			return nil, err
 		}
 		line = line[:len(line)-1]
+		where := fmt.Sprintf("line %d", n)
+		if from > 0 {
+			where = fmt.Sprintf("the line at byte %d", w.size)
+		}
 		bad := func(what string) error {
-			return &Problem{What: fmt.Sprintf("witness %s line %d: %s", path, n, what)}
+			return &Problem{What: fmt.Sprintf("witness %s %s: %s", path, where, what)}
 		}
 		var h Head
 		if err := json.Unmarshal(line, &h); err != nil {
@@ -123,6 +150,9 @@ func ReadWitness(path string, pub ed25519.PublicKey) (*Witness, error) {
 		}
 		if err := auditproof.VerifyTreeHead(pub, h.TreeHead); err != nil {
 			return nil, bad("the head's signature does not verify")
+		}
+		if from > 0 && n == 1 {
+			w.lastLine = h.Prev
 		}
 		if string(h.Prev) != string(w.lastLine) {
 			return nil, bad("does not link to the line before it: lines were removed, reordered or inserted")
@@ -152,12 +182,17 @@ type WitnessWriter struct {
 }
 
 // OpenWitness opens the witness file at path for appending, creating it
-// (and checking what it holds) as needed. A torn last line is cut off
-// first. Heads are signed with key, which must be the key the file's
-// heads were signed with.
+// as needed, and checks its last MiB (tailBytes): the returned Witness
+// holds the heads found there. A torn last line is cut off first. Heads
+// are signed with key, which must be the key the file's heads were signed
+// with.
 func OpenWitness(path string, key ed25519.PrivateKey) (*WitnessWriter, *Witness, error) {
 	pub := key.Public().(ed25519.PublicKey)
-	w, err := ReadWitness(path, pub)
+	var from int64
+	if fi, err := os.Stat(path); err == nil && fi.Size() > tailBytes {
+		from = fi.Size() - tailBytes
+	}
+	w, err := readWitness(path, pub, from)
 	if errors.Is(err, ErrNoWitness) {
 		w, err = &Witness{}, nil
 	}
