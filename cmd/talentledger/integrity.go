@@ -437,6 +437,9 @@ func (g *guard) runScrub(ctx context.Context) {
 		}
 		err := c.Extend(ctx, 0, expects...)
 		if err == nil {
+			err = c.CheckIndexDigest(ctx)
+		}
+		if err == nil {
 			for _, e := range expects {
 				if e.Size > c.Size() {
 					err = &integrity.Problem{What: fmt.Sprintf("the log holds %d events but %s signed %d", c.Size(), e.Name, e.Size)}

@@ -73,6 +73,17 @@ type IndexChecker interface {
 	CheckIndexTotals(ctx context.Context, last uint64) error
 }
 
+// IndexDigester is what a backend offers to check its indexes with one
+// sequential scan instead of point reads: an order-independent digest
+// of index entries (see the embedded store's IndexDigest).
+type IndexDigester interface {
+	// AddIndexDigest adds to d what e's index entries should contribute.
+	AddIndexDigest(d *[5]uint64, e *eventstore.Event)
+	// IndexDigest returns the digest of the index entries pointing at
+	// positions up to last.
+	IndexDigest(ctx context.Context, last uint64) ([5]uint64, error)
+}
+
 // Expect is a tree head the log must extend: the root of its first Size
 // events must be Root.
 type Expect struct {
@@ -107,6 +118,10 @@ type Checker struct {
 	// Pace, when set, is called after every event checked; the scrub
 	// uses it to bound its rate.
 	Pace func(ctx context.Context) error
+	// digester, when set, replaces the per-event index look-ups of a walk
+	// from the start by a digest compared at the end (CheckIndexDigest).
+	digester IndexDigester
+	digest   [5]uint64
 }
 
 // NewChecker returns a checker at the start of store's log. When the store
@@ -118,6 +133,7 @@ func NewChecker(store eventstore.Store) *Checker {
 		c.index = ic
 		c.contiguous = true
 	}
+	c.digester, _ = store.(IndexDigester)
 	return c
 }
 
@@ -148,7 +164,7 @@ func (c *Checker) Streams() int { return len(c.heads) }
 // expected head whose size it passes is compared with the tree. It returns
 // a *Problem for damage, or another error when it could not read.
 func (c *Checker) Extend(ctx context.Context, upto uint64, expects ...Expect) error {
-	if err := c.checkExpects(expects); err != nil {
+	if err := c.checkExpects(ctx, expects); err != nil {
 		return err
 	}
 	it := c.store.ReadAll(ctx, c.last)
@@ -158,7 +174,7 @@ func (c *Checker) Extend(ctx context.Context, upto uint64, expects ...Expect) er
 		if err := c.check(ctx, &ev); err != nil {
 			return err
 		}
-		if err := c.checkExpects(expects); err != nil {
+		if err := c.checkExpects(ctx, expects); err != nil {
 			return err
 		}
 		if c.Pace != nil {
@@ -194,15 +210,54 @@ func (c *Checker) Finish(ctx context.Context, expects ...Expect) error {
 			return &Problem{What: err.Error(), Err: err}
 		}
 	}
-	return nil
+	return c.CheckIndexDigest(ctx)
 }
 
-func (c *Checker) checkExpects(expects []Expect) error {
+// locate walks the log again up to the checker's size, looking every
+// index entry up, to name the first event found wrong; it returns nil when
+// it finds none (or when the checker looks entries up already).
+func (c *Checker) locate(ctx context.Context) error {
+	if c.digester == nil || c.resumed || c.index == nil {
+		return nil
+	}
+	slow := NewChecker(c.store)
+	slow.digester = nil
+	return slow.Extend(ctx, c.size)
+}
+
+// CheckIndexDigest compares, after a walk from the start, the digest of the
+// index entries the events should have with the indexes' own. On a
+// mismatch it walks the log again looking every entry up, to name the
+// first event whose entries are wrong.
+func (c *Checker) CheckIndexDigest(ctx context.Context) error {
+	if c.digester == nil || c.resumed {
+		return nil
+	}
+	got, err := c.digester.IndexDigest(ctx, c.last.Commit)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return &Problem{What: "the indexes cannot be read: " + err.Error(), Err: err}
+	}
+	if got == c.digest {
+		return nil
+	}
+	if err := c.locate(ctx); err != nil {
+		return err
+	}
+	return &Problem{What: fmt.Sprintf("the indexes hold %d entries for the first %d events, which should have %d, and differ from them", got[0], c.size, c.digest[0])}
+}
+
+func (c *Checker) checkExpects(ctx context.Context, expects []Expect) error {
 	for _, e := range expects {
 		if e.Size != c.size {
 			continue
 		}
 		if root := c.Root(); string(root) != string(e.Root) {
+			if err := c.locate(ctx); err != nil {
+				return err
+			}
 			return &Problem{Position: c.last.Commit, What: fmt.Sprintf(
 				"the first %d events do not match %s: the log was changed, reordered or replaced at or before this position", e.Size, e.Name)}
 		}
@@ -239,7 +294,9 @@ func (c *Checker) check(ctx context.Context, ev *eventstore.Event) error {
 	case !domain.VerifyEventHash(h.hash, ev):
 		return p(fmt.Sprintf("the hash does not match the event's content (%s)", ev.Type))
 	}
-	if c.index != nil {
+	if c.digester != nil && !c.resumed {
+		c.digester.AddIndexDigest(&c.digest, ev)
+	} else if c.index != nil {
 		if err := c.index.CheckIndexEntry(ev); err != nil {
 			if ctx.Err() != nil {
 				return err

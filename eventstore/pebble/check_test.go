@@ -61,8 +61,21 @@ func TestCheckIndex(t *testing.T) {
 	if err := s.CheckIndexTotals(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
+	var want [5]uint64
+	for i := range evs {
+		s.AddIndexDigest(&want, &evs[i])
+	}
+	if got, err := s.IndexDigest(ctx, 3); err != nil || got != want {
+		t.Fatalf("IndexDigest = %v, %v; want %v", got, err, want)
+	}
+	if got, _ := s.IndexDigest(ctx, 2); got == want || got[0] != 4 {
+		t.Errorf("IndexDigest up to 2 counts %d entries, want 4", got[0])
+	}
 	// An index entry pointing elsewhere, and one past the log.
 	s.db.Set(streamKey(nil, "s-1", 1), []byte{3}, nil)
+	if got, _ := s.IndexDigest(ctx, 3); got == want {
+		t.Error("the digest misses a misdirected entry")
+	}
 	if err := s.CheckIndexEntry(&evs[1]); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "points at position 3") {
 		t.Errorf("a misdirected stream index entry: %v", err)
 	}
