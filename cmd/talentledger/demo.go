@@ -98,6 +98,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			store.Close()
 			return fmt.Errorf("loading the demo data: %w", err)
 		}
+		if err := g.signHead(ctx); err != nil {
+			g.close()
+			store.Close()
+			return err
+		}
 	} else {
 		fmt.Fprintf(stdout, "reusing the data in %s (log at position %s)\n", cfg.data, last)
 	}
