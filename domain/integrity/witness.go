@@ -96,7 +96,7 @@ func ReadWitness(path string, pub ed25519.PublicKey) (*Witness, error) {
 // start: a few thousand heads, enough to append after the newest and to
 // check the store against it, and a start that does not slow down as the
 // file grows over the years. verify reads the file whole.
-const tailBytes = 1 << 20
+var tailBytes int64 = 1 << 20
 
 // readWitness reads the witness file from byte offset from on (the first,
 // partial line skipped, and the first whole line's link taken as given).
