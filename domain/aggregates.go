@@ -2,6 +2,8 @@ package domain
 
 import (
 	"strings"
+
+	"talentledger/eventstore"
 )
 
 // aggregate is the state folded from one stream. apply never fails: events
@@ -102,14 +104,23 @@ func (b *budget) apply(e Event) {
 type talent struct {
 	reg       *TalentRegistered
 	departure string
+	// ents holds the talent's entitlement reservations by grant, entOrder
+	// their grants in the order reserved. Only read under the stream's
+	// lock.
+	ents     map[string]*entitlementUse
+	entOrder []string
 }
 
-func (t *talent) apply(e Event) {
+func (t *talent) apply(e Event) { t.applyWith(e, &eventstore.Metadata{}) }
+
+func (t *talent) applyWith(e Event, md *eventstore.Metadata) {
 	switch e := e.(type) {
 	case *TalentRegistered:
 		t.reg = e
 	case *TalentDeparted:
 		t.departure = e.DepartureDate
+	case *EntitlementReserved, *EntitlementReleased:
+		t.applyEntitlement(e, md)
 	}
 }
 
@@ -170,9 +181,10 @@ type payment struct {
 	releasedBy  string
 }
 
-// applyBy folds an event, remembering who recorded it where maker-checker
-// rules need to know.
-func (g *grant) applyBy(e Event, principal string) {
+// applyWith folds an event, remembering who recorded it where
+// maker-checker rules need to know.
+func (g *grant) applyWith(e Event, md *eventstore.Metadata) {
+	principal := md.Principal
 	g.apply(e)
 	switch e := e.(type) {
 	case *GrantApplied:

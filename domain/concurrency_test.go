@@ -255,7 +255,7 @@ func TestDoubleApprovalAcrossProcesses(t *testing.T) {
 	wantMoney(t, "committed", budgetState(t, s2, "housing", 2024).Committed, "600000.00")
 
 	// Concurrently, with distinct commands, through both processes.
-	gid2 := apply(t, s1, tid, "housing", "100000")
+	gid2 := apply(t, s1, registerTalent(t, s1, "B"), "housing", "100000")
 	toNoticeClosed(t, s1, gid2)
 	grantState(t, s2, gid2)
 	var wg sync.WaitGroup

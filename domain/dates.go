@@ -2,13 +2,17 @@ package domain
 
 import (
 	"time"
+
+	"github.com/6tail/lunar-go/HolidayUtil"
 )
 
 // Dates are civil dates "YYYY-MM-DD" in the city's time zone.
 const dateLayout = "2006-01-02"
 
-// CityTime is the time zone business dates are reckoned in.
-var CityTime = time.FixedZone("CST", 8*3600)
+// CityTime is the time zone business dates are reckoned in: Asia/Shanghai,
+// UTC+8 without daylight saving since 1991 (a fixed zone, so that no
+// time-zone database is needed).
+var CityTime = time.FixedZone("Asia/Shanghai", 8*3600)
 
 // ParseDate parses a civil date, refusing anything but YYYY-MM-DD between
 // 2000 and 2100.
@@ -57,15 +61,45 @@ func MonthsBetween(a, b string) int {
 	return months
 }
 
-// WorkingDaysBetween counts the weekdays after a up to and including b.
-// Public holidays are not modelled; notice days are working days.
+// AddDays adds n days to a date.
+func AddDays(date string, n int) string {
+	return mustDate(date).AddDate(0, 0, n).Format(dateLayout)
+}
+
+// IsWorkingDay reports whether a date is a working day on the official
+// calendar of the People's Republic of China: a weekday that is not a
+// public holiday, or a weekend day declared a make-up working day (调休).
+// The tables are github.com/6tail/lunar-go's.
+func IsWorkingDay(date string) bool {
+	if h := HolidayUtil.GetHoliday(date); h != nil {
+		return h.IsWork()
+	}
+	wd := mustDate(date).Weekday()
+	return wd != time.Saturday && wd != time.Sunday
+}
+
+// WorkingDaysBetween counts the working days after a and before b, both
+// excluded: the days a public notice opened on a has run when b begins.
 func WorkingDaysBetween(a, b string) int {
 	ta, tb := mustDate(a), mustDate(b)
 	n := 0
-	for t := ta.AddDate(0, 0, 1); !t.After(tb); t = t.AddDate(0, 0, 1) {
-		if wd := t.Weekday(); wd != time.Saturday && wd != time.Sunday {
+	for t := ta.AddDate(0, 0, 1); t.Before(tb); t = t.AddDate(0, 0, 1) {
+		if IsWorkingDay(t.Format(dateLayout)) {
 			n++
 		}
 	}
 	return n
+}
+
+// NoticeClosesOn returns the first date a public notice opened on date
+// may close after running days working days.
+func NoticeClosesOn(opened string, days int) string {
+	d := opened
+	for n := 0; n < days; {
+		d = AddDays(d, 1)
+		if IsWorkingDay(d) {
+			n++
+		}
+	}
+	return AddDays(d, 1)
 }

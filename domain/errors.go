@@ -16,6 +16,9 @@ const (
 	EINSUFFICIENTFUNDS   = "insufficient_funds"    // a budget or fund is short
 	ESEGREGATION         = "segregation_of_duties" // maker and checker would be the same person
 	ECAPEXCEEDED         = "cap_exceeded"          // an award above the program's cap for the tier
+	EENTITLEMENT         = "entitlement_exhausted" // the talent has had what a program allows in a lifetime
+	ESCHEDULE            = "schedule_mismatch"     // an award that the program's schedule cannot pay exactly
+	ENOTDUE              = "installment_not_due"   // an installment prepared before its due date
 	ENOTICEPENDING       = "notice_pending"        // the public notice is too young or has an open objection
 	EWRONGVERSION        = "wrong_version"         // an expected version did not match
 	EIDEMPOTENCYMISMATCH = "idempotency_mismatch"  // an Idempotency-Key reused with another body
@@ -28,6 +31,9 @@ type Error struct {
 	Code    string
 	Message string
 	Err     error
+	// Field, when the error is about one input field, names it as a JSON
+	// pointer into the command's body, e.g. "/reason".
+	Field string
 }
 
 func (e *Error) Error() string {

@@ -76,6 +76,8 @@ type ProgramDefined struct {
 	DeductKinds []string `json:"deduct_kinds,omitempty"`
 	// FundingSource is "treasury" or "fund:<id>" for special-fund grants.
 	FundingSource string `json:"funding_source"`
+	// Entitlement is what one talent may receive in a lifetime.
+	Entitlement Entitlement `json:"entitlement,omitzero"`
 }
 
 // BudgetAppropriated adds money to a program's budget for a fiscal year.
@@ -388,6 +390,10 @@ func DecodeEvent(typ string, data []byte) (Event, error) {
 		e = &RecoveryWaived{}
 	case TypeIdempotencyRecorded:
 		e = &IdempotencyRecorded{}
+	case TypeEntitlementReserved:
+		e = &EntitlementReserved{}
+	case TypeEntitlementReleased:
+		e = &EntitlementReleased{}
 	default:
 		if d, ok := extraDecoders[typ]; ok {
 			e = d()

@@ -617,7 +617,7 @@ func (s *Service) appropriateFromFund(ctx context.Context, m *meta, fundID, stre
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
+	res, err := s.repo.execute(ctx, stream, newBudget, m.secondary(), func(e *entry) ([]Event, error) {
 		return []Event{ev}, nil
 	})
 	return result(stream, res), err
@@ -650,6 +650,7 @@ func (s *Service) ReconcileFunds(ctx context.Context, fundIDs []string) (int, er
 				continue
 			}
 			m := s.systemMeta(a.CommandID, "completing an appropriation from fund "+id)
+			m.completedBy = CompletedByReconcile
 			ev := &BudgetAppropriated{ProgramID: a.ProgramID, FiscalYear: a.FiscalYear, Amount: a.Amount, FundingSource: "fund:" + id}
 			if _, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) { return []Event{ev}, nil }); err != nil {
 				return n, err

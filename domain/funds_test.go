@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -28,6 +27,10 @@ type fundFixture struct {
 	s   *Service
 
 	manager, admin, approver, clerk, reviewer, treasurer Actor
+	// last is the latest day the fixture has acted on: the helpers name
+	// fixed days, and the clock never goes back. Goroutines share it.
+	mu   sync.Mutex
+	last string
 }
 
 // newFundFixture returns a fixture over a fresh in-memory store, or over st
@@ -48,11 +51,19 @@ func newFundFixture(t *testing.T, st eventstore.Store) *fundFixture {
 
 // fundFixtureService is a service over st as another process would run it.
 func fundFixtureService(st eventstore.Store) *Service {
-	return NewService(st, WithClock(func() time.Time { return time.Date(2026, 1, 10, 9, 30, 0, 0, time.UTC) }))
+	return newServiceOver(st)
 }
 
+// on is the package's on, with a document reference, on date or the
+// latest day acted on, whichever is later.
 func (f *fundFixture) on(a Actor, date string) CommandMeta {
-	return CommandMeta{Actor: a, EffectiveDate: date, DocumentRef: "DOC-" + date}
+	f.mu.Lock()
+	date = max(date, f.last)
+	f.last = date
+	m := on(a, date)
+	f.mu.Unlock()
+	m.DocumentRef = "DOC-" + date
+	return m
 }
 
 func (f *fundFixture) fm(date string) CommandMeta { return f.on(f.manager, date) }

@@ -147,7 +147,9 @@ func (s *Service) OpenNotice(ctx context.Context, c NoticeCommand) (Result, erro
 		if g.state != GrantStateReviewed {
 			return nil, Errorf(ECONFLICT, "grant %s is %s; a notice opens after a favourable review", c.GrantID, g.state)
 		}
-		return []Event{&PublicNoticeOpened{GrantID: c.GrantID, OpenedOn: m.date}}, nil
+		// The notice runs by the server's clock: it is posted today,
+		// whatever business date the command carries.
+		return []Event{&PublicNoticeOpened{GrantID: c.GrantID, OpenedOn: m.today}}, nil
 	})
 }
 
@@ -168,21 +170,23 @@ func (s *Service) CloseNotice(ctx context.Context, c NoticeCommand) (Result, err
 		if g.state != GrantStateInNotice {
 			return nil, Errorf(ECONFLICT, "grant %s is %s, not in public notice", c.GrantID, g.state)
 		}
-		if err := g.noticeRipe(days, m.date); err != nil {
+		if err := g.noticeRipe(days, m.today); err != nil {
 			return nil, err
 		}
-		return []Event{&PublicNoticeClosed{GrantID: c.GrantID, ClosedOn: m.date}}, nil
+		return []Event{&PublicNoticeClosed{GrantID: c.GrantID, ClosedOn: m.today}}, nil
 	})
 }
 
-// noticeRipe reports ENOTICEPENDING while the notice is younger than days
-// working days on date, or an objection is open.
-func (g *grant) noticeRipe(days int, date string) error {
+// noticeRipe reports ENOTICEPENDING while an objection is open, or the
+// notice has not yet run days working days (on the official calendar)
+// before today, the server's date.
+func (g *grant) noticeRipe(days int, today string) error {
 	if n := len(g.objections); n > 0 {
 		return Errorf(ENOTICEPENDING, "%d objection(s) to grant %s are unresolved", n, g.applied.GrantID)
 	}
-	if ran := WorkingDaysBetween(g.noticeOpen, date); ran < days {
-		return Errorf(ENOTICEPENDING, "the public notice opened %s has run %d of %d working days", g.noticeOpen, ran, days)
+	if ran := WorkingDaysBetween(g.noticeOpen, today); ran < days {
+		return Errorf(ENOTICEPENDING, "the public notice opened %s has run %d of %d working days; it may close from %s",
+			g.noticeOpen, ran, days, NoticeClosesOn(g.noticeOpen, days))
 	}
 	return nil
 }
@@ -312,21 +316,30 @@ type ApproveGrant struct {
 	Award *Money
 }
 
-// ApproveGrant approves a grant and reserves its award in the budget of the
-// fiscal year of approval. Only an approver may, and not the clerk who
-// entered the application nor its reviewer.
+// ApproveGrant approves a grant and reserves its award. Only an approver
+// may, and not the clerk who entered the application nor its reviewer.
 //
-// Approval touches two streams and runs in two steps: BudgetReserved on the
-// budget stream (checked against the available amount under optimistic
-// concurrency, so concurrent approvals never overdraw it), then
-// GrantApproved on the grant stream. The reservation carries the whole
-// approval; if the process stops between the steps, Reconcile completes the
-// approval or, if the grant can no longer be approved, releases the
-// reservation. Event IDs derive from the command ID, so every step is
-// idempotent.
+// Approval touches three streams and runs in three steps, each under
+// optimistic concurrency, so that it holds however approvals are spread
+// over processes:
+//
+//  1. EntitlementReserved on the talent's stream, refused when the talent
+//     has had what the program allows (once, months, a year's amount, the
+//     tier cap over all grants, months exclusive with other programs);
+//  2. BudgetReserved on the budget of the fiscal year of the server's
+//     date, refused when its available amount is short (the entitlement is
+//     then given back);
+//  3. GrantApproved on the grant's stream.
+//
+// The first step carries the whole approval and belongs to the grant: a
+// retried approval, with or without a key and whatever its date, finds it
+// and completes that approval instead of reserving again. If the process
+// stops between the steps, Reconcile completes the approval as decided or,
+// if the grant can no longer be approved, releases what was reserved.
 //
 // Errors: EINVALID, ENOTFOUND, ECONFLICT, ESEGREGATION, ENOTICEPENDING,
-// ECAPEXCEEDED, EINSUFFICIENTFUNDS, ENOTELIGIBLE.
+// ECAPEXCEEDED, EENTITLEMENT, ESCHEDULE, EINSUFFICIENTFUNDS, ENOTELIGIBLE,
+// and the business-date errors.
 func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, error) {
 	m, err := s.newMeta(c.Meta, RoleApprover)
 	if err != nil {
@@ -372,6 +385,12 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 		return Result{ID: c.GrantID, Position: pos}, nil
 	}
 	g := ge.agg.(*grant)
+	if g.approval != nil {
+		return Result{}, Errorf(ECONFLICT, "grant %s is already approved", c.GrantID)
+	}
+	if err := m.checkDate(ge); err != nil {
+		return Result{}, err
+	}
 	if err := g.approvable(def, m); err != nil {
 		return Result{}, err
 	}
@@ -393,18 +412,85 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 	if amount.Sign() <= 0 {
 		return Result{}, Errorf(ECONFLICT, "nothing is left to award after deducting %s already received", deduction)
 	}
-	fy := mustDate(m.date).Year()
+	installments, err := def.Schedule.installments(amount, m.date)
+	if err != nil {
+		return Result{}, err
+	}
+	// The fiscal year is the calendar year of the server's date (of the
+	// historical date, for an import), never a date the client chose.
+	fy := mustDate(m.today).Year()
 	approval := GrantApproved{
 		GrantID: c.GrantID, TalentID: g.applied.TalentID, ProgramID: def.ProgramID,
 		Award: award, Deduction: deduction, DeductedFrom: from, Amount: amount, FiscalYear: fy,
-		Installments: def.Schedule.installments(amount, m.date), ServiceMonths: def.ServiceMonths,
+		Installments: installments, ServiceMonths: def.ServiceMonths,
 		ServiceStart: m.date, ApprovedOn: m.date, CommandID: m.CommandID,
 	}
-	if _, err := s.reserve(ctx, m, approval); err != nil {
+	// Refusals the budget would give are found before anything is
+	// reserved, so that a refused approval appends nothing; the budget's
+	// own step below still decides under concurrency.
+	if err := s.budgetAllows(ctx, m.secondary(), approval); err != nil {
 		return Result{}, err
 	}
-	res, err := s.completeApproval(ctx, ge, m, approval, def)
+	approval, am, err := s.reserveEntitlement(ctx, m, def, approval)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := s.reserve(ctx, am.secondary(), approval); err != nil {
+		if isRefusal(err) {
+			if rerr := s.undoApproval(ctx, approval, "approval refused: "+ErrorMessage(err)); rerr != nil {
+				return Result{}, errors.Join(err, rerr)
+			}
+		}
+		return Result{}, err
+	}
+	res, err := s.completeApproval(ctx, ge, am, approval, def)
+	if err == nil && am != m {
+		// Another command had decided this grant's approval; this one
+		// only saw it through. The approval is that command's, not this
+		// one's.
+		return Result{}, Errorf(ECONFLICT, "grant %s is approved by the approval %s recorded on %s", c.GrantID, am.Actor.Principal, am.date)
+	}
 	return result(c.GrantID, res), err
+}
+
+// budgetAllows refuses an approval the budget of its fiscal year cannot
+// take now: no budget, too little available, or a business date before
+// the budget's latest.
+func (s *Service) budgetAllows(ctx context.Context, m *meta, a GrantApproved) error {
+	return s.repo.view(ctx, streamBudget(a.ProgramID, a.FiscalYear), newBudget, func(e *entry) error {
+		b := e.agg.(*budget)
+		if !b.exists {
+			return Errorf(EINSUFFICIENTFUNDS, "program %s has no budget for %d", a.ProgramID, a.FiscalYear)
+		}
+		if r := b.reservations[a.GrantID]; r != nil && r.released.Cmp(r.amount) < 0 {
+			return nil // an earlier attempt reserved; it is continued
+		}
+		if avail := b.available(); avail.Cmp(a.Amount) < 0 {
+			return Errorf(EINSUFFICIENTFUNDS, "budget %s %d has %s available, %s needed", a.ProgramID, a.FiscalYear, avail, a.Amount)
+		}
+		return m.checkDate(e)
+	})
+}
+
+// isRefusal reports whether err is the domain refusing a step (as opposed
+// to a fault, after which the step may yet have happened).
+func isRefusal(err error) bool {
+	var de *Error
+	return errors.As(err, &de) && de.Code != EINTERNAL && de.Code != ECONFLICT
+}
+
+// undoApproval gives back what an approval that will not complete
+// reserved: its budget reservation, then its entitlement. Event IDs derive
+// from the approval's command, so it happens once.
+func (s *Service) undoApproval(ctx context.Context, a GrantApproved, reason string) error {
+	undo := a.CommandID + ":undo"
+	if err := s.releaseReservation(ctx, undo, a.ProgramID, a.FiscalYear, a.GrantID, a.TalentID, reason); err != nil {
+		return fmt.Errorf("release reservation of grant %s: %w", a.GrantID, err)
+	}
+	if _, err := s.releaseEntitlement(ctx, s.systemMeta(undo, reason), a.TalentID, a.GrantID, nil, reason); err != nil {
+		return fmt.Errorf("release entitlement of grant %s: %w", a.GrantID, err)
+	}
+	return nil
 }
 
 // approvable checks the grant's state, the public notice and maker-checker.
@@ -428,14 +514,17 @@ func (g *grant) approvable(def *ProgramDefined, m *meta) error {
 
 // reserve appends BudgetReserved to the budget of the approval's fiscal
 // year, refusing when its available amount is short.
-func (s *Service) reserve(ctx context.Context, m *meta, a GrantApproved) (eventstore.AppendResult, error) {
+func (s *Service) reserve(ctx context.Context, m *meta, a GrantApproved) error {
 	stream := streamBudget(a.ProgramID, a.FiscalYear)
-	return s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
+	_, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
 		b := e.agg.(*budget)
 		if !b.exists {
 			return nil, Errorf(EINSUFFICIENTFUNDS, "program %s has no budget for %d", a.ProgramID, a.FiscalYear)
 		}
 		if r := b.reservations[a.GrantID]; r != nil && r.released.Cmp(r.amount) < 0 {
+			if r.commandID == a.CommandID {
+				return nil, nil // this approval reserved already
+			}
 			return nil, Errorf(ECONFLICT, "grant %s already has a reservation in this budget", a.GrantID)
 		}
 		if avail := b.available(); avail.Cmp(a.Amount) < 0 {
@@ -444,6 +533,7 @@ func (s *Service) reserve(ctx context.Context, m *meta, a GrantApproved) (events
 		return []Event{&BudgetReserved{ProgramID: a.ProgramID, FiscalYear: a.FiscalYear, GrantID: a.GrantID,
 			TalentID: a.TalentID, Amount: a.Amount, CommandID: a.CommandID, Approval: a}}, nil
 	})
+	return err
 }
 
 // completeApproval appends GrantApproved after the reservation. If the grant
@@ -467,8 +557,8 @@ func (s *Service) completeApproval(ctx context.Context, ge *entry, m *meta, a Gr
 		return []Event{&a}, nil
 	})
 	if err != nil && refusal != nil {
-		if rerr := s.releaseReservation(ctx, m.CommandID+":undo", a.ProgramID, a.FiscalYear, a.GrantID, a.TalentID, "approval not completed: "+ErrorMessage(refusal)); rerr != nil {
-			return res, errors.Join(err, fmt.Errorf("release reservation of grant %s: %w", a.GrantID, rerr))
+		if rerr := s.undoApproval(ctx, a, "approval not completed: "+ErrorMessage(refusal)); rerr != nil {
+			return res, errors.Join(err, rerr)
 		}
 	}
 	return res, err

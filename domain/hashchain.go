@@ -15,11 +15,12 @@ import (
 //	hash = SHA-256(prev_hash ‖ canonical bytes of the envelope)
 //
 // The canonical bytes are the stream, version, event ID, type, data and
-// every metadata field but Hash, each length-prefixed, in a fixed order, so
-// that nothing (not a JSON encoder, not a backend) can change them. The
-// event ID is covered because it is what makes a retry idempotent: an ID
-// rewritten at rest would let a retried command append twice. prev is the
-// hex hash of the stream's previous event, "" for the first.
+// every metadata field but Hash (Source and CompletedBy only when either is
+// set), each length-prefixed, in a fixed order, so that nothing (not a JSON
+// encoder, not a backend) can change them. The event ID is covered because
+// it is what makes a retry idempotent: an ID rewritten at rest would let a
+// retried command append twice. prev is the hex hash of the stream's
+// previous event, "" for the first.
 //
 // The chain is computed before the append, in the domain, so it is the same
 // whatever backend stores the event.
@@ -38,6 +39,12 @@ func ChainHash(prev, stream string, version eventstore.Version, id eventstore.Ev
 		canonicalTime(m.RecordedAt), m.EffectiveDate, m.Reason, m.DocumentRef, m.PrevHash,
 	} {
 		writeField(h, []byte(f))
+	}
+	// Fields added later join the canonical bytes only when set, so that
+	// the hashes of events recorded without them stay what they were.
+	if m.Source != "" || m.CompletedBy != "" {
+		writeField(h, []byte(m.Source))
+		writeField(h, []byte(m.CompletedBy))
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -15,10 +15,42 @@ import (
 	"talentledger/eventstore/memstore"
 )
 
-// testClock is the wall clock of every test service. Business dates come
-// from CommandMeta.EffectiveDate; the clock only stamps RecordedAt and
-// bounds the fiscal years Reconcile looks through.
-var testClock = time.Date(2026, 1, 10, 9, 30, 0, 0, time.UTC)
+// fakeClock is the server clock of the test services: tests move it.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// Now returns the clock's time.
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// setDate sets the clock to 09:30 in the city on date.
+func (c *fakeClock) setDate(date string) {
+	d, err := ParseDate(date)
+	if err != nil {
+		panic(err)
+	}
+	c.mu.Lock()
+	c.t = time.Date(d.Year(), d.Month(), d.Day(), 9, 30, 0, 0, CityTime)
+	c.mu.Unlock()
+}
+
+// add moves the clock on by d.
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// testClock is the server clock of every test service made by
+// newServiceOver. Commands built with on run at the server's date: on
+// sets this clock to the date it is given, so that a test reads as a
+// sequence of days on which things happen.
+var testClock = &fakeClock{t: time.Date(2026, 1, 10, 9, 30, 0, 0, CityTime)}
 
 // newTestStore returns an empty store for one test. Switch the backend
 // here (e.g. pebble.Open(t.TempDir())) to run the domain's tests on it.
@@ -38,7 +70,7 @@ func newTestService(t testing.TB, opts ...Option) *Service {
 // newServiceOver returns a service over an existing store, as a second
 // process would have.
 func newServiceOver(st eventstore.Store, opts ...Option) *Service {
-	return NewService(st, append([]Option{WithClock(func() time.Time { return testClock })}, opts...)...)
+	return NewService(st, append([]Option{WithClock(testClock.Now)}, opts...)...)
 }
 
 // Principals of the tests. Each holds one role; tests that need one person
@@ -59,9 +91,12 @@ var (
 // as returns another role for the same principal.
 func as(a Actor, role string) Actor { return Actor{a.Principal, role} }
 
-// on returns the metadata of a command by a on the business date date.
+// on returns the metadata of a command by a on date: it sets the test
+// services' clock to that day, and the command carries no effective date,
+// so its business date is the server's.
 func on(a Actor, date string) CommandMeta {
-	return CommandMeta{Actor: a, EffectiveDate: date}
+	testClock.setDate(date)
+	return CommandMeta{Actor: a}
 }
 
 // onDoc is on with a document reference, which applications need.
@@ -172,7 +207,7 @@ func toNoticeClosed(t testing.TB, s *Service, grantID string) {
 	ctx := context.Background()
 	must(t)(s.ReviewGrant(ctx, ReviewGrant{Meta: on(reviewer, "2024-01-04"), GrantID: grantID, Decision: "approve"}))
 	must(t)(s.OpenNotice(ctx, NoticeCommand{Meta: on(reviewer, "2024-01-05"), GrantID: grantID}))
-	must(t)(s.CloseNotice(ctx, NoticeCommand{Meta: on(reviewer, "2024-01-12"), GrantID: grantID}))
+	must(t)(s.CloseNotice(ctx, NoticeCommand{Meta: on(reviewer, "2024-01-15"), GrantID: grantID}))
 }
 
 // approvedHousing sets up a housing program "housing" with 5 notice days, a

@@ -18,7 +18,7 @@ func clawbackJourney(t *testing.T, s *Service) (talentID, grantID string) {
 	grantID = apply(t, s, talentID, "housing", "600000")
 	must(t)(s.ReviewGrant(ctx, ReviewGrant{Meta: on(reviewer, "2024-01-04"), GrantID: grantID, Decision: "approve"}))
 	must(t)(s.OpenNotice(ctx, NoticeCommand{Meta: on(reviewer, "2024-01-05"), GrantID: grantID}))
-	must(t)(s.CloseNotice(ctx, NoticeCommand{Meta: on(reviewer, "2024-01-12"), GrantID: grantID}))
+	must(t)(s.CloseNotice(ctx, NoticeCommand{Meta: on(reviewer, "2024-01-15"), GrantID: grantID}))
 	must(t)(s.ApproveGrant(ctx, ApproveGrant{Meta: on(approver, "2024-01-15"), GrantID: grantID}))
 
 	g := grantState(t, s, grantID)
@@ -45,7 +45,7 @@ func clawbackJourney(t *testing.T, s *Service) (talentID, grantID string) {
 	payInstallment(t, s, grantID, 1, "2024-01-15")
 	// Installment 2 is not due before 2025-01-15.
 	_, err := s.PreparePayment(ctx, PreparePayment{Meta: on(clerk, "2025-01-14"), GrantID: grantID, Installment: 2})
-	wantCode(t, err, ECONFLICT)
+	wantCode(t, err, ENOTDUE)
 	payInstallment(t, s, grantID, 2, "2025-01-15")
 	if g := grantState(t, s, grantID); g.paid.String() != "420000.00" {
 		t.Fatalf("paid = %s, want 420000.00", g.paid)
@@ -131,7 +131,8 @@ func TestClawbackJourney(t *testing.T) {
 	_, err = s.RecordRecovery(ctx, RecoveryCommand{Meta: on(treasurer, "2025-10-21"), GrantID: grantID,
 		Amount: money(t, "50000.01"), BankReference: "BANK-REC-2"})
 	wantCode(t, err, ECONFLICT)
-	waive.EffectiveDate = "2025-10-21"
+	waive = on(approver, "2025-10-21")
+	waive.Reason = "hardship, decision 2025-17"
 	_, err = s.WaiveRecovery(ctx, RecoveryCommand{Meta: waive, GrantID: grantID, Amount: money(t, "50000.01")})
 	wantCode(t, err, ECONFLICT)
 	// A waiver needs a reason; a recovery needs a bank reference.

@@ -73,9 +73,10 @@ func (s *Service) PreparePayment(ctx context.Context, c PreparePayment) (Result,
 				return nil, Errorf(ECONFLICT, "installment %d must be paid before installment %d", n, c.Installment)
 			}
 		}
+		// Due by the server's date, not by a date the clerk chose.
 		inst := g.approval.Installments[c.Installment-1]
-		if inst.DueDate > m.date {
-			return nil, Errorf(ECONFLICT, "installment %d is due on %s", c.Installment, inst.DueDate)
+		if inst.DueDate > m.today {
+			return nil, Errorf(ENOTDUE, "installment %d is due on %s, not yet", c.Installment, inst.DueDate)
 		}
 		pid = PaymentID(c.GrantID, c.Installment, g.attempts(c.Installment)+1)
 		return []Event{&PaymentPrepared{GrantID: c.GrantID, PaymentID: pid, Installment: c.Installment, Amount: inst.Amount}}, nil

@@ -21,6 +21,8 @@ type DefineProgram struct {
 	DeductKinds      []string
 	// FundingSource is "treasury" (the default) or "fund:<id>".
 	FundingSource string
+	// Entitlement is what one talent may receive in a lifetime.
+	Entitlement Entitlement
 }
 
 // DefineProgram creates a program. Only an admin may.
@@ -91,6 +93,12 @@ func (c *DefineProgram) validate() (*ProgramDefined, error) {
 			return nil, Errorf(EINVALID, "deduct kind %q unknown", truncate(k, 40))
 		}
 	}
+	if err := c.Entitlement.validate(); err != nil {
+		return nil, err
+	}
+	if c.Entitlement.MaxMonths > 0 && c.Schedule.MonthlyAmount == nil {
+		return nil, Errorf(EINVALID, "entitlement max_months needs a monthly schedule")
+	}
 	src := c.FundingSource
 	if src == "" {
 		src = "treasury"
@@ -107,7 +115,7 @@ func (c *DefineProgram) validate() (*ProgramDefined, error) {
 	return &ProgramDefined{
 		ProgramID: c.ProgramID, Name: c.Name, Kind: c.Kind, Caps: c.Caps, Schedule: c.Schedule,
 		ServiceMonths: c.ServiceMonths, NoticeDays: c.NoticeDays, PermitCategories: c.PermitCategories,
-		DeductKinds: c.DeductKinds, FundingSource: src,
+		DeductKinds: c.DeductKinds, FundingSource: src, Entitlement: c.Entitlement,
 	}, nil
 }
 
@@ -147,9 +155,13 @@ func (sc *Schedule) validate() error {
 	return nil
 }
 
-// installments splits amount by the schedule, the first due on start. The
-// last installment takes the rounding remainder, so they sum to amount.
-func (sc *Schedule) installments(amount Money, start string) []Installment {
+// installments splits amount by the schedule, the first due on start.
+//
+// A percentage schedule's last installment takes the rounding remainder,
+// so they sum to amount. A monthly schedule pays exactly its monthly
+// amount: amount must be a whole number of months, at most the schedule's
+// (ESCHEDULE otherwise).
+func (sc *Schedule) installments(amount Money, start string) ([]Installment, error) {
 	var out []Installment
 	if len(sc.Percentages) > 0 {
 		sum := Zero
@@ -161,19 +173,18 @@ func (sc *Schedule) installments(amount Money, start string) []Installment {
 			sum = sum.Add(a)
 			out = append(out, Installment{N: i + 1, Amount: a, DueDate: AddMonths(start, i*sc.IntervalMonths)})
 		}
-		return out
+		return out, nil
 	}
-	each := amount.MulRatio(1, int64(sc.Months))
-	sum := Zero
-	for i := 0; i < sc.Months; i++ {
-		a := each
-		if i == sc.Months-1 {
-			a = amount.Sub(sum)
-		}
-		sum = sum.Add(a)
-		out = append(out, Installment{N: i + 1, Amount: a, DueDate: AddMonths(start, i)})
+	each := *sc.MonthlyAmount
+	q, r := amount.Decimal().QuoRem(each.Decimal(), 0)
+	months := int(q.IntPart())
+	if !r.IsZero() || months < 1 || months > sc.Months {
+		return nil, Errorf(ESCHEDULE, "the program pays %s a month for at most %d months; %s is not a whole number of those months", each, sc.Months, amount)
 	}
-	return out
+	for i := range months {
+		out = append(out, Installment{N: i + 1, Amount: each, DueDate: AddMonths(start, i)})
+	}
+	return out, nil
 }
 
 // loadProgram returns a program's definition or ENOTFOUND.

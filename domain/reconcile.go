@@ -13,9 +13,9 @@ var systemActor = Actor{Principal: "system", Role: "system"}
 // systemMeta is the metadata of a step the ledger takes on its own, such as
 // completing an interrupted approval.
 func (s *Service) systemMeta(commandID, reason string) *meta {
-	now := s.now().UTC().Truncate(time.Microsecond)
+	now := s.now()
 	return &meta{CommandMeta: CommandMeta{Actor: systemActor, CommandID: commandID, Reason: truncate(reason, MaxTextLen)},
-		date: Today(now), recordedAt: now}
+		date: Today(now), today: Today(now), recordedAt: now.UTC().Truncate(time.Microsecond), settled: true}
 }
 
 // Reconcile finishes the two-stream flows of the given grants that a crash
@@ -54,8 +54,12 @@ func (s *Service) settleGrant(ctx context.Context, grantID string) (int, error) 
 	return n, err
 }
 
-// settleApproval completes or undoes an approval whose reservation exists
-// but whose GrantApproved does not.
+// settleApproval completes or undoes an approval whose entitlement
+// reservation exists but whose GrantApproved does not. The reservation on
+// the talent's stream is the grant's one index of what its approval
+// decided (and so of the budget it reserved in, whatever the year): the
+// completion is recorded as the approver's, marked completed_by
+// "reconcile".
 func (s *Service) settleApproval(ctx context.Context, grantID string) (int, error) {
 	gstream := streamGrantChecked(grantID)
 	defer s.repo.lock(gstream)()
@@ -67,21 +71,30 @@ func (s *Service) settleApproval(ctx context.Context, grantID string) (int, erro
 	if g.applied == nil || g.approval != nil {
 		return 0, nil
 	}
-	// The approval would have reserved in the budget of its approval year;
-	// look through the program's budgets that hold a live reservation.
-	r, err := s.findReservation(ctx, g.applied.ProgramID, grantID)
-	if err != nil || r == nil {
+	var held *entitlementUse
+	if err := s.repo.view(ctx, streamTalent(g.applied.TalentID), newTalent, func(e *entry) error {
+		if u := e.agg.(*talent).ents[grantID]; u != nil && !u.void {
+			cp := *u
+			held = &cp
+		}
+		return nil
+	}); err != nil || held == nil {
 		return 0, err
 	}
 	def, err := s.loadProgram(ctx, g.applied.ProgramID)
 	if err != nil {
 		return 0, err
 	}
-	a := r.approval
-	m := s.systemMeta(r.commandID, "completing an approval interrupted after its budget reservation")
+	a := held.approval
+	m := s.continuation(held, CompletedByReconcile)
 	if err := g.approvable(def, m); err != nil {
-		err := s.releaseReservation(ctx, r.commandID+":undo", a.ProgramID, a.FiscalYear, grantID, a.TalentID, "approval not completed: "+ErrorMessage(err))
-		return 1, err
+		return 1, s.undoApproval(ctx, a, "approval not completed: "+ErrorMessage(err))
+	}
+	if err := s.reserve(ctx, m, a); err != nil {
+		if isRefusal(err) {
+			return 1, s.undoApproval(ctx, a, "approval not completed: "+ErrorMessage(err))
+		}
+		return 0, err
 	}
 	if _, err := s.completeApproval(ctx, ge, m, a, def); err != nil {
 		return 0, err
@@ -89,88 +102,50 @@ func (s *Service) settleApproval(ctx context.Context, grantID string) (int, erro
 	return 1, nil
 }
 
-// findReservation returns the live reservation of a grant in the budgets of
-// its program, looking at the years a grant can have been approved in.
-func (s *Service) findReservation(ctx context.Context, programID, grantID string) (*reservation, error) {
-	year := mustDate(Today(s.now())).Year()
-	for fy := year + 1; fy >= 2000 && fy >= year-10; fy-- {
-		var found *reservation
-		err := s.repo.view(ctx, streamBudget(programID, fy), newBudget, func(e *entry) error {
-			if r := e.agg.(*budget).reservations[grantID]; r != nil && r.released.Cmp(r.amount) < 0 {
-				cp := *r
-				found = &cp
-			}
-			return nil
-		})
-		if err != nil || found != nil {
-			return found, err
-		}
-	}
-	return nil, nil
-}
+// CompletedByReconcile marks steps the ledger completed on its own.
+const CompletedByReconcile = "reconcile"
 
-// settleTermination appends the budget release of a terminated grant if it
-// is missing.
-// It reports whether it appended one.
+// settleTermination appends the budget release and the entitlement release
+// of a terminated grant where they are missing. It reports whether it
+// appended one.
 func (s *Service) settleTermination(ctx context.Context, grantID string) (bool, error) {
 	var term *GrantTerminated
 	if err := s.repo.view(ctx, streamGrantChecked(grantID), newGrant, func(e *entry) error {
 		term = e.agg.(*grant).termination
 		return nil
-	}); err != nil || term == nil || term.Released.Sign() <= 0 {
+	}); err != nil || term == nil {
 		return false, err
 	}
-	bstream := streamBudget(term.ProgramID, term.FiscalYear)
-	done := false
-	if err := s.repo.view(ctx, bstream, newBudget, func(e *entry) error {
-		_, done = e.ids[eventID(term.CommandID, bstream, 0)]
-		return nil
-	}); err != nil || done {
-		return false, err
-	}
+	changed := false
 	m := s.systemMeta(term.CommandID, "grant terminated; installments cancelled")
-	_, err := s.releaseWithMeta(ctx, m, term.ProgramID, term.FiscalYear, term.GrantID, term.TalentID, term.Released, "grant terminated; installments cancelled")
-	return err == nil, err
-}
-
-// stackingDeduction sums what the talent has been paid under programs whose
-// kinds this program deducts (rent already received comes off a later
-// housing-purchase award), and names the grants it came from.
-func (s *Service) stackingDeduction(ctx context.Context, def *ProgramDefined, a *GrantApplied) (Money, []string, error) {
-	if len(def.DeductKinds) == 0 || s.talentGrants == nil {
-		return Zero, nil, nil
-	}
-	ids, err := s.talentGrants(ctx, a.TalentID)
-	if err != nil {
-		return Zero, nil, err
-	}
-	total := Zero
-	var from []string
-	for _, id := range ids {
-		if id == a.GrantID || !validGenerated(prefixGrant, id) {
-			continue
-		}
-		var programID string
-		var paid Money
-		if err := s.repo.view(ctx, streamGrant(id), newGrant, func(e *entry) error {
-			if g := e.agg.(*grant); g.applied != nil && g.applied.TalentID == a.TalentID {
-				programID, paid = g.applied.ProgramID, g.paid
-			}
+	m.completedBy = CompletedByReconcile
+	if term.Released.Sign() > 0 {
+		bstream := streamBudget(term.ProgramID, term.FiscalYear)
+		done := false
+		if err := s.repo.view(ctx, bstream, newBudget, func(e *entry) error {
+			_, done = e.ids[eventID(term.CommandID, bstream, 0)]
 			return nil
 		}); err != nil {
-			return Zero, nil, err
+			return false, err
 		}
-		if programID == "" || paid.Sign() <= 0 {
-			continue
-		}
-		other, err := s.loadProgram(ctx, programID)
-		if err != nil {
-			return Zero, nil, err
-		}
-		if contains(def.DeductKinds, other.Kind) {
-			total = total.Add(paid)
-			from = append(from, id)
+		if !done {
+			if _, err := s.releaseWithMeta(ctx, m, term.ProgramID, term.FiscalYear, term.GrantID, term.TalentID, term.Released, "grant terminated; installments cancelled"); err != nil {
+				return false, err
+			}
+			changed = true
 		}
 	}
-	return total, from, nil
+	if len(term.Cancelled) > 0 {
+		done, err := s.entitlementReleased(ctx, term.TalentID, term.CommandID)
+		if err != nil {
+			return changed, err
+		}
+		if !done {
+			if _, err := s.releaseEntitlement(ctx, m, term.TalentID, term.GrantID, term.Cancelled, "grant terminated; installments cancelled"); err != nil {
+				return changed, err
+			}
+			changed = true
+		}
+	}
+	return changed, nil
 }

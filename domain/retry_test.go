@@ -54,7 +54,7 @@ func TestIdempotentRetries(t *testing.T) {
 		return s.OpenNotice(ctx, NoticeCommand{Meta: withID(on(reviewer, "2024-01-05"), "open-1"), GrantID: gid})
 	})
 	twice(t, s, "CloseNotice", func() (Result, error) {
-		return s.CloseNotice(ctx, NoticeCommand{Meta: withID(on(reviewer, "2024-01-12"), "close-1"), GrantID: gid})
+		return s.CloseNotice(ctx, NoticeCommand{Meta: withID(on(reviewer, "2024-01-15"), "close-1"), GrantID: gid})
 	})
 	twice(t, s, "ApproveGrant", func() (Result, error) {
 		return s.ApproveGrant(ctx, ApproveGrant{Meta: withID(on(approver, "2024-01-15"), "approve-1"), GrantID: gid})
@@ -131,8 +131,7 @@ func TestIdempotentConcurrentRetries(t *testing.T) {
 			toNoticeClosed(t, s, gid)
 			services := []*Service{s}
 			if twoProcesses {
-				later := testClock.Add(time.Second)
-				s2 := NewService(s.Store(), WithClock(func() time.Time { return later }))
+				s2 := NewService(s.Store(), WithClock(func() time.Time { return testClock.Now().Add(time.Second) }))
 				grantState(t, s2, gid)
 				budgetState(t, s2, "housing", 2024)
 				services = append(services, s2)
@@ -202,8 +201,7 @@ func TestRetryThroughStaleProcessKeepsChain(t *testing.T) {
 	defineHousing(t, s1, "housing", 5)
 	tid := registerTalent(t, s1, "B")
 	gid := apply(t, s1, tid, "housing", "600000")
-	later := testClock.Add(3 * time.Second)
-	s2 := NewService(s1.Store(), WithClock(func() time.Time { return later }))
+	s2 := NewService(s1.Store(), WithClock(func() time.Time { return testClock.Now().Add(3 * time.Second) }))
 	grantState(t, s2, gid) // s2 caches the grant as applied
 
 	review := ReviewGrant{Meta: withID(on(reviewer, "2024-01-04"), "review-r"), GrantID: gid, Decision: "approve"}

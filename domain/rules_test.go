@@ -242,8 +242,11 @@ func TestNoticeClosesAfterExactlyNoticeDays(t *testing.T) {
 	gid := apply(t, s, tid, "housing", "600000")
 	must(t)(s.ReviewGrant(ctx, ReviewGrant{Meta: on(reviewer, "2024-01-04"), GrantID: gid, Decision: "approve"}))
 	must(t)(s.OpenNotice(ctx, NoticeCommand{Meta: on(reviewer, "2024-01-05"), GrantID: gid}))
-	// 2024-01-05 → 2024-01-12 is 5 working days, 8 calendar days.
-	must(t)(s.CloseNotice(ctx, NoticeCommand{Meta: on(reviewer, "2024-01-12"), GrantID: gid}))
+	// Opened Friday 2024-01-05, it runs 8, 9, 10, 11 and 12 January: on
+	// the 12th it has run four working days, from the 13th five.
+	_, err := s.CloseNotice(ctx, NoticeCommand{Meta: on(reviewer, "2024-01-12"), GrantID: gid})
+	wantCode(t, err, ENOTICEPENDING)
+	must(t)(s.CloseNotice(ctx, NoticeCommand{Meta: on(reviewer, "2024-01-13"), GrantID: gid}))
 	if st := grantState(t, s, gid).state; st != GrantStateNoticeClosed {
 		t.Fatalf("state = %s, want notice_closed", st)
 	}
@@ -321,14 +324,21 @@ func TestCapAndBudget(t *testing.T) {
 	toNoticeClosed(t, s, g2)
 	_, err = s.ApproveGrant(ctx, ApproveGrant{Meta: on(approver, "2024-01-15"), GrantID: g2})
 	wantCode(t, err, EINSUFFICIENTFUNDS)
-	// No budget at all for 2025.
-	_, err = s.ApproveGrant(ctx, ApproveGrant{Meta: on(approver, "2025-01-15"), GrantID: g2})
-	wantCode(t, err, EINSUFFICIENTFUNDS)
 	// Exactly what is left fits.
 	rest := money(t, "400000")
 	must(t)(s.ApproveGrant(ctx, ApproveGrant{Meta: on(approver, "2024-01-16"), GrantID: g2, Award: &rest}))
 	b := budgetState(t, s, "housing", 2024)
 	wantMoney(t, "available", b.Available, "0.00")
+	// Approved in 2025 by the server's clock, a grant is charged to 2025,
+	// which has no budget at all; the refusal appends nothing.
+	g3 := apply(t, s, registerTalent(t, s, "C"), "housing", "100000")
+	toNoticeClosed(t, s, g3)
+	before := countEvents(t, s.Store())
+	_, err = s.ApproveGrant(ctx, ApproveGrant{Meta: on(approver, "2025-01-15"), GrantID: g3})
+	wantCode(t, err, EINSUFFICIENTFUNDS)
+	if after := countEvents(t, s.Store()); after != before {
+		t.Errorf("a refused approval appended %d events", after-before)
+	}
 
 	// Amounts taken as input are checked.
 	neg := money(t, "-1")

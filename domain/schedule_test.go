@@ -29,7 +29,7 @@ func TestInstallmentsPercentages(t *testing.T) {
 	if err := sc.validate(); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
-	got := sc.installments(money(t, "600000"), "2024-01-15")
+	got := mustInstallments(t, sc, money(t, "600000"), "2024-01-15")
 	want := []Installment{
 		{1, money(t, "240000"), "2024-01-15"},
 		{2, money(t, "180000"), "2025-01-15"},
@@ -64,7 +64,7 @@ func TestInstallmentsRemainder(t *testing.T) {
 			t.Fatalf("validate %v: %v", tc.pcts, err)
 		}
 		amount := money(t, tc.amount)
-		got := sc.installments(amount, "2024-01-31")
+		got := mustInstallments(t, sc, amount, "2024-01-31")
 		if sum := sumInstallments(t, got); sum.Cmp(amount) != 0 {
 			t.Errorf("%v of %s: installments sum to %s", tc.pcts, amount, sum)
 		}
@@ -88,7 +88,7 @@ func TestInstallmentsMonthly(t *testing.T) {
 		t.Fatalf("validate: %v", err)
 	}
 	amount := money(t, "180000")
-	got := sc.installments(amount, "2024-01-31")
+	got := mustInstallments(t, sc, amount, "2024-01-31")
 	if len(got) != 36 {
 		t.Fatalf("got %d installments, want 36", len(got))
 	}
@@ -107,15 +107,34 @@ func TestInstallmentsMonthly(t *testing.T) {
 		t.Errorf("sum = %s, want %s", sum, amount)
 	}
 
-	// An amount that does not divide evenly: the last month takes the rest.
-	odd := money(t, "100000")
-	got = sc.installments(odd, "2024-01-15")
-	if sum := sumInstallments(t, got); sum.Cmp(odd) != 0 {
-		t.Errorf("sum = %s, want %s", sum, odd)
+	// A whole number of months fewer than the schedule's: each pays the
+	// monthly amount, no more and no less.
+	got = mustInstallments(t, sc, money(t, "60000"), "2024-01-15")
+	if len(got) != 12 {
+		t.Fatalf("60000.00 at 5000.00 a month: %d installments, want 12", len(got))
 	}
-	if got[0].Amount.String() != "2777.78" || got[35].Amount.String() != "2777.70" {
-		t.Errorf("first and last = %s, %s; want 2777.78, 2777.70", got[0].Amount, got[35].Amount)
+	for _, in := range got {
+		if in.Amount.String() != "5000.00" {
+			t.Errorf("installment %d = %s, want the monthly 5000.00", in.N, in.Amount)
+		}
 	}
+
+	// An award the monthly amount does not divide, or more months than
+	// the schedule has, is refused: the program pays its monthly amount.
+	for _, bad := range []string{"102500", "180000.01", "185000", "2500"} {
+		if _, err := sc.installments(money(t, bad), "2024-01-15"); ErrorCode(err) != ESCHEDULE {
+			t.Errorf("installments of %s = %v, want %s", bad, err, ESCHEDULE)
+		}
+	}
+}
+
+func mustInstallments(t *testing.T, sc Schedule, amount Money, start string) []Installment {
+	t.Helper()
+	got, err := sc.installments(amount, start)
+	if err != nil {
+		t.Fatalf("installments of %s: %v", amount, err)
+	}
+	return got
 }
 
 func TestScheduleValidate(t *testing.T) {

@@ -1,8 +1,9 @@
 package domain
 
 import (
-	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -57,9 +58,50 @@ type Result struct {
 // meta is a validated CommandMeta with its recording time.
 type meta struct {
 	CommandMeta
-	date       string
+	// date is the business date: the effective date, or today.
+	date string
+	// today is the date time controls are reckoned by: the server's date
+	// in the city's time zone, or an imported command's historical date.
+	today      string
 	recordedAt time.Time
+	// source is SourceImport for an imported command.
+	source string
+	// completedBy is set on a step that finishes what another command
+	// decided (see eventstore.Metadata.CompletedBy); its dates were
+	// checked when it was decided.
+	completedBy string
+	// settled is set once the command's decision is recorded in its first
+	// stream: the steps that carry it out elsewhere are not refused for
+	// their business date.
+	settled bool
 }
+
+// secondary returns the metadata for a step of the command on a stream
+// other than the one it decides on (a talent's entitlements, a budget):
+// the step is dated by the server's date (an import's historical date),
+// so that those shared streams' business dates never go backwards, while
+// the decision keeps its business date.
+func (m *meta) secondary() *meta {
+	cp := *m
+	cp.date = m.today
+	cp.EffectiveDate = ""
+	if m.source != "" {
+		cp.EffectiveDate = m.today
+	}
+	return &cp
+}
+
+// checkDate refuses a business date before the latest one already in the
+// stream e, unless the command's decision is already recorded.
+func (m *meta) checkDate(e *entry) error {
+	if m.settled || m.completedBy != "" || m.date >= e.lastDate {
+		return nil
+	}
+	return Errorf(EDATEBEFORESTREAM, "effective_date %s is before %s, the latest business date already recorded in %s", m.date, e.lastDate, e.stream)
+}
+
+// SourceImport marks events entered by an offline import.
+const SourceImport = "import"
 
 func (m *meta) metadata() eventstore.Metadata {
 	md := eventstore.Metadata{
@@ -71,6 +113,8 @@ func (m *meta) metadata() eventstore.Metadata {
 		EffectiveDate: m.EffectiveDate,
 		Reason:        m.Reason,
 		DocumentRef:   m.DocumentRef,
+		Source:        m.source,
+		CompletedBy:   m.completedBy,
 	}
 	return md
 }
@@ -80,9 +124,18 @@ type Service struct {
 	repo *repo
 	now  func() time.Time
 	log  *slog.Logger
-	// talentGrants lists a talent's grants; it backs the no-stacking rule.
-	talentGrants func(ctx context.Context, talentID string) ([]string, error)
+	// maxBackdate is how many days before today an effective date may lie.
+	maxBackdate int
+	// importing marks a Service that enters history offline: its
+	// commands are reckoned at their own dates (see WithImport).
+	importing bool
+	// enrollTTL is how long an enrollment code works (WithEnrollmentTTL).
+	enrollTTL time.Duration
 }
+
+// DefaultMaxBackdate is how many days an effective date may lie in the past
+// unless WithMaxBackdate says otherwise.
+const DefaultMaxBackdate = 31
 
 // Option configures a Service.
 type Option func(*Service)
@@ -93,11 +146,17 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
-// WithTalentGrants sets how a talent's grants are found, for deducting
-// earlier benefits from a later award. Without it no deduction is made.
-func WithTalentGrants(f func(ctx context.Context, talentID string) ([]string, error)) Option {
-	return func(s *Service) { s.talentGrants = f }
-}
+// WithMaxBackdate sets how many days before the server's date a command's
+// effective date may lie (default DefaultMaxBackdate).
+func WithMaxBackdate(days int) Option { return func(s *Service) { s.maxBackdate = days } }
+
+// WithImport makes a Service that enters history offline, the server
+// stopped: every command must carry its historical date as its effective
+// date, time controls (the public notice, due dates, the fiscal year) are
+// reckoned at that date instead of the clock's, no backdating window
+// applies, and every event is marked with source "import". Dates still
+// never lie after the clock's today, nor go backwards within a stream.
+func WithImport() Option { return func(s *Service) { s.importing = true } }
 
 // WithCacheSize sets how many streams' states are cached (default 50,000).
 func WithCacheSize(n int) Option { return func(s *Service) { s.repo.cache.size = n } }
@@ -117,7 +176,7 @@ func WithSoleWriter() Option { return func(s *Service) { s.repo.soleWriter = tru
 
 // NewService returns a Service over store.
 func NewService(store eventstore.Store, opts ...Option) *Service {
-	s := &Service{repo: newRepo(store, 50_000), now: time.Now, log: slog.Default()}
+	s := &Service{repo: newRepo(store, 50_000), now: time.Now, log: slog.Default(), maxBackdate: DefaultMaxBackdate}
 	for _, o := range opts {
 		o(s)
 	}
@@ -144,41 +203,87 @@ func (s *Service) newMeta(cm CommandMeta, roles ...string) (*meta, error) {
 			return nil, err
 		}
 	}
-	m := &meta{CommandMeta: cm, recordedAt: s.now().UTC().Truncate(time.Microsecond)}
+	now := s.now()
+	m := &meta{CommandMeta: cm, recordedAt: now.UTC().Truncate(time.Microsecond), today: Today(now)}
 	if m.CommandID == "" {
 		m.CommandID = randomHex(16)
 	}
-	m.date = Today(m.recordedAt)
-	if cm.EffectiveDate != "" {
-		if _, err := ParseDate(cm.EffectiveDate); err != nil {
-			return nil, err
-		}
-		m.date = cm.EffectiveDate
+	m.date = m.today
+	if s.importing && cm.EffectiveDate == "" {
+		return nil, Errorf(EINVALID, "an imported command needs its historical date as effective_date")
 	}
+	if cm.EffectiveDate == "" {
+		return m, nil
+	}
+	if _, err := ParseDate(cm.EffectiveDate); err != nil {
+		return nil, err
+	}
+	switch {
+	case cm.EffectiveDate > m.today:
+		return nil, Errorf(EDATEFUTURE, "effective_date %s is after today, %s", cm.EffectiveDate, m.today)
+	case s.importing:
+		m.today, m.source = cm.EffectiveDate, SourceImport
+	case cm.EffectiveDate < AddDays(m.today, -s.maxBackdate):
+		return nil, Errorf(EBACKDATE, "effective_date %s is more than %d days before today, %s; older history enters by import", cm.EffectiveDate, s.maxBackdate, m.today)
+	}
+	m.date = cm.EffectiveDate
 	return m, nil
 }
 
-// checkText validates a free-text field: valid UTF-8, no control
-// characters, at most MaxTextLen characters, and present when required.
+// Errors of the business date.
+const (
+	EDATEFUTURE       = "effective_date_in_future"
+	EDATEBEFORESTREAM = "effective_date_before_stream"
+	EBACKDATE         = "backdate_window"
+)
+
+// checkText validates a free-text field: present (not blank) when
+// required, never blank when given, at most MaxTextLen characters, and
+// plain text under TextProblem's rules. The error names the field.
 func checkText(field, v string, required bool) error {
-	if v == "" {
-		if required {
-			return Errorf(EINVALID, "%s is required", field)
+	fail := func(format string, args ...any) error {
+		e := Errorf(EINVALID, format, args...)
+		if !strings.Contains(field, " ") {
+			e.Field = "/" + field
+		}
+		return e
+	}
+	if strings.TrimSpace(v) == "" {
+		switch {
+		case required:
+			return fail("%s is required", field)
+		case v != "":
+			return fail("%s is blank", field)
 		}
 		return nil
 	}
-	if !utf8.ValidString(v) {
-		return Errorf(EINVALID, "%s is not valid UTF-8", field)
+	if p := TextProblem(v); p != "" {
+		return fail("%s %s", field, p)
 	}
 	if utf8.RuneCountInString(v) > MaxTextLen {
-		return Errorf(EINVALID, "%s is longer than %d characters", field, MaxTextLen)
-	}
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f {
-			return Errorf(EINVALID, "%s has a control character", field)
-		}
+		return fail("%s is longer than %d characters", field, MaxTextLen)
 	}
 	return nil
+}
+
+// TextProblem says what keeps s from being plain text, or returns "" when
+// nothing does. Plain text is valid UTF-8 (so no lone surrogate) without a
+// C0 or C1 control character (U+0000–U+001F, U+007F–U+009F, which include
+// NEL, U+0085) and without a non-character (U+FDD0–U+FDEF and the last two
+// code points of every plane, U+FFFE, U+FFFF, U+1FFFE, …).
+func TextProblem(s string) string {
+	if !utf8.ValidString(s) {
+		return "is not valid UTF-8"
+	}
+	for _, r := range s {
+		switch {
+		case r < 0x20 || (r >= 0x7f && r <= 0x9f):
+			return fmt.Sprintf("has a control character (U+%04X)", r)
+		case (r >= 0xfdd0 && r <= 0xfdef) || r&0xfffe == 0xfffe:
+			return fmt.Sprintf("has a non-character (U+%04X)", r)
+		}
+	}
+	return ""
 }
 
 func result(id string, res eventstore.AppendResult) Result {

@@ -91,6 +91,9 @@ func (s *Service) loadTalent(ctx context.Context, id string) (talent, error) {
 	var t talent
 	err := s.repo.view(ctx, streamTalent(id), newTalent, func(e *entry) error {
 		t = *e.agg.(*talent)
+		// The reservations change under the stream's lock; a copy
+		// leaves them behind.
+		t.ents, t.entOrder = nil, nil
 		return nil
 	})
 	if err == nil && t.reg == nil {

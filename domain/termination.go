@@ -20,9 +20,10 @@ type TerminateGrant struct {
 //	due = max(0, paid − amount × months served ÷ months required)
 //
 // GrantTerminated and ClawbackAssessed are appended to the grant's stream
-// together; the release is then appended to the budget's stream. If the
-// process stops in between, Reconcile appends the release (its event ID is
-// derived from the termination's command, so it happens once).
+// together; the release is then appended to the budget's stream, and the
+// cancelled installments are given back on the talent's stream. If the
+// process stops in between, Reconcile appends the releases (their event
+// IDs derive from the termination's command, so each happens once).
 //
 // Errors: ENOTFOUND, ECONFLICT (not departed, payment with the bank, wrong
 // state).
@@ -83,8 +84,18 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 		}
 		return res, err
 	}
+	m = m.secondary()
 	if term.Released.Sign() > 0 {
 		r, err := s.releaseWithMeta(ctx, m, term.ProgramID, term.FiscalYear, term.GrantID, term.TalentID, term.Released, "grant terminated; installments cancelled")
+		if err != nil {
+			return res, err
+		}
+		res.Position = r.Position
+	}
+	// The cancelled installments no longer count against what the talent
+	// may receive.
+	if len(term.Cancelled) > 0 {
+		r, err := s.releaseEntitlement(ctx, m, term.TalentID, term.GrantID, term.Cancelled, "grant terminated; installments cancelled")
 		if err != nil {
 			return res, err
 		}
@@ -93,8 +104,9 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 	return res, nil
 }
 
-// releasePosition returns where the release of a terminated grant's
-// reservation landed, if it has one.
+// releasePosition returns where the last step of a terminated grant's
+// termination landed: the release of its entitlement, or of its budget
+// reservation.
 func (s *Service) releasePosition(ctx context.Context, grantID string) (eventstore.Position, bool, error) {
 	var term *GrantTerminated
 	if err := s.repo.view(ctx, streamGrant(grantID), newGrant, func(e *entry) error {
@@ -105,7 +117,14 @@ func (s *Service) releasePosition(ctx context.Context, grantID string) (eventsto
 	}
 	var pos eventstore.Position
 	ok := false
-	err := s.repo.view(ctx, streamBudget(term.ProgramID, term.FiscalYear), newBudget, func(e *entry) error {
+	err := s.repo.view(ctx, streamTalent(term.TalentID), newTalent, func(e *entry) error {
+		pos, ok = e.replayed(term.CommandID)
+		return nil
+	})
+	if err != nil || ok {
+		return pos, ok, err
+	}
+	err = s.repo.view(ctx, streamBudget(term.ProgramID, term.FiscalYear), newBudget, func(e *entry) error {
 		pos, ok = e.replayed(term.CommandID)
 		return nil
 	})

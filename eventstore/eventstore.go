@@ -104,6 +104,14 @@ type Metadata struct {
 	EffectiveDate string `json:"effective_date,omitempty"`
 	Reason        string `json:"reason,omitempty"`
 	DocumentRef   string `json:"document_ref,omitempty"`
+	// Source is "import" for history entered offline by an import (its
+	// dates are historical), empty for a live command.
+	Source string `json:"source,omitempty"`
+	// CompletedBy names who finished a step that Principal decided,
+	// when it was not Principal: "reconcile" for the ledger's own
+	// completion of an interrupted flow, or the principal whose retry
+	// completed it.
+	CompletedBy string `json:"completed_by,omitempty"`
 	// PrevHash and Hash link the event into its stream's hash chain (hex
 	// SHA-256).
 	PrevHash string `json:"prev_hash,omitempty"`

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -45,11 +46,28 @@ func ParseVersion(s string) (Version, error) {
 	case "stream_exists":
 		return StreamExists, nil
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
+	n, ok := ParseUint(s)
+	if !ok || n > math.MaxInt64 {
 		return 0, fmt.Errorf("%w: version %q", ErrInvalid, s)
 	}
 	return Version(n), nil
+}
+
+// ParseUint parses a whole number written as String writes one: decimal
+// digits only, without a sign, a leading zero, white space or separators,
+// and at most math.MaxUint64. Versions, positions and every count read
+// from outside go through it, so that one number has one spelling.
+func ParseUint(s string) (uint64, bool) {
+	if s == "" || len(s) > 20 || (s[0] == '0' && len(s) > 1) {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil
 }
 
 // Valid reports whether v is an exact version or one of the special values.
@@ -112,15 +130,15 @@ func (p *Position) UnmarshalText(b []byte) error {
 // ParsePosition parses what String prints.
 func ParsePosition(s string) (Position, error) {
 	c, pr, two := strings.Cut(s, "/")
-	commit, err := strconv.ParseUint(c, 10, 64)
-	if err != nil {
+	commit, ok := ParseUint(c)
+	if !ok {
 		return Start, fmt.Errorf("%w: position %q", ErrInvalid, s)
 	}
 	if !two {
 		return Position{Commit: commit, Prepare: commit}, nil
 	}
-	prepare, err := strconv.ParseUint(pr, 10, 64)
-	if err != nil {
+	prepare, ok := ParseUint(pr)
+	if !ok {
 		return Start, fmt.Errorf("%w: position %q", ErrInvalid, s)
 	}
 	return Position{Commit: commit, Prepare: prepare}, nil

@@ -33,7 +33,8 @@ func TestVersionRoundTrip(t *testing.T) {
 }
 
 func TestParseVersionRejects(t *testing.T) {
-	for _, s := range []string{"", "-1", "-2", "1.5", "abc", "NoStream", "no-stream", " 1", "9223372036854775808"} {
+	for _, s := range []string{"", "-1", "-2", "1.5", "abc", "NoStream", "no-stream", " 1", "9223372036854775808",
+		"+5", "-0", "+0", "05", "00", "1 ", "1_000", "0x10", "１"} {
 		if v, err := eventstore.ParseVersion(s); !errors.Is(err, eventstore.ErrInvalid) {
 			t.Errorf("ParseVersion(%q) = %d, %v; want ErrInvalid", s, int64(v), err)
 		}
@@ -95,7 +96,8 @@ func TestPositionRoundTrip(t *testing.T) {
 }
 
 func TestParsePositionRejects(t *testing.T) {
-	for _, s := range []string{"", "-1", "a", "1/", "/1", "1/2/3", "1.5", " 1", "+1", "18446744073709551616"} {
+	for _, s := range []string{"", "-1", "a", "1/", "/1", "1/2/3", "1.5", " 1", "+1", "18446744073709551616",
+		"01", "1/02", "-0", "1/+2", "1 /2", "0x1"} {
 		if p, err := eventstore.ParsePosition(s); !errors.Is(err, eventstore.ErrInvalid) {
 			t.Errorf("ParsePosition(%q) = %+v, %v; want ErrInvalid", s, p, err)
 		}

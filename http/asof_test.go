@@ -5,51 +5,64 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"talentledger/domain"
 )
 
-// pointInTimeLedger records over the API, in this order:
+// pointInTimeLedger records over the API, day by day on the server's
+// clock:
 //
-//	program q (one installment), budget 2024 of 1,000,000.00      effective 2024-01-02
-//	grant 1 of 80,000.00 approved                               effective 2024-02-05
-//	grant 1 paid                                                effective 2024-03-10
-//	grant 2 of 50,000.00 approved                               effective 2024-02-05
-//	grant 2 paid                                                effective 2024-05-15
-//	supplementary budget of 200,000.00                          effective 2024-06-30
 //	fund f1: 10,000,000.00 committed, 4,000,000.00 paid in      effective 2023-07-01
-//	investment of 3,000,000.00; tranches of 1,500,000.00        effective 2024-02-15 and 2024-06-01
+//	program q (one installment), budget 2024 of 1,000,000.00      effective 2024-01-02
+//	investment of 3,000,000.00                                  effective 2024-02-01
+//	grants 1 of 80,000.00 and 2 of 50,000.00 approved           effective 2024-02-05
+//	tranche of 1,500,000.00                                     effective 2024-02-15
 //	2,000,000.00 paid in                                        effective 2024-03-01
-//	── cut: the instant returned ──
-//	correction: grant 1's payment reversed                      effective 2024-03-31
-//	late-recorded capital of 1,000,000.00 paid in               effective 2024-04-15
+//	grant 1 paid                                                effective 2024-03-10
+//	grant 2 paid                                                effective 2024-05-06
+//	supplementary budget of 200,000.00                          effective 2024-05-08
+//	── cut: the instant returned, 2024-05-08 12:00 in the city ──
+//	recorded on 2024-05-09, dated back within the window:
+//	  correction: grant 1's payment reversed                    effective 2024-04-20
+//	  late-recorded capital of 1,000,000.00 paid in             effective 2024-04-15
+//	second tranche of 1,500,000.00                              effective 2024-06-01
 //
-// and returns the cut, and the talents' paid accounts.
+// and returns the cut, and the talents' paid accounts. Each command is
+// recorded on its business date but the two late entries, so the cut
+// separates by recording time what the end of April separates by business
+// date: the grant 2 payment and the supplement are effective after April
+// but recorded before the cut; the correction and the late capital are
+// effective in April but recorded after it.
 func pointInTimeLedger(t *testing.T, e *testEnv) (cut time.Time, paid1, paid2 string) {
 	t.Helper()
-	e.setupProgram(quickProgram("q", "100000.00"), "1000000.00")
-	t1, t2 := e.registerTalent("张伟", "A"), e.registerTalent("李娜", "B")
-	g1 := e.approvedGrant(t1, "q", "80000.00")
-	p1 := e.pay(g1, 1, "2024-03-10", clerk1, approver1, treasurer1)
-	g2 := e.approvedGrant(t2, "q", "50000.00")
-	e.pay(g2, 1, "2024-05-15", clerk1, approver1, treasurer1)
-	e.as(approver1).command(http.StatusCreated, "/v1/programs/q/budgets",
-		map[string]any{"fiscal_year": 2024, "amount": "200000.00", "effective_date": "2024-06-30"})
-
 	e.establishFund("f1", "direct_investment", "100000000.00", 10, "", "2023-06-01")
 	e.capital("f1", "City platform", "10000000.00", "4000000.00", "2023-06-15", "2023-07-01")
+
+	e.setupProgram(quickProgram("q", "100000.00"), "1000000.00")
+	t1, t2 := e.registerTalent("张伟", "A"), e.registerTalent("李娜", "B")
 	inv := e.invest("f1", "Wafer optics", "semiconductors", "3000000.00", "10", "2024-02-01")
+	g1, g2 := e.apply(clerk1, t1, "q", "80000.00", "2024-02-01"), e.apply(clerk1, t2, "q", "50000.00", "2024-02-01")
+	e.review(g1, "2024-02-02")
+	e.review(g2, "2024-02-02")
+	for _, g := range []string{g1, g2} {
+		e.as(approver1).command(http.StatusOK, "/v1/grants/"+g+"/approve", map[string]any{"effective_date": "2024-02-05"})
+	}
 	e.investmentAct("f1", inv, "tranches", map[string]any{"amount": "1500000.00", "effective_date": "2024-02-15"})
-	e.investmentAct("f1", inv, "tranches", map[string]any{"amount": "1500000.00", "effective_date": "2024-06-01"})
 	e.as(fundManager).command(http.StatusCreated, "/v1/funds/f1/paid-in", map[string]any{"lp": "City platform", "amount": "2000000.00", "effective_date": "2024-03-01"})
+	p1 := e.pay(g1, 1, "2024-03-10", clerk1, approver1, treasurer1)
+	e.pay(g2, 1, "2024-05-06", clerk1, approver1, treasurer1)
+	e.as(approver1).command(http.StatusCreated, "/v1/programs/q/budgets",
+		map[string]any{"fiscal_year": 2024, "amount": "200000.00", "effective_date": "2024-05-08"})
 
-	// Recording times are taken from the clock to the microsecond; keep
-	// clear of the cut on both sides.
-	time.Sleep(5 * time.Millisecond)
-	cut = time.Now()
-	time.Sleep(5 * time.Millisecond)
+	// Everything so far was recorded at 09:30 on its day.
+	cut = time.Date(2024, 5, 8, 12, 0, 0, 0, domain.CityTime)
 
-	e.as(treasurer2).command(http.StatusOK, "/v1/payments/"+p1+"/reverse",
-		map[string]any{"reason": "returned by the bank: account closed", "effective_date": "2024-03-31"})
-	e.as(fundManager).command(http.StatusCreated, "/v1/funds/f1/paid-in", map[string]any{"lp": "City platform", "amount": "1000000.00", "effective_date": "2024-04-15"})
+	e.recordedOn("2024-05-09", func() {
+		e.as(treasurer2).command(http.StatusOK, "/v1/payments/"+p1+"/reverse",
+			map[string]any{"reason": "returned by the bank: account closed", "effective_date": "2024-04-20"})
+		e.as(fundManager).command(http.StatusCreated, "/v1/funds/f1/paid-in", map[string]any{"lp": "City platform", "amount": "1000000.00", "effective_date": "2024-04-15"})
+	})
+	e.investmentAct("f1", inv, "tranches", map[string]any{"amount": "1500000.00", "effective_date": "2024-06-01"})
 	return cut, "talent:" + t1 + ":paid", "talent:" + t2 + ":paid"
 }
 
@@ -85,9 +98,9 @@ func TestPointInTimeViews(t *testing.T) {
 		query string
 		want  figures
 	}{{
-		// Effective by the end of April: the budget without its June
+		// Effective by the end of April: the budget without its May
 		// supplement; grant 1 paid and, by the correction recorded later
-		// but effective 31 March, reversed, so reserved again; grant 2
+		// but effective 20 April, reversed, so reserved again; grant 2
 		// reserved. Capital 4M + 2M + the late 1M, one tranche out.
 		name: "as_of", query: "as_of=2024-04-30",
 		want: figures{budget: [4]string{"1000000.00", "130000.00", "0.00", "870000.00"},
@@ -95,10 +108,12 @@ func TestPointInTimeViews(t *testing.T) {
 			accounts: map[string]string{"treasury:2024:appropriation": "-1000000.00", "budget:q:2024:available": "870000.00",
 				"budget:q:2024:encumbered": "130000.00", paid1: "0.00", paid2: ""}},
 	}, {
-		// Recorded by the cut: all but the correction and the late capital.
+		// Recorded by the cut: all but the correction, the late capital
+		// and the second tranche; the grant 2 payment and the supplement,
+		// effective in May, are in.
 		name: "recorded_as_of", query: "recorded_as_of=" + url.QueryEscape(recorded),
 		want: figures{budget: [4]string{"1200000.00", "0.00", "130000.00", "1070000.00"},
-			paidIn: "6000000.00", invested: "3000000.00", idle: "3000000.00", alertsAsOf: today, projectCost: "3000000.00",
+			paidIn: "6000000.00", invested: "1500000.00", idle: "4500000.00", alertsAsOf: today, projectCost: "1500000.00",
 			accounts: map[string]string{"treasury:2024:appropriation": "-1200000.00", "budget:q:2024:available": "1070000.00",
 				"budget:q:2024:encumbered": "0.00", paid1: "80000.00", paid2: "50000.00"}},
 	}, {
@@ -222,14 +237,28 @@ func TestPointInTimeRefusesBadDates(t *testing.T) {
 			wantProblem(t, e.as(auditor).get(p+"?"+query), http.StatusBadRequest, "invalid")
 		}
 	}
-	// An instant with an offset or Z is accepted.
-	for _, query := range []string{"recorded_as_of=" + url.QueryEscape("2024-07-01T00:00:00+08:00"), "recorded_as_of=2024-06-30T16:00:00Z"} {
+	// An instant with an offset or Z is accepted. The budget was recorded
+	// at 09:30 in the city on 2024-01-02 (01:30 UTC), by the server's
+	// clock: its two accounts are in the books recorded by that instant,
+	// and not in those recorded by an earlier one.
+	balances := func(query string) (string, int) {
 		tb := fetch[struct {
 			RecordedAsOf string `json:"recorded_as_of"`
 			Accounts     []any  `json:"accounts"`
 		}](e.as(auditor), "/v1/ledger/balances?"+query)
-		wantEqual(t, "recorded_as_of", tb.RecordedAsOf, "2024-06-30T16:00:00Z")
-		// Everything here was recorded long after.
-		wantEqual(t, "accounts recorded by then", len(tb.Accounts), 0)
+		return tb.RecordedAsOf, len(tb.Accounts)
+	}
+	for _, c := range []struct {
+		query, recorded string
+		accounts        int
+	}{
+		{"recorded_as_of=" + url.QueryEscape("2024-01-02T09:29:59.999999+08:00"), "2024-01-02T01:29:59.999999Z", 0},
+		{"recorded_as_of=2024-01-02T01:29:59.999999Z", "2024-01-02T01:29:59.999999Z", 0},
+		{"recorded_as_of=" + url.QueryEscape("2024-01-02T09:30:00+08:00"), "2024-01-02T01:30:00Z", 2},
+		{"recorded_as_of=2024-01-02T01:30:00Z", "2024-01-02T01:30:00Z", 2},
+	} {
+		recorded, accounts := balances(c.query)
+		wantEqual(t, c.query+": recorded_as_of", recorded, c.recorded)
+		wantEqual(t, c.query+": accounts recorded by then", accounts, c.accounts)
 	}
 }

@@ -47,6 +47,11 @@ func (s *Server) command(run commandFunc) http.HandlerFunc {
 			m.CorrelationID = c
 		}
 		key := r.Header.Get("Idempotency-Key")
+		if id := importedCommandID(r); id != "" {
+			// An imported command has its ID from its line; importing the
+			// line again finds its events and appends nothing.
+			m.CommandID, key = id, ""
+		}
 		if key == "" {
 			status, resp, err := run(r, body, m)
 			if err != nil {

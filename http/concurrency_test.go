@@ -33,20 +33,17 @@ func parallel(n, workers int, f func(i int)) {
 }
 
 // TestConcurrentApprovalsNeverOverdraw sends 50 approvals of 100,000.00 at
-// once against a budget of 1,000,000.00: exactly ten fit.
+// once against a budget of 1,000,000.00: exactly ten fit. Each grant is
+// another talent's, so that only the budget limits them.
 func TestConcurrentApprovalsNeverOverdraw(t *testing.T) {
 	e := newTestServer(t)
 	e.setupProgram(quickProgram("transport", "100000.00"), "1000000.00")
-	talents := make([]string, 5)
+	const n = 50
+	talents := make([]string, n)
 	for i := range talents {
 		talents[i] = e.registerTalent(fmt.Sprintf("Talent %d", i), "B")
 	}
-
-	const n = 50
-	grants := make([]string, n)
-	parallel(n, 8, func(i int) {
-		grants[i] = e.reviewedGrant(clerk1, talents[i%len(talents)], "transport", "100000.00")
-	})
+	grants := e.reviewedGrants(clerk1, "transport", "100000.00", talents, "2024-02-01", "2024-02-02")
 
 	before := e.lastPosition()
 	results := make([]*response, n)
@@ -85,10 +82,25 @@ func TestConcurrentApprovalsNeverOverdraw(t *testing.T) {
 	if approved != 10 || refused != 40 {
 		t.Fatalf("%d approved and %d refused, want 10 and 40", approved, refused)
 	}
-	// Each approval writes a reservation and the approval; refusals write
-	// nothing.
-	if got, want := e.lastPosition().Commit-before.Commit, uint64(2*approved); got != want {
-		t.Errorf("approvals wrote %d events, want %d", got, want)
+	// Each approval writes the talent's entitlement reservation, the
+	// budget reservation and the approval. A refusal reserves no budget;
+	// one that lost the race for the budget after reserving the talent's
+	// entitlement gives it back, and nothing else is written.
+	written := map[string]int{}
+	for _, ev := range e.events() {
+		if before.Before(ev.Position) {
+			written[ev.Type]++
+		}
+	}
+	wantEqual(t, "GrantApproved events", written[domain.TypeGrantApproved], approved)
+	wantEqual(t, "BudgetReserved events", written[domain.TypeBudgetReserved], approved)
+	wantEqual(t, "entitlements reserved and not given back", written[domain.TypeEntitlementReserved]-written[domain.TypeEntitlementReleased], approved)
+	delete(written, domain.TypeGrantApproved)
+	delete(written, domain.TypeBudgetReserved)
+	delete(written, domain.TypeEntitlementReserved)
+	delete(written, domain.TypeEntitlementReleased)
+	if len(written) != 0 {
+		t.Errorf("approvals also wrote %v", written)
 	}
 
 	b := fetch[budgetJSON](e.as(auditor), "/v1/programs/transport/budgets/2024")
@@ -113,7 +125,9 @@ func TestConcurrentApprovalsNeverOverdraw(t *testing.T) {
 // TestConcurrentApprovalsOfOneTalent approves many grants of one talent at
 // once under a program that deducts benefits already received: each
 // approval reads the talent's other grants, and none may wait on another
-// for ever.
+// for ever. The tier cap bounds the total of all the talent's grants under
+// the program: exactly six awards of 100,000.00 fit the tier-B cap of
+// 600,000.00, and the other ten are refused.
 func TestConcurrentApprovalsOfOneTalent(t *testing.T) {
 	e := newTestServer(t)
 	rent := quickProgram("rent", "6000.00")
@@ -125,10 +139,12 @@ func TestConcurrentApprovalsOfOneTalent(t *testing.T) {
 	talent := e.registerTalent("Maria Rossi", "B")
 	e.pay(e.approvedGrant(talent, "rent", "6000.00"), 1, "2024-02-05", clerk1, approver2, treasurer1)
 
-	const n = 16
-	grants := make([]string, n)
-	parallel(n, 4, func(i int) { grants[i] = e.reviewedGrant(clerk1, talent, "housing", "100000.00") })
-	// The deduction finds the talent's grants in the read models.
+	const n, fit = 16, 6
+	same := make([]string, n)
+	for i := range same {
+		same[i] = talent
+	}
+	grants := e.reviewedGrants(clerk1, "housing", "100000.00", same, "2024-02-06", "2024-02-07")
 	wantEqual(t, "talent's grants", len(fetch[talentJSON](e.as(clerk1), "/v1/talents/"+talent).Grants), n+1)
 
 	results := make([]*response, n)
@@ -154,22 +170,41 @@ func TestConcurrentApprovalsOfOneTalent(t *testing.T) {
 		e.abandoned = true
 		t.Fatalf("%d concurrent approvals of one talent's grants did not finish: they wait on each other", n)
 	}
+	approved := map[string]bool{}
 	for i, r := range results {
 		if errs[i] != nil {
 			t.Fatalf("approve %d: %v", i, errs[i])
 		}
-		if r.status != http.StatusOK {
-			t.Fatalf("%s: want 200", r)
+		checkHeaders(t, r)
+		switch r.status {
+		case http.StatusOK:
+			approved[grants[i]] = true
+			e.seen(parsePosition(t, decodeAs[answer](t, r).Position))
+		case http.StatusUnprocessableEntity:
+			wantProblem(t, r, http.StatusUnprocessableEntity, "entitlement_exhausted")
+		default:
+			t.Errorf("%s: unexpected status", r)
 		}
-		e.seen(parsePosition(t, decodeAs[answer](t, r).Position))
+	}
+	if len(approved) != fit {
+		t.Fatalf("%d of %d grants approved, want %d", len(approved), n, fit)
 	}
 	for _, g := range grants {
 		v := fetch[grantJSON](e.as(auditor), "/v1/grants/"+g)
-		if v.State != "approved" || v.Award != "100000.00" || v.Amount != "94000.00" {
+		switch {
+		case !approved[g]:
+			if v.State != "reviewed" || v.Award != "0.00" {
+				t.Errorf("refused grant %s: %s award %s, want reviewed without an award", g, v.State, v.Award)
+			}
+		case v.State != "approved" || v.Award != "100000.00" || v.Amount != "94000.00":
 			t.Errorf("grant %s: %s award %s amount %s, want approved 100000.00 less the 6000.00 of rent", g, v.State, v.Award, v.Amount)
 		}
 	}
-	wantEqual(t, "housing reserved", fetch[budgetJSON](e.as(auditor), "/v1/programs/housing/budgets/2024").Reserved, "1504000.00")
+	wantEqual(t, "housing reserved", fetch[budgetJSON](e.as(auditor), "/v1/programs/housing/budgets/2024").Reserved, "564000.00")
+	// The cap is spent: a seventeenth grant is refused too.
+	late := e.reviewedGrants(clerk1, "housing", "10000.00", []string{talent}, "2024-03-01", "2024-03-01")[0]
+	wantProblem(t, e.as(approver1).post("/v1/grants/"+late+"/approve", map[string]any{"effective_date": "2024-03-01"}),
+		http.StatusUnprocessableEntity, "entitlement_exhausted")
 }
 
 // TestReleaseIsPaidOnce retries a release with one Idempotency-Key, ten

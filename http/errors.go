@@ -17,6 +17,7 @@ const (
 	EUNSUPPORTEDMEDIA = "unsupported_media_type"
 	EMETHOD           = "method_not_allowed"
 	EUNAVAILABLE      = "unavailable"
+	ESLOWBODY         = "request_timeout"
 )
 
 // codes maps every error code to its HTTP status. It is the one table:
@@ -33,6 +34,12 @@ var codes = map[string]int{
 	domain.ENOTICEPENDING:       http.StatusConflict,
 	domain.EINSUFFICIENTFUNDS:   http.StatusUnprocessableEntity,
 	domain.ECAPEXCEEDED:         http.StatusUnprocessableEntity,
+	domain.EENTITLEMENT:         http.StatusUnprocessableEntity,
+	domain.ESCHEDULE:            http.StatusUnprocessableEntity,
+	domain.ENOTDUE:              http.StatusConflict,
+	domain.EDATEFUTURE:          http.StatusUnprocessableEntity,
+	domain.EDATEBEFORESTREAM:    http.StatusUnprocessableEntity,
+	domain.EBACKDATE:            http.StatusUnprocessableEntity,
 	domain.ENOTELIGIBLE:         http.StatusUnprocessableEntity,
 	domain.EEXCEEDSCOMMITMENT:   http.StatusUnprocessableEntity,
 	domain.EEXCEEDSTARGET:       http.StatusUnprocessableEntity,
@@ -42,6 +49,7 @@ var codes = map[string]int{
 	EMETHOD:                     http.StatusMethodNotAllowed,
 	ETIMEOUT:                    http.StatusGatewayTimeout,
 	EUNAVAILABLE:                http.StatusServiceUnavailable,
+	ESLOWBODY:                   http.StatusRequestTimeout,
 	domain.EINTERNAL:            http.StatusInternalServerError,
 }
 
@@ -54,6 +62,9 @@ type Problem struct {
 	Code      string `json:"code"`
 	Instance  string `json:"instance,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+	// Pointer names the field of the request body at fault, as a JSON
+	// pointer (RFC 6901), when the problem is about one.
+	Pointer string `json:"pointer,omitempty"`
 }
 
 // Error writes err as problem+json. Errors that are not domain errors are
@@ -66,7 +77,16 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusInternalServerError
 	}
 	detail := domain.ErrorMessage(err)
-	if code == EUNAVAILABLE {
+	if errors.Is(err, errBusy) || code == ESLOWBODY {
+		// A limit of fair sharing (fairness.go). The body is not read
+		// to its end, so the connection is closed after the answer.
+		if r.ContentLength != 0 {
+			w.Header().Set("Connection", "close")
+		}
+		if code != ESLOWBODY {
+			w.Header().Set("Retry-After", "1")
+		}
+	} else if code == EUNAVAILABLE {
 		// Say so plainly, and log the cause: the client should retry.
 		detail = "the event store cannot be reached now; retry the request (with its Idempotency-Key)"
 		s.log.Warn("event store unavailable", "request_id", requestID(r.Context()), "route", r.URL.Path, "err", err.Error())
@@ -76,10 +96,20 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		detail = "internal error"
 		s.log.Error("internal error", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err.Error())
 	}
-	writeProblem(w, r, status, code, detail)
+	var de *domain.Error
+	pointer := ""
+	if errors.As(err, &de) {
+		pointer = de.Field
+	}
+	writeProblemAt(w, r, status, code, detail, pointer)
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
+	writeProblemAt(w, r, status, code, detail, "")
+}
+
+// writeProblemAt writes a problem about the body's field at pointer.
+func writeProblemAt(w http.ResponseWriter, r *http.Request, status int, code, detail, pointer string) {
 	p := Problem{
 		Type:      "urn:talentledger:problem:" + code,
 		Title:     http.StatusText(status),
@@ -88,6 +118,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, deta
 		Code:      code,
 		Instance:  r.URL.Path,
 		RequestID: requestID(r.Context()),
+		Pointer:   pointer,
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -154,7 +154,7 @@ func TestExportJournal(t *testing.T) {
 		}
 		if r[col(h, "type")] == "PaymentReversed" {
 			wantEqual(t, "reversal reason", r[col(h, "reason")], "returned by the bank: account closed")
-			wantEqual(t, "reversal effective date", r[col(h, "effective_date")], "2024-03-31")
+			wantEqual(t, "reversal effective date", r[col(h, "effective_date")], "2024-04-20")
 			rec, err := time.Parse(time.RFC3339Nano, r[col(h, "recorded_at")])
 			if err != nil || !rec.After(cut) {
 				t.Errorf("reversal recorded_at %q, want a time after %s", r[col(h, "recorded_at")], cut)
@@ -193,9 +193,15 @@ func TestExportJournal(t *testing.T) {
 func TestExportGrants(t *testing.T) {
 	e := newTestServer(t)
 	cut, _, _ := pointInTimeLedger(t, e)
-	// A talent whose name would run a command in a careless spreadsheet.
-	evil := e.registerTalent(`=cmd|' /C calc'!A0`, "C")
-	g3 := e.reviewedGrant(clerk1, evil, "q", "20000.00")
+	// A talent whose name would run a command in a careless spreadsheet,
+	// entered after the cut and dated back to April, with a grant.
+	var evil, g3 string
+	e.recordedOn("2024-05-10", func() {
+		evil = e.as(clerk1).command(http.StatusCreated, "/v1/talents", map[string]any{"name": `=cmd|' /C calc'!A0`, "permit_category": "A",
+			"tier": "C", "employer": "Pinghu Precision Optics Co.", "effective_date": "2024-04-25"})
+		g3 = e.apply(clerk1, evil, "q", "20000.00", "2024-04-25")
+		e.review(g3, "2024-04-26")
+	})
 
 	recs := readCSV(t, e.as(auditor).get("/v1/export/grants.csv"), "grants.csv")
 	if got, want := strings.Join(recs[0], ","), strings.Join(projections.GrantsHeader, ","); got != want {

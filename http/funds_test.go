@@ -118,11 +118,13 @@ func (e *testEnv) establishFund(id, fundType, target string, years int, limit, d
 	}
 }
 
-// capital commits and pays in for an LP.
+// capital commits and pays in for an LP; either may be left out ("").
 func (e *testEnv) capital(fund, lp, committed, paidIn, commitDate, paidDate string) {
 	e.t.Helper()
 	fm := e.as(fundManager)
-	fm.command(http.StatusCreated, "/v1/funds/"+fund+"/commitments", map[string]any{"lp": lp, "amount": committed, "effective_date": commitDate})
+	if committed != "" {
+		fm.command(http.StatusCreated, "/v1/funds/"+fund+"/commitments", map[string]any{"lp": lp, "amount": committed, "effective_date": commitDate})
+	}
 	if paidIn != "" {
 		fm.command(http.StatusCreated, "/v1/funds/"+fund+"/paid-in", map[string]any{"lp": lp, "amount": paidIn, "effective_date": paidDate})
 	}
@@ -161,8 +163,10 @@ func setupFunds(e *testEnv) fundSet {
 	e.t.Helper()
 	var s fundSet
 	e.establishFund("dif", "direct_investment", "100000000.00", 10, "", "2023-01-01")
-	e.capital("dif", "city platform", "60000000.00", "30000000.00", "2023-01-15", "2023-02-01")
-	e.capital("dif", "social capital", "40000000.00", "20000000.00", "2023-01-15", "2023-08-01")
+	e.capital("dif", "city platform", "60000000.00", "", "2023-01-15", "")
+	e.capital("dif", "social capital", "40000000.00", "", "2023-01-15", "")
+	e.capital("dif", "city platform", "", "30000000.00", "", "2023-02-01")
+	e.capital("dif", "social capital", "", "20000000.00", "", "2023-08-01")
 	s.a = e.invest("dif", "A", "semiconductors", "40000000.00", "15", "2023-08-20")
 	e.investmentAct("dif", s.a, "tranches", map[string]any{"amount": "20000000.00", "effective_date": "2023-09-01"})
 	e.investmentAct("dif", s.a, "tranches", map[string]any{"amount": "10000000.00", "effective_date": "2023-09-02"})
@@ -176,8 +180,11 @@ func setupFunds(e *testEnv) fundSet {
 	e.establishFund("culture", "special", "20000000.00", 5, "10", "2020-06-01")
 	e.capital("culture", "city platform", "20000000.00", "8000000.00", "2020-06-15", "2020-07-01")
 	s.d = e.invest("culture", "D", "digital_economy", "2000000.01", "20", "2020-07-15")
-	e.investmentAct("culture", s.d, "tranches", map[string]any{"amount": "2000000.00", "effective_date": "2020-08-01"})
 	s.unfunded = e.invest("culture", "E", "new_materials", "1000000.00", "10", "2020-07-15")
+	e.investmentAct("culture", s.d, "tranches", map[string]any{"amount": "2000000.00", "effective_date": "2020-08-01"})
+	// The server's day is the last of the set-up's, so that a command
+	// without an effective date comes after everything in it.
+	e.clock.setDate("2024-04-30")
 	return s
 }
 
@@ -478,7 +485,7 @@ func TestFundCommandsRefused(t *testing.T) {
 	// short.
 	fm.command(http.StatusOK, inv("culture", s.unfunded, "tranches"), `{"amount": "1000000.00"}`)
 	wantProblem(t, fm.post(inv("culture", s.unfunded, "tranches"), `{"amount": "0.01"}`), http.StatusUnprocessableEntity, "exceeds_approved")
-	d2 := e.invest("culture", "D2", "new_energy", "6000000.00", "10", "2024-01-01")
+	d2 := e.invest("culture", "D2", "new_energy", "6000000.00", "10", "2024-04-30")
 	before := e.lastPosition()
 	wantProblem(t, fm.post(inv("culture", d2, "tranches"), `{"amount": "5000000.01"}`), http.StatusUnprocessableEntity, "insufficient_funds")
 	wantEqual(t, "log after a short tranche", e.lastPosition(), before)

@@ -38,6 +38,8 @@ func FuzzDecode(f *testing.F) {
 	for _, s := range []string{`{}`, ``, `null`, `{"name":"Lars","tier":"A","employer":"X"}`, `{"amount":"1.00"}`, `{"amount":1}`,
 		`{"caps":{"A":"1.00"},"schedule":{"percentages":[40,"30",30]}}`, `{"roles":["clerk","admin"]}`, `{"award":null}`,
 		`{"stake_pct":"1e400"}`, `{"concentration_limit_pct":-1}`, `{"reason":"\u0000"}`, `{"x":1}`, `{} {}`, `[1]`, `{"name":"\xff"}`,
+		`{"amount":"1.00","AMOUNT":"2.00"}`, `{"amount":"1.00","amount":"2.00"}`, `{"name":"\ud800"}`, `{"name":"\u0085"}`,
+		`{"name":"\ufdd0"}`, `{"name":"   "}`, "{\"name\":\"\xc0\xaf\"}",
 		`{"roles":[` + string(bytes.Repeat([]byte(`"a",`), 120)) + `"a"]}`} {
 		f.Add([]byte(s))
 	}

@@ -44,7 +44,8 @@ func newFuzzAPI(f *testing.F) *fuzzAPI {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = proj.Run(ctx) }()
 	f.Cleanup(func() { cancel(); <-done; store.Close() })
-	svc := domain.NewService(store, domain.WithLogger(log), domain.WithTalentGrants(proj.TalentGrants))
+	clock := newServerClock("2024-01-01")
+	svc := domain.NewService(store, domain.WithLogger(log), domain.WithClock(clock.Now))
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		f.Fatal(err)
@@ -68,6 +69,7 @@ func newFuzzAPI(f *testing.F) *fuzzAPI {
 	// every run and the seeds can name them.
 	step := func(name, role, path, body string) {
 		f.Helper()
+		clock.follow([]byte(body))
 		rec := z.serve(f, "POST", path, z.token(role), "application/json", "seed-"+name, []byte(body))
 		if rec.Code >= 300 {
 			f.Fatalf("set-up %s: %d %s", name, rec.Code, rec.Body)
@@ -88,6 +90,7 @@ func newFuzzAPI(f *testing.F) *fuzzAPI {
 	step("paid", domain.RoleFundManager, "/v1/funds/dif/paid-in", `{"lp":"city","amount":"500000.00","effective_date":"2023-01-03"}`)
 	step("investment", domain.RoleFundManager, "/v1/funds/dif/investments", `{"committee_ref":"IC","project":"A","company":"A Co.","sector":"semiconductors","amount":"300000.00","stake_pct":"10","effective_date":"2023-02-01"}`)
 	step("principal", domain.RoleAdmin, "/v1/principals", `{"id":"fz.user","roles":["clerk"]}`)
+	clock.setDate("2024-02-10")
 	return z
 }
 
@@ -169,11 +172,24 @@ func FuzzAPI(f *testing.F) {
 		{"PUT", "/v1/grants/%2e%2e/x", "", "", `{`},
 		{"GET", "/v1/grants/../../etc/passwd", domain.RoleClerk, "", ""},
 		{"OPTIONS", "/v1/programs", "", "", ""},
+		// Ambiguous bodies: a key twice, in another case, invalid UTF-8,
+		// lone surrogates, controls, non-characters and blank names.
+		{"POST", "/v1/grants", domain.RoleClerk, "", `{"talent_id":"` + t + `","program_id":"transport","amount_requested":"100.00","AMOUNT_REQUESTED":"55555.00","document_ref":"D"}`},
+		{"POST", "/v1/grants", domain.RoleClerk, "", `{"talent_id":"` + t + `","program_id":"transport","amount_requested":"100.00","amount_requested":"55555.00","document_ref":"D"}`},
+		{"POST", "/v1/talents", domain.RoleClerk, "", "{\"name\":\"\xff\",\"tier\":\"A\",\"employer\":\"Y\"}"},
+		{"POST", "/v1/talents", domain.RoleClerk, "", "{\"name\":\"\xc0\xaf\",\"tier\":\"A\",\"employer\":\"Y\"}"},
+		{"POST", "/v1/talents", domain.RoleClerk, "", `{"name":"\ud800","tier":"A","employer":"Y"}`},
+		{"POST", "/v1/talents", domain.RoleClerk, "", `{"name":"A\u0085B","tier":"A","employer":"Y"}`},
+		{"POST", "/v1/talents", domain.RoleClerk, "", `{"name":"A\uffffB","tier":"A","employer":"Y"}`},
+		{"POST", "/v1/talents", domain.RoleClerk, "", `{"name":"   ","tier":"A","employer":"Y"}`},
+		{"POST", "/v1/programs", domain.RoleAdmin, "", `{"id":"rent","name":"R","kind":"rent","caps":{"A":"1.00","A":"2.00"},"schedule":{"monthly_amount":"1.00","months":3}}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, who(s.role), "application/json", s.key, []byte(s.body))
 	}
 	f.Add("POST", "/v1/talents", uint8(len(z.tokens)-1), "text/plain", "", []byte(`{}`))
+	f.Add("POST", "/v1/talents", who(domain.RoleClerk), "application/json; charset=utf-16", "", []byte(`{"name":"Ann","tier":"A","employer":"Y"}`))
+	f.Add("POST", "/v1/talents", who(domain.RoleClerk), "application/json; charset=latin1", "", []byte(`{"name":"Ann","tier":"A","employer":"Y"}`))
 	f.Add("GET", "/readyz", uint8(0), "", "", []byte(nil))
 	f.Fuzz(func(t *testing.T, method, path string, who uint8, contentType, key string, body []byte) {
 		if !strings.HasPrefix(path, "/") {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,7 @@ const (
 	treasurer1        = "treasurer1"
 	treasurer2        = "treasurer2"
 	admin             = "admin"
+	admin2            = "admin2" // approves what admin requests
 	auditor           = "auditor"
 	fundManager       = "fund_manager"
 	clerkApprover     = "clerk_approver"
@@ -54,6 +56,7 @@ var testPrincipals = []struct {
 	{treasurer1, []string{domain.RoleTreasurer}},
 	{treasurer2, []string{domain.RoleTreasurer}},
 	{admin, []string{domain.RoleAdmin}},
+	{admin2, []string{domain.RoleAdmin}},
 	{auditor, []string{domain.RoleAuditor}},
 	{fundManager, []string{domain.RoleFundManager}},
 	{clerkApprover, []string{domain.RoleClerk, domain.RoleApprover}},
@@ -88,6 +91,81 @@ type testEnv struct {
 	// abandoned is set when requests are stuck in the server: closing would
 	// wait for them forever, so close only stops the projector.
 	abandoned bool
+	// clock is the server's clock.
+	clock *serverClock
+}
+
+// serverClock is the fake server clock of a test ledger. A test acts on
+// days: a command whose body names an effective_date moves the clock to
+// 09:30 in the city on that day first, so that the date is the server's
+// today, as the ledger requires of business dates, and every control
+// reckoned by the server's clock (the public notice, due dates, the fiscal
+// year) sees that day.
+type serverClock struct {
+	mu sync.Mutex
+	t  time.Time
+	// held: the clock stays on its day whatever the commands name (see
+	// testEnv.recordedOn).
+	held bool
+}
+
+func newServerClock(date string) *serverClock {
+	c := &serverClock{}
+	c.setDate(date)
+	return c
+}
+
+// Now returns the clock's time.
+func (c *serverClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// setDate moves the clock to 09:30 in the city on date, if it is one.
+func (c *serverClock) setDate(date string) {
+	d, err := domain.ParseDate(date)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.t = time.Date(d.Year(), d.Month(), d.Day(), 9, 30, 0, 0, domain.CityTime)
+	c.mu.Unlock()
+}
+
+// follow moves the clock to the effective_date a command body names,
+// unless the clock is held.
+func (c *serverClock) follow(body []byte) {
+	var b struct {
+		EffectiveDate string `json:"effective_date"`
+	}
+	c.mu.Lock()
+	held := c.held
+	c.mu.Unlock()
+	if !held && json.Unmarshal(body, &b) == nil && b.EffectiveDate != "" {
+		c.setDate(b.EffectiveDate)
+	}
+}
+
+// recordedOn runs f with the server's clock held at 09:30 in the city on
+// date: the commands f sends keep the business dates they name (within the
+// backdating window) but are recorded on date, as entries made late are.
+// The clock follows the commands again afterwards.
+func (e *testEnv) recordedOn(date string, f func()) {
+	e.t.Helper()
+	if _, err := domain.ParseDate(date); err != nil {
+		e.t.Fatalf("recordedOn: %v", err)
+	}
+	e.clock.setDate(date)
+	e.clock.mu.Lock()
+	e.clock.held = true
+	e.clock.mu.Unlock()
+	defer func() {
+		e.clock.mu.Lock()
+		e.clock.held = false
+		e.clock.mu.Unlock()
+	}()
+	f()
 }
 
 type envOptions struct {
@@ -95,6 +173,8 @@ type envOptions struct {
 	logger      *slog.Logger
 	wait        time.Duration
 	noProjector bool
+	// without leaves these test principals out of the principals file.
+	without []string
 }
 
 type envOption func(*envOptions)
@@ -104,6 +184,10 @@ func inDir(dir string) envOption { return func(o *envOptions) { o.dir = dir } }
 
 // withLogger sends every log line (server, service, projector, store) to l.
 func withLogger(l *slog.Logger) envOption { return func(o *envOptions) { o.logger = l } }
+
+// withoutPrincipals leaves the named test principals out of the
+// principals file.
+func withoutPrincipals(ids ...string) envOption { return func(o *envOptions) { o.without = ids } }
 
 // withoutProjector leaves the projector stopped until startProjector.
 func withoutProjector() envOption { return func(o *envOptions) { o.noProjector = true } }
@@ -129,11 +213,15 @@ func newTestServer(t testing.TB, opts ...envOption) *testEnv {
 		t.Fatalf("open store: %v", err)
 	}
 	proj := projections.New(store, o.logger)
-	svc := domain.NewService(store, domain.WithTalentGrants(proj.TalentGrants), domain.WithLogger(o.logger))
+	clock := newServerClock("2024-01-02")
+	svc := domain.NewService(store, domain.WithLogger(o.logger), domain.WithClock(clock.Now))
 
 	tokens := map[string]string{}
 	var ps []ledgerhttp.Principal
 	for _, p := range testPrincipals {
+		if slices.Contains(o.without, p.id) {
+			continue
+		}
 		tok := ledgerhttp.NewToken()
 		tokens[p.id] = tok
 		ps = append(ps, ledgerhttp.Principal{ID: p.id, Roles: p.roles, TokenSHA256: ledgerhttp.HashToken(tok)})
@@ -146,7 +234,7 @@ func newTestServer(t testing.TB, opts ...envOption) *testEnv {
 	api := ledgerhttp.New(ledgerhttp.Config{Service: svc, Projector: proj, Principals: principals,
 		Logger: o.logger, MinPositionWait: o.wait})
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &testEnv{t: t, dir: o.dir, store: store, svc: svc, proj: proj, api: api, tokens: tokens, ctx: ctx, cancel: cancel}
+	e := &testEnv{t: t, dir: o.dir, store: store, svc: svc, proj: proj, api: api, tokens: tokens, ctx: ctx, cancel: cancel, clock: clock}
 	e.srv = httptest.NewServer(api)
 	t.Cleanup(e.close)
 	if !o.noProjector {
@@ -261,6 +349,9 @@ func (e *testEnv) send(method, path string, rq request) (*response, error) {
 	var body io.Reader
 	if rq.body != nil {
 		body = bytes.NewReader(rq.body)
+		if method == http.MethodPost {
+			e.clock.follow(rq.body)
+		}
 	}
 	req, err := http.NewRequest(method, e.srv.URL+path, body)
 	if err != nil {
@@ -630,14 +721,38 @@ func (e *testEnv) registerTalent(name, tier string) string {
 		"tier": tier, "employer": "Pinghu Precision Optics Co.", "effective_date": "2024-01-02"})
 }
 
-// reviewedGrant applies as clerk and reviews favourably as reviewer1, on a
-// program without a public notice.
+// apply enters an application as clerk on date.
+func (e *testEnv) apply(clerk, talent, programID, amount, date string) string {
+	e.t.Helper()
+	return e.as(clerk).command(http.StatusCreated, "/v1/grants", map[string]any{"talent_id": talent, "program_id": programID,
+		"amount_requested": amount, "document_ref": "PHRS-APP-1", "effective_date": date})
+}
+
+// review reviews a grant favourably as reviewer1 on date.
+func (e *testEnv) review(grantID, date string) {
+	e.t.Helper()
+	e.as(reviewer1).command(http.StatusOK, "/v1/grants/"+grantID+"/review", map[string]any{"decision": "approve", "effective_date": date})
+}
+
+// reviewedGrant applies as clerk on 2024-02-01 and reviews favourably as
+// reviewer1 on 2024-02-02, on a program without a public notice.
 func (e *testEnv) reviewedGrant(clerk, talent, programID, amount string) string {
 	e.t.Helper()
-	g := e.as(clerk).command(http.StatusCreated, "/v1/grants", map[string]any{"talent_id": talent, "program_id": programID,
-		"amount_requested": amount, "document_ref": "PHRS-APP-1", "effective_date": "2024-02-01"})
-	e.as(reviewer1).command(http.StatusOK, "/v1/grants/"+g+"/review", map[string]any{"decision": "approve", "effective_date": "2024-02-02"})
+	g := e.apply(clerk, talent, programID, amount, "2024-02-01")
+	e.review(g, "2024-02-02")
 	return g
+}
+
+// reviewedGrants is reviewedGrant for each talent, eight commands at a
+// time, applied on the day applied and reviewed on the day reviewed: every
+// application is entered before any review, so that the server's clock,
+// which follows the commands, never turns back under one in flight.
+func (e *testEnv) reviewedGrants(clerk, programID, amount string, talents []string, applied, reviewed string) []string {
+	e.t.Helper()
+	grants := make([]string, len(talents))
+	parallel(len(talents), 8, func(i int) { grants[i] = e.apply(clerk, talents[i], programID, amount, applied) })
+	parallel(len(grants), 8, func(i int) { e.review(grants[i], reviewed) })
+	return grants
 }
 
 // approvedGrant is a reviewed grant approved by approver1 on 2024-02-05.

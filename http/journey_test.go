@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"talentledger/domain"
 	"talentledger/eventstore"
 )
 
@@ -38,10 +39,15 @@ func TestClawbackJourney(t *testing.T) {
 
 	e.as(reviewer1).command(http.StatusOK, g+"/review", map[string]any{"decision": "approve", "note": "employer verified", "effective_date": "2024-01-04"})
 	e.as(reviewer1).command(http.StatusOK, g+"/notice", map[string]any{"effective_date": "2024-01-05"}) // a Friday
-	// Three working days (Mon 8 – Wed 10) are not five.
+	// The five working days are Mon 8 – Fri 12; the notice may close from
+	// the day after the last of them.
+	wantEqual(t, "notice closes on", domain.NoticeClosesOn("2024-01-05", 5), "2024-01-13")
+	// By Wed 10 two working days (Mon 8, Tue 9) have run, not five.
 	wantProblem(t, e.as(reviewer1).post(g+"/notice/close", map[string]any{"effective_date": "2024-01-10"}), http.StatusConflict, "notice_pending")
 	wantProblem(t, e.as(approver1).post(g+"/approve", map[string]any{"effective_date": "2024-01-10"}), http.StatusConflict, "notice_pending")
-	e.as(reviewer1).command(http.StatusOK, g+"/notice/close", map[string]any{"effective_date": "2024-01-12"})
+	// On Fri 12, the fifth working day, the notice is still running.
+	wantProblem(t, e.as(reviewer1).post(g+"/notice/close", map[string]any{"effective_date": "2024-01-12"}), http.StatusConflict, "notice_pending")
+	e.as(reviewer1).command(http.StatusOK, g+"/notice/close", map[string]any{"effective_date": "2024-01-13"})
 	e.as(approver1).command(http.StatusOK, g+"/approve", map[string]any{"effective_date": "2024-01-15", "document_ref": "PHCZ-APR-2024-0003"})
 
 	approved := fetch[grantJSON](e.as(clerk1), g)
@@ -58,8 +64,8 @@ func TestClawbackJourney(t *testing.T) {
 	wantEqual(t, "available after approval", b.Available, "29400000.00")
 
 	pay1 := e.pay(grant, 1, "2024-01-15", clerk1, approver2, treasurer1)
-	// Installment 2 is not due before 2025-01-15.
-	wantProblem(t, e.as(clerk2).post(g+"/installments/2/payments", map[string]any{"effective_date": "2025-01-14"}), http.StatusConflict, "conflict")
+	// Installment 2 is not due before 2025-01-15 by the server's clock.
+	wantProblem(t, e.as(clerk2).post(g+"/installments/2/payments", map[string]any{"effective_date": "2025-01-14"}), http.StatusConflict, "installment_not_due")
 	pay2 := e.pay(grant, 2, "2025-01-15", clerk2, approver1, treasurer2)
 
 	e.as(clerk1).command(http.StatusOK, "/v1/talents/"+talent+"/departure", map[string]any{"departure_date": "2025-09-15", "effective_date": "2025-09-15"})
@@ -189,7 +195,7 @@ func TestClawbackJourney(t *testing.T) {
 	}
 	for i, want := range map[int][4]string{
 		0:  {clerk1, "clerk", "2024-01-03", "PHRS-APP-2024-0007"},
-		3:  {reviewer1, "reviewer", "2024-01-12", ""},
+		3:  {reviewer1, "reviewer", "2024-01-13", ""},
 		4:  {approver1, "approver", "2024-01-15", "PHCZ-APR-2024-0003"},
 		5:  {approver1, "approver", "2024-01-15", "PHCZ-APR-2024-0003"},
 		8:  {treasurer1, "treasurer", "2024-01-15", ""},

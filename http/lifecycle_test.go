@@ -119,7 +119,10 @@ func TestFailedAndReversedPayments(t *testing.T) {
 	g := "/v1/grants/" + grant
 	e.as(reviewer1).command(http.StatusOK, g+"/review", map[string]any{"decision": "approve", "effective_date": "2024-03-04"})
 	e.as(reviewer1).command(http.StatusOK, g+"/notice", map[string]any{"effective_date": "2024-03-04"})
-	e.as(reviewer1).command(http.StatusOK, g+"/notice/close", map[string]any{"effective_date": "2024-03-11"})
+	// Five working days, Tue 5 – Mon 11: it closes from Tue 12.
+	wantEqual(t, "notice closes on", domain.NoticeClosesOn("2024-03-04", 5), "2024-03-12")
+	wantProblem(t, e.as(reviewer1).post(g+"/notice/close", map[string]any{"effective_date": "2024-03-11"}), http.StatusConflict, "notice_pending")
+	e.as(reviewer1).command(http.StatusOK, g+"/notice/close", map[string]any{"effective_date": "2024-03-12"})
 	// Above the tier-C cap of 350,000.00.
 	wantProblem(t, e.as(approver1).post(g+"/approve", map[string]any{"award": "350000.01", "effective_date": "2024-03-18"}),
 		http.StatusUnprocessableEntity, "cap_exceeded")

@@ -191,14 +191,19 @@ var routeDocs = map[string]routeDoc{
 	"POST /v1/funds/{id}/investments/{iid}/write-off":     {Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
 	"GET /v1/projects":                                    {Response: projectListAnswer{}, Query: []string{"min_position", "fund", "sector", "status", "as_of", "recorded_as_of"}},
 
-	"POST /v1/principals":                          {Request: principalRequest{}, Response: issuedAnswer{}, Status: 201, Errors: []string{domain.ECONFLICT, domain.ESEGREGATION, ETIMEOUT}},
-	"GET /v1/principals":                           {Response: principalList{}, Query: qMin},
-	"GET /v1/principals/{id}":                      {Response: principalAnswer{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
-	"GET /v1/principals/{id}/trail":                {Response: principalTrail{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
-	"POST /v1/principals/{id}/roles":               {Request: roleRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, ETIMEOUT}},
-	"POST /v1/principals/{id}/roles/{role}/revoke": {Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}},
-	"POST /v1/principals/{id}/rotate":              {Request: commandFields{}, Response: issuedAnswer{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}},
-	"POST /v1/principals/{id}/revoke":              {Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}},
+	"POST /v1/principals":                             {Request: principalRequest{}, Response: requestedAnswer{}, Status: 202, Errors: []string{domain.ECONFLICT, domain.ESEGREGATION, ETIMEOUT}},
+	"GET /v1/principals":                              {Response: principalList{}, Query: qMin},
+	"GET /v1/principals/{id}":                         {Response: principalAnswer{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
+	"GET /v1/principals/{id}/trail":                   {Response: principalTrail{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
+	"POST /v1/principals/{id}/roles":                  {Request: roleRequest{}, Response: requestedAnswer{}, Status: 202, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, ETIMEOUT}},
+	"POST /v1/principals/{id}/roles/{role}/revoke":    {Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}},
+	"POST /v1/principals/{id}/rotate":                 {Request: rotateRequest{}, Response: requestedAnswer{}, Status: 202, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}},
+	"POST /v1/principals/{id}/revoke":                 {Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}},
+	"POST /v1/principals/{id}/restore":                {Request: commandFields{}, Response: requestedAnswer{}, Status: 202, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}},
+	"GET /v1/access-requests":                         {Response: accessRequestList{}, Query: qMin},
+	"POST /v1/principals/{id}/requests/{rid}/approve": {Request: commandFields{}, Response: approvedAnswer{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, ETIMEOUT}},
+	"POST /v1/principals/{id}/requests/{rid}/reject":  {Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}},
+	"POST /v1/enroll":                                 {Request: enrollRequest{}, Response: issuedAnswer{}, Status: 201, Errors: []string{domain.EUNAUTHENTICATED, domain.ECONFLICT}},
 }
 
 // routeErrors returns every error code a route may answer: the generic
@@ -209,8 +214,11 @@ func routeErrors(rt Route, d routeDoc) []string {
 		set[domain.EUNAUTHENTICATED], set[domain.EFORBIDDEN] = true, true
 	}
 	if rt.Method == "POST" {
-		for _, c := range []string{domain.EINVALID, ETOOLARGE, EUNSUPPORTEDMEDIA, domain.EIDEMPOTENCYMISMATCH, domain.ECONFLICT} {
+		for _, c := range []string{domain.EINVALID, ETOOLARGE, EUNSUPPORTEDMEDIA, ESLOWBODY, domain.EIDEMPOTENCYMISMATCH, domain.ECONFLICT} {
 			set[c] = true
+		}
+		if rt.Roles == nil {
+			delete(set, domain.EIDEMPOTENCYMISMATCH)
 		}
 	}
 	for _, q := range d.Query {
@@ -258,7 +266,7 @@ func (s *Server) openAPI() map[string]any {
 		for _, q := range d.Query {
 			params = append(params, map[string]any{"name": q, "in": "query", "schema": map[string]string{"type": "string"}})
 		}
-		if rt.Method == "POST" {
+		if rt.Method == "POST" && rt.Roles != nil { // POST /v1/enroll works once: no retries
 			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header",
 				"description": "a retry with the same key and body answers the first answer and writes nothing",
 				"schema":      map[string]any{"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"}})

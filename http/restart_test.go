@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"talentledger/domain"
 )
 
 // waitReady polls /readyz until it answers 200.
@@ -33,12 +35,17 @@ func TestRestartAnswersTheSame(t *testing.T) {
 	e.setupProgram(housingProgram("housing"), "30000000.00")
 	e.setupProgram(quickProgram("transport", "18000.00"), "1500000.00")
 	talent := e.registerTalent("Thomas Müller", "B")
+	other := e.approvedGrant(talent, "transport", "18000.00")
+	e.pay(other, 1, "2024-02-05", clerk1, approver2, treasurer2)
 	grant := e.as(clerk1).command(http.StatusCreated, "/v1/grants", map[string]any{"talent_id": talent, "program_id": "housing",
 		"amount_requested": "600000.00", "document_ref": "PHRS-APP-11", "effective_date": "2024-04-01"})
 	g := "/v1/grants/" + grant
 	e.as(reviewer2).command(http.StatusOK, g+"/review", map[string]any{"decision": "approve", "effective_date": "2024-04-02"})
 	e.as(reviewer2).command(http.StatusOK, g+"/notice", map[string]any{"effective_date": "2024-04-03"})
-	e.as(reviewer2).command(http.StatusOK, g+"/notice/close", map[string]any{"effective_date": "2024-04-10"})
+	// Qingming: Thu 4 – Sat 6 April are holidays and Sun 7 a working day,
+	// so the five working days run Sun 7 – Thu 11.
+	wantEqual(t, "notice closes on", domain.NoticeClosesOn("2024-04-03", 5), "2024-04-12")
+	e.as(reviewer2).command(http.StatusOK, g+"/notice/close", map[string]any{"effective_date": "2024-04-12"})
 	e.as(approver2).command(http.StatusOK, g+"/approve", map[string]any{"effective_date": "2024-04-15"})
 	pid := e.as(clerk2).command(http.StatusCreated, g+"/installments/1/payments", map[string]any{"effective_date": "2024-04-15"})
 	e.as(approver1).command(http.StatusOK, "/v1/payments/"+pid+"/approve", map[string]any{"effective_date": "2024-04-15"})
@@ -48,8 +55,6 @@ func TestRestartAnswersTheSame(t *testing.T) {
 	if first.status != http.StatusOK {
 		t.Fatalf("%s: want 200", first)
 	}
-	other := e.approvedGrant(talent, "transport", "18000.00")
-	e.pay(other, 1, "2024-02-05", clerk1, approver2, treasurer2)
 
 	queries := []struct{ who, path string }{
 		{clerk1, "/v1/programs"},

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"talentledger/domain"
@@ -178,8 +177,8 @@ func queryUint(r *http.Request, name string, required bool) (uint64, error) {
 		}
 		return 0, nil
 	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
+	n, ok := eventstore.ParseUint(v)
+	if !ok {
 		return 0, domain.Errorf(domain.EINVALID, "%s must be a whole number", name)
 	}
 	return n, nil

@@ -45,22 +45,27 @@ func (s *Server) handleLedgerBalances(w http.ResponseWriter, r *http.Request) {
 
 // TrailEntry is one event in a grant's audit trail.
 type TrailEntry struct {
-	Position      string           `json:"position"`
-	Stream        string           `json:"stream"`
-	Version       int64            `json:"version"`
-	EventID       string           `json:"event_id"`
-	Type          string           `json:"type"`
-	Principal     string           `json:"principal"`
-	Role          string           `json:"role"`
-	RecordedAt    string           `json:"recorded_at"`
-	EffectiveDate string           `json:"effective_date"`
-	Reason        string           `json:"reason,omitempty"`
-	DocumentRef   string           `json:"document_ref,omitempty"`
-	CorrelationID string           `json:"correlation_id,omitempty"`
-	Data          json.RawMessage  `json:"data"`
-	Postings      []domain.Posting `json:"postings"`
-	PrevHash      string           `json:"prev_hash"`
-	Hash          string           `json:"hash"`
+	Position      string `json:"position"`
+	Stream        string `json:"stream"`
+	Version       int64  `json:"version"`
+	EventID       string `json:"event_id"`
+	Type          string `json:"type"`
+	Principal     string `json:"principal"`
+	Role          string `json:"role"`
+	RecordedAt    string `json:"recorded_at"`
+	EffectiveDate string `json:"effective_date"`
+	Reason        string `json:"reason,omitempty"`
+	DocumentRef   string `json:"document_ref,omitempty"`
+	CorrelationID string `json:"correlation_id,omitempty"`
+	// Source is "import" for history entered by an offline import.
+	Source string `json:"source,omitempty"`
+	// CompletedBy names who finished a step Principal decided:
+	// "reconcile", or the principal whose retry completed it.
+	CompletedBy string           `json:"completed_by,omitempty"`
+	Data        json.RawMessage  `json:"data"`
+	Postings    []domain.Posting `json:"postings"`
+	PrevHash    string           `json:"prev_hash"`
+	Hash        string           `json:"hash"`
 	// HashValid is whether the stored hash matches the event's content and
 	// its predecessor in the stream.
 	HashValid bool `json:"hash_valid"`
@@ -193,7 +198,7 @@ func trailEntry(ev *eventstore.Event, payload domain.Event, valid bool) TrailEnt
 		pos: ev.Position, Stream: ev.Stream, Version: int64(ev.Version), EventID: ev.ID.String(), Type: ev.Type,
 		Principal: ev.Metadata.Principal, Role: ev.Metadata.Role, RecordedAt: recorded,
 		EffectiveDate: projections.EffectiveDate(ev), Reason: ev.Metadata.Reason, DocumentRef: ev.Metadata.DocumentRef,
-		CorrelationID: ev.Metadata.CorrelationID, Data: ev.Data, Postings: ps,
+		CorrelationID: ev.Metadata.CorrelationID, Source: ev.Metadata.Source, CompletedBy: ev.Metadata.CompletedBy, Data: ev.Data, Postings: ps,
 		PrevHash: ev.Metadata.PrevHash, Hash: ev.Metadata.Hash, HashValid: valid,
 	}
 }

@@ -3,6 +3,8 @@ package http
 import (
 	"errors"
 	"net/http"
+	"slices"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -14,21 +16,30 @@ import (
 
 // Principals are managed through the API by admins and read by admins and
 // auditors. Each change is an event in the principal's stream, audited
-// like money. A command answers only once the read models hold the change,
-// so that a revoked token or role is refused from the very next request to
-// this server. Principals of the principals file are changed in the file,
+// like money. A change that gives access (create, grant a role, rotate,
+// restore) is a request another admin approves; taking access away is at
+// once. A token comes only from redeeming an enrollment code at
+// POST /v1/enroll, whose two halves the two admins hand to the person. A
+// command answers only once the read models hold the change, so that a
+// revoked token or role is refused from the very next request to this
+// server. Principals of the principals file are changed in the file,
 // never here.
 func (s *Server) registerPrincipalRoutes() {
 	admin := []string{domain.RoleAdmin}
 	readers := []string{domain.RoleAdmin, domain.RoleAuditor}
-	s.handle("POST", "/v1/principals", admin, "create a principal; its token is in this answer only", s.command(s.handlePrincipalCreate))
-	s.handle("GET", "/v1/principals", readers, "every principal, from the log and from the principals file (never a token or its hash)", s.handlePrincipalList)
+	s.handle("POST", "/v1/principals", admin, "request a principal, which exists once another admin approves; the requester's half of the enrollment code is in this answer only", s.command(s.handlePrincipalCreate))
+	s.handle("GET", "/v1/principals", readers, "every principal, from the log and from the principals file (never a token or its hash), and how many admins can approve", s.handlePrincipalList)
 	s.handle("GET", "/v1/principals/{id}", readers, "one principal", s.handlePrincipalGet)
 	s.handle("GET", "/v1/principals/{id}/trail", readers, "every change of a principal's access: who, when, why, hash, and inclusion proofs", s.handlePrincipalTrail)
-	s.handle("POST", "/v1/principals/{id}/roles", admin, "grant a role", s.command(s.handlePrincipalGrant))
-	s.handle("POST", "/v1/principals/{id}/roles/{role}/revoke", admin, "revoke a role", s.command(s.handlePrincipalRevokeRole))
-	s.handle("POST", "/v1/principals/{id}/rotate", admin, "issue a new token, ending the old one; the token is in this answer only", s.command(s.handlePrincipalRotate))
-	s.handle("POST", "/v1/principals/{id}/revoke", admin, "revoke a principal for good", s.command(s.handlePrincipalRevoke))
+	s.handle("POST", "/v1/principals/{id}/roles", admin, "request a role, in force once another admin approves", s.command(s.handlePrincipalGrant))
+	s.handle("POST", "/v1/principals/{id}/roles/{role}/revoke", admin, "revoke a role, at once", s.command(s.handlePrincipalRevokeRole))
+	s.handle("POST", "/v1/principals/{id}/rotate", admin, "request a new token; the old one works until the new one is redeemed, or stops at once with revoke_now; the requester's half of the enrollment code is in this answer only", s.command(s.handlePrincipalRotate))
+	s.handle("POST", "/v1/principals/{id}/revoke", admin, "revoke a principal, at once", s.command(s.handlePrincipalRevoke))
+	s.handle("POST", "/v1/principals/{id}/restore", admin, "request that a revoked principal get its access back; the requester's half of the enrollment code is in this answer only", s.command(s.handlePrincipalRestore))
+	s.handle("GET", "/v1/access-requests", readers, "the requests for a change of access that wait for a second admin", s.handleAccessRequests)
+	s.handle("POST", "/v1/principals/{id}/requests/{rid}/approve", admin, "approve another admin's request, which takes effect at once; the approver's half of the enrollment code is in this answer only", s.command(s.handleAccessApprove))
+	s.handle("POST", "/v1/principals/{id}/requests/{rid}/reject", admin, "withdraw or reject a pending request", s.command(s.handleAccessReject))
+	s.handle("POST", "/v1/enroll", nil, "redeem an enrollment code (both halves) for the principal's token, shown in this answer only; no bearer token", s.handleEnroll)
 }
 
 type principalRequest struct {
@@ -42,19 +53,66 @@ type roleRequest struct {
 	Role string `json:"role"`
 }
 
-// issuedAnswer answers a command that issues a token. The token is shown
-// in this answer only: the answer kept for an Idempotency-Key retry leaves
-// it out, so the log never holds it.
+type rotateRequest struct {
+	commandFields
+	// RevokeNow ends the current token at once, instead of when the new
+	// one is redeemed.
+	RevokeNow bool `json:"revoke_now,omitempty"`
+}
+
+// enrollRequest is the body of POST /v1/enroll.
+type enrollRequest struct {
+	ID string `json:"id"`
+	// Code is the two halves of the enrollment code, 32 hex digits each,
+	// one after the other in either order.
+	Code string `json:"code"`
+}
+
+// requestedAnswer answers a request for a change of access (202: it waits
+// for a second admin).
+type requestedAnswer struct {
+	ID        string `json:"id"`
+	RequestID string `json:"request_id"`
+	Change    string `json:"change"`
+	Status    string `json:"status"`
+	Position  string `json:"position"`
+	// CodeHalf is the requester's half of the enrollment code, for a
+	// change that issues a token, shown this once: a retry with the same
+	// Idempotency-Key answers without it.
+	CodeHalf string `json:"code_half,omitempty"`
+}
+
+func (a requestedAnswer) redacted() any { a.CodeHalf = ""; return a }
+
+// approvedAnswer answers an approval.
+type approvedAnswer struct {
+	ID        string `json:"id"`
+	RequestID string `json:"request_id"`
+	Change    string `json:"change,omitempty"`
+	Status    string `json:"status"`
+	Position  string `json:"position"`
+	// CodeHalf is the approver's half of the enrollment code, for a change
+	// that issues a token, shown this once; the code works until
+	// ExpiresAt.
+	CodeHalf  string     `json:"code_half,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+func (a approvedAnswer) redacted() any { a.CodeHalf = ""; return a }
+
+// issuedAnswer answers a redeemed enrollment with the token, shown this
+// once.
 type issuedAnswer struct {
 	ID       string `json:"id"`
 	Position string `json:"position"`
-	// Token is empty when a retry answers a command that already issued
-	// one: rotate to get a new one.
-	Token string `json:"token,omitempty"`
+	Token    string `json:"token"`
 }
 
-// redacted is the answer as kept for retries.
-func (a issuedAnswer) redacted() any { return created{ID: a.ID, Position: a.Position} }
+// accessRequestList answers GET /v1/access-requests.
+type accessRequestList struct {
+	Requests []projections.AccessRequestView `json:"requests"`
+	Position string                          `json:"position"`
+}
 
 // redactor is an answer that holds a secret, with the form of it that may
 // be kept in the log.
@@ -81,6 +139,15 @@ func (s *Server) applied(r *http.Request, res domain.Result) error {
 	return nil
 }
 
+// requested answers a request for a change of access.
+func (s *Server) requested(r *http.Request, req domain.Requested, err error) (int, any, error) {
+	if err == nil {
+		err = s.applied(r, req.Result)
+	}
+	return http.StatusAccepted, requestedAnswer{ID: req.ID, RequestID: req.RequestID, Change: req.Change, Status: "pending",
+		Position: req.Position.String(), CodeHalf: req.CodeHalf}, err
+}
+
 func (s *Server) handlePrincipalCreate(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
 	var req principalRequest
 	if err := decode(body, &req); err != nil {
@@ -89,11 +156,8 @@ func (s *Server) handlePrincipalCreate(r *http.Request, body []byte, m domain.Co
 	if err := s.notInFile(req.ID); err != nil {
 		return 0, nil, err
 	}
-	is, err := s.svc.CreatePrincipal(r.Context(), domain.CreatePrincipal{Meta: req.meta(m), PrincipalID: req.ID, Roles: req.Roles})
-	if err == nil {
-		err = s.applied(r, is.Result)
-	}
-	return http.StatusCreated, issuedAnswer{ID: is.ID, Position: is.Position.String(), Token: is.Token}, err
+	out, err := s.svc.CreatePrincipal(r.Context(), domain.CreatePrincipal{Meta: req.meta(m), PrincipalID: req.ID, Roles: req.Roles})
+	return s.requested(r, out, err)
 }
 
 func (s *Server) handlePrincipalGrant(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
@@ -105,11 +169,8 @@ func (s *Server) handlePrincipalGrant(r *http.Request, body []byte, m domain.Com
 	if err := s.notInFile(id); err != nil {
 		return 0, nil, err
 	}
-	res, err := s.svc.GrantRole(r.Context(), domain.PrincipalRole{Meta: req.meta(m), PrincipalID: id, Role: req.Role})
-	if err == nil {
-		err = s.applied(r, res)
-	}
-	return http.StatusOK, answer(res), err
+	out, err := s.svc.GrantRole(r.Context(), domain.PrincipalRole{Meta: req.meta(m), PrincipalID: id, Role: req.Role})
+	return s.requested(r, out, err)
 }
 
 func (s *Server) handlePrincipalRevokeRole(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
@@ -129,6 +190,19 @@ func (s *Server) handlePrincipalRevokeRole(r *http.Request, body []byte, m domai
 }
 
 func (s *Server) handlePrincipalRotate(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req rotateRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	id := mux.Vars(r)["id"]
+	if err := s.notInFile(id); err != nil {
+		return 0, nil, err
+	}
+	out, err := s.svc.RotateToken(r.Context(), domain.RotateToken{Meta: req.meta(m), PrincipalID: id, RevokeNow: req.RevokeNow})
+	return s.requested(r, out, err)
+}
+
+func (s *Server) handlePrincipalRestore(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
 	var req commandFields
 	if err := decode(body, &req); err != nil {
 		return 0, nil, err
@@ -137,11 +211,8 @@ func (s *Server) handlePrincipalRotate(r *http.Request, body []byte, m domain.Co
 	if err := s.notInFile(id); err != nil {
 		return 0, nil, err
 	}
-	is, err := s.svc.RotateToken(r.Context(), domain.PrincipalCommand{Meta: req.meta(m), PrincipalID: id})
-	if err == nil {
-		err = s.applied(r, is.Result)
-	}
-	return http.StatusOK, issuedAnswer{ID: is.ID, Position: is.Position.String(), Token: is.Token}, err
+	out, err := s.svc.RestorePrincipal(r.Context(), domain.PrincipalCommand{Meta: req.meta(m), PrincipalID: id})
+	return s.requested(r, out, err)
 }
 
 func (s *Server) handlePrincipalRevoke(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
@@ -158,6 +229,115 @@ func (s *Server) handlePrincipalRevoke(r *http.Request, body []byte, m domain.Co
 		err = s.applied(r, res)
 	}
 	return http.StatusOK, answer(res), err
+}
+
+func (s *Server) handleAccessApprove(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req commandFields
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	v := mux.Vars(r)
+	out, err := s.svc.ApproveAccess(r.Context(), domain.AccessDecision{Meta: req.meta(m), PrincipalID: v["id"], RequestID: v["rid"],
+		ActorInFile: s.auth.has(m.Actor.Principal)})
+	if err == nil {
+		err = s.applied(r, out.Result)
+	}
+	return http.StatusOK, approvedAnswer{ID: out.ID, RequestID: out.RequestID, Change: out.Change, Status: "approved",
+		Position: out.Position.String(), CodeHalf: out.CodeHalf, ExpiresAt: out.ExpiresAt}, err
+}
+
+func (s *Server) handleAccessReject(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req commandFields
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	v := mux.Vars(r)
+	res, err := s.svc.RejectAccess(r.Context(), domain.AccessDecision{Meta: req.meta(m), PrincipalID: v["id"], RequestID: v["rid"]})
+	if err == nil {
+		err = s.applied(r, res)
+	}
+	return http.StatusOK, answer(res), err
+}
+
+// handleEnroll redeems an enrollment code. It needs no bearer token (the
+// code is the credential) and honours no Idempotency-Key: a code works
+// once, so a retry is refused and never shows the token again.
+func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	var req enrollRequest
+	if err := decode(body, &req); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if s.auth.has(req.ID) {
+		// The file's principals have no enrollment: the same answer as
+		// for any code that matches nothing.
+		s.Error(w, r, domain.Errorf(domain.EUNAUTHENTICATED, "the enrollment code is not valid for this principal"))
+		return
+	}
+	is, err := s.svc.Enroll(r.Context(), domain.Enroll{PrincipalID: req.ID, Code: req.Code, CorrelationID: requestID(r.Context())})
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	// The code is spent: the token is answered even if the read models
+	// are slow to hold it (it then works once they do), never lost.
+	_ = s.applied(r, is.Result)
+	if info, _ := r.Context().Value(keyInfo).(*reqInfo); info != nil {
+		info.principal = is.ID
+	}
+	writeJSON(w, http.StatusCreated, issuedAnswer{ID: is.ID, Position: is.Position.String(), Token: is.Token})
+}
+
+func (s *Server) handleAccessRequests(w http.ResponseWriter, r *http.Request) {
+	if err := s.waitMinPosition(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, accessRequestList{Requests: s.proj.AccessRequests(), Position: s.proj.Position().String()})
+}
+
+// admins counts the admins who can approve a request: those of the
+// principals file and the active ones of the log holding a token.
+func (s *Server) admins() int {
+	n := 0
+	for _, p := range s.auth.list() {
+		if p.has(domain.RoleAdmin) {
+			n++
+		}
+	}
+	if s.proj == nil {
+		return n
+	}
+	for _, v := range s.proj.Principals() {
+		if v.Active && v.TokenIssuedAt != nil && slices.Contains(v.Roles, domain.RoleAdmin) && !s.auth.has(v.ID) {
+			n++
+		}
+	}
+	return n
+}
+
+// fourEyesNotice says, when fewer than two admins can approve, that every
+// change giving access waits for a second one.
+func fourEyesNotice(admins int) string {
+	if admins >= 2 {
+		return ""
+	}
+	return "only one admin can approve changes of access: every principal, role, rotation and restoration requested " +
+		"waits for a second admin, who can be added only in the principals file"
+}
+
+// LogAccessState logs, once the read models are ready, a warning when
+// fewer than two admins can approve changes of access.
+func (s *Server) LogAccessState() {
+	n := s.admins()
+	if msg := fourEyesNotice(n); msg != "" {
+		s.log.Warn(msg, "admins", n)
+	}
 }
 
 // principalAnswer is a principal as the API shows it: from the log, or
@@ -188,13 +368,18 @@ func (s *Server) handlePrincipalList(w http.ResponseWriter, r *http.Request) {
 	if out == nil {
 		out = []principalAnswer{}
 	}
-	writeJSON(w, http.StatusOK, principalList{Principals: out, Position: s.proj.Position().String()})
+	n := s.admins()
+	writeJSON(w, http.StatusOK, principalList{Principals: out, Admins: n, FourEyes: fourEyesNotice(n), Position: s.proj.Position().String()})
 }
 
 // principalList answers GET /v1/principals.
 type principalList struct {
 	Principals []principalAnswer `json:"principals"`
-	Position   string            `json:"position"`
+	// Admins counts the admins who can approve changes of access;
+	// FourEyes says so when there are fewer than two.
+	Admins   int    `json:"admins"`
+	FourEyes string `json:"four_eyes,omitempty"`
+	Position string `json:"position"`
 }
 
 func (s *Server) handlePrincipalGet(w http.ResponseWriter, r *http.Request) {

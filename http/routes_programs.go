@@ -29,6 +29,8 @@ type programRequest struct {
 	PermitCategories []string                `json:"permit_categories"`
 	DeductKinds      []string                `json:"deduct_kinds"`
 	FundingSource    string                  `json:"funding_source"`
+	// Entitlement is what one talent may receive in a lifetime.
+	Entitlement domain.Entitlement `json:"entitlement"`
 }
 
 func (s *Server) handleProgramCreate(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
@@ -39,7 +41,7 @@ func (s *Server) handleProgramCreate(r *http.Request, body []byte, m domain.Comm
 	res, err := s.svc.DefineProgram(r.Context(), domain.DefineProgram{
 		Meta: req.meta(m), ProgramID: req.ID, Name: req.Name, Kind: req.Kind, Caps: req.Caps, Schedule: req.Schedule,
 		ServiceMonths: req.ServiceMonths, NoticeDays: req.NoticeDays, PermitCategories: req.PermitCategories,
-		DeductKinds: req.DeductKinds, FundingSource: req.FundingSource,
+		DeductKinds: req.DeductKinds, FundingSource: req.FundingSource, Entitlement: req.Entitlement,
 	})
 	return http.StatusCreated, answer(res), err
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"cmp"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,6 +21,17 @@ func (s *Server) limits(cfg Config) {
 	if n > 0 {
 		s.inflight = make(chan struct{}, n)
 	}
+	s.shares = &shares{used: map[string]*usage{}, maxWaiting: max(n, 0)}
+	for kind, c := range map[int]struct{ set, def int }{
+		placeInFlight: {cfg.MaxInFlightPerPrincipal, DefaultMaxInFlightPerPrincipal},
+		placeWaiting:  {cfg.MaxWaitingPerPrincipal, DefaultMaxWaitingPerPrincipal},
+		placeUpload:   {cfg.MaxUploadsPerPrincipal, DefaultMaxUploadsPerPrincipal},
+	} {
+		s.shares.limit[kind] = max(cmp.Or(c.set, c.def), 0)
+	}
+	s.minBodyRate = int64(cmp.Or(cfg.MinBodyRate, DefaultMinBodyRate))
+	s.bodyGrace = BodyRateGrace
+	s.readTimeout = cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
 	for _, o := range cfg.CORSOrigins {
 		if o = strings.TrimSpace(o); o != "" {
 			if s.cors == nil {
@@ -27,23 +39,6 @@ func (s *Server) limits(cfg Config) {
 			}
 			s.cors[strings.TrimSuffix(o, "/")] = true
 		}
-	}
-}
-
-// admit takes a place among the requests in flight, or answers 503 and
-// reports false when there is none. Liveness checks are always admitted:
-// a busy server is not a dead one.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
-	if s.inflight == nil || r.URL.Path == "/healthz" {
-		return func() {}, true
-	}
-	select {
-	case s.inflight <- struct{}{}:
-		return func() { <-s.inflight }, true
-	default:
-		w.Header().Set("Retry-After", "1")
-		writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, "the server is serving as many requests as it may; retry shortly")
-		return nil, false
 	}
 }
 

@@ -93,22 +93,28 @@ func TestCORSIsOffUnlessConfigured(t *testing.T) {
 	}
 }
 
-// TestInFlightCap fills the server's one place with a request that waits,
-// then checks that the next is refused with 503 at once, that liveness is
-// still answered, and that the place is freed afterwards.
+// TestInFlightCap fills the server's one place with a command whose body
+// never arrives, then checks that the next request is refused with 503 at
+// once, that liveness and readiness are still answered as before, and that
+// the place is freed afterwards.
 func TestInFlightCap(t *testing.T) {
 	api, token := bareServer(t, ledgerhttp.Config{MaxInFlight: 1, MinPositionWait: time.Minute})
-	ctx, cancel := context.WithCancel(context.Background())
+	ready := serve(api, "GET", "/readyz", nil).Code
+	var body *io.PipeWriter
 	done := make(chan int)
-	wait := func() {
-		// No projector runs, so this waits until cancelled.
-		req := httptest.NewRequest("GET", "/v1/programs?min_position=5", nil).WithContext(ctx)
+	upload := func() {
+		var pr *io.PipeReader
+		pr, body = io.Pipe()
+		req := httptest.NewRequest("POST", "/v1/talents", pr)
 		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
-		api.ServeHTTP(rec, req)
-		done <- rec.Code
+		go func() {
+			api.ServeHTTP(rec, req)
+			done <- rec.Code
+		}()
 	}
-	go wait()
+	upload()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		rec := serve(api, "GET", "/openapi.json", nil)
@@ -123,18 +129,21 @@ func TestInFlightCap(t *testing.T) {
 		}
 		select {
 		case code := <-done:
-			// This probe held the place when the waiting request came.
+			// This probe held the place when the upload came.
 			if code != http.StatusServiceUnavailable {
-				t.Fatalf("the waiting request ended with %d", code)
+				t.Fatalf("the upload ended with %d", code)
 			}
-			go wait()
+			upload()
 		case <-time.After(time.Millisecond):
 		}
 	}
 	if rec := serve(api, "GET", "/healthz", nil); rec.Code != http.StatusOK {
 		t.Errorf("healthz at the cap: %d", rec.Code)
 	}
-	cancel()
+	if rec := serve(api, "GET", "/readyz", nil); rec.Code != ready {
+		t.Errorf("readyz at the cap: %d, before %d", rec.Code, ready)
+	}
+	body.CloseWithError(io.ErrUnexpectedEOF)
 	<-done
 	if rec := serve(api, "GET", "/openapi.json", nil); rec.Code != http.StatusOK {
 		t.Errorf("after the request ended: %d", rec.Code)
@@ -153,17 +162,13 @@ func TestFileShadowsLogPrincipal(t *testing.T) {
 	go func() { defer close(done); _ = proj.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
 	svc := domain.NewService(st)
-	root := domain.CommandMeta{Actor: domain.Actor{Principal: "root", Role: domain.RoleAdmin}}
 	var tokens []string
 	for _, id := range []string{"li", "wang"} {
-		is, err := svc.CreatePrincipal(ctx, domain.CreatePrincipal{Meta: root, PrincipalID: id, Roles: []string{domain.RoleClerk}})
-		if err != nil {
+		tok, _, last := enrollVia(t, svc, id, domain.RoleClerk)
+		if err := proj.WaitFor(ctx, last, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if err := proj.WaitFor(ctx, is.Position, 5*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		tokens = append(tokens, is.Token)
+		tokens = append(tokens, tok)
 	}
 	fileToken := ledgerhttp.NewToken()
 	ps, err := ledgerhttp.NewPrincipals([]ledgerhttp.Principal{{ID: "li", Roles: []string{domain.RoleAuditor}, TokenSHA256: ledgerhttp.HashToken(fileToken)}})

@@ -12,7 +12,12 @@ import (
 func TestSegregationOfDuties(t *testing.T) {
 	e := newTestServer(t)
 	e.setupProgram(quickProgram("transport", "18000.00"), "1500000.00")
-	talent := e.registerTalent("Akira Tanaka", "A")
+	// Each case is another talent's grant: the tier cap bounds all of one
+	// talent's grants under the program, and this test is not about it.
+	talents := map[string]string{}
+	for _, name := range []string{"Akira Tanaka", "Yuki Sato", "Kenji Ito", "Hana Kato", "Ren Mori"} {
+		talents[name] = e.registerTalent(name, "A")
+	}
 
 	refused := func(r *response) {
 		t.Helper()
@@ -30,7 +35,7 @@ func TestSegregationOfDuties(t *testing.T) {
 
 	// Preparer approves own payment.
 	{
-		g := e.approvedGrant(talent, "transport", "18000.00")
+		g := e.approvedGrant(talents["Akira Tanaka"], "transport", "18000.00")
 		pid := e.as(clerkApprover).command(http.StatusCreated, "/v1/grants/"+g+"/installments/1/payments", date)
 		unchanged("self-approval", func() { refused(e.as(clerkApprover).post("/v1/payments/"+pid+"/approve", date)) })
 		e.as(approver1).command(http.StatusOK, "/v1/payments/"+pid+"/approve", date)
@@ -38,7 +43,7 @@ func TestSegregationOfDuties(t *testing.T) {
 
 	// Approver releases own approval.
 	{
-		g := e.approvedGrant(talent, "transport", "18000.00")
+		g := e.approvedGrant(talents["Yuki Sato"], "transport", "18000.00")
 		pid := e.as(clerk1).command(http.StatusCreated, "/v1/grants/"+g+"/installments/1/payments", date)
 		e.as(approverTreasurer).command(http.StatusOK, "/v1/payments/"+pid+"/approve", date)
 		release := map[string]any{"bank_reference": "ICBC-1", "effective_date": "2024-02-05"}
@@ -52,14 +57,14 @@ func TestSegregationOfDuties(t *testing.T) {
 
 	// Clerk approves own application.
 	{
-		g := e.reviewedGrant(clerkApprover, talent, "transport", "18000.00")
+		g := e.reviewedGrant(clerkApprover, talents["Kenji Ito"], "transport", "18000.00")
 		unchanged("approving own entry", func() { refused(e.as(clerkApprover).post("/v1/grants/"+g+"/approve", date)) })
 		e.as(approver1).command(http.StatusOK, "/v1/grants/"+g+"/approve", date)
 	}
 
 	// Reviewer approves own review.
 	{
-		g := e.as(clerk1).command(http.StatusCreated, "/v1/grants", map[string]any{"talent_id": talent, "program_id": "transport",
+		g := e.as(clerk1).command(http.StatusCreated, "/v1/grants", map[string]any{"talent_id": talents["Hana Kato"], "program_id": "transport",
 			"amount_requested": "18000.00", "document_ref": "PHRS-APP-9", "effective_date": "2024-02-01"})
 		e.as(reviewerApprover).command(http.StatusOK, "/v1/grants/"+g+"/review", map[string]any{"decision": "approve", "effective_date": "2024-02-02"})
 		unchanged("approving own review", func() { refused(e.as(reviewerApprover).post("/v1/grants/"+g+"/approve", date)) })
@@ -68,7 +73,7 @@ func TestSegregationOfDuties(t *testing.T) {
 
 	// Clerk reviews own application.
 	{
-		g := e.as(clerkReviewer).command(http.StatusCreated, "/v1/grants", map[string]any{"talent_id": talent, "program_id": "transport",
+		g := e.as(clerkReviewer).command(http.StatusCreated, "/v1/grants", map[string]any{"talent_id": talents["Ren Mori"], "program_id": "transport",
 			"amount_requested": "18000.00", "document_ref": "PHRS-APP-10", "effective_date": "2024-02-01"})
 		review := map[string]any{"decision": "approve", "effective_date": "2024-02-02"}
 		unchanged("reviewing own entry", func() { refused(e.as(clerkReviewer).post("/v1/grants/"+g+"/review", review)) })

@@ -41,6 +41,18 @@ type Config struct {
 	// CORSOrigins lists the browser origins allowed to call the API; none
 	// (the default) turns CORS off.
 	CORSOrigins []string
+	// MaxInFlightPerPrincipal, MaxWaitingPerPrincipal and
+	// MaxUploadsPerPrincipal are each principal's share of the requests
+	// in flight, of the queries waiting for ?min_position, and of the
+	// bodies being read (defaults in fairness.go; negative for no cap).
+	MaxInFlightPerPrincipal, MaxWaitingPerPrincipal, MaxUploadsPerPrincipal int
+	// MinBodyRate is the slowest, in bytes per second, a request body may
+	// arrive after BodyRateGrace (default DefaultMinBodyRate; negative for
+	// no minimum).
+	MinBodyRate int
+	// ReadTimeout is the HTTP server's read timeout, which a body's
+	// deadline never passes (default DefaultReadTimeout).
+	ReadTimeout time.Duration
 	// Integrity, when set, returns the server's integrity status (witness,
 	// background scrub, read-only for damage), shown by GET
 	// /v1/audit/verify as its "integrity" section.
@@ -69,6 +81,12 @@ type Server struct {
 	// inflight holds a token per request being served; nil for no cap.
 	inflight chan struct{}
 	cors     map[string]bool
+	// shares, minBodyRate and readTimeout share the server fairly among
+	// principals (fairness.go).
+	shares      *shares
+	minBodyRate int64
+	bodyGrace   time.Duration
+	readTimeout time.Duration
 }
 
 // Route describes one endpoint: who may call it and what it does. The
@@ -178,11 +196,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.preflight(rec, r) {
 		return
 	}
-	release, ok := s.admit(rec, r)
-	if !ok {
-		return
-	}
-	defer release()
 	s.router.ServeHTTP(rec, r)
 }
 
@@ -212,7 +225,25 @@ func (s *Server) guard(rt Route) http.Handler {
 			info.route = rt.Method + " " + rt.Path
 		}
 		if rt.Roles == nil {
+			// Liveness and readiness take no place: they never wait
+			// behind API traffic.
+			if rt.Path != "/healthz" && rt.Path != "/readyz" {
+				a, ok := s.admit(w, r, "")
+				if !ok {
+					return
+				}
+				defer a.release()
+			}
 			rt.handler(w, r)
+			return
+		}
+		if p, role, imported := importedPrincipal(r, rt); imported {
+			if role == "" {
+				writeProblem(w, r, http.StatusForbidden, domain.EFORBIDDEN, "the imported command's role may not call this endpoint")
+				return
+			}
+			ctx := context.WithValue(r.Context(), keyPrincipal, p)
+			rt.handler(w, r.WithContext(context.WithValue(ctx, keyRole, role)))
 			return
 		}
 		token, ok := bearer(r)
@@ -240,8 +271,14 @@ func (s *Server) guard(rt Route) http.Handler {
 			writeProblem(w, r, http.StatusForbidden, domain.EFORBIDDEN, "your role may not call this endpoint")
 			return
 		}
+		a, ok := s.admit(w, r, p.ID)
+		if !ok {
+			return
+		}
+		defer a.release()
 		ctx := context.WithValue(r.Context(), keyPrincipal, p)
 		ctx = context.WithValue(ctx, keyRole, role)
+		ctx = context.WithValue(ctx, keyAdmission, a)
 		rt.handler(w, r.WithContext(ctx))
 	})
 }
@@ -322,6 +359,13 @@ func (s *Server) waitMinPosition(r *http.Request) error {
 	pos, err := parsePosition(v)
 	if err != nil {
 		return err
+	}
+	if s.proj.Position().Before(pos) {
+		// Waiting takes no place in flight, but one of the principal's
+		// few waiting places (fairness.go).
+		if a := admissionOf(r.Context()); a != nil && !a.wait() {
+			return busy("you have as many queries waiting for min_position as one principal may; retry shortly")
+		}
 	}
 	if err := s.proj.WaitFor(r.Context(), pos, s.wait); err != nil {
 		if err == projections.ErrNotReached {

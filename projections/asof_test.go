@@ -31,7 +31,7 @@ func newBooks(t *testing.T) *books {
 	store := memstore.New()
 	t.Cleanup(func() { store.Close() })
 	b := &books{t: t, ctx: context.Background(), store: store}
-	b.svc = domain.NewService(store, domain.WithClock(func() time.Time { return b.now }))
+	b.svc = domain.NewService(store, domain.WithImport(), domain.WithClock(func() time.Time { return b.now }))
 	return b
 }
 
@@ -90,13 +90,20 @@ func (b *books) pay(grant, date string) string {
 //	2024-01-02  program "quick" (one installment); budget 2024 of 1,000,000.00 (effective 2024-01-02)
 //	            fund "f1": 10,000,000.00 committed, 4,000,000.00 paid in (effective 2023-07-01)
 //	2024-02-05  grant 1 of 80,000.00 approved (effective 2024-02-05)
-//	            investment of 3,000,000.00 approved (2024-02-01); tranche of 1,500,000.00 (2024-02-15)
+//	            investment of 3,000,000.00 approved (2024-02-01)
+//	2024-02-15  tranche of 1,500,000.00 (2024-02-15)
 //	2024-03-10  grant 1 paid (effective 2024-03-10); 2,000,000.00 paid in (2024-03-01)
 //	2024-04-01  grant 2 of 50,000.00 approved (effective 2024-04-01)
 //	2024-05-15  grant 2 paid (effective 2024-05-15)
-//	2024-06-30  supplementary budget of 200,000.00 (effective 2024-06-30); tranche of 1,500,000.00 (2024-06-01)
+//	2024-06-30  supplementary budget of 200,000.00 (effective 2024-06-30)
 //	2024-07-20  correction: grant 1's payment reversed, effective 2024-03-31
-//	2024-08-01  late-recorded paid-in capital of 1,000,000.00, effective 2024-04-15
+//	2024-08-01  late-recorded paid-in capital of 1,000,000.00, effective 2024-04-15;
+//	            then a late-recorded tranche of 1,500,000.00, effective 2024-06-01
+//
+// No effective date lies after its recording, and within each stream the
+// business dates never go backwards: fund f1 reads 2023-06-01, 06-15,
+// 07-01, 2024-02-01, 02-15, 03-01, 04-15, 06-01 in the order recorded, and
+// grant 1's stream 02-05, 03-10, 03-31.
 func pointInTimeBooks(t *testing.T) (b *books, talent1, talent2 string) {
 	b = newBooks(t)
 	fm := func(eff string) domain.CommandMeta { return b.meta("fred", domain.RoleFundManager, eff) }
@@ -121,6 +128,8 @@ func pointInTimeBooks(t *testing.T) (b *books, talent1, talent2 string) {
 	g1 := b.grant(talent1, "80000.00", "2024-02-05")
 	inv := b.must(b.svc.ApproveInvestment(b.ctx, domain.ApproveInvestment{Meta: fm("2024-02-01"), FundID: "f1",
 		CommitteeRef: "IC-2024-01", Project: "Wafer optics", Company: "Pinghu Optics", Sector: "semiconductors", Amount: yuan("3000000.00"), StakePct: pct(10)[0]}))
+
+	b.at("2024-02-15 10:00")
 	b.must(b.svc.FundTranche(b.ctx, domain.InvestmentCommand{Meta: fm("2024-02-15"), FundID: "f1", InvestmentID: inv, Amount: yuan("1500000.00")}))
 
 	b.at("2024-03-10 10:00")
@@ -135,13 +144,13 @@ func pointInTimeBooks(t *testing.T) (b *books, talent1, talent2 string) {
 	b.at("2024-06-30 10:00")
 	b.must(b.svc.AppropriateBudget(b.ctx, domain.AppropriateBudget{Meta: b.meta("alan", domain.RoleApprover, "2024-06-30"),
 		ProgramID: "quick", FiscalYear: 2024, Amount: yuan("200000.00")}))
-	b.must(b.svc.FundTranche(b.ctx, domain.InvestmentCommand{Meta: fm("2024-06-01"), FundID: "f1", InvestmentID: inv, Amount: yuan("1500000.00")}))
 
 	b.at("2024-07-20 10:00")
 	b.must(b.svc.ReversePayment(b.ctx, domain.PaymentCommand{Meta: b.meta("tess", domain.RoleTreasurer, "2024-03-31"),
 		PaymentID: p1, Reason: "returned by the bank: account closed"}))
 	b.at("2024-08-01 10:00")
 	b.must(b.svc.PayInCapital(b.ctx, domain.CapitalCommand{Meta: fm("2024-04-15"), FundID: "f1", LP: "City platform", Amount: yuan("1000000.00")}))
+	b.must(b.svc.FundTranche(b.ctx, domain.InvestmentCommand{Meta: fm("2024-06-01"), FundID: "f1", InvestmentID: inv, Amount: yuan("1500000.00")}))
 	return b, talent1, talent2
 }
 
@@ -186,12 +195,13 @@ func TestReplayAtPointInTime(t *testing.T) {
 				"budget:quick:2024:encumbered": "130000.00", paid1: "0.00", paid2: "",
 			}},
 	}, {
-		// Recorded by 1 July: everything but the reversal and the late
-		// paid-in capital. Both grants paid.
+		// Recorded by 1 July: everything but the reversal, the late
+		// paid-in capital and the late tranche. Both grants paid; one
+		// tranche out.
 		name: "recorded_as_of=2024-07-01",
 		pt:   projections.PointInTime{RecordedAsOf: july},
 		want: want{appropriated: "1200000.00", reserved: "0.00", paid: "130000.00", available: "1070000.00",
-			paidIn: "6000000.00", invested: "3000000.00", idle: "3000000.00",
+			paidIn: "6000000.00", invested: "1500000.00", idle: "4500000.00",
 			accounts: map[string]string{
 				"treasury:2024:appropriation": "-1200000.00", "budget:quick:2024:available": "1070000.00",
 				"budget:quick:2024:encumbered": "0.00", paid1: "80000.00", paid2: "50000.00",

@@ -15,10 +15,12 @@ type PrincipalView struct {
 	Roles     []string  `json:"roles"`
 	Active    bool      `json:"active"`
 	CreatedAt time.Time `json:"created_at"`
-	CreatedBy string    `json:"created_by"`
-	// TokenIssuedAt is when the current token was issued: at creation or
-	// at the last rotation.
-	TokenIssuedAt time.Time  `json:"token_issued_at"`
+	// CreatedBy is the admin who approved the principal's creation (the
+	// one who requested it is in the trail).
+	CreatedBy string `json:"created_by"`
+	// TokenIssuedAt is when the current token was issued: when the person
+	// redeemed their enrollment code. Absent while they hold none.
+	TokenIssuedAt *time.Time `json:"token_issued_at,omitempty"`
 	RevokedAt     *time.Time `json:"revoked_at,omitempty"`
 	RevokedBy     string     `json:"revoked_by,omitempty"`
 	// Position is the log position of the last change.
@@ -27,10 +29,30 @@ type PrincipalView struct {
 	tokenSHA256 string
 }
 
+// AccessRequestView is a pending request for a change of access, waiting
+// for a second admin.
+type AccessRequestView struct {
+	RequestID   string `json:"request_id"`
+	PrincipalID string `json:"principal_id"`
+	// Change is create, grant_role, rotate or restore.
+	Change string `json:"change"`
+	// Roles of a principal to create; Role to grant.
+	Roles       []string  `json:"roles,omitempty"`
+	Role        string    `json:"role,omitempty"`
+	RevokeNow   bool      `json:"revoke_now,omitempty"`
+	RequestedBy string    `json:"requested_by"`
+	RequestedAt time.Time `json:"requested_at"`
+	Reason      string    `json:"reason,omitempty"`
+	DocumentRef string    `json:"document_ref,omitempty"`
+	Position    string    `json:"position"`
+}
+
 type principalModels struct {
 	byID    map[string]*PrincipalView
 	order   []string
 	byToken map[string]*PrincipalView // active principals by token hash
+	// pending holds the requests not yet decided, in the order made.
+	pending []*AccessRequestView
 }
 
 func (p *Projector) initPrincipals() {
@@ -48,10 +70,12 @@ func (p *Projector) applyPrincipal(ev *eventstore.Event, payload domain.Event) {
 			return
 		}
 		v = &PrincipalView{ID: e.PrincipalID, Roles: slices.Clone(e.Roles), Active: true, CreatedAt: at,
-			CreatedBy: ev.Metadata.Principal, TokenIssuedAt: at, tokenSHA256: e.TokenSHA256}
+			CreatedBy: ev.Metadata.Principal}
 		pm.byID[e.PrincipalID] = v
 		pm.order = append(pm.order, e.PrincipalID)
-		pm.byToken[e.TokenSHA256] = v
+		if e.TokenSHA256 != "" { // an older log: the token came with the creation
+			pm.setToken(v, e.TokenSHA256, at)
+		}
 	case *domain.RoleGranted:
 		if v = pm.byID[e.PrincipalID]; v != nil && !slices.Contains(v.Roles, e.Role) {
 			// A new slice: a view handed out earlier keeps its roles.
@@ -63,27 +87,77 @@ func (p *Projector) applyPrincipal(ev *eventstore.Event, payload domain.Event) {
 		}
 	case *domain.TokenRotated:
 		if v = pm.byID[e.PrincipalID]; v != nil {
-			delete(pm.byToken, v.tokenSHA256)
-			v.tokenSHA256 = e.TokenSHA256
-			v.TokenIssuedAt = at
-			if v.Active {
-				pm.byToken[e.TokenSHA256] = v
-			}
+			pm.setToken(v, e.TokenSHA256, at)
+		}
+	case *domain.EnrollmentRedeemed:
+		if v = pm.byID[e.PrincipalID]; v != nil {
+			pm.setToken(v, e.TokenSHA256, at)
 		}
 	case *domain.PrincipalRevoked:
 		if v = pm.byID[e.PrincipalID]; v != nil {
-			delete(pm.byToken, v.tokenSHA256)
+			pm.setToken(v, "", time.Time{})
 			v.Active = false
 			t := at
 			v.RevokedAt = &t
 			v.RevokedBy = ev.Metadata.Principal
 		}
+	case *domain.PrincipalRestored:
+		if v = pm.byID[e.PrincipalID]; v != nil {
+			v.Active, v.RevokedAt, v.RevokedBy = true, nil, ""
+		}
+	case *domain.AccessRequested:
+		pm.pending = append(pm.pending, &AccessRequestView{RequestID: e.RequestID, PrincipalID: e.PrincipalID, Change: e.Change,
+			Roles: slices.Clone(e.Roles), Role: e.Role, RevokeNow: e.RevokeNow, RequestedBy: e.RequestedBy, RequestedAt: at,
+			Reason: ev.Metadata.Reason, DocumentRef: ev.Metadata.DocumentRef, Position: ev.Position.String()})
+		if v = pm.byID[e.PrincipalID]; v != nil && e.RevokeNow {
+			pm.setToken(v, "", time.Time{})
+		}
+	case *domain.AccessApproved:
+		pm.decided(e.RequestID)
+		v = pm.byID[e.PrincipalID]
+	case *domain.AccessRejected:
+		pm.decided(e.RequestID)
+		v = pm.byID[e.PrincipalID]
 	default:
 		return
 	}
 	if v != nil {
 		v.Position = ev.Position.String()
 	}
+}
+
+// setToken makes hash the principal's token (none when empty), issued at.
+func (pm *principalModels) setToken(v *PrincipalView, hash string, at time.Time) {
+	delete(pm.byToken, v.tokenSHA256)
+	v.tokenSHA256 = hash
+	v.TokenIssuedAt = nil
+	if hash == "" {
+		return
+	}
+	t := at
+	v.TokenIssuedAt = &t
+	if v.Active {
+		pm.byToken[hash] = v
+	}
+}
+
+// decided drops a request from the pending ones.
+func (pm *principalModels) decided(requestID string) {
+	pm.pending = slices.DeleteFunc(pm.pending, func(r *AccessRequestView) bool { return r.RequestID == requestID })
+}
+
+// AccessRequests lists the requests for a change of access that wait for
+// a second admin, oldest first.
+func (p *Projector) AccessRequests() []AccessRequestView {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]AccessRequestView, 0, len(p.pm.pending))
+	for _, r := range p.pm.pending {
+		c := *r
+		c.Roles = slices.Clone(r.Roles)
+		out = append(out, c)
+	}
+	return out
 }
 
 // PrincipalByToken returns the active principal whose token has the hex

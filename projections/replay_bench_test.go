@@ -19,9 +19,10 @@ import (
 )
 
 // journeyLog returns the events of grants taken from application to
-// payment through the domain service, about n of them: 7 events a grant,
-// 9 for every other one, which also runs a public notice; 8 programs with
-// their budgets, and a talent for every four grants.
+// payment through the domain service, about n of them: 8 events a grant
+// (the approval reserves the talent's entitlement and the budget), 10 for
+// every other one, which also runs a public notice; 8 programs with their
+// budgets, and a talent for every four grants. All are dated one day.
 func journeyLog(tb testing.TB, n int) []eventstore.Event {
 	tb.Helper()
 	store := journeyStore(tb, n)
@@ -44,9 +45,12 @@ func journeyStore(tb testing.TB, n int) eventstore.Store {
 	ctx := context.Background()
 	store := memstore.New()
 	now := time.Date(2025, 3, 10, 9, 30, 0, 0, time.UTC)
-	svc := domain.NewService(store, domain.WithClock(func() time.Time { return now }))
+	svc := domain.NewService(store, domain.WithImport(), domain.WithClock(func() time.Time { return now }))
+	// An imported command carries its historical date: every one is
+	// dated the clock's day, so no stream's dates go backwards.
+	today := domain.Today(now)
 	actor := func(p, role string) domain.CommandMeta {
-		return domain.CommandMeta{Actor: domain.Actor{Principal: p, Role: role}, DocumentRef: "DOC-1"}
+		return domain.CommandMeta{Actor: domain.Actor{Principal: p, Role: role}, DocumentRef: "DOC-1", EffectiveDate: today}
 	}
 	must := func(r domain.Result, err error) domain.Result {
 		if err != nil {
@@ -62,13 +66,15 @@ func journeyStore(tb testing.TB, n int) eventstore.Store {
 		must(svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: actor("approver", domain.RoleApprover), ProgramID: id,
 			FiscalYear: 2025, Amount: yuanOf(1_000_000_000)}))
 	}
-	grants := n / 8
+	grants := n / 9
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
+			// Each talent takes four grants, well within the program's
+			// cap on what one talent may receive.
 			var t string
-			for g := w; g < grants; g += 8 {
-				if t == "" || g%4 == 0 {
+			for i, g := 0, w; g < grants; i, g = i+1, g+8 {
+				if i%4 == 0 {
 					t = must(svc.RegisterTalent(ctx, domain.RegisterTalent{Meta: actor("clerk", domain.RoleClerk),
 						Name: fmt.Sprintf("Talent %d", g), Tier: "B", Employer: "E"})).ID
 				}

@@ -184,6 +184,14 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 		b := p.budget(e.ProgramID, e.FiscalYear)
 		b.Reserved = b.Reserved.Sub(e.Amount)
 		b.settle()
+	case *domain.EntitlementReserved:
+		// The first step of an approval: pending until GrantApproved, or
+		// until the approval is undone and the entitlement given back.
+		if g := p.grants[e.GrantID]; g == nil || g.ApprovedOn == "" {
+			p.pendingApproval[e.GrantID] = p.eventTime(ev)
+		}
+	case *domain.EntitlementReleased:
+		// The last step of an undone approval or of a termination.
 		delete(p.pendingApproval, e.GrantID)
 		delete(p.pendingRelease, e.GrantID)
 	case *domain.TalentRegistered:

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -75,8 +74,7 @@ func publicKeyString(key ed25519.PrivateKey) string {
 
 // runKeygen writes a new audit signing key and prints its public key.
 func runKeygen(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("keygen", stdout)
 	out := fs.String("out", "audit-key.pem", "file to write the new Ed25519 private key to (never overwritten)")
 	if err := parseFlags(fs, args); err != nil {
 		return err

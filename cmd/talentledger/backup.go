@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -133,8 +132,7 @@ func (g *guard) backup(ctx context.Context, out string) (*integrity.Head, error)
 }
 
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("backup", stdout)
 	data := fs.String("data", "", "data directory of the embedded store (the server may be running)")
 	out := fs.String("out", "", "backup directory to create; it must not exist")
 	witness := fs.String("witness", "", "with the server stopped: the witness file to take the newest head from (default: DIR.witness.jsonl when it exists)")
@@ -143,7 +141,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if *data == "" || *out == "" {
-		return errors.New("--data DIR and --out BACKUP are required")
+		return usagef("--data DIR and --out BACKUP are required")
 	}
 	if _, err := os.Stat(*data); err != nil {
 		return err
@@ -307,8 +305,7 @@ func verifyCopy(ctx context.Context, dir string, head *integrity.Head, pub strin
 }
 
 func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("restore", stdout)
 	from := fs.String("from", "", "backup directory made by talentledger backup")
 	data := fs.String("data", "", "new data directory to restore into; it must not exist or be empty")
 	witness := fs.String("witness", "", "the ledger's witness file: the restored log must agree with every head of it that it reaches")
@@ -317,7 +314,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if *from == "" || *data == "" {
-		return errors.New("--from BACKUP and --data NEWDIR are required")
+		return usagef("--from BACKUP and --data NEWDIR are required")
 	}
 	src := filepath.Join(*from, "data")
 	if _, err := os.Stat(src); err != nil {

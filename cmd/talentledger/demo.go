@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"talentledger/domain"
@@ -18,8 +18,7 @@ import (
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("demo", flag.ContinueOnError)
-	flags.SetOutput(stderr)
+	flags := newFlagSet("demo", stdout)
 	var cfg serveConfig
 	cfg.register(flags, "./demo-data")
 	if err := parseFlags(flags, args); err != nil {
@@ -47,8 +46,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	var ps []ledgerhttp.Principal
-	for role, tok := range tokens {
-		ps = append(ps, ledgerhttp.Principal{ID: "demo-" + role, Roles: []string{role}, TokenSHA256: ledgerhttp.HashToken(tok)})
+	for key, tok := range tokens {
+		role := key
+		if key == demoAdmin2 {
+			role = domain.RoleAdmin
+		}
+		ps = append(ps, ledgerhttp.Principal{ID: "demo-" + key, Roles: []string{role}, TokenSHA256: ledgerhttp.HashToken(tok)})
 	}
 	principals, err := ledgerhttp.NewPrincipals(ps)
 	if err != nil {
@@ -75,16 +78,22 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	svcOpts, err := cfg.serviceOptions()
+	if err != nil {
+		store.Close()
+		return err
+	}
 	g, err := newGuard(ctx, store, cfg.integ, auditKey, log)
 	if err != nil {
 		store.Close()
 		return err
 	}
-	a := newAppWith(store, principals, auditKey, log, m, apiOpts, g.configure)
+	a := newAppWithService(store, principals, auditKey, log, m, svcOpts, apiOpts, g.configure)
 	a.guard = g
 	g.registerMetrics(m)
 	a.metricsAddr = cfg.metricsAddr
 	a.tls = tlsConfig
+	a.timeouts = cfg.limits.timeouts
 	last, err := store.LastPosition(ctx)
 	if err != nil {
 		g.close()
@@ -116,7 +125,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	})
 }
 
-// demoTokens returns one token per role, reading them from
+// demoAdmin2 names the demo's second admin, who approves what the first
+// requests (four eyes on access).
+const demoAdmin2 = "admin2"
+
+// demoTokens returns one token per role, and one for a second admin,
+// reading them from
 // <data>/demo-tokens.json or creating that file. Tokens are generated on
 // this machine at first run; none is ever part of the source.
 func demoTokens(dir string) (map[string]string, error) {
@@ -127,7 +141,7 @@ func demoTokens(dir string) (map[string]string, error) {
 		if err := json.Unmarshal(b, &tokens); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		for _, role := range domain.Roles {
+		for _, role := range append(slices.Clone(domain.Roles), demoAdmin2) {
 			if tokens[role] == "" {
 				return nil, fmt.Errorf("%s has no token for role %s; delete it to make new ones", path, role)
 			}
@@ -138,7 +152,7 @@ func demoTokens(dir string) (map[string]string, error) {
 		return nil, err
 	}
 	tokens := map[string]string{}
-	for _, role := range domain.Roles {
+	for _, role := range append(slices.Clone(domain.Roles), demoAdmin2) {
 		tokens[role] = ledgerhttp.NewToken()
 	}
 	b, _ = json.MarshalIndent(tokens, "", "  ")
@@ -149,7 +163,7 @@ func demoTokens(dir string) (map[string]string, error) {
 }
 
 func printDemoHelp(w io.Writer, base string, tokens map[string]string, dir string) {
-	fmt.Fprintf(w, "\ntalentledger demo is serving on %s\n\nTokens, one per role (also in %s):\n",
+	fmt.Fprintf(w, "\ntalentledger demo is serving on %s\n\nTokens, one per role and a second admin (also in %s):\n",
 		base, filepath.Join(dir, "demo-tokens.json"))
 	roles := make([]string, 0, len(tokens))
 	for r := range tokens {

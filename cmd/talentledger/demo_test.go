@@ -218,6 +218,7 @@ func checkDemoFigures(t *testing.T, base, token string) {
 	// The early departure owes exactly 220,000.00.
 	var terminated struct {
 		Grants []struct {
+			ID       string `json:"id"`
 			Paid     string `json:"paid"`
 			Clawback struct {
 				Assessed    string `json:"assessed"`
@@ -228,6 +229,39 @@ func checkDemoFigures(t *testing.T, base, token string) {
 	getJSON(t, base, token, "/v1/grants?status=terminated", &terminated)
 	if len(terminated.Grants) != 1 || terminated.Grants[0].Paid != "420000.00" || terminated.Grants[0].Clawback.Assessed != "220000.00" {
 		t.Errorf("terminated grants = %+v, want one with 420000.00 paid and 220000.00 assessed", terminated.Grants)
+	} else {
+		// The demo is history: its trail says every event was imported.
+		var trail struct {
+			Events []struct {
+				Type, Source string
+			} `json:"events"`
+		}
+		getJSON(t, base, token, "/v1/grants/"+terminated.Grants[0].ID+"/trail", &trail)
+		if len(trail.Events) == 0 {
+			t.Error("the terminated grant has no trail")
+		}
+		for _, e := range trail.Events {
+			if e.Source != domain.SourceImport {
+				t.Errorf("trail event %s has source %q, want import", e.Type, e.Source)
+			}
+		}
+	}
+	// No stacking: Maria Rossi's six months of rent, 15,000.00, come off
+	// her housing award, read from her own stream as the demo loaded.
+	var housing struct {
+		Grants []struct {
+			Deduction string `json:"deduction"`
+		} `json:"grants"`
+	}
+	getJSON(t, base, token, "/v1/grants?program=housing&limit=100", &housing)
+	deducted := 0
+	for _, g := range housing.Grants {
+		if g.Deduction == "15000.00" {
+			deducted++
+		}
+	}
+	if deducted != 1 {
+		t.Errorf("%d housing grants with the 15000.00 rent deduction, want 1", deducted)
 	}
 	var completed struct{ Total int }
 	getJSON(t, base, token, "/v1/grants?status=completed", &completed)

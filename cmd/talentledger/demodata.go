@@ -3,21 +3,33 @@ package main
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/shopspring/decimal"
 
 	"talentledger/domain"
 )
 
-// demoLoader writes the demo data set through the domain service, the same
-// command path the API uses. Command IDs are fixed ("demo:N"), so the data
-// set, and every ID it creates, is the same on every machine.
+// demoLoader writes the demo data set as history: through a Service made
+// for import (domain.WithImport), so that every command is reckoned at its
+// own historical date and every event is marked source "import", the
+// honest way history enters the ledger. Steps are queued with their dates
+// and run in date order (steps of one day in the order queued), so that no
+// stream's business dates go backwards. Command IDs are fixed ("demo:N"),
+// so the data set, and every ID it creates, is the same on every machine.
 type demoLoader struct {
-	ctx  context.Context
-	svc  *domain.Service
-	n    int
-	err  error
-	last domain.Result
+	ctx   context.Context
+	svc   *domain.Service
+	n     int
+	err   error
+	steps []demoStep
+}
+
+type demoStep struct {
+	date, what string
+	run        func() (domain.Result, error)
+	// id receives the ID the step created, for later steps.
+	id *string
 }
 
 func (d *demoLoader) meta(role, date, doc string) domain.CommandMeta {
@@ -31,18 +43,25 @@ func (d *demoLoader) meta(role, date, doc string) domain.CommandMeta {
 	}
 }
 
-// do runs one command unless an earlier one failed.
-func (d *demoLoader) do(what string, f func() (domain.Result, error)) string {
-	if d.err != nil {
-		return ""
+// at queues a step on date and returns where the ID it creates will be.
+func (d *demoLoader) at(date, what string, f func() (domain.Result, error)) *string {
+	id := new(string)
+	d.steps = append(d.steps, demoStep{date: date, what: what, run: f, id: id})
+	return id
+}
+
+// run carries out the queued steps in date order, stopping at the first
+// that fails.
+func (d *demoLoader) run() error {
+	sort.SliceStable(d.steps, func(i, j int) bool { return d.steps[i].date < d.steps[j].date })
+	for _, st := range d.steps {
+		res, err := st.run()
+		if err != nil {
+			return fmt.Errorf("%s on %s (command %d): %w", st.what, st.date, d.n, err)
+		}
+		*st.id = res.ID
 	}
-	res, err := f()
-	if err != nil {
-		d.err = fmt.Errorf("%s (command %d): %w", what, d.n, err)
-		return ""
-	}
-	d.last = res
-	return res.ID
+	return nil
 }
 
 func money(s string) domain.Money {
@@ -52,6 +71,8 @@ func money(s string) domain.Money {
 	}
 	return m
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func pct(ps ...int64) []decimal.Decimal {
 	out := make([]decimal.Decimal, len(ps))
@@ -83,18 +104,22 @@ var demoPrograms = []struct {
 	{domain.DefineProgram{ProgramID: "housing", Name: "Housing-purchase subsidy (购房补助)", Kind: domain.KindHousingPurchase,
 		Caps:     map[string]domain.Money{"A": money("1000000"), "B": money("600000"), "C": money("350000"), "D": money("150000")},
 		Schedule: domain.Schedule{Percentages: pct(40, 30, 30), IntervalMonths: 12}, ServiceMonths: 60, NoticeDays: 5,
-		DeductKinds: []string{domain.KindRent, domain.KindApartmentRent}}, "30000000"},
+		DeductKinds: []string{domain.KindRent, domain.KindApartmentRent}, Entitlement: domain.Entitlement{Once: true}}, "30000000"},
 	{domain.DefineProgram{ProgramID: "living", Name: "Living allowance (生活补贴), permit category A", Kind: domain.KindLivingAllowance,
 		Caps: capsAll("180000", "A", "B", "C", "D"), Schedule: monthly("5000", 36), ServiceMonths: 36, NoticeDays: 5,
-		PermitCategories: []string{"A"}}, "12000000"},
+		PermitCategories: []string{"A"}, Entitlement: domain.Entitlement{MaxMonths: 36}}, "12000000"},
 	{domain.DefineProgram{ProgramID: "rent", Name: "Rent subsidy (租房补贴)", Kind: domain.KindRent,
-		Caps: capsAll("60000", "A", "B", "C", "D", "E"), Schedule: monthly("2500", 24)}, "3000000"},
+		Caps: capsAll("60000", "A", "B", "C", "D", "E"), Schedule: monthly("2500", 24),
+		Entitlement: domain.Entitlement{MaxMonths: 36, ExclusiveKinds: []string{domain.KindRent, domain.KindApartmentRent}}}, "3000000"},
 	{domain.DefineProgram{ProgramID: "transport", Name: "Transport and toll subsidy (交通补助)", Kind: domain.KindTransport,
-		Caps: capsAll("18000", "A", "B", "C", "D", "E"), Schedule: monthly("500", 36)}, "1500000"},
+		Caps: capsAll("18000", "A", "B", "C", "D", "E"), Schedule: monthly("500", 36),
+		Entitlement: domain.Entitlement{MaxPerYear: ptr(money("6000"))}}, "1500000"},
 	{domain.DefineProgram{ProgramID: "medical", Name: "Supplementary medical insurance (补充医疗保险)", Kind: domain.KindMedicalInsurance,
-		Caps: capsAll("12000", "A", "B", "C", "D"), Schedule: domain.Schedule{Percentages: pct(100)}}, "800000"},
+		Caps: capsAll("12000", "A", "B", "C", "D"), Schedule: domain.Schedule{Percentages: pct(100)},
+		Entitlement: domain.Entitlement{MaxPerYear: ptr(money("12000"))}}, "800000"},
 	{domain.DefineProgram{ProgramID: "apartment", Name: "Talent-apartment rent discount, 19 apartments (人才公寓租金优惠)", Kind: domain.KindApartmentRent,
-		Caps: capsAll("72000", "A", "B", "C", "D", "E"), Schedule: monthly("3000", 24)}, "2000000"},
+		Caps: capsAll("72000", "A", "B", "C", "D", "E"), Schedule: monthly("3000", 24),
+		Entitlement: domain.Entitlement{MaxMonths: 36, ExclusiveKinds: []string{domain.KindRent, domain.KindApartmentRent}}}, "2000000"},
 }
 
 type demoTalent struct {
@@ -141,24 +166,26 @@ var demoTalents = []demoTalent{
 // fiscal year 2024, thirty talents, and grants at every stage, among them
 // one completed, one midway through its installments, one rejected, one
 // whose award is reduced by rent already received, and the early departure
-// that owes the 220,000.00 clawback.
+// that owes the 220,000.00 clawback. It is history, entered through the
+// import path into the store svc writes to; svc must not have read the
+// store yet.
 func loadDemo(ctx context.Context, svc *domain.Service) error {
-	d := &demoLoader{ctx: ctx, svc: svc}
+	d := &demoLoader{ctx: ctx, svc: domain.NewService(svc.Store(), domain.WithImport())}
 	for _, p := range demoPrograms {
 		def := p.def
-		d.do("define "+def.ProgramID, func() (domain.Result, error) {
+		d.at("2023-12-01", "define "+def.ProgramID, func() (domain.Result, error) {
 			def.Meta = d.meta(domain.RoleAdmin, "2023-12-01", "PHRS-2023-112")
-			return svc.DefineProgram(ctx, def)
+			return d.svc.DefineProgram(ctx, def)
 		})
-		d.do("budget "+def.ProgramID, func() (domain.Result, error) {
-			return svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: d.meta(domain.RoleApprover, "2024-01-02", "PHCZ-2024-001"),
+		d.at("2024-01-02", "budget "+def.ProgramID, func() (domain.Result, error) {
+			return d.svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: d.meta(domain.RoleApprover, "2024-01-02", "PHCZ-2024-001"),
 				ProgramID: def.ProgramID, FiscalYear: 2024, Amount: money(p.budget)})
 		})
 	}
-	talents := make([]string, len(demoTalents))
+	talents := make([]*string, len(demoTalents))
 	for i, t := range demoTalents {
-		talents[i] = d.do("register "+t.name, func() (domain.Result, error) {
-			return svc.RegisterTalent(ctx, domain.RegisterTalent{Meta: d.meta(domain.RoleClerk, "2023-12-15", ""),
+		talents[i] = d.at("2023-12-15", "register "+t.name, func() (domain.Result, error) {
+			return d.svc.RegisterTalent(ctx, domain.RegisterTalent{Meta: d.meta(domain.RoleClerk, "2023-12-15", ""),
 				Name: t.name, PermitCategory: t.permit, Tier: t.tier, Employer: t.employer, OverseasEngineer: t.engineer})
 		})
 	}
@@ -168,14 +195,15 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 	g := d.approvedGrant(talents[0], "housing", "600000", "2024-01-02", "2024-01-15")
 	d.pay(g, 1, "2024-01-15")
 	d.pay(g, 2, "2025-01-15")
-	d.do("departure", func() (domain.Result, error) {
-		return svc.ReportDeparture(ctx, domain.ReportDeparture{Meta: d.meta(domain.RoleClerk, "2025-09-15", "PHRS-DEP-2025-031"),
-			TalentID: talents[0], DepartureDate: "2025-09-15"})
+	d.at("2025-09-15", "departure", func() (domain.Result, error) {
+		return d.svc.ReportDeparture(ctx, domain.ReportDeparture{Meta: d.meta(domain.RoleClerk, "2025-09-15", "PHRS-DEP-2025-031"),
+			TalentID: *talents[0], DepartureDate: "2025-09-15"})
 	})
-	d.do("terminate", func() (domain.Result, error) {
+	leaver := g
+	d.at("2025-09-20", "terminate", func() (domain.Result, error) {
 		m := d.meta(domain.RoleApprover, "2025-09-20", "PHCZ-TERM-2025-007")
 		m.Reason = "left Pinghu before serving 60 months"
-		return svc.TerminateGrant(ctx, domain.TerminateGrant{Meta: m, GrantID: g})
+		return d.svc.TerminateGrant(ctx, domain.TerminateGrant{Meta: m, GrantID: *leaver})
 	})
 
 	// Every step completed: tier C housing, all three installments paid.
@@ -204,7 +232,7 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 	}
 
 	// More approved grants, each with its first installment paid.
-	for i, c := range []struct {
+	for _, c := range []struct {
 		t                        int
 		program, amount, applied string
 		approved                 string
@@ -222,7 +250,6 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 	} {
 		g := d.approvedGrant(talents[c.t], c.program, c.amount, c.applied, c.approved)
 		d.pay(g, 1, c.approved)
-		_ = i
 	}
 
 	// Grants still on their way: applied, reviewed, in notice, and one rejected.
@@ -241,56 +268,59 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 		g := d.approvedGrant(talents[t], "hr_awards", "200000", "2024-03-04", "2024-03-11")
 		d.pay(g, 1, "2024-03-11")
 	}
-	return d.err
+	return d.run()
 }
 
-func (d *demoLoader) apply(talent, program, amount, date string) string {
-	return d.do("apply", func() (domain.Result, error) {
+func (d *demoLoader) apply(talent *string, program, amount, date string) *string {
+	return d.at(date, "apply", func() (domain.Result, error) {
 		return d.svc.ApplyGrant(d.ctx, domain.ApplyGrant{Meta: d.meta(domain.RoleClerk, date, "PHRS-APP-"+date),
-			TalentID: talent, ProgramID: program, AmountRequested: money(amount)})
+			TalentID: *talent, ProgramID: program, AmountRequested: money(amount)})
 	})
 }
 
-func (d *demoLoader) review(g, date, decision string) {
-	d.do("review", func() (domain.Result, error) {
-		return d.svc.ReviewGrant(d.ctx, domain.ReviewGrant{Meta: d.meta(domain.RoleReviewer, date, ""), GrantID: g,
+func (d *demoLoader) review(g *string, date, decision string) {
+	d.at(date, "review", func() (domain.Result, error) {
+		return d.svc.ReviewGrant(d.ctx, domain.ReviewGrant{Meta: d.meta(domain.RoleReviewer, date, ""), GrantID: *g,
 			Decision: decision, Note: "employer verified; documents complete"})
 	})
 }
 
-func (d *demoLoader) openNotice(g, date string) {
-	d.do("notice", func() (domain.Result, error) {
-		return d.svc.OpenNotice(d.ctx, domain.NoticeCommand{Meta: d.meta(domain.RoleReviewer, date, "PH-GS-"+date), GrantID: g})
+func (d *demoLoader) openNotice(g *string, date string) {
+	d.at(date, "notice", func() (domain.Result, error) {
+		return d.svc.OpenNotice(d.ctx, domain.NoticeCommand{Meta: d.meta(domain.RoleReviewer, date, "PH-GS-"+date), GrantID: *g})
 	})
 }
 
 // approvedGrant applies, reviews, runs the public notice where the program
-// has one, and approves on the approval date.
-func (d *demoLoader) approvedGrant(talent, program, amount, applied, approved string) string {
+// has one (closing it on the first day the calendar allows), and approves
+// on the approval date, or on the day the notice closed if that is later.
+func (d *demoLoader) approvedGrant(talent *string, program, amount, applied, approved string) *string {
 	g := d.apply(talent, program, amount, applied)
 	d.review(g, applied, "approve")
 	if program == "housing" || program == "living" {
 		d.openNotice(g, applied)
-		d.do("close notice", func() (domain.Result, error) {
-			return d.svc.CloseNotice(d.ctx, domain.NoticeCommand{Meta: d.meta(domain.RoleReviewer, approved, ""), GrantID: g})
+		closes := domain.NoticeClosesOn(applied, 5)
+		approved = max(approved, closes)
+		d.at(closes, "close notice", func() (domain.Result, error) {
+			return d.svc.CloseNotice(d.ctx, domain.NoticeCommand{Meta: d.meta(domain.RoleReviewer, closes, ""), GrantID: *g})
 		})
 	}
-	d.do("approve", func() (domain.Result, error) {
-		return d.svc.ApproveGrant(d.ctx, domain.ApproveGrant{Meta: d.meta(domain.RoleApprover, approved, "PHCZ-APR-"+approved), GrantID: g})
+	d.at(approved, "approve", func() (domain.Result, error) {
+		return d.svc.ApproveGrant(d.ctx, domain.ApproveGrant{Meta: d.meta(domain.RoleApprover, approved, "PHCZ-APR-"+approved), GrantID: *g})
 	})
 	return g
 }
 
 // pay prepares, approves and releases installment n on date.
-func (d *demoLoader) pay(g string, n int, date string) {
-	p := d.do("prepare", func() (domain.Result, error) {
-		return d.svc.PreparePayment(d.ctx, domain.PreparePayment{Meta: d.meta(domain.RoleClerk, date, ""), GrantID: g, Installment: n})
+func (d *demoLoader) pay(g *string, n int, date string) {
+	p := d.at(date, "prepare", func() (domain.Result, error) {
+		return d.svc.PreparePayment(d.ctx, domain.PreparePayment{Meta: d.meta(domain.RoleClerk, date, ""), GrantID: *g, Installment: n})
 	})
-	d.do("approve payment", func() (domain.Result, error) {
-		return d.svc.ApprovePayment(d.ctx, domain.PaymentCommand{Meta: d.meta(domain.RoleApprover, date, ""), PaymentID: p})
+	d.at(date, "approve payment", func() (domain.Result, error) {
+		return d.svc.ApprovePayment(d.ctx, domain.PaymentCommand{Meta: d.meta(domain.RoleApprover, date, ""), PaymentID: *p})
 	})
-	d.do("release", func() (domain.Result, error) {
-		return d.svc.ReleasePayment(d.ctx, domain.PaymentCommand{Meta: d.meta(domain.RoleTreasurer, date, ""), PaymentID: p,
+	d.at(date, "release", func() (domain.Result, error) {
+		return d.svc.ReleasePayment(d.ctx, domain.PaymentCommand{Meta: d.meta(domain.RoleTreasurer, date, ""), PaymentID: *p,
 			BankReference: fmt.Sprintf("ZJRCB-%s-%04d", date, d.n)})
 	})
 }

@@ -72,29 +72,29 @@ var demoProjects = []demoProject{
 // exit and the 4,000,000 write-off, and a special-fund grant program
 // financed by the human resources fund.
 func (d *demoLoader) loadDemoFunds() {
-	ctx, svc := d.ctx, d.svc
+	ctx := d.ctx
 	for _, f := range demoFunds {
 		limit := decimal.NewFromInt(f.concentrationPct)
-		d.do("establish "+f.id, func() (domain.Result, error) {
-			return svc.EstablishFund(ctx, domain.EstablishFund{Meta: d.meta(domain.RoleFundManager, f.established, "PHCZ-FUND-"+f.id),
+		d.at(f.established, "establish "+f.id, func() (domain.Result, error) {
+			return d.svc.EstablishFund(ctx, domain.EstablishFund{Meta: d.meta(domain.RoleFundManager, f.established, "PHCZ-FUND-"+f.id),
 				FundID: f.id, Name: f.name, FundType: f.fundType, Target: money(f.target), TermYears: f.termYears,
 				Manager: "Pinghu Industrial Investment Management Co.", ConcentrationLimitPct: &limit})
 		})
 		for _, lp := range f.lps {
-			d.do("commit", func() (domain.Result, error) {
-				return svc.MakeCommitment(ctx, domain.CapitalCommand{Meta: d.meta(domain.RoleFundManager, f.established, ""),
+			d.at(f.established, "commit", func() (domain.Result, error) {
+				return d.svc.MakeCommitment(ctx, domain.CapitalCommand{Meta: d.meta(domain.RoleFundManager, f.established, ""),
 					FundID: f.id, LP: lp.name, Amount: money(lp.committed)})
 			})
-			d.do("pay in", func() (domain.Result, error) {
-				return svc.PayInCapital(ctx, domain.CapitalCommand{Meta: d.meta(domain.RoleFundManager, lp.paidOn, ""),
+			d.at(lp.paidOn, "pay in", func() (domain.Result, error) {
+				return d.svc.PayInCapital(ctx, domain.CapitalCommand{Meta: d.meta(domain.RoleFundManager, lp.paidOn, ""),
 					FundID: f.id, LP: lp.name, Amount: money(lp.paidIn)})
 			})
 		}
 	}
-	ids := make([]string, len(demoProjects))
+	ids := make([]*string, len(demoProjects))
 	for i, p := range demoProjects {
-		ids[i] = d.do("approve investment", func() (domain.Result, error) {
-			return svc.ApproveInvestment(ctx, domain.ApproveInvestment{Meta: d.meta(domain.RoleFundManager, p.funded, ""),
+		ids[i] = d.at(p.funded, "approve investment", func() (domain.Result, error) {
+			return d.svc.ApproveInvestment(ctx, domain.ApproveInvestment{Meta: d.meta(domain.RoleFundManager, p.funded, ""),
 				FundID: p.fund, CommitteeRef: "IC-" + p.funded, Project: p.project, Company: p.company, Sector: p.sector,
 				Amount: money(p.amount), StakePct: decimal.NewFromInt(p.stake)})
 		})
@@ -106,15 +106,16 @@ func (d *demoLoader) loadDemoFunds() {
 			tranches = []domain.Money{first, total.Sub(first)}
 		}
 		for n, amount := range tranches {
-			d.do("tranche", func() (domain.Result, error) {
-				return svc.FundTranche(ctx, domain.InvestmentCommand{Meta: d.meta(domain.RoleFundManager, domain.AddMonths(p.funded, 6*n), ""),
-					FundID: p.fund, InvestmentID: ids[i], Amount: amount})
+			date := domain.AddMonths(p.funded, 6*n)
+			d.at(date, "tranche", func() (domain.Result, error) {
+				return d.svc.FundTranche(ctx, domain.InvestmentCommand{Meta: d.meta(domain.RoleFundManager, date, ""),
+					FundID: p.fund, InvestmentID: *ids[i], Amount: amount})
 			})
 		}
 	}
 	inv := func(i int, date string, f func(domain.InvestmentCommand) (domain.Result, error), amount string) {
-		d.do("investment event", func() (domain.Result, error) {
-			c := domain.InvestmentCommand{Meta: d.meta(domain.RoleFundManager, date, "PH-VAL-"+date), FundID: demoProjects[i].fund, InvestmentID: ids[i]}
+		d.at(date, "investment event", func() (domain.Result, error) {
+			c := domain.InvestmentCommand{Meta: d.meta(domain.RoleFundManager, date, "PH-VAL-"+date), FundID: demoProjects[i].fund, InvestmentID: *ids[i]}
 			if amount != "" {
 				c.Amount = money(amount)
 			}
@@ -122,25 +123,25 @@ func (d *demoLoader) loadDemoFunds() {
 		})
 	}
 	// The solid-state battery pilot: 20,000,000 in, 36,000,000 back (1.8×).
-	inv(4, "2024-06-28", func(c domain.InvestmentCommand) (domain.Result, error) { return svc.CompleteExit(ctx, c) }, "36000000")
+	inv(4, "2024-06-28", func(c domain.InvestmentCommand) (domain.Result, error) { return d.svc.CompleteExit(ctx, c) }, "36000000")
 	// The rare-earth-free magnets: written off, 4,000,000.
-	inv(10, "2024-09-30", func(c domain.InvestmentCommand) (domain.Result, error) { return svc.WriteOff(ctx, c) }, "")
+	inv(10, "2024-09-30", func(c domain.InvestmentCommand) (domain.Result, error) { return d.svc.WriteOff(ctx, c) }, "")
 	// Valuations and a distribution.
-	inv(0, "2024-12-31", func(c domain.InvestmentCommand) (domain.Result, error) { return svc.UpdateValuation(ctx, c) }, "68000000")
-	inv(6, "2024-12-31", func(c domain.InvestmentCommand) (domain.Result, error) { return svc.UpdateValuation(ctx, c) }, "41500000")
-	inv(14, "2024-12-31", func(c domain.InvestmentCommand) (domain.Result, error) { return svc.UpdateValuation(ctx, c) }, "17000000")
-	inv(12, "2024-11-15", func(c domain.InvestmentCommand) (domain.Result, error) { return svc.RecordDistribution(ctx, c) }, "2500000")
+	inv(0, "2024-12-31", func(c domain.InvestmentCommand) (domain.Result, error) { return d.svc.UpdateValuation(ctx, c) }, "68000000")
+	inv(6, "2024-12-31", func(c domain.InvestmentCommand) (domain.Result, error) { return d.svc.UpdateValuation(ctx, c) }, "41500000")
+	inv(14, "2024-12-31", func(c domain.InvestmentCommand) (domain.Result, error) { return d.svc.UpdateValuation(ctx, c) }, "17000000")
+	inv(12, "2024-11-15", func(c domain.InvestmentCommand) (domain.Result, error) { return d.svc.RecordDistribution(ctx, c) }, "2500000")
 
 	// A special-fund grant: the human resources fund finances awards to
 	// provincial overseas engineers.
-	d.do("define hr_awards", func() (domain.Result, error) {
-		return svc.DefineProgram(ctx, domain.DefineProgram{Meta: d.meta(domain.RoleAdmin, "2024-01-05", "PHRS-2024-004"),
+	d.at("2024-01-05", "define hr_awards", func() (domain.Result, error) {
+		return d.svc.DefineProgram(ctx, domain.DefineProgram{Meta: d.meta(domain.RoleAdmin, "2024-01-05", "PHRS-2024-004"),
 			ProgramID: "hr_awards", Name: "Overseas engineer awards (省海外工程师奖励), HR special fund", Kind: domain.KindSpecialFundGrant,
 			Caps: capsAll("200000", "A", "B", "C", "D"), Schedule: domain.Schedule{Percentages: pct(50, 50), IntervalMonths: 12},
 			ServiceMonths: 24, FundingSource: "fund:hr"})
 	})
-	d.do("budget hr_awards", func() (domain.Result, error) {
-		return svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: d.meta(domain.RoleApprover, "2024-01-08", "PHCZ-2024-019"),
+	d.at("2024-01-08", "budget hr_awards", func() (domain.Result, error) {
+		return d.svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: d.meta(domain.RoleApprover, "2024-01-08", "PHCZ-2024-019"),
 			ProgramID: "hr_awards", FiscalYear: 2024, Amount: money("2000000")})
 	})
 }

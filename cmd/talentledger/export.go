@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,8 +18,7 @@ import (
 // register as the log stands. The journal is streamed from the log; the
 // register comes from read models replayed from it.
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("export", stdout)
 	data := fs.String("data", "./data", "data directory of the embedded store")
 	out := fs.String("out", "", "directory to write the files to (created if needed)")
 	from := fs.String("from", "", "journal: first effective date (YYYY-MM-DD), inclusive")

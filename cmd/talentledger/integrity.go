@@ -136,7 +136,7 @@ func checkWitnessPath(witness, data string) error {
 		w = filepath.Join(rw, filepath.Base(w))
 	}
 	if rel, err := filepath.Rel(d, w); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return fmt.Errorf("--witness %s is inside the data directory %s: keep it elsewhere, on another disk in production", witness, data)
+		return usagef("--witness %s is inside the data directory %s: keep it elsewhere, on another disk in production", witness, data)
 	}
 	return nil
 }
@@ -148,17 +148,17 @@ func (c *integrityConfig) validate(data string, embedded bool, key ed25519.Priva
 	}
 	switch {
 	case c.witness != "" && c.noWitness:
-		return errors.New("--witness and --no-witness exclude each other")
+		return usagef("--witness and --no-witness exclude each other")
 	case c.witness == "" && !c.noWitness:
-		return errors.New("--witness PATH is required (a file outside the data directory), or --no-witness to run without one")
+		return usagef("--witness PATH is required (a file outside the data directory), or --no-witness to run without one")
 	case c.witness != "" && key == nil:
-		return errors.New("--witness needs --audit-key: heads are signed")
+		return usagef("--witness needs --audit-key: heads are signed")
 	case c.witnessURL != "" && c.witness == "":
-		return errors.New("--witness-url needs --witness")
+		return usagef("--witness-url needs --witness")
 	case c.headInterval <= 0:
-		return errors.New("--head-interval must be positive")
+		return usagef("--head-interval must be positive")
 	case c.scrubRate < 0:
-		return errors.New("--scrub-rate must not be negative")
+		return usagef("--scrub-rate must not be negative")
 	}
 	if c.witness != "" && embedded {
 		return checkWitnessPath(c.witness, data)

@@ -6,8 +6,10 @@
 //	talentledger keygen   write a new key for signing audit tree heads
 //	talentledger bench    measure throughput, latency, replay, cold start and memory
 //	talentledger export   write the journal and the grants register of a data directory as CSV
+//	talentledger import   append a file of past decisions to a data directory, offline
 //	talentledger backup   copy a data directory, online, and verify the copy
 //	talentledger restore  restore a backup into a new data directory, verified
+//	talentledger version  print the version, the Go version and the store format
 //
 // Every flag can also be set through an environment variable named
 // TALENTLEDGER_<FLAG>, e.g. TALENTLEDGER_ADDR.
@@ -16,13 +18,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 )
 
@@ -58,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runKeygen(args[1:], stdout, stderr)
 	case "export":
 		err = runExport(ctx, args[1:], stdout, stderr)
+	case "import":
+		err = runImport(ctx, args[1:], stdout, stderr)
 	case "verify":
 		return runVerify(ctx, args[1:], stdout, stderr)
 	case "backup":
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runRestore(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
+	case "version":
+		err = runVersion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return exitOK
@@ -81,11 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exit.code
 	}
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(stderr, "talentledger %s: %v\n", args[0], err)
-		return exitCantRun
-	}
-	return exitOK
+	return exitCode(args[0], err, stderr)
 }
 
 func usage(w io.Writer) {
@@ -99,21 +99,16 @@ commands:
   bench    load an in-process server over loopback and report throughput and
            latency; --events N measures replay, cold start and memory instead
   export   write the journal and the grants register of a data directory as CSV
+  import   append a JSON-lines file of past decisions to a data directory (server stopped)
+  backup   copy a data directory (online, while serve runs) with its newest
+           signed head, and verify the copy
+  restore  restore a backup into a new data directory, verified against its
+           head and the witness
+  version  print the version, the Go version and the store format
 
 Run 'talentledger <command> -h' for a command's flags. Every flag can also
 be set as an environment variable TALENTLEDGER_<FLAG> (e.g. TALENTLEDGER_ADDR).
 `)
-}
-
-// parseFlags parses args after filling unset flags from the environment.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "TALENTLEDGER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			_ = f.Value.Set(v)
-		}
-	})
-	return fs.Parse(args)
 }
 
 func newLogger(w io.Writer) *slog.Logger {

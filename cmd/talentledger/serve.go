@@ -37,6 +37,10 @@ type serveConfig struct {
 	tlsCert, tlsKey string
 	corsOrigins     string
 	maxInFlight     int
+	// maxBackdate is how many days before the server's date a business
+	// date may lie.
+	maxBackdate int
+	limits      limitsConfig
 	// integ is the witness, self-check and scrub configuration.
 	integ integrityConfig
 }
@@ -52,7 +56,17 @@ func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API (CORS); empty: CORS off")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", ledgerhttp.DefaultMaxInFlight, "requests served at once; more are answered 503 (negative: no cap)")
+	fs.IntVar(&c.maxBackdate, "max-backdate", domain.DefaultMaxBackdate, "days before the server's date a command's effective_date may lie; older history enters by import")
+	c.limits.register(fs)
 	c.integ.register(fs)
+}
+
+// serviceOptions returns the domain options the flags set.
+func (c *serveConfig) serviceOptions() ([]domain.Option, error) {
+	if c.maxBackdate < 0 || c.maxBackdate > 366 {
+		return nil, errors.New("--max-backdate must be between 0 and 366 days")
+	}
+	return []domain.Option{domain.WithMaxBackdate(c.maxBackdate)}, nil
 }
 
 // transport returns the TLS configuration, nil for plain HTTP, and the
@@ -60,12 +74,16 @@ func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 func (c *serveConfig) transport() (*tls.Config, func(*ledgerhttp.Config), error) {
 	opts := func(api *ledgerhttp.Config) {
 		api.MaxInFlight = c.maxInFlight
+		c.limits.apply(api)
 		if c.corsOrigins != "" {
 			api.CORSOrigins = strings.Split(c.corsOrigins, ",")
 		}
 	}
 	if c.maxInFlight == 0 {
 		return nil, nil, errors.New("--max-in-flight must not be 0")
+	}
+	if err := c.limits.check(); err != nil {
+		return nil, nil, err
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return nil, nil, errors.New("--tls-cert and --tls-key go together")
@@ -81,8 +99,7 @@ func (c *serveConfig) transport() (*tls.Config, func(*ledgerhttp.Config), error)
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", stdout)
 	var cfg serveConfig
 	cfg.register(fs, "./data")
 	if err := parseFlags(fs, args); err != nil {
@@ -96,6 +113,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	tlsConfig, apiOpts, err := cfg.transport()
+	if err != nil {
+		return err
+	}
+	svcOpts, err := cfg.serviceOptions()
 	if err != nil {
 		return err
 	}
@@ -122,7 +143,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		store.Close()
 		return err
 	}
-	app := newAppWith(store, principals, auditKey, log, m, apiOpts, g.configure)
+	app := newAppWithService(store, principals, auditKey, log, m, svcOpts, apiOpts, g.configure)
 	app.guard = g
 	// The self-check runs while the read models catch up; nothing is
 	// served or written before it passes.
@@ -130,6 +151,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	g.registerMetrics(m)
 	app.metricsAddr = cfg.metricsAddr
 	app.tls = tlsConfig
+	app.timeouts = cfg.limits.timeouts
 	return app.serve(ctx, cfg.addr, nil)
 }
 
@@ -164,6 +186,8 @@ type app struct {
 	metricsAddr string
 	// tls, when set, makes serve answer HTTPS only.
 	tls *tls.Config
+	// timeouts are the HTTP server's; zero for defaultTimeouts.
+	timeouts serverTimeouts
 	// guard, when set, witnesses heads, scrubs the log and turns the
 	// server read-only on damage.
 	guard *guard
@@ -179,8 +203,14 @@ func newApp(store eventstore.Store, principals *ledgerhttp.Principals, auditKey 
 // newAppWith is newApp with the metrics the store was opened with; opts
 // set more of the API's configuration.
 func newAppWith(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger, m *metrics, opts ...func(*ledgerhttp.Config)) *app {
+	return newAppWithService(store, principals, auditKey, log, m, nil, opts...)
+}
+
+// newAppWithService is newAppWith with more options for the domain
+// service.
+func newAppWithService(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger, m *metrics, extra []domain.Option, opts ...func(*ledgerhttp.Config)) *app {
 	proj := projections.New(store, log)
-	svcOpts := []domain.Option{domain.WithLogger(log), domain.WithTalentGrants(proj.TalentGrants)}
+	svcOpts := append([]domain.Option{domain.WithLogger(log)}, extra...)
 	if _, embedded := store.(*pebble.Store); embedded {
 		// The data directory is locked to this process, which writes
 		// only through svc.
@@ -235,6 +265,7 @@ func (a *app) reconcile(ctx context.Context, interval time.Duration) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	a.api.LogAccessState() // with one admin, changes of access wait for a second
 	cutoff := time.Now()
 	for {
 		if a.guard.damagedErr() != nil {
@@ -315,12 +346,16 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 		a.store.Close()
 		return err
 	}
+	t := a.timeouts
+	if t == (serverTimeouts{}) {
+		t = defaultTimeouts
+	}
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: t.readHeader,
+		ReadTimeout:       t.read,
+		WriteTimeout:      t.write,
+		IdleTimeout:       t.idle,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}

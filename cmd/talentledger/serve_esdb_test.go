@@ -103,7 +103,7 @@ func TestServeOnEventStoreDB(t *testing.T) {
 			}
 
 			code, b = send("POST", "/v1/talents", clerk,
-				`{"name":"Lin Qiao","permit_category":"A","tier":"B","employer":"Pinghu Precision Optics Co.","effective_date":"2024-02-01"}`)
+				`{"name":"Lin Qiao","permit_category":"A","tier":"B","employer":"Pinghu Precision Optics Co."}`)
 			var a struct{ ID, Position string }
 			if code != http.StatusCreated || json.Unmarshal(b, &a) != nil || a.ID == "" || a.Position == "" {
 				t.Fatalf("POST /v1/talents as clerk: %d %s, want 201 with id and position", code, b)

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,8 +41,7 @@ func (h *headFiles) Set(v string) error { *h = append(*h, v); return nil }
 // chains verify but there was neither a witness nor a head to check the
 // log's length and order against.
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("verify", stdout)
 	data := fs.String("data", "", "data directory of the embedded store (the server must be stopped)")
 	url := fs.String("url", "", "base URL of a running server, e.g. http://127.0.0.1:8080")
 	token := fs.String("token", "", "auditor's bearer token, with --url")
@@ -54,7 +52,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Var(&heads, "head", "a previously saved signed tree head (JSON); may be repeated")
 	witness := fs.String("witness", "", "with --data: the witness file of signed heads (default: DIR.witness.jsonl, where demo keeps it)")
 	if err := parseFlags(fs, args); err != nil {
-		return exitCantRun
+		return exitCode("verify", err, stderr)
 	}
 	v := &verifier{out: stdout, errw: stderr}
 	var err error

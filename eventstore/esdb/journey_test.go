@@ -59,7 +59,7 @@ func newLedger(t *testing.T, srv *esdbtest.Server) *ledger {
 		t.Fatalf("esdb.New: %v", err)
 	}
 	proj := projections.New(store, log)
-	svc := domain.NewService(store, domain.WithTalentGrants(proj.TalentGrants), domain.WithLogger(log))
+	svc := domain.NewService(store, domain.WithImport(), domain.WithLogger(log))
 
 	l := &ledger{t: t, tokens: map[string]string{}}
 	var ps []ledgerhttp.Principal
@@ -202,7 +202,7 @@ func TestClawbackJourney(t *testing.T) {
 	l.command("reviewer", http.StatusOK, g+"/review", map[string]any{"decision": "approve", "note": "employer verified", "effective_date": "2024-01-04"})
 	l.command("reviewer", http.StatusOK, g+"/notice", map[string]any{"effective_date": "2024-01-05"})
 	// Friday 5 January plus five working days.
-	l.command("reviewer", http.StatusOK, g+"/notice/close", map[string]any{"effective_date": "2024-01-12"})
+	l.command("reviewer", http.StatusOK, g+"/notice/close", map[string]any{"effective_date": "2024-01-13"})
 	l.command("approver1", http.StatusOK, g+"/approve", map[string]any{"effective_date": "2024-01-15", "document_ref": "PHCZ-APR-2024-0003"})
 
 	var b budget

@@ -34,6 +34,8 @@ func testAppendAndRead(t *testing.T, s eventstore.Store) {
 				CausationID:   "req-19",
 				RecordedAt:    recorded,
 				EffectiveDate: "2024-03-01",
+				Source:        "import",
+				CompletedBy:   "reconcile",
 				Reason:        "首次申请 (first application)",
 				DocumentRef:   "docs/2024/housing/0001.pdf",
 				PrevHash:      strings.Repeat("0", 64),

@@ -365,6 +365,8 @@ func diffMetadata(got, want eventstore.Metadata) string {
 	field("DocumentRef", got.DocumentRef, want.DocumentRef)
 	field("PrevHash", got.PrevHash, want.PrevHash)
 	field("Hash", got.Hash, want.Hash)
+	field("Source", got.Source, want.Source)
+	field("CompletedBy", got.CompletedBy, want.CompletedBy)
 	// Backends may change the time's location, never the instant.
 	if !got.RecordedAt.Equal(want.RecordedAt) {
 		diffs = append(diffs, fmt.Sprintf("RecordedAt %s, want %s",

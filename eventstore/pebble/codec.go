@@ -37,6 +37,10 @@ const (
 // the field, so there is no migration.
 const formatVersion = 2
 
+// FormatVersion is the on-disk layout of the data directories this
+// package writes and reads.
+const FormatVersion = formatVersion
+
 var formatKey = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
 
 // ErrCorrupt reports a record that cannot be decoded, or a log that is not
@@ -125,6 +129,10 @@ func encodeRecord(dst []byte, stream string, e *eventstore.EventData) ([]byte, i
 	dst = appendString(dst, m.DocumentRef)
 	dst = appendString(dst, m.PrevHash)
 	dst = appendString(dst, m.Hash)
+	if m.Source != "" || m.CompletedBy != "" {
+		dst = appendString(dst, m.Source)
+		dst = appendString(dst, m.CompletedBy)
+	}
 	return dst, dataOff, nil
 }
 
@@ -232,6 +240,11 @@ func decodeRecord(rec []byte, pos uint64, e *eventstore.Event, in *interner) err
 	m.DocumentRef = string(r.bytes())
 	m.PrevHash = string(r.bytes())
 	m.Hash = string(r.bytes())
+	m.Source, m.CompletedBy = "", ""
+	if len(r.b) > 0 {
+		m.Source = in.get(r.bytes())
+		m.CompletedBy = in.get(r.bytes())
+	}
 	if r.err {
 		return ErrCorrupt
 	}
