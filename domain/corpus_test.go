@@ -38,6 +38,9 @@ var updateCorpus = flag.Bool("update-corpus", false, "write the missing entries 
 const (
 	corpusDir      = "testdata/corpus"
 	corpusPosition = 1
+	// corpusFormatFile holds the Pebble on-disk format version the
+	// corpus's records were written in.
+	corpusFormatFile = "pebble-format"
 )
 
 // corpusTime is when every corpus event was recorded.
@@ -66,8 +69,9 @@ func writeCorpusEntry(dir, stream, stored string, data []byte) (bool, error) {
 	md := eventstore.Metadata{Principal: "clerk1", Role: RoleClerk, CorrelationID: "corpus-" + stored,
 		CausationID: "corpus-" + stored, RecordedAt: corpusTime, EffectiveDate: "2024-03-01",
 		Reason: "golden corpus", DocumentRef: "DOC-2024-0001"}
-	md.Hash = ChainHash("", stream, 0, stored, data, md)
-	ed := eventstore.EventData{ID: eventstore.DeriveEventID("corpus", stream, stored), Type: stored, Data: data, Metadata: md}
+	id := eventstore.DeriveEventID("corpus", stream, stored)
+	md.Hash = ChainHash("", stream, 0, id, stored, data, md)
+	ed := eventstore.EventData{ID: id, Type: stored, Data: data, Metadata: md}
 	if err := eventstore.ValidateAppend(stream, eventstore.NoStream, []eventstore.EventData{ed}, eventstore.DefaultMaxEventSize); err != nil {
 		return false, err
 	}
@@ -150,6 +154,9 @@ func checkCorpus(dir string, c Codec, types map[string]int) []error {
 		return append(errs, err)
 	}
 	for _, de := range entries {
+		if !de.IsDir() {
+			continue
+		}
 		if err := checkCorpusEntry(filepath.Join(dir, de.Name()), de.Name(), c); err != nil {
 			errs = append(errs, fmt.Errorf("corpus entry %s: %w", de.Name(), err))
 		}
@@ -350,6 +357,7 @@ func TestCorpus(t *testing.T) {
 			}
 		}
 	}
+	checkCorpusFormat(t, *updateCorpus)
 	for _, err := range checkCorpus(corpusDir, Codec{}, types) {
 		t.Error(err)
 	}
@@ -359,6 +367,31 @@ func TestCorpus(t *testing.T) {
 		if v, ok := types[step.Type]; !ok || step.From < 1 || step.From >= v {
 			t.Errorf("upcaster %+v is not a step below a current version", step)
 		}
+	}
+}
+
+// checkCorpusFormat checks that the corpus's Pebble records are of the
+// on-disk format the store writes. A new format is the one reason to
+// rewrite entries: their records, and every entry when the format changes
+// what the stored hash covers, in a commit that says so.
+func checkCorpusFormat(t *testing.T, update bool) {
+	t.Helper()
+	path := filepath.Join(corpusDir, corpusFormatFile)
+	want := fmt.Sprintf("%d\n", pebble.FormatVersion)
+	got, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Errorf("the corpus's Pebble records are of on-disk format %s, the store writes format %d: "+
+			"a new on-disk format is the one reason to rewrite corpus entries (see docs/changing-events.md)",
+			strings.TrimSpace(string(got)), pebble.FormatVersion)
 	}
 }
 

@@ -167,10 +167,11 @@ func (r *repo) appendEvents(ctx context.Context, e *entry, m *meta, events []Eve
 		}
 		md := m.metadata()
 		md.PrevHash = prev
+		id := eventID(m.CommandID, e.stream, i)
 		typ := r.codec.StoredType(ev)
-		md.Hash = ChainHash(prev, e.stream, e.version+1+eventstore.Version(i), typ, raw, md)
+		md.Hash = ChainHash(prev, e.stream, e.version+1+eventstore.Version(i), id, typ, raw, md)
 		prev = md.Hash
-		data[i] = eventstore.EventData{ID: eventID(m.CommandID, e.stream, i), Type: typ, Data: raw, Metadata: md}
+		data[i] = eventstore.EventData{ID: id, Type: typ, Data: raw, Metadata: md}
 	}
 	res, err := r.store.Append(ctx, e.stream, e.version, data...)
 	if err != nil {
