@@ -9,6 +9,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -242,7 +243,11 @@ func (s *Server) guard(rt Route) http.Handler {
 			// nothing until it is upgraded; it still answers reads of what
 			// it folded.
 			if err := s.proj.Stopped(); err != nil {
-				writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, "this server refuses commands until it is upgraded: "+err.Error())
+				why := "this server refuses commands until it is upgraded: "
+				if !errors.Is(err, domain.ErrUpgradeRequired) {
+					why = "this server refuses commands: its read models stopped: "
+				}
+				writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, why+err.Error())
 				return
 			}
 		}
