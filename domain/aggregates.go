@@ -67,18 +67,86 @@ type budget struct {
 	source       string
 	appropriated Money
 	// committed is reserved plus paid: what is no longer available.
-	committed    Money
+	committed Money
+	// uncovered is what forward commitments promise beyond what the
+	// budget has covered.
+	uncovered Money
+	// paid is what payments charged to the year.
+	paid         Money
 	reservations map[string]*reservation
+	// order lists the grants with a forward commitment in the year, in
+	// the order they were committed: the order they are covered in.
+	order   []string
+	charges map[string]*chargeState
 }
 
+// reservation is one grant's money in a budget: its share reserved at
+// approval, or a forward commitment (uncovered until the year covers it).
 type reservation struct {
-	amount    Money // reserved at approval
-	released  Money // returned to available
-	commandID string
-	approval  GrantApproved
+	amount       Money // reserved or committed
+	released     Money // returned
+	charged      Money // paid out of it
+	installments map[int]bool
+	paidInst     map[int]bool
+	uncovered    bool
+	talentID     string
+	commandID    string
+	approval     GrantApproved
+}
+
+// live reports whether anything of the reservation is left unreleased.
+func (r *reservation) live() bool { return r.released.Cmp(r.amount) < 0 }
+
+// left is what the reservation still holds for payments.
+func (r *reservation) left() Money { return r.amount.Sub(r.released).Sub(r.charged) }
+
+type chargeState struct {
+	charge   *PaymentCharged
+	reversed bool
+	// reversal is the PaymentReversed a charge's reversal carried.
+	reversal *PaymentReversed
+	// Who charged it and when, for completing its release as decided.
+	by, reversedBy chargeActor
+}
+
+// chargeActor is who recorded a charge or its reversal, and when.
+type chargeActor struct {
+	actor       Actor
+	correlation string
+	date        string
+	commandID   string
+}
+
+// applyWith folds an event, remembering who charged each payment and who
+// took the charge back.
+func (b *budget) applyWith(e Event, md *eventstore.Metadata) {
+	b.apply(e)
+	by := chargeActor{actor: Actor{Principal: md.Principal, Role: md.Role}, correlation: md.CorrelationID, date: businessDate(md)}
+	switch e := e.(type) {
+	case *PaymentCharged:
+		by.commandID = e.CommandID
+		b.charges[e.PaymentID].by = by
+	case *PaymentChargeReversed:
+		if c := b.charges[e.PaymentID]; c != nil {
+			by.commandID = e.CommandID
+			c.reversedBy = by
+		}
+	}
 }
 
 func (b *budget) available() Money { return b.appropriated.Sub(b.committed) }
+
+func (b *budget) newReservation(grantID string, r *reservation, installments []int) {
+	if b.reservations == nil {
+		b.reservations = map[string]*reservation{}
+	}
+	r.installments = map[int]bool{}
+	r.paidInst = map[int]bool{}
+	for _, n := range installments {
+		r.installments[n] = true
+	}
+	b.reservations[grantID] = r
+}
 
 func (b *budget) apply(e Event) {
 	switch e := e.(type) {
@@ -87,15 +155,52 @@ func (b *budget) apply(e Event) {
 		b.programID, b.fiscalYear, b.source = e.ProgramID, e.FiscalYear, e.FundingSource
 		b.appropriated = b.appropriated.Add(e.Amount)
 	case *BudgetReserved:
-		if b.reservations == nil {
-			b.reservations = map[string]*reservation{}
-		}
 		b.committed = b.committed.Add(e.Amount)
-		b.reservations[e.GrantID] = &reservation{amount: e.Amount, commandID: e.CommandID, approval: e.Approval}
+		b.newReservation(e.GrantID, &reservation{amount: e.Amount, talentID: e.TalentID, commandID: e.CommandID, approval: e.Approval},
+			e.Approval.currentShare().Installments)
+	case *ForwardCommitted:
+		b.programID, b.fiscalYear = e.ProgramID, e.FiscalYear
+		if e.Covered {
+			b.committed = b.committed.Add(e.Amount)
+		} else {
+			b.uncovered = b.uncovered.Add(e.Amount)
+		}
+		b.newReservation(e.GrantID, &reservation{amount: e.Amount, uncovered: !e.Covered, talentID: e.TalentID, commandID: e.CommandID}, e.Installments)
+		b.order = append(b.order, e.GrantID)
+	case *ForwardCommitmentCovered:
+		b.uncovered = b.uncovered.Sub(e.Amount)
+		b.committed = b.committed.Add(e.Amount)
+		if r := b.reservations[e.GrantID]; r != nil {
+			r.uncovered = false
+		}
 	case *BudgetReservationReleased:
-		b.committed = b.committed.Sub(e.Amount)
+		if e.Uncovered {
+			b.uncovered = b.uncovered.Sub(e.Amount)
+		} else {
+			b.committed = b.committed.Sub(e.Amount)
+		}
 		if r := b.reservations[e.GrantID]; r != nil {
 			r.released = r.released.Add(e.Amount)
+		}
+	case *PaymentCharged:
+		b.paid = b.paid.Add(e.Amount)
+		if r := b.reservations[e.GrantID]; r != nil {
+			r.charged = r.charged.Add(e.Amount)
+			r.paidInst[e.Installment] = true
+		}
+		if b.charges == nil {
+			b.charges = map[string]*chargeState{}
+		}
+		b.charges[e.PaymentID] = &chargeState{charge: e}
+	case *PaymentChargeReversed:
+		b.paid = b.paid.Sub(e.Amount)
+		if r := b.reservations[e.GrantID]; r != nil {
+			r.charged = r.charged.Sub(e.Amount)
+			delete(r.paidInst, e.Installment)
+		}
+		if c := b.charges[e.PaymentID]; c != nil {
+			c.reversed = true
+			c.reversal = e.Reversal
 		}
 	}
 }
@@ -179,6 +284,8 @@ type payment struct {
 	preparedBy  string
 	approvedBy  string
 	releasedBy  string
+	// chargedTo is the fiscal year the released payment was charged to.
+	chargedTo int
 }
 
 // applyWith folds an event, remembering who recorded it where
@@ -235,6 +342,7 @@ func (g *grant) apply(e Event) {
 		g.payments[e.PaymentID].state = PaymentStateApproved
 	case *PaymentReleased:
 		g.payments[e.PaymentID].state = PaymentStateReleased
+		g.payments[e.PaymentID].chargedTo = e.FiscalYear
 		g.installmentPaid[e.Installment] = e.PaymentID
 		g.paid = g.paid.Add(e.Amount)
 		if len(g.installmentPaid) == len(g.approval.Installments) {

@@ -252,7 +252,7 @@ func TestDoubleApprovalAcrossProcesses(t *testing.T) {
 	if n := countGrantEvents(t, s1.Store(), TypeGrantApproved, gid); n != 1 {
 		t.Errorf("%d GrantApproved, want 1", n)
 	}
-	wantMoney(t, "committed", budgetState(t, s2, "housing", 2024).Committed, "600000.00")
+	wantMoney(t, "committed", budgetState(t, s2, "housing", 2024).Committed, "240000.00")
 
 	// Concurrently, with distinct commands, through both processes.
 	gid2 := apply(t, s1, registerTalent(t, s1, "B"), "housing", "100000")
@@ -274,7 +274,7 @@ func TestDoubleApprovalAcrossProcesses(t *testing.T) {
 	if n := countGrantEvents(t, s1.Store(), TypeGrantApproved, gid2); n != 1 {
 		t.Errorf("%d GrantApproved, want 1", n)
 	}
-	wantMoney(t, "committed", budgetState(t, newServiceOver(s1.Store()), "housing", 2024).Committed, "700000.00")
+	wantMoney(t, "committed", budgetState(t, newServiceOver(s1.Store()), "housing", 2024).Committed, "280000.00")
 	ledger(t, s1.Store())
 	verifyChains(t, s1.Store())
 }

@@ -108,6 +108,9 @@ type BudgetReservationReleased struct {
 	TalentID   string `json:"talent_id"`
 	Amount     Money  `json:"amount"`
 	Reason     string `json:"reason"`
+	// Uncovered marks the release of a forward commitment the year had
+	// not covered.
+	Uncovered bool `json:"uncovered,omitempty"`
 }
 
 // TalentRegistered records a talent.
@@ -180,8 +183,9 @@ type Installment struct {
 	DueDate string `json:"due_date"`
 }
 
-// GrantApproved awards a grant. The award is reserved in the budget of the
-// fiscal year of approval.
+// GrantApproved awards a grant. The share of the fiscal year of approval
+// is reserved in its budget; the shares of later years are forward
+// commitments on theirs.
 type GrantApproved struct {
 	GrantID   string `json:"grant_id"`
 	TalentID  string `json:"talent_id"`
@@ -194,6 +198,10 @@ type GrantApproved struct {
 	Amount        Money         `json:"amount"`
 	FiscalYear    int           `json:"fiscal_year"`
 	Installments  []Installment `json:"installments"`
+	// Years splits Amount by the fiscal year each installment is charged
+	// to, FiscalYear's (reserved at approval) first, then the forward
+	// commitments.
+	Years         []YearShare   `json:"years,omitempty"`
 	ServiceMonths int           `json:"service_months"`
 	ServiceStart  string        `json:"service_start"`
 	ApprovedOn    string        `json:"approved_on"`
@@ -268,7 +276,10 @@ type GrantTerminated struct {
 	Paid           Money  `json:"paid"`
 	Cancelled      []int  `json:"cancelled_installments"`
 	Released       Money  `json:"released"`
-	CommandID      string `json:"command_id"`
+	// Releases splits Released by the fiscal year it was reserved or
+	// committed in; absent when all of it lies in FiscalYear.
+	Releases  []YearShare `json:"releases,omitempty"`
+	CommandID string      `json:"command_id"`
 }
 
 // ClawbackAssessed sets what the talent owes back:
@@ -394,6 +405,14 @@ func DecodeEvent(typ string, data []byte) (Event, error) {
 		e = &EntitlementReserved{}
 	case TypeEntitlementReleased:
 		e = &EntitlementReleased{}
+	case TypeForwardCommitted:
+		e = &ForwardCommitted{}
+	case TypeForwardCommitmentCovered:
+		e = &ForwardCommitmentCovered{}
+	case TypePaymentCharged:
+		e = &PaymentCharged{}
+	case TypePaymentChargeReversed:
+		e = &PaymentChargeReversed{}
 	default:
 		if d, ok := extraDecoders[typ]; ok {
 			e = d()

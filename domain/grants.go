@@ -327,8 +327,11 @@ type ApproveGrant struct {
 //     has had what the program allows (once, months, a year's amount, the
 //     tier cap over all grants, months exclusive with other programs);
 //  2. BudgetReserved on the budget of the fiscal year of the server's
-//     date, refused when its available amount is short (the entitlement is
-//     then given back);
+//     date, for the installments charged to that year, refused when its
+//     available amount is short (the entitlement is then given back);
+//     then ForwardCommitted on the budget of each later year an
+//     installment falls due in, covered when that budget can take it and
+//     recorded uncovered (never refused) when it cannot;
 //  3. GrantApproved on the grant's stream.
 //
 // The first step carries the whole approval and belongs to the grant: a
@@ -425,6 +428,12 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 		Installments: installments, ServiceMonths: def.ServiceMonths,
 		ServiceStart: m.date, ApprovedOn: m.date, CommandID: m.CommandID,
 	}
+	// Each installment is charged to the year it falls due in. An award
+	// within the year of approval records no split: all of it is that
+	// year's.
+	if shares := yearShares(installments, fy); len(shares) > 1 {
+		approval.Years = shares
+	}
 	// Refusals the budget would give are found before anything is
 	// reserved, so that a refused approval appends nothing; the budget's
 	// own step below still decides under concurrency.
@@ -435,7 +444,7 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	if err := s.reserve(ctx, am.secondary(), approval); err != nil {
+	if err := s.reserveShares(ctx, am.secondary(), approval); err != nil {
 		if isRefusal(err) {
 			if rerr := s.undoApproval(ctx, approval, "approval refused: "+ErrorMessage(err)); rerr != nil {
 				return Result{}, errors.Join(err, rerr)
@@ -462,11 +471,11 @@ func (s *Service) budgetAllows(ctx context.Context, m *meta, a GrantApproved) er
 		if !b.exists {
 			return Errorf(EINSUFFICIENTFUNDS, "program %s has no budget for %d", a.ProgramID, a.FiscalYear)
 		}
-		if r := b.reservations[a.GrantID]; r != nil && r.released.Cmp(r.amount) < 0 {
+		if r := b.reservations[a.GrantID]; r != nil && r.live() {
 			return nil // an earlier attempt reserved; it is continued
 		}
-		if avail := b.available(); avail.Cmp(a.Amount) < 0 {
-			return Errorf(EINSUFFICIENTFUNDS, "budget %s %d has %s available, %s needed", a.ProgramID, a.FiscalYear, avail, a.Amount)
+		if avail, need := b.available(), a.currentShare().Amount; avail.Cmp(need) < 0 {
+			return Errorf(EINSUFFICIENTFUNDS, "budget %s %d has %s available, %s needed", a.ProgramID, a.FiscalYear, avail, need)
 		}
 		return m.checkDate(e)
 	})
@@ -484,8 +493,10 @@ func isRefusal(err error) bool {
 // from the approval's command, so it happens once.
 func (s *Service) undoApproval(ctx context.Context, a GrantApproved, reason string) error {
 	undo := a.CommandID + ":undo"
-	if err := s.releaseReservation(ctx, undo, a.ProgramID, a.FiscalYear, a.GrantID, a.TalentID, reason); err != nil {
-		return fmt.Errorf("release reservation of grant %s: %w", a.GrantID, err)
+	for _, sh := range a.shares() {
+		if err := s.releaseReservation(ctx, undo, a.ProgramID, sh.FiscalYear, a.GrantID, a.TalentID, reason); err != nil {
+			return fmt.Errorf("release reservation of grant %s in %d: %w", a.GrantID, sh.FiscalYear, err)
+		}
 	}
 	if _, err := s.releaseEntitlement(ctx, s.systemMeta(undo, reason), a.TalentID, a.GrantID, nil, reason); err != nil {
 		return fmt.Errorf("release entitlement of grant %s: %w", a.GrantID, err)
@@ -521,17 +532,18 @@ func (s *Service) reserve(ctx context.Context, m *meta, a GrantApproved) error {
 		if !b.exists {
 			return nil, Errorf(EINSUFFICIENTFUNDS, "program %s has no budget for %d", a.ProgramID, a.FiscalYear)
 		}
-		if r := b.reservations[a.GrantID]; r != nil && r.released.Cmp(r.amount) < 0 {
+		if r := b.reservations[a.GrantID]; r != nil && r.live() {
 			if r.commandID == a.CommandID {
 				return nil, nil // this approval reserved already
 			}
 			return nil, Errorf(ECONFLICT, "grant %s already has a reservation in this budget", a.GrantID)
 		}
-		if avail := b.available(); avail.Cmp(a.Amount) < 0 {
-			return nil, Errorf(EINSUFFICIENTFUNDS, "budget %s %d has %s available, %s needed", a.ProgramID, a.FiscalYear, avail, a.Amount)
+		need := a.currentShare().Amount
+		if avail := b.available(); avail.Cmp(need) < 0 {
+			return nil, Errorf(EINSUFFICIENTFUNDS, "budget %s %d has %s available, %s needed", a.ProgramID, a.FiscalYear, avail, need)
 		}
 		return []Event{&BudgetReserved{ProgramID: a.ProgramID, FiscalYear: a.FiscalYear, GrantID: a.GrantID,
-			TalentID: a.TalentID, Amount: a.Amount, CommandID: a.CommandID, Approval: a}}, nil
+			TalentID: a.TalentID, Amount: need, CommandID: a.CommandID, Approval: a}}, nil
 	})
 	return err
 }

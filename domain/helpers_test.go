@@ -184,6 +184,15 @@ func appropriate(t testing.TB, s *Service, program string, fy int, amount string
 	}))
 }
 
+// appropriateOn appropriates a fiscal year's budget on date, which may lie
+// in an earlier year.
+func appropriateOn(t testing.TB, s *Service, program string, fy int, amount, date string) {
+	t.Helper()
+	must(t)(s.AppropriateBudget(context.Background(), AppropriateBudget{
+		Meta: on(approver, date), ProgramID: program, FiscalYear: fy, Amount: money(t, amount),
+	}))
+}
+
 func registerTalent(t testing.TB, s *Service, tier string) string {
 	t.Helper()
 	r := must(t)(s.RegisterTalent(context.Background(), RegisterTalent{
@@ -216,6 +225,11 @@ func approvedHousing(t testing.TB, s *Service) (talentID, grantID string) {
 	t.Helper()
 	defineHousing(t, s, "housing", 5)
 	appropriate(t, s, "housing", 2024, "30000000")
+	// The installments due in 2025 and 2026 are charged to those years:
+	// their budgets are appropriated in advance, so that the approval
+	// covers its forward commitments at once.
+	appropriateOn(t, s, "housing", 2025, "30000000", "2024-01-02")
+	appropriateOn(t, s, "housing", 2026, "30000000", "2024-01-02")
 	talentID = registerTalent(t, s, "B")
 	grantID = apply(t, s, talentID, "housing", "600000")
 	toNoticeClosed(t, s, grantID)

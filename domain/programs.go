@@ -217,7 +217,9 @@ type AppropriateBudget struct {
 
 // AppropriateBudget records an appropriation. Only an approver may. A
 // program financed by a special fund cannot be given more than the fund's
-// uncommitted cash.
+// uncommitted cash. The appropriation covers the year's uncovered forward
+// commitments in the order they were made, with the same append, up to
+// the first it cannot cover: that one and those after it stay flagged.
 //
 // Errors: EINVALID, ENOTFOUND (program), EINSUFFICIENTFUNDS (fund short).
 func (s *Service) AppropriateBudget(ctx context.Context, c AppropriateBudget) (Result, error) {
@@ -244,7 +246,7 @@ func (s *Service) AppropriateBudget(ctx context.Context, c AppropriateBudget) (R
 		return s.appropriateFromFund(ctx, m, fund, stream, ev)
 	}
 	res, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
-		return []Event{ev}, nil
+		return e.agg.(*budget).appropriation(ev), nil
 	})
 	return result(stream, res), err
 }

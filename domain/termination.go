@@ -61,6 +61,9 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 		term = &GrantTerminated{GrantID: a.GrantID, TalentID: a.TalentID, ProgramID: a.ProgramID,
 			FiscalYear: a.FiscalYear, DepartureDate: t.departure, MonthsServed: served, MonthsRequired: required,
 			Paid: g.paid, Cancelled: cancelled, Released: a.Amount.Sub(g.paid), CommandID: m.CommandID}
+		if len(a.Years) > 0 {
+			term.Releases = g.unpaidByYear()
+		}
 		evs := []Event{term}
 		if due := clawback(g.paid, a.Amount, served, required); due.Sign() > 0 {
 			evs = append(evs, &ClawbackAssessed{GrantID: a.GrantID, TalentID: a.TalentID, FiscalYear: a.FiscalYear, Amount: due,
@@ -85,8 +88,8 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 		return res, err
 	}
 	m = m.secondary()
-	if term.Released.Sign() > 0 {
-		r, err := s.releaseWithMeta(ctx, m, term.ProgramID, term.FiscalYear, term.GrantID, term.TalentID, term.Released, "grant terminated; installments cancelled")
+	for _, rel := range term.releases() {
+		r, err := s.releaseWithMeta(ctx, m, term.ProgramID, rel.FiscalYear, term.GrantID, term.TalentID, rel.Amount, "grant terminated; installments cancelled")
 		if err != nil {
 			return res, err
 		}
@@ -124,11 +127,49 @@ func (s *Service) releasePosition(ctx context.Context, grantID string) (eventsto
 	if err != nil || ok {
 		return pos, ok, err
 	}
-	err = s.repo.view(ctx, streamBudget(term.ProgramID, term.FiscalYear), newBudget, func(e *entry) error {
-		pos, ok = e.replayed(term.CommandID)
-		return nil
-	})
+	rels := term.releases()
+	for i := len(rels) - 1; i >= 0 && !ok && err == nil; i-- {
+		err = s.repo.view(ctx, streamBudget(term.ProgramID, rels[i].FiscalYear), newBudget, func(e *entry) error {
+			pos, ok = e.replayed(term.CommandID)
+			return nil
+		})
+	}
 	return pos, ok, err
+}
+
+// releases lists what a termination gives back, by fiscal year.
+func (t *GrantTerminated) releases() []YearShare {
+	if len(t.Releases) > 0 {
+		return t.Releases
+	}
+	if t.Released.Sign() <= 0 {
+		return nil
+	}
+	return []YearShare{{FiscalYear: t.FiscalYear, Amount: t.Released, Installments: t.Cancelled}}
+}
+
+// unpaidByYear lists, for each year the grant's installments are charged
+// to, the installments not paid and their amount.
+func (g *grant) unpaidByYear() []YearShare {
+	a := g.approval
+	amounts := map[int]Money{}
+	for _, inst := range a.Installments {
+		amounts[inst.N] = inst.Amount
+	}
+	var out []YearShare
+	for _, sh := range a.shares() {
+		rel := YearShare{FiscalYear: sh.FiscalYear, Amount: Zero}
+		for _, n := range sh.Installments {
+			if _, paid := g.installmentPaid[n]; !paid {
+				rel.Amount = rel.Amount.Add(amounts[n])
+				rel.Installments = append(rel.Installments, n)
+			}
+		}
+		if rel.Amount.Sign() > 0 {
+			out = append(out, rel)
+		}
+	}
+	return out
 }
 
 // clawback returns max(0, paid − amount × served ÷ required); nothing is due
@@ -149,13 +190,14 @@ func (s *Service) releaseWithMeta(ctx context.Context, m *meta, program string, 
 		if r == nil {
 			return nil, Errorf(ECONFLICT, "grant %s has no reservation in budget %s %d", grantID, program, fy)
 		}
-		if left := r.amount.Sub(r.released); left.Cmp(amount) < 0 {
+		if left := r.left(); left.Cmp(amount) < 0 {
 			amount = left
 		}
 		if amount.Sign() <= 0 {
 			return nil, nil
 		}
-		return []Event{&BudgetReservationReleased{ProgramID: program, FiscalYear: fy, GrantID: grantID, TalentID: talentID, Amount: amount, Reason: reason}}, nil
+		return []Event{&BudgetReservationReleased{ProgramID: program, FiscalYear: fy, GrantID: grantID, TalentID: talentID,
+			Amount: amount, Reason: reason, Uncovered: r.uncovered}}, nil
 	})
 	return result(grantID, res), err
 }
@@ -167,7 +209,7 @@ func (s *Service) releaseReservation(ctx context.Context, commandID, program str
 	var left Money
 	err := s.repo.view(ctx, streamBudget(program, fy), newBudget, func(e *entry) error {
 		if r := e.agg.(*budget).reservations[grantID]; r != nil {
-			left = r.amount.Sub(r.released)
+			left = r.left()
 		}
 		return nil
 	})
