@@ -192,20 +192,20 @@ type GrantApproved struct {
 	ProgramID string `json:"program_id"`
 	// Award is what was approved before deductions; Amount is what is paid
 	// (Award − Deduction) and reserved.
-	Award         Money         `json:"award"`
-	Deduction     Money         `json:"deduction"`
-	DeductedFrom  []string      `json:"deducted_from,omitempty"`
-	Amount        Money         `json:"amount"`
-	FiscalYear    int           `json:"fiscal_year"`
-	Installments  []Installment `json:"installments"`
+	Award        Money         `json:"award"`
+	Deduction    Money         `json:"deduction"`
+	DeductedFrom []string      `json:"deducted_from,omitempty"`
+	Amount       Money         `json:"amount"`
+	FiscalYear   int           `json:"fiscal_year"`
+	Installments []Installment `json:"installments"`
 	// Years splits Amount by the fiscal year each installment is charged
 	// to, FiscalYear's (reserved at approval) first, then the forward
 	// commitments.
-	Years         []YearShare   `json:"years,omitempty"`
-	ServiceMonths int           `json:"service_months"`
-	ServiceStart  string        `json:"service_start"`
-	ApprovedOn    string        `json:"approved_on"`
-	CommandID     string        `json:"command_id"`
+	Years         []YearShare `json:"years,omitempty"`
+	ServiceMonths int         `json:"service_months"`
+	ServiceStart  string      `json:"service_start"`
+	ApprovedOn    string      `json:"approved_on"`
+	CommandID     string      `json:"command_id"`
 }
 
 // GrantRejected refuses a grant.
