@@ -169,8 +169,12 @@ func (a *GrantApproved) shares() []YearShare {
 	return []YearShare{{FiscalYear: a.FiscalYear, Amount: a.Amount, Installments: ns}}
 }
 
-// yearOfInstallment returns the fiscal year installment n is charged to.
-func (a *GrantApproved) yearOfInstallment(n int) int {
+// Shares returns the approval's shares by fiscal year, its own year's
+// first.
+func (a *GrantApproved) Shares() []YearShare { return a.shares() }
+
+// YearOfInstallment returns the fiscal year installment n is charged to.
+func (a *GrantApproved) YearOfInstallment(n int) int {
 	for _, sh := range a.shares() {
 		for _, m := range sh.Installments {
 			if m == n {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -65,6 +66,11 @@ type Projector struct {
 	// reservation is not yet released. Reconciliation looks at both.
 	pendingApproval map[string]time.Time
 	pendingRelease  map[string]time.Time
+	// pendingCharge holds payments charged to (or taken back from) a
+	// budget whose grant event is not yet recorded, by payment.
+	pendingCharge map[string]pendingFlow
+	// forward marks the grants' forward commitments, by year.
+	forward map[forwardKey]bool
 
 	fm    *fundModels
 	pm    *principalModels
@@ -98,6 +104,8 @@ func New(store eventstore.Store, log *slog.Logger) *Projector {
 		ledger:          NewLedger(),
 		pendingApproval: map[string]time.Time{},
 		pendingRelease:  map[string]time.Time{},
+		pendingCharge:   map[string]pendingFlow{},
+		forward:         map[forwardKey]bool{},
 		audit:           &auditModels{tree: auditproof.NewTree()},
 	}
 	p.initFunds()
@@ -218,8 +226,13 @@ func (p *Projector) PendingGrants(cutoff time.Time) []string {
 			ids = append(ids, id)
 		}
 	}
+	for _, f := range p.pendingCharge {
+		if f.at.Before(cutoff) {
+			ids = append(ids, f.grant)
+		}
+	}
 	sort.Strings(ids)
-	return ids
+	return slices.Compact(ids)
 }
 
 // TalentGrants lists a talent's grants; it backs the domain's no-stacking

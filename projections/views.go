@@ -1,8 +1,11 @@
 package projections
 
 import (
+	"slices"
 	"sort"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"talentledger/domain"
 	"talentledger/eventstore"
@@ -23,8 +26,12 @@ type ProgramView struct {
 	Budgets          []BudgetView            `json:"budgets"`
 }
 
-// BudgetView is a program's budget for one fiscal year.
-// Available = Appropriated − Reserved − Paid.
+// BudgetView is a program's budget for one fiscal year: its execution
+// (预算执行情况). Available = Appropriated − Reserved − Paid. Paid counts
+// only the payments released in the year. Uncovered is what forward
+// commitments of earlier approvals promise the year beyond what it has
+// covered; Flagged is set when the year has an appropriation and still
+// leaves some uncovered.
 type BudgetView struct {
 	ProgramID    string       `json:"program_id"`
 	FiscalYear   int          `json:"fiscal_year"`
@@ -32,7 +39,14 @@ type BudgetView struct {
 	Reserved     domain.Money `json:"reserved"`
 	Paid         domain.Money `json:"paid"`
 	Available    domain.Money `json:"available"`
-	Grants       int          `json:"grants"`
+	// ForwardCommitted is what earlier years' approvals committed to the
+	// year, covered or not; Uncovered the part not covered yet.
+	ForwardCommitted domain.Money `json:"forward_committed"`
+	Uncovered        domain.Money `json:"uncovered"`
+	Flagged          bool         `json:"flagged"`
+	// ExecutionRate is Paid ÷ Appropriated, in percent with two decimals.
+	ExecutionRate string `json:"execution_rate"`
+	Grants        int    `json:"grants"`
 }
 
 // TalentView is a talent with the totals of their grants.
@@ -124,6 +138,9 @@ type InstallmentView struct {
 	DueDate   string       `json:"due_date"`
 	State     string       `json:"state"`
 	PaymentID string       `json:"payment_id,omitempty"`
+	// FiscalYear is the year the installment is charged to: the year it
+	// falls due, or, once paid, the year of its release.
+	FiscalYear int `json:"fiscal_year"`
 }
 
 // PaymentView is one payment.
@@ -138,7 +155,9 @@ type PaymentView struct {
 	ReleasedBy    string       `json:"released_by,omitempty"`
 	BankReference string       `json:"bank_reference,omitempty"`
 	ReleasedOn    string       `json:"released_on,omitempty"`
-	Reason        string       `json:"reason,omitempty"`
+	// FiscalYear is the year a released payment was charged to.
+	FiscalYear int    `json:"fiscal_year,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 }
 
 // TerminationView is how a grant ended early.
@@ -182,8 +201,37 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 		}
 	case *domain.BudgetReservationReleased:
 		b := p.budget(e.ProgramID, e.FiscalYear)
-		b.Reserved = b.Reserved.Sub(e.Amount)
+		if e.Uncovered {
+			b.Uncovered = b.Uncovered.Sub(e.Amount)
+		} else {
+			b.Reserved = b.Reserved.Sub(e.Amount)
+		}
+		b.ForwardCommitted = b.ForwardCommitted.Sub(p.forwardReleased(e))
 		b.settle()
+	case *domain.ForwardCommitted:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		if e.Covered {
+			b.Reserved = b.Reserved.Add(e.Amount)
+		} else {
+			b.Uncovered = b.Uncovered.Add(e.Amount)
+		}
+		b.ForwardCommitted = b.ForwardCommitted.Add(e.Amount)
+		b.Grants++
+		b.settle()
+		p.forward[forwardKey{e.ProgramID, e.FiscalYear, e.GrantID}] = true
+	case *domain.ForwardCommitmentCovered:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		b.Uncovered = b.Uncovered.Sub(e.Amount)
+		b.Reserved = b.Reserved.Add(e.Amount)
+		b.settle()
+	case *domain.PaymentCharged:
+		p.pendingCharge[e.PaymentID] = pendingFlow{e.GrantID, p.eventTime(ev)}
+	case *domain.PaymentChargeReversed:
+		if e.Reversal != nil {
+			p.pendingCharge[e.PaymentID] = pendingFlow{e.GrantID, p.eventTime(ev)}
+		} else {
+			delete(p.pendingCharge, e.PaymentID)
+		}
 	case *domain.EntitlementReserved:
 		// The first step of an approval: pending until GrantApproved, or
 		// until the approval is undone and the entitlement given back.
@@ -203,6 +251,7 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 			t.DepartureDate = e.DepartureDate
 		}
 	case *domain.PaymentReleased:
+		delete(p.pendingCharge, e.PaymentID)
 		b := p.budget(e.ProgramID, e.FiscalYear)
 		b.Reserved = b.Reserved.Sub(e.Amount)
 		b.Paid = b.Paid.Add(e.Amount)
@@ -211,6 +260,7 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 			t.TotalPaid = t.TotalPaid.Add(e.Amount)
 		}
 	case *domain.PaymentReversed:
+		delete(p.pendingCharge, e.PaymentID)
 		b := p.budget(e.ProgramID, e.FiscalYear)
 		b.Reserved = b.Reserved.Add(e.Amount)
 		b.Paid = b.Paid.Sub(e.Amount)
@@ -240,7 +290,7 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 			t.TotalAwarded = t.TotalAwarded.Add(e.Amount)
 		}
 	case *domain.GrantTerminated:
-		if e.Released.Sign() > 0 {
+		if e.Released.Sign() > 0 || len(e.Releases) > 0 {
 			p.pendingRelease[e.GrantID] = p.eventTime(ev)
 		}
 	case *domain.ClawbackAssessed:
@@ -334,7 +384,44 @@ func (p *Projector) budget(program string, fy int) *BudgetView {
 	return b
 }
 
-func (b *BudgetView) settle() { b.Available = b.Appropriated.Sub(b.Reserved).Sub(b.Paid) }
+func (b *BudgetView) settle() {
+	b.Available = b.Appropriated.Sub(b.Reserved).Sub(b.Paid)
+	b.Flagged = b.Appropriated.Sign() > 0 && b.Uncovered.Sign() > 0
+}
+
+// read returns a copy of the view to answer with, its execution rate
+// worked out.
+func (b *BudgetView) read() BudgetView {
+	v := *b
+	v.ExecutionRate = "0.00"
+	if b.Appropriated.Sign() > 0 {
+		v.ExecutionRate = b.Paid.Decimal().Mul(hundred).Div(b.Appropriated.Decimal()).StringFixed(2)
+	}
+	return v
+}
+
+var hundred = decimal.NewFromInt(100)
+
+// forwardKey names one grant's forward commitment to one year.
+type forwardKey struct {
+	program string
+	fy      int
+	grant   string
+}
+
+// forwardReleased is what a release gives back of a forward commitment.
+func (p *Projector) forwardReleased(e *domain.BudgetReservationReleased) domain.Money {
+	if p.forward[forwardKey{e.ProgramID, e.FiscalYear, e.GrantID}] {
+		return e.Amount
+	}
+	return domain.Zero
+}
+
+// pendingFlow is a two-stream flow's grant and when it began.
+type pendingFlow struct {
+	grant string
+	at    time.Time
+}
 
 // grantOf returns the grant an event of a grant stream belongs to.
 func grantOf(e domain.Event) string {
@@ -411,7 +498,8 @@ func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
 		g.FiscalYear, g.ApprovedOn, g.ServiceStart, g.ServiceMonths = e.FiscalYear, e.ApprovedOn, e.ServiceStart, e.ServiceMonths
 		g.Installments = make([]InstallmentView, len(e.Installments))
 		for i, in := range e.Installments {
-			g.Installments[i] = InstallmentView{N: in.N, Amount: in.Amount, DueDate: in.DueDate, State: InstallmentScheduled}
+			g.Installments[i] = InstallmentView{N: in.N, Amount: in.Amount, DueDate: in.DueDate, State: InstallmentScheduled,
+				FiscalYear: e.YearOfInstallment(in.N)}
 		}
 		g.Due = e.Amount
 	case *domain.GrantRejected:
@@ -431,6 +519,12 @@ func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
 			pv.State, pv.ReleasedBy, pv.BankReference, pv.ReleasedOn = domain.PaymentStateReleased, by, e.BankReference, e.ReleasedOn
 		}
 		g.installment(e.Installment, InstallmentPaid, e.PaymentID)
+		if n := e.Installment; n >= 1 && n <= len(g.Installments) {
+			g.Installments[n-1].FiscalYear = e.FiscalYear
+		}
+		if pv := g.payment(e.PaymentID); pv != nil {
+			pv.FiscalYear = e.FiscalYear
+		}
 		g.Paid = g.Paid.Add(e.Amount)
 		g.Due = g.Due.Sub(e.Amount)
 		if g.allPaid() {
@@ -501,6 +595,26 @@ func (g *GrantView) installment(n int, state, paymentID string) {
 	}
 }
 
+// BudgetYears lists the fiscal years whose budgets hold the grant's money:
+// the year of its approval and each year an installment is charged to.
+func (g *GrantView) BudgetYears() []int {
+	var ys []int
+	add := func(y int) {
+		if y != 0 && !slices.Contains(ys, y) {
+			ys = append(ys, y)
+		}
+	}
+	add(g.FiscalYear)
+	for _, in := range g.Installments {
+		add(in.FiscalYear)
+	}
+	for _, pv := range g.Payments {
+		add(pv.FiscalYear)
+	}
+	slices.Sort(ys)
+	return ys
+}
+
 func (g *GrantView) allPaid() bool {
 	for _, in := range g.Installments {
 		if in.State != InstallmentPaid {
@@ -537,7 +651,7 @@ func (p *Projector) programLocked(id string) ProgramView {
 	v.Budgets = []BudgetView{}
 	for k, b := range p.budgets {
 		if k.program == id {
-			v.Budgets = append(v.Budgets, *b)
+			v.Budgets = append(v.Budgets, b.read())
 		}
 	}
 	sort.Slice(v.Budgets, func(i, j int) bool { return v.Budgets[i].FiscalYear < v.Budgets[j].FiscalYear })
@@ -552,7 +666,7 @@ func (p *Projector) Budget(program string, fy int) (BudgetView, bool) {
 	if b == nil {
 		return BudgetView{}, false
 	}
-	return *b, true
+	return b.read(), true
 }
 
 // Talent returns one talent.
