@@ -260,7 +260,11 @@ type BudgetState struct {
 	Appropriated Money  `json:"appropriated"`
 	Committed    Money  `json:"committed"`
 	Available    Money  `json:"available"`
-	Grants       []string
+	// Paid is what payments charged to the year; Uncovered what forward
+	// commitments promise it beyond what it covers.
+	Paid      Money `json:"paid"`
+	Uncovered Money `json:"uncovered"`
+	Grants    []string
 }
 
 // Budget reads a budget's state from its stream.
@@ -271,7 +275,8 @@ func (s *Service) Budget(ctx context.Context, programID string, fy int) (BudgetS
 		if !b.exists {
 			return Errorf(ENOTFOUND, "no budget for %s in %d", programID, fy)
 		}
-		st = BudgetState{ProgramID: programID, FiscalYear: fy, Appropriated: b.appropriated, Committed: b.committed, Available: b.available()}
+		st = BudgetState{ProgramID: programID, FiscalYear: fy, Appropriated: b.appropriated, Committed: b.committed, Available: b.available(),
+			Paid: b.paid, Uncovered: b.uncovered}
 		for g := range b.reservations {
 			st.Grants = append(st.Grants, g)
 		}
