@@ -163,7 +163,8 @@ var demoTalents = []demoTalent{
 }
 
 // loadDemo writes the demo data set: DOMAIN.md's programs and budgets for
-// fiscal year 2024, thirty talents, and grants at every stage, among them
+// fiscal year 2024 (and 2025's, appropriated alike, and housing's 2026),
+// thirty talents, and grants at every stage, among them
 // one completed, one midway through its installments, one rejected, one
 // whose award is reduced by rent already received, and the early departure
 // that owes the 220,000.00 clawback. It is history, entered through the
@@ -181,7 +182,20 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 			return d.svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: d.meta(domain.RoleApprover, "2024-01-02", "PHCZ-2024-001"),
 				ProgramID: def.ProgramID, FiscalYear: 2024, Amount: money(p.budget)})
 		})
+		// 2025 is appropriated as 2024 was; its appropriation covers the
+		// installments that 2024's approvals committed to 2025.
+		d.at("2025-01-02", "budget 2025 "+def.ProgramID, func() (domain.Result, error) {
+			return d.svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: d.meta(domain.RoleApprover, "2025-01-02", "PHCZ-2025-001"),
+				ProgramID: def.ProgramID, FiscalYear: 2025, Amount: money(p.budget)})
+		})
 	}
+	// Of 2026, only housing is appropriated so far; the other programs'
+	// installments falling due in 2026 are forward commitments awaiting
+	// the 2026 budget.
+	d.at("2026-01-02", "budget 2026 housing", func() (domain.Result, error) {
+		return d.svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: d.meta(domain.RoleApprover, "2026-01-02", "PHCZ-2026-001"),
+			ProgramID: "housing", FiscalYear: 2026, Amount: money("30000000")})
+	})
 	talents := make([]*string, len(demoTalents))
 	for i, t := range demoTalents {
 		talents[i] = d.at("2023-12-15", "register "+t.name, func() (domain.Result, error) {
