@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"slices"
+	"sort"
 	"strings"
 
 	"talentledger/eventstore"
@@ -66,6 +68,12 @@ type budget struct {
 	fiscalYear   int
 	source       string
 	appropriated Money
+	// carriedIn is what earlier years carried over (结转) into this one,
+	// reserved for the grants it was carried for.
+	carriedIn Money
+	// carriedOut is what this year carried over into the next at its
+	// close.
+	carriedOut Money
 	// committed is reserved plus paid: what is no longer available.
 	committed Money
 	// uncovered is what forward commitments promise beyond what the
@@ -78,17 +86,32 @@ type budget struct {
 	// the order they were committed: the order they are covered in.
 	order   []string
 	charges map[string]*chargeState
+	// closeRequest is a year-end close awaiting confirmation; closed is
+	// the close, once confirmed.
+	closeRequest *closeRequest
+	closed       *YearEndClosed
+}
+
+// closeRequest is a requested year-end close and who requested it.
+type closeRequest struct {
+	YearEndCloseRequested
+	by        string
+	commandID string
 }
 
 // reservation is one grant's money in a budget: its share reserved at
-// approval, or a forward commitment (uncovered until the year covers it).
+// approval, a forward commitment (uncovered until the year covers it), or
+// funds carried over from the year before.
 type reservation struct {
-	amount       Money // reserved or committed
-	released     Money // returned
-	charged      Money // paid out of it
+	amount   Money // reserved or committed, covered or not
+	released Money // returned
+	charged  Money // paid out of it
+	// uncov is the part of amount − released not yet covered, and
+	// uncovInst the installments it is for.
+	uncov        Money
 	installments map[int]bool
 	paidInst     map[int]bool
-	uncovered    bool
+	uncovInst    map[int]bool
 	talentID     string
 	commandID    string
 	approval     GrantApproved
@@ -97,15 +120,29 @@ type reservation struct {
 // live reports whether anything of the reservation is left unreleased.
 func (r *reservation) live() bool { return r.released.Cmp(r.amount) < 0 }
 
-// left is what the reservation still holds for payments.
+// left is what the reservation still holds for payments, covered or not.
 func (r *reservation) left() Money { return r.amount.Sub(r.released).Sub(r.charged) }
+
+// coveredLeft is what the reservation holds for payments in money.
+func (r *reservation) coveredLeft() Money { return r.left().Sub(r.uncov) }
+
+// unpaid lists the installments of the reservation not paid, in order.
+func (r *reservation) unpaid() []int {
+	var ns []int
+	for n := range r.installments {
+		if !r.paidInst[n] {
+			ns = append(ns, n)
+		}
+	}
+	sort.Ints(ns)
+	return ns
+}
 
 type chargeState struct {
 	charge   *PaymentCharged
 	reversed bool
 	// reversal is the PaymentReversed a charge's reversal carried.
-	reversal *PaymentReversed
-	// Who charged it and when, for completing its release as decided.
+	reversal       *PaymentReversed
 	by, reversedBy chargeActor
 }
 
@@ -117,8 +154,8 @@ type chargeActor struct {
 	commandID   string
 }
 
-// applyWith folds an event, remembering who charged each payment and who
-// took the charge back.
+// applyWith folds an event, remembering who charged each payment, who
+// took the charge back and who requested a close.
 func (b *budget) applyWith(e Event, md *eventstore.Metadata) {
 	b.apply(e)
 	by := chargeActor{actor: Actor{Principal: md.Principal, Role: md.Role}, correlation: md.CorrelationID, date: businessDate(md)}
@@ -131,21 +168,63 @@ func (b *budget) applyWith(e Event, md *eventstore.Metadata) {
 			by.commandID = e.CommandID
 			c.reversedBy = by
 		}
+	case *YearEndCloseRequested:
+		b.closeRequest.by = md.Principal
 	}
 }
 
-func (b *budget) available() Money { return b.appropriated.Sub(b.committed) }
+func (b *budget) available() Money {
+	return b.appropriated.Add(b.carriedIn).Sub(b.committed).Sub(b.carriedOut)
+}
 
-func (b *budget) newReservation(grantID string, r *reservation, installments []int) {
+// hold adds money for a grant's installments to its reservation, making
+// one when it has none live.
+func (b *budget) hold(grantID, talentID, commandID string, amount Money, installments []int, covered bool) *reservation {
 	if b.reservations == nil {
 		b.reservations = map[string]*reservation{}
 	}
-	r.installments = map[int]bool{}
-	r.paidInst = map[int]bool{}
+	r := b.reservations[grantID]
+	if r == nil || !r.live() {
+		r = &reservation{installments: map[int]bool{}, paidInst: map[int]bool{}, uncovInst: map[int]bool{},
+			talentID: talentID, commandID: commandID}
+		b.reservations[grantID] = r
+	}
+	r.amount = r.amount.Add(amount)
 	for _, n := range installments {
 		r.installments[n] = true
+		if !covered {
+			r.uncovInst[n] = true
+		}
 	}
-	b.reservations[grantID] = r
+	if covered {
+		b.committed = b.committed.Add(amount)
+	} else {
+		r.uncov = r.uncov.Add(amount)
+		b.uncovered = b.uncovered.Add(amount)
+		if !slices.Contains(b.order, grantID) {
+			b.order = append(b.order, grantID)
+		}
+	}
+	return r
+}
+
+// release gives back amount of a grant's reservation, from its uncovered
+// part or from what it holds in money.
+func (b *budget) release(grantID string, amount Money, uncovered bool) {
+	r := b.reservations[grantID]
+	if r == nil {
+		return
+	}
+	r.released = r.released.Add(amount)
+	if uncovered {
+		r.uncov = r.uncov.Sub(amount)
+		b.uncovered = b.uncovered.Sub(amount)
+		if r.uncov.IsZero() {
+			clear(r.uncovInst)
+		}
+	} else {
+		b.committed = b.committed.Sub(amount)
+	}
 }
 
 func (b *budget) apply(e Event) {
@@ -155,33 +234,25 @@ func (b *budget) apply(e Event) {
 		b.programID, b.fiscalYear, b.source = e.ProgramID, e.FiscalYear, e.FundingSource
 		b.appropriated = b.appropriated.Add(e.Amount)
 	case *BudgetReserved:
-		b.committed = b.committed.Add(e.Amount)
-		b.newReservation(e.GrantID, &reservation{amount: e.Amount, talentID: e.TalentID, commandID: e.CommandID, approval: e.Approval},
-			e.Approval.currentShare().Installments)
+		r := b.hold(e.GrantID, e.TalentID, e.CommandID, e.Amount, e.Approval.currentShare().Installments, true)
+		r.approval = e.Approval
 	case *ForwardCommitted:
 		b.programID, b.fiscalYear = e.ProgramID, e.FiscalYear
-		if e.Covered {
-			b.committed = b.committed.Add(e.Amount)
-		} else {
-			b.uncovered = b.uncovered.Add(e.Amount)
-		}
-		b.newReservation(e.GrantID, &reservation{amount: e.Amount, uncovered: !e.Covered, talentID: e.TalentID, commandID: e.CommandID}, e.Installments)
-		b.order = append(b.order, e.GrantID)
+		b.hold(e.GrantID, e.TalentID, e.CommandID, e.Amount, e.Installments, e.Covered)
 	case *ForwardCommitmentCovered:
 		b.uncovered = b.uncovered.Sub(e.Amount)
 		b.committed = b.committed.Add(e.Amount)
 		if r := b.reservations[e.GrantID]; r != nil {
-			r.uncovered = false
+			r.uncov = r.uncov.Sub(e.Amount)
+			clear(r.uncovInst)
 		}
+	case *BudgetCarriedOver:
+		b.exists = true
+		b.programID, b.fiscalYear = e.ProgramID, e.FiscalYear
+		b.carriedIn = b.carriedIn.Add(e.Amount)
+		b.hold(e.GrantID, e.TalentID, e.CommandID, e.Amount, e.Installments, true)
 	case *BudgetReservationReleased:
-		if e.Uncovered {
-			b.uncovered = b.uncovered.Sub(e.Amount)
-		} else {
-			b.committed = b.committed.Sub(e.Amount)
-		}
-		if r := b.reservations[e.GrantID]; r != nil {
-			r.released = r.released.Add(e.Amount)
-		}
+		b.release(e.GrantID, e.Amount, e.Uncovered)
 	case *PaymentCharged:
 		b.paid = b.paid.Add(e.Amount)
 		if r := b.reservations[e.GrantID]; r != nil {
@@ -201,6 +272,25 @@ func (b *budget) apply(e Event) {
 		if c := b.charges[e.PaymentID]; c != nil {
 			c.reversed = true
 			c.reversal = e.Reversal
+		}
+	case *YearEndCloseRequested:
+		b.closeRequest = &closeRequest{YearEndCloseRequested: *e, commandID: e.CommandID}
+	case *YearEndClosed:
+		b.closed = e
+		b.closeRequest = nil
+		for _, it := range e.Carried {
+			// The money leaves the year with its reservation: what the
+			// year has available does not change.
+			b.release(it.GrantID, it.Amount, false)
+			b.carriedOut = b.carriedOut.Add(it.Amount)
+		}
+		for _, it := range e.Lapsed {
+			if it.Amount.Sign() > 0 {
+				b.release(it.GrantID, it.Amount, false)
+			}
+			if it.Uncovered.Sign() > 0 {
+				b.release(it.GrantID, it.Uncovered, true)
+			}
 		}
 	}
 }

@@ -278,7 +278,7 @@ type GrantTerminated struct {
 	Released       Money  `json:"released"`
 	// Releases splits Released by the fiscal year it was reserved or
 	// committed in; absent when all of it lies in FiscalYear.
-	Releases  []YearShare `json:"releases,omitempty"`
+	Releases  []YearShare `json:"releases"`
 	CommandID string      `json:"command_id"`
 }
 
@@ -413,6 +413,12 @@ func DecodeEvent(typ string, data []byte) (Event, error) {
 		e = &PaymentCharged{}
 	case TypePaymentChargeReversed:
 		e = &PaymentChargeReversed{}
+	case TypeYearEndCloseRequested:
+		e = &YearEndCloseRequested{}
+	case TypeYearEndClosed:
+		e = &YearEndClosed{}
+	case TypeBudgetCarriedOver:
+		e = &BudgetCarriedOver{}
 	default:
 		if d, ok := extraDecoders[typ]; ok {
 			e = d()

@@ -45,6 +45,9 @@ type ForwardCommitted struct {
 	ApprovedIn   int    `json:"approved_in"`
 	Covered      bool   `json:"covered"`
 	CommandID    string `json:"command_id"`
+	// LapsedFrom is set on installments whose year closed with them
+	// unpaid and lapsed (结余): they are committed to the next year.
+	LapsedFrom int `json:"lapsed_from,omitempty"`
 }
 
 // ForwardCommitmentCovered reserves an uncovered forward commitment in its
@@ -205,12 +208,19 @@ func (s *Service) commitForward(ctx context.Context, m *meta, a GrantApproved, s
 			}
 			return nil, Errorf(ECONFLICT, "grant %s already has a commitment in budget %s %d", a.GrantID, a.ProgramID, sh.FiscalYear)
 		}
-		covered := b.exists && b.uncovered.IsZero() && b.available().Cmp(sh.Amount) >= 0
+		covered := b.canCover(sh.Amount)
 		return []Event{&ForwardCommitted{ProgramID: a.ProgramID, FiscalYear: sh.FiscalYear, GrantID: a.GrantID,
 			TalentID: a.TalentID, Amount: sh.Amount, Installments: sh.Installments, ApprovedIn: a.FiscalYear,
 			Covered: covered, CommandID: a.CommandID}}, nil
 	})
 	return err
+}
+
+// canCover reports whether a new forward commitment of amount is covered
+// at once: the year has a budget, open, with nothing waiting before it and
+// enough available.
+func (b *budget) canCover(amount Money) bool {
+	return b.exists && b.closed == nil && b.uncovered.IsZero() && b.available().Cmp(amount) >= 0
 }
 
 // reserveShares reserves an approval's current-year share and records its
@@ -237,34 +247,42 @@ func (b *budget) coverForward(amount Money) []Event {
 	var out []Event
 	for _, g := range b.order {
 		r := b.reservations[g]
-		if !r.uncovered || !r.live() {
+		if r == nil || r.uncov.Sign() <= 0 {
 			continue
 		}
-		left := r.left()
-		if avail.Cmp(left) < 0 {
+		if avail.Cmp(r.uncov) < 0 {
 			break
 		}
-		avail = avail.Sub(left)
+		avail = avail.Sub(r.uncov)
 		out = append(out, &ForwardCommitmentCovered{ProgramID: b.programID, FiscalYear: b.fiscalYear, GrantID: g,
-			TalentID: r.talentID, Amount: left})
+			TalentID: r.talentID, Amount: r.uncov})
 	}
 	return out
 }
 
 // appropriation returns the events of an appropriation to b: the
 // appropriation and the forward commitments it covers.
-func (b *budget) appropriation(ev *BudgetAppropriated) []Event {
+func (b *budget) appropriation(ev *BudgetAppropriated) ([]Event, error) {
+	if b.closed != nil {
+		return nil, Errorf(EYEARCLOSED, "the %d budget of %s is closed; it takes no more appropriations", ev.FiscalYear, ev.ProgramID)
+	}
 	if b.programID == "" {
 		b2 := *b
 		b2.programID, b2.fiscalYear = ev.ProgramID, ev.FiscalYear
 		b = &b2
 	}
-	return append([]Event{ev}, b.coverForward(ev.Amount)...)
+	return append([]Event{ev}, b.coverForward(ev.Amount)...), nil
 }
 
-// ENOTRESERVED refuses a payment the budget of its release year does not
-// hold a reservation for.
-const ENOTRESERVED = "not_reserved"
+// Errors of the fiscal years.
+const (
+	// ENOTRESERVED refuses a payment the budget of its release year does
+	// not hold a reservation for.
+	ENOTRESERVED = "not_reserved"
+	// EYEARCLOSED refuses to reserve in, pay from, appropriate to or
+	// correct a fiscal year closed at year end.
+	EYEARCLOSED = "year_closed"
+)
 
 // charge appends PaymentCharged to the budget of the release's year,
 // refused unless that budget holds the installment's reservation.
@@ -293,16 +311,18 @@ func (s *Service) charge(ctx context.Context, m *meta, rel PaymentReleased) erro
 func (b *budget) canCharge(grantID string, n int, amount Money) error {
 	r := b.reservations[grantID]
 	switch {
+	case b.closed != nil:
+		return Errorf(EYEARCLOSED, "the %d budget of %s is closed; nothing more is paid from it", b.fiscalYear, b.programIDOr())
 	case !b.exists:
 		return Errorf(ENOTRESERVED, "program %s has no budget for %d; the payment is charged to the year of its release", b.programIDOr(), b.fiscalYear)
 	case r == nil || !r.live() || !r.installments[n]:
 		return Errorf(ENOTRESERVED, "installment %d of grant %s is not reserved in the %d budget, the year of its release", n, grantID, b.fiscalYear)
-	case r.uncovered:
+	case r.uncovInst[n]:
 		return Errorf(ENOTRESERVED, "installment %d of grant %s is a forward commitment the %d budget has not covered; appropriate more", n, grantID, b.fiscalYear)
 	case r.paidInst[n]:
 		return Errorf(ECONFLICT, "installment %d of grant %s is already charged to the %d budget", n, grantID, b.fiscalYear)
-	case r.left().Cmp(amount) < 0:
-		return Errorf(ENOTRESERVED, "the %d budget holds %s of grant %s, %s needed", b.fiscalYear, r.left(), grantID, amount)
+	case r.coveredLeft().Cmp(amount) < 0:
+		return Errorf(ENOTRESERVED, "the %d budget holds %s of grant %s, %s needed", b.fiscalYear, r.coveredLeft(), grantID, amount)
 	}
 	return nil
 }

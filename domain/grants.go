@@ -471,6 +471,9 @@ func (s *Service) budgetAllows(ctx context.Context, m *meta, a GrantApproved) er
 		if !b.exists {
 			return Errorf(EINSUFFICIENTFUNDS, "program %s has no budget for %d", a.ProgramID, a.FiscalYear)
 		}
+		if b.closed != nil {
+			return Errorf(EYEARCLOSED, "the %d budget of %s is closed; nothing more is reserved in it", a.FiscalYear, a.ProgramID)
+		}
 		if r := b.reservations[a.GrantID]; r != nil && r.live() {
 			return nil // an earlier attempt reserved; it is continued
 		}
@@ -531,6 +534,9 @@ func (s *Service) reserve(ctx context.Context, m *meta, a GrantApproved) error {
 		b := e.agg.(*budget)
 		if !b.exists {
 			return nil, Errorf(EINSUFFICIENTFUNDS, "program %s has no budget for %d", a.ProgramID, a.FiscalYear)
+		}
+		if b.closed != nil {
+			return nil, Errorf(EYEARCLOSED, "the %d budget of %s is closed; nothing more is reserved in it", a.FiscalYear, a.ProgramID)
 		}
 		if r := b.reservations[a.GrantID]; r != nil && r.live() {
 			if r.commandID == a.CommandID {

@@ -274,7 +274,11 @@ func (s *Service) chargedPaymentCommand(ctx context.Context, m *meta, paymentID 
 // already took it back.
 func (s *Service) uncharge(ctx context.Context, m *meta, paymentID, program string, fy int, reason string, rev *PaymentReversed) error {
 	_, err := s.repo.execute(ctx, streamBudget(program, fy), newBudget, m, func(e *entry) ([]Event, error) {
-		ev := e.agg.(*budget).unchargeEvent(paymentID, reason, m.CommandID, rev)
+		b := e.agg.(*budget)
+		if rev != nil && b.closed != nil {
+			return nil, Errorf(EYEARCLOSED, "payment %s was charged to the %d budget of %s, which is closed", paymentID, fy, program)
+		}
+		ev := b.unchargeEvent(paymentID, reason, m.CommandID, rev)
 		if ev == nil {
 			if rev != nil {
 				return nil, Errorf(ECONFLICT, "payment %s is not charged to budget %s %d", paymentID, program, fy)

@@ -246,7 +246,7 @@ func (s *Service) AppropriateBudget(ctx context.Context, c AppropriateBudget) (R
 		return s.appropriateFromFund(ctx, m, fund, stream, ev)
 	}
 	res, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
-		return e.agg.(*budget).appropriation(ev), nil
+		return e.agg.(*budget).appropriation(ev)
 	})
 	return result(stream, res), err
 }

@@ -41,6 +41,15 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 	}
 	var term *GrantTerminated
 	res, err := s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
+		if g.approval == nil {
+			return nil, Errorf(ECONFLICT, "grant %s is %s; only an approved or completed grant can be terminated", c.GrantID, g.state)
+		}
+		// What is given back is what the budgets hold of the grant now,
+		// wherever a carry-over or a lapse moved it.
+		holdings, err := s.grantHoldings(ctx, g.approval, m.today)
+		if err != nil {
+			return nil, err
+		}
 		if g.state != GrantStateApproved && g.state != GrantStateCompleted {
 			return nil, Errorf(ECONFLICT, "grant %s is %s; only an approved or completed grant can be terminated", c.GrantID, g.state)
 		}
@@ -61,9 +70,7 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 		term = &GrantTerminated{GrantID: a.GrantID, TalentID: a.TalentID, ProgramID: a.ProgramID,
 			FiscalYear: a.FiscalYear, DepartureDate: t.departure, MonthsServed: served, MonthsRequired: required,
 			Paid: g.paid, Cancelled: cancelled, Released: a.Amount.Sub(g.paid), CommandID: m.CommandID}
-		if len(a.Years) > 0 {
-			term.Releases = g.unpaidByYear()
-		}
+		term.Releases = holdings
 		evs := []Event{term}
 		if due := clawback(g.paid, a.Amount, served, required); due.Sign() > 0 {
 			evs = append(evs, &ClawbackAssessed{GrantID: a.GrantID, TalentID: a.TalentID, FiscalYear: a.FiscalYear, Amount: due,
@@ -137,39 +144,17 @@ func (s *Service) releasePosition(ctx context.Context, grantID string) (eventsto
 	return pos, ok, err
 }
 
-// releases lists what a termination gives back, by fiscal year.
+// releases lists what a termination gives back, by fiscal year. A
+// termination recorded before releases were split by year gives back its
+// whole release in its grant's year.
 func (t *GrantTerminated) releases() []YearShare {
-	if len(t.Releases) > 0 {
+	if t.Releases != nil {
 		return t.Releases
 	}
 	if t.Released.Sign() <= 0 {
 		return nil
 	}
 	return []YearShare{{FiscalYear: t.FiscalYear, Amount: t.Released, Installments: t.Cancelled}}
-}
-
-// unpaidByYear lists, for each year the grant's installments are charged
-// to, the installments not paid and their amount.
-func (g *grant) unpaidByYear() []YearShare {
-	a := g.approval
-	amounts := map[int]Money{}
-	for _, inst := range a.Installments {
-		amounts[inst.N] = inst.Amount
-	}
-	var out []YearShare
-	for _, sh := range a.shares() {
-		rel := YearShare{FiscalYear: sh.FiscalYear, Amount: Zero}
-		for _, n := range sh.Installments {
-			if _, paid := g.installmentPaid[n]; !paid {
-				rel.Amount = rel.Amount.Add(amounts[n])
-				rel.Installments = append(rel.Installments, n)
-			}
-		}
-		if rel.Amount.Sign() > 0 {
-			out = append(out, rel)
-		}
-	}
-	return out
 }
 
 // clawback returns max(0, paid − amount × served ÷ required); nothing is due
@@ -196,8 +181,18 @@ func (s *Service) releaseWithMeta(ctx context.Context, m *meta, program string, 
 		if amount.Sign() <= 0 {
 			return nil, nil
 		}
-		return []Event{&BudgetReservationReleased{ProgramID: program, FiscalYear: fy, GrantID: grantID, TalentID: talentID,
-			Amount: amount, Reason: reason, Uncovered: r.uncovered}}, nil
+		// What was never covered is given back first, then money.
+		var evs []Event
+		if u := r.uncov.Min(amount); u.Sign() > 0 {
+			evs = append(evs, &BudgetReservationReleased{ProgramID: program, FiscalYear: fy, GrantID: grantID, TalentID: talentID,
+				Amount: u, Reason: reason, Uncovered: true})
+			amount = amount.Sub(u)
+		}
+		if amount.Sign() > 0 {
+			evs = append(evs, &BudgetReservationReleased{ProgramID: program, FiscalYear: fy, GrantID: grantID, TalentID: talentID,
+				Amount: amount, Reason: reason})
+		}
+		return evs, nil
 	})
 	return result(grantID, res), err
 }
