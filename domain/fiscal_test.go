@@ -384,3 +384,200 @@ func TestConcurrentApprovalsAcrossYears(t *testing.T) {
 	ledger(t, s1.Store())
 	verifyChains(t, s1.Store())
 }
+
+// closeMeta is the meta of a year-end close request or confirmation.
+func closeMeta(a Actor, date string) CommandMeta {
+	m := on(a, date)
+	m.Reason, m.DocumentRef = "year-end close of the housing budget", "PHCZ-JZ-"+date
+	return m
+}
+
+// yearEndBooks sets up housing budgets for 2024 and 2025 and, in December
+// 2024, two approved grants whose first installments are due and unpaid
+// and one paid: the state a year-end close meets.
+func yearEndBooks(t *testing.T, s *Service) (carried, lapsed, paid string) {
+	t.Helper()
+	ctx := context.Background()
+	defineHousing(t, s, "housing", 5)
+	appropriate(t, s, "housing", 2024, "30000000")
+	appropriateOn(t, s, "housing", 2025, "30000000", "2024-01-02")
+	var gs []string
+	for _, amount := range []string{"600000", "350000", "150000"} {
+		gid := apply(t, s, registerTalent(t, s, "B"), "housing", amount)
+		toNoticeClosed(t, s, gid)
+		gs = append(gs, gid)
+	}
+	must(t)(s.ApproveGrant(ctx, ApproveGrant{Meta: on(approver, "2024-12-02"), GrantID: gs[0]}))
+	must(t)(s.ApproveGrant(ctx, ApproveGrant{Meta: on(approver, "2024-12-03"), GrantID: gs[1]}))
+	must(t)(s.ApproveGrant(ctx, ApproveGrant{Meta: on(approver, "2024-12-04"), GrantID: gs[2]}))
+	payInstallment(t, s, gs[2], 1, "2024-12-05")
+	return gs[0], gs[1], gs[2]
+}
+
+// TestYearEndClose: a year closes only after it ended, on one approver's
+// request and another's confirmation; an unpaid reservation is carried
+// over as the next year's carried-over funds or lapses and is committed to
+// the next year; nothing is reserved in, paid from or appropriated to the
+// closed year; and a grant's money adds up over the years throughout.
+func TestYearEndClose(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t)
+	carried, lapsed, paid := yearEndBooks(t, s)
+	req := YearEndCommand{ProgramID: "housing", FiscalYear: 2024,
+		CarryOver: []CarryOver{{GrantID: carried, Reason: "the talent's purchase contract was signed on 30 December"}}}
+
+	req.Meta = closeMeta(approver, "2024-12-31")
+	_, err := s.RequestYearEndClose(ctx, req)
+	wantCode(t, err, ECONFLICT) // the year has not ended
+	req.Meta = on(approver, "2025-01-06")
+	_, err = s.RequestYearEndClose(ctx, req)
+	wantCode(t, err, EINVALID) // no reason or document
+	req.Meta = closeMeta(approver, "2025-01-06")
+	must(t)(s.RequestYearEndClose(ctx, req))
+	_, err = s.ConfirmYearEndClose(ctx, YearEndCommand{Meta: closeMeta(approver, "2025-01-06"), ProgramID: "housing", FiscalYear: 2024})
+	wantCode(t, err, ESEGREGATION)
+
+	// Before the close, 2024 holds the three first installments, one paid:
+	// 240,000 + 140,000 + 60,000.
+	b := budgetState(t, s, "housing", 2024)
+	wantMoney(t, "2024 committed before the close", b.Committed, "440000.00")
+	must(t)(s.ConfirmYearEndClose(ctx, YearEndCommand{Meta: closeMeta(approver2, "2025-01-07"), ProgramID: "housing", FiscalYear: 2024}))
+
+	// 2024 keeps what it paid; the lapsed installment's 140,000 is back in
+	// its available budget; the carried 240,000 left with its reservation.
+	b = budgetState(t, s, "housing", 2024)
+	wantMoney(t, "2024 paid", b.Paid, "60000.00")
+	wantMoney(t, "2024 available", b.Available, "29700000.00")
+	// 2025 shows the carried-over funds, reserved for the same installment;
+	// the lapsed installment is committed to 2025 and covered by it. 2025
+	// now holds 330,000 of second installments, 240,000 carried over and
+	// 140,000 lapsed.
+	b25 := budgetState(t, s, "housing", 2025)
+	wantMoney(t, "2025 carried over", b25.CarriedOver, "240000.00")
+	wantMoney(t, "2025 committed", b25.Committed, "710000.00")
+	wantMoney(t, "2025 uncovered", b25.Uncovered, "0.00")
+	wantMoney(t, "2025 available", b25.Available, "29530000.00")
+	for _, g := range []string{carried, lapsed, paid} {
+		wantGrantMoneyAddsUp(t, s, g, "after the close")
+	}
+
+	// Nothing more enters or leaves 2024.
+	_, err = s.AppropriateBudget(ctx, AppropriateBudget{Meta: on(approver, "2025-01-08"), ProgramID: "housing", FiscalYear: 2024, Amount: money(t, "1")})
+	wantCode(t, err, EYEARCLOSED)
+	_, err = s.RequestYearEndClose(ctx, YearEndCommand{Meta: closeMeta(approver, "2025-01-08"), ProgramID: "housing", FiscalYear: 2024})
+	wantCode(t, err, EYEARCLOSED)
+	p := grantState(t, s, paid).installmentPaid[1]
+	_, err = s.ReversePayment(ctx, PaymentCommand{Meta: on(treasurer2, "2025-01-08"), PaymentID: p, Reason: "returned"})
+	wantCode(t, err, EYEARCLOSED)
+
+	// Both first installments are paid in 2025 and charged to 2025: the
+	// carried one from the carried-over funds, the lapsed one from 2025's
+	// own budget.
+	payInstallment(t, s, carried, 1, "2025-01-10")
+	payInstallment(t, s, lapsed, 1, "2025-01-10")
+	b25 = budgetState(t, s, "housing", 2025)
+	wantMoney(t, "2025 paid", b25.Paid, "380000.00")
+	for _, g := range []string{carried, lapsed, paid} {
+		wantGrantMoneyAddsUp(t, s, g, "after paying in 2025")
+	}
+	bal := ledger(t, s.Store())
+	wantMoney(t, "2024 encumbered", bal["budget:housing:2024:encumbered"], "0.00")
+	verifyChains(t, s.Store())
+}
+
+// TestYearEndCloseInterrupted stops the close between the closed year's
+// stream and the next year's: a retry of the confirmation, or
+// ReconcileCloses, completes it once, and neither a second run nor a
+// further retry changes anything.
+func TestYearEndCloseInterrupted(t *testing.T) {
+	for _, how := range []string{"reconcile", "retry"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := context.Background()
+			fs := &faultStore{Store: newTestStore(t)}
+			s := newServiceOver(fs)
+			carried, lapsed, paid := yearEndBooks(t, s)
+			must(t)(s.RequestYearEndClose(ctx, YearEndCommand{Meta: closeMeta(approver, "2025-01-06"), ProgramID: "housing", FiscalYear: 2024,
+				CarryOver: []CarryOver{{GrantID: carried, Reason: "contract signed"}}}))
+			fs.onAppend = failOnce(TypeBudgetCarriedOver)
+			confirm := func() (Result, error) {
+				return s.ConfirmYearEndClose(ctx, YearEndCommand{Meta: withID(closeMeta(approver2, "2025-01-07"), "close-1"), ProgramID: "housing", FiscalYear: 2024})
+			}
+			if _, err := confirm(); err == nil {
+				t.Fatal("the close did not stop")
+			}
+			r := newServiceOver(fs.Store)
+			if !budgetState(t, r, "housing", 2024).Closed {
+				t.Fatal("2024 is not closed after the crash")
+			}
+			wantMoney(t, "2025 carried over after the crash", budgetState(t, r, "housing", 2025).CarriedOver, "0.00")
+			ledger(t, fs) // over-reserved for a moment, never overdrawn
+			keys := []BudgetKey{{"housing", 2024}}
+			if how == "reconcile" {
+				if n, err := r.ReconcileCloses(ctx, keys); err != nil || n != 1 {
+					t.Fatalf("ReconcileCloses = %d, %v; want 1", n, err)
+				}
+			} else {
+				must(t)(confirm())
+			}
+			before := countEvents(t, fs)
+			if n, err := r.ReconcileCloses(ctx, keys); err != nil || n != 0 {
+				t.Errorf("a second ReconcileCloses = %d, %v; want 0", n, err)
+			}
+			must(t)(confirm())
+			_, err := s.ConfirmYearEndClose(ctx, YearEndCommand{Meta: closeMeta(approver2, "2025-01-07"), ProgramID: "housing", FiscalYear: 2024})
+			wantCode(t, err, EYEARCLOSED)
+			if after := countEvents(t, fs); after != before {
+				t.Errorf("runs after the completion wrote %d events", after-before)
+			}
+			r2 := newServiceOver(fs.Store)
+			wantMoney(t, "2025 carried over", budgetState(t, r2, "housing", 2025).CarriedOver, "240000.00")
+			if n := countEvents(t, fs, TypeBudgetCarriedOver); n != 1 {
+				t.Errorf("%d BudgetCarriedOver, want 1", n)
+			}
+			for _, g := range []string{carried, lapsed, paid} {
+				wantGrantMoneyAddsUp(t, r2, g, "after the completed close")
+			}
+			ledger(t, fs)
+			verifyChains(t, fs)
+		})
+	}
+}
+
+// TestLapsedInstallmentFlaggedWhenNextYearIsShort: an installment lapsing
+// into a year that cannot cover it is flagged there, not dropped; its
+// payment is refused until an appropriation covers it. A termination then
+// gives back what each year holds, after carry-overs and lapses.
+func TestLapsedInstallmentFlaggedWhenNextYearIsShort(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t)
+	defineHousing(t, s, "housing", 5)
+	appropriate(t, s, "housing", 2024, "30000000")
+	appropriateOn(t, s, "housing", 2025, "100000", "2024-01-02")
+	tid := registerTalent(t, s, "B")
+	gid := apply(t, s, tid, "housing", "600000")
+	toNoticeClosed(t, s, gid)
+	must(t)(s.ApproveGrant(ctx, ApproveGrant{Meta: on(approver, "2024-12-02"), GrantID: gid}))
+	must(t)(s.RequestYearEndClose(ctx, YearEndCommand{Meta: closeMeta(approver, "2025-01-06"), ProgramID: "housing", FiscalYear: 2024}))
+	must(t)(s.ConfirmYearEndClose(ctx, YearEndCommand{Meta: closeMeta(approver2, "2025-01-06"), ProgramID: "housing", FiscalYear: 2024}))
+	// 2025 (100,000) could not cover the 180,000 second installment, and
+	// the lapsed 240,000 queues behind it.
+	b25 := budgetState(t, s, "housing", 2025)
+	wantMoney(t, "2025 uncovered", b25.Uncovered, "420000.00")
+	wantGrantMoneyAddsUp(t, s, gid, "after the lapse")
+	p := must(t)(s.PreparePayment(ctx, PreparePayment{Meta: on(clerk, "2025-01-07"), GrantID: gid, Installment: 1}))
+	must(t)(s.ApprovePayment(ctx, PaymentCommand{Meta: on(approver, "2025-01-07"), PaymentID: p.ID}))
+	_, err := s.ReleasePayment(ctx, PaymentCommand{Meta: on(treasurer, "2025-01-07"), PaymentID: p.ID, BankReference: "B1"})
+	wantCode(t, err, ENOTRESERVED)
+	must(t)(s.AppropriateBudget(ctx, AppropriateBudget{Meta: on(approver, "2025-01-08"), ProgramID: "housing", FiscalYear: 2025, Amount: money(t, "400000")}))
+	must(t)(s.ReleasePayment(ctx, PaymentCommand{Meta: on(treasurer, "2025-01-08"), PaymentID: p.ID, BankReference: "B1"}))
+	wantMoney(t, "2025 paid", budgetState(t, s, "housing", 2025).Paid, "240000.00")
+	wantGrantMoneyAddsUp(t, s, gid, "after the payment")
+
+	must(t)(s.ReportDeparture(ctx, ReportDeparture{Meta: on(clerk, "2025-03-01"), TalentID: tid, DepartureDate: "2025-02-28"}))
+	must(t)(s.TerminateGrant(ctx, TerminateGrant{Meta: on(approver, "2025-03-02"), GrantID: gid}))
+	wantGrantMoneyAddsUp(t, s, gid, "after the termination")
+	wantMoney(t, "2025 committed after the termination", budgetState(t, s, "housing", 2025).Committed, "240000.00")
+	bal := ledger(t, s.Store())
+	wantMoney(t, "2026 uncovered", bal["budget:housing:2026:uncovered"], "0.00")
+	verifyChains(t, s.Store())
+}

@@ -71,6 +71,9 @@ type Projector struct {
 	pendingCharge map[string]pendingFlow
 	// forward marks the grants' forward commitments, by year.
 	forward map[forwardKey]bool
+	// pendingClose holds closed years whose carry-overs and lapses are
+	// not yet recorded on the next year's budget.
+	pendingClose map[budgetKey]time.Time
 
 	fm    *fundModels
 	pm    *principalModels
@@ -106,6 +109,7 @@ func New(store eventstore.Store, log *slog.Logger) *Projector {
 		pendingRelease:  map[string]time.Time{},
 		pendingCharge:   map[string]pendingFlow{},
 		forward:         map[forwardKey]bool{},
+		pendingClose:    map[budgetKey]time.Time{},
 		audit:           &auditModels{tree: auditproof.NewTree()},
 	}
 	p.initFunds()
@@ -233,6 +237,26 @@ func (p *Projector) PendingGrants(cutoff time.Time) []string {
 	}
 	sort.Strings(ids)
 	return slices.Compact(ids)
+}
+
+// PendingCloses lists closed budgets whose next year has not yet received
+// their carry-overs and lapses, closed before cutoff, for reconciliation.
+func (p *Projector) PendingCloses(cutoff time.Time) []domain.BudgetKey {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var out []domain.BudgetKey
+	for k, t := range p.pendingClose {
+		if t.Before(cutoff) {
+			out = append(out, domain.BudgetKey{ProgramID: k.program, FiscalYear: k.fy})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ProgramID != out[j].ProgramID {
+			return out[i].ProgramID < out[j].ProgramID
+		}
+		return out[i].FiscalYear < out[j].FiscalYear
+	})
+	return out
 }
 
 // TalentGrants lists a talent's grants; it backs the domain's no-stacking

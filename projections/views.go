@@ -44,7 +44,16 @@ type BudgetView struct {
 	ForwardCommitted domain.Money `json:"forward_committed"`
 	Uncovered        domain.Money `json:"uncovered"`
 	Flagged          bool         `json:"flagged"`
-	// ExecutionRate is Paid ÷ Appropriated, in percent with two decimals.
+	// CarriedOver is what the year before carried over (结转) into this
+	// one at its close; CarriedOut what this year carried into the next,
+	// and Lapsed what went back to it unspent (结余) at its close.
+	CarriedOver domain.Money `json:"carried_over"`
+	CarriedOut  domain.Money `json:"carried_out"`
+	Lapsed      domain.Money `json:"lapsed"`
+	// Closed is set once the year is closed at year end (年终结账).
+	Closed bool `json:"closed"`
+	// ExecutionRate is Paid ÷ (Appropriated + CarriedOver), in percent
+	// with two decimals.
 	ExecutionRate string `json:"execution_rate"`
 	Grants        int    `json:"grants"`
 }
@@ -208,7 +217,32 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 		}
 		b.ForwardCommitted = b.ForwardCommitted.Sub(p.forwardReleased(e))
 		b.settle()
+	case *domain.YearEndClosed:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		b.Closed = true
+		for _, it := range e.Carried {
+			b.Reserved = b.Reserved.Sub(it.Amount)
+			b.CarriedOut = b.CarriedOut.Add(it.Amount)
+		}
+		for _, it := range e.Lapsed {
+			b.Reserved = b.Reserved.Sub(it.Amount)
+			b.Uncovered = b.Uncovered.Sub(it.Uncovered)
+			b.Lapsed = b.Lapsed.Add(it.Amount)
+		}
+		b.settle()
+		if len(e.Carried)+len(e.Lapsed) > 0 {
+			p.pendingClose[budgetKey{e.ProgramID, e.FiscalYear}] = p.eventTime(ev)
+		}
+	case *domain.BudgetCarriedOver:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		b.CarriedOver = b.CarriedOver.Add(e.Amount)
+		b.Reserved = b.Reserved.Add(e.Amount)
+		b.settle()
+		delete(p.pendingClose, budgetKey{e.ProgramID, e.FromYear})
 	case *domain.ForwardCommitted:
+		if e.LapsedFrom != 0 {
+			delete(p.pendingClose, budgetKey{e.ProgramID, e.LapsedFrom})
+		}
 		b := p.budget(e.ProgramID, e.FiscalYear)
 		if e.Covered {
 			b.Reserved = b.Reserved.Add(e.Amount)
@@ -385,7 +419,7 @@ func (p *Projector) budget(program string, fy int) *BudgetView {
 }
 
 func (b *BudgetView) settle() {
-	b.Available = b.Appropriated.Sub(b.Reserved).Sub(b.Paid)
+	b.Available = b.Appropriated.Add(b.CarriedOver).Sub(b.Reserved).Sub(b.Paid).Sub(b.CarriedOut)
 	b.Flagged = b.Appropriated.Sign() > 0 && b.Uncovered.Sign() > 0
 }
 
@@ -394,8 +428,8 @@ func (b *BudgetView) settle() {
 func (b *BudgetView) read() BudgetView {
 	v := *b
 	v.ExecutionRate = "0.00"
-	if b.Appropriated.Sign() > 0 {
-		v.ExecutionRate = b.Paid.Decimal().Mul(hundred).Div(b.Appropriated.Decimal()).StringFixed(2)
+	if funds := b.Appropriated.Add(b.CarriedOver); funds.Sign() > 0 {
+		v.ExecutionRate = b.Paid.Decimal().Mul(hundred).Div(funds.Decimal()).StringFixed(2)
 	}
 	return v
 }
