@@ -38,6 +38,7 @@ var codes = map[string]int{
 	domain.ESCHEDULE:            http.StatusUnprocessableEntity,
 	domain.ENOTDUE:              http.StatusConflict,
 	domain.ENOTRESERVED:         http.StatusConflict,
+	domain.EYEARCLOSED:          http.StatusConflict,
 	domain.EDATEFUTURE:          http.StatusUnprocessableEntity,
 	domain.EDATEBEFORESTREAM:    http.StatusUnprocessableEntity,
 	domain.EBACKDATE:            http.StatusUnprocessableEntity,

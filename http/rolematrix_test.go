@@ -42,6 +42,9 @@ var expectedRoles = map[string][]string{
 	"GET /v1/programs/{id}":              anyRole,
 	"POST /v1/programs/{id}/budgets":     apprs,
 	"GET /v1/programs/{id}/budgets/{fy}": anyRole,
+	// POST /v1/programs/{id}/budgets/{fy}/close, /close/confirm | approver
+	"POST /v1/programs/{id}/budgets/{fy}/close":         apprs,
+	"POST /v1/programs/{id}/budgets/{fy}/close/confirm": apprs,
 
 	// POST /v1/talents, /v1/talents/{id}/departure | clerk; GET /v1/talents/{id} | any
 	"POST /v1/talents":                clerks,

@@ -14,7 +14,44 @@ func (s *Server) registerProgramRoutes() {
 	s.handle("GET", "/v1/programs", AnyRole, "list programs with their budgets (?as_of=, ?recorded_as_of=)", s.handleProgramList)
 	s.handle("GET", "/v1/programs/{id}", AnyRole, "one program with its budgets (?as_of=, ?recorded_as_of=)", s.handleProgramGet)
 	s.handle("POST", "/v1/programs/{id}/budgets", []string{domain.RoleApprover}, "appropriate a fiscal year's budget", s.command(s.handleBudgetAppropriate))
-	s.handle("GET", "/v1/programs/{id}/budgets/{fy}", AnyRole, "a budget: appropriated, reserved, paid, available (?as_of=, ?recorded_as_of=)", s.handleBudgetGet)
+	s.handle("GET", "/v1/programs/{id}/budgets/{fy}", AnyRole, "a budget's execution: appropriated, carried over, reserved, paid, available, forward commitments, execution rate (?as_of=, ?recorded_as_of=)", s.handleBudgetGet)
+	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/close", []string{domain.RoleApprover}, "request a fiscal year's year-end close, naming the reservations to carry over", s.command(s.handleCloseRequest))
+	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/close/confirm", []string{domain.RoleApprover}, "confirm a requested year-end close (another approver)", s.command(s.handleCloseConfirm))
+}
+
+type closeRequest struct {
+	commandFields
+	// CarryOver lists the reservations carried over (结转) to the next
+	// year, each with its reason; every other unpaid one lapses (结余).
+	CarryOver []domain.CarryOver `json:"carry_over"`
+}
+
+func (s *Server) handleCloseRequest(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req closeRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	fy, err := pathInt(mux.Vars(r)["fy"], "fiscal year")
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.RequestYearEndClose(r.Context(), domain.YearEndCommand{
+		Meta: req.meta(m), ProgramID: mux.Vars(r)["id"], FiscalYear: fy, CarryOver: req.CarryOver})
+	return http.StatusOK, answer(res), err
+}
+
+func (s *Server) handleCloseConfirm(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req commandFields
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	fy, err := pathInt(mux.Vars(r)["fy"], "fiscal year")
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.ConfirmYearEndClose(r.Context(), domain.YearEndCommand{
+		Meta: req.meta(m), ProgramID: mux.Vars(r)["id"], FiscalYear: fy})
+	return http.StatusOK, answer(res), err
 }
 
 type programRequest struct {
