@@ -90,6 +90,10 @@ type budget struct {
 	// the close, once confirmed.
 	closeRequest *closeRequest
 	closed       *YearEndClosed
+	// adjusted is what approved adjustments added (increases, transfers
+	// in) less what they took (decreases, transfers out).
+	adjusted    Money
+	adjustments map[string]*adjustment
 }
 
 // closeRequest is a requested year-end close and who requested it.
@@ -170,11 +174,13 @@ func (b *budget) applyWith(e Event, md *eventstore.Metadata) {
 		}
 	case *YearEndCloseRequested:
 		b.closeRequest.by = md.Principal
+	case *BudgetAdjustmentRequested:
+		b.adjustments[e.AdjustmentID].by = md.Principal
 	}
 }
 
 func (b *budget) available() Money {
-	return b.appropriated.Add(b.carriedIn).Sub(b.committed).Sub(b.carriedOut)
+	return b.appropriated.Add(b.carriedIn).Add(b.adjusted).Sub(b.committed).Sub(b.carriedOut)
 }
 
 // hold adds money for a grant's installments to its reservation, making
@@ -273,6 +279,24 @@ func (b *budget) apply(e Event) {
 			c.reversed = true
 			c.reversal = e.Reversal
 		}
+	case *BudgetAdjustmentRequested:
+		if b.adjustments == nil {
+			b.adjustments = map[string]*adjustment{}
+		}
+		b.adjustments[e.AdjustmentID] = &adjustment{req: *e}
+	case *BudgetAdjusted:
+		if a := b.adjustments[e.AdjustmentID]; a != nil {
+			a.done = e
+		}
+		if e.Kind == AdjustIncrease {
+			b.adjusted = b.adjusted.Add(e.Amount)
+		} else {
+			b.adjusted = b.adjusted.Sub(e.Amount)
+		}
+	case *BudgetTransferReceived:
+		b.exists = true
+		b.programID, b.fiscalYear = e.ProgramID, e.FiscalYear
+		b.adjusted = b.adjusted.Add(e.Amount)
 	case *YearEndCloseRequested:
 		b.closeRequest = &closeRequest{YearEndCloseRequested: *e, commandID: e.CommandID}
 	case *YearEndClosed:

@@ -419,6 +419,12 @@ func DecodeEvent(typ string, data []byte) (Event, error) {
 		e = &YearEndClosed{}
 	case TypeBudgetCarriedOver:
 		e = &BudgetCarriedOver{}
+	case TypeBudgetAdjustmentRequested:
+		e = &BudgetAdjustmentRequested{}
+	case TypeBudgetAdjusted:
+		e = &BudgetAdjusted{}
+	case TypeBudgetTransferReceived:
+		e = &BudgetTransferReceived{}
 	default:
 		if d, ok := extraDecoders[typ]; ok {
 			e = d()

@@ -267,8 +267,10 @@ type BudgetState struct {
 	// CarriedOver is what the year before carried over into this one;
 	// Closed is set once the year is closed.
 	CarriedOver Money `json:"carried_over"`
-	Closed      bool  `json:"closed"`
-	Grants      []string
+	// Adjusted is what approved adjustments added, less what they took.
+	Adjusted Money `json:"adjusted"`
+	Closed   bool  `json:"closed"`
+	Grants   []string
 }
 
 // Budget reads a budget's state from its stream.
@@ -280,7 +282,7 @@ func (s *Service) Budget(ctx context.Context, programID string, fy int) (BudgetS
 			return Errorf(ENOTFOUND, "no budget for %s in %d", programID, fy)
 		}
 		st = BudgetState{ProgramID: programID, FiscalYear: fy, Appropriated: b.appropriated, Committed: b.committed, Available: b.available(),
-			Paid: b.paid, Uncovered: b.uncovered, CarriedOver: b.carriedIn, Closed: b.closed != nil}
+			Paid: b.paid, Uncovered: b.uncovered, CarriedOver: b.carriedIn, Adjusted: b.adjusted, Closed: b.closed != nil}
 		for g := range b.reservations {
 			st.Grants = append(st.Grants, g)
 		}

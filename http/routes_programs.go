@@ -16,7 +16,47 @@ func (s *Server) registerProgramRoutes() {
 	s.handle("POST", "/v1/programs/{id}/budgets", []string{domain.RoleApprover}, "appropriate a fiscal year's budget", s.command(s.handleBudgetAppropriate))
 	s.handle("GET", "/v1/programs/{id}/budgets/{fy}", AnyRole, "a budget's execution: appropriated, carried over, reserved, paid, available, forward commitments, execution rate (?as_of=, ?recorded_as_of=)", s.handleBudgetGet)
 	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/close", []string{domain.RoleApprover}, "request a fiscal year's year-end close, naming the reservations to carry over", s.command(s.handleCloseRequest))
+	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/adjustments", []string{domain.RoleApprover}, "request a budget adjustment: increase, decrease, or transfer to another program's budget of the year", s.command(s.handleAdjustmentRequest))
+	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/adjustments/{aid}/approve", []string{domain.RoleApprover}, "approve a budget adjustment (another approver)", s.command(s.handleAdjustmentApprove))
 	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/close/confirm", []string{domain.RoleApprover}, "confirm a requested year-end close (another approver)", s.command(s.handleCloseConfirm))
+}
+
+type adjustmentRequest struct {
+	commandFields
+	// Kind is "increase", "decrease" or "transfer".
+	Kind   string       `json:"kind"`
+	Amount domain.Money `json:"amount"`
+	// ToProgram is the program a transfer goes to.
+	ToProgram string `json:"to_program,omitempty"`
+}
+
+func (s *Server) handleAdjustmentRequest(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req adjustmentRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	fy, err := pathInt(mux.Vars(r)["fy"], "fiscal year")
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.RequestBudgetAdjustment(r.Context(), domain.AdjustBudget{Meta: req.meta(m), ProgramID: mux.Vars(r)["id"],
+		FiscalYear: fy, Kind: req.Kind, Amount: req.Amount, ToProgram: req.ToProgram})
+	return http.StatusCreated, answer(res), err
+}
+
+func (s *Server) handleAdjustmentApprove(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req commandFields
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	v := mux.Vars(r)
+	fy, err := pathInt(v["fy"], "fiscal year")
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.ApproveBudgetAdjustment(r.Context(), domain.AdjustBudget{Meta: req.meta(m), ProgramID: v["id"],
+		FiscalYear: fy, AdjustmentID: v["aid"]})
+	return http.StatusOK, answer(res), err
 }
 
 type closeRequest struct {

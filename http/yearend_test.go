@@ -45,3 +45,31 @@ func TestYearEndCloseOverHTTP(t *testing.T) {
 	b25 = fetch[budget](e.as(auditor), "/v1/programs/quick/budgets/2025")
 	wantEqual(t, "2025 reserved after the payment", b25.Reserved, "0.00")
 }
+
+// TestBudgetAdjustmentsOverHTTP transfers money between two programs'
+// 2024 budgets: requested by one approver, approved by another, never
+// more than is available.
+func TestBudgetAdjustmentsOverHTTP(t *testing.T) {
+	e := newTestServer(t)
+	e.setupProgram(quickProgram("quick", "50000.00"), "100000.00")
+	e.setupProgram(quickProgram("other", "50000.00"), "100000.00")
+	path := "/v1/programs/quick/budgets/2024/adjustments"
+	body := map[string]any{"kind": "transfer", "amount": "100000.01", "to_program": "other", "reason": "reallocation",
+		"document_ref": "PHCZ-TZ-1", "effective_date": "2024-06-01"}
+	wantProblem(t, e.as(approver1).post(path, body), http.StatusUnprocessableEntity, "insufficient_funds")
+	body["amount"] = "40000.00"
+	id := e.as(approver1).command(http.StatusCreated, path, body)
+	approve := path + "/" + id + "/approve"
+	wantProblem(t, e.as(approver1).post(approve, map[string]any{"effective_date": "2024-06-02"}), http.StatusForbidden, "segregation_of_duties")
+	e.as(approver2).command(http.StatusOK, approve, map[string]any{"effective_date": "2024-06-02"})
+	type budget struct {
+		Adjustments string `json:"adjustments"`
+		Available   string `json:"available"`
+	}
+	q := fetch[budget](e.as(auditor), "/v1/programs/quick/budgets/2024")
+	o := fetch[budget](e.as(auditor), "/v1/programs/other/budgets/2024")
+	wantEqual(t, "quick adjustments", q.Adjustments, "-40000.00")
+	wantEqual(t, "quick available", q.Available, "60000.00")
+	wantEqual(t, "other adjustments", o.Adjustments, "40000.00")
+	wantEqual(t, "other available", o.Available, "140000.00")
+}

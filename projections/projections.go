@@ -74,6 +74,8 @@ type Projector struct {
 	// pendingClose holds closed years whose carry-overs and lapses are
 	// not yet recorded on the next year's budget.
 	pendingClose map[budgetKey]time.Time
+	// pendingTransfer holds approved budget transfers not yet received.
+	pendingTransfer map[string]pendingTransfer
 
 	fm    *fundModels
 	pm    *principalModels
@@ -110,6 +112,7 @@ func New(store eventstore.Store, log *slog.Logger) *Projector {
 		pendingCharge:   map[string]pendingFlow{},
 		forward:         map[forwardKey]bool{},
 		pendingClose:    map[budgetKey]time.Time{},
+		pendingTransfer: map[string]pendingTransfer{},
 		audit:           &auditModels{tree: auditproof.NewTree()},
 	}
 	p.initFunds()
@@ -256,6 +259,21 @@ func (p *Projector) PendingCloses(cutoff time.Time) []domain.BudgetKey {
 		}
 		return out[i].FiscalYear < out[j].FiscalYear
 	})
+	return out
+}
+
+// PendingTransfers lists approved budget transfers not yet received by
+// their target, approved before cutoff, for reconciliation.
+func (p *Projector) PendingTransfers(cutoff time.Time) []domain.TransferKey {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var out []domain.TransferKey
+	for _, t := range p.pendingTransfer {
+		if t.at.Before(cutoff) {
+			out = append(out, t.key)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AdjustmentID < out[j].AdjustmentID })
 	return out
 }
 

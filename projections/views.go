@@ -50,10 +50,13 @@ type BudgetView struct {
 	CarriedOver domain.Money `json:"carried_over"`
 	CarriedOut  domain.Money `json:"carried_out"`
 	Lapsed      domain.Money `json:"lapsed"`
+	// Adjustments is what approved budget adjustments (预算调整) added:
+	// increases and transfers in, less decreases and transfers out.
+	Adjustments domain.Money `json:"adjustments"`
 	// Closed is set once the year is closed at year end (年终结账).
 	Closed bool `json:"closed"`
-	// ExecutionRate is Paid ÷ (Appropriated + CarriedOver), in percent
-	// with two decimals.
+	// ExecutionRate is Paid ÷ (Appropriated + CarriedOver + Adjustments),
+	// in percent with two decimals.
 	ExecutionRate string `json:"execution_rate"`
 	Grants        int    `json:"grants"`
 }
@@ -233,6 +236,23 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 		if len(e.Carried)+len(e.Lapsed) > 0 {
 			p.pendingClose[budgetKey{e.ProgramID, e.FiscalYear}] = p.eventTime(ev)
 		}
+	case *domain.BudgetAdjusted:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		if e.Kind == domain.AdjustIncrease {
+			b.Adjustments = b.Adjustments.Add(e.Amount)
+		} else {
+			b.Adjustments = b.Adjustments.Sub(e.Amount)
+		}
+		b.settle()
+		if e.Kind == domain.AdjustTransfer {
+			p.pendingTransfer[e.AdjustmentID] = pendingTransfer{domain.TransferKey{ProgramID: e.ProgramID, FiscalYear: e.FiscalYear,
+				AdjustmentID: e.AdjustmentID}, p.eventTime(ev)}
+		}
+	case *domain.BudgetTransferReceived:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		b.Adjustments = b.Adjustments.Add(e.Amount)
+		b.settle()
+		delete(p.pendingTransfer, e.AdjustmentID)
 	case *domain.BudgetCarriedOver:
 		b := p.budget(e.ProgramID, e.FiscalYear)
 		b.CarriedOver = b.CarriedOver.Add(e.Amount)
@@ -419,7 +439,7 @@ func (p *Projector) budget(program string, fy int) *BudgetView {
 }
 
 func (b *BudgetView) settle() {
-	b.Available = b.Appropriated.Add(b.CarriedOver).Sub(b.Reserved).Sub(b.Paid).Sub(b.CarriedOut)
+	b.Available = b.Appropriated.Add(b.CarriedOver).Add(b.Adjustments).Sub(b.Reserved).Sub(b.Paid).Sub(b.CarriedOut)
 	b.Flagged = b.Appropriated.Sign() > 0 && b.Uncovered.Sign() > 0
 }
 
@@ -428,7 +448,7 @@ func (b *BudgetView) settle() {
 func (b *BudgetView) read() BudgetView {
 	v := *b
 	v.ExecutionRate = "0.00"
-	if funds := b.Appropriated.Add(b.CarriedOver); funds.Sign() > 0 {
+	if funds := b.Appropriated.Add(b.CarriedOver).Add(b.Adjustments); funds.Sign() > 0 {
 		v.ExecutionRate = b.Paid.Decimal().Mul(hundred).Div(funds.Decimal()).StringFixed(2)
 	}
 	return v
@@ -449,6 +469,12 @@ func (p *Projector) forwardReleased(e *domain.BudgetReservationReleased) domain.
 		return e.Amount
 	}
 	return domain.Zero
+}
+
+// pendingTransfer is an approved transfer not yet received.
+type pendingTransfer struct {
+	key domain.TransferKey
+	at  time.Time
 }
 
 // pendingFlow is a two-stream flow's grant and when it began.
