@@ -266,7 +266,7 @@ func (s *Service) ApproveBudgetAdjustment(ctx context.Context, c AdjustBudget) (
 	if adj == nil || adj.Kind != AdjustTransfer {
 		return result(c.AdjustmentID, res), nil
 	}
-	r, err := s.receiveTransfer(ctx, adj)
+	r, err := s.receiveTransfer(ctx, adj, m.secondary())
 	if err == nil && r.Position != (Result{}).Position {
 		res.Position = r.Position
 	}
@@ -274,10 +274,13 @@ func (s *Service) ApproveBudgetAdjustment(ctx context.Context, c AdjustBudget) (
 }
 
 // receiveTransfer credits an approved transfer to its target budget, once,
-// and covers the target's waiting forward commitments with it.
-func (s *Service) receiveTransfer(ctx context.Context, adj *BudgetAdjusted) (Result, error) {
-	m := s.systemMeta(adj.CommandID, "budget transfer from "+adj.ProgramID)
-	m.completedBy = "transfer"
+// and covers the target's waiting forward commitments with it. m is the
+// approving command's metadata, or nil to complete another's.
+func (s *Service) receiveTransfer(ctx context.Context, adj *BudgetAdjusted, m *meta) (Result, error) {
+	if m == nil || m.CommandID != adj.CommandID {
+		m = s.systemMeta(adj.CommandID, "budget transfer from "+adj.ProgramID)
+		m.completedBy = CompletedByReconcile
+	}
 	stream := streamBudget(adj.ToProgram, adj.FiscalYear)
 	res, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
 		b := e.agg.(*budget)
@@ -329,7 +332,7 @@ func (s *Service) ReconcileTransfers(ctx context.Context, keys []TransferKey) (i
 		if done {
 			continue
 		}
-		if _, err := s.receiveTransfer(ctx, adj); err != nil {
+		if _, err := s.receiveTransfer(ctx, adj, nil); err != nil {
 			errs = append(errs, fmt.Errorf("transfer %s: %w", k.AdjustmentID, err))
 			continue
 		}

@@ -217,7 +217,7 @@ func (s *Service) ConfirmYearEndClose(ctx context.Context, c YearEndCommand) (Re
 	if err != nil {
 		return result(stream, res), err
 	}
-	r, err := s.settleClose(ctx, c.ProgramID, c.FiscalYear)
+	r, err := s.settleClose(ctx, c.ProgramID, c.FiscalYear, m.secondary())
 	if r.Position.Commit != 0 || r.Position.Prepare != 0 {
 		res.Position = r.Position
 	}
@@ -256,8 +256,9 @@ func (b *budget) closeOf(req *closeRequest, commandID string) *YearEndClosed {
 
 // settleClose carries out a close on the next year's budget stream, if
 // it has not been: carried-over funds and lapsed installments committed
-// again, in one append with the close's event IDs.
-func (s *Service) settleClose(ctx context.Context, program string, fy int) (Result, error) {
+// again, in one append with the close's event IDs. m is the confirming
+// command's metadata, or nil to complete another command's close.
+func (s *Service) settleClose(ctx context.Context, program string, fy int, m *meta) (Result, error) {
 	var closed *YearEndClosed
 	var md *meta
 	stream := streamBudget(program, fy)
@@ -268,8 +269,11 @@ func (s *Service) settleClose(ctx context.Context, program string, fy int) (Resu
 	}); err != nil || closed == nil || len(closed.Carried)+len(closed.Lapsed) == 0 {
 		return Result{}, err
 	}
-	md = s.systemMeta(closed.CommandID, fmt.Sprintf("year-end close of %d", fy))
-	md.completedBy = "close"
+	md = m
+	if md == nil || md.CommandID != closed.CommandID {
+		md = s.systemMeta(closed.CommandID, fmt.Sprintf("year-end close of %d", fy))
+		md.completedBy = CompletedByReconcile
+	}
 	next := streamBudget(program, fy+1)
 	res, err := s.repo.execute(ctx, next, newBudget, md, func(e *entry) ([]Event, error) {
 		b := e.agg.(*budget)
@@ -332,7 +336,7 @@ func (s *Service) ReconcileCloses(ctx context.Context, budgets []BudgetKey) (int
 		if done {
 			continue
 		}
-		if _, err := s.settleClose(ctx, k.ProgramID, k.FiscalYear); err != nil {
+		if _, err := s.settleClose(ctx, k.ProgramID, k.FiscalYear, nil); err != nil {
 			errs = append(errs, fmt.Errorf("close of %s %d: %w", k.ProgramID, k.FiscalYear, err))
 			continue
 		}
