@@ -42,6 +42,8 @@ var expectedRoles = map[string][]string{
 	"GET /v1/programs/{id}":              anyRole,
 	"POST /v1/programs/{id}/budgets":     apprs,
 	"GET /v1/programs/{id}/budgets/{fy}": anyRole,
+	// GET /v1/programs/{id}/budgets/{fy}/commitments | any
+	"GET /v1/programs/{id}/budgets/{fy}/commitments": anyRole,
 	// POST /v1/programs/{id}/budgets/{fy}/close, /close/confirm | approver
 	"POST /v1/programs/{id}/budgets/{fy}/close": apprs,
 	// POST /v1/programs/{id}/budgets/{fy}/adjustments, /{aid}/approve | approver

@@ -7,6 +7,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"talentledger/domain"
+	"talentledger/projections"
 )
 
 func (s *Server) registerProgramRoutes() {
@@ -16,6 +17,7 @@ func (s *Server) registerProgramRoutes() {
 	s.handle("POST", "/v1/programs/{id}/budgets", []string{domain.RoleApprover}, "appropriate a fiscal year's budget", s.command(s.handleBudgetAppropriate))
 	s.handle("GET", "/v1/programs/{id}/budgets/{fy}", AnyRole, "a budget's execution: appropriated, carried over, reserved, paid, available, forward commitments, execution rate (?as_of=, ?recorded_as_of=)", s.handleBudgetGet)
 	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/close", []string{domain.RoleApprover}, "request a fiscal year's year-end close, naming the reservations to carry over", s.command(s.handleCloseRequest))
+	s.handle("GET", "/v1/programs/{id}/budgets/{fy}/commitments", AnyRole, "the forward commitments to a fiscal year, in the order they are covered: the basis of its budget request (?as_of=, ?recorded_as_of=)", s.handleCommitments)
 	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/adjustments", []string{domain.RoleApprover}, "request a budget adjustment: increase, decrease, or transfer to another program's budget of the year", s.command(s.handleAdjustmentRequest))
 	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/adjustments/{aid}/approve", []string{domain.RoleApprover}, "approve a budget adjustment (another approver)", s.command(s.handleAdjustmentApprove))
 	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/close/confirm", []string{domain.RoleApprover}, "confirm a requested year-end close (another approver)", s.command(s.handleCloseConfirm))
@@ -178,6 +180,34 @@ func (s *Server) handleBudgetGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, b)
+}
+
+func (s *Server) handleCommitments(w http.ResponseWriter, r *http.Request) {
+	v := mux.Vars(r)
+	fy, err := pathInt(v["fy"], "fiscal year")
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	models, _, ok := s.query(w, r)
+	if !ok {
+		return
+	}
+	if _, ok := models.Program(v["id"]); !ok {
+		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "program %q not found", clip(v["id"])))
+		return
+	}
+	b, _ := models.Budget(v["id"], fy)
+	writeJSON(w, http.StatusOK, commitmentsAnswer{ProgramID: v["id"], FiscalYear: fy, Budget: b, Commitments: models.Commitments(v["id"], fy)})
+}
+
+// commitmentsAnswer is a fiscal year's forward commitments with its
+// budget's figures.
+type commitmentsAnswer struct {
+	ProgramID   string                       `json:"program_id"`
+	FiscalYear  int                          `json:"fiscal_year"`
+	Budget      projections.BudgetView       `json:"budget"`
+	Commitments []projections.CommitmentView `json:"commitments"`
 }
 
 // clip shortens an echoed identifier so error messages stay small.

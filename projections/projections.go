@@ -74,6 +74,8 @@ type Projector struct {
 	// pendingClose holds closed years whose carry-overs and lapses are
 	// not yet recorded on the next year's budget.
 	pendingClose map[budgetKey]time.Time
+	// commitments lists each budget's forward commitments in order.
+	commitments map[budgetKey][]*CommitmentView
 	// pendingTransfer holds approved budget transfers not yet received.
 	pendingTransfer map[string]pendingTransfer
 
@@ -113,6 +115,7 @@ func New(store eventstore.Store, log *slog.Logger) *Projector {
 		forward:         map[forwardKey]bool{},
 		pendingClose:    map[budgetKey]time.Time{},
 		pendingTransfer: map[string]pendingTransfer{},
+		commitments:     map[budgetKey][]*CommitmentView{},
 		audit:           &auditModels{tree: auditproof.NewTree()},
 	}
 	p.initFunds()

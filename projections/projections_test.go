@@ -170,6 +170,16 @@ func TestBudgetView(t *testing.T) {
 	wantEq(t, "2025 uncovered", b25.Uncovered.String(), "50000.00")
 	wantEq(t, "2025 forward committed", b25.ForwardCommitted.String(), "50000.00")
 	wantEq(t, "2025 flagged before any appropriation", b25.Flagged, false)
+	if cs := e.proj.Commitments("rent", 2025); len(cs) != 1 || cs[0].GrantID != g || cs[0].Uncovered.String() != "50000.00" || cs[0].ApprovedIn != 2024 {
+		t.Errorf("2025 commitments = %+v, want grant %s's 50000.00 uncovered", cs, g)
+	}
+	// An appropriation too small to cover it flags it.
+	e.do(e.svc.AppropriateBudget(e.ctx, domain.AppropriateBudget{Meta: e.on(e.approver, "2024-01-16"), ProgramID: "rent",
+		FiscalYear: 2025, Amount: e.money("10000")}))
+	wantEq(t, "2025 flagged", e.budget("rent", 2025).Flagged, true)
+	if cs := e.proj.Commitments("rent", 2025); len(cs) != 1 || !cs[0].Flagged {
+		t.Errorf("2025 commitments = %+v, want one flagged", cs)
+	}
 
 	pay := func(date string) string {
 		p := e.do(e.svc.PreparePayment(e.ctx, domain.PreparePayment{Meta: e.on(e.clerk, date), GrantID: g, Installment: 1})).ID

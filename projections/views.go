@@ -61,6 +61,24 @@ type BudgetView struct {
 	Grants        int    `json:"grants"`
 }
 
+// CommitmentView is one grant's forward commitment to a fiscal year: the
+// installments falling due in it, committed when the grant was approved
+// in an earlier year (or when its year closed with them lapsed). Covered
+// is what the year's budget reserved for it; Uncovered waits for an
+// appropriation, and is flagged once the year has one.
+type CommitmentView struct {
+	GrantID      string       `json:"grant_id"`
+	TalentID     string       `json:"talent_id"`
+	Amount       domain.Money `json:"amount"`
+	Covered      domain.Money `json:"covered"`
+	Uncovered    domain.Money `json:"uncovered"`
+	Released     domain.Money `json:"released"`
+	Installments []int        `json:"installments"`
+	ApprovedIn   int          `json:"approved_in"`
+	LapsedFrom   int          `json:"lapsed_from,omitempty"`
+	Flagged      bool         `json:"flagged"`
+}
+
 // TalentView is a talent with the totals of their grants.
 type TalentView struct {
 	ID               string       `json:"id"`
@@ -220,6 +238,12 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 		}
 		b.ForwardCommitted = b.ForwardCommitted.Sub(p.forwardReleased(e))
 		b.settle()
+		if c := p.commitment(e.ProgramID, e.FiscalYear, e.GrantID); c != nil {
+			c.Released = c.Released.Add(e.Amount)
+			if e.Uncovered {
+				c.Uncovered = c.Uncovered.Sub(e.Amount)
+			}
+		}
 	case *domain.YearEndClosed:
 		b := p.budget(e.ProgramID, e.FiscalYear)
 		b.Closed = true
@@ -228,6 +252,10 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 			b.CarriedOut = b.CarriedOut.Add(it.Amount)
 		}
 		for _, it := range e.Lapsed {
+			if c := p.commitment(e.ProgramID, e.FiscalYear, it.GrantID); c != nil && it.Uncovered.Sign() > 0 {
+				c.Uncovered = c.Uncovered.Sub(it.Uncovered)
+				c.Released = c.Released.Add(it.Uncovered)
+			}
 			b.Reserved = b.Reserved.Sub(it.Amount)
 			b.Uncovered = b.Uncovered.Sub(it.Uncovered)
 			b.Lapsed = b.Lapsed.Add(it.Amount)
@@ -273,7 +301,20 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 		b.Grants++
 		b.settle()
 		p.forward[forwardKey{e.ProgramID, e.FiscalYear, e.GrantID}] = true
+		c := &CommitmentView{GrantID: e.GrantID, TalentID: e.TalentID, Amount: e.Amount, Installments: e.Installments,
+			ApprovedIn: e.ApprovedIn, LapsedFrom: e.LapsedFrom}
+		if e.Covered {
+			c.Covered = e.Amount
+		} else {
+			c.Uncovered = e.Amount
+		}
+		k := budgetKey{e.ProgramID, e.FiscalYear}
+		p.commitments[k] = append(p.commitments[k], c)
 	case *domain.ForwardCommitmentCovered:
+		if c := p.commitment(e.ProgramID, e.FiscalYear, e.GrantID); c != nil {
+			c.Covered = c.Covered.Add(e.Amount)
+			c.Uncovered = c.Uncovered.Sub(e.Amount)
+		}
 		b := p.budget(e.ProgramID, e.FiscalYear)
 		b.Uncovered = b.Uncovered.Sub(e.Amount)
 		b.Reserved = b.Reserved.Add(e.Amount)
@@ -455,6 +496,33 @@ func (b *BudgetView) read() BudgetView {
 }
 
 var hundred = decimal.NewFromInt(100)
+
+// commitment returns a grant's latest forward commitment to a year.
+func (p *Projector) commitment(program string, fy int, grant string) *CommitmentView {
+	cs := p.commitments[budgetKey{program, fy}]
+	for i := len(cs) - 1; i >= 0; i-- {
+		if cs[i].GrantID == grant {
+			return cs[i]
+		}
+	}
+	return nil
+}
+
+// Commitments lists the forward commitments to a program's fiscal year,
+// in the order they were made: the order they are covered in, and the
+// basis of that year's budget request.
+func (p *Projector) Commitments(program string, fy int) []CommitmentView {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b := p.budgets[budgetKey{program, fy}]
+	out := []CommitmentView{}
+	for _, c := range p.commitments[budgetKey{program, fy}] {
+		v := *c
+		v.Flagged = b != nil && b.Appropriated.Add(b.CarriedOver).Add(b.Adjustments).Sign() > 0 && v.Uncovered.Sign() > 0
+		out = append(out, v)
+	}
+	return out
+}
 
 // forwardKey names one grant's forward commitment to one year.
 type forwardKey struct {

@@ -79,6 +79,21 @@ func TestYearEndCloseViews(t *testing.T) {
 	// 2025 holds both second installments (100,000), the carried first
 	// one (50,000) and the lapsed first one, committed again (50,000).
 	wantBudget(t, "2025 after the close", b25, "500000.00", "200000.00", "0.00", "350000.00")
+	// 2025's forward commitments, in the order they are covered: the two
+	// second installments committed at approval, then the lapsed first one.
+	cs := e.proj.Commitments("rent", 2025)
+	if len(cs) != 3 {
+		t.Fatalf("2025 commitments = %+v, want 3", cs)
+	}
+	for i, want := range []struct {
+		grant      string
+		lapsedFrom int
+	}{{grants[0], 0}, {grants[1], 0}, {grants[1], 2024}} {
+		c := cs[i]
+		if c.GrantID != want.grant || c.LapsedFrom != want.lapsedFrom || c.Covered.String() != "50000.00" || c.Flagged {
+			t.Errorf("commitment %d = %+v, want grant %s lapsed from %d, 50000.00 covered", i, c, want.grant, want.lapsedFrom)
+		}
+	}
 	if ids := e.proj.PendingCloses(time.Now().Add(time.Hour)); len(ids) != 0 {
 		t.Errorf("pending closes = %v, want none", ids)
 	}
