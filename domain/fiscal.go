@@ -2,8 +2,10 @@ package domain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
+	"sync"
 )
 
 // Fiscal years. The fiscal year is the calendar year. Each installment is
@@ -223,19 +225,33 @@ func (b *budget) canCover(amount Money) bool {
 	return b.exists && b.closed == nil && b.uncovered.IsZero() && b.available().Cmp(amount) >= 0
 }
 
-// reserveShares reserves an approval's current-year share and records its
-// forward commitments, in year order. Each step finds what an earlier
-// attempt of the same approval did.
+// reserveShares reserves an approval's current-year share, then records
+// its forward commitments. Each step finds what an earlier attempt of the
+// same approval did.
 func (s *Service) reserveShares(ctx context.Context, m *meta, a GrantApproved) error {
 	if err := s.reserve(ctx, m, a); err != nil {
 		return err
 	}
-	for _, sh := range a.forwardShares() {
-		if err := s.commitForward(ctx, m, a, sh); err != nil {
-			return err
-		}
+	return s.commitForwards(ctx, m, a)
+}
+
+// commitForwards records an approval's forward commitments, each year's
+// on its own stream, side by side.
+func (s *Service) commitForwards(ctx context.Context, m *meta, a GrantApproved) error {
+	fwd := a.forwardShares()
+	switch len(fwd) {
+	case 0:
+		return nil
+	case 1:
+		return s.commitForward(ctx, m, a, fwd[0])
 	}
-	return nil
+	errs := make([]error, len(fwd))
+	var wg sync.WaitGroup
+	for i, sh := range fwd {
+		wg.Go(func() { errs[i] = s.commitForward(ctx, m, a, sh) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // coverForward returns the ForwardCommitmentCovered events an

@@ -2,7 +2,9 @@ package domain
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"talentledger/eventstore"
@@ -580,4 +582,59 @@ func TestLapsedInstallmentFlaggedWhenNextYearIsShort(t *testing.T) {
 	bal := ledger(t, s.Store())
 	wantMoney(t, "2026 uncovered", bal["budget:housing:2026:uncovered"], "0.00")
 	verifyChains(t, s.Store())
+}
+
+// TestForwardCommitmentInterrupted stops an approval after its
+// GrantApproved but before a forward commitment appended beside it:
+// Reconcile, or a retry of the approval, records the commitment once.
+func TestForwardCommitmentInterrupted(t *testing.T) {
+	for _, how := range []string{"reconcile", "retry"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := context.Background()
+			fs := &faultStore{Store: newTestStore(t)}
+			s := newServiceOver(fs)
+			defineHousing(t, s, "housing", 5)
+			appropriate(t, s, "housing", 2024, "30000000")
+			gid := apply(t, s, registerTalent(t, s, "B"), "housing", "600000")
+			toNoticeClosed(t, s, gid)
+			var once sync.Once
+			fs.onAppend = func(stream string, events []eventstore.EventData) error {
+				var err error
+				if events[0].Type == TypeForwardCommitted && stream == streamBudget("housing", 2026) {
+					once.Do(func() { err = errors.New("injected fault: process stopped") })
+				}
+				return err
+			}
+			approve := func() (Result, error) {
+				return s.ApproveGrant(ctx, ApproveGrant{Meta: withID(on(approver, "2024-01-15"), "approve-1"), GrantID: gid})
+			}
+			if _, err := approve(); err == nil {
+				t.Fatal("the approval did not stop")
+			}
+			r := newServiceOver(fs.Store)
+			if st := grantState(t, r, gid).state; st != GrantStateApproved {
+				t.Fatalf("grant is %s after the crash, want approved", st)
+			}
+			if n := countEvents(t, fs, TypeForwardCommitted); n != 1 {
+				t.Fatalf("%d forward commitments after the crash, want 1", n)
+			}
+			if how == "reconcile" {
+				reconcile(t, r, gid, 1)
+				reconcileAgain(t, r, gid)
+			} else {
+				must(t)(approve())
+				before := countEvents(t, fs)
+				must(t)(approve())
+				if after := countEvents(t, fs); after != before {
+					t.Errorf("a second retry wrote %d events", after-before)
+				}
+			}
+			if n := countEvents(t, fs, TypeForwardCommitted); n != 2 {
+				t.Errorf("%d forward commitments, want 2", n)
+			}
+			wantGrantMoneyAddsUp(t, newServiceOver(fs.Store), gid, "after the completion")
+			ledger(t, fs)
+			verifyChains(t, fs)
+		})
+	}
 }

@@ -385,6 +385,13 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 		return Result{}, err
 	}
 	if pos, ok := ge.replayed(m.CommandID); ok {
+		// A retry: its forward commitments may not all have been
+		// recorded.
+		if a := ge.agg.(*grant).approval; a != nil && a.CommandID == m.CommandID && ge.agg.(*grant).termination == nil {
+			if err := s.commitForwards(ctx, m.secondary(), *a); err != nil {
+				return Result{}, err
+			}
+		}
 		return Result{ID: c.GrantID, Position: pos}, nil
 	}
 	g := ge.agg.(*grant)
@@ -444,7 +451,7 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	if err := s.reserveShares(ctx, am.secondary(), approval); err != nil {
+	if err := s.reserve(ctx, am.secondary(), approval); err != nil {
 		if isRefusal(err) {
 			if rerr := s.undoApproval(ctx, approval, "approval refused: "+ErrorMessage(err)); rerr != nil {
 				return Result{}, errors.Join(err, rerr)
@@ -452,7 +459,25 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 		}
 		return Result{}, err
 	}
+	// The forward commitments go to other streams than the grant's, and
+	// are never refused: they are appended side by side with the
+	// approval, so that an approval with them waits for no more durable
+	// appends in a row than one without.
+	fwd := make(chan error, 1)
+	go func() { fwd <- s.commitForwards(ctx, am.secondary(), approval) }()
 	res, err := s.completeApproval(ctx, ge, am, approval, def)
+	ferr := <-fwd
+	if g := ge.agg.(*grant); err != nil && (g.approval == nil || g.approval.CommandID != approval.CommandID) && (isRefusal(err) || ErrorCode(err) == ECONFLICT) {
+		// The approval did not complete and was undone; what the forward
+		// commitments took while it was undone is given back too.
+		if rerr := s.undoApproval(ctx, approval, "approval not completed: "+ErrorMessage(err)); rerr != nil {
+			return Result{}, errors.Join(err, rerr)
+		}
+		return Result{}, err
+	}
+	if err == nil {
+		err = ferr
+	}
 	if err == nil && am != m {
 		// Another command had decided this grant's approval; this one
 		// only saw it through. The approval is that command's, not this

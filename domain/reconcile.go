@@ -143,17 +143,27 @@ func (s *Service) settleApproval(ctx context.Context, grantID string) (int, erro
 		return 0, err
 	}
 	g := ge.agg.(*grant)
-	if g.applied == nil || g.approval != nil {
+	if g.applied == nil {
 		return 0, nil
 	}
-	var held *entitlementUse
-	if err := s.repo.view(ctx, streamTalent(g.applied.TalentID), newTalent, func(e *entry) error {
-		if u := e.agg.(*talent).ents[grantID]; u != nil && !u.void {
-			cp := *u
-			held = &cp
+	if a := g.approval; a != nil {
+		// Approved: its forward commitments, appended beside the
+		// approval, may be missing. A terminated grant's are not made.
+		if g.termination != nil || len(a.forwardShares()) == 0 {
+			return 0, nil
 		}
-		return nil
-	}); err != nil || held == nil {
+		missing, err := s.forwardsMissing(ctx, a)
+		if err != nil || !missing {
+			return 0, err
+		}
+		held, err := s.heldApproval(ctx, g)
+		if err != nil || held == nil {
+			return 0, err
+		}
+		return 1, s.commitForwards(ctx, s.continuation(held, CompletedByReconcile).secondary(), *a)
+	}
+	held, err := s.heldApproval(ctx, g)
+	if err != nil || held == nil {
 		return 0, err
 	}
 	def, err := s.loadProgram(ctx, g.applied.ProgramID)
@@ -175,6 +185,39 @@ func (s *Service) settleApproval(ctx context.Context, grantID string) (int, erro
 		return 0, err
 	}
 	return 1, nil
+}
+
+// heldApproval returns the grant's live entitlement reservation, which
+// holds its approval as decided, or nil.
+func (s *Service) heldApproval(ctx context.Context, g *grant) (*entitlementUse, error) {
+	var held *entitlementUse
+	err := s.repo.view(ctx, streamTalent(g.applied.TalentID), newTalent, func(e *entry) error {
+		if u := e.agg.(*talent).ents[g.applied.GrantID]; u != nil && !u.void {
+			cp := *u
+			held = &cp
+		}
+		return nil
+	})
+	return held, err
+}
+
+// forwardsMissing reports whether an approval's forward commitments are
+// not all recorded.
+func (s *Service) forwardsMissing(ctx context.Context, a *GrantApproved) (bool, error) {
+	for _, sh := range a.forwardShares() {
+		stream := streamBudget(a.ProgramID, sh.FiscalYear)
+		found := false
+		if err := s.repo.view(ctx, stream, newBudget, func(e *entry) error {
+			_, found = e.ids[eventID(a.CommandID, stream, 0)]
+			return nil
+		}); err != nil {
+			return false, err
+		}
+		if !found {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // CompletedByReconcile marks steps the ledger completed on its own.

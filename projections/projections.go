@@ -74,6 +74,9 @@ type Projector struct {
 	// pendingClose holds closed years whose carry-overs and lapses are
 	// not yet recorded on the next year's budget.
 	pendingClose map[budgetKey]time.Time
+	// pendingForward holds approvals whose forward commitments, appended
+	// beside GrantApproved, are not all recorded.
+	pendingForward map[string]forwardCount
 	// commitments lists each budget's forward commitments in order.
 	commitments map[budgetKey][]*CommitmentView
 	// pendingTransfer holds approved budget transfers not yet received.
@@ -116,6 +119,7 @@ func New(store eventstore.Store, log *slog.Logger) *Projector {
 		pendingClose:    map[budgetKey]time.Time{},
 		pendingTransfer: map[string]pendingTransfer{},
 		commitments:     map[budgetKey][]*CommitmentView{},
+		pendingForward:  map[string]forwardCount{},
 		audit:           &auditModels{tree: auditproof.NewTree()},
 	}
 	p.initFunds()
@@ -239,6 +243,11 @@ func (p *Projector) PendingGrants(cutoff time.Time) []string {
 	for _, f := range p.pendingCharge {
 		if f.at.Before(cutoff) {
 			ids = append(ids, f.grant)
+		}
+	}
+	for id, f := range p.pendingForward {
+		if f.want > 0 && f.at.Before(cutoff) {
+			ids = append(ids, id)
 		}
 	}
 	sort.Strings(ids)

@@ -290,6 +290,8 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 	case *domain.ForwardCommitted:
 		if e.LapsedFrom != 0 {
 			delete(p.pendingClose, budgetKey{e.ProgramID, e.LapsedFrom})
+		} else {
+			p.forwardSeen(e.GrantID)
 		}
 		b := p.budget(e.ProgramID, e.FiscalYear)
 		if e.Covered {
@@ -381,6 +383,15 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 		}
 	case *domain.GrantApproved:
 		delete(p.pendingApproval, e.GrantID)
+		if n := len(e.Years); n > 1 {
+			f := p.pendingForward[e.GrantID]
+			f.want, f.at = n-1, p.eventTime(ev)
+			if f.seen < f.want {
+				p.pendingForward[e.GrantID] = f
+			} else {
+				delete(p.pendingForward, e.GrantID)
+			}
+		}
 		if t := p.talents[e.TalentID]; t != nil {
 			t.TotalAwarded = t.TotalAwarded.Add(e.Amount)
 		}
@@ -543,6 +554,24 @@ func (p *Projector) forwardReleased(e *domain.BudgetReservationReleased) domain.
 type pendingTransfer struct {
 	key domain.TransferKey
 	at  time.Time
+}
+
+// forwardCount counts an approval's forward commitments recorded against
+// those it has (want, known once GrantApproved is seen).
+type forwardCount struct {
+	want, seen int
+	at         time.Time
+}
+
+// forwardSeen counts a forward commitment made at an approval.
+func (p *Projector) forwardSeen(grant string) {
+	f := p.pendingForward[grant]
+	f.seen++
+	if f.want > 0 && f.seen >= f.want {
+		delete(p.pendingForward, grant)
+		return
+	}
+	p.pendingForward[grant] = f
 }
 
 // pendingFlow is a two-stream flow's grant and when it began.

@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"talentledger/domain"
+	"talentledger/eventstore"
 	"talentledger/projections"
 )
 
@@ -98,4 +99,40 @@ func TestYearEndCloseViews(t *testing.T) {
 		t.Errorf("pending closes = %v, want none", ids)
 	}
 	e.wantSound("after the close")
+}
+
+// TestPendingForwardCommitments: an approval whose forward commitments,
+// appended beside it, are not all in the log is listed for
+// reconciliation until they are, in whichever order they arrive.
+func TestPendingForwardCommitments(t *testing.T) {
+	p := projections.New(nil, nil)
+	pos := uint64(0)
+	feed := func(e domain.Event) {
+		t.Helper()
+		pos++
+		data, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := &eventstore.Event{Type: e.EventType(), Data: data, Position: eventstore.Position{Commit: pos, Prepare: pos},
+			Metadata: eventstore.Metadata{RecordedAt: time.Date(2024, 1, 15, 1, 0, 0, 0, time.UTC)}}
+		if err := p.Apply(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := func(s string) domain.Money { v, _ := domain.ParseMoney(s); return v }
+	fc := func(fy int) *domain.ForwardCommitted {
+		return &domain.ForwardCommitted{ProgramID: "housing", FiscalYear: fy, GrantID: "g1", Amount: m("1"), ApprovedIn: 2024}
+	}
+	feed(fc(2026)) // one commitment lands before the approval
+	feed(&domain.GrantApproved{GrantID: "g1", ProgramID: "housing", FiscalYear: 2024, Amount: m("3"),
+		Years: []domain.YearShare{{FiscalYear: 2024, Amount: m("1")}, {FiscalYear: 2025, Amount: m("1")}, {FiscalYear: 2026, Amount: m("1")}}})
+	if got := p.PendingGrants(later); len(got) != 1 || got[0] != "g1" {
+		t.Errorf("pending = %v, want [g1]", got)
+	}
+	feed(fc(2025))
+	if got := p.PendingGrants(later); len(got) != 0 {
+		t.Errorf("pending after both commitments = %v, want none", got)
+	}
 }

@@ -291,7 +291,7 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 	})
 	d.at("2025-01-07", "confirm the close of housing 2024", func() (domain.Result, error) {
 		m := d.meta(domain.RoleApprover, "2025-01-07", "PHCZ-JZ-2024-003")
-		m.Actor.Principal = "demo-approver-2"
+		m.Actor.Principal = "demo-approver2"
 		m.Reason = "year-end close of the 2024 housing budget, checked"
 		return d.svc.ConfirmYearEndClose(ctx, domain.YearEndCommand{Meta: m, ProgramID: "housing", FiscalYear: 2024})
 	})
