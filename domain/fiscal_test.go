@@ -435,6 +435,11 @@ func TestYearEndClose(t *testing.T) {
 	_, err = s.RequestYearEndClose(ctx, req)
 	wantCode(t, err, EINVALID) // no reason or document
 	req.Meta = closeMeta(approver, "2025-01-06")
+	// Nothing of the paid grant is left to carry over.
+	bad := req
+	bad.CarryOver = []CarryOver{{GrantID: paid, Reason: "by mistake"}}
+	_, err = s.RequestYearEndClose(ctx, bad)
+	wantCode(t, err, ECONFLICT)
 	must(t)(s.RequestYearEndClose(ctx, req))
 	_, err = s.ConfirmYearEndClose(ctx, YearEndCommand{Meta: closeMeta(approver, "2025-01-06"), ProgramID: "housing", FiscalYear: 2024})
 	wantCode(t, err, ESEGREGATION)

@@ -156,8 +156,12 @@ func (s *Service) RequestYearEndClose(ctx context.Context, c YearEndCommand) (Re
 			return nil, err
 		}
 		for _, co := range c.CarryOver {
-			if r := b.reservations[co.GrantID]; r == nil || r.coveredLeft().Sign() <= 0 {
+			r := b.reservations[co.GrantID]
+			switch {
+			case r == nil || r.coveredLeft().Sign() <= 0:
 				return nil, Errorf(ECONFLICT, "grant %s has nothing unpaid reserved in the %d budget to carry over", co.GrantID, c.FiscalYear)
+			case r.uncov.Sign() > 0:
+				return nil, Errorf(ECONFLICT, "grant %s has %s committed to %d that the budget never covered; only money is carried over, so it lapses", co.GrantID, r.uncov, c.FiscalYear)
 			}
 		}
 		return []Event{&YearEndCloseRequested{ProgramID: c.ProgramID, FiscalYear: c.FiscalYear,
