@@ -54,7 +54,9 @@ COPY --from=build /out/talentledger /usr/local/bin/talentledger
 USER 10001:10001
 # Listen on every interface of the container (the binary's default is
 # loopback only). The embedded store, when no --store is given, lives in
-# /var/lib/talentledger/data: mount a volume there to keep it.
+# /var/lib/talentledger/data: mount a volume there to keep it. serve also
+# needs TALENTLEDGER_WITNESS, a file on another volume (see the README's
+# "Integrity at rest"), or TALENTLEDGER_NO_WITNESS=true.
 ENV TALENTLEDGER_ADDR=0.0.0.0:8080 \
     TALENTLEDGER_DATA=/var/lib/talentledger/data
 EXPOSE 8080

@@ -14,20 +14,24 @@ import (
 //
 //	hash = SHA-256(prev_hash ‖ canonical bytes of the envelope)
 //
-// The canonical bytes are the stream, version, type, data and every metadata
-// field but Hash (Source and CompletedBy only when either is set), each length-prefixed, in a fixed order, so that nothing
-// (not a JSON encoder, not a backend) can change them. prev is the hex hash
-// of the stream's previous event, "" for the first.
+// The canonical bytes are the stream, version, event ID, type, data and
+// every metadata field but Hash (Source and CompletedBy only when either is
+// set), each length-prefixed, in a fixed order, so that nothing (not a JSON
+// encoder, not a backend) can change them. The event ID is covered because
+// it is what makes a retry idempotent: an ID rewritten at rest would let a
+// retried command append twice. prev is the hex hash of the stream's
+// previous event, "" for the first.
 //
 // The chain is computed before the append, in the domain, so it is the same
 // whatever backend stores the event.
-func ChainHash(prev, stream string, version eventstore.Version, typ string, data []byte, m eventstore.Metadata) string {
+func ChainHash(prev, stream string, version eventstore.Version, id eventstore.EventID, typ string, data []byte, m eventstore.Metadata) string {
 	h := sha256.New()
 	writeField(h, []byte(prev))
 	writeField(h, []byte(stream))
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], uint64(version))
 	h.Write(v[:])
+	writeField(h, id[:])
 	writeField(h, []byte(typ))
 	writeField(h, data)
 	for _, f := range []string{
@@ -49,7 +53,7 @@ func ChainHash(prev, stream string, version eventstore.Version, typ string, data
 // the previous hash prev.
 func VerifyEventHash(prev string, e *eventstore.Event) bool {
 	return e.Metadata.PrevHash == prev &&
-		e.Metadata.Hash == ChainHash(prev, e.Stream, e.Version, e.Type, e.Data, e.Metadata)
+		e.Metadata.Hash == ChainHash(prev, e.Stream, e.Version, e.ID, e.Type, e.Data, e.Metadata)
 }
 
 func canonicalTime(t time.Time) string {

@@ -86,6 +86,7 @@ func TestHashChain(t *testing.T) {
 	tamper("the type", func(e *eventstore.Event) { e.Type = TypeGrantRejected })
 	tamper("the stream", func(e *eventstore.Event) { e.Stream += "x" })
 	tamper("the version", func(e *eventstore.Event) { e.Version++ })
+	tamper("the event ID", func(e *eventstore.Event) { e.ID[0] ^= 1 })
 	tamper("the principal", func(e *eventstore.Event) { e.Metadata.Principal = "mallory" })
 	tamper("the role", func(e *eventstore.Event) { e.Metadata.Role = RoleAdmin })
 	tamper("the recorded time", func(e *eventstore.Event) { e.Metadata.RecordedAt = e.Metadata.RecordedAt.Add(time.Microsecond) })
@@ -95,14 +96,14 @@ func TestHashChain(t *testing.T) {
 	tamper("the correlation id", func(e *eventstore.Event) { e.Metadata.CorrelationID = "c" })
 	tamper("the causation id", func(e *eventstore.Event) { e.Metadata.CausationID = "c" })
 	tamper("the stored hash", func(e *eventstore.Event) {
-		e.Metadata.Hash = ChainHash("", e.Stream, e.Version, e.Type, e.Data, e.Metadata)
+		e.Metadata.Hash = ChainHash("", e.Stream, e.Version, e.ID, e.Type, e.Data, e.Metadata)
 	})
 
 	// Rewriting an event and recomputing its own hash still breaks the next
 	// event's link.
 	e := orig
 	e.Data = bytes.Replace(bytes.Clone(orig.Data), []byte(`"600000.00"`), []byte(`"700000.00"`), 1)
-	e.Metadata.Hash = ChainHash(prev, e.Stream, e.Version, e.Type, e.Data, e.Metadata)
+	e.Metadata.Hash = ChainHash(prev, e.Stream, e.Version, e.ID, e.Type, e.Data, e.Metadata)
 	if !VerifyEventHash(prev, &e) {
 		t.Fatal("a consistently rehashed event should verify on its own")
 	}
@@ -120,14 +121,14 @@ func TestChainHashCanonicalTime(t *testing.T) {
 	// The same instant in another zone hashes the same: the hash is over
 	// UTC, so a backend that returns times in local time does not break it.
 	md := eventstore.Metadata{Principal: "p", RecordedAt: time.Date(2024, 1, 15, 8, 0, 0, 123000, time.UTC)}
-	h1 := ChainHash("", "grant-g1", 0, TypeGrantApplied, []byte(`{}`), md)
+	h1 := ChainHash("", "grant-g1", 0, eventstore.EventID{}, TypeGrantApplied, []byte(`{}`), md)
 	md.RecordedAt = md.RecordedAt.In(CityTime)
-	if h2 := ChainHash("", "grant-g1", 0, TypeGrantApplied, []byte(`{}`), md); h1 != h2 {
+	if h2 := ChainHash("", "grant-g1", 0, eventstore.EventID{}, TypeGrantApplied, []byte(`{}`), md); h1 != h2 {
 		t.Errorf("hash depends on the time zone: %s vs %s", h1, h2)
 	}
 	// Length prefixes keep fields apart.
-	a := ChainHash("", "s", 0, "ab", []byte(`"c"`), eventstore.Metadata{})
-	b := ChainHash("", "s", 0, "a", []byte(`b"c"`), eventstore.Metadata{})
+	a := ChainHash("", "s", 0, eventstore.EventID{}, "ab", []byte(`"c"`), eventstore.Metadata{})
+	b := ChainHash("", "s", 0, eventstore.EventID{}, "a", []byte(`b"c"`), eventstore.Metadata{})
 	if a == b {
 		t.Error("fields run into each other")
 	}
@@ -162,7 +163,7 @@ func TestVerifyLog(t *testing.T) {
 	}
 	data := []byte(`{"grant_id":"` + gid + `","reason":"forged"}`)
 	md := eventstore.Metadata{Principal: "mallory", Role: RoleApprover, PrevHash: last.Metadata.Hash}
-	md.Hash = ChainHash(last.Metadata.Hash, stream, last.Version+1, TypeGrantRejected, []byte(`{}`), md)
+	md.Hash = ChainHash(last.Metadata.Hash, stream, last.Version+1, eventstore.EventID{}, TypeGrantRejected, []byte(`{}`), md)
 	if _, err := s.Store().Append(ctx, stream, last.Version, eventstore.EventData{
 		ID: eventstore.NewEventID(), Type: TypeGrantRejected, Data: data, Metadata: md,
 	}); err != nil {

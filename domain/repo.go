@@ -165,9 +165,10 @@ func (r *repo) appendEvents(ctx context.Context, e *entry, m *meta, events []Eve
 		}
 		md := m.metadata()
 		md.PrevHash = prev
-		md.Hash = ChainHash(prev, e.stream, e.version+1+eventstore.Version(i), ev.EventType(), raw, md)
+		id := eventID(m.CommandID, e.stream, i)
+		md.Hash = ChainHash(prev, e.stream, e.version+1+eventstore.Version(i), id, ev.EventType(), raw, md)
 		prev = md.Hash
-		data[i] = eventstore.EventData{ID: eventID(m.CommandID, e.stream, i), Type: ev.EventType(), Data: raw, Metadata: md}
+		data[i] = eventstore.EventData{ID: id, Type: ev.EventType(), Data: raw, Metadata: md}
 	}
 	res, err := r.store.Append(ctx, e.stream, e.version, data...)
 	if err != nil {

@@ -178,7 +178,7 @@ var routeDocs = map[string]routeDoc{
 	"POST /v1/payments/{id}/fail":                         {Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
 	"POST /v1/payments/{id}/reverse":                      {Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, domain.EYEARCLOSED}},
 	"GET /v1/ledger/balances":                             {Response: projections.TrialBalance{}, Query: qPointTime},
-	"GET /v1/audit/verify":                                {Response: domain.VerifyReport{}},
+	"GET /v1/audit/verify":                                {Response: verifyAnswer{}},
 	"GET /v1/audit/public-key":                            {Response: publicKeyAnswer{}, Errors: []string{EUNAVAILABLE}},
 	"GET /v1/audit/tree-head":                             {Response: headAnswer{}, Query: []string{"min_position", "tree_size"}, Errors: []string{EUNAVAILABLE}},
 	"GET /v1/audit/proofs/inclusion":                      {Response: inclusionAnswer{}, Query: []string{"min_position", "position", "tree_size"}, Errors: []string{EUNAVAILABLE, domain.ENOTFOUND}},

@@ -37,6 +37,15 @@ func (s *Server) signedHead(size uint64) (auditproof.TreeHead, eventstore.Positi
 	if size == 0 {
 		size = s.proj.TreeSize()
 	}
+	if s.verified != nil {
+		n, err := s.verified()
+		if err != nil {
+			return auditproof.TreeHead{}, eventstore.Start, &domain.Error{Code: EUNAVAILABLE, Message: "the log failed verification: no head is signed over it", Err: err}
+		}
+		if size > n {
+			return auditproof.TreeHead{}, eventstore.Start, &domain.Error{Code: EUNAVAILABLE, Message: "the log is not yet verified that far; retry shortly"}
+		}
+	}
 	if size > s.proj.TreeSize() {
 		return auditproof.TreeHead{}, eventstore.Start, domain.Errorf(domain.EINVALID, "tree_size %d is larger than the tree (%d)", size, s.proj.TreeSize())
 	}

@@ -218,5 +218,16 @@ func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	if s.integrity != nil {
+		writeJSON(w, http.StatusOK, verifyAnswer{rep, s.integrity()})
+		return
+	}
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// verifyAnswer is the chain verification with the server's integrity
+// status: witness, background scrub, read-only for damage.
+type verifyAnswer struct {
+	domain.VerifyReport
+	Integrity any `json:"integrity,omitempty"`
 }

@@ -53,6 +53,14 @@ type Config struct {
 	// ReadTimeout is the HTTP server's read timeout, which a body's
 	// deadline never passes (default DefaultReadTimeout).
 	ReadTimeout time.Duration
+	// Integrity, when set, returns the server's integrity status (witness,
+	// background scrub, read-only for damage), shown by GET
+	// /v1/audit/verify as its "integrity" section.
+	Integrity func() any
+	// VerifiedSize, when set, verifies the log's hash chains up to its end
+	// and returns how many events are verified; tree heads are then signed
+	// only over verified events. Its error refuses the head (503).
+	VerifiedSize func() (uint64, error)
 }
 
 // Server is the HTTP API.
@@ -67,6 +75,9 @@ type Server struct {
 	auditKey ed25519.PrivateKey
 	routes   []Route
 	obs      Observer
+	// integrity reports the integrity status; nil when not configured.
+	integrity func() any
+	verified  func() (uint64, error)
 	// inflight holds a token per request being served; nil for no cap.
 	inflight chan struct{}
 	cors     map[string]bool
@@ -94,7 +105,8 @@ var AnyRole = []string{"*"}
 
 // New returns a Server with every route registered.
 func New(cfg Config) *Server {
-	s := &Server{svc: cfg.Service, proj: cfg.Projector, auth: cfg.Principals, log: cfg.Logger, wait: cfg.MinPositionWait, auditKey: cfg.AuditKey, obs: cfg.Observer}
+	s := &Server{svc: cfg.Service, proj: cfg.Projector, auth: cfg.Principals, log: cfg.Logger, wait: cfg.MinPositionWait, auditKey: cfg.AuditKey, obs: cfg.Observer,
+		integrity: cfg.Integrity, verified: cfg.VerifiedSize}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

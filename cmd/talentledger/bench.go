@@ -49,6 +49,7 @@ type benchConfig struct {
 	soak        time.Duration
 	window      time.Duration
 	quiet       bool
+	scrubRate   int
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -71,6 +72,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&c.soak, "soak", 0, "instead of --duration: run this long and report whether memory and latency stay flat")
 	fs.DurationVar(&c.window, "window", time.Minute, "with --soak: the length of the windows compared")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line every second")
+	fs.IntVar(&c.scrubRate, "scrub-rate", 0, "run the background scrub at this many events/s during the load, as serve does (0: no scrub)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -204,6 +206,14 @@ func startBenchServer(ctx context.Context, c benchConfig, dir string) (*benchSer
 	a := newAppWith(store, principals, auditKey, log, m, func(api *ledgerhttp.Config) {
 		api.MaxInFlightPerPrincipal, api.MaxWaitingPerPrincipal, api.MaxUploadsPerPrincipal = -1, -1, -1
 	})
+	if c.scrubRate > 0 {
+		g, err := newGuard(ctx, store, integrityConfig{noWitness: true, headInterval: time.Hour, scrubRate: c.scrubRate}, auditKey, log)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		a.guard = g
+	}
 	var talents [][]string
 	last, err := store.LastPosition(ctx)
 	if err == nil && last.Commit != 0 {
@@ -943,7 +953,7 @@ func (l *loadRun) results(elapsed time.Duration, windows []window) *benchResults
 func benchConfigJSON(c benchConfig) map[string]any {
 	return map[string]any{"duration": c.duration.String(), "clients": c.clients, "read_ratio": c.readRatio, "rate": c.rate,
 		"idempotency": c.idempotency, "programs": c.programs, "years": c.years, "gomaxprocs": runtime.GOMAXPROCS(0), "cpus": runtime.NumCPU(),
-		"go": runtime.Version()}
+		"go": runtime.Version(), "scrub_rate": c.scrubRate}
 }
 
 func (r *benchResults) print(w io.Writer) {

@@ -10,7 +10,7 @@ import (
 )
 
 // subcommands are every subcommand of the binary.
-var subcommands = []string{"serve", "demo", "verify", "keygen", "bench", "export", "import", "version"}
+var subcommands = []string{"serve", "demo", "verify", "keygen", "bench", "export", "import", "version", "backup", "restore"}
 
 // runCLI runs the binary's entry point and returns the exit code and what
 // it printed.
@@ -105,7 +105,7 @@ func TestVersion(t *testing.T) {
 	if code != exitOK || stderr != "" {
 		t.Fatalf("version: exit %d, stderr %q", code, stderr)
 	}
-	for _, want := range []string{"talentledger ", runtime.Version(), "store format 1"} {
+	for _, want := range []string{"talentledger ", runtime.Version(), "store format 2"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("version printed %q, want %q in it", stdout, want)
 		}

@@ -24,6 +24,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
+	if cfg.integ.witness == "" && !cfg.integ.noWitness {
+		cfg.integ.witness = defaultWitness(cfg.data)
+		// Deleting the demo's directory is how it starts afresh; its old
+		// witness would (rightly) call the new one a lost log.
+		if _, err := os.Stat(cfg.data); errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Stat(cfg.integ.witness); err == nil {
+				old := cfg.integ.witness + ".old-" + timeNow().UTC().Format("20060102T150405Z")
+				if err := os.Rename(cfg.integ.witness, old); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "a new data directory: the previous witness file was set aside as %s\n", old)
+			}
+		}
+	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return err
 	}
@@ -55,6 +69,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if err := cfg.integ.validate(cfg.data, cfg.store == "", auditKey); err != nil {
+		return err
+	}
 	log := newLogger(stderr)
 	m := newMetrics()
 	store, err := openStore(ctx, cfg, log, m)
@@ -66,20 +83,34 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		store.Close()
 		return err
 	}
-	a := newAppWithService(store, principals, auditKey, log, m, svcOpts, apiOpts)
+	g, err := newGuard(ctx, store, cfg.integ, auditKey, log)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	a := newAppWithService(store, principals, auditKey, log, m, svcOpts, apiOpts, g.configure)
+	a.guard = g
+	g.registerMetrics(m)
 	a.metricsAddr = cfg.metricsAddr
 	a.tls = tlsConfig
 	a.timeouts = cfg.limits.timeouts
 	last, err := store.LastPosition(ctx)
 	if err != nil {
+		g.close()
 		store.Close()
 		return err
 	}
 	if last.Commit == 0 {
 		fmt.Fprintln(stdout, "loading the demo data set…")
 		if err := loadDemo(ctx, a.svc); err != nil {
+			g.close()
 			store.Close()
 			return fmt.Errorf("loading the demo data: %w", err)
+		}
+		if err := g.signHead(ctx); err != nil {
+			g.close()
+			store.Close()
+			return err
 		}
 	} else {
 		fmt.Fprintf(stdout, "reusing the data in %s (log at position %s)\n", cfg.data, last)

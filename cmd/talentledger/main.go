@@ -7,6 +7,8 @@
 //	talentledger bench    measure throughput, latency, replay, cold start and memory
 //	talentledger export   write the journal and the grants register of a data directory as CSV
 //	talentledger import   append a file of past decisions to a data directory, offline
+//	talentledger backup   copy a data directory, online, and verify the copy
+//	talentledger restore  restore a backup into a new data directory, verified
 //	talentledger version  print the version, the Go version and the store format
 //
 // Every flag can also be set through an environment variable named
@@ -15,6 +17,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,6 +37,10 @@ const (
 	exitOK      = 0
 	exitFailed  = 1 // verify: tampering found
 	exitCantRun = 2 // bad usage or a fault
+	// exitNoWitness (3): verify had neither a witness nor a head, so it
+	// could not check for truncation or reordering. exitDamaged (4): serve
+	// found its store damaged at start.
+	exitNoWitness = 3
 )
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -55,6 +62,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runImport(ctx, args[1:], stdout, stderr)
 	case "verify":
 		return runVerify(ctx, args[1:], stdout, stderr)
+	case "backup":
+		err = runBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		err = runRestore(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
 	case "version":
@@ -66,6 +77,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "talentledger: unknown command %q\n\n", args[0])
 		usage(stderr)
 		return exitCantRun
+	}
+	var exit *exitError
+	if errors.As(err, &exit) {
+		if !exit.logged {
+			fmt.Fprintf(stderr, "talentledger %s: %v\n", args[0], err)
+		}
+		return exit.code
 	}
 	return exitCode(args[0], err, stderr)
 }
@@ -82,6 +100,10 @@ commands:
            latency; --events N measures replay, cold start and memory instead
   export   write the journal and the grants register of a data directory as CSV
   import   append a JSON-lines file of past decisions to a data directory (server stopped)
+  backup   copy a data directory (online, while serve runs) with its newest
+           signed head, and verify the copy
+  restore  restore a backup into a new data directory, verified against its
+           head and the witness
   version  print the version, the Go version and the store format
 
 Run 'talentledger <command> -h' for a command's flags. Every flag can also

@@ -8,10 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"talentledger/domain"
@@ -39,6 +41,8 @@ type serveConfig struct {
 	// date may lie.
 	maxBackdate int
 	limits      limitsConfig
+	// integ is the witness, self-check and scrub configuration.
+	integ integrityConfig
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
@@ -54,6 +58,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 	fs.IntVar(&c.maxInFlight, "max-in-flight", ledgerhttp.DefaultMaxInFlight, "requests served at once; more are answered 503 (negative: no cap)")
 	fs.IntVar(&c.maxBackdate, "max-backdate", domain.DefaultMaxBackdate, "days before the server's date a command's effective_date may lie; older history enters by import")
 	c.limits.register(fs)
+	c.integ.register(fs)
 }
 
 // serviceOptions returns the domain options the flags set.
@@ -121,6 +126,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	if err := cfg.integ.validate(cfg.data, cfg.store == "", auditKey); err != nil {
+		return err
+	}
 	log := newLogger(stderr)
 	if auditKey == nil {
 		log.Warn("no --audit-key: tree heads cannot be signed and the audit proof endpoints answer 503")
@@ -130,7 +138,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	app := newAppWithService(store, principals, auditKey, log, m, svcOpts, apiOpts)
+	g, err := openGuard(store, cfg.integ, auditKey, log)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	app := newAppWithService(store, principals, auditKey, log, m, svcOpts, apiOpts, g.configure)
+	app.guard = g
+	// The self-check runs while the read models catch up; nothing is
+	// served or written before it passes.
+	app.preflight = g.start
+	g.registerMetrics(m)
 	app.metricsAddr = cfg.metricsAddr
 	app.tls = tlsConfig
 	app.timeouts = cfg.limits.timeouts
@@ -146,7 +164,13 @@ func openStore(ctx context.Context, cfg serveConfig, log *slog.Logger, m *metric
 	if cfg.store != "" {
 		return nil, fmt.Errorf("--store must be empty (embedded) or an esdb:// URL")
 	}
-	return pebble.Open(cfg.data, pebble.WithLogger(log), pebble.WithObserver(m.storeObserver()))
+	store, err := pebble.Open(cfg.data, pebble.WithLogger(log), pebble.WithObserver(m.storeObserver()))
+	if errors.Is(err, pebble.ErrCorrupt) || errors.Is(err, fs.ErrNotExist) {
+		// A data directory whose files are missing or damaged.
+		log.Error("storage self-check failed: not serving: the store cannot be opened", "err", err.Error())
+		return nil, &exitError{code: exitDamaged, err: err, logged: true}
+	}
+	return store, err
 }
 
 // app is the assembled ledger: store, domain service, read models and API.
@@ -164,6 +188,12 @@ type app struct {
 	tls *tls.Config
 	// timeouts are the HTTP server's; zero for defaultTimeouts.
 	timeouts serverTimeouts
+	// guard, when set, witnesses heads, scrubs the log and turns the
+	// server read-only on damage.
+	guard *guard
+	// preflight, when set, runs before serve listens or reconciles,
+	// while the read models catch up; its error ends serve.
+	preflight func(context.Context) error
 }
 
 func newApp(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger) *app {
@@ -208,6 +238,12 @@ func (a *app) runProjections(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, pebble.ErrCorrupt) && a.guard != nil {
+			// Reading again would fail again: the read models keep what
+			// they folded, and the server turns read-only.
+			a.guard.setDamaged(err)
+			return
+		}
 		a.log.Error("projections stopped; resubscribing", "err", err, "backoff", backoff.String())
 		a.metrics.resubscribes.Inc()
 		select {
@@ -232,6 +268,9 @@ func (a *app) reconcile(ctx context.Context, interval time.Duration) {
 	a.api.LogAccessState() // with one admin, changes of access wait for a second
 	cutoff := time.Now()
 	for {
+		if a.guard.damagedErr() != nil {
+			return
+		}
 		if ids := a.proj.PendingGrants(cutoff); len(ids) > 0 {
 			n, err := a.svc.Reconcile(ctx, ids)
 			a.log.Info("reconciled interrupted grant flows", "grants", len(ids), "changed", n, "err", err)
@@ -266,7 +305,35 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 	defer cancel()
 	done := make(chan struct{}, 2)
 	go func() { a.runProjections(ctx); done <- struct{}{} }()
-	go func() { a.reconcile(ctx, 30*time.Second); done <- struct{}{} }()
+	checked := make(chan struct{})
+	go func() {
+		select {
+		case <-checked:
+			a.reconcile(ctx, 30*time.Second)
+		case <-ctx.Done():
+		}
+		done <- struct{}{}
+	}()
+	if a.preflight != nil {
+		if err := a.preflight(ctx); err != nil {
+			cancel()
+			<-done
+			<-done
+			a.store.Close()
+			return err
+		}
+	}
+	close(checked)
+	var guards sync.WaitGroup
+	var handler http.Handler = a.api
+	if a.guard != nil {
+		handler = a.guard.wrap(a.api)
+		guards.Go(func() { a.guard.runHeads(ctx) })
+		guards.Go(func() { a.guard.runScrub(ctx) })
+		if a.guard.pstore != nil && a.guard.cfg.data != "" {
+			guards.Go(func() { a.guard.serveControl(ctx, a.guard.cfg.data) })
+		}
+	}
 
 	ln, err := net.Listen("tcp", addr)
 	stopMetrics := func() {}
@@ -280,6 +347,10 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 		cancel()
 		<-done
 		<-done
+		guards.Wait()
+		if a.guard != nil {
+			a.guard.close()
+		}
 		a.store.Close()
 		return err
 	}
@@ -288,7 +359,7 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 		t = defaultTimeouts
 	}
 	srv := &http.Server{
-		Handler:           a.api,
+		Handler:           handler,
 		ReadHeaderTimeout: t.readHeader,
 		ReadTimeout:       t.read,
 		WriteTimeout:      t.write,
@@ -324,6 +395,10 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 	cancel()
 	<-done
 	<-done
+	guards.Wait()
+	if a.guard != nil {
+		a.guard.shutdown()
+	}
 	stopMetrics()
 	if cerr := a.store.Close(); err == nil || errors.Is(err, http.ErrServerClosed) {
 		err = cerr

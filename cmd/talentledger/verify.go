@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"talentledger/domain"
 	"talentledger/domain/auditproof"
+	"talentledger/domain/integrity"
 	"talentledger/eventstore"
 	"talentledger/eventstore/pebble"
 )
@@ -32,7 +34,12 @@ func (h *headFiles) Set(v string) error { *h = append(*h, v); return nil }
 // signed head given with --head. With --url it asks a running server for
 // its current signed head and a consistency proof from each saved head.
 //
-// Exit codes: 0 clean, 1 tampered, 2 could not run.
+// With --data it also reads the witness file (by default the one demo keeps
+// beside the directory) and checks the log against its newest head.
+//
+// Exit codes: 0 clean, 1 tampered or damaged, 2 could not run, 3 the
+// chains verify but there was neither a witness nor a head to check the
+// log's length and order against.
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("verify", stdout)
 	data := fs.String("data", "", "data directory of the embedded store (the server must be stopped)")
@@ -43,6 +50,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	proofFile := fs.String("proof", "", "an inclusion proof saved from GET /v1/audit/proofs/inclusion: check it offline")
 	var heads headFiles
 	fs.Var(&heads, "head", "a previously saved signed tree head (JSON); may be repeated")
+	witness := fs.String("witness", "", "with --data: the witness file of signed heads (default: DIR.witness.jsonl, where demo keeps it)")
 	if err := parseFlags(fs, args); err != nil {
 		return exitCode("verify", err, stderr)
 	}
@@ -52,7 +60,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case *proofFile != "" && *data == "" && *url == "":
 		err = v.verifyProof(*proofFile, *pub)
 	case *data != "" && *url == "":
-		err = v.verifyData(ctx, *data, heads, *pub)
+		w, given := *witness, *witness != ""
+		if !given {
+			w = defaultWitness(*data)
+		}
+		err = v.verifyData(ctx, *data, w, given, heads, *pub)
 	case *url != "" && *data == "":
 		err = v.verifyURL(ctx, *url, *token, heads, *pub, *save)
 	default:
@@ -60,6 +72,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	var t *tampered
 	switch {
+	case errors.Is(err, errNoWitness):
+		fmt.Fprintf(stdout, "UNWITNESSED: %v\n", err)
+		return exitNoWitness
 	case errors.Is(err, pebble.ErrCorrupt):
 		fmt.Fprintf(stdout, "TAMPERED: the stored log is not what the store wrote (events were removed, changed or reordered): %v\n", err)
 		return exitFailed
@@ -116,7 +131,7 @@ func (v *verifier) trustedKey(given string, h savedHead) (ed25519.PublicKey, err
 	return b, nil
 }
 
-func (v *verifier) verifyData(ctx context.Context, dir string, headPaths []string, pub string) error {
+func (v *verifier) verifyData(ctx context.Context, dir, witnessPath string, witnessGiven bool, headPaths []string, pub string) error {
 	var heads []savedHead
 	for _, p := range headPaths {
 		h, err := readHead(p)
@@ -135,79 +150,123 @@ func (v *verifier) verifyData(ctx context.Context, dir string, headPaths []strin
 	if _, err := os.Stat(dir); err != nil {
 		return err
 	}
-	store, err := pebble.Open(dir)
+	var wit *integrity.Witness
+	missing := false
+	if witnessPath != "" {
+		var key ed25519.PublicKey
+		if pub != "" {
+			b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(pub))
+			if err != nil || len(b) != ed25519.PublicKeySize {
+				return errors.New("--public-key must be a base64 Ed25519 public key")
+			}
+			key = b
+		}
+		w, err := integrity.ReadWitness(witnessPath, key)
+		switch {
+		case errors.Is(err, integrity.ErrNoWitness) && !witnessGiven:
+			// The default place holds none: the directory was never
+			// witnessed there, unless the store says otherwise below.
+		case errors.Is(err, integrity.ErrNoWitness):
+			missing = true
+		case err != nil:
+			var p *integrity.Problem
+			if errors.As(err, &p) {
+				return tamperedf("%v", err)
+			}
+			return err
+		default:
+			if pub == "" && len(w.Heads) > 0 {
+				fmt.Fprintln(v.errw, "warning: no --public-key; checking the witness with the key its heads carry")
+			}
+			if w.Torn {
+				fmt.Fprintln(v.errw, "warning: the witness file ends in an incomplete line (a crash while appending); it is ignored")
+			}
+			wit = w
+		}
+	}
+	store, err := pebble.Open(dir, pebble.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
 		return fmt.Errorf("%s is locked by a running server: stop it, or verify a copy of the directory (%w)", dir, err)
 	}
-	if err != nil {
+	if errors.Is(err, pebble.ErrFormat) {
 		return err
 	}
+	if err != nil {
+		return tamperedf("the store in %s cannot be opened, it is damaged or incomplete: %v", dir, err)
+	}
 	defer store.Close()
+	var cp *integrity.Checkpoint
+	if b, err := store.Meta(checkpointMeta); err != nil {
+		return tamperedf("the store's integrity checkpoint cannot be read: %v", err)
+	} else if len(b) > 0 {
+		cp = new(integrity.Checkpoint)
+		if err := json.Unmarshal(b, cp); err != nil {
+			return tamperedf("the store's integrity checkpoint is unreadable: %v", err)
+		}
+	}
+	if cp != nil && cp.Size > 0 {
+		if last, ok := wit.Last(); !ok || last.TreeSize < cp.Size {
+			where := "no witness file was found at " + witnessPath
+			if ok {
+				where = fmt.Sprintf("the witness %s holds heads up to %d events only", witnessPath, last.TreeSize)
+			}
+			return tamperedf("the store was witnessed at %d events, but %s: the witness file was rolled back, replaced or removed "+
+				"(give the right one with --witness)", cp.Size, where)
+		}
+	}
+	if missing {
+		return tamperedf("the witness file %s is missing: it was removed or never written there", witnessPath)
+	}
 	last, err := store.LastPosition(ctx)
 	if err != nil {
 		return err
 	}
-
-	type head struct {
-		hash    string
-		version eventstore.Version
-	}
-	streams := map[string]head{}
-	tree := auditproof.NewTree()
-	it := store.ReadAll(ctx, eventstore.Start)
-	defer it.Close()
-	var prev eventstore.Position
-	tick := time.Now()
-	for it.Next() {
-		ev := it.Event()
-		at := fmt.Sprintf("stream %s version %d position %s", ev.Stream, ev.Version, ev.Position)
-		// The embedded store numbers its log 1, 2, 3, … without gaps.
-		if ev.Position.Commit != prev.Commit+1 {
-			return tamperedf("%s: the log jumps from position %s; events were removed", at, prev)
-		}
-		h, seen := streams[ev.Stream]
-		if !seen {
-			h = head{version: eventstore.NoStream}
-		}
-		switch {
-		case ev.Version != h.version+1:
-			return tamperedf("%s: expected version %d of the stream; events were removed or reordered", at, h.version+1)
-		case ev.Metadata.PrevHash != h.hash:
-			return tamperedf("%s: prev_hash does not match the stream's previous event", at)
-		case !domain.VerifyEventHash(h.hash, &ev):
-			return tamperedf("%s (event %s, %s): the hash does not match the event's content", at, ev.ID, ev.Type)
-		}
-		streams[ev.Stream] = head{hash: ev.Metadata.Hash, version: ev.Version}
-		tree.Append(auditproof.LeafHash(&ev))
-		prev = ev.Position
-		if time.Since(tick) > time.Second {
-			tick = time.Now()
-			fmt.Fprintf(v.errw, "verified %d of %d events…\n", tree.Size(), last.Commit)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return err
-	}
+	expects := wit.Expect(witnessPath)
 	for i, h := range heads {
-		if h.TreeSize > tree.Size() {
-			return tamperedf("head %s signs %d events but the log holds %d; events were removed", headPaths[i], h.TreeSize, tree.Size())
-		}
-		root, err := tree.Root(h.TreeSize)
-		if err != nil {
-			return err
-		}
-		if string(root) != string(h.RootHash) {
-			return tamperedf("the first %d events do not match the tree head signed %s (%s): the log was changed or reordered",
-				h.TreeSize, h.Timestamp.Format(time.RFC3339), headPaths[i])
-		}
+		expects = append(expects, integrity.Expect{Size: h.TreeSize, Root: h.RootHash,
+			Name: fmt.Sprintf("the tree head signed %s (%s)", h.Timestamp.Format(time.RFC3339), headPaths[i])})
 	}
-	root, _ := tree.Root(tree.Size())
-	fmt.Fprintf(v.out, "OK: %d events in %d streams; every hash chain verifies; Merkle root %x", tree.Size(), len(streams), root)
-	if len(heads) > 0 {
-		fmt.Fprintf(v.out, "; consistent with %d signed head(s)", len(heads))
+	c := integrity.NewChecker(store)
+	tick := time.Now()
+	c.Pace = func(context.Context) error {
+		if c.Size()%4096 == 0 && time.Since(tick) > time.Second {
+			tick = time.Now()
+			fmt.Fprintf(v.errw, "verified %d of %d events…\n", c.Size(), last.Commit)
+		}
+		return nil
+	}
+	if err := c.Extend(ctx, 0, expects...); err != nil {
+		return asTampered(err)
+	}
+	if err := c.Finish(ctx, expects...); err != nil {
+		return asTampered(err)
+	}
+	fmt.Fprintf(v.out, "OK: %d events in %d streams; every hash chain verifies; every index entry points at its event; Merkle root %x",
+		c.Size(), c.Streams(), c.Root())
+	if n := len(heads) + len(wit.Expect(witnessPath)); n > 0 {
+		fmt.Fprintf(v.out, "; consistent with %d signed head(s)", n)
+		if wit != nil {
+			fmt.Fprintf(v.out, " (the witness %s: %d heads)", witnessPath, len(wit.Heads))
+		}
+		fmt.Fprintln(v.out)
+		return nil
 	}
 	fmt.Fprintln(v.out)
-	return nil
+	return errNoWitness
+}
+
+// errNoWitness is a clean log checked without a witness or a head: its
+// chains verify, but nothing shows that events were not removed from its
+// end or reordered.
+var errNoWitness = errors.New("no witness and no --head: the hash chains verify, but events removed from the end of the log, " +
+	"lost with its write-ahead log, or reordered across streams cannot be detected without a witness file (--witness) or a saved head (--head)")
+
+// asTampered turns damage found by the checker into a tampered result.
+func asTampered(err error) error {
+	if errors.Is(err, integrity.ErrDamaged) {
+		return tamperedf("%v", err)
+	}
+	return err
 }
 
 func (v *verifier) verifyURL(ctx context.Context, base, token string, headPaths []string, pub, save string) error {

@@ -27,9 +27,15 @@ const (
 	prefixMeta = 'm'
 )
 
-// formatVersion is the on-disk layout written by this package. Open refuses
-// a directory written in another layout rather than misreading it.
-const formatVersion = 1
+// formatVersion is the on-disk format written by this package. Open refuses
+// a directory written in another format rather than misreading it.
+//
+// Version 2 keeps version 1's layout; what changed is the hash chain stored
+// in the records, which since version 2 covers the event ID (see
+// domain.ChainHash). A version 1 directory would fail verification, so it
+// is refused at open with a message saying so. No version 1 data exists in
+// the field, so there is no migration.
+const formatVersion = 2
 
 // FormatVersion is the on-disk layout of the data directories this
 // package writes and reads.

@@ -15,6 +15,12 @@ import (
 // between calls.
 const readChunk = 512
 
+// firstChunk is the size of an iterator's first chunk; each next one is
+// twice as large, up to readChunk. Many reads want one event or a few (an
+// inclusion proof's event, a stream's predecessor, a sampled record), and
+// decoding 512 events to return one would cost a hundred times more.
+const firstChunk = 8
+
 // readLog appends to dst the events after position after, at most limit
 // of them and none past the durable position, keeping only those that match
 // f (nil keeps all). It returns the last position it examined, which is
@@ -36,7 +42,7 @@ func (s *Store) readLog(after uint64, limit int, f *eventstore.Filter, in *inter
 		UpperBound: logKey(hi[:0], upper+1),
 	})
 	if err != nil {
-		return dst, after, fmt.Errorf("eventstore/pebble: %w", err)
+		return dst, after, storeErr(err)
 	}
 	defer it.Close()
 	if f != nil && filterEmpty(f) {
@@ -46,11 +52,14 @@ func (s *Store) readLog(after uint64, limit int, f *eventstore.Filter, in *inter
 	for valid := it.First(); valid; valid = it.Next() {
 		k := it.Key()
 		if len(k) != 9 || decodeUint64(k[1:]) != want {
+			if len(k) == 9 && decodeUint64(k[1:]) > want {
+				return dst, after, fmt.Errorf("%w: position %d is missing from the log, which goes on at %d: events were removed", ErrCorrupt, want, decodeUint64(k[1:]))
+			}
 			return dst, after, fmt.Errorf("%w: log key %x where position %d was expected", ErrCorrupt, k, want)
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
-			return dst, after, fmt.Errorf("eventstore/pebble: %w", err)
+			return dst, after, storeErr(err)
 		}
 		if f != nil {
 			stream, typ, err := recordHead(v)
@@ -69,10 +78,10 @@ func (s *Store) readLog(after uint64, limit int, f *eventstore.Filter, in *inter
 		want++
 	}
 	if err := it.Error(); err != nil {
-		return dst, after, fmt.Errorf("eventstore/pebble: %w", err)
+		return dst, after, storeErr(err)
 	}
 	if want != upper+1 {
-		return dst, after, fmt.Errorf("%w: log ends at %d, durable position is %d", ErrCorrupt, want-1, upper)
+		return dst, after, fmt.Errorf("%w: the log ends at %d, but position %d was acknowledged: events were removed", ErrCorrupt, want-1, upper)
 	}
 	return dst, upper, nil
 }
@@ -93,7 +102,7 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 		UpperBound: hi,
 	})
 	if err != nil {
-		return dst, fmt.Errorf("eventstore/pebble: %w", err)
+		return dst, storeErr(err)
 	}
 	type ref struct {
 		v   eventstore.Version
@@ -122,7 +131,7 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 	err = it.Error()
 	it.Close()
 	if err != nil {
-		return dst, fmt.Errorf("eventstore/pebble: %w", err)
+		return dst, storeErr(err)
 	}
 	if len(refs) == 0 {
 		return dst, nil
@@ -133,7 +142,7 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 		UpperBound: logKey(up[:0], refs[len(refs)-1].pos+1),
 	})
 	if err != nil {
-		return dst, fmt.Errorf("eventstore/pebble: %w", err)
+		return dst, storeErr(err)
 	}
 	defer lit.Close()
 	var key [9]byte
@@ -142,13 +151,13 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 		// Pebble can continue from where the last one stopped.
 		if !lit.SeekGE(logKey(key[:0], r.pos)) || decodeUint64(lit.Key()[1:]) != r.pos {
 			if err := lit.Error(); err != nil {
-				return dst, fmt.Errorf("eventstore/pebble: %w", err)
+				return dst, storeErr(err)
 			}
 			return dst, fmt.Errorf("%w: stream %q version %d points at missing position %d", ErrCorrupt, stream, r.v, r.pos)
 		}
 		v, err := lit.ValueAndErr()
 		if err != nil {
-			return dst, fmt.Errorf("eventstore/pebble: %w", err)
+			return dst, storeErr(err)
 		}
 		dst = append(dst, eventstore.Event{})
 		e := &dst[len(dst)-1]
@@ -171,7 +180,7 @@ func (s *Store) streamExists(stream string) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("eventstore/pebble: %w", err)
+		return false, storeErr(err)
 	}
 	defer closer.Close()
 	pos, n := binary.Uvarint(val)
@@ -215,12 +224,17 @@ type iterator struct {
 	started  bool
 	end      bool
 
-	buf    []eventstore.Event
-	i      int
-	cur    eventstore.Event
-	err    error
-	closed bool
-	in     interner
+	buf []eventstore.Event
+	i   int
+	cur eventstore.Event
+	err error
+	// pending is an error met after the events in buf, reported once
+	// they are delivered, so a reader learns the last good event.
+	pending error
+	closed  bool
+	in      interner
+	// chunk is the size of the next chunk read; 0 before the first.
+	chunk int
 }
 
 func (it *iterator) Next() bool {
@@ -241,12 +255,19 @@ func (it *iterator) Next() bool {
 		it.i++
 		return true
 	}
+	if it.pending != nil {
+		it.err, it.cur = it.pending, eventstore.Event{}
+		return false
+	}
 	if it.end {
 		return false
 	}
 	if err := it.fill(); err != nil {
-		it.err = err
-		return false
+		if len(it.buf) == 0 {
+			it.err = err
+			return false
+		}
+		it.pending = err
 	}
 	if len(it.buf) == 0 {
 		it.end = true
@@ -263,8 +284,9 @@ func (it *iterator) fill() error {
 	clear(it.buf)
 	buf := it.buf[:0]
 	var err error
+	it.chunk = min(max(it.chunk*2, firstChunk), readChunk)
 	if !it.isStream {
-		buf, it.after, err = it.s.readLog(it.after, readChunk, nil, &it.in, buf)
+		buf, it.after, err = it.s.readLog(it.after, it.chunk, nil, &it.in, buf)
 	} else if !it.started && it.from == 0 {
 		// A point lookup, which Pebble's bloom filters make cheap, first:
 		// new streams are read often (every new grant, every
@@ -274,11 +296,11 @@ func (it *iterator) fill() error {
 		if exists, err = it.s.streamExists(it.stream); err == nil && !exists {
 			err = eventstore.ErrStreamNotFound
 		} else if err == nil {
-			buf, err = it.s.readStream(it.stream, it.from, readChunk, &it.in, buf)
+			buf, err = it.s.readStream(it.stream, it.from, it.chunk, &it.in, buf)
 		}
 		it.from += eventstore.Version(len(buf))
 	} else {
-		buf, err = it.s.readStream(it.stream, it.from, readChunk, &it.in, buf)
+		buf, err = it.s.readStream(it.stream, it.from, it.chunk, &it.in, buf)
 		if err == nil && len(buf) == 0 && !it.started {
 			// Nothing at from: either past the end or no such stream.
 			exists := false

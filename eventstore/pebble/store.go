@@ -47,6 +47,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,6 +99,8 @@ type Store struct {
 	syncs atomic.Uint64
 	// failed holds the error that stopped the writer, if any.
 	failed atomic.Pointer[error]
+	// damaged holds the first on-disk corruption Pebble reported, if any.
+	damaged atomic.Pointer[error]
 
 	// rmu lets reads run concurrently with each other but not with closing
 	// the Pebble DB.
@@ -125,6 +129,7 @@ type config struct {
 	subBuffer    int
 	fs           vfs.FS // nil means the operating system's
 	observer     Observer
+	fatal        func(msg string)
 }
 
 // WithMaxEventSize sets the largest event accepted, counting its data and
@@ -146,6 +151,18 @@ func WithMemTableSize(n uint64) Option { return func(c *config) { c.memTableSize
 // WithSubscriptionBuffer sets how many live events each subscription may
 // hold undelivered before it falls back to reading from disk (default 4096).
 func WithSubscriptionBuffer(n int) Option { return func(c *config) { c.subBuffer = n } }
+
+// WithFatalHandler sets what happens when Pebble reports that it cannot go
+// on safely (an invariant broken, a MANIFEST that cannot be written): f is
+// called with Pebble's message after it is logged, and must not return.
+// The default exits the process with status ExitStorageFault, so that an
+// orchestrator sees a storage fault rather than a crash and does not loop.
+// Corruption found while reading is not fatal: it is returned as ErrCorrupt.
+func WithFatalHandler(f func(msg string)) Option { return func(c *config) { c.fatal = f } }
+
+// ExitStorageFault is the process exit status the default fatal handler
+// uses; talentledger exits with it too when its self-check fails.
+const ExitStorageFault = 4
 
 // withFS runs the store on another file system; tests use it to simulate
 // power loss.
@@ -178,6 +195,10 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
+	if cfg.fatal == nil {
+		cfg.fatal = func(string) { os.Exit(ExitStorageFault) }
+	}
+	s := &Store{log: cfg.logger}
 
 	cache := pebble.NewCache(cfg.cacheSize)
 	defer cache.Unref()
@@ -186,7 +207,20 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		MemTableSize:                cfg.memTableSize,
 		MemTableStopWritesThreshold: 4,
 		FormatMajorVersion:          pebble.FormatNewest,
-		Logger:                      pebbleLogger{cfg.logger},
+		Logger:                      pebbleLogger{cfg.logger, cfg.fatal},
+		// Corruption found by a read or a compaction is returned to the
+		// reader as an error (ErrCorrupt), never a crash: the default
+		// listener would call Fatalf.
+		EventListener: &pebble.EventListener{
+			DataCorruption: func(info pebble.DataCorruptionInfo) { s.noteDamage(info.String()) },
+			BackgroundError: func(err error) {
+				if pebble.IsCorruptionError(err) {
+					s.noteDamage(err.Error())
+					return
+				}
+				cfg.logger.Error("pebble background error", "err", err.Error(), "component", "pebble")
+			},
+		},
 		// Two compactions may run at once when Pebble falls behind; the
 		// log is append-only, so compaction debt stays small.
 		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
@@ -205,20 +239,20 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
+		if pebble.IsCorruptionError(err) {
+			return nil, fmt.Errorf("%w: open %s: %w", ErrCorrupt, dir, err)
+		}
 		return nil, fmt.Errorf("eventstore/pebble: open %s: %w", dir, err)
 	}
-	s := &Store{
-		db:           db,
-		log:          cfg.logger,
-		maxEventSize: cfg.maxEventSize,
-		subBuffer:    cfg.subBuffer,
-		obs:          cfg.observer,
-		reqs:         make(chan *appendReq, queueLen),
-		commits:      make(chan *commit, 1),
-		synced:       make(chan struct{}, 1),
-		syncerDone:   make(chan struct{}),
-		done:         make(chan struct{}),
-	}
+	s.db = db
+	s.maxEventSize = cfg.maxEventSize
+	s.subBuffer = cfg.subBuffer
+	s.obs = cfg.observer
+	s.reqs = make(chan *appendReq, queueLen)
+	s.commits = make(chan *commit, 1)
+	s.synced = make(chan struct{}, 1)
+	s.syncerDone = make(chan struct{})
+	s.done = make(chan struct{})
 	last, err := s.init()
 	if err != nil {
 		db.Close()
@@ -252,12 +286,25 @@ func (s *Store) init() (uint64, error) {
 	case err != nil:
 		return 0, fmt.Errorf("eventstore/pebble: read format marker: %w", err)
 	}
-	ok := len(v) == 1 && v[0] == formatVersion
+	got := append([]byte(nil), v...)
 	closer.Close()
-	if !ok {
-		return 0, fmt.Errorf("eventstore/pebble: unsupported on-disk format %x", v)
+	if len(got) != 1 || got[0] != formatVersion {
+		return 0, formatError(got)
 	}
 	return s.lastOnDisk()
+}
+
+// ErrFormat reports a data directory written in an on-disk format this
+// version does not read.
+var ErrFormat = errors.New("eventstore/pebble: unsupported on-disk format")
+
+func formatError(v []byte) error {
+	if len(v) == 1 && v[0] < formatVersion {
+		return fmt.Errorf("%w: the directory is in format %d, written by an earlier release whose hash chain "+
+			"does not cover event IDs; this release reads format %d only and does not migrate "+
+			"(no format %d data exists in production): start from an empty directory", ErrFormat, v[0], formatVersion, v[0])
+	}
+	return fmt.Errorf("%w %x (this release reads format %d)", ErrFormat, v, formatVersion)
 }
 
 func (s *Store) lastOnDisk() (uint64, error) {
@@ -266,7 +313,7 @@ func (s *Store) lastOnDisk() (uint64, error) {
 		UpperBound: []byte{prefixLog + 1},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("eventstore/pebble: %w", err)
+		return 0, storeErr(err)
 	}
 	defer it.Close()
 	if !it.Last() {
@@ -374,7 +421,10 @@ func (s *Store) Close() error {
 
 // pebbleLogger adapts slog to Pebble's logger. Pebble is chatty at info
 // level about flushes and compactions, so those go to debug.
-type pebbleLogger struct{ l *slog.Logger }
+type pebbleLogger struct {
+	l     *slog.Logger
+	fatal func(msg string)
+}
 
 func (p pebbleLogger) Infof(format string, args ...any) {
 	if p.l.Enabled(context.Background(), slog.LevelDebug) {
@@ -387,9 +437,38 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 }
 
 // Fatalf is called by Pebble when it cannot continue safely (for example a
-// failed WAL write); it must not return.
+// failed MANIFEST write); it must not return. It logs one line and hands
+// over to the fatal handler (see WithFatalHandler), never panics.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	p.l.Error(msg, "component", "pebble", "fatal", true)
-	panic("eventstore/pebble: " + msg)
+	p.l.Error("storage fault: the event store stops", "component", "pebble", "fatal", true, "err", msg)
+	p.fatal(msg)
+	// The handler must not return; if it does, stop this goroutine rather
+	// than let Pebble go on in a state it called unsafe.
+	runtime.Goexit()
+}
+
+// noteDamage records the first corruption Pebble reports and logs each.
+func (s *Store) noteDamage(msg string) {
+	err := fmt.Errorf("%w: %s", ErrCorrupt, msg)
+	if s.damaged.CompareAndSwap(nil, &err) && s.log != nil {
+		s.log.Error("on-disk corruption in the event store", "component", "pebble", "err", msg)
+	}
+}
+
+// Damaged returns the first on-disk corruption Pebble has reported since
+// Open (an error wrapping ErrCorrupt), or nil.
+func (s *Store) Damaged() error {
+	if p := s.damaged.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// storeErr wraps an error from Pebble, marking corruption as ErrCorrupt.
+func storeErr(err error) error {
+	if pebble.IsCorruptionError(err) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return storeErr(err)
 }

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	cpebble "github.com/cockroachdb/pebble/v2"
 
 	"talentledger/eventstore"
 	"talentledger/eventstore/pebble"
@@ -533,5 +536,21 @@ func TestClose(t *testing.T) {
 	}
 	if len(acked) != 0 {
 		t.Fatalf("%d acknowledged events missing after Close and reopen", len(acked))
+	}
+}
+
+func TestOpenRefusesOlderFormat(t *testing.T) {
+	dir := t.TempDir()
+	db, err := cpebble.Open(dir, &cpebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Set([]byte("mformat"), []byte{1}, cpebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = pebble.Open(dir)
+	if !errors.Is(err, pebble.ErrFormat) || !strings.Contains(err.Error(), "format 1") || !strings.Contains(err.Error(), "event IDs") {
+		t.Fatalf("Open of a format 1 directory = %v; want ErrFormat saying why", err)
 	}
 }

@@ -526,7 +526,7 @@ func (s *Store) head(stream string) (eventstore.Version, error) {
 	w.key[len(w.key)-1]++
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: w.key[:lo], UpperBound: w.key[lo:]})
 	if err != nil {
-		return 0, fmt.Errorf("eventstore/pebble: %w", err)
+		return 0, storeErr(err)
 	}
 	v := eventstore.NoStream
 	if it.Last() {
@@ -535,7 +535,7 @@ func (s *Store) head(stream string) (eventstore.Version, error) {
 	}
 	err = it.Close()
 	if err != nil {
-		return 0, fmt.Errorf("eventstore/pebble: %w", err)
+		return 0, storeErr(err)
 	}
 	w.heads.put(stream, v)
 	return v, nil
@@ -607,7 +607,7 @@ func (s *Store) getPosition(key []byte) (uint64, error) {
 		if errors.Is(err, pebble.ErrNotFound) {
 			return 0, err
 		}
-		return 0, fmt.Errorf("eventstore/pebble: %w", err)
+		return 0, storeErr(err)
 	}
 	defer closer.Close()
 	pos, n := binary.Uvarint(val)
