@@ -201,6 +201,12 @@ func TestClawbackJourney(t *testing.T) {
 		"PaymentPrepared", "PaymentApproved", "PaymentCharged", "PaymentReleased",
 		"GrantTerminated", "ClawbackAssessed", "BudgetReservationReleased",
 		"RecoveryReceived", "RecoveryWaived"}
+	// The forward commitments are appended side by side with the
+	// approval: the three come in either order.
+	if len(types) == len(wantTypes) {
+		slices.Sort(types[5:8])
+		slices.Sort(wantTypes[5:8])
+	}
 	if !slices.Equal(types, wantTypes) {
 		t.Fatalf("trail types:\n got %v\nwant %v", types, wantTypes)
 	}
