@@ -643,3 +643,23 @@ func TestForwardCommitmentInterrupted(t *testing.T) {
 		})
 	}
 }
+
+// TestNothingPaidFromAClosedYear: a closed year's budget refuses a charge
+// even for an installment it held, and a reservation or an appropriation;
+// by the server's clock a release can only be charged to the current
+// year, which is never closed, so this is the budget's own last guard.
+func TestNothingPaidFromAClosedYear(t *testing.T) {
+	b := &budget{}
+	b.apply(&BudgetAppropriated{ProgramID: "housing", FiscalYear: 2024, Amount: money(t, "1000")})
+	b.apply(&BudgetReserved{ProgramID: "housing", FiscalYear: 2024, GrantID: "g1", TalentID: "t1", Amount: money(t, "100"),
+		Approval: GrantApproved{GrantID: "g1", FiscalYear: 2024, Amount: money(t, "100"), Installments: []Installment{{N: 1, Amount: money(t, "100")}}}})
+	if err := b.canCharge("g1", 1, money(t, "100")); err != nil {
+		t.Fatalf("open year: %v", err)
+	}
+	b.apply(&YearEndClosed{ProgramID: "housing", FiscalYear: 2024, Carried: []YearEndItem{{GrantID: "g1", Amount: money(t, "100"), Installments: []int{1}}}})
+	wantCode(t, b.canCharge("g1", 1, money(t, "100")), EYEARCLOSED)
+	_, err := b.appropriation(&BudgetAppropriated{ProgramID: "housing", FiscalYear: 2024, Amount: money(t, "1")})
+	wantCode(t, err, EYEARCLOSED)
+	wantCode(t, b.adjustable("housing", 2024, AdjustIncrease, money(t, "1")), EYEARCLOSED)
+	wantMoney(t, "available after the close", b.available(), "900.00")
+}

@@ -287,9 +287,11 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 		b.Reserved = b.Reserved.Add(e.Amount)
 		b.settle()
 		delete(p.pendingClose, budgetKey{e.ProgramID, e.FromYear})
+		p.movedTo(e.GrantID, e.FiscalYear, e.Installments)
 	case *domain.ForwardCommitted:
 		if e.LapsedFrom != 0 {
 			delete(p.pendingClose, budgetKey{e.ProgramID, e.LapsedFrom})
+			p.movedTo(e.GrantID, e.FiscalYear, e.Installments)
 		} else {
 			p.forwardSeen(e.GrantID)
 		}
@@ -554,6 +556,20 @@ func (p *Projector) forwardReleased(e *domain.BudgetReservationReleased) domain.
 type pendingTransfer struct {
 	key domain.TransferKey
 	at  time.Time
+}
+
+// movedTo records on a grant's page that its unpaid installments are now
+// charged to fy, carried over or lapsed there at a year-end close.
+func (p *Projector) movedTo(grantID string, fy int, installments []int) {
+	g := p.grants[grantID]
+	if g == nil {
+		return
+	}
+	for _, n := range installments {
+		if n >= 1 && n <= len(g.Installments) && g.Installments[n-1].State != InstallmentPaid {
+			g.Installments[n-1].FiscalYear = fy
+		}
+	}
 }
 
 // forwardCount counts an approval's forward commitments recorded against

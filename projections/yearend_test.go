@@ -95,6 +95,13 @@ func TestYearEndCloseViews(t *testing.T) {
 			t.Errorf("commitment %d = %+v, want grant %s lapsed from %d, 50000.00 covered", i, c, want.grant, want.lapsedFrom)
 		}
 	}
+	// The grants' pages show the first installments charged to 2025 now.
+	for _, g := range grants {
+		gv, _ := e.proj.Grant(g)
+		if y := gv.Installments[0].FiscalYear; y != 2025 {
+			t.Errorf("grant %s: installment 1 charged to %d, want 2025", g, y)
+		}
+	}
 	if ids := e.proj.PendingCloses(time.Now().Add(time.Hour)); len(ids) != 0 {
 		t.Errorf("pending closes = %v, want none", ids)
 	}
