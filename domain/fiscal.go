@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"talentledger/eventstore"
 )
 
 // Fiscal years. The fiscal year is the calendar year. Each installment is
@@ -200,9 +202,9 @@ func (a *GrantApproved) forwardShares() []YearShare { return a.shares()[1:] }
 // to that year's budget stream. It is never refused for want of money: a
 // commitment the year cannot cover is recorded uncovered, to be covered
 // by an appropriation or acted on. A retry finds what it recorded.
-func (s *Service) commitForward(ctx context.Context, m *meta, a GrantApproved, sh YearShare) error {
+func (s *Service) commitForward(ctx context.Context, m *meta, a GrantApproved, sh YearShare) (eventstore.Position, error) {
 	stream := streamBudget(a.ProgramID, sh.FiscalYear)
-	_, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
+	res, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
 		b := e.agg.(*budget)
 		if r := b.reservations[a.GrantID]; r != nil && r.live() {
 			if r.commandID == a.CommandID {
@@ -215,7 +217,7 @@ func (s *Service) commitForward(ctx context.Context, m *meta, a GrantApproved, s
 			TalentID: a.TalentID, Amount: sh.Amount, Installments: sh.Installments, ApprovedIn: a.FiscalYear,
 			Covered: covered, CommandID: a.CommandID}}, nil
 	})
-	return err
+	return res.Position, err
 }
 
 // canCover reports whether a new forward commitment of amount is covered
@@ -232,26 +234,35 @@ func (s *Service) reserveShares(ctx context.Context, m *meta, a GrantApproved) e
 	if err := s.reserve(ctx, m, a); err != nil {
 		return err
 	}
-	return s.commitForwards(ctx, m, a)
+	_, err := s.commitForwards(ctx, m, a)
+	return err
 }
 
 // commitForwards records an approval's forward commitments, each year's
-// on its own stream, side by side.
-func (s *Service) commitForwards(ctx context.Context, m *meta, a GrantApproved) error {
+// on its own stream, side by side. It returns the latest position they
+// were written at, for the command's answer to cover them.
+func (s *Service) commitForwards(ctx context.Context, m *meta, a GrantApproved) (eventstore.Position, error) {
 	fwd := a.forwardShares()
 	switch len(fwd) {
 	case 0:
-		return nil
+		return eventstore.Position{}, nil
 	case 1:
 		return s.commitForward(ctx, m, a, fwd[0])
 	}
 	errs := make([]error, len(fwd))
+	pos := make([]eventstore.Position, len(fwd))
 	var wg sync.WaitGroup
 	for i, sh := range fwd {
-		wg.Go(func() { errs[i] = s.commitForward(ctx, m, a, sh) })
+		wg.Go(func() { pos[i], errs[i] = s.commitForward(ctx, m, a, sh) })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	last := eventstore.Position{}
+	for _, p := range pos {
+		if last.Before(p) {
+			last = p
+		}
+	}
+	return last, errors.Join(errs...)
 }
 
 // coverForward returns the ForwardCommitmentCovered events an

@@ -388,8 +388,12 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 		// A retry: its forward commitments may not all have been
 		// recorded.
 		if a := ge.agg.(*grant).approval; a != nil && a.CommandID == m.CommandID && ge.agg.(*grant).termination == nil {
-			if err := s.commitForwards(ctx, m.secondary(), *a); err != nil {
+			fpos, err := s.commitForwards(ctx, m.secondary(), *a)
+			if err != nil {
 				return Result{}, err
+			}
+			if pos.Before(fpos) {
+				pos = fpos
 			}
 		}
 		return Result{ID: c.GrantID, Position: pos}, nil
@@ -463,10 +467,23 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 	// are never refused: they are appended side by side with the
 	// approval, so that an approval with them waits for no more durable
 	// appends in a row than one without.
-	fwd := make(chan error, 1)
-	go func() { fwd <- s.commitForwards(ctx, am.secondary(), approval) }()
+	type forwards struct {
+		pos eventstore.Position
+		err error
+	}
+	fwd := make(chan forwards, 1)
+	go func() {
+		pos, err := s.commitForwards(ctx, am.secondary(), approval)
+		fwd <- forwards{pos, err}
+	}()
 	res, err := s.completeApproval(ctx, ge, am, approval, def)
-	ferr := <-fwd
+	f := <-fwd
+	ferr := f.err
+	if res.Position.Before(f.pos) {
+		// The answer covers every event the approval wrote, so that a
+		// client reading its own writes sees the commitments too.
+		res.Position = f.pos
+	}
 	if g := ge.agg.(*grant); err != nil && (g.approval == nil || g.approval.CommandID != approval.CommandID) && (isRefusal(err) || ErrorCode(err) == ECONFLICT) {
 		// The approval did not complete and was undone; what the forward
 		// commitments took while it was undone is given back too.

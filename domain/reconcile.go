@@ -160,7 +160,8 @@ func (s *Service) settleApproval(ctx context.Context, grantID string) (int, erro
 		if err != nil || held == nil {
 			return 0, err
 		}
-		return 1, s.commitForwards(ctx, s.continuation(held, CompletedByReconcile).secondary(), *a)
+		_, err = s.commitForwards(ctx, s.continuation(held, CompletedByReconcile).secondary(), *a)
+		return 1, err
 	}
 	held, err := s.heldApproval(ctx, g)
 	if err != nil || held == nil {
