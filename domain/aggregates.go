@@ -99,8 +99,8 @@ type budget struct {
 // closeRequest is a requested year-end close and who requested it.
 type closeRequest struct {
 	YearEndCloseRequested
-	by        string
-	commandID string
+	by, reason, documentRef string
+	commandID               string
 }
 
 // reservation is one grant's money in a budget: its share reserved at
@@ -173,7 +173,7 @@ func (b *budget) applyWith(e Event, md *eventstore.Metadata) {
 			c.reversedBy = by
 		}
 	case *YearEndCloseRequested:
-		b.closeRequest.by = md.Principal
+		b.closeRequest.by, b.closeRequest.reason, b.closeRequest.documentRef = md.Principal, md.Reason, md.DocumentRef
 	case *BudgetAdjustmentRequested:
 		b.adjustments[e.AdjustmentID].by = md.Principal
 	}

@@ -60,9 +60,12 @@ type YearEndItem struct {
 // carried-over funds; Lapsed goes back to this year (结余) and is committed
 // to the next year's budget.
 type YearEndClosed struct {
-	ProgramID   string        `json:"program_id"`
-	FiscalYear  int           `json:"fiscal_year"`
-	RequestedBy string        `json:"requested_by"`
+	ProgramID   string `json:"program_id"`
+	FiscalYear  int    `json:"fiscal_year"`
+	RequestedBy string `json:"requested_by"`
+	// Reason and DocumentRef are the request's.
+	Reason      string        `json:"reason"`
+	DocumentRef string        `json:"document_ref"`
 	Carried     []YearEndItem `json:"carried"`
 	Lapsed      []YearEndItem `json:"lapsed"`
 	CommandID   string        `json:"command_id"`
@@ -80,6 +83,7 @@ type BudgetCarriedOver struct {
 	Amount       Money  `json:"amount"`
 	Installments []int  `json:"installments"`
 	Reason       string `json:"reason"`
+	DocumentRef  string `json:"document_ref"`
 	CommandID    string `json:"command_id"`
 }
 
@@ -236,6 +240,7 @@ func (b *budget) closeOf(req *closeRequest, commandID string) *YearEndClosed {
 		carry[co.GrantID] = co.Reason
 	}
 	out := &YearEndClosed{ProgramID: b.programID, FiscalYear: b.fiscalYear, RequestedBy: req.by, CommandID: commandID,
+		Reason: req.reason, DocumentRef: req.documentRef,
 		Carried: []YearEndItem{}, Lapsed: []YearEndItem{}}
 	grants := make([]string, 0, len(b.reservations))
 	for g := range b.reservations {
@@ -287,7 +292,8 @@ func (s *Service) settleClose(ctx context.Context, program string, fy int, m *me
 		var evs []Event
 		for _, it := range closed.Carried {
 			evs = append(evs, &BudgetCarriedOver{ProgramID: program, FiscalYear: fy + 1, FromYear: fy, GrantID: it.GrantID,
-				TalentID: it.TalentID, Amount: it.Amount, Installments: it.Installments, Reason: it.Reason, CommandID: closed.CommandID})
+				TalentID: it.TalentID, Amount: it.Amount, Installments: it.Installments, Reason: it.Reason,
+				DocumentRef: closed.DocumentRef, CommandID: closed.CommandID})
 		}
 		// Lapsed installments join the next year's commitments, in the
 		// order of the close, covered while it can take them.

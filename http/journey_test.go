@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strconv"
@@ -274,8 +275,9 @@ type trailJSON struct {
 			Destination string `json:"destination"`
 			Amount      string `json:"amount"`
 		} `json:"postings"`
-		Hash      string `json:"hash"`
-		HashValid bool   `json:"hash_valid"`
+		Data      json.RawMessage `json:"data"`
+		Hash      string          `json:"hash"`
+		HashValid bool            `json:"hash_valid"`
 	} `json:"events"`
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 
 	"github.com/gorilla/mux"
@@ -150,6 +151,14 @@ func (s *Server) grantTrail(r *http.Request, g projections.GrantView) ([]TrailEn
 				return e.GrantID == g.ID
 			case *domain.PaymentChargeReversed:
 				return e.GrantID == g.ID
+			case *domain.BudgetCarriedOver:
+				return e.GrantID == g.ID
+			case *domain.YearEndClosed:
+				for _, it := range append(slices.Clip(e.Carried), e.Lapsed...) {
+					if it.GrantID == g.ID {
+						return true
+					}
+				}
 			}
 			return false
 		})

@@ -1,7 +1,9 @@
 package http_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 )
 
@@ -39,6 +41,26 @@ func TestYearEndCloseOverHTTP(t *testing.T) {
 	wantEqual(t, "2025 closed", b25.Closed, false)
 	wantEqual(t, "2025 carried over", b25.CarriedOver, "50000.00")
 	wantEqual(t, "2025 reserved", b25.Reserved, "50000.00")
+
+	// The grant's trail shows the close and the carry-over, confirmed by
+	// the second approver, with the request's document and the reason.
+	var seen []string
+	for _, ev := range fetch[trailJSON](e.as(auditor), "/v1/grants/"+g+"/trail").Events {
+		if ev.Type == "YearEndClosed" || ev.Type == "BudgetCarriedOver" {
+			var data struct {
+				Reason      string `json:"reason"`
+				DocumentRef string `json:"document_ref"`
+			}
+			if err := json.Unmarshal(ev.Data, &data); err != nil {
+				t.Fatal(err)
+			}
+			seen = append(seen, ev.Type+" "+ev.Principal+" "+data.DocumentRef+" "+data.Reason)
+		}
+	}
+	if want := []string{"YearEndClosed " + approver2 + " PHCZ-JZ-2024 year-end close 2024",
+		"BudgetCarriedOver " + approver2 + " PHCZ-JZ-2024 paid in January by agreement"}; !slices.Equal(seen, want) {
+		t.Errorf("trail of the close = %v, want %v", seen, want)
+	}
 
 	// Paid in 2025 from the carried-over funds.
 	e.pay(g, 1, "2025-01-10", clerk1, approver2, treasurer1)
