@@ -223,10 +223,16 @@ func TestApprovalOfStaleGrantIsUndone(t *testing.T) {
 	if n := countGrantEvents(t, s1.Store(), TypeGrantApproved, gid); n != 0 {
 		t.Errorf("%d GrantApproved for a rejected grant", n)
 	}
-	if r, u := countGrantEvents(t, s1.Store(), TypeBudgetReserved, gid), countGrantEvents(t, s1.Store(), TypeBudgetReservationReleased, gid); r != u {
-		t.Errorf("%d reservations and %d releases", r, u)
+	// The reservation in 2024 and the forward commitments on 2025 and 2026
+	// are all given back.
+	r := countGrantEvents(t, s1.Store(), TypeBudgetReserved, gid) + countGrantEvents(t, s1.Store(), TypeForwardCommitted, gid)
+	if u := countGrantEvents(t, s1.Store(), TypeBudgetReservationReleased, gid); r != u {
+		t.Errorf("%d reservations and commitments, %d releases", r, u)
 	}
-	ledger(t, s1.Store())
+	bal := ledger(t, s1.Store())
+	for _, acct := range []string{"budget:housing:2025:uncovered", "budget:housing:2026:uncovered"} {
+		wantMoney(t, acct, bal[acct], "0.00")
+	}
 	verifyChains(t, s1.Store())
 }
 
