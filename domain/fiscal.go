@@ -164,7 +164,8 @@ func yearShares(installments []Installment, fy int) []YearShare {
 }
 
 // shares returns the approval's shares by year. An approval recorded
-// before shares were (Years empty) is all in its own year.
+// before installments were charged by year (Years empty, see legacy) is
+// all in its own year.
 func (a *GrantApproved) shares() []YearShare {
 	if len(a.Years) > 0 {
 		return a.Years
@@ -179,6 +180,12 @@ func (a *GrantApproved) shares() []YearShare {
 // Shares returns the approval's shares by fiscal year, its own year's
 // first.
 func (a *GrantApproved) Shares() []YearShare { return a.shares() }
+
+// legacy reports whether the approval was recorded before installments
+// were charged to the year they fall due: its whole award was reserved
+// in its year, and its payments released then were not charged to a
+// budget.
+func (a *GrantApproved) legacy() bool { return len(a.Years) == 0 }
 
 // YearOfInstallment returns the fiscal year installment n is charged to.
 func (a *GrantApproved) YearOfInstallment(n int) int {

@@ -663,3 +663,38 @@ func TestNothingPaidFromAClosedYear(t *testing.T) {
 	wantCode(t, b.adjustable("housing", 2024, AdjustIncrease, money(t, "1")), EYEARCLOSED)
 	wantMoney(t, "available after the close", b.available(), "900.00")
 }
+
+// TestApprovalRecordedBeforeFiscalYears: an approval recorded before
+// installments were charged by year (no years: the whole award reserved
+// in its year) still pays in that year and terminates as it did; a close
+// of its year is refused while it holds a reservation whose payments the
+// budget cannot see, rather than carrying over or lapsing wrong amounts.
+func TestApprovalRecordedBeforeFiscalYears(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t)
+	defineHousing(t, s, "housing", 5)
+	appropriate(t, s, "housing", 2024, "30000000")
+	tid := registerTalent(t, s, "B")
+	gid := apply(t, s, tid, "housing", "600000")
+	toNoticeClosed(t, s, gid)
+	crashAfterReservation(t, s, gid, "legacy-approval", "2024-01-15") // an approval as recorded before
+	reconcile(t, s, gid, 1)
+	a := grantState(t, s, gid).approval
+	if a == nil || !a.legacy() {
+		t.Fatalf("approval = %+v, want one without years", a)
+	}
+	wantMoney(t, "2024 committed", budgetState(t, s, "housing", 2024).Committed, "600000.00")
+	payInstallment(t, s, gid, 1, "2024-01-15")
+	_, err := s.RequestYearEndClose(ctx, YearEndCommand{Meta: closeMeta(approver, "2025-01-06"), ProgramID: "housing", FiscalYear: 2024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.ConfirmYearEndClose(ctx, YearEndCommand{Meta: closeMeta(approver2, "2025-01-06"), ProgramID: "housing", FiscalYear: 2024})
+	wantCode(t, err, ECONFLICT)
+	must(t)(s.ReportDeparture(ctx, ReportDeparture{Meta: on(clerk, "2025-01-07"), TalentID: tid, DepartureDate: "2025-01-07"}))
+	must(t)(s.TerminateGrant(ctx, TerminateGrant{Meta: on(approver, "2025-01-08"), GrantID: gid}))
+	wantMoney(t, "2024 committed after the termination", budgetState(t, s, "housing", 2024).Committed, "240000.00")
+	bal := ledger(t, s.Store())
+	wantMoney(t, "2024 encumbered", bal["budget:housing:2024:encumbered"], "0.00")
+	verifyChains(t, s.Store())
+}

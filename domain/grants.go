@@ -439,12 +439,8 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 		Installments: installments, ServiceMonths: def.ServiceMonths,
 		ServiceStart: m.date, ApprovedOn: m.date, CommandID: m.CommandID,
 	}
-	// Each installment is charged to the year it falls due in. An award
-	// within the year of approval records no split: all of it is that
-	// year's.
-	if shares := yearShares(installments, fy); len(shares) > 1 {
-		approval.Years = shares
-	}
+	// Each installment is charged to the year it falls due in.
+	approval.Years = yearShares(installments, fy)
 	// Refusals the budget would give are found before anything is
 	// reserved, so that a refused approval appends nothing; the budget's
 	// own step below still decides under concurrency.

@@ -71,6 +71,12 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 			FiscalYear: a.FiscalYear, DepartureDate: t.departure, MonthsServed: served, MonthsRequired: required,
 			Paid: g.paid, Cancelled: cancelled, Released: a.Amount.Sub(g.paid), CommandID: m.CommandID}
 		term.Releases = holdings
+		if a.legacy() {
+			// Its payments before fiscal-year charging are not charged
+			// to the budget, which would overstate what it holds: what
+			// is given back is the award less what was paid, as then.
+			term.Releases = nil
+		}
 		evs := []Event{term}
 		if due := clawback(g.paid, a.Amount, served, required); due.Sign() > 0 {
 			evs = append(evs, &ClawbackAssessed{GrantID: a.GrantID, TalentID: a.TalentID, FiscalYear: a.FiscalYear, Amount: due,

@@ -216,6 +216,10 @@ func (s *Service) ConfirmYearEndClose(ctx context.Context, c YearEndCommand) (Re
 		if req == nil {
 			return nil, Errorf(ECONFLICT, "no close of the %d budget of %s is requested", c.FiscalYear, c.ProgramID)
 		}
+		if g := b.legacyUnpaid(); g != "" {
+			return nil, Errorf(ECONFLICT, "grant %s was approved before installments were charged to the year they fall due; "+
+				"its reservation in %d does not show what it paid, so the year cannot be closed until it is settled", g, c.FiscalYear)
+		}
 		if req.by == m.Actor.Principal {
 			return nil, Errorf(ESEGREGATION, "whoever requests a year-end close may not confirm it")
 		}
@@ -230,6 +234,22 @@ func (s *Service) ConfirmYearEndClose(ctx context.Context, c YearEndCommand) (Re
 		res.Position = r.Position
 	}
 	return result(stream, res), err
+}
+
+// legacyUnpaid returns a grant whose reservation in b was made by an
+// approval recorded before fiscal-year charging and is not settled, or "".
+func (b *budget) legacyUnpaid() string {
+	var gs []string
+	for g, r := range b.reservations {
+		if r.approval.GrantID != "" && r.approval.legacy() && r.left().Sign() > 0 {
+			gs = append(gs, g)
+		}
+	}
+	if len(gs) == 0 {
+		return ""
+	}
+	sort.Strings(gs)
+	return gs[0]
 }
 
 // closeOf works out a close: each grant's unpaid reservation carried over
