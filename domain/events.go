@@ -2,7 +2,6 @@ package domain
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/shopspring/decimal"
 )
@@ -39,9 +38,11 @@ const (
 	TypeIdempotencyRecorded = "IdempotencyRecorded"
 )
 
-// Event is implemented by every domain event payload.
+// Event is implemented by every domain event payload. A payload field
+// tagged personal:"true" holds personal data; docs/events.md lists them.
 type Event interface {
-	// EventType returns the stable type name stored with the event.
+	// EventType returns the type's stable name. The stored type is the
+	// name and, above version 1, its schema version (see schema.go).
 	EventType() string
 }
 
@@ -116,13 +117,13 @@ type BudgetReservationReleased struct {
 // TalentRegistered records a talent.
 type TalentRegistered struct {
 	TalentID string `json:"talent_id"`
-	Name     string `json:"name"`
+	Name     string `json:"name" personal:"true"`
 	// PermitCategory is the foreign work permit category ("A", "B", "C"),
 	// or "permanent_resident", or "" for none.
-	PermitCategory string `json:"permit_category,omitempty"`
+	PermitCategory string `json:"permit_category,omitempty" personal:"true"`
 	// Tier is the local talent tier, "A" to "E".
 	Tier             string `json:"tier"`
-	Employer         string `json:"employer"`
+	Employer         string `json:"employer" personal:"true"`
 	OverseasEngineer bool   `json:"overseas_engineer,omitempty"`
 	RegisteredOn     string `json:"registered_on"`
 }
@@ -130,7 +131,7 @@ type TalentRegistered struct {
 // TalentDeparted records that a talent left local employment.
 type TalentDeparted struct {
 	TalentID      string `json:"talent_id"`
-	DepartureDate string `json:"departure_date"`
+	DepartureDate string `json:"departure_date" personal:"true"`
 }
 
 // GrantApplied opens a grant: an application by a talent under a program.
@@ -159,7 +160,7 @@ type PublicNoticeOpened struct {
 type ObjectionRaised struct {
 	GrantID     string `json:"grant_id"`
 	ObjectionID string `json:"objection_id"`
-	Summary     string `json:"summary"`
+	Summary     string `json:"summary" personal:"true"`
 }
 
 // ObjectionResolved settles an objection; an upheld objection bars approval.
@@ -344,100 +345,126 @@ func (RecoveryReceived) EventType() string          { return TypeRecoveryReceive
 func (RecoveryWaived) EventType() string            { return TypeRecoveryWaived }
 func (IdempotencyRecorded) EventType() string       { return TypeIdempotencyRecorded }
 
-// DecodeEvent turns a stored event's type and data into its payload. The
-// switch is explicit: a type name maps to exactly one Go type, and an
-// unknown type is an error, never a guess.
-func DecodeEvent(typ string, data []byte) (Event, error) {
-	if e, ok := decodeFast(typ, data); ok {
-		return e, nil
-	}
-	var e Event
-	switch typ {
+// eventSchema is the one list of every event type the ledger has ever
+// written: for a type name, an empty payload of its current schema version
+// and that version. A type gets a case here when it is added, and keeps it
+// for as long as any log may hold it; raising its version needs an
+// upcaster from the previous one (see upcasters) and corpus entries (see
+// docs/changing-events.md). An unknown name returns nil.
+func eventSchema(name string) (Event, int) {
+	switch name {
 	case TypeProgramDefined:
-		e = &ProgramDefined{}
+		return &ProgramDefined{}, 1
 	case TypeBudgetAppropriated:
-		e = &BudgetAppropriated{}
+		return &BudgetAppropriated{}, 1
 	case TypeBudgetReserved:
-		e = &BudgetReserved{}
+		return &BudgetReserved{}, 1
 	case TypeBudgetReservationReleased:
-		e = &BudgetReservationReleased{}
+		return &BudgetReservationReleased{}, 1
 	case TypeTalentRegistered:
-		e = &TalentRegistered{}
+		return &TalentRegistered{}, 1
 	case TypeTalentDeparted:
-		e = &TalentDeparted{}
+		return &TalentDeparted{}, 1
 	case TypeGrantApplied:
-		e = &GrantApplied{}
+		return &GrantApplied{}, 1
 	case TypeGrantReviewed:
-		e = &GrantReviewed{}
+		return &GrantReviewed{}, 1
 	case TypePublicNoticeOpened:
-		e = &PublicNoticeOpened{}
+		return &PublicNoticeOpened{}, 1
 	case TypeObjectionRaised:
-		e = &ObjectionRaised{}
+		return &ObjectionRaised{}, 1
 	case TypeObjectionResolved:
-		e = &ObjectionResolved{}
+		return &ObjectionResolved{}, 1
 	case TypePublicNoticeClosed:
-		e = &PublicNoticeClosed{}
+		return &PublicNoticeClosed{}, 1
 	case TypeGrantApproved:
-		e = &GrantApproved{}
+		return &GrantApproved{}, 1
 	case TypeGrantRejected:
-		e = &GrantRejected{}
+		return &GrantRejected{}, 1
 	case TypePaymentPrepared:
-		e = &PaymentPrepared{}
+		return &PaymentPrepared{}, 1
 	case TypePaymentApproved:
-		e = &PaymentApproved{}
+		return &PaymentApproved{}, 1
 	case TypePaymentReleased:
-		e = &PaymentReleased{}
+		return &PaymentReleased{}, 1
 	case TypePaymentFailed:
-		e = &PaymentFailed{}
+		return &PaymentFailed{}, 1
 	case TypePaymentReversed:
-		e = &PaymentReversed{}
+		return &PaymentReversed{}, 1
 	case TypeGrantTerminated:
-		e = &GrantTerminated{}
+		return &GrantTerminated{}, 1
 	case TypeClawbackAssessed:
-		e = &ClawbackAssessed{}
+		return &ClawbackAssessed{}, 1
 	case TypeRecoveryReceived:
-		e = &RecoveryReceived{}
+		return &RecoveryReceived{}, 1
 	case TypeRecoveryWaived:
-		e = &RecoveryWaived{}
+		return &RecoveryWaived{}, 1
 	case TypeIdempotencyRecorded:
-		e = &IdempotencyRecorded{}
+		return &IdempotencyRecorded{}, 1
 	case TypeEntitlementReserved:
-		e = &EntitlementReserved{}
+		return &EntitlementReserved{}, 1
 	case TypeEntitlementReleased:
-		e = &EntitlementReleased{}
+		return &EntitlementReleased{}, 1
 	case TypeForwardCommitted:
-		e = &ForwardCommitted{}
+		return &ForwardCommitted{}, 1
 	case TypeForwardCommitmentCovered:
-		e = &ForwardCommitmentCovered{}
+		return &ForwardCommitmentCovered{}, 1
 	case TypePaymentCharged:
-		e = &PaymentCharged{}
+		return &PaymentCharged{}, 1
 	case TypePaymentChargeReversed:
-		e = &PaymentChargeReversed{}
+		return &PaymentChargeReversed{}, 1
 	case TypeYearEndCloseRequested:
-		e = &YearEndCloseRequested{}
+		return &YearEndCloseRequested{}, 1
 	case TypeYearEndClosed:
-		e = &YearEndClosed{}
+		return &YearEndClosed{}, 1
 	case TypeBudgetCarriedOver:
-		e = &BudgetCarriedOver{}
+		return &BudgetCarriedOver{}, 1
 	case TypeBudgetAdjustmentRequested:
-		e = &BudgetAdjustmentRequested{}
+		return &BudgetAdjustmentRequested{}, 1
 	case TypeBudgetAdjusted:
-		e = &BudgetAdjusted{}
+		return &BudgetAdjusted{}, 1
 	case TypeBudgetTransferReceived:
-		e = &BudgetTransferReceived{}
-	default:
-		if d, ok := extraDecoders[typ]; ok {
-			e = d()
-			break
-		}
-		return nil, fmt.Errorf("domain: unknown event type %q", typ)
+		return &BudgetTransferReceived{}, 1
+	case TypeFundEstablished:
+		return &FundEstablished{}, 1
+	case TypeCommitmentMade:
+		return &CommitmentMade{}, 1
+	case TypeCapitalPaidIn:
+		return &CapitalPaidIn{}, 1
+	case TypeInvestmentApproved:
+		return &InvestmentApproved{}, 1
+	case TypeInvestmentFunded:
+		return &InvestmentFunded{}, 1
+	case TypeValuationUpdated:
+		return &ValuationUpdated{}, 1
+	case TypeDistributionReceived:
+		return &DistributionReceived{}, 1
+	case TypeExitCompleted:
+		return &ExitCompleted{}, 1
+	case TypeWrittenOff:
+		return &WrittenOff{}, 1
+	case TypeFundAppropriated:
+		return &FundAppropriated{}, 1
+	case TypePrincipalCreated:
+		return &PrincipalCreated{}, 1
+	case TypeRoleGranted:
+		return &RoleGranted{}, 1
+	case TypeRoleRevoked:
+		return &RoleRevoked{}, 1
+	case TypeTokenRotated:
+		return &TokenRotated{}, 1
+	case TypePrincipalRevoked:
+		return &PrincipalRevoked{}, 1
+	case TypeAccessRequested:
+		return &AccessRequested{}, 1
+	case TypeAccessApproved:
+		return &AccessApproved{}, 1
+	case TypeAccessRejected:
+		return &AccessRejected{}, 1
+	case TypePrincipalRestored:
+		return &PrincipalRestored{}, 1
+	case TypeEnrollmentRedeemed:
+		return &EnrollmentRedeemed{}, 1
 	}
-	if err := json.Unmarshal(data, e); err != nil {
-		return nil, fmt.Errorf("domain: decode %s: %w", typ, err)
-	}
-	return e, nil
+	return nil, 0
 }
-
-// extraDecoders holds event types registered by other files of the package
-// (funds, principals), keeping DecodeEvent the single entry point.
-var extraDecoders = map[string]func() Event{}

@@ -155,23 +155,6 @@ func (ExitCompleted) EventType() string        { return TypeExitCompleted }
 func (WrittenOff) EventType() string           { return TypeWrittenOff }
 func (FundAppropriated) EventType() string     { return TypeFundAppropriated }
 
-func init() {
-	for typ, f := range map[string]func() Event{
-		TypeFundEstablished:      func() Event { return &FundEstablished{} },
-		TypeCommitmentMade:       func() Event { return &CommitmentMade{} },
-		TypeCapitalPaidIn:        func() Event { return &CapitalPaidIn{} },
-		TypeInvestmentApproved:   func() Event { return &InvestmentApproved{} },
-		TypeInvestmentFunded:     func() Event { return &InvestmentFunded{} },
-		TypeValuationUpdated:     func() Event { return &ValuationUpdated{} },
-		TypeDistributionReceived: func() Event { return &DistributionReceived{} },
-		TypeExitCompleted:        func() Event { return &ExitCompleted{} },
-		TypeWrittenOff:           func() Event { return &WrittenOff{} },
-		TypeFundAppropriated:     func() Event { return &FundAppropriated{} },
-	} {
-		extraDecoders[typ] = f
-	}
-}
-
 // Fund accounts. Cash is uninvested paid-in capital; what investments return
 // goes to distributable, so cash is exactly what may still be invested.
 func accountFundCash(f string) string        { return "fund:" + f + ":cash" }

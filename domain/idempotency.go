@@ -42,7 +42,7 @@ func (s *Service) LookupIdempotency(ctx context.Context, commandID string) (*Ide
 		return nil, nil
 	}
 	ev := it.Event()
-	p, err := DecodeEvent(ev.Type, ev.Data)
+	p, err := s.repo.codec.Decode(ev.Type, ev.Data)
 	if err != nil {
 		return nil, err
 	}

@@ -106,7 +106,7 @@ func (s *Service) paymentOfCommand(ctx context.Context, grantID, commandID strin
 	defer it.Close()
 	for it.Next() {
 		if ev := it.Event(); ev.ID == want {
-			if p, err := DecodeEvent(ev.Type, ev.Data); err == nil {
+			if p, err := s.repo.codec.Decode(ev.Type, ev.Data); err == nil {
 				if pp, ok := p.(*PaymentPrepared); ok {
 					return pp.PaymentID
 				}

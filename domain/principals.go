@@ -195,23 +195,6 @@ func (AccessRejected) EventType() string     { return TypeAccessRejected }
 func (PrincipalRestored) EventType() string  { return TypePrincipalRestored }
 func (EnrollmentRedeemed) EventType() string { return TypeEnrollmentRedeemed }
 
-func init() {
-	for typ, f := range map[string]func() Event{
-		TypePrincipalCreated:   func() Event { return &PrincipalCreated{} },
-		TypeRoleGranted:        func() Event { return &RoleGranted{} },
-		TypeRoleRevoked:        func() Event { return &RoleRevoked{} },
-		TypeTokenRotated:       func() Event { return &TokenRotated{} },
-		TypePrincipalRevoked:   func() Event { return &PrincipalRevoked{} },
-		TypeAccessRequested:    func() Event { return &AccessRequested{} },
-		TypeAccessApproved:     func() Event { return &AccessApproved{} },
-		TypeAccessRejected:     func() Event { return &AccessRejected{} },
-		TypePrincipalRestored:  func() Event { return &PrincipalRestored{} },
-		TypeEnrollmentRedeemed: func() Event { return &EnrollmentRedeemed{} },
-	} {
-		extraDecoders[typ] = f
-	}
-}
-
 // WithEnrollmentTTL sets how long an enrollment code can be redeemed after
 // its approval (default DefaultEnrollmentTTL).
 func WithEnrollmentTTL(d time.Duration) Option { return func(s *Service) { s.enrollTTL = d } }

@@ -42,6 +42,8 @@ type repo struct {
 	// soleWriter is set when this repo is the only writer of the store
 	// (see WithSoleWriter): its cached states are then never stale.
 	soleWriter bool
+	// codec reads and names the stored events.
+	codec Codec
 }
 
 func newRepo(store eventstore.Store, cacheSize int) *repo {
@@ -84,7 +86,7 @@ func (r *repo) catchUp(ctx context.Context, e *entry) error {
 	defer it.Close()
 	for it.Next() {
 		ev := it.Event()
-		if err := e.fold(&ev); err != nil {
+		if err := e.fold(&ev, r.codec); err != nil {
 			return err
 		}
 	}
@@ -94,10 +96,10 @@ func (r *repo) catchUp(ctx context.Context, e *entry) error {
 	return nil
 }
 
-func (e *entry) fold(ev *eventstore.Event) error {
-	payload, err := DecodeEvent(ev.Type, ev.Data)
+func (e *entry) fold(ev *eventstore.Event, c Codec) error {
+	payload, err := c.Decode(ev.Type, ev.Data)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s version %d at position %s: %w", e.stream, ev.Version, ev.Position, err)
 	}
 	if a, ok := e.agg.(metaAggregate); ok {
 		a.applyWith(payload, &ev.Metadata)
@@ -166,9 +168,10 @@ func (r *repo) appendEvents(ctx context.Context, e *entry, m *meta, events []Eve
 		md := m.metadata()
 		md.PrevHash = prev
 		id := eventID(m.CommandID, e.stream, i)
-		md.Hash = ChainHash(prev, e.stream, e.version+1+eventstore.Version(i), id, ev.EventType(), raw, md)
+		typ := r.codec.StoredType(ev)
+		md.Hash = ChainHash(prev, e.stream, e.version+1+eventstore.Version(i), id, typ, raw, md)
 		prev = md.Hash
-		data[i] = eventstore.EventData{ID: id, Type: ev.EventType(), Data: raw, Metadata: md}
+		data[i] = eventstore.EventData{ID: id, Type: typ, Data: raw, Metadata: md}
 	}
 	res, err := r.store.Append(ctx, e.stream, e.version, data...)
 	if err != nil {
@@ -182,7 +185,7 @@ func (r *repo) appendEvents(ctx context.Context, e *entry, m *meta, events []Eve
 		for i := range data {
 			ev := eventstore.Event{ID: data[i].ID, Stream: e.stream, Version: e.version + 1, Position: res.Position,
 				Type: data[i].Type, Data: data[i].Data, Metadata: data[i].Metadata}
-			if err := e.fold(&ev); err != nil {
+			if err := e.fold(&ev, r.codec); err != nil {
 				r.cache.remove(e.stream)
 				break
 			}

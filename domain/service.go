@@ -174,6 +174,10 @@ func WithCacheSize(n int) Option { return func(s *Service) { s.repo.cache.size =
 // and the store would then acknowledge the append as a retry.)
 func WithSoleWriter() Option { return func(s *Service) { s.repo.soleWriter = true } }
 
+// WithCodec sets how the service reads and names stored events; the
+// default is this build's Codec. Tests use it to play a newer build.
+func WithCodec(c Codec) Option { return func(s *Service) { s.repo.codec = c } }
+
 // NewService returns a Service over store.
 func NewService(store eventstore.Store, opts ...Option) *Service {
 	s := &Service{repo: newRepo(store, 50_000), now: time.Now, log: slog.Default(), maxBackdate: DefaultMaxBackdate}

@@ -131,7 +131,9 @@ type AppendResult struct {
 type Filter struct {
 	// StreamPrefixes selects events whose stream starts with any of these.
 	StreamPrefixes []string
-	// EventTypes selects events whose type is one of these.
+	// EventTypes selects events whose type is one of these. They are
+	// stored types: an event schema version above 1 is part of the type
+	// ("GrantApproved.v2"), so a filter names every version it wants.
 	EventTypes []string
 }
 

@@ -88,6 +88,11 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		if code != ESLOWBODY {
 			w.Header().Set("Retry-After", "1")
 		}
+	} else if errors.Is(err, domain.ErrUpgradeRequired) {
+		// A stream holds an event of a newer build: this server cannot
+		// decide on it until it is upgraded.
+		detail = "this server must be upgraded to read the records involved; retry on an upgraded server"
+		s.log.Error("upgrade required", "request_id", requestID(r.Context()), "route", r.URL.Path, "err", err.Error())
 	} else if code == EUNAVAILABLE {
 		// Say so plainly, and log the cause: the client should retry.
 		detail = "the event store cannot be reached now; retry the request (with its Idempotency-Key)"
@@ -137,7 +142,8 @@ func errorCode(err error) string {
 		return ETOOLARGE
 	case errors.Is(err, projections.ErrNotReached):
 		return ETIMEOUT
-	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, eventstore.ErrClosed):
+	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, eventstore.ErrClosed),
+		errors.Is(err, domain.ErrUpgradeRequired):
 		return EUNAVAILABLE
 	}
 	return domain.ErrorCode(err)

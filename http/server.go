@@ -9,6 +9,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -237,6 +238,19 @@ func (s *Server) guard(rt Route) http.Handler {
 			rt.handler(w, r)
 			return
 		}
+		if rt.Method != http.MethodGet {
+			// A replica that met an event of a newer build decides on
+			// nothing until it is upgraded; it still answers reads of what
+			// it folded.
+			if err := s.proj.Stopped(); err != nil {
+				why := "this server refuses commands until it is upgraded: "
+				if !errors.Is(err, domain.ErrUpgradeRequired) {
+					why = "this server refuses commands: its read models stopped: "
+				}
+				writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, why+err.Error())
+				return
+			}
+		}
 		if p, role, imported := importedPrincipal(r, rt); imported {
 			if role == "" {
 				writeProblem(w, r, http.StatusForbidden, domain.EFORBIDDEN, "the imported command's role may not call this endpoint")
@@ -381,6 +395,10 @@ func (s *Server) registerHealthRoutes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.handle("GET", "/readyz", nil, "readiness: the read models have caught up with the log", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.proj.Stopped(); err != nil {
+			writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, "the read models stopped: "+err.Error())
+			return
+		}
 		if !s.proj.Ready() {
 			writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, "the read models are catching up with the log")
 			return

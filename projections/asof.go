@@ -85,13 +85,14 @@ func ParsePointInTime(asOf, recordedAsOf string) (PointInTime, error) {
 //
 // It reads the whole log and holds models as large as the live ones, so
 // it suits audit queries, not hot paths. The returned Projector is not
-// subscribed: it does not change afterwards. Errors are the store's.
+// subscribed: it does not change afterwards. Errors are the store's, or
+// that of an event it cannot read.
 func Replay(ctx context.Context, store eventstore.Store, keep func(*eventstore.Event) bool) (*Projector, error) {
 	// Replayed views warn about nothing the live one has not warned about.
 	p := New(store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	it := store.ReadAll(ctx, eventstore.Start)
 	defer it.Close()
-	if err := p.feed(it, keep); err != nil {
+	if err := p.feed(it, keep, false); err != nil {
 		return nil, fmt.Errorf("projections: replay: %w", err)
 	}
 	p.mu.Lock()
@@ -102,7 +103,7 @@ func Replay(ctx context.Context, store eventstore.Store, keep func(*eventstore.E
 
 // BalancesAt computes the trial balance of the books at pt. It streams the
 // log and keeps only the balances, so its memory does not grow with the
-// log. Errors are the store's.
+// log. Errors are the store's, or that of an event it cannot read.
 func BalancesAt(ctx context.Context, store eventstore.Store, pt PointInTime) (TrialBalance, error) {
 	l := NewLedger()
 	it := store.ReadAll(ctx, eventstore.Start)
@@ -115,7 +116,7 @@ func BalancesAt(ctx context.Context, store eventstore.Store, pt PointInTime) (Tr
 		}
 		payload, err := domain.DecodeEvent(ev.Type, ev.Data)
 		if err != nil {
-			continue
+			return TrialBalance{}, fmt.Errorf("projections: balances: event at position %s: %w", ev.Position, err)
 		}
 		l.Post(domain.Postings(payload))
 		last = ev.Position

@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"talentledger/domain"
@@ -19,29 +21,40 @@ type prepared struct {
 	leaf    []byte
 }
 
-func (pr *prepared) prepare(ev *eventstore.Event) {
+func (pr *prepared) prepare(ev *eventstore.Event, c domain.Codec) {
 	pr.ev = *ev
-	pr.payload, pr.err = domain.DecodeEvent(ev.Type, ev.Data)
+	pr.payload, pr.err = c.Decode(ev.Type, ev.Data)
 	pr.leaf = auditproof.LeafHash(ev)
 }
 
 // foldLocked folds a prepared event into the models, now being the time it
 // is applied, and reports whether it was new. p.mu is held.
+//
+// An event that cannot be decoded stops the folding for good, before it:
+// the models keep answering as of the event before, and the projector is
+// not ready. An event of a type or version newer than this build (another
+// replica was upgraded first) is one clear ERROR, "upgrade required: event
+// X version N at position P"; skipping it would misstate every model that
+// event touches.
 func (p *Projector) foldLocked(pr *prepared, now time.Time) bool {
 	ev := &pr.ev
-	if !p.pos.Before(ev.Position) {
+	if p.stopped != nil || !p.pos.Before(ev.Position) {
 		return false
 	}
-	// Every event is a leaf of the audit tree, whether or not a model
-	// knows its type.
-	p.appendLeaf(pr.leaf, ev.Position)
 	if pr.err != nil {
-		// A type from a newer version of the ledger: the log stays the
-		// truth; the models just do not show it.
-		p.log.Warn("projections: skipping undecodable event", "type", ev.Type, "position", ev.Position.String(), "err", pr.err)
-	} else {
-		p.apply(ev, pr.payload)
+		if errors.Is(pr.err, domain.ErrUpgradeRequired) {
+			p.stopped = fmt.Errorf("%w at position %s", pr.err, ev.Position)
+		} else {
+			p.stopped = fmt.Errorf("projections: event %s of %s at position %s cannot be read: %w", ev.Type, ev.Stream, ev.Position, pr.err)
+		}
+		p.log.Error(p.stopped.Error(), "type", ev.Type, "stream", ev.Stream, "version", int64(ev.Version),
+			"position", ev.Position.String(), "folded_up_to", p.pos.String())
+		p.notifyLocked()
+		return false
 	}
+	// Every event is a leaf of the audit tree.
+	p.appendLeaf(pr.leaf, ev.Position)
+	p.apply(ev, pr.payload)
 	p.pos = ev.Position
 	p.applied++
 	p.lastApplied = now
@@ -68,31 +81,45 @@ const (
 )
 
 // feed folds the events of it, keeping those keep accepts (all when keep
-// is nil), and returns the iterator's error. Events are read, decoded and
-// hashed on goroutines of their own while earlier ones are folded, so that
-// a replay uses every core; live events go through as they come, without
-// waiting for a batch to fill.
-func (p *Projector) feed(it eventstore.Iterator, keep func(*eventstore.Event) bool) error {
+// is nil), and returns the iterator's error, or the error that stopped the
+// folding (see foldLocked). Events are read, decoded and hashed on
+// goroutines of their own while earlier ones are folded, so that a replay
+// uses every core; live events go through as they come, without waiting
+// for a batch to fill. live says it is a subscription, which feed closes to
+// stop its reader when the folding stops.
+func (p *Projector) feed(it eventstore.Iterator, keep func(*eventstore.Event) bool, live bool) error {
 	// Three goroutines: one reads, one decodes and hashes, this one folds.
 	// Reading the store costs about as much as decoding, so with both on
 	// one goroutine it would be the slowest stage.
+	stop := make(chan struct{})
+	readerDone := make(chan struct{})
 	read := make(chan eventstore.Event, pipelineDepth)
 	go func() {
+		defer close(readerDone)
 		defer close(read)
 		for it.Next() {
 			ev := it.Event()
 			if keep == nil || keep(&ev) {
-				read <- ev
+				select {
+				case read <- ev:
+				case <-stop:
+					return
+				}
 			}
 		}
 	}()
 	ch := make(chan prepared, pipelineDepth)
+	codec := p.codec
 	go func() {
 		defer close(ch)
 		for ev := range read {
 			var pr prepared
-			pr.prepare(&ev)
-			ch <- pr
+			pr.prepare(&ev, codec)
+			select {
+			case ch <- pr:
+			case <-stop:
+				return
+			}
 		}
 	}()
 	batch := make([]prepared, 0, foldBatch)
@@ -118,7 +145,20 @@ func (p *Projector) feed(it eventstore.Iterator, keep func(*eventstore.Event) bo
 		if moved {
 			p.notifyLocked()
 		}
+		stopped := p.stopped
 		p.mu.Unlock()
+		if stopped != nil {
+			// Stop the reader and the decoder, and wait for the reader
+			// to be done with it before the caller closes it.
+			close(stop)
+			if live {
+				it.Close()
+			}
+			for range ch {
+			}
+			<-readerDone
+			return stopped
+		}
 	}
 	// The reader is done with it: read, then ch, was closed.
 	return it.Err()

@@ -3,12 +3,15 @@ package projections_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"talentledger/domain"
 	"talentledger/eventstore"
 	"talentledger/projections"
 )
@@ -77,5 +80,57 @@ func TestPipelineFoldsAsApplyDoes(t *testing.T) {
 		if got, want := p.Programs(), one.Programs(); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: programs and budgets differ", name)
 		}
+	}
+}
+
+// An event that cannot be read stops Run, Replay and the folding before
+// it, whatever comes after: a type of a newer build (upgrade required) or
+// a record of a known type that does not decode. Nothing is skipped.
+func TestPipelineStopsAtAnEventItCannotRead(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, typ, data, want string
+	}{
+		{"a newer version", "GrantApproved.v9", `{}`, "upgrade required: event GrantApproved version 9 at position "},
+		{"a newer type", "FiscalYearReopened", `{}`, "upgrade required: event FiscalYearReopened version 1 at position "},
+		{"a known type that does not decode", "GrantApplied", `{"amount_requested": 5}`, "cannot be read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := journeyStore(t, 300)
+			defer store.Close()
+			before, _ := store.LastPosition(ctx)
+			res, err := store.Append(ctx, "odd-1", eventstore.NoStream, eventstore.EventData{ID: eventstore.NewEventID(), Type: tc.typ, Data: []byte(tc.data)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := store.Append(ctx, "odd-2", eventstore.NoStream, eventstore.EventData{ID: eventstore.NewEventID(), Type: "GrantReviewed", Data: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+			want := tc.want + res.Position.String()
+			if !strings.HasPrefix(tc.want, "upgrade") {
+				want = tc.want
+			}
+
+			p := projections.New(store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			err = p.Run(ctx) // returns by itself: no cancel needed
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Run = %v, want %q", err, want)
+			}
+			if errors.Is(err, domain.ErrUpgradeRequired) != strings.HasPrefix(tc.want, "upgrade") {
+				t.Errorf("Run = %v: upgrade required %v", err, errors.Is(err, domain.ErrUpgradeRequired))
+			}
+			if p.Position() != before || p.Ready() || p.Stopped() == nil {
+				t.Errorf("stopped at %s (ready %v), want %s", p.Position(), p.Ready(), before)
+			}
+			if err := p.Run(ctx); err == nil || err.Error() != p.Stopped().Error() {
+				t.Errorf("Run again = %v", err)
+			}
+			if _, err := projections.Replay(ctx, store, nil); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Replay = %v, want %q", err, want)
+			}
+			if _, err := projections.BalancesAt(ctx, store, projections.PointInTime{}); err == nil {
+				t.Error("BalancesAt skipped the event")
+			}
+		})
 	}
 }

@@ -27,5 +27,5 @@ func (p *Projector) Progress() Progress {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return Progress{Position: p.pos, Applied: p.applied, LastRecorded: p.lastRecorded,
-		LastApplied: p.lastApplied, Ready: p.ready && p.err == nil}
+		LastApplied: p.lastApplied, Ready: p.ready && p.err == nil && p.stopped == nil}
 }

@@ -18,7 +18,7 @@ func TestProgressFollowsAppliedEvents(t *testing.T) {
 		t.Fatalf("fresh projector: progress %+v", got)
 	}
 	recorded := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
-	for i, typ := range []string{domain.TypeTalentRegistered, "SomeFutureEvent"} {
+	for i, typ := range []string{domain.TypeTalentRegistered, domain.TypeTalentDeparted} {
 		pos := eventstore.Position{Commit: uint64(10 + i), Prepare: uint64(10 + i)}
 		before := time.Now()
 		err := p.Apply(&eventstore.Event{ID: eventstore.NewEventID(), Stream: "talent-t1", Version: eventstore.Version(i),

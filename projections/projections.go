@@ -45,6 +45,11 @@ type Projector struct {
 	readyAt eventstore.Position
 	ready   bool
 	err     error
+	// stopped is the error of the event that stopped the folding (see
+	// foldLocked); nothing is folded after it.
+	stopped error
+	// codec decodes the events.
+	codec domain.Codec
 
 	programs     map[string]*ProgramView
 	programOrder []string
@@ -96,8 +101,15 @@ type budgetKey struct {
 	fy      int
 }
 
+// Option configures New.
+type Option func(*Projector)
+
+// WithCodec sets how events are decoded; the default is this build's
+// Codec. Tests use it to play a newer build.
+func WithCodec(c domain.Codec) Option { return func(p *Projector) { p.codec = c } }
+
 // New returns a Projector over store. Call Run to feed it.
-func New(store eventstore.Store, log *slog.Logger) *Projector {
+func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -124,13 +136,20 @@ func New(store eventstore.Store, log *slog.Logger) *Projector {
 	}
 	p.initFunds()
 	p.initPrincipals()
+	for _, o := range opts {
+		o(p)
+	}
 	return p
 }
 
-// Run feeds the models from the global log until ctx is done or the
-// subscription fails. It starts after the last event applied, so it can be
-// called again after an error.
+// Run feeds the models from the global log until ctx is done, the
+// subscription fails or an event stops the folding (see Stopped). It
+// starts after the last event applied, so it can be called again after a
+// failure; after a stop it returns the stop's error at once.
 func (p *Projector) Run(ctx context.Context) error {
+	if err := p.Stopped(); err != nil {
+		return err
+	}
 	last, err := p.store.LastPosition(ctx)
 	if err != nil {
 		return fmt.Errorf("projections: last position: %w", err)
@@ -145,7 +164,7 @@ func (p *Projector) Run(ctx context.Context) error {
 
 	sub := p.store.Subscribe(ctx, from, eventstore.Filter{})
 	defer sub.Close()
-	err = p.feed(sub, nil)
+	err = p.feed(sub, nil, true)
 	if err != nil && ctx.Err() == nil {
 		p.setErr(err)
 	}
@@ -160,16 +179,27 @@ func (p *Projector) setErr(err error) {
 
 // Apply folds one event into the models. Events must come in global order;
 // an event at or before the current position is ignored, so replaying an
-// overlap is harmless. An event of a type no model knows is skipped.
+// overlap is harmless. An event that cannot be decoded stops the folding
+// (see Stopped), and Apply returns the stop's error.
 func (p *Projector) Apply(ev *eventstore.Event) error {
 	var pr prepared
-	pr.prepare(ev)
+	pr.prepare(ev, p.codec)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.foldLocked(&pr, time.Now()) {
 		p.notifyLocked()
 	}
-	return nil
+	return p.stopped
+}
+
+// Stopped returns the error of the event that stopped the folding, or nil.
+// It matches domain.ErrUpgradeRequired when a newer build wrote the event:
+// the models keep answering as of the event before it, and the projector
+// is not ready until a build that reads it takes over.
+func (p *Projector) Stopped() error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.stopped
 }
 
 // Position returns the position of the last event applied.
@@ -184,7 +214,7 @@ func (p *Projector) Position() eventstore.Position {
 func (p *Projector) Ready() bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return p.ready && p.err == nil
+	return p.ready && p.err == nil && p.stopped == nil
 }
 
 // Lag returns how many seconds the last applied event took from recording

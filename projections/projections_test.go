@@ -300,14 +300,29 @@ func TestApplyIgnoresOldEvents(t *testing.T) {
 	wantEq(t, "treasury", balanceOf(tb, "treasury:2024:appropriation"), "-3000.00")
 	wantEq(t, "trial balance position", tb.Position, evs[2].Position.String())
 
-	// An event of a type no model knows is skipped, and its position
-	// still counts.
+	// An event of a type no model knows (a newer build wrote it) stops
+	// the folding before it: nothing is skipped, the models keep
+	// answering as of the event before, and the projector is not ready.
 	odd := evs[2]
 	odd.Type, odd.Position = "SomethingFromTheFuture", eventstore.Position{Commit: evs[2].Position.Commit + 1, Prepare: evs[2].Position.Prepare + 1}
-	if err := p.Apply(&odd); err != nil {
-		t.Fatalf("Apply(unknown type): %v", err)
+	err := p.Apply(&odd)
+	if !errors.Is(err, domain.ErrUpgradeRequired) {
+		t.Fatalf("Apply(unknown type) = %v, want an upgrade required", err)
 	}
-	wantEq(t, "position after an unknown type", p.Position(), odd.Position)
+	want := "upgrade required: event SomethingFromTheFuture version 1 at position " + odd.Position.String()
+	wantEq(t, "the stop", err.Error(), want)
+	wantEq(t, "Stopped", p.Stopped(), err)
+	wantEq(t, "position after an unknown type", p.Position(), evs[2].Position)
 	b, _ = p.Budget("rent", 2024)
 	wantEq(t, "appropriated after an unknown type", b.Appropriated.String(), "3000.00")
+	if p.Ready() {
+		t.Error("ready after an unknown type")
+	}
+	// Nothing after it is folded either.
+	later := evs[2]
+	later.Position = eventstore.Position{Commit: odd.Position.Commit + 1, Prepare: odd.Position.Prepare + 1}
+	if err := p.Apply(&later); !errors.Is(err, domain.ErrUpgradeRequired) {
+		t.Fatalf("Apply after the stop = %v", err)
+	}
+	wantEq(t, "position after the stop", p.Position(), evs[2].Position)
 }

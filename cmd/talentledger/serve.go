@@ -238,6 +238,13 @@ func (a *app) runProjections(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if a.proj.Stopped() != nil {
+			// An event this build cannot read: the projector logged it
+			// once, and resubscribing cannot help. Reads go on being
+			// served as of the event before; /readyz answers 503 and
+			// commands are refused until the server is upgraded.
+			return
+		}
 		if errors.Is(err, pebble.ErrCorrupt) && a.guard != nil {
 			// Reading again would fail again: the read models keep what
 			// they folded, and the server turns read-only.

@@ -198,20 +198,13 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.V
 	}
 	proposed := make([]esdbclient.EventData, len(events))
 	size := 0
-	for i, e := range events {
-		meta, err := json.Marshal(e.Metadata)
+	for i := range events {
+		p, err := ProposedEvent(&events[i])
 		if err != nil {
 			return none, fmt.Errorf("%w: event %d metadata: %v", eventstore.ErrInvalidEvent, i, err)
 		}
-		proposed[i] = esdbclient.EventData{
-			EventID:     uuid.UUID(e.ID),
-			EventType:   e.Type,
-			ContentType: esdbclient.ContentTypeJson,
-			// A copy: an abandoned call may still read it after we return.
-			Data:     bytes.Clone(e.Data),
-			Metadata: meta,
-		}
-		size += len(e.Data) + len(meta)
+		proposed[i] = p
+		size += len(p.Data) + len(p.Metadata)
 	}
 	if size > s.maxAppendSize {
 		return none, fmt.Errorf("%w: the append has %d bytes, limit %d", eventstore.ErrEventTooLarge, size, s.maxAppendSize)
@@ -242,6 +235,28 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.V
 	}
 	return res, nil
 }
+
+// ProposedEvent returns the event this package sends EventStoreDB for e:
+// its ID, type, JSON content type, data, and its metadata as the event's
+// JSON custom metadata. The data is a copy.
+func ProposedEvent(e *eventstore.EventData) (esdbclient.EventData, error) {
+	meta, err := json.Marshal(e.Metadata)
+	if err != nil {
+		return esdbclient.EventData{}, err
+	}
+	return esdbclient.EventData{
+		EventID:     uuid.UUID(e.ID),
+		EventType:   e.Type,
+		ContentType: esdbclient.ContentTypeJson,
+		// A copy: an abandoned call may still read it after we return.
+		Data:     bytes.Clone(e.Data),
+		Metadata: meta,
+	}, nil
+}
+
+// StoredEvent returns the envelope readers of this package see for an
+// event EventStoreDB recorded.
+func StoredEvent(r *esdbclient.RecordedEvent) (eventstore.Event, error) { return toEvent(r) }
 
 func expectedRevision(v eventstore.Version) esdbclient.ExpectedRevision {
 	switch v {
