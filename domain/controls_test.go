@@ -303,7 +303,7 @@ func TestApprovalRetriedInAnotherYear(t *testing.T) {
 	}
 	// The approval is recorded as the approver's, completed by the retry.
 	for _, e := range readAll(t, s.Store()) {
-		if e.Type == TypeGrantApproved {
+		if typeName(e.Type) == TypeGrantApproved {
 			if e.Metadata.Principal != approver.Principal || e.Metadata.CompletedBy != approver2.Principal {
 				t.Errorf("GrantApproved by %q completed by %q, want %q completed by %q",
 					e.Metadata.Principal, e.Metadata.CompletedBy, approver.Principal, approver2.Principal)
@@ -328,7 +328,7 @@ func TestReconcileRecordsTheApprover(t *testing.T) {
 	reconcile(t, newServiceOver(s.Store()), gid, 1)
 	var found bool
 	for _, e := range readAll(t, s.Store()) {
-		if e.Type != TypeGrantApproved {
+		if typeName(e.Type) != TypeGrantApproved {
 			continue
 		}
 		found = true

@@ -378,7 +378,9 @@ func eventSchema(name string) (Event, int) {
 	case TypePublicNoticeClosed:
 		return &PublicNoticeClosed{}, 1
 	case TypeGrantApproved:
-		return &GrantApproved{}, 1
+		// Version 2 adds the award's shares by fiscal year (years):
+		// a version-1 approval reserved its whole award in its year.
+		return &GrantApproved{}, 2
 	case TypeGrantRejected:
 		return &GrantRejected{}, 1
 	case TypePaymentPrepared:
@@ -402,7 +404,9 @@ func eventSchema(name string) (Event, int) {
 	case TypeIdempotencyRecorded:
 		return &IdempotencyRecorded{}, 1
 	case TypeEntitlementReserved:
-		return &EntitlementReserved{}, 1
+		// Version 2 adds the award's shares by fiscal year (years):
+		// a version-1 approval reserved its whole award in its year.
+		return &EntitlementReserved{}, 2
 	case TypeEntitlementReleased:
 		return &EntitlementReleased{}, 1
 	case TypeForwardCommitted:

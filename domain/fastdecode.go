@@ -84,7 +84,7 @@ var fastDecoders = map[string]func(r *jreader) Event{
 		})
 		return e
 	},
-	TypeGrantApproved: func(r *jreader) Event {
+	TypeGrantApproved + ".v2": func(r *jreader) Event {
 		e := &GrantApproved{}
 		r.grantApproved(e)
 		return e

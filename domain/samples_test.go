@@ -39,7 +39,8 @@ func sampleList() []sample {
 	approval := GrantApproved{GrantID: "g1", TalentID: "t1", ProgramID: "housing", Award: m("600000"),
 		Deduction: m("0"), Amount: m("600000"), FiscalYear: 2024,
 		Installments:  []Installment{{N: 1, Amount: m("240000"), DueDate: "2024-03-01"}, {N: 2, Amount: m("360000"), DueDate: "2025-03-01"}},
-		ServiceMonths: 60, ServiceStart: "2024-03-01", ApprovedOn: "2024-03-01", CommandID: "c1"}
+		ServiceMonths: 60, ServiceStart: "2024-03-01", ApprovedOn: "2024-03-01", CommandID: "c1",
+		Years: []YearShare{{FiscalYear: 2024, Amount: m("240000"), Installments: []int{1}}, {FiscalYear: 2025, Amount: m("360000"), Installments: []int{2}}}}
 	expires := time.Date(2024, 3, 4, 9, 0, 0, 0, time.UTC)
 	list := []sample{
 		{"program-housing", &ProgramDefined{ProgramID: "housing", Name: "Housing purchase subsidy", Kind: KindHousingPurchase,
