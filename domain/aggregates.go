@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"slices"
+	"sort"
 	"strings"
 
 	"talentledger/eventstore"
@@ -66,19 +68,170 @@ type budget struct {
 	fiscalYear   int
 	source       string
 	appropriated Money
+	// carriedIn is what earlier years carried over (结转) into this one,
+	// reserved for the grants it was carried for.
+	carriedIn Money
+	// carriedOut is what this year carried over into the next at its
+	// close.
+	carriedOut Money
 	// committed is reserved plus paid: what is no longer available.
-	committed    Money
+	committed Money
+	// uncovered is what forward commitments promise beyond what the
+	// budget has covered.
+	uncovered Money
+	// paid is what payments charged to the year.
+	paid         Money
 	reservations map[string]*reservation
+	// order lists the grants with a forward commitment in the year, in
+	// the order they were committed: the order they are covered in.
+	order   []string
+	charges map[string]*chargeState
+	// closeRequest is a year-end close awaiting confirmation; closed is
+	// the close, once confirmed.
+	closeRequest *closeRequest
+	closed       *YearEndClosed
+	// adjusted is what approved adjustments added (increases, transfers
+	// in) less what they took (decreases, transfers out).
+	adjusted    Money
+	adjustments map[string]*adjustment
 }
 
+// closeRequest is a requested year-end close and who requested it.
+type closeRequest struct {
+	YearEndCloseRequested
+	by, reason, documentRef string
+	commandID               string
+}
+
+// reservation is one grant's money in a budget: its share reserved at
+// approval, a forward commitment (uncovered until the year covers it), or
+// funds carried over from the year before.
 type reservation struct {
-	amount    Money // reserved at approval
-	released  Money // returned to available
-	commandID string
-	approval  GrantApproved
+	amount   Money // reserved or committed, covered or not
+	released Money // returned
+	charged  Money // paid out of it
+	// uncov is the part of amount − released not yet covered, and
+	// uncovInst the installments it is for.
+	uncov        Money
+	installments map[int]bool
+	paidInst     map[int]bool
+	uncovInst    map[int]bool
+	talentID     string
+	commandID    string
+	approval     GrantApproved
 }
 
-func (b *budget) available() Money { return b.appropriated.Sub(b.committed) }
+// live reports whether anything of the reservation is left unreleased.
+func (r *reservation) live() bool { return r.released.Cmp(r.amount) < 0 }
+
+// left is what the reservation still holds for payments, covered or not.
+func (r *reservation) left() Money { return r.amount.Sub(r.released).Sub(r.charged) }
+
+// coveredLeft is what the reservation holds for payments in money.
+func (r *reservation) coveredLeft() Money { return r.left().Sub(r.uncov) }
+
+// unpaid lists the installments of the reservation not paid, in order.
+func (r *reservation) unpaid() []int {
+	var ns []int
+	for n := range r.installments {
+		if !r.paidInst[n] {
+			ns = append(ns, n)
+		}
+	}
+	sort.Ints(ns)
+	return ns
+}
+
+type chargeState struct {
+	charge   *PaymentCharged
+	reversed bool
+	// reversal is the PaymentReversed a charge's reversal carried.
+	reversal       *PaymentReversed
+	by, reversedBy chargeActor
+}
+
+// chargeActor is who recorded a charge or its reversal, and when.
+type chargeActor struct {
+	actor       Actor
+	correlation string
+	date        string
+	commandID   string
+}
+
+// applyWith folds an event, remembering who charged each payment, who
+// took the charge back and who requested a close.
+func (b *budget) applyWith(e Event, md *eventstore.Metadata) {
+	b.apply(e)
+	by := chargeActor{actor: Actor{Principal: md.Principal, Role: md.Role}, correlation: md.CorrelationID, date: businessDate(md)}
+	switch e := e.(type) {
+	case *PaymentCharged:
+		by.commandID = e.CommandID
+		b.charges[e.PaymentID].by = by
+	case *PaymentChargeReversed:
+		if c := b.charges[e.PaymentID]; c != nil {
+			by.commandID = e.CommandID
+			c.reversedBy = by
+		}
+	case *YearEndCloseRequested:
+		b.closeRequest.by, b.closeRequest.reason, b.closeRequest.documentRef = md.Principal, md.Reason, md.DocumentRef
+	case *BudgetAdjustmentRequested:
+		b.adjustments[e.AdjustmentID].by = md.Principal
+	}
+}
+
+func (b *budget) available() Money {
+	return b.appropriated.Add(b.carriedIn).Add(b.adjusted).Sub(b.committed).Sub(b.carriedOut)
+}
+
+// hold adds money for a grant's installments to its reservation, making
+// one when it has none live.
+func (b *budget) hold(grantID, talentID, commandID string, amount Money, installments []int, covered bool) *reservation {
+	if b.reservations == nil {
+		b.reservations = map[string]*reservation{}
+	}
+	r := b.reservations[grantID]
+	if r == nil || !r.live() {
+		r = &reservation{installments: map[int]bool{}, paidInst: map[int]bool{}, uncovInst: map[int]bool{},
+			talentID: talentID, commandID: commandID}
+		b.reservations[grantID] = r
+	}
+	r.amount = r.amount.Add(amount)
+	for _, n := range installments {
+		r.installments[n] = true
+		if !covered {
+			r.uncovInst[n] = true
+		}
+	}
+	if covered {
+		b.committed = b.committed.Add(amount)
+	} else {
+		r.uncov = r.uncov.Add(amount)
+		b.uncovered = b.uncovered.Add(amount)
+		if !slices.Contains(b.order, grantID) {
+			b.order = append(b.order, grantID)
+		}
+	}
+	return r
+}
+
+// release gives back amount of a grant's reservation, from its uncovered
+// part or from what it holds in money.
+func (b *budget) release(grantID string, amount Money, uncovered bool) {
+	r := b.reservations[grantID]
+	if r == nil {
+		return
+	}
+	r.released = r.released.Add(amount)
+	if uncovered {
+		r.uncov = r.uncov.Sub(amount)
+		b.uncovered = b.uncovered.Sub(amount)
+		if r.uncov.IsZero() {
+			clear(r.uncovInst)
+		}
+	} else {
+		b.committed = b.committed.Sub(amount)
+	}
+}
 
 func (b *budget) apply(e Event) {
 	switch e := e.(type) {
@@ -87,15 +240,81 @@ func (b *budget) apply(e Event) {
 		b.programID, b.fiscalYear, b.source = e.ProgramID, e.FiscalYear, e.FundingSource
 		b.appropriated = b.appropriated.Add(e.Amount)
 	case *BudgetReserved:
-		if b.reservations == nil {
-			b.reservations = map[string]*reservation{}
-		}
+		r := b.hold(e.GrantID, e.TalentID, e.CommandID, e.Amount, e.Approval.currentShare().Installments, true)
+		r.approval = e.Approval
+	case *ForwardCommitted:
+		b.programID, b.fiscalYear = e.ProgramID, e.FiscalYear
+		b.hold(e.GrantID, e.TalentID, e.CommandID, e.Amount, e.Installments, e.Covered)
+	case *ForwardCommitmentCovered:
+		b.uncovered = b.uncovered.Sub(e.Amount)
 		b.committed = b.committed.Add(e.Amount)
-		b.reservations[e.GrantID] = &reservation{amount: e.Amount, commandID: e.CommandID, approval: e.Approval}
-	case *BudgetReservationReleased:
-		b.committed = b.committed.Sub(e.Amount)
 		if r := b.reservations[e.GrantID]; r != nil {
-			r.released = r.released.Add(e.Amount)
+			r.uncov = r.uncov.Sub(e.Amount)
+			clear(r.uncovInst)
+		}
+	case *BudgetCarriedOver:
+		b.exists = true
+		b.programID, b.fiscalYear = e.ProgramID, e.FiscalYear
+		b.carriedIn = b.carriedIn.Add(e.Amount)
+		b.hold(e.GrantID, e.TalentID, e.CommandID, e.Amount, e.Installments, true)
+	case *BudgetReservationReleased:
+		b.release(e.GrantID, e.Amount, e.Uncovered)
+	case *PaymentCharged:
+		b.paid = b.paid.Add(e.Amount)
+		if r := b.reservations[e.GrantID]; r != nil {
+			r.charged = r.charged.Add(e.Amount)
+			r.paidInst[e.Installment] = true
+		}
+		if b.charges == nil {
+			b.charges = map[string]*chargeState{}
+		}
+		b.charges[e.PaymentID] = &chargeState{charge: e}
+	case *PaymentChargeReversed:
+		b.paid = b.paid.Sub(e.Amount)
+		if r := b.reservations[e.GrantID]; r != nil {
+			r.charged = r.charged.Sub(e.Amount)
+			delete(r.paidInst, e.Installment)
+		}
+		if c := b.charges[e.PaymentID]; c != nil {
+			c.reversed = true
+			c.reversal = e.Reversal
+		}
+	case *BudgetAdjustmentRequested:
+		if b.adjustments == nil {
+			b.adjustments = map[string]*adjustment{}
+		}
+		b.adjustments[e.AdjustmentID] = &adjustment{req: *e}
+	case *BudgetAdjusted:
+		if a := b.adjustments[e.AdjustmentID]; a != nil {
+			a.done = e
+		}
+		if e.Kind == AdjustIncrease {
+			b.adjusted = b.adjusted.Add(e.Amount)
+		} else {
+			b.adjusted = b.adjusted.Sub(e.Amount)
+		}
+	case *BudgetTransferReceived:
+		b.exists = true
+		b.programID, b.fiscalYear = e.ProgramID, e.FiscalYear
+		b.adjusted = b.adjusted.Add(e.Amount)
+	case *YearEndCloseRequested:
+		b.closeRequest = &closeRequest{YearEndCloseRequested: *e, commandID: e.CommandID}
+	case *YearEndClosed:
+		b.closed = e
+		b.closeRequest = nil
+		for _, it := range e.Carried {
+			// The money leaves the year with its reservation: what the
+			// year has available does not change.
+			b.release(it.GrantID, it.Amount, false)
+			b.carriedOut = b.carriedOut.Add(it.Amount)
+		}
+		for _, it := range e.Lapsed {
+			if it.Amount.Sign() > 0 {
+				b.release(it.GrantID, it.Amount, false)
+			}
+			if it.Uncovered.Sign() > 0 {
+				b.release(it.GrantID, it.Uncovered, true)
+			}
 		}
 	}
 }
@@ -179,6 +398,8 @@ type payment struct {
 	preparedBy  string
 	approvedBy  string
 	releasedBy  string
+	// chargedTo is the fiscal year the released payment was charged to.
+	chargedTo int
 }
 
 // applyWith folds an event, remembering who recorded it where
@@ -235,6 +456,7 @@ func (g *grant) apply(e Event) {
 		g.payments[e.PaymentID].state = PaymentStateApproved
 	case *PaymentReleased:
 		g.payments[e.PaymentID].state = PaymentStateReleased
+		g.payments[e.PaymentID].chargedTo = e.FiscalYear
 		g.installmentPaid[e.Installment] = e.PaymentID
 		g.paid = g.paid.Add(e.Amount)
 		if len(g.installmentPaid) == len(g.approval.Installments) {

@@ -223,10 +223,16 @@ func TestApprovalOfStaleGrantIsUndone(t *testing.T) {
 	if n := countGrantEvents(t, s1.Store(), TypeGrantApproved, gid); n != 0 {
 		t.Errorf("%d GrantApproved for a rejected grant", n)
 	}
-	if r, u := countGrantEvents(t, s1.Store(), TypeBudgetReserved, gid), countGrantEvents(t, s1.Store(), TypeBudgetReservationReleased, gid); r != u {
-		t.Errorf("%d reservations and %d releases", r, u)
+	// The reservation in 2024 and the forward commitments on 2025 and 2026
+	// are all given back.
+	r := countGrantEvents(t, s1.Store(), TypeBudgetReserved, gid) + countGrantEvents(t, s1.Store(), TypeForwardCommitted, gid)
+	if u := countGrantEvents(t, s1.Store(), TypeBudgetReservationReleased, gid); r != u {
+		t.Errorf("%d reservations and commitments, %d releases", r, u)
 	}
-	ledger(t, s1.Store())
+	bal := ledger(t, s1.Store())
+	for _, acct := range []string{"budget:housing:2025:uncovered", "budget:housing:2026:uncovered"} {
+		wantMoney(t, acct, bal[acct], "0.00")
+	}
 	verifyChains(t, s1.Store())
 }
 
@@ -252,7 +258,7 @@ func TestDoubleApprovalAcrossProcesses(t *testing.T) {
 	if n := countGrantEvents(t, s1.Store(), TypeGrantApproved, gid); n != 1 {
 		t.Errorf("%d GrantApproved, want 1", n)
 	}
-	wantMoney(t, "committed", budgetState(t, s2, "housing", 2024).Committed, "600000.00")
+	wantMoney(t, "committed", budgetState(t, s2, "housing", 2024).Committed, "240000.00")
 
 	// Concurrently, with distinct commands, through both processes.
 	gid2 := apply(t, s1, registerTalent(t, s1, "B"), "housing", "100000")
@@ -274,7 +280,7 @@ func TestDoubleApprovalAcrossProcesses(t *testing.T) {
 	if n := countGrantEvents(t, s1.Store(), TypeGrantApproved, gid2); n != 1 {
 		t.Errorf("%d GrantApproved, want 1", n)
 	}
-	wantMoney(t, "committed", budgetState(t, newServiceOver(s1.Store()), "housing", 2024).Committed, "700000.00")
+	wantMoney(t, "committed", budgetState(t, newServiceOver(s1.Store()), "housing", 2024).Committed, "280000.00")
 	ledger(t, s1.Store())
 	verifyChains(t, s1.Store())
 }

@@ -109,6 +109,9 @@ type BudgetReservationReleased struct {
 	TalentID   string `json:"talent_id"`
 	Amount     Money  `json:"amount"`
 	Reason     string `json:"reason"`
+	// Uncovered marks the release of a forward commitment the year had
+	// not covered.
+	Uncovered bool `json:"uncovered,omitempty"`
 }
 
 // TalentRegistered records a talent.
@@ -181,24 +184,29 @@ type Installment struct {
 	DueDate string `json:"due_date"`
 }
 
-// GrantApproved awards a grant. The award is reserved in the budget of the
-// fiscal year of approval.
+// GrantApproved awards a grant. The share of the fiscal year of approval
+// is reserved in its budget; the shares of later years are forward
+// commitments on theirs.
 type GrantApproved struct {
 	GrantID   string `json:"grant_id"`
 	TalentID  string `json:"talent_id"`
 	ProgramID string `json:"program_id"`
 	// Award is what was approved before deductions; Amount is what is paid
 	// (Award − Deduction) and reserved.
-	Award         Money         `json:"award"`
-	Deduction     Money         `json:"deduction"`
-	DeductedFrom  []string      `json:"deducted_from,omitempty"`
-	Amount        Money         `json:"amount"`
-	FiscalYear    int           `json:"fiscal_year"`
-	Installments  []Installment `json:"installments"`
-	ServiceMonths int           `json:"service_months"`
-	ServiceStart  string        `json:"service_start"`
-	ApprovedOn    string        `json:"approved_on"`
-	CommandID     string        `json:"command_id"`
+	Award        Money         `json:"award"`
+	Deduction    Money         `json:"deduction"`
+	DeductedFrom []string      `json:"deducted_from,omitempty"`
+	Amount       Money         `json:"amount"`
+	FiscalYear   int           `json:"fiscal_year"`
+	Installments []Installment `json:"installments"`
+	// Years splits Amount by the fiscal year each installment is charged
+	// to, FiscalYear's (reserved at approval) first, then the forward
+	// commitments.
+	Years         []YearShare `json:"years,omitempty"`
+	ServiceMonths int         `json:"service_months"`
+	ServiceStart  string      `json:"service_start"`
+	ApprovedOn    string      `json:"approved_on"`
+	CommandID     string      `json:"command_id"`
 }
 
 // GrantRejected refuses a grant.
@@ -269,7 +277,10 @@ type GrantTerminated struct {
 	Paid           Money  `json:"paid"`
 	Cancelled      []int  `json:"cancelled_installments"`
 	Released       Money  `json:"released"`
-	CommandID      string `json:"command_id"`
+	// Releases splits Released by the fiscal year it was reserved or
+	// committed in; absent when all of it lies in FiscalYear.
+	Releases  []YearShare `json:"releases"`
+	CommandID string      `json:"command_id"`
 }
 
 // ClawbackAssessed sets what the talent owes back:
@@ -367,7 +378,9 @@ func eventSchema(name string) (Event, int) {
 	case TypePublicNoticeClosed:
 		return &PublicNoticeClosed{}, 1
 	case TypeGrantApproved:
-		return &GrantApproved{}, 1
+		// Version 2 adds the award's shares by fiscal year (years):
+		// a version-1 approval reserved its whole award in its year.
+		return &GrantApproved{}, 2
 	case TypeGrantRejected:
 		return &GrantRejected{}, 1
 	case TypePaymentPrepared:
@@ -391,9 +404,31 @@ func eventSchema(name string) (Event, int) {
 	case TypeIdempotencyRecorded:
 		return &IdempotencyRecorded{}, 1
 	case TypeEntitlementReserved:
-		return &EntitlementReserved{}, 1
+		// Version 2 adds the award's shares by fiscal year (years):
+		// a version-1 approval reserved its whole award in its year.
+		return &EntitlementReserved{}, 2
 	case TypeEntitlementReleased:
 		return &EntitlementReleased{}, 1
+	case TypeForwardCommitted:
+		return &ForwardCommitted{}, 1
+	case TypeForwardCommitmentCovered:
+		return &ForwardCommitmentCovered{}, 1
+	case TypePaymentCharged:
+		return &PaymentCharged{}, 1
+	case TypePaymentChargeReversed:
+		return &PaymentChargeReversed{}, 1
+	case TypeYearEndCloseRequested:
+		return &YearEndCloseRequested{}, 1
+	case TypeYearEndClosed:
+		return &YearEndClosed{}, 1
+	case TypeBudgetCarriedOver:
+		return &BudgetCarriedOver{}, 1
+	case TypeBudgetAdjustmentRequested:
+		return &BudgetAdjustmentRequested{}, 1
+	case TypeBudgetAdjusted:
+		return &BudgetAdjusted{}, 1
+	case TypeBudgetTransferReceived:
+		return &BudgetTransferReceived{}, 1
 	case TypeFundEstablished:
 		return &FundEstablished{}, 1
 	case TypeCommitmentMade:

@@ -84,7 +84,7 @@ var fastDecoders = map[string]func(r *jreader) Event{
 		})
 		return e
 	},
-	TypeGrantApproved: func(r *jreader) Event {
+	TypeGrantApproved + ".v2": func(r *jreader) Event {
 		e := &GrantApproved{}
 		r.grantApproved(e)
 		return e
@@ -151,26 +151,37 @@ var fastDecoders = map[string]func(r *jreader) Event{
 	},
 	TypePaymentReleased: func(r *jreader) Event {
 		e := &PaymentReleased{}
+		r.paymentReleased(e)
+		return e
+	},
+	TypePaymentCharged: func(r *jreader) Event {
+		e := &PaymentCharged{}
 		r.object(func(k []byte) bool {
 			switch string(k) {
+			case "program_id":
+				return r.field(0) && r.str(&e.ProgramID)
+			case "fiscal_year":
+				return r.field(1) && r.int(&e.FiscalYear)
 			case "grant_id":
-				return r.field(0) && r.str(&e.GrantID)
-			case "payment_id":
-				return r.field(1) && r.str(&e.PaymentID)
-			case "installment":
-				return r.field(2) && r.int(&e.Installment)
+				return r.field(2) && r.str(&e.GrantID)
 			case "talent_id":
 				return r.field(3) && r.str(&e.TalentID)
-			case "program_id":
-				return r.field(4) && r.str(&e.ProgramID)
-			case "fiscal_year":
-				return r.field(5) && r.int(&e.FiscalYear)
+			case "payment_id":
+				return r.field(4) && r.str(&e.PaymentID)
+			case "installment":
+				return r.field(5) && r.int(&e.Installment)
 			case "amount":
 				return r.field(6) && r.money(&e.Amount)
-			case "bank_reference":
-				return r.field(7) && r.str(&e.BankReference)
-			case "released_on":
-				return r.field(8) && r.str(&e.ReleasedOn)
+			case "command_id":
+				return r.field(7) && r.str(&e.CommandID)
+			case "release":
+				if !r.field(8) {
+					return false
+				}
+				outer := r.seen
+				r.paymentReleased(&e.Release)
+				r.seen = outer
+				return r.ok
 			}
 			return false
 		})
@@ -485,6 +496,63 @@ func (r *jreader) skip(depth int) bool {
 	}
 }
 
+// paymentReleased reads a PaymentReleased object into e.
+func (r *jreader) paymentReleased(e *PaymentReleased) {
+	r.object(func(k []byte) bool {
+		switch string(k) {
+		case "grant_id":
+			return r.field(0) && r.str(&e.GrantID)
+		case "payment_id":
+			return r.field(1) && r.str(&e.PaymentID)
+		case "installment":
+			return r.field(2) && r.int(&e.Installment)
+		case "talent_id":
+			return r.field(3) && r.str(&e.TalentID)
+		case "program_id":
+			return r.field(4) && r.str(&e.ProgramID)
+		case "fiscal_year":
+			return r.field(5) && r.int(&e.FiscalYear)
+		case "amount":
+			return r.field(6) && r.money(&e.Amount)
+		case "bank_reference":
+			return r.field(7) && r.str(&e.BankReference)
+		case "released_on":
+			return r.field(8) && r.str(&e.ReleasedOn)
+		}
+		return false
+	})
+}
+
+// yearShare reads a YearShare object into y.
+func (r *jreader) yearShare(y *YearShare) {
+	r.object(func(k []byte) bool {
+		switch string(k) {
+		case "fiscal_year":
+			return r.field(0) && r.int(&y.FiscalYear)
+		case "amount":
+			return r.field(1) && r.money(&y.Amount)
+		case "installments":
+			if !r.field(2) {
+				return false
+			}
+			if r.null() {
+				y.Installments = nil
+				return true
+			}
+			y.Installments = []int{}
+			return r.array(func() bool {
+				var n int
+				if !r.int(&n) {
+					return false
+				}
+				y.Installments = append(y.Installments, n)
+				return true
+			})
+		}
+		return false
+	})
+}
+
 // grantApproved reads a GrantApproved object into e.
 func (r *jreader) grantApproved(e *GrantApproved) {
 	r.object(func(k []byte) bool {
@@ -555,6 +623,23 @@ func (r *jreader) grantApproved(e *GrantApproved) {
 			return r.field(11) && r.str(&e.ApprovedOn)
 		case "command_id":
 			return r.field(12) && r.str(&e.CommandID)
+		case "years":
+			if !r.field(13) {
+				return false
+			}
+			if r.null() {
+				e.Years = nil
+				return true
+			}
+			e.Years = []YearShare{}
+			return r.array(func() bool {
+				outer := r.seen
+				var y YearShare
+				r.yearShare(&y)
+				r.seen = outer
+				e.Years = append(e.Years, y)
+				return r.ok
+			})
 		}
 		return false
 	})

@@ -601,7 +601,7 @@ func (s *Service) appropriateFromFund(ctx context.Context, m *meta, fundID, stre
 		return Result{}, err
 	}
 	res, err := s.repo.execute(ctx, stream, newBudget, m.secondary(), func(e *entry) ([]Event, error) {
-		return []Event{ev}, nil
+		return e.agg.(*budget).appropriation(ev)
 	})
 	return result(stream, res), err
 }
@@ -635,7 +635,7 @@ func (s *Service) ReconcileFunds(ctx context.Context, fundIDs []string) (int, er
 			m := s.systemMeta(a.CommandID, "completing an appropriation from fund "+id)
 			m.completedBy = CompletedByReconcile
 			ev := &BudgetAppropriated{ProgramID: a.ProgramID, FiscalYear: a.FiscalYear, Amount: a.Amount, FundingSource: "fund:" + id}
-			if _, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) { return []Event{ev}, nil }); err != nil {
+			if _, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) { return e.agg.(*budget).appropriation(ev) }); err != nil {
 				return n, err
 			}
 			n++

@@ -327,8 +327,11 @@ type ApproveGrant struct {
 //     has had what the program allows (once, months, a year's amount, the
 //     tier cap over all grants, months exclusive with other programs);
 //  2. BudgetReserved on the budget of the fiscal year of the server's
-//     date, refused when its available amount is short (the entitlement is
-//     then given back);
+//     date, for the installments charged to that year, refused when its
+//     available amount is short (the entitlement is then given back);
+//     then ForwardCommitted on the budget of each later year an
+//     installment falls due in, covered when that budget can take it and
+//     recorded uncovered (never refused) when it cannot;
 //  3. GrantApproved on the grant's stream.
 //
 // The first step carries the whole approval and belongs to the grant: a
@@ -382,6 +385,17 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 		return Result{}, err
 	}
 	if pos, ok := ge.replayed(m.CommandID); ok {
+		// A retry: its forward commitments may not all have been
+		// recorded.
+		if a := ge.agg.(*grant).approval; a != nil && a.CommandID == m.CommandID && ge.agg.(*grant).termination == nil {
+			fpos, err := s.commitForwards(ctx, m.secondary(), *a)
+			if err != nil {
+				return Result{}, err
+			}
+			if pos.Before(fpos) {
+				pos = fpos
+			}
+		}
 		return Result{ID: c.GrantID, Position: pos}, nil
 	}
 	g := ge.agg.(*grant)
@@ -425,6 +439,8 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 		Installments: installments, ServiceMonths: def.ServiceMonths,
 		ServiceStart: m.date, ApprovedOn: m.date, CommandID: m.CommandID,
 	}
+	// Each installment is charged to the year it falls due in.
+	approval.Years = yearShares(installments, fy)
 	// Refusals the budget would give are found before anything is
 	// reserved, so that a refused approval appends nothing; the budget's
 	// own step below still decides under concurrency.
@@ -443,7 +459,38 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 		}
 		return Result{}, err
 	}
+	// The forward commitments go to other streams than the grant's, and
+	// are never refused: they are appended side by side with the
+	// approval, so that an approval with them waits for no more durable
+	// appends in a row than one without.
+	type forwards struct {
+		pos eventstore.Position
+		err error
+	}
+	fwd := make(chan forwards, 1)
+	go func() {
+		pos, err := s.commitForwards(ctx, am.secondary(), approval)
+		fwd <- forwards{pos, err}
+	}()
 	res, err := s.completeApproval(ctx, ge, am, approval, def)
+	f := <-fwd
+	ferr := f.err
+	if res.Position.Before(f.pos) {
+		// The answer covers every event the approval wrote, so that a
+		// client reading its own writes sees the commitments too.
+		res.Position = f.pos
+	}
+	if g := ge.agg.(*grant); err != nil && (g.approval == nil || g.approval.CommandID != approval.CommandID) && (isRefusal(err) || ErrorCode(err) == ECONFLICT) {
+		// The approval did not complete and was undone; what the forward
+		// commitments took while it was undone is given back too.
+		if rerr := s.undoApproval(ctx, approval, "approval not completed: "+ErrorMessage(err)); rerr != nil {
+			return Result{}, errors.Join(err, rerr)
+		}
+		return Result{}, err
+	}
+	if err == nil {
+		err = ferr
+	}
 	if err == nil && am != m {
 		// Another command had decided this grant's approval; this one
 		// only saw it through. The approval is that command's, not this
@@ -462,11 +509,14 @@ func (s *Service) budgetAllows(ctx context.Context, m *meta, a GrantApproved) er
 		if !b.exists {
 			return Errorf(EINSUFFICIENTFUNDS, "program %s has no budget for %d", a.ProgramID, a.FiscalYear)
 		}
-		if r := b.reservations[a.GrantID]; r != nil && r.released.Cmp(r.amount) < 0 {
+		if b.closed != nil {
+			return Errorf(EYEARCLOSED, "the %d budget of %s is closed; nothing more is reserved in it", a.FiscalYear, a.ProgramID)
+		}
+		if r := b.reservations[a.GrantID]; r != nil && r.live() {
 			return nil // an earlier attempt reserved; it is continued
 		}
-		if avail := b.available(); avail.Cmp(a.Amount) < 0 {
-			return Errorf(EINSUFFICIENTFUNDS, "budget %s %d has %s available, %s needed", a.ProgramID, a.FiscalYear, avail, a.Amount)
+		if avail, need := b.available(), a.currentShare().Amount; avail.Cmp(need) < 0 {
+			return Errorf(EINSUFFICIENTFUNDS, "budget %s %d has %s available, %s needed", a.ProgramID, a.FiscalYear, avail, need)
 		}
 		return m.checkDate(e)
 	})
@@ -484,8 +534,10 @@ func isRefusal(err error) bool {
 // from the approval's command, so it happens once.
 func (s *Service) undoApproval(ctx context.Context, a GrantApproved, reason string) error {
 	undo := a.CommandID + ":undo"
-	if err := s.releaseReservation(ctx, undo, a.ProgramID, a.FiscalYear, a.GrantID, a.TalentID, reason); err != nil {
-		return fmt.Errorf("release reservation of grant %s: %w", a.GrantID, err)
+	for _, sh := range a.shares() {
+		if err := s.releaseReservation(ctx, undo, a.ProgramID, sh.FiscalYear, a.GrantID, a.TalentID, reason); err != nil {
+			return fmt.Errorf("release reservation of grant %s in %d: %w", a.GrantID, sh.FiscalYear, err)
+		}
 	}
 	if _, err := s.releaseEntitlement(ctx, s.systemMeta(undo, reason), a.TalentID, a.GrantID, nil, reason); err != nil {
 		return fmt.Errorf("release entitlement of grant %s: %w", a.GrantID, err)
@@ -521,17 +573,21 @@ func (s *Service) reserve(ctx context.Context, m *meta, a GrantApproved) error {
 		if !b.exists {
 			return nil, Errorf(EINSUFFICIENTFUNDS, "program %s has no budget for %d", a.ProgramID, a.FiscalYear)
 		}
-		if r := b.reservations[a.GrantID]; r != nil && r.released.Cmp(r.amount) < 0 {
+		if b.closed != nil {
+			return nil, Errorf(EYEARCLOSED, "the %d budget of %s is closed; nothing more is reserved in it", a.FiscalYear, a.ProgramID)
+		}
+		if r := b.reservations[a.GrantID]; r != nil && r.live() {
 			if r.commandID == a.CommandID {
 				return nil, nil // this approval reserved already
 			}
 			return nil, Errorf(ECONFLICT, "grant %s already has a reservation in this budget", a.GrantID)
 		}
-		if avail := b.available(); avail.Cmp(a.Amount) < 0 {
-			return nil, Errorf(EINSUFFICIENTFUNDS, "budget %s %d has %s available, %s needed", a.ProgramID, a.FiscalYear, avail, a.Amount)
+		need := a.currentShare().Amount
+		if avail := b.available(); avail.Cmp(need) < 0 {
+			return nil, Errorf(EINSUFFICIENTFUNDS, "budget %s %d has %s available, %s needed", a.ProgramID, a.FiscalYear, avail, need)
 		}
 		return []Event{&BudgetReserved{ProgramID: a.ProgramID, FiscalYear: a.FiscalYear, GrantID: a.GrantID,
-			TalentID: a.TalentID, Amount: a.Amount, CommandID: a.CommandID, Approval: a}}, nil
+			TalentID: a.TalentID, Amount: need, CommandID: a.CommandID, Approval: a}}, nil
 	})
 	return err
 }

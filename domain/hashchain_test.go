@@ -49,7 +49,7 @@ func TestHashChain(t *testing.T) {
 	// Pick an event deep in a stream: the grant's GrantApproved.
 	idx := -1
 	for i, e := range events {
-		if e.Type == TypeGrantApproved {
+		if typeName(e.Type) == TypeGrantApproved {
 			idx = i
 		}
 	}

@@ -14,6 +14,7 @@ func clawbackJourney(t *testing.T, s *Service) (talentID, grantID string) {
 	ctx := context.Background()
 	defineHousing(t, s, "housing", 5)
 	appropriate(t, s, "housing", 2024, "30000000")
+	appropriateOn(t, s, "housing", 2025, "10000000", "2024-01-02")
 	talentID = registerTalent(t, s, "B")
 	grantID = apply(t, s, talentID, "housing", "600000")
 	must(t)(s.ReviewGrant(ctx, ReviewGrant{Meta: on(reviewer, "2024-01-04"), GrantID: grantID, Decision: "approve"}))
@@ -38,9 +39,13 @@ func clawbackJourney(t *testing.T, s *Service) (talentID, grantID string) {
 			t.Errorf("installment %d = %s due %s, want %s due %s", i+1, in.Amount, in.DueDate, want.amount, want.due)
 		}
 	}
+	// Each installment is charged to the year it falls due: 2024 reserves
+	// the first; 2025 covers its share at once; 2026, with no budget yet,
+	// holds its share as an uncovered forward commitment.
 	b := budgetState(t, s, "housing", 2024)
-	wantMoney(t, "committed after approval", b.Committed, "600000.00")
-	wantMoney(t, "available after approval", b.Available, "29400000.00")
+	wantMoney(t, "committed after approval", b.Committed, "240000.00")
+	wantMoney(t, "available after approval", b.Available, "29760000.00")
+	wantMoney(t, "2025 committed after approval", budgetState(t, s, "housing", 2025).Committed, "180000.00")
 
 	payInstallment(t, s, grantID, 1, "2024-01-15")
 	// Installment 2 is not due before 2025-01-15.
@@ -104,11 +109,13 @@ func TestClawbackJourney(t *testing.T) {
 		t.Errorf("%d reservation releases, want 1", n)
 	}
 
-	// Installment 3's reservation went back to the budget.
+	// Installment 3's forward commitment on 2026 was given back; 2024
+	// and 2025 each hold the installment paid in them.
 	b := budgetState(t, s, "housing", 2024)
 	wantMoney(t, "appropriated", b.Appropriated, "30000000.00")
-	wantMoney(t, "committed", b.Committed, "420000.00")
-	wantMoney(t, "available", b.Available, "29580000.00")
+	wantMoney(t, "committed", b.Committed, "240000.00")
+	wantMoney(t, "available", b.Available, "29760000.00")
+	wantMoney(t, "2025 committed", budgetState(t, s, "housing", 2025).Committed, "180000.00")
 
 	// Nothing more can be paid on a terminated grant.
 	_, err := s.PreparePayment(ctx, PreparePayment{Meta: on(clerk, "2026-01-15"), GrantID: grantID, Installment: 3})
@@ -153,7 +160,7 @@ func TestClawbackJourney(t *testing.T) {
 	if g2.state != GrantStateTerminated || g2.clawbackDue.String() != "220000.00" || !g2.outstanding().IsZero() {
 		t.Errorf("reloaded grant: state %s, due %s, outstanding %s", g2.state, g2.clawbackDue, g2.outstanding())
 	}
-	if b2 := budgetState(t, s2, "housing", 2024); b2.Available.String() != "29580000.00" {
+	if b2 := budgetState(t, s2, "housing", 2024); b2.Available.String() != "29760000.00" {
 		t.Errorf("reloaded budget available = %s", b2.Available)
 	}
 }
@@ -173,17 +180,22 @@ func TestJourneyPostings(t *testing.T) {
 
 	bal := ledger(t, s.Store())
 	for acct, want := range map[string]string{
-		"treasury:2024:appropriation":          "-30000000.00",
-		"budget:housing:2024:available":        "29580000.00",
-		"budget:housing:2024:encumbered":       "0.00",
-		"talent:" + talentID + ":paid":         "220000.00", // 420,000 paid − 220,000 clawed back + 20,000 waived
-		"talent:" + talentID + ":clawback_due": "50000.00",
-		"treasury:2024:recoveries":             "150000.00",
+		"treasury:2024:appropriation":             "-30000000.00",
+		"treasury:2025:appropriation":             "-10000000.00",
+		"budget:housing:2024:available":           "29760000.00",
+		"budget:housing:2024:encumbered":          "0.00",
+		"budget:housing:2025:available":           "9820000.00",
+		"budget:housing:2025:encumbered":          "0.00",
+		"budget:housing:2026:uncovered":           "0.00", // committed at approval, released at termination
+		"budget:housing:2026:forward_commitments": "0.00",
+		"talent:" + talentID + ":paid":            "220000.00", // 420,000 paid − 220,000 clawed back + 20,000 waived
+		"talent:" + talentID + ":clawback_due":    "50000.00",
+		"treasury:2024:recoveries":                "150000.00",
 	} {
 		wantMoney(t, acct, bal[acct], want)
 	}
-	if len(bal) != 6 {
-		t.Errorf("accounts = %v, want exactly 6", bal)
+	if len(bal) != 11 {
+		t.Errorf("accounts = %v, want exactly 11", bal)
 	}
 	b := budgetState(t, s, "housing", 2024)
 	if b.Available.Cmp(bal["budget:housing:2024:available"]) != 0 {
@@ -201,7 +213,7 @@ func TestJourneyPostings(t *testing.T) {
 		}
 	}
 	for _, typ := range []string{TypeBudgetAppropriated, TypeBudgetReserved, TypeBudgetReservationReleased,
-		TypePaymentReleased, TypeClawbackAssessed, TypeRecoveryReceived, TypeRecoveryWaived} {
+		TypeForwardCommitted, TypePaymentReleased, TypeClawbackAssessed, TypeRecoveryReceived, TypeRecoveryWaived} {
 		if !posted[typ] {
 			t.Errorf("no %s posted anything", typ)
 		}
@@ -221,14 +233,14 @@ func TestPostingsReversal(t *testing.T) {
 	}
 	bal := ledger(t, s.Store())
 	wantMoney(t, "talent paid", bal["talent:"+talentID+":paid"], "0.00")
-	wantMoney(t, "encumbered", bal["budget:housing:2024:encumbered"], "600000.00")
+	wantMoney(t, "encumbered", bal["budget:housing:2024:encumbered"], "240000.00")
 	pid2 := payInstallment(t, s, grantID, 1, "2024-01-17")
 	if pid2 == pid {
 		t.Errorf("the second payment reuses ID %s", pid)
 	}
 	bal = ledger(t, s.Store())
 	wantMoney(t, "talent paid", bal["talent:"+talentID+":paid"], "240000.00")
-	wantMoney(t, "encumbered", bal["budget:housing:2024:encumbered"], "360000.00")
+	wantMoney(t, "encumbered", bal["budget:housing:2024:encumbered"], "0.00")
 }
 
 // TestGrantCompletes pays every installment: the grant is completed, and a
@@ -274,7 +286,9 @@ func TestGrantCompletes(t *testing.T) {
 	if after := countEvents(t, s.Store(), TypeBudgetReservationReleased); after != before {
 		t.Errorf("%d releases for a fully paid grant", after-before)
 	}
-	wantMoney(t, "committed", budgetState(t, s, "housing", 2024).Committed, "600000.00")
+	for fy, want := range map[int]string{2024: "240000.00", 2025: "180000.00", 2026: "180000.00"} {
+		wantMoney(t, fmt.Sprint(fy, " committed"), budgetState(t, s, "housing", fy).Committed, want)
+	}
 	ledger(t, s.Store())
 }
 
@@ -295,12 +309,14 @@ func TestCompletedGrantEarlyDeparture(t *testing.T) {
 	}
 	wantMoney(t, "clawback", g.clawbackDue, "300000.00")
 	wantMoney(t, "released", g.termination.Released, "0.00")
-	wantMoney(t, "committed", budgetState(t, s, "housing", 2024).Committed, "600000.00")
+	wantMoney(t, "committed", budgetState(t, s, "housing", 2024).Committed, "240000.00")
 	ledger(t, s.Store())
 }
 
 // TestApprovalReservesInFiscalYearOfApproval approves in 2025: the 2025
-// budget is reserved, the 2024 one untouched.
+// budget reserves the 2025 installment, the 2024 one is untouched, and the
+// 2026 and 2027 installments are forward commitments on budgets that do
+// not exist yet.
 func TestApprovalReservesInFiscalYearOfApproval(t *testing.T) {
 	ctx := context.Background()
 	s := newTestService(t)
@@ -315,11 +331,13 @@ func TestApprovalReservesInFiscalYearOfApproval(t *testing.T) {
 	if a.FiscalYear != 2025 || a.ServiceStart != "2025-02-03" || a.Installments[1].DueDate != "2026-02-03" {
 		t.Errorf("approval: fiscal year %d, service start %s, second due %s", a.FiscalYear, a.ServiceStart, a.Installments[1].DueDate)
 	}
-	wantMoney(t, "2025 committed", budgetState(t, s, "housing", 2025).Committed, "600000.00")
+	wantMoney(t, "2025 committed", budgetState(t, s, "housing", 2025).Committed, "240000.00")
 	wantMoney(t, "2024 committed", budgetState(t, s, "housing", 2024).Committed, "0.00")
 	payInstallment(t, s, gid, 1, "2025-02-03")
 	bal := ledger(t, s.Store())
-	wantMoney(t, "2025 encumbered", bal["budget:housing:2025:encumbered"], "360000.00")
+	wantMoney(t, "2025 encumbered", bal["budget:housing:2025:encumbered"], "0.00")
+	wantMoney(t, "2026 uncovered", bal["budget:housing:2026:uncovered"], "180000.00")
+	wantMoney(t, "2027 uncovered", bal["budget:housing:2027:uncovered"], "180000.00")
 	if _, err := s.Budget(ctx, "housing", 2026); ErrorCode(err) != ENOTFOUND {
 		t.Errorf("Budget(2026) = %v, want not_found", err)
 	}

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 )
@@ -164,7 +165,13 @@ func (s *Service) ApprovePayment(ctx context.Context, c PaymentCommand) (Result,
 // ReleasePayment records that the bank paid. Only a treasurer may, and not
 // whoever approved or prepared the payment. The bank reference is required.
 //
-// Errors: EINVALID, ENOTFOUND, ECONFLICT, ESEGREGATION.
+// The payment is charged to the budget of the year of its release, by the
+// server's date: PaymentCharged on that budget's stream first, refused
+// unless the budget holds the installment's reservation, then
+// PaymentReleased on the grant's. The charge carries the release whole, so
+// that Reconcile completes a release interrupted between the two.
+//
+// Errors: EINVALID, ENOTFOUND, ECONFLICT, ESEGREGATION, ENOTRESERVED.
 func (s *Service) ReleasePayment(ctx context.Context, c PaymentCommand) (Result, error) {
 	m, err := s.newMeta(c.Meta, RoleTreasurer)
 	if err != nil {
@@ -173,7 +180,7 @@ func (s *Service) ReleasePayment(ctx context.Context, c PaymentCommand) (Result,
 	if err := checkText("bank_reference", c.BankReference, true); err != nil {
 		return Result{}, err
 	}
-	return s.paymentCommand(ctx, m, c.PaymentID, func(g *grant, p *payment) ([]Event, error) {
+	decide := func(g *grant, p *payment) (Event, error) {
 		if p.state != PaymentStateApproved {
 			return nil, Errorf(ECONFLICT, "payment %s is %s, not approved", p.id, p.state)
 		}
@@ -181,10 +188,106 @@ func (s *Service) ReleasePayment(ctx context.Context, c PaymentCommand) (Result,
 			return nil, Errorf(ESEGREGATION, "whoever approves or prepares a payment may not release it")
 		}
 		a := g.approval
-		return []Event{&PaymentReleased{GrantID: a.GrantID, PaymentID: p.id, Installment: p.installment,
-			TalentID: a.TalentID, ProgramID: a.ProgramID, FiscalYear: a.FiscalYear, Amount: p.amount,
-			BankReference: c.BankReference, ReleasedOn: m.date}}, nil
+		return &PaymentReleased{GrantID: a.GrantID, PaymentID: p.id, Installment: p.installment,
+			TalentID: a.TalentID, ProgramID: a.ProgramID, FiscalYear: mustDate(m.today).Year(), Amount: p.amount,
+			BankReference: c.BankReference, ReleasedOn: m.date}, nil
+	}
+	return s.chargedPaymentCommand(ctx, m, c.PaymentID, decide)
+}
+
+// chargedPaymentCommand runs a payment command that changes what a budget
+// has paid: it decides on the grant's stream under the grant's lock,
+// appends the charge (or its reversal) carrying the decided event to the
+// budget's stream, then the event to the grant's stream. If the grant
+// changed meanwhile (another process), the charge is taken back.
+func (s *Service) chargedPaymentCommand(ctx context.Context, m *meta, paymentID string, decide func(g *grant, p *payment) (Event, error)) (Result, error) {
+	grantID, _, ok := ParsePaymentID(paymentID)
+	if !ok {
+		return Result{}, Errorf(ENOTFOUND, "payment %q not found", truncate(paymentID, 60))
+	}
+	gstream := streamGrant(grantID)
+	defer s.repo.lock(gstream)()
+	ge, err := s.repo.load(ctx, gstream, newGrant)
+	if err != nil {
+		return Result{}, err
+	}
+	if pos, ok := ge.replayed(m.CommandID); ok {
+		return Result{ID: paymentID, Position: pos}, nil
+	}
+	find := func(g *grant) (*payment, error) {
+		if g.applied == nil {
+			return nil, Errorf(ENOTFOUND, "grant %s not found", grantID)
+		}
+		p := g.payments[paymentID]
+		if p == nil {
+			return nil, Errorf(ENOTFOUND, "payment %s not found", paymentID)
+		}
+		return p, nil
+	}
+	p, err := find(ge.agg.(*grant))
+	if err != nil {
+		return Result{}, err
+	}
+	if err := m.checkDate(ge); err != nil {
+		return Result{}, err
+	}
+	ev, err := decide(ge.agg.(*grant), p)
+	if err != nil {
+		return Result{}, err
+	}
+	bm := m.secondary()
+	switch ev := ev.(type) {
+	case *PaymentReleased:
+		err = s.charge(ctx, bm, *ev)
+	case *PaymentReversed:
+		err = s.uncharge(ctx, bm, paymentID, ev.ProgramID, ev.FiscalYear, ev.Reason, ev)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	var refusal error
+	res, err := s.repo.executeLocked(ctx, ge, m, func(e *entry) ([]Event, error) {
+		g := e.agg.(*grant)
+		p, err := find(g)
+		if err == nil {
+			_, err = decide(g, p)
+		}
+		if err != nil {
+			refusal = err
+			return nil, err
+		}
+		return []Event{ev}, nil
 	})
+	if err != nil && refusal != nil {
+		if rel, ok := ev.(*PaymentReleased); ok {
+			reason := "release not recorded: " + ErrorMessage(refusal)
+			if uerr := s.uncharge(ctx, s.systemMeta(m.CommandID+":undo", reason), paymentID, rel.ProgramID, rel.FiscalYear, reason, nil); uerr != nil {
+				return Result{}, errors.Join(err, uerr)
+			}
+		}
+	}
+	return Result{ID: paymentID, Position: res.Position}, err
+}
+
+// uncharge appends PaymentChargeReversed for a payment's live charge in a
+// year's budget. It does nothing when there is none, or when this command
+// already took it back.
+func (s *Service) uncharge(ctx context.Context, m *meta, paymentID, program string, fy int, reason string, rev *PaymentReversed) error {
+	_, err := s.repo.execute(ctx, streamBudget(program, fy), newBudget, m, func(e *entry) ([]Event, error) {
+		b := e.agg.(*budget)
+		if rev != nil && b.closed != nil {
+			return nil, Errorf(EYEARCLOSED, "payment %s was charged to the %d budget of %s, which is closed", paymentID, fy, program)
+		}
+		ev := b.unchargeEvent(paymentID, reason, m.CommandID, rev)
+		if ev == nil {
+			if rev != nil {
+				return nil, Errorf(ECONFLICT, "payment %s is not charged to budget %s %d", paymentID, program, fy)
+			}
+			return nil, nil
+		}
+		return []Event{ev}, nil
+	})
+	return err
 }
 
 // FailPayment records that the bank did not pay an approved payment. Only a
@@ -208,8 +311,9 @@ func (s *Service) FailPayment(ctx context.Context, c PaymentCommand) (Result, er
 }
 
 // ReversePayment corrects a released payment with a reversing entry: the
-// amount goes back to the grant's reservation and the installment may be
-// paid again. Only a treasurer may, and not whoever released it.
+// amount goes back to the grant's reservation in the year the payment was
+// charged to (PaymentChargeReversed on that budget first, carrying the
+// reversal), and the installment may be paid again. Only a treasurer may, and not whoever released it.
 //
 // Errors: EINVALID, ENOTFOUND, ECONFLICT, ESEGREGATION.
 func (s *Service) ReversePayment(ctx context.Context, c PaymentCommand) (Result, error) {
@@ -220,7 +324,7 @@ func (s *Service) ReversePayment(ctx context.Context, c PaymentCommand) (Result,
 	if err := checkText("reason", c.Reason, true); err != nil {
 		return Result{}, err
 	}
-	return s.paymentCommand(ctx, m, c.PaymentID, func(g *grant, p *payment) ([]Event, error) {
+	return s.chargedPaymentCommand(ctx, m, c.PaymentID, func(g *grant, p *payment) (Event, error) {
 		if p.state != PaymentStateReleased {
 			return nil, Errorf(ECONFLICT, "payment %s is %s, not released", p.id, p.state)
 		}
@@ -231,7 +335,8 @@ func (s *Service) ReversePayment(ctx context.Context, c PaymentCommand) (Result,
 			return nil, Errorf(ESEGREGATION, "whoever released a payment may not reverse it")
 		}
 		a := g.approval
-		return []Event{&PaymentReversed{GrantID: a.GrantID, PaymentID: p.id, Installment: p.installment,
-			TalentID: a.TalentID, ProgramID: a.ProgramID, FiscalYear: a.FiscalYear, Amount: p.amount, Reason: c.Reason}}, nil
+		// The reversal goes back to the year the payment was charged to.
+		return &PaymentReversed{GrantID: a.GrantID, PaymentID: p.id, Installment: p.installment,
+			TalentID: a.TalentID, ProgramID: a.ProgramID, FiscalYear: p.chargedTo, Amount: p.amount, Reason: c.Reason}, nil
 	})
 }

@@ -50,6 +50,7 @@ func accountFundingSource(source string, fy int) string {
 // ledger and carry negative balances by construction.
 func NonNegativeAccount(account string) bool {
 	return hasSuffix(account, ":available") || hasSuffix(account, ":encumbered") ||
+		hasSuffix(account, ":uncovered") ||
 		hasSuffix(account, ":paid") || hasSuffix(account, ":clawback_due") ||
 		hasSuffix(account, ":cash") || hasSuffix(account, ":in_transit") ||
 		strings.Contains(account, ":investments:")
@@ -67,6 +68,9 @@ func Postings(e Event) []Posting {
 	case *BudgetReserved:
 		return []Posting{{accountBudgetAvailable(e.ProgramID, e.FiscalYear), accountBudgetEncumbered(e.ProgramID, e.FiscalYear), e.Amount}}
 	case *BudgetReservationReleased:
+		if e.Uncovered {
+			return []Posting{{accountBudgetUncovered(e.ProgramID, e.FiscalYear), accountBudgetCommitments(e.ProgramID, e.FiscalYear), e.Amount}}
+		}
 		return []Posting{{accountBudgetEncumbered(e.ProgramID, e.FiscalYear), accountBudgetAvailable(e.ProgramID, e.FiscalYear), e.Amount}}
 	case *PaymentReleased:
 		return []Posting{{accountBudgetEncumbered(e.ProgramID, e.FiscalYear), accountTalentPaid(e.TalentID), e.Amount}}

@@ -217,7 +217,9 @@ type AppropriateBudget struct {
 
 // AppropriateBudget records an appropriation. Only an approver may. A
 // program financed by a special fund cannot be given more than the fund's
-// uncommitted cash.
+// uncommitted cash. The appropriation covers the year's uncovered forward
+// commitments in the order they were made, with the same append, up to
+// the first it cannot cover: that one and those after it stay flagged.
 //
 // Errors: EINVALID, ENOTFOUND (program), EINSUFFICIENTFUNDS (fund short).
 func (s *Service) AppropriateBudget(ctx context.Context, c AppropriateBudget) (Result, error) {
@@ -244,7 +246,7 @@ func (s *Service) AppropriateBudget(ctx context.Context, c AppropriateBudget) (R
 		return s.appropriateFromFund(ctx, m, fund, stream, ev)
 	}
 	res, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
-		return []Event{ev}, nil
+		return e.agg.(*budget).appropriation(ev)
 	})
 	return result(stream, res), err
 }
@@ -258,7 +260,17 @@ type BudgetState struct {
 	Appropriated Money  `json:"appropriated"`
 	Committed    Money  `json:"committed"`
 	Available    Money  `json:"available"`
-	Grants       []string
+	// Paid is what payments charged to the year; Uncovered what forward
+	// commitments promise it beyond what it covers.
+	Paid      Money `json:"paid"`
+	Uncovered Money `json:"uncovered"`
+	// CarriedOver is what the year before carried over into this one;
+	// Closed is set once the year is closed.
+	CarriedOver Money `json:"carried_over"`
+	// Adjusted is what approved adjustments added, less what they took.
+	Adjusted Money `json:"adjusted"`
+	Closed   bool  `json:"closed"`
+	Grants   []string
 }
 
 // Budget reads a budget's state from its stream.
@@ -269,7 +281,8 @@ func (s *Service) Budget(ctx context.Context, programID string, fy int) (BudgetS
 		if !b.exists {
 			return Errorf(ENOTFOUND, "no budget for %s in %d", programID, fy)
 		}
-		st = BudgetState{ProgramID: programID, FiscalYear: fy, Appropriated: b.appropriated, Committed: b.committed, Available: b.available()}
+		st = BudgetState{ProgramID: programID, FiscalYear: fy, Appropriated: b.appropriated, Committed: b.committed, Available: b.available(),
+			Paid: b.paid, Uncovered: b.uncovered, CarriedOver: b.carriedIn, Adjusted: b.adjusted, Closed: b.closed != nil}
 		for g := range b.reservations {
 			st.Grants = append(st.Grants, g)
 		}

@@ -51,7 +51,82 @@ func (s *Service) settleGrant(ctx context.Context, grantID string) (int, error) 
 	if released {
 		n++
 	}
-	return n, err
+	if err != nil {
+		return n, err
+	}
+	p, err := s.settlePayments(ctx, grantID)
+	return n + p, err
+}
+
+// settlePayments completes the releases and reversals of a grant's
+// payments that a crash interrupted after their charge (or its reversal)
+// was appended to a budget: the grant's event is appended as the charge
+// carried it, recorded as the treasurer's and marked completed_by
+// "reconcile". A charge whose payment is no longer approved is taken back.
+// It returns how many it completed.
+func (s *Service) settlePayments(ctx context.Context, grantID string) (int, error) {
+	gstream := streamGrantChecked(grantID)
+	defer s.repo.lock(gstream)()
+	ge, err := s.repo.load(ctx, gstream, newGrant)
+	if err != nil {
+		return 0, err
+	}
+	g := ge.agg.(*grant)
+	if g.approval == nil {
+		return 0, nil
+	}
+	n := 0
+	for _, y := range budgetYears(g.approval, Today(s.now())) {
+		var charges []chargeState
+		if err := s.repo.view(ctx, streamBudget(g.approval.ProgramID, y), newBudget, func(e *entry) error {
+			for _, c := range e.agg.(*budget).charges {
+				if c.charge.GrantID == grantID {
+					charges = append(charges, *c)
+				}
+			}
+			return nil
+		}); err != nil {
+			return n, err
+		}
+		for _, c := range charges {
+			p := g.payments[c.charge.PaymentID]
+			var ev Event
+			var by chargeActor
+			var want string
+			switch {
+			case !c.reversed && p != nil && p.state == PaymentStateApproved:
+				rel := c.charge.Release
+				ev, by, want = &rel, c.by, PaymentStateApproved
+			case !c.reversed && (p == nil || p.state != PaymentStateReleased):
+				reason := "release not recorded: the payment is no longer approved"
+				if err := s.uncharge(ctx, s.systemMeta(c.charge.CommandID+":undo", reason), c.charge.PaymentID, c.charge.ProgramID, y, reason, nil); err != nil {
+					return n, err
+				}
+				n++
+				continue
+			case c.reversed && c.reversal != nil && p != nil && p.state == PaymentStateReleased && p.chargedTo == y:
+				rev := *c.reversal
+				ev, by, want = &rev, c.reversedBy, PaymentStateReleased
+			default:
+				continue
+			}
+			m := s.systemMeta(by.commandID, "")
+			m.Actor, m.CorrelationID = by.actor, by.correlation
+			m.date, m.EffectiveDate = by.date, by.date
+			m.completedBy = CompletedByReconcile
+			pid := c.charge.PaymentID
+			if _, err := s.repo.executeLocked(ctx, ge, m, func(e *entry) ([]Event, error) {
+				if p := e.agg.(*grant).payments[pid]; p == nil || p.state != want {
+					return nil, nil // another process acted on it meanwhile
+				}
+				return []Event{ev}, nil
+			}); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
 }
 
 // settleApproval completes or undoes an approval whose entitlement
@@ -68,17 +143,28 @@ func (s *Service) settleApproval(ctx context.Context, grantID string) (int, erro
 		return 0, err
 	}
 	g := ge.agg.(*grant)
-	if g.applied == nil || g.approval != nil {
+	if g.applied == nil {
 		return 0, nil
 	}
-	var held *entitlementUse
-	if err := s.repo.view(ctx, streamTalent(g.applied.TalentID), newTalent, func(e *entry) error {
-		if u := e.agg.(*talent).ents[grantID]; u != nil && !u.void {
-			cp := *u
-			held = &cp
+	if a := g.approval; a != nil {
+		// Approved: its forward commitments, appended beside the
+		// approval, may be missing. A terminated grant's are not made.
+		if g.termination != nil || len(a.forwardShares()) == 0 {
+			return 0, nil
 		}
-		return nil
-	}); err != nil || held == nil {
+		missing, err := s.forwardsMissing(ctx, a)
+		if err != nil || !missing {
+			return 0, err
+		}
+		held, err := s.heldApproval(ctx, g)
+		if err != nil || held == nil {
+			return 0, err
+		}
+		_, err = s.commitForwards(ctx, s.continuation(held, CompletedByReconcile).secondary(), *a)
+		return 1, err
+	}
+	held, err := s.heldApproval(ctx, g)
+	if err != nil || held == nil {
 		return 0, err
 	}
 	def, err := s.loadProgram(ctx, g.applied.ProgramID)
@@ -90,7 +176,7 @@ func (s *Service) settleApproval(ctx context.Context, grantID string) (int, erro
 	if err := g.approvable(def, m); err != nil {
 		return 1, s.undoApproval(ctx, a, "approval not completed: "+ErrorMessage(err))
 	}
-	if err := s.reserve(ctx, m, a); err != nil {
+	if err := s.reserveShares(ctx, m, a); err != nil {
 		if isRefusal(err) {
 			return 1, s.undoApproval(ctx, a, "approval not completed: "+ErrorMessage(err))
 		}
@@ -100,6 +186,39 @@ func (s *Service) settleApproval(ctx context.Context, grantID string) (int, erro
 		return 0, err
 	}
 	return 1, nil
+}
+
+// heldApproval returns the grant's live entitlement reservation, which
+// holds its approval as decided, or nil.
+func (s *Service) heldApproval(ctx context.Context, g *grant) (*entitlementUse, error) {
+	var held *entitlementUse
+	err := s.repo.view(ctx, streamTalent(g.applied.TalentID), newTalent, func(e *entry) error {
+		if u := e.agg.(*talent).ents[g.applied.GrantID]; u != nil && !u.void {
+			cp := *u
+			held = &cp
+		}
+		return nil
+	})
+	return held, err
+}
+
+// forwardsMissing reports whether an approval's forward commitments are
+// not all recorded.
+func (s *Service) forwardsMissing(ctx context.Context, a *GrantApproved) (bool, error) {
+	for _, sh := range a.forwardShares() {
+		stream := streamBudget(a.ProgramID, sh.FiscalYear)
+		found := false
+		if err := s.repo.view(ctx, stream, newBudget, func(e *entry) error {
+			_, found = e.ids[eventID(a.CommandID, stream, 0)]
+			return nil
+		}); err != nil {
+			return false, err
+		}
+		if !found {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // CompletedByReconcile marks steps the ledger completed on its own.
@@ -119,18 +238,18 @@ func (s *Service) settleTermination(ctx context.Context, grantID string) (bool, 
 	changed := false
 	m := s.systemMeta(term.CommandID, "grant terminated; installments cancelled")
 	m.completedBy = CompletedByReconcile
-	if term.Released.Sign() > 0 {
-		bstream := streamBudget(term.ProgramID, term.FiscalYear)
+	for _, rel := range term.releases() {
+		bstream := streamBudget(term.ProgramID, rel.FiscalYear)
 		done := false
 		if err := s.repo.view(ctx, bstream, newBudget, func(e *entry) error {
 			_, done = e.ids[eventID(term.CommandID, bstream, 0)]
 			return nil
 		}); err != nil {
-			return false, err
+			return changed, err
 		}
 		if !done {
-			if _, err := s.releaseWithMeta(ctx, m, term.ProgramID, term.FiscalYear, term.GrantID, term.TalentID, term.Released, "grant terminated; installments cancelled"); err != nil {
-				return false, err
+			if _, err := s.releaseWithMeta(ctx, m, term.ProgramID, rel.FiscalYear, term.GrantID, term.TalentID, rel.Amount, "grant terminated; installments cancelled"); err != nil {
+				return changed, err
 			}
 			changed = true
 		}

@@ -205,6 +205,7 @@ func terminationCrash(t *testing.T) (*faultStore, *Service, string) {
 	s := newServiceOver(fs)
 	defineHousing(t, s, "housing", 5)
 	appropriate(t, s, "housing", 2024, "30000000")
+	appropriateOn(t, s, "housing", 2025, "30000000", "2024-01-02")
 	tid := registerTalent(t, s, "B")
 	gid := apply(t, s, tid, "housing", "600000")
 	toNoticeClosed(t, s, gid)
@@ -224,7 +225,7 @@ func terminationCrash(t *testing.T) (*faultStore, *Service, string) {
 	if n := countGrantEvents(t, fs, TypeBudgetReservationReleased, gid); n != 0 {
 		t.Fatalf("%d releases after the crash, want 0", n)
 	}
-	wantMoney(t, "committed after the crash", budgetState(t, newServiceOver(fs.Store), "housing", 2024).Committed, "600000.00")
+	wantMoney(t, "uncovered 2026 after the crash", ledger(t, fs)["budget:housing:2026:uncovered"], "180000.00")
 	return fs, s, gid
 }
 
@@ -236,8 +237,9 @@ func TestReconcileReleasesTerminatedReservation(t *testing.T) {
 		t.Errorf("%d releases, want 1", n)
 	}
 	b := budgetState(t, r, "housing", 2024)
-	wantMoney(t, "committed", b.Committed, "420000.00")
-	wantMoney(t, "available", b.Available, "29580000.00")
+	wantMoney(t, "committed", b.Committed, "240000.00")
+	wantMoney(t, "available", b.Available, "29760000.00")
+	wantMoney(t, "uncovered 2026", ledger(t, fs)["budget:housing:2026:uncovered"], "0.00")
 	reconcileAgain(t, r, gid)
 	ledger(t, fs)
 	verifyChains(t, fs)
@@ -266,7 +268,8 @@ func TestRetriedTerminationReleases(t *testing.T) {
 		t.Errorf("retry answered position %s, want the release's %s (%v)", r1.Position, last, err)
 	}
 	reconcile(t, newServiceOver(fs.Store), gid, 0)
-	wantMoney(t, "committed", budgetState(t, s, "housing", 2024).Committed, "420000.00")
+	wantMoney(t, "committed", budgetState(t, s, "housing", 2024).Committed, "240000.00")
+	wantMoney(t, "uncovered 2026", ledger(t, fs)["budget:housing:2026:uncovered"], "0.00")
 	ledger(t, fs)
 	verifyChains(t, fs)
 }

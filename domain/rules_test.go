@@ -299,7 +299,8 @@ func TestCapAndBudget(t *testing.T) {
 	ctx := context.Background()
 	s := newTestService(t)
 	defineHousing(t, s, "housing", 5)
-	appropriate(t, s, "housing", 2024, "1000000")
+	// Approval reserves the 2024 share, the first 40 % of each award.
+	appropriate(t, s, "housing", 2024, "400000")
 	tB := registerTalent(t, s, "B")
 	tA := registerTalent(t, s, "A")
 
@@ -319,8 +320,9 @@ func TestCapAndBudget(t *testing.T) {
 	must(t)(s.ApproveGrant(ctx, ApproveGrant{Meta: on(approver, "2024-01-15"), GrantID: g1, Award: &atCap}))
 	wantMoney(t, "approved amount", grantState(t, s, g1).approval.Amount, "600000.00")
 
-	// Tier A's cap is higher, but only 400,000 is left in 2024.
-	g2 := apply(t, s, tA, "housing", "400000.01")
+	// Tier A's cap is higher, but only 160,000 is left in 2024: 40 % of
+	// 400,000.05 is 160,000.02.
+	g2 := apply(t, s, tA, "housing", "400000.05")
 	toNoticeClosed(t, s, g2)
 	_, err = s.ApproveGrant(ctx, ApproveGrant{Meta: on(approver, "2024-01-15"), GrantID: g2})
 	wantCode(t, err, EINSUFFICIENTFUNDS)

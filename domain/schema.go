@@ -102,7 +102,18 @@ type UpcastStep struct {
 // upcasters holds every upcaster the ledger has: for each type whose
 // version eventSchema raised above 1, one per step from 1 to the current
 // version. TestCorpus fails when a step is missing.
-var upcasters = map[UpcastStep]Upcaster{}
+var upcasters = map[UpcastStep]Upcaster{
+	// An approval of version 1 has no years: its whole award was reserved
+	// in its fiscal year, which is what an approval without years means.
+	{TypeGrantApproved, 1}:       Unchanged,
+	{TypeEntitlementReserved, 1}: Unchanged,
+}
+
+// Unchanged is the upcaster of a version whose JSON the next reads as it
+// is: the next version only adds a field whose absence keeps the old
+// meaning, and older builds must stop at it because they would misread
+// events that have it.
+func Unchanged(data []byte) ([]byte, error) { return data, nil }
 
 // RenameField returns an upcaster that renames a top-level field of an
 // event's JSON object, keeping its value; an object without the field is

@@ -41,6 +41,15 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 	}
 	var term *GrantTerminated
 	res, err := s.grantCommand(ctx, m, c.GrantID, func(g *grant) ([]Event, error) {
+		if g.approval == nil {
+			return nil, Errorf(ECONFLICT, "grant %s is %s; only an approved or completed grant can be terminated", c.GrantID, g.state)
+		}
+		// What is given back is what the budgets hold of the grant now,
+		// wherever a carry-over or a lapse moved it.
+		holdings, err := s.grantHoldings(ctx, g.approval, m.today)
+		if err != nil {
+			return nil, err
+		}
 		if g.state != GrantStateApproved && g.state != GrantStateCompleted {
 			return nil, Errorf(ECONFLICT, "grant %s is %s; only an approved or completed grant can be terminated", c.GrantID, g.state)
 		}
@@ -61,6 +70,13 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 		term = &GrantTerminated{GrantID: a.GrantID, TalentID: a.TalentID, ProgramID: a.ProgramID,
 			FiscalYear: a.FiscalYear, DepartureDate: t.departure, MonthsServed: served, MonthsRequired: required,
 			Paid: g.paid, Cancelled: cancelled, Released: a.Amount.Sub(g.paid), CommandID: m.CommandID}
+		term.Releases = holdings
+		if a.legacy() {
+			// Its payments before fiscal-year charging are not charged
+			// to the budget, which would overstate what it holds: what
+			// is given back is the award less what was paid, as then.
+			term.Releases = nil
+		}
 		evs := []Event{term}
 		if due := clawback(g.paid, a.Amount, served, required); due.Sign() > 0 {
 			evs = append(evs, &ClawbackAssessed{GrantID: a.GrantID, TalentID: a.TalentID, FiscalYear: a.FiscalYear, Amount: due,
@@ -85,8 +101,8 @@ func (s *Service) TerminateGrant(ctx context.Context, c TerminateGrant) (Result,
 		return res, err
 	}
 	m = m.secondary()
-	if term.Released.Sign() > 0 {
-		r, err := s.releaseWithMeta(ctx, m, term.ProgramID, term.FiscalYear, term.GrantID, term.TalentID, term.Released, "grant terminated; installments cancelled")
+	for _, rel := range term.releases() {
+		r, err := s.releaseWithMeta(ctx, m, term.ProgramID, rel.FiscalYear, term.GrantID, term.TalentID, rel.Amount, "grant terminated; installments cancelled")
 		if err != nil {
 			return res, err
 		}
@@ -124,11 +140,27 @@ func (s *Service) releasePosition(ctx context.Context, grantID string) (eventsto
 	if err != nil || ok {
 		return pos, ok, err
 	}
-	err = s.repo.view(ctx, streamBudget(term.ProgramID, term.FiscalYear), newBudget, func(e *entry) error {
-		pos, ok = e.replayed(term.CommandID)
-		return nil
-	})
+	rels := term.releases()
+	for i := len(rels) - 1; i >= 0 && !ok && err == nil; i-- {
+		err = s.repo.view(ctx, streamBudget(term.ProgramID, rels[i].FiscalYear), newBudget, func(e *entry) error {
+			pos, ok = e.replayed(term.CommandID)
+			return nil
+		})
+	}
 	return pos, ok, err
+}
+
+// releases lists what a termination gives back, by fiscal year. A
+// termination recorded before releases were split by year gives back its
+// whole release in its grant's year.
+func (t *GrantTerminated) releases() []YearShare {
+	if t.Releases != nil {
+		return t.Releases
+	}
+	if t.Released.Sign() <= 0 {
+		return nil
+	}
+	return []YearShare{{FiscalYear: t.FiscalYear, Amount: t.Released, Installments: t.Cancelled}}
 }
 
 // clawback returns max(0, paid − amount × served ÷ required); nothing is due
@@ -149,13 +181,24 @@ func (s *Service) releaseWithMeta(ctx context.Context, m *meta, program string, 
 		if r == nil {
 			return nil, Errorf(ECONFLICT, "grant %s has no reservation in budget %s %d", grantID, program, fy)
 		}
-		if left := r.amount.Sub(r.released); left.Cmp(amount) < 0 {
+		if left := r.left(); left.Cmp(amount) < 0 {
 			amount = left
 		}
 		if amount.Sign() <= 0 {
 			return nil, nil
 		}
-		return []Event{&BudgetReservationReleased{ProgramID: program, FiscalYear: fy, GrantID: grantID, TalentID: talentID, Amount: amount, Reason: reason}}, nil
+		// What was never covered is given back first, then money.
+		var evs []Event
+		if u := r.uncov.Min(amount); u.Sign() > 0 {
+			evs = append(evs, &BudgetReservationReleased{ProgramID: program, FiscalYear: fy, GrantID: grantID, TalentID: talentID,
+				Amount: u, Reason: reason, Uncovered: true})
+			amount = amount.Sub(u)
+		}
+		if amount.Sign() > 0 {
+			evs = append(evs, &BudgetReservationReleased{ProgramID: program, FiscalYear: fy, GrantID: grantID, TalentID: talentID,
+				Amount: amount, Reason: reason})
+		}
+		return evs, nil
 	})
 	return result(grantID, res), err
 }
@@ -167,7 +210,7 @@ func (s *Service) releaseReservation(ctx context.Context, commandID, program str
 	var left Money
 	err := s.repo.view(ctx, streamBudget(program, fy), newBudget, func(e *entry) error {
 		if r := e.agg.(*budget).reservations[grantID]; r != nil {
-			left = r.amount.Sub(r.released)
+			left = r.left()
 		}
 		return nil
 	})

@@ -37,6 +37,8 @@ var codes = map[string]int{
 	domain.EENTITLEMENT:         http.StatusUnprocessableEntity,
 	domain.ESCHEDULE:            http.StatusUnprocessableEntity,
 	domain.ENOTDUE:              http.StatusConflict,
+	domain.ENOTRESERVED:         http.StatusConflict,
+	domain.EYEARCLOSED:          http.StatusConflict,
 	domain.EDATEFUTURE:          http.StatusUnprocessableEntity,
 	domain.EDATEBEFORESTREAM:    http.StatusUnprocessableEntity,
 	domain.EBACKDATE:            http.StatusUnprocessableEntity,

@@ -140,10 +140,11 @@ func TestFailedAndReversedPayments(t *testing.T) {
 	p2 := e.pay(grant, 1, "2024-03-19", clerk2, approver2, treasurer1)
 	wantEqual(t, "second attempt", p2, grant+"-1-2")
 	paidAcct := "talent:" + talent + ":paid"
+	// 2024 holds the first installment, 40 % of 350,000.00.
 	wantBalances(t, "after payment", fetch[balancesJSON](e.as(auditor), "/v1/ledger/balances"), map[string]string{
 		paidAcct:                         "140000.00",
-		"budget:housing:2024:encumbered": "210000.00",
-		"budget:housing:2024:available":  "29650000.00",
+		"budget:housing:2024:encumbered": "0.00",
+		"budget:housing:2024:available":  "29860000.00",
 	})
 
 	// A reversal by whoever released it is refused; another treasurer may.
@@ -158,12 +159,12 @@ func TestFailedAndReversedPayments(t *testing.T) {
 	wantEqual(t, "installment 1 after reversal", v.Installments[0].State, "scheduled")
 	b := fetch[budgetJSON](e.as(auditor), "/v1/programs/housing/budgets/2024")
 	wantEqual(t, "budget paid after reversal", b.Paid, "0.00")
-	wantEqual(t, "budget reserved after reversal", b.Reserved, "350000.00")
+	wantEqual(t, "budget reserved after reversal", b.Reserved, "140000.00")
 	wantEqual(t, "talent paid after reversal", fetch[talentJSON](e.as(auditor), "/v1/talents/"+talent).TotalPaid, "0.00")
 	wantBalances(t, "after reversal", fetch[balancesJSON](e.as(auditor), "/v1/ledger/balances"), map[string]string{
 		paidAcct:                         "0.00",
-		"budget:housing:2024:encumbered": "350000.00",
-		"budget:housing:2024:available":  "29650000.00",
+		"budget:housing:2024:encumbered": "140000.00",
+		"budget:housing:2024:available":  "29860000.00",
 	})
 
 	// Paid again, as a third attempt; the reversed one stays on record.
@@ -185,7 +186,7 @@ func TestFailedAndReversedPayments(t *testing.T) {
 	wantEqual(t, "talent paid", fetch[talentJSON](e.as(auditor), "/v1/talents/"+talent).TotalPaid, "140000.00")
 	wantBalances(t, "after paying again", fetch[balancesJSON](e.as(auditor), "/v1/ledger/balances"), map[string]string{
 		paidAcct:                         "140000.00",
-		"budget:housing:2024:encumbered": "210000.00",
+		"budget:housing:2024:encumbered": "0.00",
 	})
 
 	// A grant with a payment at the bank cannot be terminated; once the
@@ -249,6 +250,6 @@ func TestObjectionsHoldTheNotice(t *testing.T) {
 	wantEqual(t, "state after an upheld objection", v.State, "rejected")
 
 	b := fetch[budgetJSON](e.as(auditor), "/v1/programs/housing/budgets/2024")
-	wantEqual(t, "reserved", b.Reserved, "350000.00")
+	wantEqual(t, "reserved", b.Reserved, "140000.00")
 	wantEqual(t, "grants reserved", b.Grants, 1)
 }

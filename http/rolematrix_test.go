@@ -42,6 +42,14 @@ var expectedRoles = map[string][]string{
 	"GET /v1/programs/{id}":              anyRole,
 	"POST /v1/programs/{id}/budgets":     apprs,
 	"GET /v1/programs/{id}/budgets/{fy}": anyRole,
+	// GET /v1/programs/{id}/budgets/{fy}/commitments | any
+	"GET /v1/programs/{id}/budgets/{fy}/commitments": anyRole,
+	// POST /v1/programs/{id}/budgets/{fy}/close, /close/confirm | approver
+	"POST /v1/programs/{id}/budgets/{fy}/close": apprs,
+	// POST /v1/programs/{id}/budgets/{fy}/adjustments, /{aid}/approve | approver
+	"POST /v1/programs/{id}/budgets/{fy}/adjustments":               apprs,
+	"POST /v1/programs/{id}/budgets/{fy}/adjustments/{aid}/approve": apprs,
+	"POST /v1/programs/{id}/budgets/{fy}/close/confirm":             apprs,
 
 	// POST /v1/talents, /v1/talents/{id}/departure | clerk; GET /v1/talents/{id} | any
 	"POST /v1/talents":                clerks,
@@ -138,7 +146,7 @@ var rePathVar = regexp.MustCompile(`\{([a-z]+)\}`)
 // name nothing, so that an allowed call is refused for its input (400,
 // 404, 409) and never touches a real record.
 var pathValues = map[string]string{"id": "x0123456789abcdef", "fy": "2024", "n": "1", "oid": "o0123456789abcdef",
-	"iid": "i0123456789abcdef", "role": domain.RoleClerk, "rid": "r0123456789abcdef"}
+	"iid": "i0123456789abcdef", "role": domain.RoleClerk, "rid": "r0123456789abcdef", "aid": "a0123456789abcdef"}
 
 // TestRoleMatrix walks the router, so a new route cannot escape, and calls
 // every route without a token, with a token nobody holds, and as a holder

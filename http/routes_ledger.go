@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 
 	"github.com/gorilla/mux"
@@ -106,7 +107,8 @@ func (s *Server) handleGrantTrail(w http.ResponseWriter, r *http.Request) {
 }
 
 // grantTrail collects the grant's own stream and the events of its budget
-// stream that concern it, in global order.
+// streams (every fiscal year its installments are charged to) that
+// concern it, in global order.
 func (s *Server) grantTrail(r *http.Request, g projections.GrantView) ([]TrailEntry, error) {
 	var out []TrailEntry
 	collect := func(stream string, keep func(payload domain.Event) bool) error {
@@ -134,13 +136,29 @@ func (s *Server) grantTrail(r *http.Request, g projections.GrantView) ([]TrailEn
 	if err := collect(domain.StreamGrant(g.ID), nil); err != nil {
 		return nil, err
 	}
-	if g.FiscalYear != 0 {
-		err := collect(domain.StreamBudget(g.ProgramID, g.FiscalYear), func(p domain.Event) bool {
+	for _, fy := range g.BudgetYears() {
+		err := collect(domain.StreamBudget(g.ProgramID, fy), func(p domain.Event) bool {
 			switch e := p.(type) {
 			case *domain.BudgetReserved:
 				return e.GrantID == g.ID
 			case *domain.BudgetReservationReleased:
 				return e.GrantID == g.ID
+			case *domain.ForwardCommitted:
+				return e.GrantID == g.ID
+			case *domain.ForwardCommitmentCovered:
+				return e.GrantID == g.ID
+			case *domain.PaymentCharged:
+				return e.GrantID == g.ID
+			case *domain.PaymentChargeReversed:
+				return e.GrantID == g.ID
+			case *domain.BudgetCarriedOver:
+				return e.GrantID == g.ID
+			case *domain.YearEndClosed:
+				for _, it := range append(slices.Clip(e.Carried), e.Lapsed...) {
+					if it.GrantID == g.ID {
+						return true
+					}
+				}
 			}
 			return false
 		})

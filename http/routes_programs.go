@@ -7,6 +7,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"talentledger/domain"
+	"talentledger/projections"
 )
 
 func (s *Server) registerProgramRoutes() {
@@ -14,7 +15,85 @@ func (s *Server) registerProgramRoutes() {
 	s.handle("GET", "/v1/programs", AnyRole, "list programs with their budgets (?as_of=, ?recorded_as_of=)", s.handleProgramList)
 	s.handle("GET", "/v1/programs/{id}", AnyRole, "one program with its budgets (?as_of=, ?recorded_as_of=)", s.handleProgramGet)
 	s.handle("POST", "/v1/programs/{id}/budgets", []string{domain.RoleApprover}, "appropriate a fiscal year's budget", s.command(s.handleBudgetAppropriate))
-	s.handle("GET", "/v1/programs/{id}/budgets/{fy}", AnyRole, "a budget: appropriated, reserved, paid, available (?as_of=, ?recorded_as_of=)", s.handleBudgetGet)
+	s.handle("GET", "/v1/programs/{id}/budgets/{fy}", AnyRole, "a budget's execution: appropriated, carried over, reserved, paid, available, forward commitments, execution rate (?as_of=, ?recorded_as_of=)", s.handleBudgetGet)
+	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/close", []string{domain.RoleApprover}, "request a fiscal year's year-end close, naming the reservations to carry over", s.command(s.handleCloseRequest))
+	s.handle("GET", "/v1/programs/{id}/budgets/{fy}/commitments", AnyRole, "the forward commitments to a fiscal year, in the order they are covered: the basis of its budget request (?as_of=, ?recorded_as_of=)", s.handleCommitments)
+	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/adjustments", []string{domain.RoleApprover}, "request a budget adjustment: increase, decrease, or transfer to another program's budget of the year", s.command(s.handleAdjustmentRequest))
+	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/adjustments/{aid}/approve", []string{domain.RoleApprover}, "approve a budget adjustment (another approver)", s.command(s.handleAdjustmentApprove))
+	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/close/confirm", []string{domain.RoleApprover}, "confirm a requested year-end close (another approver)", s.command(s.handleCloseConfirm))
+}
+
+type adjustmentRequest struct {
+	commandFields
+	// Kind is "increase", "decrease" or "transfer".
+	Kind   string       `json:"kind"`
+	Amount domain.Money `json:"amount"`
+	// ToProgram is the program a transfer goes to.
+	ToProgram string `json:"to_program,omitempty"`
+}
+
+func (s *Server) handleAdjustmentRequest(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req adjustmentRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	fy, err := pathInt(mux.Vars(r)["fy"], "fiscal year")
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.RequestBudgetAdjustment(r.Context(), domain.AdjustBudget{Meta: req.meta(m), ProgramID: mux.Vars(r)["id"],
+		FiscalYear: fy, Kind: req.Kind, Amount: req.Amount, ToProgram: req.ToProgram})
+	return http.StatusCreated, answer(res), err
+}
+
+func (s *Server) handleAdjustmentApprove(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req commandFields
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	v := mux.Vars(r)
+	fy, err := pathInt(v["fy"], "fiscal year")
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.ApproveBudgetAdjustment(r.Context(), domain.AdjustBudget{Meta: req.meta(m), ProgramID: v["id"],
+		FiscalYear: fy, AdjustmentID: v["aid"]})
+	return http.StatusOK, answer(res), err
+}
+
+type closeRequest struct {
+	commandFields
+	// CarryOver lists the reservations carried over (结转) to the next
+	// year, each with its reason; every other unpaid one lapses (结余).
+	CarryOver []domain.CarryOver `json:"carry_over"`
+}
+
+func (s *Server) handleCloseRequest(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req closeRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	fy, err := pathInt(mux.Vars(r)["fy"], "fiscal year")
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.RequestYearEndClose(r.Context(), domain.YearEndCommand{
+		Meta: req.meta(m), ProgramID: mux.Vars(r)["id"], FiscalYear: fy, CarryOver: req.CarryOver})
+	return http.StatusOK, answer(res), err
+}
+
+func (s *Server) handleCloseConfirm(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req commandFields
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	fy, err := pathInt(mux.Vars(r)["fy"], "fiscal year")
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.ConfirmYearEndClose(r.Context(), domain.YearEndCommand{
+		Meta: req.meta(m), ProgramID: mux.Vars(r)["id"], FiscalYear: fy})
+	return http.StatusOK, answer(res), err
 }
 
 type programRequest struct {
@@ -101,6 +180,34 @@ func (s *Server) handleBudgetGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, b)
+}
+
+func (s *Server) handleCommitments(w http.ResponseWriter, r *http.Request) {
+	v := mux.Vars(r)
+	fy, err := pathInt(v["fy"], "fiscal year")
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	models, _, ok := s.query(w, r)
+	if !ok {
+		return
+	}
+	if _, ok := models.Program(v["id"]); !ok {
+		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "program %q not found", clip(v["id"])))
+		return
+	}
+	b, _ := models.Budget(v["id"], fy)
+	writeJSON(w, http.StatusOK, commitmentsAnswer{ProgramID: v["id"], FiscalYear: fy, Budget: b, Commitments: models.Commitments(v["id"], fy)})
+}
+
+// commitmentsAnswer is a fiscal year's forward commitments with its
+// budget's figures.
+type commitmentsAnswer struct {
+	ProgramID   string                       `json:"program_id"`
+	FiscalYear  int                          `json:"fiscal_year"`
+	Budget      projections.BudgetView       `json:"budget"`
+	Commitments []projections.CommitmentView `json:"commitments"`
 }
 
 // clip shortens an echoed identifier so error messages stay small.

@@ -31,7 +31,7 @@ func newBooks(t *testing.T) *books {
 	store := memstore.New()
 	t.Cleanup(func() { store.Close() })
 	b := &books{t: t, ctx: context.Background(), store: store}
-	b.svc = domain.NewService(store, domain.WithImport(), domain.WithClock(func() time.Time { return b.now }))
+	b.svc = domain.NewService(store, domain.WithMaxBackdate(400), domain.WithClock(func() time.Time { return b.now }))
 	return b
 }
 

@@ -46,7 +46,7 @@ func TestGrantListPagesAndTotals(t *testing.T) {
 		if i%6 == 2 {
 			continue
 		}
-		e.do(e.svc.ApproveGrant(e.ctx, domain.ApproveGrant{Meta: e.on(e.approver, "2024-01-15"), GrantID: g}))
+		e.do(e.svc.ApproveGrant(e.ctx, domain.ApproveGrant{Meta: e.on(e.approver, "2024-01-20"), GrantID: g}))
 		if i%6 == 3 {
 			continue
 		}
@@ -54,7 +54,7 @@ func TestGrantListPagesAndTotals(t *testing.T) {
 		e.do(e.svc.ApprovePayment(e.ctx, domain.PaymentCommand{Meta: e.on(e.approver, "2024-01-20"), PaymentID: p}))
 		e.do(e.svc.ReleasePayment(e.ctx, domain.PaymentCommand{Meta: e.on(e.treasurer, "2024-01-20"), PaymentID: p, BankReference: "B"}))
 		if i%6 == 5 {
-			e.do(e.svc.ReversePayment(e.ctx, domain.PaymentCommand{Meta: e.on(e.treasurer2, "2024-01-21"), PaymentID: p, Reason: "wrong account"}))
+			e.do(e.svc.ReversePayment(e.ctx, domain.PaymentCommand{Meta: e.on(e.treasurer2, "2024-01-20"), PaymentID: p, Reason: "wrong account"}))
 		}
 	}
 	if err := e.proj.WaitFor(e.ctx, e.last(), 5*time.Second); err != nil {

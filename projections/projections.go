@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -70,6 +71,21 @@ type Projector struct {
 	// reservation is not yet released. Reconciliation looks at both.
 	pendingApproval map[string]time.Time
 	pendingRelease  map[string]time.Time
+	// pendingCharge holds payments charged to (or taken back from) a
+	// budget whose grant event is not yet recorded, by payment.
+	pendingCharge map[string]pendingFlow
+	// forward marks the grants' forward commitments, by year.
+	forward map[forwardKey]bool
+	// pendingClose holds closed years whose carry-overs and lapses are
+	// not yet recorded on the next year's budget.
+	pendingClose map[budgetKey]time.Time
+	// pendingForward holds approvals whose forward commitments, appended
+	// beside GrantApproved, are not all recorded.
+	pendingForward map[string]forwardCount
+	// commitments lists each budget's forward commitments in order.
+	commitments map[budgetKey][]*CommitmentView
+	// pendingTransfer holds approved budget transfers not yet received.
+	pendingTransfer map[string]pendingTransfer
 
 	fm    *fundModels
 	pm    *principalModels
@@ -110,6 +126,12 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		ledger:          NewLedger(),
 		pendingApproval: map[string]time.Time{},
 		pendingRelease:  map[string]time.Time{},
+		pendingCharge:   map[string]pendingFlow{},
+		forward:         map[forwardKey]bool{},
+		pendingClose:    map[budgetKey]time.Time{},
+		pendingTransfer: map[string]pendingTransfer{},
+		commitments:     map[budgetKey][]*CommitmentView{},
+		pendingForward:  map[string]forwardCount{},
 		audit:           &auditModels{tree: auditproof.NewTree()},
 	}
 	p.initFunds()
@@ -248,8 +270,53 @@ func (p *Projector) PendingGrants(cutoff time.Time) []string {
 			ids = append(ids, id)
 		}
 	}
+	for _, f := range p.pendingCharge {
+		if f.at.Before(cutoff) {
+			ids = append(ids, f.grant)
+		}
+	}
+	for id, f := range p.pendingForward {
+		if f.want > 0 && f.at.Before(cutoff) {
+			ids = append(ids, id)
+		}
+	}
 	sort.Strings(ids)
-	return ids
+	return slices.Compact(ids)
+}
+
+// PendingCloses lists closed budgets whose next year has not yet received
+// their carry-overs and lapses, closed before cutoff, for reconciliation.
+func (p *Projector) PendingCloses(cutoff time.Time) []domain.BudgetKey {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var out []domain.BudgetKey
+	for k, t := range p.pendingClose {
+		if t.Before(cutoff) {
+			out = append(out, domain.BudgetKey{ProgramID: k.program, FiscalYear: k.fy})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ProgramID != out[j].ProgramID {
+			return out[i].ProgramID < out[j].ProgramID
+		}
+		return out[i].FiscalYear < out[j].FiscalYear
+	})
+	return out
+}
+
+// PendingTransfers lists approved budget transfers not yet received by
+// their target, approved before cutoff, for reconciliation.
+func (p *Projector) PendingTransfers(cutoff time.Time) []domain.TransferKey {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var out []domain.TransferKey
+	for _, t := range p.pendingTransfer {
+		if t.at.Before(cutoff) {
+			out = append(out, t.key)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AdjustmentID < out[j].AdjustmentID })
+	return out
 }
 
 // TalentGrants lists a talent's grants; it backs the domain's no-stacking

@@ -161,9 +161,25 @@ func TestBudgetView(t *testing.T) {
 		AmountRequested: e.money("100000")})).ID
 	e.do(e.svc.ReviewGrant(e.ctx, domain.ReviewGrant{Meta: e.on(e.reviewer, "2024-01-04"), GrantID: g, Decision: "approve"}))
 	e.do(e.svc.ApproveGrant(e.ctx, domain.ApproveGrant{Meta: e.on(e.approver, "2024-01-15"), GrantID: g}))
+	// 2024 reserves the first installment; the second, due in 2025, is
+	// a forward commitment on a 2025 budget not yet appropriated.
 	b := e.budget("rent", 2024)
-	wantBudget(t, "approved", b, "1000000.00", "100000.00", "0.00", "900000.00")
+	wantBudget(t, "approved", b, "1000000.00", "50000.00", "0.00", "950000.00")
 	wantEq(t, "grants", b.Grants, 1)
+	b25 := e.budget("rent", 2025)
+	wantEq(t, "2025 uncovered", b25.Uncovered.String(), "50000.00")
+	wantEq(t, "2025 forward committed", b25.ForwardCommitted.String(), "50000.00")
+	wantEq(t, "2025 flagged before any appropriation", b25.Flagged, false)
+	if cs := e.proj.Commitments("rent", 2025); len(cs) != 1 || cs[0].GrantID != g || cs[0].Uncovered.String() != "50000.00" || cs[0].ApprovedIn != 2024 {
+		t.Errorf("2025 commitments = %+v, want grant %s's 50000.00 uncovered", cs, g)
+	}
+	// An appropriation too small to cover it flags it.
+	e.do(e.svc.AppropriateBudget(e.ctx, domain.AppropriateBudget{Meta: e.on(e.approver, "2024-01-16"), ProgramID: "rent",
+		FiscalYear: 2025, Amount: e.money("10000")}))
+	wantEq(t, "2025 flagged", e.budget("rent", 2025).Flagged, true)
+	if cs := e.proj.Commitments("rent", 2025); len(cs) != 1 || !cs[0].Flagged {
+		t.Errorf("2025 commitments = %+v, want one flagged", cs)
+	}
 
 	pay := func(date string) string {
 		p := e.do(e.svc.PreparePayment(e.ctx, domain.PreparePayment{Meta: e.on(e.clerk, date), GrantID: g, Installment: 1})).ID
@@ -172,11 +188,12 @@ func TestBudgetView(t *testing.T) {
 		return p
 	}
 	p := pay("2024-01-20")
-	wantBudget(t, "released", e.budget("rent", 2024), "1000000.00", "50000.00", "50000.00", "900000.00")
+	wantBudget(t, "released", e.budget("rent", 2024), "1000000.00", "0.00", "50000.00", "950000.00")
+	wantEq(t, "execution rate", e.budget("rent", 2024).ExecutionRate, "5.00")
 	e.do(e.svc.ReversePayment(e.ctx, domain.PaymentCommand{Meta: e.on(e.treasurer2, "2024-01-25"), PaymentID: p, Reason: "wrong account"}))
-	wantBudget(t, "reversed", e.budget("rent", 2024), "1000000.00", "100000.00", "0.00", "900000.00")
+	wantBudget(t, "reversed", e.budget("rent", 2024), "1000000.00", "50000.00", "0.00", "950000.00")
 	pay("2024-01-26")
-	wantBudget(t, "released again", e.budget("rent", 2024), "1000000.00", "50000.00", "50000.00", "900000.00")
+	wantBudget(t, "released again", e.budget("rent", 2024), "1000000.00", "0.00", "50000.00", "950000.00")
 
 	e.do(e.svc.ReportDeparture(e.ctx, domain.ReportDeparture{Meta: e.on(e.clerk, "2024-07-15"), TalentID: talent, DepartureDate: "2024-07-15"}))
 	e.do(e.svc.TerminateGrant(e.ctx, domain.TerminateGrant{Meta: e.on(e.approver, "2024-07-20"), GrantID: g}))
@@ -186,6 +203,8 @@ func TestBudgetView(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantBudget(t, "terminated", e.budget("rent", 2024), "1000000.00", "0.00", "50000.00", "950000.00")
+	wantEq(t, "2025 uncovered after the termination", e.budget("rent", 2025).Uncovered.String(), "0.00")
+	wantEq(t, "2025 forward committed after the termination", e.budget("rent", 2025).ForwardCommitted.String(), "0.00")
 
 	gv, _ := e.proj.Grant(g)
 	wantEq(t, "grant state", gv.State, domain.GrantStateTerminated)

@@ -1,8 +1,11 @@
 package projections
 
 import (
+	"slices"
 	"sort"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"talentledger/domain"
 	"talentledger/eventstore"
@@ -23,8 +26,12 @@ type ProgramView struct {
 	Budgets          []BudgetView            `json:"budgets"`
 }
 
-// BudgetView is a program's budget for one fiscal year.
-// Available = Appropriated − Reserved − Paid.
+// BudgetView is a program's budget for one fiscal year: its execution
+// (预算执行情况). Available = Appropriated − Reserved − Paid. Paid counts
+// only the payments released in the year. Uncovered is what forward
+// commitments of earlier approvals promise the year beyond what it has
+// covered; Flagged is set when the year has an appropriation and still
+// leaves some uncovered.
 type BudgetView struct {
 	ProgramID    string       `json:"program_id"`
 	FiscalYear   int          `json:"fiscal_year"`
@@ -32,7 +39,44 @@ type BudgetView struct {
 	Reserved     domain.Money `json:"reserved"`
 	Paid         domain.Money `json:"paid"`
 	Available    domain.Money `json:"available"`
-	Grants       int          `json:"grants"`
+	// ForwardCommitted is what earlier years' approvals committed to the
+	// year, covered or not; Uncovered the part not covered yet.
+	ForwardCommitted domain.Money `json:"forward_committed"`
+	Uncovered        domain.Money `json:"uncovered"`
+	Flagged          bool         `json:"flagged"`
+	// CarriedOver is what the year before carried over (结转) into this
+	// one at its close; CarriedOut what this year carried into the next,
+	// and Lapsed what went back to it unspent (结余) at its close.
+	CarriedOver domain.Money `json:"carried_over"`
+	CarriedOut  domain.Money `json:"carried_out"`
+	Lapsed      domain.Money `json:"lapsed"`
+	// Adjustments is what approved budget adjustments (预算调整) added:
+	// increases and transfers in, less decreases and transfers out.
+	Adjustments domain.Money `json:"adjustments"`
+	// Closed is set once the year is closed at year end (年终结账).
+	Closed bool `json:"closed"`
+	// ExecutionRate is Paid ÷ (Appropriated + CarriedOver + Adjustments),
+	// in percent with two decimals.
+	ExecutionRate string `json:"execution_rate"`
+	Grants        int    `json:"grants"`
+}
+
+// CommitmentView is one grant's forward commitment to a fiscal year: the
+// installments falling due in it, committed when the grant was approved
+// in an earlier year (or when its year closed with them lapsed). Covered
+// is what the year's budget reserved for it; Uncovered waits for an
+// appropriation, and is flagged once the year has one.
+type CommitmentView struct {
+	GrantID      string       `json:"grant_id"`
+	TalentID     string       `json:"talent_id"`
+	Amount       domain.Money `json:"amount"`
+	Covered      domain.Money `json:"covered"`
+	Uncovered    domain.Money `json:"uncovered"`
+	Released     domain.Money `json:"released"`
+	Installments []int        `json:"installments"`
+	ApprovedIn   int          `json:"approved_in"`
+	LapsedFrom   int          `json:"lapsed_from,omitempty"`
+	Flagged      bool         `json:"flagged"`
 }
 
 // TalentView is a talent with the totals of their grants.
@@ -124,6 +168,9 @@ type InstallmentView struct {
 	DueDate   string       `json:"due_date"`
 	State     string       `json:"state"`
 	PaymentID string       `json:"payment_id,omitempty"`
+	// FiscalYear is the year the installment is charged to: the year it
+	// falls due, or, once paid, the year of its release.
+	FiscalYear int `json:"fiscal_year"`
 }
 
 // PaymentView is one payment.
@@ -138,7 +185,9 @@ type PaymentView struct {
 	ReleasedBy    string       `json:"released_by,omitempty"`
 	BankReference string       `json:"bank_reference,omitempty"`
 	ReleasedOn    string       `json:"released_on,omitempty"`
-	Reason        string       `json:"reason,omitempty"`
+	// FiscalYear is the year a released payment was charged to.
+	FiscalYear int    `json:"fiscal_year,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 }
 
 // TerminationView is how a grant ended early.
@@ -182,8 +231,106 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 		}
 	case *domain.BudgetReservationReleased:
 		b := p.budget(e.ProgramID, e.FiscalYear)
-		b.Reserved = b.Reserved.Sub(e.Amount)
+		if e.Uncovered {
+			b.Uncovered = b.Uncovered.Sub(e.Amount)
+		} else {
+			b.Reserved = b.Reserved.Sub(e.Amount)
+		}
+		b.ForwardCommitted = b.ForwardCommitted.Sub(p.forwardReleased(e))
 		b.settle()
+		if c := p.commitment(e.ProgramID, e.FiscalYear, e.GrantID); c != nil {
+			c.Released = c.Released.Add(e.Amount)
+			if e.Uncovered {
+				c.Uncovered = c.Uncovered.Sub(e.Amount)
+			}
+		}
+	case *domain.YearEndClosed:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		b.Closed = true
+		for _, it := range e.Carried {
+			b.Reserved = b.Reserved.Sub(it.Amount)
+			b.CarriedOut = b.CarriedOut.Add(it.Amount)
+		}
+		for _, it := range e.Lapsed {
+			if c := p.commitment(e.ProgramID, e.FiscalYear, it.GrantID); c != nil && it.Uncovered.Sign() > 0 {
+				c.Uncovered = c.Uncovered.Sub(it.Uncovered)
+				c.Released = c.Released.Add(it.Uncovered)
+			}
+			b.Reserved = b.Reserved.Sub(it.Amount)
+			b.Uncovered = b.Uncovered.Sub(it.Uncovered)
+			b.Lapsed = b.Lapsed.Add(it.Amount)
+		}
+		b.settle()
+		if len(e.Carried)+len(e.Lapsed) > 0 {
+			p.pendingClose[budgetKey{e.ProgramID, e.FiscalYear}] = p.eventTime(ev)
+		}
+	case *domain.BudgetAdjusted:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		if e.Kind == domain.AdjustIncrease {
+			b.Adjustments = b.Adjustments.Add(e.Amount)
+		} else {
+			b.Adjustments = b.Adjustments.Sub(e.Amount)
+		}
+		b.settle()
+		if e.Kind == domain.AdjustTransfer {
+			p.pendingTransfer[e.AdjustmentID] = pendingTransfer{domain.TransferKey{ProgramID: e.ProgramID, FiscalYear: e.FiscalYear,
+				AdjustmentID: e.AdjustmentID}, p.eventTime(ev)}
+		}
+	case *domain.BudgetTransferReceived:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		b.Adjustments = b.Adjustments.Add(e.Amount)
+		b.settle()
+		delete(p.pendingTransfer, e.AdjustmentID)
+	case *domain.BudgetCarriedOver:
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		b.CarriedOver = b.CarriedOver.Add(e.Amount)
+		b.Reserved = b.Reserved.Add(e.Amount)
+		b.settle()
+		delete(p.pendingClose, budgetKey{e.ProgramID, e.FromYear})
+		p.movedTo(e.GrantID, e.FiscalYear, e.Installments)
+	case *domain.ForwardCommitted:
+		if e.LapsedFrom != 0 {
+			delete(p.pendingClose, budgetKey{e.ProgramID, e.LapsedFrom})
+			p.movedTo(e.GrantID, e.FiscalYear, e.Installments)
+		} else {
+			p.forwardSeen(e.GrantID)
+		}
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		if e.Covered {
+			b.Reserved = b.Reserved.Add(e.Amount)
+		} else {
+			b.Uncovered = b.Uncovered.Add(e.Amount)
+		}
+		b.ForwardCommitted = b.ForwardCommitted.Add(e.Amount)
+		b.Grants++
+		b.settle()
+		p.forward[forwardKey{e.ProgramID, e.FiscalYear, e.GrantID}] = true
+		c := &CommitmentView{GrantID: e.GrantID, TalentID: e.TalentID, Amount: e.Amount, Installments: e.Installments,
+			ApprovedIn: e.ApprovedIn, LapsedFrom: e.LapsedFrom}
+		if e.Covered {
+			c.Covered = e.Amount
+		} else {
+			c.Uncovered = e.Amount
+		}
+		k := budgetKey{e.ProgramID, e.FiscalYear}
+		p.commitments[k] = append(p.commitments[k], c)
+	case *domain.ForwardCommitmentCovered:
+		if c := p.commitment(e.ProgramID, e.FiscalYear, e.GrantID); c != nil {
+			c.Covered = c.Covered.Add(e.Amount)
+			c.Uncovered = c.Uncovered.Sub(e.Amount)
+		}
+		b := p.budget(e.ProgramID, e.FiscalYear)
+		b.Uncovered = b.Uncovered.Sub(e.Amount)
+		b.Reserved = b.Reserved.Add(e.Amount)
+		b.settle()
+	case *domain.PaymentCharged:
+		p.pendingCharge[e.PaymentID] = pendingFlow{e.GrantID, p.eventTime(ev)}
+	case *domain.PaymentChargeReversed:
+		if e.Reversal != nil {
+			p.pendingCharge[e.PaymentID] = pendingFlow{e.GrantID, p.eventTime(ev)}
+		} else {
+			delete(p.pendingCharge, e.PaymentID)
+		}
 	case *domain.EntitlementReserved:
 		// The first step of an approval: pending until GrantApproved, or
 		// until the approval is undone and the entitlement given back.
@@ -203,6 +350,7 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 			t.DepartureDate = e.DepartureDate
 		}
 	case *domain.PaymentReleased:
+		delete(p.pendingCharge, e.PaymentID)
 		b := p.budget(e.ProgramID, e.FiscalYear)
 		b.Reserved = b.Reserved.Sub(e.Amount)
 		b.Paid = b.Paid.Add(e.Amount)
@@ -211,6 +359,7 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 			t.TotalPaid = t.TotalPaid.Add(e.Amount)
 		}
 	case *domain.PaymentReversed:
+		delete(p.pendingCharge, e.PaymentID)
 		b := p.budget(e.ProgramID, e.FiscalYear)
 		b.Reserved = b.Reserved.Add(e.Amount)
 		b.Paid = b.Paid.Sub(e.Amount)
@@ -236,11 +385,20 @@ func (p *Projector) apply(ev *eventstore.Event, payload domain.Event) {
 		}
 	case *domain.GrantApproved:
 		delete(p.pendingApproval, e.GrantID)
+		if n := len(e.Years); n > 1 {
+			f := p.pendingForward[e.GrantID]
+			f.want, f.at = n-1, p.eventTime(ev)
+			if f.seen < f.want {
+				p.pendingForward[e.GrantID] = f
+			} else {
+				delete(p.pendingForward, e.GrantID)
+			}
+		}
 		if t := p.talents[e.TalentID]; t != nil {
 			t.TotalAwarded = t.TotalAwarded.Add(e.Amount)
 		}
 	case *domain.GrantTerminated:
-		if e.Released.Sign() > 0 {
+		if e.Released.Sign() > 0 || len(e.Releases) > 0 {
 			p.pendingRelease[e.GrantID] = p.eventTime(ev)
 		}
 	case *domain.ClawbackAssessed:
@@ -334,7 +492,109 @@ func (p *Projector) budget(program string, fy int) *BudgetView {
 	return b
 }
 
-func (b *BudgetView) settle() { b.Available = b.Appropriated.Sub(b.Reserved).Sub(b.Paid) }
+func (b *BudgetView) settle() {
+	b.Available = b.Appropriated.Add(b.CarriedOver).Add(b.Adjustments).Sub(b.Reserved).Sub(b.Paid).Sub(b.CarriedOut)
+	b.Flagged = b.Appropriated.Sign() > 0 && b.Uncovered.Sign() > 0
+}
+
+// read returns a copy of the view to answer with, its execution rate
+// worked out.
+func (b *BudgetView) read() BudgetView {
+	v := *b
+	v.ExecutionRate = "0.00"
+	if funds := b.Appropriated.Add(b.CarriedOver).Add(b.Adjustments); funds.Sign() > 0 {
+		v.ExecutionRate = b.Paid.Decimal().Mul(hundred).Div(funds.Decimal()).StringFixed(2)
+	}
+	return v
+}
+
+var hundred = decimal.NewFromInt(100)
+
+// commitment returns a grant's latest forward commitment to a year.
+func (p *Projector) commitment(program string, fy int, grant string) *CommitmentView {
+	cs := p.commitments[budgetKey{program, fy}]
+	for i := len(cs) - 1; i >= 0; i-- {
+		if cs[i].GrantID == grant {
+			return cs[i]
+		}
+	}
+	return nil
+}
+
+// Commitments lists the forward commitments to a program's fiscal year,
+// in the order they were made: the order they are covered in, and the
+// basis of that year's budget request.
+func (p *Projector) Commitments(program string, fy int) []CommitmentView {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b := p.budgets[budgetKey{program, fy}]
+	out := []CommitmentView{}
+	for _, c := range p.commitments[budgetKey{program, fy}] {
+		v := *c
+		v.Flagged = b != nil && b.Appropriated.Add(b.CarriedOver).Add(b.Adjustments).Sign() > 0 && v.Uncovered.Sign() > 0
+		out = append(out, v)
+	}
+	return out
+}
+
+// forwardKey names one grant's forward commitment to one year.
+type forwardKey struct {
+	program string
+	fy      int
+	grant   string
+}
+
+// forwardReleased is what a release gives back of a forward commitment.
+func (p *Projector) forwardReleased(e *domain.BudgetReservationReleased) domain.Money {
+	if p.forward[forwardKey{e.ProgramID, e.FiscalYear, e.GrantID}] {
+		return e.Amount
+	}
+	return domain.Zero
+}
+
+// pendingTransfer is an approved transfer not yet received.
+type pendingTransfer struct {
+	key domain.TransferKey
+	at  time.Time
+}
+
+// movedTo records on a grant's page that its unpaid installments are now
+// charged to fy, carried over or lapsed there at a year-end close.
+func (p *Projector) movedTo(grantID string, fy int, installments []int) {
+	g := p.grants[grantID]
+	if g == nil {
+		return
+	}
+	for _, n := range installments {
+		if n >= 1 && n <= len(g.Installments) && g.Installments[n-1].State != InstallmentPaid {
+			g.Installments[n-1].FiscalYear = fy
+		}
+	}
+}
+
+// forwardCount counts an approval's forward commitments recorded against
+// those it has (want, known once GrantApproved is seen).
+type forwardCount struct {
+	want, seen int
+	at         time.Time
+}
+
+// forwardSeen counts a forward commitment made at an approval.
+func (p *Projector) forwardSeen(grant string) {
+	f := p.pendingForward[grant]
+	f.seen++
+	if f.want > 0 && f.seen >= f.want {
+		delete(p.pendingForward, grant)
+		return
+	}
+	p.pendingForward[grant] = f
+}
+
+// pendingFlow is a two-stream flow's grant and when it began.
+type pendingFlow struct {
+	grant string
+	at    time.Time
+}
 
 // grantOf returns the grant an event of a grant stream belongs to.
 func grantOf(e domain.Event) string {
@@ -411,7 +671,8 @@ func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
 		g.FiscalYear, g.ApprovedOn, g.ServiceStart, g.ServiceMonths = e.FiscalYear, e.ApprovedOn, e.ServiceStart, e.ServiceMonths
 		g.Installments = make([]InstallmentView, len(e.Installments))
 		for i, in := range e.Installments {
-			g.Installments[i] = InstallmentView{N: in.N, Amount: in.Amount, DueDate: in.DueDate, State: InstallmentScheduled}
+			g.Installments[i] = InstallmentView{N: in.N, Amount: in.Amount, DueDate: in.DueDate, State: InstallmentScheduled,
+				FiscalYear: e.YearOfInstallment(in.N)}
 		}
 		g.Due = e.Amount
 	case *domain.GrantRejected:
@@ -431,6 +692,12 @@ func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
 			pv.State, pv.ReleasedBy, pv.BankReference, pv.ReleasedOn = domain.PaymentStateReleased, by, e.BankReference, e.ReleasedOn
 		}
 		g.installment(e.Installment, InstallmentPaid, e.PaymentID)
+		if n := e.Installment; n >= 1 && n <= len(g.Installments) {
+			g.Installments[n-1].FiscalYear = e.FiscalYear
+		}
+		if pv := g.payment(e.PaymentID); pv != nil {
+			pv.FiscalYear = e.FiscalYear
+		}
 		g.Paid = g.Paid.Add(e.Amount)
 		g.Due = g.Due.Sub(e.Amount)
 		if g.allPaid() {
@@ -501,6 +768,26 @@ func (g *GrantView) installment(n int, state, paymentID string) {
 	}
 }
 
+// BudgetYears lists the fiscal years whose budgets hold the grant's money:
+// the year of its approval and each year an installment is charged to.
+func (g *GrantView) BudgetYears() []int {
+	var ys []int
+	add := func(y int) {
+		if y != 0 && !slices.Contains(ys, y) {
+			ys = append(ys, y)
+		}
+	}
+	add(g.FiscalYear)
+	for _, in := range g.Installments {
+		add(in.FiscalYear)
+	}
+	for _, pv := range g.Payments {
+		add(pv.FiscalYear)
+	}
+	slices.Sort(ys)
+	return ys
+}
+
 func (g *GrantView) allPaid() bool {
 	for _, in := range g.Installments {
 		if in.State != InstallmentPaid {
@@ -537,7 +824,7 @@ func (p *Projector) programLocked(id string) ProgramView {
 	v.Budgets = []BudgetView{}
 	for k, b := range p.budgets {
 		if k.program == id {
-			v.Budgets = append(v.Budgets, *b)
+			v.Budgets = append(v.Budgets, b.read())
 		}
 	}
 	sort.Slice(v.Budgets, func(i, j int) bool { return v.Budgets[i].FiscalYear < v.Budgets[j].FiscalYear })
@@ -552,7 +839,7 @@ func (p *Projector) Budget(program string, fy int) (BudgetView, bool) {
 	if b == nil {
 		return BudgetView{}, false
 	}
-	return *b, true
+	return b.read(), true
 }
 
 // Talent returns one talent.

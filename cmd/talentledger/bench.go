@@ -38,6 +38,7 @@ type benchConfig struct {
 	rate        float64
 	idempotency bool
 	programs    int
+	years       int
 	jsonOut     string
 	data        string
 	logFile     string
@@ -60,6 +61,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&c.rate, "rate", 0, "operations per second for all clients together (0: as fast as the clients go)")
 	fs.BoolVar(&c.idempotency, "idempotency", true, "send an Idempotency-Key with every command")
 	fs.IntVar(&c.programs, "programs", 8, "subsidy programs the load spreads over (each has its own budget stream)")
+	fs.IntVar(&c.years, "years", 1, "fiscal years each award is paid over, in yearly installments: each approval records a forward commitment on every later year's budget")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&c.data, "data", "", "data directory (default: a fresh temporary directory, removed afterwards)")
 	fs.StringVar(&c.logFile, "log", "", "file for the server's log (default: server.log in the data directory; \"-\" for stderr)")
@@ -74,7 +76,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if c.clients < 1 || c.readRatio < 0 || c.readRatio > 1 || c.programs < 1 || c.rate < 0 || c.writers < 1 {
+	if c.clients < 1 || c.readRatio < 0 || c.readRatio > 1 || c.programs < 1 || c.years < 1 || c.years > 5 || c.rate < 0 || c.writers < 1 {
 		return errors.New("--clients, --programs and --writers must be positive, --read-ratio in [0, 1], --rate not negative")
 	}
 	if c.soak > 0 {
@@ -219,7 +221,7 @@ func startBenchServer(ctx context.Context, c benchConfig, dir string) (*benchSer
 	}
 	if err == nil {
 		if err = loadDemo(ctx, a.svc); err == nil {
-			talents, err = benchSetup(ctx, a.svc, c.programs)
+			talents, err = benchSetup(ctx, a.svc, c.programs, c.years)
 		}
 	}
 	if err != nil {
@@ -264,11 +266,13 @@ func benchProgram(i int) string { return fmt.Sprintf("bench_%d", i+1) }
 // program; grants cycle through them.
 const benchTalentsPerProgram = 250
 
-// benchSetup defines the bench's programs: single-installment transport
-// subsidies without public notice days or service months, so that a grant
-// goes from application to payment without waiting for a date, each with a
-// budget that never runs out, and talents to apply for them.
-func benchSetup(ctx context.Context, svc *domain.Service, programs int) ([][]string, error) {
+// benchSetup defines the bench's programs: transport subsidies without
+// public notice days or service months, so that a grant goes from
+// application to its first payment without waiting for a date, each with
+// budgets that never run out, and talents to apply for them. An award is
+// paid in one installment, or in one a year over years fiscal years, each
+// later year's share a forward commitment covered by that year's budget.
+func benchSetup(ctx context.Context, svc *domain.Service, programs, years int) ([][]string, error) {
 	fy := benchFiscalYear()
 	admin := domain.Actor{Principal: "bench-admin-1", Role: domain.RoleAdmin}
 	approver := domain.Actor{Principal: "bench-approver-1", Role: domain.RoleApprover}
@@ -283,12 +287,14 @@ func benchSetup(ctx context.Context, svc *domain.Service, programs int) ([][]str
 		id := benchProgram(i)
 		if _, err := svc.DefineProgram(ctx, domain.DefineProgram{Meta: domain.CommandMeta{Actor: admin, DocumentRef: "BENCH-PROGRAM"},
 			ProgramID: id, Name: "Bench transport subsidy " + strconv.Itoa(i+1), Kind: domain.KindTransport, Caps: caps,
-			Schedule: domain.Schedule{Percentages: pct(100)}}); err != nil {
+			Schedule: benchSchedule(years)}); err != nil {
 			return nil, fmt.Errorf("define %s: %w", id, err)
 		}
-		if _, err := svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: domain.CommandMeta{Actor: approver, DocumentRef: "BENCH-BUDGET"},
-			ProgramID: id, FiscalYear: fy, Amount: money("1000000000000")}); err != nil {
-			return nil, fmt.Errorf("budget %s: %w", id, err)
+		for y := fy; y < fy+years; y++ {
+			if _, err := svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: domain.CommandMeta{Actor: approver, DocumentRef: "BENCH-BUDGET"},
+				ProgramID: id, FiscalYear: y, Amount: money("1000000000000")}); err != nil {
+				return nil, fmt.Errorf("budget %s %d: %w", id, y, err)
+			}
 		}
 	}
 	var wg sync.WaitGroup
@@ -314,6 +320,19 @@ func benchSetup(ctx context.Context, svc *domain.Service, programs int) ([][]str
 		return nil, err
 	}
 	return talents, nil
+}
+
+// benchSchedule pays an award in one installment a year over years years.
+func benchSchedule(years int) domain.Schedule {
+	if years <= 1 {
+		return domain.Schedule{Percentages: pct(100)}
+	}
+	ps := make([]int64, years)
+	for i := range ps {
+		ps[i] = 100 / int64(years)
+	}
+	ps[0] += 100 - ps[0]*int64(years)
+	return domain.Schedule{Percentages: pct(ps...), IntervalMonths: 12}
 }
 
 func benchFiscalYear() int {
@@ -392,8 +411,8 @@ func (l *loadRun) fail(kind string, status int, detail string) {
 }
 
 func runLoadBench(ctx context.Context, c benchConfig, dir string, stdout io.Writer) error {
-	fmt.Fprintf(stdout, "talentledger bench: %d clients, %s, read ratio %.2f, %d programs, idempotency keys %v, data in %s\n",
-		c.clients, c.duration, c.readRatio, c.programs, c.idempotency, dir)
+	fmt.Fprintf(stdout, "talentledger bench: %d clients, %s, read ratio %.2f, %d programs, awards over %d fiscal year(s), idempotency keys %v, data in %s\n",
+		c.clients, c.duration, c.readRatio, c.programs, c.years, c.idempotency, dir)
 	setupStart := time.Now()
 	srv, err := startBenchServer(ctx, c, dir)
 	if err != nil {
@@ -933,7 +952,7 @@ func (l *loadRun) results(elapsed time.Duration, windows []window) *benchResults
 
 func benchConfigJSON(c benchConfig) map[string]any {
 	return map[string]any{"duration": c.duration.String(), "clients": c.clients, "read_ratio": c.readRatio, "rate": c.rate,
-		"idempotency": c.idempotency, "programs": c.programs, "gomaxprocs": runtime.GOMAXPROCS(0), "cpus": runtime.NumCPU(),
+		"idempotency": c.idempotency, "programs": c.programs, "years": c.years, "gomaxprocs": runtime.GOMAXPROCS(0), "cpus": runtime.NumCPU(),
 		"go": runtime.Version(), "scrub_rate": c.scrubRate}
 }
 

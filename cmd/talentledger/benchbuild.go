@@ -234,7 +234,7 @@ func buildEvents(ctx context.Context, store eventstore.Store, log *slog.Logger, 
 	err = loadDemo(ctx, a.svc)
 	var talents [][]string
 	if err == nil {
-		talents, err = benchSetup(ctx, a.svc, builderPrograms)
+		talents, err = benchSetup(ctx, a.svc, builderPrograms, 1)
 	}
 	pcancel()
 	<-pdone

@@ -465,7 +465,11 @@ func TestCrashUnderLoad(t *testing.T) {
 	counts := map[string]int{}
 	it := store.ReadAll(context.Background(), eventstore.Start)
 	for it.Next() {
-		counts[it.Event().Type]++
+		name, _, ok := domain.ParseEventType(it.Event().Type)
+		if !ok {
+			name = it.Event().Type
+		}
+		counts[name]++ // every version of a type
 	}
 	if err := it.Err(); err != nil {
 		t.Fatal(err)

@@ -48,8 +48,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var ps []ledgerhttp.Principal
 	for key, tok := range tokens {
 		role := key
-		if key == demoAdmin2 {
-			role = domain.RoleAdmin
+		if r, ok := demoSeconds[key]; ok {
+			role = r
 		}
 		ps = append(ps, ledgerhttp.Principal{ID: "demo-" + key, Roles: []string{role}, TokenSHA256: ledgerhttp.HashToken(tok)})
 	}
@@ -129,31 +129,45 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // requests (four eyes on access).
 const demoAdmin2 = "admin2"
 
-// demoTokens returns one token per role, and one for a second admin,
-// reading them from
-// <data>/demo-tokens.json or creating that file. Tokens are generated on
-// this machine at first run; none is ever part of the source.
+// demoSeconds are the demo's second principals in a role, for the
+// controls that need two people: access (admin2) and budget decisions, a
+// year-end close or an adjustment (approver2).
+var demoSeconds = map[string]string{demoAdmin2: domain.RoleAdmin, "approver2": domain.RoleApprover}
+
+// demoTokens returns one token per role, and one for each second
+// principal, reading them from <data>/demo-tokens.json or creating that
+// file; a token missing from an older file is added to it. Tokens are
+// generated on this machine at first run; none is ever part of the
+// source.
 func demoTokens(dir string) (map[string]string, error) {
 	path := filepath.Join(dir, "demo-tokens.json")
+	keys := slices.Clone(domain.Roles)
+	for k := range demoSeconds {
+		keys = append(keys, k)
+	}
+	tokens := map[string]string{}
 	b, err := os.ReadFile(path)
 	if err == nil {
-		tokens := map[string]string{}
 		if err := json.Unmarshal(b, &tokens); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		for _, role := range append(slices.Clone(domain.Roles), demoAdmin2) {
+		for _, role := range domain.Roles {
 			if tokens[role] == "" {
 				return nil, fmt.Errorf("%s has no token for role %s; delete it to make new ones", path, role)
 			}
 		}
-		return tokens, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	tokens := map[string]string{}
-	for _, role := range append(slices.Clone(domain.Roles), demoAdmin2) {
-		tokens[role] = ledgerhttp.NewToken()
+	missing := false
+	for _, k := range keys {
+		if tokens[k] == "" {
+			tokens[k] = ledgerhttp.NewToken()
+			missing = true
+		}
+	}
+	if !missing {
+		return tokens, nil
 	}
 	b, _ = json.MarshalIndent(tokens, "", "  ")
 	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
@@ -163,7 +177,7 @@ func demoTokens(dir string) (map[string]string, error) {
 }
 
 func printDemoHelp(w io.Writer, base string, tokens map[string]string, dir string) {
-	fmt.Fprintf(w, "\ntalentledger demo is serving on %s\n\nTokens, one per role and a second admin (also in %s):\n",
+	fmt.Fprintf(w, "\ntalentledger demo is serving on %s\n\nTokens, one per role and a second admin and approver (also in %s):\n",
 		base, filepath.Join(dir, "demo-tokens.json"))
 	roles := make([]string, 0, len(tokens))
 	for r := range tokens {

@@ -206,14 +206,28 @@ func checkDemoFigures(t *testing.T, base, token string) {
 	} {
 		var b struct {
 			Appropriated, Reserved, Paid, Available string
+			CarriedOut                              string `json:"carried_out"`
 		}
 		getJSON(t, base, token, "/v1/programs/"+program+"/budgets/2024", &b)
 		if b.Appropriated != want {
 			t.Errorf("%s 2024 appropriated = %s, want %s", program, b.Appropriated, want)
 		}
-		if sum := money(b.Reserved).Add(money(b.Paid)).Add(money(b.Available)); sum.String() != want {
-			t.Errorf("%s 2024 reserved + paid + available = %s, want %s", program, sum, want)
+		if sum := money(b.Reserved).Add(money(b.Paid)).Add(money(b.Available)).Add(money(b.CarriedOut)); sum.String() != want {
+			t.Errorf("%s 2024 reserved + paid + available + carried out = %s, want %s", program, sum, want)
 		}
+	}
+	// Housing's 2024 is closed: one award carried over to 2025 (40 % of
+	// 350,000.00), and 2025 paid it from the carried-over funds.
+	var h24, h25 struct {
+		Closed      bool   `json:"closed"`
+		CarriedOut  string `json:"carried_out"`
+		CarriedOver string `json:"carried_over"`
+		Lapsed      string `json:"lapsed"`
+	}
+	getJSON(t, base, token, "/v1/programs/housing/budgets/2024", &h24)
+	getJSON(t, base, token, "/v1/programs/housing/budgets/2025", &h25)
+	if !h24.Closed || h24.CarriedOut != "140000.00" || h24.Lapsed != "60000.00" || h25.Closed || h25.CarriedOver != "140000.00" {
+		t.Errorf("housing 2024 %+v, 2025 %+v; want 2024 closed, 140000.00 carried over to 2025, 60000.00 lapsed", h24, h25)
 	}
 	// The early departure owes exactly 220,000.00.
 	var terminated struct {

@@ -163,7 +163,8 @@ var demoTalents = []demoTalent{
 }
 
 // loadDemo writes the demo data set: DOMAIN.md's programs and budgets for
-// fiscal year 2024, thirty talents, and grants at every stage, among them
+// fiscal year 2024 (and 2025's, appropriated alike, and housing's 2026),
+// housing's 2024 closed with a carry-over and a lapse, thirty talents, and grants at every stage, among them
 // one completed, one midway through its installments, one rejected, one
 // whose award is reduced by rent already received, and the early departure
 // that owes the 220,000.00 clawback. It is history, entered through the
@@ -181,7 +182,20 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 			return d.svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: d.meta(domain.RoleApprover, "2024-01-02", "PHCZ-2024-001"),
 				ProgramID: def.ProgramID, FiscalYear: 2024, Amount: money(p.budget)})
 		})
+		// 2025 is appropriated as 2024 was; its appropriation covers the
+		// installments that 2024's approvals committed to 2025.
+		d.at("2025-01-02", "budget 2025 "+def.ProgramID, func() (domain.Result, error) {
+			return d.svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: d.meta(domain.RoleApprover, "2025-01-02", "PHCZ-2025-001"),
+				ProgramID: def.ProgramID, FiscalYear: 2025, Amount: money(p.budget)})
+		})
 	}
+	// Of 2026, only housing is appropriated so far; the other programs'
+	// installments falling due in 2026 are forward commitments awaiting
+	// the 2026 budget.
+	d.at("2026-01-02", "budget 2026 housing", func() (domain.Result, error) {
+		return d.svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: d.meta(domain.RoleApprover, "2026-01-02", "PHCZ-2026-001"),
+			ProgramID: "housing", FiscalYear: 2026, Amount: money("30000000")})
+	})
 	talents := make([]*string, len(demoTalents))
 	for i, t := range demoTalents {
 		talents[i] = d.at("2023-12-15", "register "+t.name, func() (domain.Result, error) {
@@ -261,6 +275,28 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 	d.openNotice(g, "2024-10-14")
 	g = d.apply(talents[19], "housing", "600000", "2024-10-09")
 	d.review(g, "2024-10-11", "reject")
+
+	// The year-end close of 2024's housing budget (年终结账): two awards
+	// approved in December 2024 were not paid before the year ended. One
+	// is carried over (结转) to 2025 as carried-over funds; the other
+	// lapses (结余) and is committed to 2025's own budget. Both are paid in
+	// January 2025 and charged to 2025.
+	carried := d.approvedGrant(talents[24], "housing", "350000", "2024-12-02", "2024-12-16")
+	lapsed := d.approvedGrant(talents[25], "housing", "150000", "2024-12-02", "2024-12-17")
+	d.at("2025-01-06", "request the close of housing 2024", func() (domain.Result, error) {
+		m := d.meta(domain.RoleApprover, "2025-01-06", "PHCZ-JZ-2024-003")
+		m.Reason = "year-end close of the 2024 housing budget"
+		return d.svc.RequestYearEndClose(ctx, domain.YearEndCommand{Meta: m, ProgramID: "housing", FiscalYear: 2024,
+			CarryOver: []domain.CarryOver{{GrantID: *carried, Reason: "purchase contract signed on 27 December 2024; paid in January by agreement"}}})
+	})
+	d.at("2025-01-07", "confirm the close of housing 2024", func() (domain.Result, error) {
+		m := d.meta(domain.RoleApprover, "2025-01-07", "PHCZ-JZ-2024-003")
+		m.Actor.Principal = "demo-approver2"
+		m.Reason = "year-end close of the 2024 housing budget, checked"
+		return d.svc.ConfirmYearEndClose(ctx, domain.YearEndCommand{Meta: m, ProgramID: "housing", FiscalYear: 2024})
+	})
+	d.pay(carried, 1, "2025-01-15")
+	d.pay(lapsed, 1, "2025-01-16")
 
 	d.loadDemoFunds()
 	// Two overseas engineers receive the HR special fund's award.

@@ -282,6 +282,14 @@ func (a *app) reconcile(ctx context.Context, interval time.Duration) {
 			n, err := a.svc.Reconcile(ctx, ids)
 			a.log.Info("reconciled interrupted grant flows", "grants", len(ids), "changed", n, "err", err)
 		}
+		if keys := a.proj.PendingCloses(cutoff); len(keys) > 0 {
+			n, err := a.svc.ReconcileCloses(ctx, keys)
+			a.log.Info("reconciled interrupted year-end closes", "budgets", len(keys), "changed", n, "err", err)
+		}
+		if keys := a.proj.PendingTransfers(cutoff); len(keys) > 0 {
+			n, err := a.svc.ReconcileTransfers(ctx, keys)
+			a.log.Info("reconciled interrupted budget transfers", "transfers", len(keys), "changed", n, "err", err)
+		}
 		if ids := a.proj.PendingFunds(); len(ids) > 0 {
 			if n, err := a.svc.ReconcileFunds(ctx, ids); n > 0 || err != nil {
 				a.log.Info("reconciled interrupted fund appropriations", "funds", len(ids), "changed", n, "err", err)

@@ -192,6 +192,10 @@ func TestClawbackJourney(t *testing.T) {
 		"service_months": 60, "notice_days": 5, "effective_date": "2024-01-01", "document_ref": "PHRS-2023-112"})
 	l.command("approver1", http.StatusCreated, "/v1/programs/housing/budgets", map[string]any{
 		"fiscal_year": 2024, "amount": "30000000.00", "effective_date": "2024-01-02", "document_ref": "PHCZ-2024-001"})
+	// 2025's budget, appropriated in advance, covers the installment due
+	// in 2025; installment 3 is a forward commitment on 2026.
+	l.command("approver1", http.StatusCreated, "/v1/programs/housing/budgets", map[string]any{
+		"fiscal_year": 2025, "amount": "30000000.00", "effective_date": "2024-01-02", "document_ref": "PHCZ-2025-001"})
 	talent := l.command("clerk1", http.StatusCreated, "/v1/talents", map[string]any{
 		"name": "Elena Petrova", "permit_category": "A", "tier": "B",
 		"employer": "Pinghu Precision Optics Co.", "effective_date": "2024-01-02"})
@@ -207,7 +211,7 @@ func TestClawbackJourney(t *testing.T) {
 
 	var b budget
 	l.query("clerk1", "/v1/programs/housing/budgets/2024", &b)
-	if want := (budget{Appropriated: "30000000.00", Reserved: "600000.00", Paid: "0.00", Available: "29400000.00"}); b != want {
+	if want := (budget{Appropriated: "30000000.00", Reserved: "240000.00", Paid: "0.00", Available: "29760000.00"}); b != want {
 		t.Errorf("budget after approval = %+v, want %+v", b, want)
 	}
 
@@ -252,8 +256,12 @@ func TestClawbackJourney(t *testing.T) {
 	}
 
 	l.query("clerk1", "/v1/programs/housing/budgets/2024", &b)
-	if want := (budget{Appropriated: "30000000.00", Reserved: "0.00", Paid: "420000.00", Available: "29580000.00"}); b != want {
+	if want := (budget{Appropriated: "30000000.00", Reserved: "0.00", Paid: "240000.00", Available: "29760000.00"}); b != want {
 		t.Errorf("budget after termination = %+v, want %+v", b, want)
+	}
+	l.query("clerk1", "/v1/programs/housing/budgets/2025", &b)
+	if want := (budget{Appropriated: "30000000.00", Reserved: "0.00", Paid: "180000.00", Available: "29820000.00"}); b != want {
+		t.Errorf("2025 budget after termination = %+v, want %+v", b, want)
 	}
 
 	var tb struct {
@@ -273,7 +281,8 @@ func TestClawbackJourney(t *testing.T) {
 		balances[a.Account] = a.Balance
 	}
 	for acct, want := range map[string]string{
-		"budget:housing:2024:available":      "29580000.00",
+		"budget:housing:2024:available":      "29760000.00",
+		"budget:housing:2026:uncovered":      "0.00",
 		"budget:housing:2024:encumbered":     "0.00",
 		"talent:" + talent + ":clawback_due": "220000.00",
 		"treasury:2024:appropriation":        "-30000000.00",
