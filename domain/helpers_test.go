@@ -156,7 +156,7 @@ func wantMoney(t testing.TB, what string, got Money, want string) {
 	}
 }
 
-// housingCaps are DOMAIN.md's housing caps by tier.
+// housingCaps are docs/domain.md's housing caps by tier.
 func housingCaps(t testing.TB) map[string]Money {
 	return map[string]Money{
 		"A": money(t, "1000000"), "B": money(t, "600000"), "C": money(t, "350000"), "D": money(t, "150000"),
@@ -168,7 +168,7 @@ func housingSchedule(t testing.TB) Schedule {
 	return Schedule{Percentages: decs(t, "40", "30", "30"), IntervalMonths: 12}
 }
 
-// defineHousing defines DOMAIN.md's housing-purchase program under id.
+// defineHousing defines docs/domain.md's housing-purchase program under id.
 func defineHousing(t testing.TB, s *Service, id string, noticeDays int) {
 	t.Helper()
 	must(t)(s.DefineProgram(context.Background(), DefineProgram{

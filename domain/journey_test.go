@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// clawbackJourney runs DOMAIN.md's clawback example through the service: a
+// clawbackJourney runs docs/domain.md's clawback example through the service: a
 // tier-B award of 600,000 approved on 2024-01-15, paid 240,000 + 180,000,
 // the talent leaving on 2025-09-15 (month 20 of 60). It returns the grant.
 func clawbackJourney(t *testing.T, s *Service) (talentID, grantID string) {

@@ -690,7 +690,7 @@ type program struct {
 	DocumentRef   string            `json:"document_ref,omitempty"`
 }
 
-// housingProgram is DOMAIN.md's housing-purchase subsidy.
+// housingProgram is docs/domain.md's housing-purchase subsidy.
 func housingProgram(id string) program {
 	return program{ID: id, Name: "Housing-purchase subsidy (购房补助)", Kind: "housing_purchase",
 		Caps:     map[string]string{"A": "1000000.00", "B": "600000.00", "C": "350000.00", "D": "150000.00"},

@@ -11,7 +11,7 @@ import (
 	"talentledger/eventstore"
 )
 
-// TestClawbackJourney walks DOMAIN.md's clawback example over HTTP: a
+// TestClawbackJourney walks docs/domain.md's clawback example over HTTP: a
 // tier-B housing award of 600,000.00 approved on 2024-01-15, paid 240,000
 // and 180,000, the talent leaving at month 20 of 60, and 220,000.00 due
 // back. Every figure is read back from the query endpoints.

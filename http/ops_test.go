@@ -73,7 +73,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 			t.Errorf("%s %s: roles %v security %v, want roles %v", rt.Method, rt.Path, op.Roles, op.Security, rt.Roles)
 		}
 	}
-	// Spot checks against DESIGN.md's table.
+	// Spot checks against the README's role table.
 	for _, want := range []struct{ method, path string }{
 		{"POST", "/v1/programs"}, {"POST", "/v1/programs/{id}/budgets"}, {"GET", "/v1/programs/{id}/budgets/{fy}"},
 		{"POST", "/v1/talents"}, {"POST", "/v1/talents/{id}/departure"}, {"POST", "/v1/grants/{id}/notice/close"},

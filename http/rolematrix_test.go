@@ -13,7 +13,7 @@ import (
 	"talentledger/domain"
 )
 
-// Who may call what: DESIGN.md's table of the HTTP API, one line per
+// Who may call what: the README's role table of the HTTP API, one line per
 // route. It is the single expected table: TestRoleMatrix fails when the
 // server registers a route that is not here, or lacks one that is, and
 // runs every route against every role and without a token.
@@ -188,7 +188,7 @@ func TestRoleMatrix(t *testing.T) {
 	sort.Strings(walked)
 	for _, k := range walked {
 		if _, ok := expectedRoles[k]; !ok {
-			t.Errorf("%s is registered but not in the expected role table (add it from DESIGN.md)", k)
+			t.Errorf("%s is registered but not in the expected role table (add it here and to the README's role table)", k)
 		}
 	}
 	for k := range expectedRoles {

@@ -159,7 +159,7 @@ type projectsAnswer struct {
 }
 
 // TestDemoFigures checks the demo data set's figures over HTTP against
-// DOMAIN.md: the budgets, the clawback, seven funds, 17 projects totalling
+// docs/domain.md: the budgets, the clawback, seven funds, 17 projects totalling
 // 360,000,000.00, the 1.8× exit, the 4,000,000 write-off and idle cash; then
 // that a restart serves the same views.
 func TestDemoFigures(t *testing.T) {

@@ -96,7 +96,7 @@ func monthly(amount string, months int) domain.Schedule {
 }
 
 // demoPrograms are the subsidy programs of fiscal year 2024 and their
-// budgets, as in DOMAIN.md.
+// budgets, as in docs/domain.md.
 var demoPrograms = []struct {
 	def    domain.DefineProgram
 	budget string
@@ -162,7 +162,7 @@ var demoTalents = []demoTalent{
 	{"Chloé Laurent", "A", "C", "Jiaxing Advanced Materials Ltd.", true},
 }
 
-// loadDemo writes the demo data set: DOMAIN.md's programs and budgets for
+// loadDemo writes the demo data set: docs/domain.md's programs and budgets for
 // fiscal year 2024 (and 2025's, appropriated alike, and housing's 2026),
 // housing's 2024 closed with a carry-over and a lapse, thirty talents, and grants at every stage, among them
 // one completed, one midway through its installments, one rejected, one

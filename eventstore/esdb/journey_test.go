@@ -175,7 +175,7 @@ func (l *ledger) pay(grant string, n int, date, clerk, approver, treasurer strin
 	return p
 }
 
-// TestClawbackJourney walks DOMAIN.md's clawback example over HTTP with
+// TestClawbackJourney walks docs/domain.md's clawback example over HTTP with
 // the ledger on the EventStoreDB backend: a tier-B housing award of
 // 600,000.00 paid 240,000.00 and 180,000.00, the talent leaving at month
 // 20 of 60, and 220,000.00 due back. Every command goes through the real
