@@ -44,6 +44,9 @@ type repo struct {
 	soleWriter bool
 	// codec reads and names the stored events.
 	codec Codec
+	// combine batches the commands waiting for one stream (sole writer
+	// only; see combine.go).
+	combine combiner
 }
 
 func newRepo(store eventstore.Store, cacheSize int) *repo {
@@ -214,6 +217,9 @@ type decideFunc func(e *entry) ([]Event, error)
 // command whose events are already in the stream (a retry) is answered
 // with the original position and writes nothing.
 func (r *repo) execute(ctx context.Context, stream string, newAgg func() aggregate, m *meta, decide decideFunc) (eventstore.AppendResult, error) {
+	if r.soleWriter {
+		return r.executeCombined(ctx, stream, newAgg, m, decide)
+	}
 	defer r.lock(stream)()
 	e, err := r.load(ctx, stream, newAgg)
 	if err != nil {

@@ -1,0 +1,215 @@
+package domain
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"talentledger/eventstore"
+)
+
+// A stream many commands write to at once (a program's budget for the
+// year: every approval reserves there, every release charges there) would
+// serialize them one durable sync each, since a command holds the
+// stream's lock until its append is acknowledged. A sole writer instead
+// combines them: the commands waiting for a stream are decided one after
+// another on its state, each seeing the events of those before it, and
+// their events go to the store in one append, one sync for all. Each
+// command keeps its own metadata, event IDs and hash links, and is
+// answered as if it had run alone; a command refused by its decision
+// writes nothing and does not hold the others back.
+//
+// Only a sole writer combines (see WithSoleWriter): its cached state is
+// exact, so an append at the version it decided on can only fail if the
+// store fails, and then every command of the batch is answered with that
+// failure and the cached state is dropped.
+
+// combineReq is one command waiting for its stream.
+type combineReq struct {
+	m      *meta
+	decide decideFunc
+	res    eventstore.AppendResult
+	err    error
+	// done is closed once the command is answered; lead, when the
+	// command is to run the stream's next batch itself.
+	done, lead chan struct{}
+}
+
+// combiner holds the commands waiting for each stream.
+type combiner struct {
+	mu      sync.Mutex
+	streams map[string]*combineQueue
+}
+
+type combineQueue struct {
+	pending []*combineReq
+	// running is set while a command runs the stream's batches.
+	running bool
+}
+
+// executeCombined runs a command through its stream's combiner.
+func (r *repo) executeCombined(ctx context.Context, stream string, newAgg func() aggregate, m *meta, decide decideFunc) (eventstore.AppendResult, error) {
+	req := &combineReq{m: m, decide: decide, done: make(chan struct{}), lead: make(chan struct{})}
+	c := &r.combine
+	c.mu.Lock()
+	if c.streams == nil {
+		c.streams = map[string]*combineQueue{}
+	}
+	q := c.streams[stream]
+	if q == nil {
+		q = &combineQueue{}
+		c.streams[stream] = q
+	}
+	q.pending = append(q.pending, req)
+	leader := !q.running
+	q.running = true
+	c.mu.Unlock()
+	if !leader {
+		select {
+		case <-req.done:
+			return req.res, req.err
+		case <-req.lead:
+		}
+	}
+	// This command runs the next batch, which holds it. Then it hands the
+	// stream to the first command that arrived meanwhile, so that no
+	// caller waits for others' batches after its own.
+	c.mu.Lock()
+	batch := q.pending
+	q.pending = nil
+	c.mu.Unlock()
+	r.runBatch(context.WithoutCancel(ctx), stream, newAgg, batch)
+	c.mu.Lock()
+	if len(q.pending) > 0 {
+		close(q.pending[0].lead)
+	} else {
+		q.running = false
+		delete(c.streams, stream)
+	}
+	c.mu.Unlock()
+	<-req.done
+	return req.res, req.err
+}
+
+// runBatch decides the commands of a batch in order on the stream's state
+// and appends all their events at once.
+func (r *repo) runBatch(ctx context.Context, stream string, newAgg func() aggregate, batch []*combineReq) {
+	answer := func(req *combineReq, res eventstore.AppendResult, err error) {
+		req.res, req.err = res, err
+		close(req.done)
+	}
+	unlock := r.lock(stream)
+	defer unlock()
+	e, err := r.load(ctx, stream, newAgg)
+	if err != nil {
+		for _, req := range batch {
+			answer(req, eventstore.AppendResult{}, err)
+		}
+		return
+	}
+	start := e.version
+	var data []eventstore.EventData
+	var writers []*combineReq
+	var lastVersion []eventstore.Version
+	for _, req := range batch {
+		if pos, ok := e.replayed(req.m.CommandID); ok {
+			answer(req, eventstore.AppendResult{Version: e.version, Position: pos}, nil)
+			continue
+		}
+		if err := req.m.checkDate(e); err != nil {
+			answer(req, eventstore.AppendResult{}, err)
+			continue
+		}
+		events, err := req.decide(e)
+		if err != nil {
+			answer(req, eventstore.AppendResult{}, err)
+			continue
+		}
+		if len(events) == 0 {
+			answer(req, eventstore.AppendResult{Version: e.version}, nil)
+			continue
+		}
+		// Fold the command's events now, so that the next command of the
+		// batch decides on them; their position is known after the append.
+		evs, err := r.proposed(e, req.m, events)
+		if err != nil {
+			r.cache.remove(stream)
+			answer(req, eventstore.AppendResult{}, err)
+			for _, w := range writers {
+				answer(w, eventstore.AppendResult{}, err)
+			}
+			for _, rest := range batch {
+				select {
+				case <-rest.done:
+				default:
+					answer(rest, eventstore.AppendResult{}, fmt.Errorf("combined with a command that failed: %w", err))
+				}
+			}
+			return
+		}
+		for i := range evs {
+			data = append(data, eventstore.EventData{ID: evs[i].ID, Type: evs[i].Type, Data: evs[i].Data, Metadata: evs[i].Metadata})
+		}
+		writers = append(writers, req)
+		lastVersion = append(lastVersion, e.version)
+	}
+	if len(data) == 0 {
+		return
+	}
+	res, err := r.store.Append(ctx, stream, start, data...)
+	if err != nil {
+		// The cached state holds events the store did not take.
+		r.cache.remove(stream)
+		if !errors.Is(err, eventstore.ErrWrongVersion) {
+			for _, w := range writers {
+				answer(w, eventstore.AppendResult{}, err)
+			}
+			return
+		}
+		// Someone wrote to the stream after all: each command decides
+		// again on the stream as stored, on its own.
+		for _, w := range writers {
+			e, err := r.load(ctx, stream, newAgg)
+			if err != nil {
+				answer(w, eventstore.AppendResult{}, err)
+				continue
+			}
+			res, err := r.executeLocked(ctx, e, w.m, w.decide)
+			answer(w, res, err)
+		}
+		return
+	}
+	for i := range data {
+		e.ids[data[i].ID] = res.Position
+	}
+	for i, w := range writers {
+		answer(w, eventstore.AppendResult{Version: lastVersion[i], Position: res.Position}, nil)
+	}
+}
+
+// proposed builds a command's events as they will be stored, chained to
+// the stream's state, and folds them into it.
+func (r *repo) proposed(e *entry, m *meta, events []Event) ([]eventstore.Event, error) {
+	out := make([]eventstore.Event, len(events))
+	prev := e.lastHash
+	for i, ev := range events {
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", ev.EventType(), err)
+		}
+		md := m.metadata()
+		md.PrevHash = prev
+		id := eventID(m.CommandID, e.stream, i)
+		typ := r.codec.StoredType(ev)
+		version := e.version + 1
+		md.Hash = ChainHash(prev, e.stream, version, id, typ, raw, md)
+		prev = md.Hash
+		out[i] = eventstore.Event{ID: id, Stream: e.stream, Version: version, Type: typ, Data: raw, Metadata: md}
+		if err := e.fold(&out[i], r.codec); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
