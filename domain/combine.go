@@ -113,7 +113,19 @@ func (r *repo) runBatch(ctx context.Context, stream string, newAgg func() aggreg
 	var data []eventstore.EventData
 	var writers []*combineReq
 	var lastVersion []eventstore.Version
+	// inBatch finds the writers of this batch by command, and twins are
+	// retries of one of them, answered with it once the append is made.
+	inBatch := map[string]int{}
+	type twin struct {
+		req    *combineReq
+		writer int
+	}
+	var twins []twin
 	for _, req := range batch {
+		if w, ok := inBatch[req.m.CommandID]; ok {
+			twins = append(twins, twin{req, w})
+			continue
+		}
 		if pos, ok := e.replayed(req.m.CommandID); ok {
 			answer(req, eventstore.AppendResult{Version: e.version, Position: pos}, nil)
 			continue
@@ -152,9 +164,16 @@ func (r *repo) runBatch(ctx context.Context, stream string, newAgg func() aggreg
 		for i := range evs {
 			data = append(data, eventstore.EventData{ID: evs[i].ID, Type: evs[i].Type, Data: evs[i].Data, Metadata: evs[i].Metadata})
 		}
+		inBatch[req.m.CommandID] = len(writers)
 		writers = append(writers, req)
 		lastVersion = append(lastVersion, e.version)
 	}
+	defer func() {
+		for _, tw := range twins {
+			w := writers[tw.writer]
+			answer(tw.req, w.res, w.err)
+		}
+	}()
 	if len(data) == 0 {
 		return
 	}

@@ -36,7 +36,12 @@ func parallel(n, workers int, f func(i int)) {
 // once against a budget of 1,000,000.00: exactly ten fit. Each grant is
 // another talent's, so that only the budget limits them.
 func TestConcurrentApprovalsNeverOverdraw(t *testing.T) {
-	e := newTestServer(t)
+	for name, opts := range map[string][]envOption{"one_of_several": nil, "sole_writer": {asSoleWriter()}} {
+		t.Run(name, func(t *testing.T) { checkConcurrentApprovalsNeverOverdraw(t, newTestServer(t, opts...)) })
+	}
+}
+
+func checkConcurrentApprovalsNeverOverdraw(t *testing.T, e *testEnv) {
 	e.setupProgram(quickProgram("transport", "100000.00"), "1000000.00")
 	const n = 50
 	talents := make([]string, n)
@@ -130,7 +135,12 @@ func TestConcurrentApprovalsNeverOverdraw(t *testing.T) {
 // the program: exactly six awards of 100,000.00 fit the tier-B cap of
 // 600,000.00, and the other ten are refused.
 func TestConcurrentApprovalsOfOneTalent(t *testing.T) {
-	e := newTestServer(t)
+	for name, opts := range map[string][]envOption{"one_of_several": nil, "sole_writer": {asSoleWriter()}} {
+		t.Run(name, func(t *testing.T) { checkConcurrentApprovalsOfOneTalent(t, newTestServer(t, opts...)) })
+	}
+}
+
+func checkConcurrentApprovalsOfOneTalent(t *testing.T, e *testEnv) {
 	rent := quickProgram("rent", "6000.00")
 	rent.Kind = "rent"
 	e.setupProgram(rent, "3000000.00")
@@ -212,7 +222,12 @@ func TestConcurrentApprovalsOfOneTalent(t *testing.T) {
 // times at once and then three times in turn: the bank is paid once, and
 // every retry gets the first answer back without a write.
 func TestReleaseIsPaidOnce(t *testing.T) {
-	e := newTestServer(t)
+	for name, opts := range map[string][]envOption{"one_of_several": nil, "sole_writer": {asSoleWriter()}} {
+		t.Run(name, func(t *testing.T) { checkReleaseIsPaidOnce(t, newTestServer(t, opts...)) })
+	}
+}
+
+func checkReleaseIsPaidOnce(t *testing.T, e *testEnv) {
 	e.setupProgram(quickProgram("transport", "18000.00"), "1500000.00")
 	grant := e.approvedGrant(e.registerTalent("Hans Becker", "C"), "transport", "18000.00")
 	pid := e.as(clerk1).command(http.StatusCreated, "/v1/grants/"+grant+"/installments/1/payments", map[string]any{"effective_date": "2024-02-05"})
@@ -342,7 +357,12 @@ func parsePosition(t testing.TB, s string) eventstore.Position {
 // answer with the same IDs and create nothing more, and a key cannot be
 // reused on another endpoint.
 func TestIdempotentCreation(t *testing.T) {
-	e := newTestServer(t)
+	for name, opts := range map[string][]envOption{"one_of_several": nil, "sole_writer": {asSoleWriter()}} {
+		t.Run(name, func(t *testing.T) { checkIdempotentCreation(t, newTestServer(t, opts...)) })
+	}
+}
+
+func checkIdempotentCreation(t *testing.T, e *testEnv) {
 	e.setupProgram(quickProgram("transport", "18000.00"), "1500000.00")
 	body := map[string]any{"name": "Olivier Dubois", "tier": "A", "employer": "Pinghu New Energy Tech"}
 

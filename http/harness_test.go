@@ -175,7 +175,14 @@ type envOptions struct {
 	noProjector bool
 	// without leaves these test principals out of the principals file.
 	without []string
+	// soleWriter makes the service its store's sole writer, as serve does
+	// on the embedded store: it folds what it proposed, and combines the
+	// commands waiting for one stream into one append.
+	soleWriter bool
 }
+
+// asSoleWriter runs the ledger as serve runs it on the embedded store.
+func asSoleWriter() envOption { return func(o *envOptions) { o.soleWriter = true } }
 
 type envOption func(*envOptions)
 
@@ -214,7 +221,11 @@ func newTestServer(t testing.TB, opts ...envOption) *testEnv {
 	}
 	proj := projections.New(store, o.logger)
 	clock := newServerClock("2024-01-02")
-	svc := domain.NewService(store, domain.WithLogger(o.logger), domain.WithClock(clock.Now))
+	svcOpts := []domain.Option{domain.WithLogger(o.logger), domain.WithClock(clock.Now)}
+	if o.soleWriter {
+		svcOpts = append(svcOpts, domain.WithSoleWriter())
+	}
+	svc := domain.NewService(store, svcOpts...)
 
 	tokens := map[string]string{}
 	var ps []ledgerhttp.Principal
