@@ -187,6 +187,10 @@ func NewService(store eventstore.Store, opts ...Option) *Service {
 	return s
 }
 
+// Today returns the server's date in the city's time zone, by the
+// service's clock: the date every time control is reckoned by.
+func (s *Service) Today() string { return Today(s.now()) }
+
 // Store returns the event store the service writes to.
 func (s *Service) Store() eventstore.Store { return s.repo.store }
 

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"talentledger/domain"
 )
 
 // Wire views of the fund manager's queries, amounts as strings.
@@ -234,6 +237,18 @@ func TestFundQueries(t *testing.T) {
 		"special 2025-06-01 8000000.00 2000000.00 2000000.00 6000000.00 2020-07-01 1.00 1.00")
 	wantEqual(t, "culture alerts", fmt.Sprint(alertList(culture.Alerts)),
 		fmt.Sprint([]string{"idle_cash/culture/", "term_ending/culture/", "concentration/culture/" + s.d}))
+
+	// Without as_of, alerts are reckoned at the server's date (here the
+	// test clock's, in 2024), never the wall clock's, by which the culture
+	// fund's term has ended.
+	serverDay := domain.Today(e.clock.Now())
+	now := fetch[fundJSON](e.as(clerk1), "/v1/funds/culture")
+	then := fetch[fundJSON](e.as(clerk1), "/v1/funds/culture?as_of="+serverDay)
+	wall := fetch[fundJSON](e.as(clerk1), "/v1/funds/culture?as_of="+domain.Today(time.Now()))
+	wantEqual(t, "culture's alerts today", fmt.Sprint(now.Alerts), fmt.Sprint(then.Alerts))
+	if fmt.Sprint(now.Alerts) == fmt.Sprint(wall.Alerts) {
+		t.Errorf("culture's alerts today %v are the wall clock's %v, not the server's %v", now.Alerts, wall.Alerts, then.Alerts)
+	}
 
 	p := fetch[projectsJSON](fm, "/v1/funds/dif/projects")
 	wantEqual(t, "fund_id", p.FundID, "dif")

@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/shopspring/decimal"
@@ -132,7 +131,7 @@ func (s *Server) fundQuery(w http.ResponseWriter, r *http.Request) (string, *pro
 	}
 	d := pt.AsOf
 	if d == "" {
-		d = domain.Today(time.Now())
+		d = s.svc.Today()
 	}
 	return d, v, pt, true
 }
