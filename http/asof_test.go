@@ -85,7 +85,8 @@ func TestPointInTimeViews(t *testing.T) {
 	e := newTestServer(t)
 	cut, paid1, paid2 := pointInTimeLedger(t, e)
 	recorded := cut.Format(time.RFC3339Nano)
-	today := time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02")
+	// Alerts without as_of are reckoned at the server's date.
+	today := domain.Today(e.clock.Now())
 
 	type figures struct {
 		budget                  [4]string // appropriated, reserved, paid, available
