@@ -150,7 +150,7 @@ func (fm *Funds) apply(payload domain.Event) {
 		}
 		fm.projects[e.InvestmentID] = &ProjectView{ID: e.InvestmentID, FundID: e.FundID, FundName: f.Name, Project: e.Project,
 			Company: e.Company, Sector: e.Sector, CommitteeRef: e.CommitteeRef, ApprovedOn: e.ApprovedOn, Approved: e.Amount,
-			StakePct: e.StakePct, Status: domain.InvestmentApprovedState}
+			StakePct: e.StakePct, Status: domain.InvestmentStateAfter("", e)}
 		fm.projectOrder = append(fm.projectOrder, e.InvestmentID)
 		f.Projects++
 	case *domain.InvestmentFunded:
@@ -159,7 +159,7 @@ func (fm *Funds) apply(payload domain.Event) {
 			f.consume(e.Amount)
 			pr.Cost = pr.Cost.Add(e.Amount)
 			pr.Tranches++
-			pr.Status = domain.InvestmentFundedState
+			pr.Status = domain.InvestmentStateAfter(pr.Status, e)
 		}
 	case *domain.ValuationUpdated:
 		if pr := fm.projects[e.InvestmentID]; pr != nil {
@@ -175,13 +175,13 @@ func (fm *Funds) apply(payload domain.Event) {
 			f.Distributions = f.Distributions.Add(e.Proceeds)
 			f.ExitProceeds = f.ExitProceeds.Add(e.Proceeds)
 			pr.ExitProceeds = e.Proceeds
-			pr.Status = domain.InvestmentExited
+			pr.Status = domain.InvestmentStateAfter(pr.Status, e)
 		}
 	case *domain.WrittenOff:
 		if f, pr := fm.funds[e.FundID], fm.projects[e.InvestmentID]; f != nil && pr != nil {
 			f.WrittenOff = f.WrittenOff.Add(e.Amount)
 			pr.WrittenOff = e.Amount
-			pr.Status = domain.InvestmentWrittenOff
+			pr.Status = domain.InvestmentStateAfter(pr.Status, e)
 		}
 	case *domain.FundAppropriated:
 		if f := fm.funds[e.FundID]; f != nil {

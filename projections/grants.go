@@ -122,11 +122,11 @@ func (m *Grants) apply(c *Change) {
 			m.programCounts[e.ProgramID] = pc
 		}
 		m.grants[e.GrantID] = &GrantView{ID: e.GrantID, TalentID: e.TalentID, ProgramID: e.ProgramID,
-			State: domain.GrantStateApplied, AmountRequested: e.AmountRequested, AppliedOn: e.AppliedOn,
+			State: domain.GrantStateAfter("", e, false), AmountRequested: e.AmountRequested, AppliedOn: e.AppliedOn,
 			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: c.Event.Position, counts: pc}
 		m.order = append(m.order, e.GrantID)
 		m.byProgram[e.ProgramID] = append(m.byProgram[e.ProgramID], e.GrantID)
-		m.count(pc, domain.GrantStateApplied, 1)
+		m.count(pc, m.grants[e.GrantID].State, 1)
 		return
 	case *domain.BudgetCarriedOver:
 		m.movedTo(e.GrantID, e.FiscalYear, e.Installments)
@@ -253,12 +253,8 @@ func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
 	switch e := payload.(type) {
 	case *domain.GrantReviewed:
 		g.Review = &ReviewView{Decision: e.Decision, Note: e.Note, ReviewedBy: by}
-		if e.Decision == "approve" {
-			g.State = domain.GrantStateReviewed
-		}
 	case *domain.PublicNoticeOpened:
 		g.Notice = &NoticeView{OpenedOn: e.OpenedOn, Objections: []ObjectionView{}}
-		g.State = domain.GrantStateInNotice
 	case *domain.ObjectionRaised:
 		if g.Notice != nil {
 			g.Notice.Objections = append(g.Notice.Objections, ObjectionView{ID: e.ObjectionID, Summary: e.Summary})
@@ -275,9 +271,7 @@ func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
 		if g.Notice != nil {
 			g.Notice.ClosedOn = e.ClosedOn
 		}
-		g.State = domain.GrantStateNoticeClosed
 	case *domain.GrantApproved:
-		g.State = domain.GrantStateApproved
 		g.Award, g.Deduction, g.Amount = e.Award, e.Deduction, e.Amount
 		g.FiscalYear, g.ApprovedOn, g.ServiceStart, g.ServiceMonths = e.FiscalYear, e.ApprovedOn, e.ServiceStart, e.ServiceMonths
 		g.Installments = make([]InstallmentView, len(e.Installments))
@@ -287,10 +281,8 @@ func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
 		}
 		g.Due = e.Amount
 	case *domain.GrantRejected:
-		g.State = domain.GrantStateRejected
 		g.Rejection = e.Reason
 	case *domain.GrantTerminated:
-		g.State = domain.GrantStateTerminated
 		g.Termination = &TerminationView{DepartureDate: e.DepartureDate, MonthsServed: e.MonthsServed,
 			MonthsRequired: e.MonthsRequired, Cancelled: e.Cancelled, Released: e.Released}
 		g.terminated(e)
@@ -307,6 +299,7 @@ func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
 	default:
 		g.applyPayment(by, payload)
 	}
+	g.State = domain.GrantStateAfter(g.State, payload, g.allPaid())
 }
 
 // settle works out what is still owed. Only the clawback's own events

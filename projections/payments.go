@@ -45,21 +45,21 @@ type PaymentView struct {
 }
 
 // applyPayment folds a payment event of the grant's stream, by the
-// principal who recorded it.
+// principal who recorded it. The grant's state follows in apply.
 func (g *GrantView) applyPayment(by string, payload domain.Event) {
 	switch e := payload.(type) {
 	case *domain.PaymentPrepared:
 		g.Payments = append(g.Payments, PaymentView{ID: e.PaymentID, GrantID: e.GrantID, Installment: e.Installment,
-			Amount: e.Amount, State: domain.PaymentStatePrepared, PreparedBy: by})
+			Amount: e.Amount, State: domain.PaymentStateAfter("", e), PreparedBy: by})
 		g.installment(e.Installment, InstallmentPrepared, e.PaymentID)
 	case *domain.PaymentApproved:
 		if pv := g.payment(e.PaymentID); pv != nil {
-			pv.State, pv.ApprovedBy = domain.PaymentStateApproved, by
+			pv.State, pv.ApprovedBy = domain.PaymentStateAfter(pv.State, e), by
 			g.installment(pv.Installment, InstallmentApproved, pv.ID)
 		}
 	case *domain.PaymentReleased:
 		if pv := g.payment(e.PaymentID); pv != nil {
-			pv.State, pv.ReleasedBy, pv.BankReference, pv.ReleasedOn = domain.PaymentStateReleased, by, e.BankReference, e.ReleasedOn
+			pv.State, pv.ReleasedBy, pv.BankReference, pv.ReleasedOn = domain.PaymentStateAfter(pv.State, e), by, e.BankReference, e.ReleasedOn
 			pv.FiscalYear = e.FiscalYear
 		}
 		g.installment(e.Installment, InstallmentPaid, e.PaymentID)
@@ -68,24 +68,18 @@ func (g *GrantView) applyPayment(by string, payload domain.Event) {
 		}
 		g.Paid = g.Paid.Add(e.Amount)
 		g.Due = g.Due.Sub(e.Amount)
-		if g.allPaid() {
-			g.State = domain.GrantStateCompleted
-		}
 	case *domain.PaymentFailed:
 		if pv := g.payment(e.PaymentID); pv != nil {
-			pv.State, pv.Reason = domain.PaymentStateFailed, e.Reason
+			pv.State, pv.Reason = domain.PaymentStateAfter(pv.State, e), e.Reason
 			g.installment(pv.Installment, InstallmentScheduled, "")
 		}
 	case *domain.PaymentReversed:
 		if pv := g.payment(e.PaymentID); pv != nil {
-			pv.State, pv.Reason = domain.PaymentStateReversed, e.Reason
+			pv.State, pv.Reason = domain.PaymentStateAfter(pv.State, e), e.Reason
 		}
 		g.installment(e.Installment, InstallmentScheduled, "")
 		g.Paid = g.Paid.Sub(e.Amount)
 		g.Due = g.Due.Add(e.Amount)
-		if g.State == domain.GrantStateCompleted {
-			g.State = domain.GrantStateApproved
-		}
 	}
 }
 
@@ -96,9 +90,9 @@ func (g *GrantView) terminated(e *domain.GrantTerminated) {
 		g.installment(n, InstallmentCancelled, "")
 	}
 	for i := range g.Payments {
-		if g.Payments[i].State == domain.PaymentStatePrepared {
-			g.Payments[i].State = domain.PaymentStateFailed
-			g.Payments[i].Reason = "grant terminated"
+		pv := &g.Payments[i]
+		if was := pv.State; was != domain.PaymentStateAfter(was, e) {
+			pv.State, pv.Reason = domain.PaymentStateAfter(was, e), "grant terminated"
 		}
 	}
 	g.Due = domain.Zero
