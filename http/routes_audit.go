@@ -105,7 +105,7 @@ func (s *Server) handleAuditInclusion(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, auditError(err))
 		return
 	}
-	ev, err := s.eventAt(r, index)
+	ev, err := s.proj.LeafEvent(r.Context(), index)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -114,23 +114,6 @@ func (s *Server) handleAuditInclusion(w http.ResponseWriter, r *http.Request) {
 		"tree_head": head, "leaf_index": index, "leaf_hash": auditproof.HexBytes(auditproof.LeafHash(&ev)),
 		"proof": proof, "event": ev,
 	})
-}
-
-// eventAt reads the event that is leaf index of the tree.
-func (s *Server) eventAt(r *http.Request, index uint64) (eventstore.Event, error) {
-	after := eventstore.Start
-	if index > 0 {
-		after, _ = s.proj.LeafPosition(index - 1)
-	}
-	it := s.svc.Store().ReadAll(r.Context(), after)
-	defer it.Close()
-	if it.Next() {
-		return it.Event(), nil
-	}
-	if err := it.Err(); err != nil {
-		return eventstore.Event{}, err
-	}
-	return eventstore.Event{}, domain.Errorf(domain.ENOTFOUND, "no event is leaf %d", index)
 }
 
 func (s *Server) handleAuditConsistency(w http.ResponseWriter, r *http.Request) {

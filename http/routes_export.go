@@ -35,7 +35,7 @@ func (s *Server) handleExportJournal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	flush := s.startCSV(w, rng.Filename())
-	st, err := projections.WriteJournalCSV(r.Context(), w, s.svc.Store(), rng, flush)
+	st, err := s.proj.WriteJournal(r.Context(), w, rng, flush)
 	s.endCSV(r, "journal", st.Rows, err)
 }
 

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -10,7 +9,6 @@ import (
 
 	"talentledger/domain"
 	"talentledger/domain/auditproof"
-	"talentledger/eventstore"
 	"talentledger/projections"
 )
 
@@ -423,23 +421,8 @@ func (s *Server) handlePrincipalTrail(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, notFound)
 		return
 	}
-	it := s.svc.Store().ReadStream(r.Context(), domain.StreamPrincipal(id), 0)
-	defer it.Close()
-	trail := []TrailEntry{}
-	prev := ""
-	for it.Next() {
-		ev := it.Event()
-		payload, err := domain.DecodeEvent(ev.Type, ev.Data)
-		if err != nil {
-			s.Error(w, r, err)
-			return
-		}
-		e := trailEntry(&ev, payload, domain.VerifyEventHash(prev, &ev))
-		e.Position = ev.Position.String()
-		trail = append(trail, e)
-		prev = ev.Metadata.Hash
-	}
-	if err := it.Err(); err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
+	trail, err := s.proj.PrincipalTrail(r.Context(), id)
+	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
