@@ -21,13 +21,6 @@ const (
 	TypeFundAppropriated     = "FundAppropriated"
 )
 
-// Fund-specific error codes.
-const (
-	EEXCEEDSCOMMITMENT = "exceeds_commitment" // paid-in above what was committed
-	EEXCEEDSTARGET     = "exceeds_target"     // commitments above the fund's target
-	EEXCEEDSAPPROVED   = "exceeds_approved"   // tranches above the approved amount
-)
-
 // Fund types.
 const (
 	FundSpecial          = "special"

@@ -325,9 +325,11 @@ func (s *Server) openAPI() map[string]any {
 		"info": map[string]any{"title": "talentledger", "version": "1",
 			"description": fmt.Sprintf("Every request body is at most %d bytes of JSON; no string in it may be longer than %d characters, "+
 				"no list or map longer than %d entries. Amounts are strings with at most 2 decimals. "+
-				"x-roles lists the roles that may call an operation (\"*\": any role); x-error-codes the problem codes it may answer.",
+				"x-roles lists the roles that may call an operation (\"*\": any role); x-error-codes the problem codes it may answer; the document's x-error-codes what each means.",
 				MaxBodyBytes, domain.MaxTextLen, MaxListLen)},
 		"paths": paths,
+		// Every error code, its status and meaning (domain.Codes).
+		"x-error-codes": domain.Codes,
 		"components": map[string]any{
 			"securitySchemes": map[string]any{"bearer": map[string]string{"type": "http", "scheme": "bearer"}},
 			"schemas":         g.components,
