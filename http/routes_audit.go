@@ -14,10 +14,14 @@ import (
 
 func (s *Server) registerAuditRoutes() {
 	auditor := []string{domain.RoleAuditor}
-	s.handle("GET", "/v1/audit/public-key", auditor, "the Ed25519 key tree heads are signed with", s.handleAuditPublicKey)
-	s.handle("GET", "/v1/audit/tree-head", auditor, "the signed head of the Merkle tree over the log (?tree_size= for an earlier one)", s.handleAuditTreeHead)
-	s.handle("GET", "/v1/audit/proofs/inclusion", auditor, "proof that the event at ?position= is in the tree of ?tree_size=", s.handleAuditInclusion)
-	s.handle("GET", "/v1/audit/proofs/consistency", auditor, "proof that the tree of ?to= extends the tree of ?from=", s.handleAuditConsistency)
+	s.handle("GET", "/v1/audit/public-key", auditor, "the Ed25519 key tree heads are signed with", s.handleAuditPublicKey,
+		routeDoc{Response: publicKeyAnswer{}, Errors: []string{EUNAVAILABLE}})
+	s.handle("GET", "/v1/audit/tree-head", auditor, "the signed head of the Merkle tree over the log (?tree_size= for an earlier one)", s.handleAuditTreeHead,
+		routeDoc{Response: headAnswer{}, Query: []string{"min_position", "tree_size"}, Errors: []string{EUNAVAILABLE}})
+	s.handle("GET", "/v1/audit/proofs/inclusion", auditor, "proof that the event at ?position= is in the tree of ?tree_size=", s.handleAuditInclusion,
+		routeDoc{Response: inclusionAnswer{}, Query: []string{"min_position", "position", "tree_size"}, Errors: []string{EUNAVAILABLE, domain.ENOTFOUND}})
+	s.handle("GET", "/v1/audit/proofs/consistency", auditor, "proof that the tree of ?to= extends the tree of ?from=", s.handleAuditConsistency,
+		routeDoc{Response: consistencyAnswer{}, Query: []string{"from", "to"}, Errors: []string{EUNAVAILABLE, domain.ENOTFOUND}})
 }
 
 func (s *Server) handleAuditPublicKey(w http.ResponseWriter, r *http.Request) {

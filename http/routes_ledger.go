@@ -11,9 +11,12 @@ import (
 )
 
 func (s *Server) registerLedgerRoutes() {
-	s.handle("GET", "/v1/ledger/balances", []string{domain.RoleApprover, domain.RoleAuditor}, "trial balance, also ?as_of= a business date and ?recorded_as_of= an instant", s.handleLedgerBalances)
-	s.handle("GET", "/v1/grants/{id}/trail", []string{domain.RoleAuditor, domain.RoleApprover}, "every event of a grant, its payments and its budget postings", s.handleGrantTrail)
-	s.handle("GET", "/v1/audit/verify", []string{domain.RoleAuditor}, "verify every stream's hash chain", s.handleAuditVerify)
+	s.handle("GET", "/v1/ledger/balances", []string{domain.RoleApprover, domain.RoleAuditor}, "trial balance, also ?as_of= a business date and ?recorded_as_of= an instant", s.handleLedgerBalances,
+		routeDoc{Response: projections.TrialBalance{}, Query: qPointTime})
+	s.handle("GET", "/v1/grants/{id}/trail", []string{domain.RoleAuditor, domain.RoleApprover}, "every event of a grant, its payments and its budget postings", s.handleGrantTrail,
+		routeDoc{Response: trailAnswer{}, Query: qMin, Errors: []string{domain.ENOTFOUND}})
+	s.handle("GET", "/v1/audit/verify", []string{domain.RoleAuditor}, "verify every stream's hash chain", s.handleAuditVerify,
+		routeDoc{Response: verifyAnswer{}})
 }
 
 func (s *Server) handleLedgerBalances(w http.ResponseWriter, r *http.Request) {
