@@ -334,4 +334,3 @@ func done(t *testing.T, seed uint64, what string, r domain.Result, err error) st
 	}
 	return r.ID
 }
-
