@@ -84,6 +84,43 @@ func ValidateAppend(stream string, expected Version, events []EventData, maxEven
 	return nil
 }
 
+// ValidateAppendMulti checks a multi-stream append's arguments as
+// ValidateAppend checks each part, and that no event ID appears twice in
+// the whole call.
+func ValidateAppendMulti(parts []AppendPart, maxEventSize int) error {
+	if len(parts) == 0 {
+		return ErrNoEvents
+	}
+	n := 0
+	for i := range parts {
+		p := &parts[i]
+		if err := ValidateAppend(p.Stream, p.Expected, p.Events, maxEventSize); err != nil {
+			return fmt.Errorf("part %d: %w", i, err)
+		}
+		if p.Expected == NoStream || p.Expected == StreamExists {
+			for j := range i {
+				if parts[j].Stream == p.Stream {
+					return fmt.Errorf("%w: part %d expects stream %q at %s, after part %d appended to it", ErrInvalid, i, p.Stream, p.Expected, j)
+				}
+			}
+		}
+		n += len(p.Events)
+	}
+	if len(parts) == 1 {
+		return nil
+	}
+	seen := make(map[EventID]struct{}, n)
+	for i := range parts {
+		for _, e := range parts[i].Events {
+			if _, dup := seen[e.ID]; dup {
+				return fmt.Errorf("%w: %s", ErrDuplicateEventID, e.ID)
+			}
+			seen[e.ID] = struct{}{}
+		}
+	}
+	return nil
+}
+
 func validateEventType(t string) error {
 	if t == "" {
 		return fmt.Errorf("empty type")

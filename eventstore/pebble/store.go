@@ -359,22 +359,75 @@ func (s *Store) doAppend(ctx context.Context, stream string, expected eventstore
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return eventstore.AppendResult{}, eventstore.ErrClosed
+	if err := s.send(ctx, r); err != nil {
+		return eventstore.AppendResult{}, err
 	}
-	select {
-	case s.reqs <- r:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return eventstore.AppendResult{}, ctx.Err()
-	}
-	s.mu.RUnlock()
 	// The writer always answers, and quickly: it waits for nothing but the
 	// disk.
 	<-r.done
 	return r.res, r.err
+}
+
+// AppendMulti implements eventstore.MultiAppender: the parts are decided
+// together by the writer, into one Pebble batch, so they are durable with
+// one WAL sync and a crash keeps all or none of them. The context is
+// honoured as by Append.
+func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.AppendPart) ([]eventstore.AppendResult, error) {
+	if s.obs.Append == nil {
+		return s.doAppendMulti(ctx, parts)
+	}
+	start := time.Now()
+	res, err := s.doAppendMulti(ctx, parts)
+	s.obs.Append(time.Since(start), err)
+	return res, err
+}
+
+var _ eventstore.MultiAppender = (*Store)(nil)
+
+func (s *Store) doAppendMulti(ctx context.Context, parts []eventstore.AppendPart) ([]eventstore.AppendResult, error) {
+	if err := eventstore.ValidateAppendMulti(parts, s.maxEventSize); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := &appendReq{ctx: ctx, parts: make([]*appendReq, len(parts)), done: make(chan struct{})}
+	for i := range parts {
+		p := &parts[i]
+		pr, err := newAppendReq(ctx, p.Stream, p.Expected, p.Events)
+		if err != nil {
+			return nil, fmt.Errorf("part %d: %w", i, err)
+		}
+		r.parts[i] = pr
+	}
+	if err := s.send(ctx, r); err != nil {
+		return nil, err
+	}
+	<-r.done
+	if r.err != nil {
+		return nil, r.err
+	}
+	out := make([]eventstore.AppendResult, len(parts))
+	for i, p := range r.parts {
+		out[i] = p.res
+	}
+	return out, nil
+}
+
+// send queues r for the writer, unless the store is closed or ctx is done
+// first.
+func (s *Store) send(ctx context.Context, r *appendReq) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return eventstore.ErrClosed
+	}
+	select {
+	case s.reqs <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // LastPosition implements eventstore.Store. It reports the newest durable
@@ -470,5 +523,5 @@ func storeErr(err error) error {
 	if pebble.IsCorruptionError(err) {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	return storeErr(err)
+	return err
 }
