@@ -47,6 +47,9 @@ type repo struct {
 	// combine batches the commands waiting for one stream (sole writer
 	// only; see combine.go).
 	combine combiner
+	// atomic batches the commands that write several streams at once
+	// (sole writer over a MultiAppender only; see atomic.go).
+	atomic atomicQueue
 }
 
 func newRepo(store eventstore.Store, cacheSize int) *repo {
