@@ -11,7 +11,9 @@
 // while it is, the writer decides the appends that arrive into the next
 // batch, and a second goroutine waits for the sync, then feeds live
 // subscriptions and answers the appends. Append therefore returns only after
-// its events are on disk.
+// its events are on disk. AppendMulti's parts are decided together, all or
+// none, into one batch, so they share its sync and a crash keeps all or
+// none of them.
 //
 // After a sync, the writer waits briefly for the callers it answered to come
 // back before starting the next one, so that closed-loop writers share one
