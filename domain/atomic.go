@@ -25,12 +25,15 @@ import (
 // There is then nothing to finish after a crash and one sync to wait for.
 //
 // The commands waiting to do so are combined, as combine.go combines those
-// of one stream: one of them takes every command waiting, locks the
-// streams they need (those their callers do not hold already), decides
-// them in turn, each on the states the ones before it left, and appends
-// all their steps in one call, so that a budget every approval and release
-// of a program writes to takes one sync for all of them. A command refused
-// by one of its steps writes nothing and holds no other back.
+// of one stream: the commands queue by the stream they contend for most,
+// a program's budget for the year; one of them takes every command
+// waiting in its queue, locks the streams they need (those their callers
+// do not hold already, in name order, so that two queues' batches never
+// wait on each other in a circle), decides them in turn, each on the
+// states the ones before it left, and appends all their steps in one
+// call, so that a budget every approval and release of a program writes
+// to takes one sync for all of them. A command refused by one of its
+// steps writes nothing and holds no other back.
 //
 // A store without the capability, or a repo that is not the sole writer,
 // keeps the stream-by-stream path.
@@ -78,25 +81,41 @@ type atomicReq struct {
 	parts []int
 }
 
-// atomicQueue holds the commands waiting for a batch.
+// atomicQueues holds the commands waiting for a batch, by the stream
+// they contend for most (a program's budget for the year). Commands of
+// different queues run side by side, and the store's group commit still
+// makes their appends share a sync.
+type atomicQueues struct {
+	mu     sync.Mutex
+	queues map[string]*atomicQueue
+}
+
 type atomicQueue struct {
-	mu      sync.Mutex
 	pending []*atomicReq
 	running bool
 }
 
-// executeAtomic carries out a command's steps in one atomic append. It
-// returns each step's result, or the refusal of the first step that
-// refused, or errStepwise. The caller holds the locks of the held steps'
-// streams until it returns.
-func (r *repo) executeAtomic(ctx context.Context, steps []step) ([]eventstore.AppendResult, error) {
+// executeAtomic carries out a command's steps in one atomic append, in a
+// batch with the commands queued under the same key. It returns each
+// step's result, or the refusal of the first step that refused, or
+// errStepwise. The caller holds the locks of the held steps' streams
+// until it returns.
+func (r *repo) executeAtomic(ctx context.Context, key string, steps []step) ([]eventstore.AppendResult, error) {
 	req := &atomicReq{steps: steps, done: make(chan struct{}), lead: make(chan struct{})}
-	q := &r.atomic
-	q.mu.Lock()
+	qs := &r.atomic
+	qs.mu.Lock()
+	if qs.queues == nil {
+		qs.queues = map[string]*atomicQueue{}
+	}
+	q := qs.queues[key]
+	if q == nil {
+		q = &atomicQueue{}
+		qs.queues[key] = q
+	}
 	q.pending = append(q.pending, req)
 	leader := !q.running
 	q.running = true
-	q.mu.Unlock()
+	qs.mu.Unlock()
 	if !leader {
 		select {
 		case <-req.done:
@@ -104,18 +123,21 @@ func (r *repo) executeAtomic(ctx context.Context, steps []step) ([]eventstore.Ap
 		case <-req.lead:
 		}
 	}
-	q.mu.Lock()
+	// This command runs the next batch, then hands the queue to the first
+	// command that arrived meanwhile.
+	qs.mu.Lock()
 	batch := q.pending
 	q.pending = nil
-	q.mu.Unlock()
+	qs.mu.Unlock()
 	r.runAtomic(context.WithoutCancel(ctx), batch)
-	q.mu.Lock()
+	qs.mu.Lock()
 	if len(q.pending) > 0 {
 		close(q.pending[0].lead)
 	} else {
 		q.running = false
+		delete(qs.queues, key)
 	}
-	q.mu.Unlock()
+	qs.mu.Unlock()
 	<-req.done
 	return req.res, req.err
 }

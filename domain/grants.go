@@ -537,7 +537,7 @@ func (s *Service) approveAtomic(ctx context.Context, ge *entry, m *meta, def *Pr
 		steps = append(steps, step{stream: streamBudget(a.ProgramID, sh.FiscalYear), newAgg: newBudget, m: sm, decide: forwardDecision(a, sh)})
 	}
 	steps = append(steps, step{stream: ge.stream, newAgg: newGrant, m: m, decide: approvalDecision(m, a, def), held: ge})
-	return s.repo.executeAtomic(ctx, steps)
+	return s.repo.executeAtomic(ctx, steps[1].stream, steps)
 }
 
 // budgetAllows refuses an approval the budget of its fiscal year cannot

@@ -261,7 +261,7 @@ func (s *Service) chargedPaymentCommand(ctx context.Context, m *meta, paymentID 
 		// The charge and the grant's event in one append: nothing to
 		// take back if the grant refuses, nothing to finish after a
 		// crash.
-		res, err := s.repo.executeAtomic(ctx, []step{budget, {stream: gstream, newAgg: newGrant, m: m, decide: record, held: ge}})
+		res, err := s.repo.executeAtomic(ctx, budget.stream, []step{budget, {stream: gstream, newAgg: newGrant, m: m, decide: record, held: ge}})
 		if !errors.Is(err, errStepwise) {
 			return Result{ID: paymentID, Position: lastPosition(res)}, err
 		}

@@ -49,7 +49,7 @@ type repo struct {
 	combine combiner
 	// atomic batches the commands that write several streams at once
 	// (sole writer over a MultiAppender only; see atomic.go).
-	atomic atomicQueue
+	atomic atomicQueues
 }
 
 func newRepo(store eventstore.Store, cacheSize int) *repo {
