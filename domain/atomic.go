@@ -259,7 +259,7 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 			}
 			data := make([]eventstore.EventData, len(evs))
 			for j := range evs {
-				data[j] = eventstore.EventData{ID: evs[j].ID, Type: evs[j].Type, Data: evs[j].Data, Metadata: evs[j].Metadata}
+				data[j] = eventstore.EventData{ID: evs[j].ID, Type: evs[j].Type, Data: evs[j].Data, Metadata: evs[j].Metadata, ValidJSON: true}
 			}
 			req.parts[i] = len(parts)
 			parts = append(parts, eventstore.AppendPart{Stream: s.stream, Expected: expected, Events: data})

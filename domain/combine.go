@@ -162,7 +162,7 @@ func (r *repo) runBatch(ctx context.Context, stream string, newAgg func() aggreg
 			return
 		}
 		for i := range evs {
-			data = append(data, eventstore.EventData{ID: evs[i].ID, Type: evs[i].Type, Data: evs[i].Data, Metadata: evs[i].Metadata})
+			data = append(data, eventstore.EventData{ID: evs[i].ID, Type: evs[i].Type, Data: evs[i].Data, Metadata: evs[i].Metadata, ValidJSON: true})
 		}
 		inBatch[req.m.CommandID] = len(writers)
 		writers = append(writers, req)

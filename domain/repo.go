@@ -177,7 +177,7 @@ func (r *repo) appendEvents(ctx context.Context, e *entry, m *meta, events []Eve
 		typ := r.codec.StoredType(ev)
 		md.Hash = ChainHash(prev, e.stream, e.version+1+eventstore.Version(i), id, typ, raw, md)
 		prev = md.Hash
-		data[i] = eventstore.EventData{ID: id, Type: typ, Data: raw, Metadata: md}
+		data[i] = eventstore.EventData{ID: id, Type: typ, Data: raw, Metadata: md, ValidJSON: true}
 	}
 	res, err := r.store.Append(ctx, e.stream, e.version, data...)
 	if err != nil {

@@ -102,6 +102,10 @@ type EventData struct {
 	Data json.RawMessage
 	// Metadata is stored with the event and returned unchanged.
 	Metadata Metadata
+	// ValidJSON promises that Data is valid JSON, as the output of a JSON
+	// encoder is, so that the store does not scan it again. Bytes from
+	// anywhere else (an import, a client) leave it false and are checked.
+	ValidJSON bool
 }
 
 // Event is a stored event: the envelope every reader sees.
