@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 
 	"talentledger/eventstore"
 )
@@ -81,64 +80,20 @@ type atomicReq struct {
 	parts []int
 }
 
-// atomicQueues holds the commands waiting for a batch, by the stream
-// they contend for most (a program's budget for the year). Commands of
-// different queues run side by side, and the store's group commit still
-// makes their appends share a sync.
-type atomicQueues struct {
-	mu     sync.Mutex
-	queues map[string]*atomicQueue
-}
-
-type atomicQueue struct {
-	pending []*atomicReq
-	running bool
-}
+func (a *atomicReq) chans() (done, lead chan struct{}) { return a.done, a.lead }
 
 // executeAtomic carries out a command's steps in one atomic append, in a
-// batch with the commands queued under the same key. It returns each
-// step's result, or the refusal of the first step that refused, or
-// errStepwise. The caller holds the locks of the held steps' streams
-// until it returns.
+// batch with the commands queued under the same key: the stream they
+// contend for most, a program's budget for the year. Batches of different
+// keys run side by side, and the store's group commit still makes their
+// appends share a sync. It returns each step's result, or the refusal of
+// the first step that refused, or errStepwise. The caller holds the locks
+// of the held steps' streams until it returns.
 func (r *repo) executeAtomic(ctx context.Context, key string, steps []step) ([]eventstore.AppendResult, error) {
 	req := &atomicReq{steps: steps, done: make(chan struct{}), lead: make(chan struct{})}
-	qs := &r.atomic
-	qs.mu.Lock()
-	if qs.queues == nil {
-		qs.queues = map[string]*atomicQueue{}
-	}
-	q := qs.queues[key]
-	if q == nil {
-		q = &atomicQueue{}
-		qs.queues[key] = q
-	}
-	q.pending = append(q.pending, req)
-	leader := !q.running
-	q.running = true
-	qs.mu.Unlock()
-	if !leader {
-		select {
-		case <-req.done:
-			return req.res, req.err
-		case <-req.lead:
-		}
-	}
-	// This command runs the next batch, then hands the queue to the first
-	// command that arrived meanwhile.
-	qs.mu.Lock()
-	batch := q.pending
-	q.pending = nil
-	qs.mu.Unlock()
-	r.runAtomic(context.WithoutCancel(ctx), batch)
-	qs.mu.Lock()
-	if len(q.pending) > 0 {
-		close(q.pending[0].lead)
-	} else {
-		q.running = false
-		delete(qs.queues, key)
-	}
-	qs.mu.Unlock()
-	<-req.done
+	r.atomic.join(key, req, func(batch []*atomicReq) {
+		r.runAtomic(context.WithoutCancel(ctx), batch)
+	})
 	return req.res, req.err
 }
 

@@ -46,10 +46,10 @@ type repo struct {
 	codec Codec
 	// combine batches the commands waiting for one stream (sole writer
 	// only; see combine.go).
-	combine combiner
+	combine batches[*combineReq]
 	// atomic batches the commands that write several streams at once
 	// (sole writer over a MultiAppender only; see atomic.go).
-	atomic atomicQueues
+	atomic batches[*atomicReq]
 }
 
 func newRepo(store eventstore.Store, cacheSize int) *repo {

@@ -290,6 +290,13 @@ func (s *Store) init() (uint64, error) {
 	}
 	got := append([]byte(nil), v...)
 	closer.Close()
+	if len(got) == 1 && got[0] == 2 {
+		// Format 2's index is format 3's with runs of one event.
+		if err := s.db.Set(formatKey, []byte{formatVersion}, pebble.Sync); err != nil {
+			return 0, fmt.Errorf("eventstore/pebble: raise format marker: %w", err)
+		}
+		got[0] = formatVersion
+	}
 	if len(got) != 1 || got[0] != formatVersion {
 		return 0, formatError(got)
 	}
@@ -301,12 +308,12 @@ func (s *Store) init() (uint64, error) {
 var ErrFormat = errors.New("eventstore/pebble: unsupported on-disk format")
 
 func formatError(v []byte) error {
-	if len(v) == 1 && v[0] < formatVersion {
-		return fmt.Errorf("%w: the directory is in format %d, written by an earlier release whose hash chain "+
-			"does not cover event IDs; this release reads format %d only and does not migrate "+
-			"(no format %d data exists in production): start from an empty directory", ErrFormat, v[0], formatVersion, v[0])
+	if len(v) == 1 && v[0] == 1 {
+		return fmt.Errorf("%w: the directory is in format 1, written by an earlier release whose hash chain "+
+			"does not cover event IDs; this release reads formats 2 and %d and does not migrate format 1 "+
+			"(no format 1 data exists in production): start from an empty directory", ErrFormat, formatVersion)
 	}
-	return fmt.Errorf("%w %x (this release reads format %d)", ErrFormat, v, formatVersion)
+	return fmt.Errorf("%w %x (this release reads formats 2 and %d)", ErrFormat, v, formatVersion)
 }
 
 func (s *Store) lastOnDisk() (uint64, error) {

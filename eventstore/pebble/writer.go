@@ -547,11 +547,18 @@ func (s *Store) writeIndexes(b *pebble.Batch) {
 	}
 	slices.Sort(streams)
 	for _, name := range streams {
+		// One entry per run of events at consecutive positions: an
+		// append's events, or appends that followed one another.
 		ps := w.pending[name]
-		for i, pos := range ps.pos {
+		for i := 0; i < len(ps.pos); {
+			j := i + 1
+			for j < len(ps.pos) && ps.pos[j] == ps.pos[j-1]+1 {
+				j++
+			}
 			w.key = streamKey(w.key[:0], name, ps.first+eventstore.Version(i))
-			w.val = binary.AppendUvarint(w.val[:0], pos)
+			w.val = appendRun(w.val[:0], ps.pos[i], uint64(j-i))
 			b.Set(w.key, w.val, nil)
+			i = j
 		}
 	}
 	for _, name := range streams {
@@ -590,27 +597,63 @@ func (s *Store) head(stream string) (eventstore.Version, error) {
 	} else if err != nil {
 		return 0, err
 	}
-	// The stream index's last entry is the head. Storing heads apart would
-	// cost a write per append to save a seek on a cache miss.
-	w.key = streamPrefix(w.key[:0], stream)
-	lo := len(w.key)
-	w.key = append(w.key, w.key...)
-	w.key[len(w.key)-1]++
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: w.key[:lo], UpperBound: w.key[lo:]})
+	// The stream index's last run ends at the head. Storing heads apart
+	// would cost a write per append to save a seek on a cache miss.
+	v, _, ok, err := s.runAt(stream, -1)
 	if err != nil {
-		return 0, storeErr(err)
+		return 0, err
 	}
-	v := eventstore.NoStream
-	if it.Last() {
-		k := it.Key()
-		v = eventstore.Version(decodeUint64(k[len(k)-8:]))
-	}
-	err = it.Close()
-	if err != nil {
-		return 0, storeErr(err)
+	if !ok {
+		return 0, fmt.Errorf("%w: stream %q has a first index entry but no last", ErrCorrupt, stream)
 	}
 	w.heads.put(stream, v)
 	return v, nil
+}
+
+// runAt finds the stream-index run holding version v (the last run, for a
+// negative v) and returns the version and position of the event there (the
+// run's last, for a negative v). It reports false when no run holds v.
+func (s *Store) runAt(stream string, v eventstore.Version) (eventstore.Version, uint64, bool, error) {
+	var lo, hi [2 + eventstore.MaxStreamNameLen + 8]byte
+	lower := streamPrefix(lo[:0], stream)
+	upper := append(hi[:0], lower...)
+	upper[len(upper)-1]++
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return 0, 0, false, storeErr(err)
+	}
+	defer it.Close()
+	var valid bool
+	if v < 0 {
+		valid = it.Last()
+	} else {
+		var seek [2 + eventstore.MaxStreamNameLen + 8]byte
+		valid = it.SeekLT(streamKey(seek[:0], stream, v+1))
+	}
+	if !valid {
+		return 0, 0, false, storeErr0(it.Error())
+	}
+	k := it.Key()
+	first := eventstore.Version(decodeUint64(k[len(k)-8:]))
+	pos, n, ok := decodeRun(it.Value())
+	if !ok || len(k) != len(lower)+8 {
+		return 0, 0, false, fmt.Errorf("%w: stream %q index entry at version %d is unreadable", ErrCorrupt, stream, first)
+	}
+	if v < 0 {
+		v = first + eventstore.Version(n) - 1
+	}
+	if v >= first+eventstore.Version(n) {
+		return 0, 0, false, nil
+	}
+	return v, pos + uint64(v-first), true, nil
+}
+
+// storeErr0 is storeErr that lets nil through.
+func storeErr0(err error) error {
+	if err == nil {
+		return nil
+	}
+	return storeErr(err)
 }
 
 // eventAt returns the ID and position of the event at version v.
@@ -623,12 +666,8 @@ func (s *Store) eventAt(stream string, v eventstore.Version) (eventstore.EventID
 		}
 		return ps.ids[i], ps.pos[i], true, nil
 	}
-	w.key = streamKey(w.key[:0], stream, v)
-	pos, err := s.getPosition(w.key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return eventstore.EventID{}, 0, false, nil
-	}
-	if err != nil {
+	_, pos, ok, err := s.runAt(stream, v)
+	if err != nil || !ok {
 		return eventstore.EventID{}, 0, false, err
 	}
 	rec, err := s.recordAt(pos)
@@ -672,7 +711,8 @@ func (s *Store) versionOf(stream string, id eventstore.EventID) (eventstore.Vers
 	return rec.version, pos, true, nil
 }
 
-// getPosition reads an index entry: a position, uvarint-encoded.
+// getPosition reads an index entry: a position, uvarint-encoded, or the
+// first position of a stream-index run.
 func (s *Store) getPosition(key []byte) (uint64, error) {
 	val, closer, err := s.db.Get(key)
 	if err != nil {
@@ -682,6 +722,13 @@ func (s *Store) getPosition(key []byte) (uint64, error) {
 		return 0, storeErr(err)
 	}
 	defer closer.Close()
+	if key[0] == prefixStream {
+		pos, _, ok := decodeRun(val)
+		if !ok {
+			return 0, ErrCorrupt
+		}
+		return pos, nil
+	}
 	pos, n := binary.Uvarint(val)
 	if n <= 0 || n != len(val) {
 		return 0, ErrCorrupt
