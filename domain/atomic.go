@@ -38,6 +38,8 @@ import (
 // keeps the stream-by-stream path.
 
 // step is one stream's part of a command that writes to several streams.
+// A command's steps name distinct streams: each decides on its stream's
+// state before any of them is folded.
 type step struct {
 	stream string
 	newAgg func() aggregate
