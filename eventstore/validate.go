@@ -43,6 +43,10 @@ func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
+// smallAppend is the most events ValidateAppend checks for duplicate IDs
+// without a map.
+const smallAppend = 16
+
 // ValidateAppend checks an append's arguments as every backend must before
 // writing anything: the stream name, the expected version, at least one
 // event, each event's ID, type, JSON data and size (data plus encoded
@@ -57,16 +61,28 @@ func ValidateAppend(stream string, expected Version, events []EventData, maxEven
 	if len(events) == 0 {
 		return ErrNoEvents
 	}
-	seen := make(map[EventID]struct{}, len(events))
+	// A few events are compared pairwise; a map pays off above that.
+	var seen map[EventID]struct{}
+	if len(events) > smallAppend {
+		seen = make(map[EventID]struct{}, len(events))
+	}
 	for i := range events {
 		e := &events[i]
 		if e.ID.IsZero() {
 			return fmt.Errorf("%w: event %d has the zero id", ErrInvalidEvent, i)
 		}
-		if _, dup := seen[e.ID]; dup {
-			return fmt.Errorf("%w: %s", ErrDuplicateEventID, e.ID)
+		if seen != nil {
+			if _, dup := seen[e.ID]; dup {
+				return fmt.Errorf("%w: %s", ErrDuplicateEventID, e.ID)
+			}
+			seen[e.ID] = struct{}{}
+		} else {
+			for j := range i {
+				if events[j].ID == e.ID {
+					return fmt.Errorf("%w: %s", ErrDuplicateEventID, e.ID)
+				}
+			}
 		}
-		seen[e.ID] = struct{}{}
 		if err := validateEventType(e.Type); err != nil {
 			return fmt.Errorf("%w: event %d: %v", ErrInvalidEvent, i, err)
 		}

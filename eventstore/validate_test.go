@@ -65,6 +65,13 @@ func TestValidateAppend(t *testing.T) {
 	}
 	jsonOf := func(n int) json.RawMessage { return json.RawMessage(`"` + strings.Repeat("x", n-2) + `"`) }
 	dup := event()
+	many := func(n int) []eventstore.EventData {
+		out := make([]eventstore.EventData, n)
+		for i := range out {
+			out[i] = event()
+		}
+		return out
+	}
 
 	for _, c := range []struct {
 		name     string
@@ -94,6 +101,8 @@ func TestValidateAppend(t *testing.T) {
 		{"empty event list", "grant-1", eventstore.Any, []eventstore.EventData{}, eventstore.ErrNoEvents},
 		{"zero ID", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.ID = eventstore.EventID{} }), eventstore.ErrInvalidEvent},
 		{"duplicate ID", "grant-1", eventstore.Any, []eventstore.EventData{dup, event(), dup}, eventstore.ErrDuplicateEventID},
+		{"duplicate ID among many", "grant-1", eventstore.Any, append(append([]eventstore.EventData{dup}, many(20)...), dup), eventstore.ErrDuplicateEventID},
+		{"many events", "grant-1", eventstore.Any, many(40), nil},
 		{"empty type", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Type = "" }), eventstore.ErrInvalidEvent},
 		{"reserved type", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Type = "$stream-metadata" }), eventstore.ErrInvalidEvent},
 		{"type with a space", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Type = "Grant Approved" }), eventstore.ErrInvalidEvent},
