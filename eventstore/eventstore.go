@@ -6,7 +6,9 @@
 // envelope, versions, positions and errors). Backends live in subpackages:
 // eventstore/pebble is the embedded default and eventstore/esdb talks to
 // EventStoreDB / KurrentDB. Both run the same contract suite in
-// eventstore/eventstoretest, so they behave the same.
+// eventstore/eventstoretest, so they behave the same. A store may also
+// offer an atomic append to several streams (MultiAppender); the embedded
+// one does, EventStoreDB has no such transaction.
 package eventstore
 
 import (
