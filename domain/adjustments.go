@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Budget adjustments (预算调整): an increase, a decrease, or a transfer to
@@ -78,7 +79,7 @@ func (*BudgetAdjusted) EventType() string { return TypeBudgetAdjusted }
 func (*BudgetTransferReceived) EventType() string { return TypeBudgetTransferReceived }
 
 func accountBudgetTransit(program string, fy int) string {
-	return fmt.Sprintf("budget:%s:%d:in_transit", program, fy)
+	return "budget:" + program + ":" + strconv.Itoa(fy) + ":in_transit"
 }
 
 // Postings of an adjustment: an increase comes from the budget's funding

@@ -3,8 +3,8 @@ package domain
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 
 	"talentledger/eventstore"
@@ -130,11 +130,11 @@ func (e *ForwardCommitmentCovered) Postings() []Posting {
 // accountBudgetUncovered holds forward commitments of a year its budget
 // does not yet cover; accountBudgetCommitments is its counterpart.
 func accountBudgetUncovered(program string, fy int) string {
-	return fmt.Sprintf("budget:%s:%d:uncovered", program, fy)
+	return "budget:" + program + ":" + strconv.Itoa(fy) + ":uncovered"
 }
 
 func accountBudgetCommitments(program string, fy int) string {
-	return fmt.Sprintf("budget:%s:%d:forward_commitments", program, fy)
+	return "budget:" + program + ":" + strconv.Itoa(fy) + ":forward_commitments"
 }
 
 // fiscalYearOf is the year an installment is charged to when approved in

@@ -1,7 +1,7 @@
 package domain
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -18,11 +18,11 @@ type Posting struct {
 // Account names. They are strings so that exports and auditors read them as
 // they are.
 func accountBudgetAvailable(program string, fy int) string {
-	return fmt.Sprintf("budget:%s:%d:available", program, fy)
+	return "budget:" + program + ":" + strconv.Itoa(fy) + ":available"
 }
 
 func accountBudgetEncumbered(program string, fy int) string {
-	return fmt.Sprintf("budget:%s:%d:encumbered", program, fy)
+	return "budget:" + program + ":" + strconv.Itoa(fy) + ":encumbered"
 }
 
 func accountTalentPaid(talent string) string { return "talent:" + talent + ":paid" }
@@ -30,10 +30,10 @@ func accountTalentPaid(talent string) string { return "talent:" + talent + ":pai
 func accountTalentClawback(talent string) string { return "talent:" + talent + ":clawback_due" }
 
 func accountTreasuryAppropriation(fy int) string {
-	return fmt.Sprintf("treasury:%d:appropriation", fy)
+	return "treasury:" + strconv.Itoa(fy) + ":appropriation"
 }
 
-func accountTreasuryRecoveries(fy int) string { return fmt.Sprintf("treasury:%d:recoveries", fy) }
+func accountTreasuryRecoveries(fy int) string { return "treasury:" + strconv.Itoa(fy) + ":recoveries" }
 
 // accountFundingSource names where a budget's money comes from.
 func accountFundingSource(source string, fy int) string {
