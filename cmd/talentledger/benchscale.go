@@ -169,8 +169,18 @@ func scaleBuild(ctx context.Context, c scaleConfig, storeDir string, res *scaleR
 	if err != nil {
 		return err
 	}
+	// The history may end (at its last simulated day) a little short of
+	// the events asked for: build.json says what it was asked for.
+	marker := filepath.Join(c.data, "build.json")
+	var built struct {
+		Events int `json:"events_asked"`
+	}
+	complete := false
+	if b, err := os.ReadFile(marker); err == nil && json.Unmarshal(b, &built) == nil && built.Events == c.events && last.Commit > 0 {
+		complete = true
+	}
 	switch {
-	case last.Commit >= uint64(c.events):
+	case complete || last.Commit >= uint64(c.events):
 		res.Build.Reused = true
 		res.Events = last.Commit
 		fmt.Fprintf(stdout, "reusing the %d events in %s\n", last.Commit, storeDir)
@@ -198,6 +208,10 @@ func scaleBuild(ctx context.Context, c scaleConfig, storeDir string, res *scaleR
 		return err
 	}
 	res.Events = last.Commit
+	b, _ := json.Marshal(map[string]any{"events_asked": c.events, "events": res.Events, "commands": n, "seconds": res.Build.Seconds})
+	if err := os.WriteFile(marker, b, 0o600); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "wrote %d events (%d commands) in %.1fs: %.0f events/s\n", res.Events, n, res.Build.Seconds,
 		float64(res.Events)/res.Build.Seconds)
 	return nil

@@ -39,9 +39,10 @@ var (
 	scaleEnd   = time.Date(2026, 11, 30, 0, 0, 0, 0, domain.CityTime)
 )
 
-// scaleEventsPerTalent is about how many events one talent's grants make
-// over their lives: it sets how many talents arrive a day.
-const scaleEventsPerTalent = 200
+// scaleEventsPerTalent sets how many talents arrive a day: fewer events
+// than a talent's grants make over their lives, so that the log reaches
+// the events asked for before scaleEnd.
+const scaleEventsPerTalent = 100
 
 type scaleTask struct {
 	at   time.Time
@@ -75,7 +76,9 @@ type scaleGrant struct {
 	installments              []domain.Installment
 	paid                      int
 	serviceMonths             int
-	terminated                bool
+	// stopped is set when the talent departs: no more payments are
+	// prepared, and those under way fail.
+	stopped bool
 	clawback                  domain.Money
 }
 
@@ -205,6 +208,9 @@ func (s *scaleSim) run() error {
 			return err
 		}
 		t := heap.Pop(&s.q).(*scaleTask)
+		if t.at.After(scaleEnd) {
+			break
+		}
 		s.now = t.at
 		if err := t.run(); err != nil {
 			return fmt.Errorf("%s on %s: %w", t.what, domain.Today(t.at), err)
@@ -443,7 +449,7 @@ func (s *scaleSim) approve(t *scaleTalent, g *scaleGrant) error {
 // pay prepares, approves and releases installment n; one payment in a
 // hundred fails at the bank and is prepared again.
 func (s *scaleSim) pay(g *scaleGrant, n int) error {
-	if g.terminated {
+	if g.stopped {
 		return nil
 	}
 	res, err := s.svc.PreparePayment(g.chain, domain.PreparePayment{Meta: s.staff(domain.RoleClerk, ""), GrantID: g.id, Installment: n})
@@ -459,16 +465,21 @@ func (s *scaleSim) pay(g *scaleGrant, n int) error {
 		}
 		return d
 	}
+	stop := func() error {
+		_, err := s.svc.FailPayment(g.chain, domain.PaymentCommand{Meta: s.staff(domain.RoleTreasurer, ""), PaymentID: pid,
+			Reason: "the talent departed"})
+		return err
+	}
 	s.at(next(1), "approve payment", func() error {
-		if g.terminated {
-			return nil
+		if g.stopped {
+			return stop()
 		}
 		if _, err := s.svc.ApprovePayment(g.chain, domain.PaymentCommand{Meta: s.staff(domain.RoleApprover, ""), PaymentID: pid}); err != nil {
 			return fmt.Errorf("approve payment %s: %w", pid, err)
 		}
 		s.at(next(1), "release", func() error {
-			if g.terminated {
-				return nil
+			if g.stopped {
+				return stop()
 			}
 			if s.rng.IntN(100) == 0 && next(3).Year() == s.now.Year() {
 				if _, err := s.svc.FailPayment(g.chain, domain.PaymentCommand{Meta: s.staff(domain.RoleTreasurer, ""), PaymentID: pid,
@@ -501,11 +512,12 @@ func (s *scaleSim) depart(t *scaleTalent) error {
 	}
 	t.departed = true
 	for _, g := range t.grants {
-		g.terminated = true
+		g.stopped = true
 		if g.installments == nil || (g.serviceMonths == 0 && g.paid == len(g.installments)) {
 			continue
 		}
-		s.at(s.now.AddDate(0, 0, 3), "terminate", func() error {
+		// After the payments under way have failed.
+		s.at(s.now.AddDate(0, 0, 5), "terminate", func() error {
 			if _, err := s.svc.TerminateGrant(g.chain, domain.TerminateGrant{Meta: s.staff(domain.RoleApprover, "ZJCZ-TERM"), GrantID: g.id}); err != nil {
 				return fmt.Errorf("terminate %s: %w", g.id, err)
 			}
