@@ -53,6 +53,9 @@ type Feed struct {
 	// views holds the persistent models' stores (see OpenViews); nil
 	// when every model lives in memory only. Set under mu and fold.
 	views *views
+	// commitEvery, when positive, is how many events are folded between
+	// two commits of the views, instead of commitEvents.
+	commitEvery int
 }
 
 // NewFeed returns a feed of store's log into models, decoding events with
@@ -265,7 +268,7 @@ func (f *Feed) foldBatch(batch []prepared, now time.Time) error {
 		// Committed once the feed's position has moved, outside its
 		// lock: queries go on while the models write.
 		if saveErr == nil && len(changes) > 0 {
-			saveErr = f.appliedViews(pos, len(changes), f.readyPosition())
+			saveErr = f.appliedViews(changes, f.readyPosition())
 		}
 		if saveErr != nil {
 			f.mu.Lock()

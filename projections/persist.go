@@ -1,10 +1,17 @@
 package projections
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
+
+	"talentledger/domain/auditproof"
 
 	"talentledger/eventstore"
 	"talentledger/projections/viewstore"
@@ -49,7 +56,77 @@ type views struct {
 	// progress is the rebuild's progress as of the last batch, for
 	// Rebuilding; nil when no model is being rebuilt.
 	progress atomic.Pointer[viewstore.Progress]
+	// head is the feed's own store: the last event committed, to check
+	// at start that the views describe the log they are opened beside.
+	head             *viewstore.Model
+	prevPos, lastPos eventstore.Position
+	lastLeaf         []byte
 }
+
+// feedViews names the feed's own store in the views directory; no model
+// may take the name.
+const feedViews = "feed"
+
+// checkViews empties the views directory when its views do not describe
+// the feed's log: the event they last folded is not in the log where they
+// say, or differs (a data directory restored or replaced beside them).
+// Every model is then rebuilt from the log.
+func (f *Feed) checkViews(dir string) error {
+	if f.store == nil {
+		return nil
+	}
+	head, err := viewstore.Open(dir, feedViews, 1, f.log)
+	if err != nil {
+		return err
+	}
+	h, err := head.Get(headKey)
+	head.Close()
+	if err != nil || h == nil {
+		return err
+	}
+	why := ""
+	if len(h) != 64 {
+		why = "its record of the last event is unreadable"
+	} else {
+		prev := eventstore.Position{Commit: binary.BigEndian.Uint64(h), Prepare: binary.BigEndian.Uint64(h[8:])}
+		last := eventstore.Position{Commit: binary.BigEndian.Uint64(h[16:]), Prepare: binary.BigEndian.Uint64(h[24:])}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		it := f.store.ReadAll(ctx, prev)
+		switch {
+		case !it.Next():
+			if err := it.Err(); err != nil {
+				it.Close()
+				return fmt.Errorf("projections: check the views against the log: %w", err)
+			}
+			why = fmt.Sprintf("the log ends before position %s, which they reflect", last)
+		default:
+			ev := it.Event()
+			if ev.Position != last || !bytes.Equal(auditproof.LeafHash(&ev), h[32:]) {
+				why = fmt.Sprintf("the event at position %s is not the one they folded", last)
+			}
+		}
+		it.Close()
+	}
+	if why == "" {
+		return nil
+	}
+	f.log.Warn("the views do not describe this log; every read model is rebuilt from it", "dir", dir, "why", why)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var headKey = []byte("head")
 
 // Limits of what is folded between two commits: enough that committing
 // costs little beside folding while catching up, little enough that a
@@ -78,8 +155,15 @@ func (f *Feed) OpenViews(dir string) error {
 	if f.views != nil {
 		return errors.New("projections: views already open")
 	}
+	if err := f.checkViews(dir); err != nil {
+		return err
+	}
+	head, err := viewstore.Open(dir, feedViews, 1, f.log)
+	if err != nil {
+		return err
+	}
 	v := &views{dir: dir, stores: make([]*viewstore.Model, len(f.models)), from: make([]eventstore.Position, len(f.models)),
-		last: time.Now()}
+		last: time.Now(), head: head}
 	start := eventstore.Position{}
 	first := true
 	for i, m := range f.models {
@@ -137,7 +221,7 @@ func (f *Feed) CloseViews() error {
 }
 
 func (v *views) close() error {
-	var errs []error
+	errs := []error{v.head.Close()}
 	for _, s := range v.stores {
 		if s != nil {
 			errs = append(errs, s.Close())
@@ -169,11 +253,19 @@ func (f *Feed) modelBatch(i int, b Batch) (Batch, bool) {
 // appliedViews notes that every model has folded up to last, n events,
 // and commits the persistent models when enough has been folded since
 // their last commit. f.fold is held.
-func (f *Feed) appliedViews(last eventstore.Position, n int, readyAt eventstore.Position) error {
+func (f *Feed) appliedViews(changes []Change, readyAt eventstore.Position) error {
 	v := f.views
 	if v == nil {
 		return nil
 	}
+	n := len(changes)
+	last := changes[n-1].Event.Position
+	if n > 1 {
+		v.prevPos = changes[n-2].Event.Position
+	} else {
+		v.prevPos = v.lastPos
+	}
+	v.lastPos, v.lastLeaf = last, changes[n-1].Leaf
 	v.since += n
 	now := time.Now()
 	if len(v.fresh) > 0 {
@@ -196,7 +288,11 @@ func (f *Feed) appliedViews(last eventstore.Position, n int, readyAt eventstore.
 			}
 		}
 	}
-	if v.since < commitEvents && now.Sub(v.last) < commitInterval {
+	every := commitEvents
+	if f.commitEvery > 0 {
+		every = f.commitEvery
+	}
+	if v.since < every && now.Sub(v.last) < commitInterval {
 		return nil
 	}
 	return f.commitViews()
@@ -228,6 +324,18 @@ func (f *Feed) commitViews() error {
 			return err
 		}
 		v.from[i] = pos
+	}
+	if v.lastPos == pos && len(v.lastLeaf) == 32 {
+		h := make([]byte, 0, 64)
+		h = binary.BigEndian.AppendUint64(h, v.prevPos.Commit)
+		h = binary.BigEndian.AppendUint64(h, v.prevPos.Prepare)
+		h = binary.BigEndian.AppendUint64(h, pos.Commit)
+		h = binary.BigEndian.AppendUint64(h, pos.Prepare)
+		b := v.head.NewBatch()
+		b.Set(headKey, append(h, v.lastLeaf...))
+		if err := b.Commit(pos); err != nil {
+			return err
+		}
 	}
 	v.since, v.last = 0, time.Now()
 	return nil

@@ -78,8 +78,8 @@ type scaleGrant struct {
 	serviceMonths             int
 	// stopped is set when the talent departs: no more payments are
 	// prepared, and those under way fail.
-	stopped bool
-	clawback                  domain.Money
+	stopped  bool
+	clawback domain.Money
 }
 
 type scaleTalent struct {
