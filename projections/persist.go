@@ -265,7 +265,7 @@ func (f *Feed) appliedViews(changes []Change, readyAt eventstore.Position) error
 	} else {
 		v.prevPos = v.lastPos
 	}
-	v.lastPos, v.lastLeaf = last, changes[n-1].Leaf
+	v.lastPos, v.lastLeaf = last, append(v.lastLeaf[:0], changes[n-1].Leaf...)
 	v.since += n
 	now := time.Now()
 	if len(v.fresh) > 0 {

@@ -34,6 +34,10 @@ type scaleConfig struct {
 	duration time.Duration
 	asOf     int
 	jsonOut  string
+	// exe is the talentledger binary measured. views is "" when it does
+	// not take --views (an earlier build keeps its read models in
+	// memory).
+	exe string
 }
 
 // scaleResults is what bench scale prints and writes as JSON.
@@ -81,6 +85,7 @@ func runScaleBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long the query mix runs")
 	fs.IntVar(&c.asOf, "as-of", 200, "as-of queries of each kind (trial balance, budget), one at a time")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&c.exe, "exe", "", "the talentledger binary to measure (default: this one), e.g. an earlier build to compare with")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -93,11 +98,22 @@ func runScaleBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if c.views == "" {
 		c.views = filepath.Join(c.data, "views")
 	}
+	if c.exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		c.exe = exe
+	}
+	// An earlier build may not take --views: it then folds the log at
+	// every start, which is what it is measured doing.
+	help, _ := exec.CommandContext(ctx, c.exe, "serve", "-h").CombinedOutput()
+	c.views = map[bool]string{true: c.views, false: ""}[strings.Contains(string(help), "-views")]
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return err
 	}
 	var res scaleResults
-	res.Config = map[string]any{"events": c.events, "clients": c.clients, "duration": c.duration.String(), "as_of": c.asOf,
+	res.Config = map[string]any{"events": c.events, "clients": c.clients, "duration": c.duration.String(), "as_of": c.asOf, "exe": c.exe, "views": c.views,
 		"gomaxprocs": runtime.GOMAXPROCS(0), "cpus": runtime.NumCPU(), "go": runtime.Version()}
 	res.Machine[0] = readMachineLoad()
 	storeDir := filepath.Join(c.data, "store")
@@ -111,8 +127,10 @@ func runScaleBench(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// The first start folds the whole log into an empty views directory;
 	// the second resumes from what the first left.
-	if err := os.RemoveAll(c.views); err != nil {
-		return err
+	if c.views != "" {
+		if err := os.RemoveAll(c.views); err != nil {
+			return err
+		}
 	}
 	witness := filepath.Join(c.data, "witness.jsonl")
 	os.Remove(witness)
@@ -145,8 +163,10 @@ func runScaleBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	res.PeakMiB = mib(procStatus(srv.cmd.Process.Pid, "VmHWM"))
 	srv.stop()
-	res.ViewsMiB = mib(dirSize(c.views))
-	res.ViewsByte = float64(dirSize(c.views)) / float64(res.Events)
+	if c.views != "" {
+		res.ViewsMiB = mib(dirSize(c.views))
+		res.ViewsByte = float64(dirSize(c.views)) / float64(res.Events)
+	}
 	res.Machine[1] = readMachineLoad()
 	res.print(stdout)
 	if c.jsonOut != "" {
@@ -265,10 +285,6 @@ type scaleServer struct {
 }
 
 func startScaleServer(ctx context.Context, c scaleConfig, storeDir, witness string) (*scaleServer, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	s := &scaleServer{token: ledgerhttp.NewToken()}
 	pfile := filepath.Join(c.data, "principals.json")
 	b, _ := json.Marshal(map[string]any{"principals": []ledgerhttp.Principal{
@@ -282,7 +298,10 @@ func startScaleServer(ctx context.Context, c scaleConfig, storeDir, witness stri
 	}
 	args := []string{"serve", "--data", storeDir, "--principals", pfile, "--addr", "127.0.0.1:0",
 		"--witness", witness, "--audit-key", keyFile, "--max-in-flight-per-principal", "-1", "--max-waiting-per-principal", "-1"}
-	s.cmd = exec.CommandContext(ctx, exe, args...)
+	if c.views != "" {
+		args = append(args, "--views", c.views)
+	}
+	s.cmd = exec.CommandContext(ctx, c.exe, args...)
 	s.cmd.Env = append(os.Environ(), "TALENTLEDGER_METRICS_ADDR=")
 	logf, err := os.OpenFile(filepath.Join(c.data, "serve.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -549,8 +568,8 @@ func (s *scaleServer) asOfQueries(ctx context.Context, c scaleConfig, res *scale
 	if err != nil {
 		return err
 	}
-	bc := &benchConn{addr: strings.TrimPrefix(s.base, "http://")}
-	defer bc.close()
+	// An as-of query may fold the whole log: wait for it.
+	client := &http.Client{Timeout: 10 * time.Minute}
 	cs := &clientState{rng: 7}
 	span := int(scaleEnd.Sub(scaleStart).Hours() / 24)
 	res.AsOf = map[string]opResult{}
@@ -574,8 +593,16 @@ func (s *scaleServer) asOfQueries(ctx context.Context, c scaleConfig, res *scale
 				path = fmt.Sprintf("/v1/programs/%s/budgets/%d?as_of=%s", p, day.Year(), domain.Today(day))
 			}
 			t := time.Now()
-			if err := s.get(bc, path, nil); err != nil {
+			req, _ := http.NewRequestWithContext(ctx, "GET", s.base+path, nil)
+			req.Header.Set("Authorization", "Bearer "+s.token)
+			resp, err := client.Do(req)
+			if err != nil {
 				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("GET %s: %d", path, resp.StatusCode)
 			}
 			h.record(time.Since(t))
 		}
