@@ -167,6 +167,10 @@ func (f *Feed) OpenViews(dir string) error {
 	start := eventstore.Position{}
 	first := true
 	for i, m := range f.models {
+		if m.Name() == feedViews {
+			v.close()
+			return fmt.Errorf("projections: a model may not be named %q", feedViews)
+		}
 		p, ok := m.(Persistent)
 		if !ok {
 			v.from[i] = eventstore.Start
@@ -325,7 +329,9 @@ func (f *Feed) commitViews() error {
 		}
 		v.from[i] = pos
 	}
-	if v.lastPos == pos && len(v.lastLeaf) == 32 {
+	// The head moves forward only: while a rebuilt model catches up with
+	// the others, the event it names is still the last folded by all.
+	if v.lastPos == pos && len(v.lastLeaf) == 32 && v.head.Checkpoint().Before(pos) {
 		h := make([]byte, 0, 64)
 		h = binary.BigEndian.AppendUint64(h, v.prevPos.Commit)
 		h = binary.BigEndian.AppendUint64(h, v.prevPos.Prepare)

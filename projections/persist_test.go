@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"talentledger/eventstore"
+	"talentledger/eventstore/memstore"
 	"talentledger/projections"
 	"talentledger/projections/projectionstest"
 	"talentledger/projections/viewstore"
@@ -120,4 +121,49 @@ func firstDiff(got, want string) string {
 	}
 	lo := max(0, i-300)
 	return "got:  …" + got[lo:min(len(got), i+300)] + "\nwant: …" + want[lo:min(len(want), i+300)]
+}
+
+// Views opened beside another log than the one they folded (a data
+// directory restored or replaced) are not trusted: every model is rebuilt
+// from the log at hand.
+func TestViewsOfAnotherLogAreRebuilt(t *testing.T) {
+	ctx := context.Background()
+	a, _, _ := pointInTimeBooks(t)
+	b, _, _ := pointInTimeBooks(t)
+	dir := t.TempDir()
+	p := projections.New(a.store, quietLog())
+	if err := p.OpenViews(dir); err != nil {
+		t.Fatal(err)
+	}
+	var evs []eventstore.Event
+	it := a.store.ReadAll(ctx, eventstore.Start)
+	for it.Next() {
+		evs = append(evs, it.Event())
+	}
+	it.Close()
+	fold(t, p, evs)
+	if err := p.CloseViews(); err != nil {
+		t.Fatal(err)
+	}
+	// The same log first: the others empty the views.
+	for _, c := range []struct {
+		name  string
+		store eventstore.Store
+	}{{"the same log", a.store}, {"another log", b.store}, {"an empty log", memstore.New()}} {
+		name := c.name
+		q := projections.New(c.store, quietLog())
+		if err := q.OpenViews(dir); err != nil {
+			t.Fatal(err)
+		}
+		want := eventstore.Start
+		if name == "the same log" {
+			want = evs[len(evs)-1].Position
+		}
+		if got := q.Position(); got != want {
+			t.Errorf("views beside %s resume at %s, want %s", name, got, want)
+		}
+		if err := q.CloseViews(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
