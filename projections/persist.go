@@ -296,7 +296,10 @@ func (f *Feed) appliedViews(changes []Change, readyAt eventstore.Position) error
 	if f.commitEvery > 0 {
 		every = f.commitEvery
 	}
-	if v.since < every && now.Sub(v.last) < commitInterval {
+	// While catching up, by the count alone: a commit writes every
+	// model, and the time between two is better spent folding.
+	catchingUp := last.Before(readyAt)
+	if v.since < every && (catchingUp || now.Sub(v.last) < commitInterval) {
 		return nil
 	}
 	return f.commitViews()
