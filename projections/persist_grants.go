@@ -99,7 +99,7 @@ func (m *Grants) Save(b *viewstore.Batch) error {
 	}
 	for id := range d.dirty {
 		g := m.grants[id]
-		v, err := json.Marshal(g)
+		v, err := json.Marshal(storedGrant(g))
 		if err != nil {
 			return err
 		}
@@ -176,12 +176,15 @@ func (m *Grants) fromDisk(id string) *GrantView {
 		return nil
 	}
 	v, err := m.disk.vs.Get(grantKey(id))
-	g := &GrantView{}
+	var sg grantStored
 	if err == nil && v == nil {
 		err = fmt.Errorf("no view")
 	}
 	if err == nil {
-		err = json.Unmarshal(v, g)
+		err = json.Unmarshal(v, &sg)
+	}
+	if err == nil && (sg.View == nil || len(sg.Inst) != len(sg.View.Installments) || len(sg.Pay) != len(sg.View.Payments)) {
+		err = fmt.Errorf("its amounts do not match its installments and payments")
 	}
 	if err != nil {
 		// The summary names a grant whose view cannot be read: the
@@ -190,8 +193,42 @@ func (m *Grants) fromDisk(id string) *GrantView {
 		m.disk.err.CompareAndSwap(nil, &err)
 		return nil
 	}
+	g := sg.View
+	x := sg.Fen
+	g.fen = grantFen{requested: x[0], award: x[1], deduction: x[2], amount: x[3], paid: x[4], due: x[5], assessed: x[6],
+		recovered: x[7], waived: x[8], released: x[9]}
+	for i := range g.Installments {
+		g.Installments[i].fen = sg.Inst[i]
+	}
+	for i := range g.Payments {
+		g.Payments[i].fen = sg.Pay[i]
+	}
 	g.counts = m.programCounts[g.ProgramID]
 	return g
+}
+
+// grantStored is a grant as stored: its view, and the amounts the model
+// keeps in fen beside it (requested, award, deduction, amount, paid, due,
+// assessed, recovered, waived, released), each installment's and each
+// payment's.
+type grantStored struct {
+	View *GrantView `json:"view"`
+	Fen  [10]int64  `json:"fen"`
+	Inst []int64    `json:"installments"`
+	Pay  []int64    `json:"payments"`
+}
+
+func storedGrant(g *GrantView) grantStored {
+	f := &g.fen
+	sg := grantStored{View: g, Fen: [10]int64{f.requested, f.award, f.deduction, f.amount, f.paid, f.due, f.assessed, f.recovered,
+		f.waived, f.released}, Inst: make([]int64, len(g.Installments)), Pay: make([]int64, len(g.Payments))}
+	for i := range g.Installments {
+		sg.Inst[i] = g.Installments[i].fen
+	}
+	for i := range g.Payments {
+		sg.Pay[i] = g.Payments[i].fen
+	}
+	return sg
 }
 
 // summary returns a grant's program, state and talent without reading

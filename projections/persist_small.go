@@ -46,9 +46,39 @@ func loadState(vs *viewstore.Model, v any) (bool, error) {
 type budgetsState struct {
 	Programs     map[string]*ProgramView `json:"programs"`
 	ProgramOrder []string                `json:"program_order"`
-	Budgets      []*BudgetView           `json:"budgets"`
+	Budgets      []budgetState           `json:"budgets"`
 	Forward      []forwardState          `json:"forward"`
 	Commitments  []commitmentsState      `json:"commitments"`
+}
+
+// budgetState is a budget as stored, amounts in fen.
+type budgetState struct {
+	Program          string `json:"p"`
+	FY               int    `json:"y"`
+	Appropriated     int64  `json:"appropriated"`
+	Reserved         int64  `json:"reserved"`
+	Paid             int64  `json:"paid"`
+	ForwardCommitted int64  `json:"forward_committed"`
+	Uncovered        int64  `json:"uncovered"`
+	CarriedOver      int64  `json:"carried_over"`
+	CarriedOut       int64  `json:"carried_out"`
+	Lapsed           int64  `json:"lapsed"`
+	Adjustments      int64  `json:"adjustments"`
+	Closed           bool   `json:"closed"`
+	Grants           int    `json:"grants"`
+}
+
+// commitmentState is a forward commitment as stored, amounts in fen.
+type commitmentState struct {
+	Grant        string `json:"grant"`
+	Talent       string `json:"talent"`
+	Amount       int64  `json:"amount"`
+	Covered      int64  `json:"covered"`
+	Uncovered    int64  `json:"uncovered"`
+	Released     int64  `json:"released"`
+	Installments []int  `json:"installments"`
+	ApprovedIn   int    `json:"approved_in"`
+	LapsedFrom   int    `json:"lapsed_from"`
 }
 
 type forwardState struct {
@@ -60,7 +90,7 @@ type forwardState struct {
 type commitmentsState struct {
 	Program string            `json:"p"`
 	FY      int               `json:"y"`
-	List    []*CommitmentView `json:"l"`
+	List    []commitmentState `json:"l"`
 }
 
 // Schema implements Persistent.
@@ -80,13 +110,21 @@ func (m *Budgets) Open(vs *viewstore.Model) error {
 		m.programs = map[string]*ProgramView{}
 	}
 	for _, b := range st.Budgets {
-		m.budgets[budgetKey{b.ProgramID, b.FiscalYear}] = b
+		m.budgets[budgetKey{b.Program, b.FY}] = &budget{program: b.Program, fy: b.FY, appropriated: b.Appropriated,
+			reserved: b.Reserved, paid: b.Paid, forwardCommitted: b.ForwardCommitted, uncovered: b.Uncovered,
+			carriedOver: b.CarriedOver, carriedOut: b.CarriedOut, lapsed: b.Lapsed, adjustments: b.Adjustments,
+			closed: b.Closed, grants: b.Grants}
 	}
 	for _, f := range st.Forward {
 		m.forward[forwardKey{f.Program, f.FY, f.Grant}] = true
 	}
-	for _, c := range st.Commitments {
-		m.commitments[budgetKey{c.Program, c.FY}] = c.List
+	for _, cs := range st.Commitments {
+		l := make([]*commitment, len(cs.List))
+		for i, c := range cs.List {
+			l[i] = &commitment{grant: c.Grant, talent: c.Talent, amount: c.Amount, covered: c.Covered, uncovered: c.Uncovered,
+				released: c.Released, installments: c.Installments, approvedIn: c.ApprovedIn, lapsedFrom: c.LapsedFrom}
+		}
+		m.commitments[budgetKey{cs.Program, cs.FY}] = l
 	}
 	return nil
 }
@@ -96,14 +134,23 @@ func (m *Budgets) Save(b *viewstore.Batch) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st := budgetsState{Programs: m.programs, ProgramOrder: m.programOrder}
-	for _, v := range m.budgets {
-		st.Budgets = append(st.Budgets, v)
+	for _, b := range m.budgets {
+		st.Budgets = append(st.Budgets, budgetState{Program: b.program, FY: b.fy, Appropriated: b.appropriated,
+			Reserved: b.reserved, Paid: b.paid, ForwardCommitted: b.forwardCommitted, Uncovered: b.uncovered,
+			CarriedOver: b.carriedOver, CarriedOut: b.carriedOut, Lapsed: b.lapsed, Adjustments: b.adjustments,
+			Closed: b.closed, Grants: b.grants})
 	}
 	for k := range m.forward {
 		st.Forward = append(st.Forward, forwardState{k.program, k.fy, k.grant})
 	}
 	for k, l := range m.commitments {
-		st.Commitments = append(st.Commitments, commitmentsState{k.program, k.fy, l})
+		cs := commitmentsState{Program: k.program, FY: k.fy, List: make([]commitmentState, len(l))}
+		for i, c := range l {
+			cs.List[i] = commitmentState{Grant: c.grant, Talent: c.talent, Amount: c.amount, Covered: c.covered,
+				Uncovered: c.uncovered, Released: c.released, Installments: c.installments, ApprovedIn: c.approvedIn,
+				LapsedFrom: c.lapsedFrom}
+		}
+		st.Commitments = append(st.Commitments, cs)
 	}
 	return saveState(b, st)
 }
@@ -121,16 +168,24 @@ type fundsState struct {
 type fundState struct {
 	View *FundView  `json:"view"`
 	Lots []lotState `json:"lots"`
+	// Fen is the fund's amounts: target, committed, paid in, invested,
+	// distributions, exit proceeds, written off, appropriated; LPs each
+	// LP's committed and paid in.
+	Fen [8]int64   `json:"fen"`
+	LPs [][2]int64 `json:"lps"`
 }
 
 type lotState struct {
-	Date   string       `json:"date"`
-	Amount domain.Money `json:"amount"`
+	Date   string `json:"date"`
+	Amount int64  `json:"amount"`
 }
 
 type projectState struct {
 	View         *ProjectView `json:"view"`
 	ValuationSet bool         `json:"valuation_set"`
+	// Fen is approved, cost, valuation, distributions, exit proceeds,
+	// written off.
+	Fen [6]int64 `json:"fen"`
 }
 
 // Schema implements Persistent.
@@ -146,14 +201,24 @@ func (m *Funds) Open(vs *viewstore.Model) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for id, f := range st.Funds {
+		v := f.View
 		for _, l := range f.Lots {
-			f.View.lots = append(f.View.lots, lot{date: l.Date, amount: l.Amount})
+			v.lots = append(v.lots, lot{date: l.Date, amount: l.Amount})
 		}
-		m.funds[id] = f.View
+		x := f.Fen
+		v.fen = fundFen{target: x[0], committed: x[1], paidIn: x[2], invested: x[3], distributions: x[4], exitProceeds: x[5],
+			writtenOff: x[6], appropriated: x[7]}
+		for _, lp := range f.LPs {
+			v.lpFen = append(v.lpFen, lpFen{committed: lp[0], paidIn: lp[1]})
+		}
+		m.funds[id] = v
 	}
 	for id, p := range st.Projects {
-		p.View.valuationIsSet = p.ValuationSet
-		m.projects[id] = p.View
+		v := p.View
+		v.valuationIsSet = p.ValuationSet
+		x := p.Fen
+		v.fen = projectFen{approved: x[0], cost: x[1], valuation: x[2], distributions: x[3], exitProceeds: x[4], writtenOff: x[5]}
+		m.projects[id] = v
 	}
 	m.fundOrder, m.projectOrder = st.FundOrder, st.ProjectOrder
 	for id := range st.Pending {
@@ -169,14 +234,21 @@ func (m *Funds) Save(b *viewstore.Batch) error {
 	st := fundsState{Funds: map[string]*fundState{}, FundOrder: m.fundOrder, Projects: map[string]*projectState{},
 		ProjectOrder: m.projectOrder, Pending: m.pendingFunds}
 	for id, f := range m.funds {
-		fs := &fundState{View: f}
+		x := f.fen
+		fs := &fundState{View: f, Fen: [8]int64{x.target, x.committed, x.paidIn, x.invested, x.distributions, x.exitProceeds,
+			x.writtenOff, x.appropriated}}
 		for _, l := range f.lots {
 			fs.Lots = append(fs.Lots, lotState{l.date, l.amount})
+		}
+		for _, lp := range f.lpFen {
+			fs.LPs = append(fs.LPs, [2]int64{lp.committed, lp.paidIn})
 		}
 		st.Funds[id] = fs
 	}
 	for id, p := range m.projects {
-		st.Projects[id] = &projectState{View: p, ValuationSet: p.valuationIsSet}
+		x := p.fen
+		st.Projects[id] = &projectState{View: p, ValuationSet: p.valuationIsSet,
+			Fen: [6]int64{x.approved, x.cost, x.valuation, x.distributions, x.exitProceeds, x.writtenOff}}
 	}
 	return saveState(b, st)
 }
@@ -338,12 +410,13 @@ func (m *Talents) Open(vs *viewstore.Model) error {
 		return err
 	}
 	if err := vs.Scan([]byte("t/"), func(_, v []byte) bool {
-		t := &TalentView{}
-		if err := json.Unmarshal(v, t); err != nil {
+		var ts talentState
+		if err := json.Unmarshal(v, &ts); err != nil {
 			bad = fmt.Errorf("talents: stored view unreadable: %w", err)
 			return false
 		}
-		m.talents[t.ID] = t
+		x := ts.Fen
+		m.talents[ts.View.ID] = &talent{v: ts.View, awarded: x[0], paid: x[1], clawbackDue: x[2], recovered: x[3], waived: x[4]}
 		return true
 	}); err != nil {
 		return err
@@ -359,7 +432,7 @@ func (m *Talents) Save(b *viewstore.Batch) error {
 	defer m.mu.Unlock()
 	for id := range m.dirty {
 		if t := m.talents[id]; t != nil {
-			v, err := json.Marshal(t)
+			v, err := json.Marshal(talentState{View: t.v, Fen: [5]int64{t.awarded, t.paid, t.clawbackDue, t.recovered, t.waived}})
 			if err != nil {
 				return err
 			}
@@ -371,6 +444,13 @@ func (m *Talents) Save(b *viewstore.Batch) error {
 		b.Set(orderKey("o/", m.saved), []byte(m.order[m.saved]))
 	}
 	return nil
+}
+
+// talentState is a talent as stored: the view, and its amounts in fen
+// (awarded, paid, clawback due, recovered, waived).
+type talentState struct {
+	View TalentView `json:"view"`
+	Fen  [5]int64   `json:"fen"`
 }
 
 // talentOf returns the talent an event changes on its page, if any.
@@ -402,7 +482,8 @@ func orderKey(prefix string, n int) []byte {
 	return fmt.Appendf([]byte(prefix), "%016x", n)
 }
 
-// Balances: "a/<account>" → the account's totals; "pos" → the position.
+// Balances: "a/<account>" → the account's debits, credits and balance in
+// fen, and 1 when it may not go below zero.
 
 // Schema implements Persistent.
 func (m *Balances) Schema() uint32 { return 1 }
@@ -412,13 +493,13 @@ func (m *Balances) Open(vs *viewstore.Model) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var bad error
-	if err := vs.Scan([]byte("a/"), func(_, v []byte) bool {
-		a := &AccountBalance{}
-		if err := json.Unmarshal(v, a); err != nil {
+	if err := vs.Scan([]byte("a/"), func(k, v []byte) bool {
+		var a [4]int64
+		if err := json.Unmarshal(v, &a); err != nil {
 			bad = fmt.Errorf("balances: stored account unreadable: %w", err)
 			return false
 		}
-		m.ledger.accounts[a.Account] = a
+		m.ledger.accounts[string(k[2:])] = &account{debits: a[0], credits: a[1], balance: a[2], nonNegative: a[3] != 0}
 		return true
 	}); err != nil {
 		return err
@@ -433,7 +514,12 @@ func (m *Balances) Save(b *viewstore.Batch) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for name := range m.dirty {
-		v, err := json.Marshal(m.ledger.accounts[name])
+		a := m.ledger.accounts[name]
+		nn := int64(0)
+		if a.nonNegative {
+			nn = 1
+		}
+		v, err := json.Marshal([4]int64{a.debits, a.credits, a.balance, nn})
 		if err != nil {
 			return err
 		}
