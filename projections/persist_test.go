@@ -167,3 +167,14 @@ func TestViewsOfAnotherLogAreRebuilt(t *testing.T) {
 		}
 	}
 }
+
+// Every model of this build persists: one kept in memory only would make
+// every start fold the whole log again (the feed starts after the
+// earliest checkpoint, the log's start for such a model).
+func TestEveryModelPersists(t *testing.T) {
+	for _, m := range projections.New(nil, quietLog()).Models() {
+		if _, ok := m.(projections.Persistent); !ok {
+			t.Errorf("model %s does not implement projections.Persistent", m.Name())
+		}
+	}
+}
