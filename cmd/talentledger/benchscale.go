@@ -34,6 +34,7 @@ type scaleConfig struct {
 	duration time.Duration
 	asOf     int
 	jsonOut  string
+	fold     bool
 	// exe is the talentledger binary measured. views is "" when it does
 	// not take --views (an earlier build keeps its read models in
 	// memory).
@@ -85,6 +86,7 @@ func runScaleBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long the query mix runs")
 	fs.IntVar(&c.asOf, "as-of", 200, "as-of queries of each kind (trial balance, budget), one at a time")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.BoolVar(&c.fold, "fold", true, "start once on an empty views directory first, to measure the fold (false: resume from the views an earlier run left)")
 	fs.StringVar(&c.exe, "exe", "", "the talentledger binary to measure (default: this one), e.g. an earlier build to compare with")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -127,24 +129,28 @@ func runScaleBench(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// The first start folds the whole log into an empty views directory;
 	// the second resumes from what the first left.
-	if c.views != "" {
-		if err := os.RemoveAll(c.views); err != nil {
+	witness := filepath.Join(c.data, "witness.jsonl")
+	var srv *scaleServer
+	var err error
+	if c.fold {
+		if c.views != "" {
+			if err := os.RemoveAll(c.views); err != nil {
+				return err
+			}
+		}
+		os.Remove(witness)
+		if err := forgetWitness(storeDir); err != nil {
 			return err
 		}
+		srv, err = startScaleServer(ctx, c, storeDir, witness)
+		if err != nil {
+			return fmt.Errorf("first start: %w", err)
+		}
+		res.Fold.Seconds = srv.ready.Seconds()
+		res.Fold.EventsPerSec = float64(res.Events) / res.Fold.Seconds
+		srv.stop()
+		fmt.Fprintf(stdout, "fold from an empty views directory: ready in %.2fs, %.0f events/s\n", res.Fold.Seconds, res.Fold.EventsPerSec)
 	}
-	witness := filepath.Join(c.data, "witness.jsonl")
-	os.Remove(witness)
-	if err := forgetWitness(storeDir); err != nil {
-		return err
-	}
-	srv, err := startScaleServer(ctx, c, storeDir, witness)
-	if err != nil {
-		return fmt.Errorf("first start: %w", err)
-	}
-	res.Fold.Seconds = srv.ready.Seconds()
-	res.Fold.EventsPerSec = float64(res.Events) / res.Fold.Seconds
-	srv.stop()
-	fmt.Fprintf(stdout, "fold from an empty views directory: ready in %.2fs, %.0f events/s\n", res.Fold.Seconds, res.Fold.EventsPerSec)
 
 	srv, err = startScaleServer(ctx, c, storeDir, witness)
 	if err != nil {
