@@ -9,17 +9,21 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"talentledger/domain"
 	"talentledger/projections"
+	"talentledger/projections/viewstore"
 )
 
 // Config is what a Server needs.
@@ -403,6 +407,21 @@ func (s *Server) registerHealthRoutes() {
 			return
 		}
 		if !s.proj.Ready() {
+			if p := s.proj.Rebuilding(); p != nil {
+				// Say how far a rebuild from the log has got: it can
+				// take minutes on a long log.
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.Header().Set("Cache-Control", "no-store")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_ = json.NewEncoder(w).Encode(struct {
+					Problem
+					Rebuild *viewstore.Progress `json:"rebuild"`
+				}{Problem{Type: "urn:talentledger:problem:" + EUNAVAILABLE, Title: http.StatusText(http.StatusServiceUnavailable),
+					Status: http.StatusServiceUnavailable, Code: EUNAVAILABLE, Instance: r.URL.Path, RequestID: requestID(r.Context()),
+					Detail: fmt.Sprintf("the read models %s are being rebuilt from the log: %.1f %%, %.0f events/s, about %.0f s left",
+						strings.Join(p.Models, ", "), p.Percent, p.EventsPerSec, p.ETASeconds)}, p})
+				return
+			}
 			writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, "the read models are catching up with the log")
 			return
 		}

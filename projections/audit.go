@@ -15,6 +15,9 @@ type Audit struct {
 	mu        sync.RWMutex
 	tree      *auditproof.Tree
 	positions []eventstore.Position
+	// disk holds the tree's nodes and the leaves' positions once the
+	// model persists (see persist_audit.go); positions is then unused.
+	disk *auditDisk
 }
 
 // NewAudit returns an empty audit tree.
@@ -30,6 +33,10 @@ func (m *Audit) Apply(b Batch) {
 	for i := range b.Changes {
 		c := &b.Changes[i]
 		m.tree.Append(c.Leaf)
+		if m.disk != nil {
+			m.disk.addPosition(c.Event.Position)
+			continue
+		}
 		m.positions = append(m.positions, c.Event.Position)
 	}
 }
@@ -52,7 +59,7 @@ func (m *Audit) TreeRoot(size uint64) ([]byte, eventstore.Position, error) {
 	}
 	pos := eventstore.Start
 	if size > 0 {
-		pos = m.positions[size-1]
+		pos, _ = m.leafPosition(size - 1)
 	}
 	return root, pos, nil
 }
@@ -62,9 +69,8 @@ func (m *Audit) TreeRoot(size uint64) ([]byte, eventstore.Position, error) {
 func (m *Audit) InclusionProof(pos eventstore.Position, size uint64) (uint64, []auditproof.HexBytes, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	ps := m.positions
-	i := sort.Search(len(ps), func(i int) bool { return !ps[i].Before(pos) })
-	if i == len(ps) || ps[i] != pos {
+	i, ok := m.leafAt(pos)
+	if !ok {
 		return 0, nil, fmt.Errorf("%w: no event at position %s", ErrNoSuchLeaf, pos)
 	}
 	if uint64(i) >= size {
@@ -92,10 +98,32 @@ var ErrNoSuchLeaf = fmt.Errorf("projections: not in the audit tree")
 func (m *Audit) LeafPosition(i uint64) (eventstore.Position, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if i >= uint64(len(m.positions)) {
+	return m.leafPosition(i)
+}
+
+// leafPosition returns the log position of leaf i. m.mu is held.
+func (m *Audit) leafPosition(i uint64) (eventstore.Position, bool) {
+	if i >= m.tree.Size() {
 		return eventstore.Start, false
 	}
+	if m.disk != nil {
+		return m.disk.position(i)
+	}
 	return m.positions[i], true
+}
+
+// leafAt returns the leaf index of the event at pos. m.mu is held.
+func (m *Audit) leafAt(pos eventstore.Position) (int, bool) {
+	if m.disk != nil {
+		i, ok := m.disk.leafAt(pos, m.tree.Size())
+		return int(i), ok
+	}
+	ps := m.positions
+	i := sort.Search(len(ps), func(i int) bool { return !ps[i].Before(pos) })
+	if i == len(ps) || ps[i] != pos {
+		return 0, false
+	}
+	return i, true
 }
 
 var _ Model = (*Audit)(nil)

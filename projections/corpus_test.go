@@ -29,6 +29,28 @@ var lifecycle = []string{"ProgramDefined", "BudgetAppropriated", "TalentRegister
 // The read models fold every entry of the golden corpus (every event type
 // and schema version, as the embedded store holds it) without stopping.
 func TestFoldCorpus(t *testing.T) {
+	events := corpusEvents(t)
+	p := projections.New(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for i := range events {
+		if err := p.Apply(&events[i]); err != nil {
+			t.Fatalf("%s: %v", events[i].Type, err)
+		}
+	}
+	entries := events
+	if want := (eventstore.Position{Commit: uint64(len(entries)), Prepare: uint64(len(entries))}); p.Position() != want {
+		t.Errorf("folded up to %s, want %s", p.Position(), want)
+	}
+	// The corpus is one event of each kind, not a sound ledger, but its
+	// postings still balance.
+	if tb := p.TrialBalance(); !tb.Total.IsZero() {
+		t.Errorf("the trial balance totals %s", tb.Total)
+	}
+}
+
+// corpusEvents returns the golden corpus's events in lifecycle order, at
+// positions 1, 2, ….
+func corpusEvents(t *testing.T) []eventstore.Event {
+	t.Helper()
 	dir := filepath.Join("..", "domain", "testdata", "corpus")
 	all, err := os.ReadDir(dir)
 	if err != nil {
@@ -53,26 +75,15 @@ func TestFoldCorpus(t *testing.T) {
 		}
 		return strings.Compare(a.Name(), b.Name())
 	})
-	p := projections.New(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	events := make([]eventstore.Event, len(entries))
 	for i, de := range entries {
 		rec, err := os.ReadFile(filepath.Join(dir, de.Name(), "pebble.rec"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev, err := pebble.DecodeRecord(rec, uint64(i+1))
-		if err != nil {
-			t.Fatalf("%s: %v", de.Name(), err)
-		}
-		if err := p.Apply(&ev); err != nil {
+		if events[i], err = pebble.DecodeRecord(rec, uint64(i+1)); err != nil {
 			t.Fatalf("%s: %v", de.Name(), err)
 		}
 	}
-	if want := (eventstore.Position{Commit: uint64(len(entries)), Prepare: uint64(len(entries))}); p.Position() != want {
-		t.Errorf("folded up to %s, want %s", p.Position(), want)
-	}
-	// The corpus is one event of each kind, not a sound ledger, but its
-	// postings still balance.
-	if tb := p.TrialBalance(); !tb.Total.IsZero() {
-		t.Errorf("the trial balance totals %s", tb.Total)
-	}
+	return events
 }

@@ -50,6 +50,12 @@ type Feed struct {
 	// stopped is the error of the event that stopped the folding (see
 	// fold); nothing is folded after it.
 	stopped error
+	// views holds the persistent models' stores (see OpenViews); nil
+	// when every model lives in memory only. Set under mu and fold.
+	views *views
+	// commitEvery, when positive, is how many events are folded between
+	// two commits of the views, instead of commitEvents.
+	commitEvery int
 }
 
 // NewFeed returns a feed of store's log into models, decoding events with
@@ -251,8 +257,10 @@ func (f *Feed) foldBatch(batch []prepared, now time.Time) error {
 	}
 	if len(changes) > 0 {
 		b := Batch{Changes: changes, Last: pos}
-		for _, m := range f.models {
-			m.Apply(b)
+		for i, m := range f.models {
+			if mb, ok := f.modelBatch(i, b); ok {
+				m.Apply(mb)
+			}
 		}
 		for _, m := range f.models {
 			if fm, ok := m.(Failing); ok && fm.Err() != nil {
@@ -264,6 +272,22 @@ func (f *Feed) foldBatch(batch []prepared, now time.Time) error {
 			}
 		}
 	}
+	var saveErr error
+	defer func() {
+		// Committed once the feed's position has moved, outside its
+		// lock: queries go on while the models write.
+		if saveErr == nil && len(changes) > 0 {
+			saveErr = f.appliedViews(changes, f.readyPosition())
+		}
+		if saveErr != nil {
+			f.mu.Lock()
+			if f.stopped == nil {
+				f.stopped = saveErr
+				f.log.Error("read models stop: their views cannot be written", "err", saveErr.Error())
+			}
+			f.mu.Unlock()
+		}
+	}()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(changes) > 0 {

@@ -106,6 +106,11 @@ type Grants struct {
 	// that a list's total is known without scanning it.
 	counts        stateCounts
 	programCounts map[string]*stateCounts
+
+	// disk holds the grants on disk once the model persists (see
+	// persist_grants.go); nil while it lives in memory only, when grants
+	// holds every grant.
+	disk *grantsDisk
 }
 
 // NewGrants returns an empty grants model.
@@ -133,11 +138,13 @@ func (m *Grants) apply(c *Change) {
 			pc = &stateCounts{}
 			m.programCounts[e.ProgramID] = pc
 		}
-		m.grants[e.GrantID] = &GrantView{ID: e.GrantID, TalentID: e.TalentID, ProgramID: e.ProgramID,
+		g := &GrantView{ID: e.GrantID, TalentID: e.TalentID, ProgramID: e.ProgramID,
 			State: domain.GrantStateAfter("", e, false), AppliedOn: e.AppliedOn,
 			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: c.Event.Position, counts: pc,
 			fen: grantFen{requested: m.fen(e.AmountRequested)}}
+		m.grants[e.GrantID] = g
 		m.order = append(m.order, e.GrantID)
+		m.changed(g, true)
 		m.byProgram[e.ProgramID] = append(m.byProgram[e.ProgramID], e.GrantID)
 		m.count(pc, m.grants[e.GrantID].State, 1)
 		return
@@ -151,13 +158,14 @@ func (m *Grants) apply(c *Change) {
 		return
 	}
 	if gid := grantOf(c.Payload); gid != "" {
-		if g := m.grants[gid]; g != nil {
+		if g := m.load(gid); g != nil {
 			was := g.State
 			g.apply(&m.tally, c.Event, c.Payload)
 			if g.State != was {
 				m.count(g.counts, was, -1)
 				m.count(g.counts, g.State, 1)
 			}
+			m.changed(g, g.State != was)
 		}
 	}
 }
@@ -165,10 +173,11 @@ func (m *Grants) apply(c *Change) {
 // movedTo records on a grant's page that its unpaid installments are now
 // charged to fy, carried over or lapsed there at a year-end close.
 func (m *Grants) movedTo(grantID string, fy int, installments []int) {
-	g := m.grants[grantID]
+	g := m.load(grantID)
 	if g == nil {
 		return
 	}
+	m.changed(g, false)
 	for _, n := range installments {
 		if n >= 1 && n <= len(g.Installments) && g.Installments[n-1].State != InstallmentPaid {
 			g.Installments[n-1].FiscalYear = fy
@@ -337,7 +346,7 @@ func (g *GrantView) BudgetYears() []int {
 func (m *Grants) Grant(id string) (GrantView, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	g := m.grants[id]
+	g := m.read(id)
 	if g == nil {
 		return GrantView{}, false
 	}
@@ -411,13 +420,15 @@ func (m *Grants) List(f GrantFilter) ([]GrantView, int) {
 		if counted && f.Limit > 0 && len(out) >= f.Limit {
 			break
 		}
-		g := m.grants[id]
-		if (f.ProgramID != "" && g.ProgramID != f.ProgramID) || (f.State != "" && g.State != f.State) ||
-			(f.TalentID != "" && g.TalentID != f.TalentID) {
+		program, state, talent := m.summary(id)
+		if (f.ProgramID != "" && program != f.ProgramID) || (f.State != "" && state != f.State) ||
+			(f.TalentID != "" && talent != f.TalentID) {
 			continue
 		}
 		if n >= f.Offset && (f.Limit <= 0 || len(out) < f.Limit) {
-			out = append(out, g.clone())
+			if g := m.read(id); g != nil {
+				out = append(out, g.clone())
+			}
 		}
 		n++
 	}
@@ -441,9 +452,11 @@ func (m *Grants) page(i, n int, fn func(g *GrantView)) int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for end := min(len(m.order), i+n); i < end; i++ {
-		g := *m.grants[m.order[i]]
-		g.setAmounts()
-		fn(&g)
+		if v := m.read(m.order[i]); v != nil {
+			g := *v
+			g.setAmounts()
+			fn(&g)
+		}
 	}
 	return i
 }

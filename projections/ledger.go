@@ -121,6 +121,10 @@ type Balances struct {
 	mu     sync.RWMutex
 	ledger *Ledger
 	pos    eventstore.Position
+	// dirty holds the accounts changed since the last Save once the
+	// model persists (see persist_small.go); nil while it lives in
+	// memory only.
+	dirty map[string]bool
 }
 
 // NewBalances returns an empty balances model.
@@ -134,7 +138,13 @@ func (m *Balances) Apply(b Batch) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i := range b.Changes {
-		m.ledger.Post(domain.Postings(b.Changes[i].Payload))
+		ps := domain.Postings(b.Changes[i].Payload)
+		m.ledger.Post(ps)
+		if m.dirty != nil {
+			for _, p := range ps {
+				m.dirty[p.Source], m.dirty[p.Destination] = true, true
+			}
+		}
 	}
 	m.pos = b.Last
 }

@@ -42,7 +42,8 @@ type Projector struct {
 }
 
 type options struct {
-	codec domain.Codec
+	codec       domain.Codec
+	commitEvery int
 }
 
 // Option configures New.
@@ -51,6 +52,11 @@ type Option func(*options)
 // WithCodec sets how events are decoded; the default is this build's
 // Codec. Tests use it to play a newer build.
 func WithCodec(c domain.Codec) Option { return func(o *options) { o.codec = c } }
+
+// WithCommitEvery makes the persistent models commit their views every n
+// events folded (and at least once a second), instead of every 50,000: a
+// smaller n costs more writes and leaves less to fold again after a crash.
+func WithCommitEvery(n int) Option { return func(o *options) { o.commitEvery = n } }
 
 // New returns a Projector over store. Call Run to feed it.
 func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
@@ -79,6 +85,7 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		p.audit,
 		p.pending,
 	)
+	p.Feed.commitEvery = o.commitEvery
 	return p
 }
 

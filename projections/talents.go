@@ -44,6 +44,11 @@ type Talents struct {
 	mu      sync.RWMutex
 	talents map[string]*talent
 	order   []string
+	// dirty holds the talents changed since the last Save, and saved
+	// how many of order are saved, once the model persists (see
+	// persist_small.go); dirty is nil while it lives in memory only.
+	dirty map[string]bool
+	saved int
 }
 
 // NewTalents returns an empty talents model.
@@ -58,6 +63,11 @@ func (m *Talents) Apply(b Batch) {
 	defer m.mu.Unlock()
 	for i := range b.Changes {
 		m.apply(b.Changes[i].Payload)
+		if m.dirty != nil {
+			if id := talentOf(b.Changes[i].Payload); id != "" {
+				m.dirty[id] = true
+			}
+		}
 	}
 }
 

@@ -53,6 +53,9 @@ type benchConfig struct {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "scale" {
+		return runScaleBench(ctx, args[1:], stdout)
+	}
 	fs := newFlagSet("bench", stdout)
 	var c benchConfig
 	fs.DurationVar(&c.duration, "duration", 30*time.Second, "how long to drive the load")

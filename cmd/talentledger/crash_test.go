@@ -27,6 +27,9 @@ import (
 // TestMain lets a test run this binary as the talentledger command in a
 // child process, so that it can be killed with SIGKILL.
 func TestMain(m *testing.M) {
+	if env := os.Getenv("TLTEST_FOLD_CHILD"); env != "" {
+		os.Exit(foldChild(env))
+	}
 	if env := os.Getenv("TLTEST_CHILD_ARGS"); env != "" {
 		var args []string
 		if err := json.Unmarshal([]byte(env), &args); err != nil {

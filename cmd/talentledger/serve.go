@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -43,11 +44,30 @@ type serveConfig struct {
 	limits      limitsConfig
 	// integ is the witness, self-check and scrub configuration.
 	integ integrityConfig
+	// views is the read models' views directory, "" for none.
+	views string
+}
+
+// viewsDir returns the views directory the flags name, "" to keep the
+// read models in memory.
+func (c *serveConfig) viewsDir() (string, error) {
+	switch {
+	case c.views == "memory":
+		return "", nil
+	case c.views != "":
+		return filepath.Clean(c.views), nil
+	case c.store != "":
+		// Replicas on EventStoreDB share no directory: each names its
+		// own, or folds the log at every start.
+		return "", nil
+	}
+	return filepath.Clean(c.data) + ".views", nil
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&c.data, "data", defaultData, "data directory of the embedded store")
+	fs.StringVar(&c.views, "views", "", "directory of the persisted read models, which a start resumes from (default: beside --data, its path + \".views\"; with EventStoreDB each replica names its own, or none: \"memory\", the default there, folds the log at every start)")
 	fs.StringVar(&c.principals, "principals", "", "JSON file of principals (id, roles, token_sha256)")
 	fs.StringVar(&c.store, "store", "", "event store: empty for the embedded store in --data, or an esdb:// URL")
 	fs.StringVar(&c.auditKey, "audit-key", "", "PEM file of the Ed25519 key that signs audit tree heads (see keygen)")
@@ -120,6 +140,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	views, err := cfg.viewsDir()
+	if err != nil {
+		return err
+	}
 	var auditKey ed25519.PrivateKey
 	if cfg.auditKey != "" {
 		if auditKey, err = loadAuditKey(cfg.auditKey); err != nil {
@@ -145,6 +169,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	app := newAppWithService(store, principals, auditKey, log, m, svcOpts, apiOpts, g.configure)
 	app.guard = g
+	app.views = views
+	if views == "" {
+		log.Warn("the read models are kept in memory and folded from the whole log at every start; --views names a directory to resume from")
+	}
 	// The self-check runs while the read models catch up; nothing is
 	// served or written before it passes.
 	app.preflight = g.start
@@ -188,6 +216,9 @@ type app struct {
 	tls *tls.Config
 	// timeouts are the HTTP server's; zero for defaultTimeouts.
 	timeouts serverTimeouts
+	// views is the read models' views directory; "" keeps them in
+	// memory only.
+	views string
 	// guard, when set, witnesses heads, scrubs the log and turns the
 	// server read-only on damage.
 	guard *guard
@@ -310,6 +341,12 @@ func (a *app) reconcile(ctx context.Context, interval time.Duration) {
 func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if a.views != "" {
+		if err := a.proj.OpenViews(a.views); err != nil {
+			a.store.Close()
+			return fmt.Errorf("views: %w", err)
+		}
+	}
 	done := make(chan struct{}, 2)
 	go func() { a.runProjections(ctx); done <- struct{}{} }()
 	checked := make(chan struct{})
@@ -326,6 +363,7 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 			cancel()
 			<-done
 			<-done
+			a.closeViews()
 			a.store.Close()
 			return err
 		}
@@ -354,6 +392,7 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 		cancel()
 		<-done
 		<-done
+		a.closeViews()
 		guards.Wait()
 		if a.guard != nil {
 			a.guard.close()
@@ -402,6 +441,7 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 	cancel()
 	<-done
 	<-done
+	a.closeViews()
 	guards.Wait()
 	if a.guard != nil {
 		a.guard.shutdown()
@@ -411,4 +451,15 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 		err = cerr
 	}
 	return err
+}
+
+// closeViews commits what the read models folded since their last commit
+// and closes their views; the feed has stopped.
+func (a *app) closeViews() {
+	if a.views == "" {
+		return
+	}
+	if err := a.proj.CloseViews(); err != nil {
+		a.log.Error("the read models' views could not be closed; the next start folds again from their last commit", "err", err.Error())
+	}
 }

@@ -35,7 +35,8 @@ func TestServeOnEventStoreDB(t *testing.T) {
 			data := filepath.Join(dir, "data")
 			args := []string{"serve", "--principals", principals, "--addr", "127.0.0.1:0", "--data", data, "--no-witness"}
 			if how == "flag" {
-				args = append(args, "--store", srv.URL())
+				// A replica on EventStoreDB keeps its views beside it.
+				args = append(args, "--store", srv.URL(), "--views", filepath.Join(dir, "replica.views"))
 			} else {
 				t.Setenv("TALENTLEDGER_STORE", srv.URL())
 			}

@@ -11,14 +11,29 @@ import (
 // Tree is an append-only RFC 6962 Merkle tree that keeps every perfect
 // subtree's hash (about 2 × 32 bytes a leaf), so that it can answer the
 // root of any earlier size and inclusion and consistency proofs for it.
-// It is not safe for concurrent use; the ledger guards it with its read
-// models' lock.
+// The hashes are kept by a NodeStore: in memory (NewTree), or on disk
+// (NewTreeOn). It is not safe for concurrent use; its owner guards it.
 type Tree struct {
-	rng *compact.Range
-	// levels[l] holds the hashes of the perfect subtrees of height l, left
-	// to right, 32 bytes each, in pages of pageNodes hashes: a tree of a
-	// million leaves grows by adding pages, never by copying tens of
-	// megabytes into a larger array.
+	rng   *compact.Range
+	nodes NodeStore
+}
+
+// NodeStore keeps the hashes of a tree's perfect subtrees. Each node is
+// put once, the nodes of one level from left to right.
+type NodeStore interface {
+	// PutNode stores the hash of the perfect subtree of height level at
+	// index (counted from the left at that level). hash is not retained.
+	PutNode(level uint, index uint64, hash []byte)
+	// Node returns the hash stored for the node, or an error when it is
+	// not stored (or cannot be read).
+	Node(level uint, index uint64) ([]byte, error)
+}
+
+// memNodes keeps the hashes in memory: levels[l] holds the hashes of the
+// perfect subtrees of height l, left to right, 32 bytes each, in pages of
+// pageNodes hashes, so that a tree of a million leaves grows by adding
+// pages, never by copying tens of megabytes into a larger array.
+type memNodes struct {
 	levels []level
 }
 
@@ -31,8 +46,28 @@ const pageNodes = 4096
 
 var factory = &compact.RangeFactory{Hash: HashChildren}
 
-// NewTree returns an empty tree.
-func NewTree() *Tree { return &Tree{rng: factory.NewEmptyRange(0)} }
+// NewTree returns an empty tree whose hashes are kept in memory.
+func NewTree() *Tree { return &Tree{rng: factory.NewEmptyRange(0), nodes: &memNodes{}} }
+
+// NewTreeOn returns the tree of size leaves whose hashes ns holds, to go
+// on appending to: a tree resumed from disk. Errors are those of ns for a
+// node the tree's right edge needs.
+func NewTreeOn(ns NodeStore, size uint64) (*Tree, error) {
+	ids := compact.RangeNodes(0, size, nil)
+	hashes := make([][]byte, len(ids))
+	for i, id := range ids {
+		h, err := ns.Node(id.Level, id.Index)
+		if err != nil {
+			return nil, fmt.Errorf("auditproof: resume at %d leaves: %w", size, err)
+		}
+		hashes[i] = h
+	}
+	rng, err := factory.NewRange(0, size, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("auditproof: resume at %d leaves: %w", size, err)
+	}
+	return &Tree{rng: rng, nodes: ns}, nil
+}
 
 // Size returns the number of leaves.
 func (t *Tree) Size() uint64 { return t.rng.End() }
@@ -44,13 +79,17 @@ func (t *Tree) Append(leafHash []byte) {
 	}
 }
 
-func (t *Tree) store(id compact.NodeID, hash []byte) {
-	for uint(len(t.levels)) <= id.Level {
-		t.levels = append(t.levels, level{})
+func (t *Tree) store(id compact.NodeID, hash []byte) { t.nodes.PutNode(id.Level, id.Index, hash) }
+
+func (t *Tree) node(id compact.NodeID) ([]byte, error) { return t.nodes.Node(id.Level, id.Index) }
+
+func (m *memNodes) PutNode(lv uint, index uint64, hash []byte) {
+	for uint(len(m.levels)) <= lv {
+		m.levels = append(m.levels, level{})
 	}
-	l := &t.levels[id.Level]
+	l := &m.levels[lv]
 	// Nodes of one level arrive left to right, each once.
-	if l.n != id.Index {
+	if l.n != index {
 		return
 	}
 	if l.n%pageNodes == 0 {
@@ -61,12 +100,12 @@ func (t *Tree) store(id compact.NodeID, hash []byte) {
 	l.n++
 }
 
-func (t *Tree) node(id compact.NodeID) ([]byte, error) {
-	if id.Level >= uint(len(t.levels)) || id.Index >= t.levels[id.Level].n {
-		return nil, fmt.Errorf("auditproof: node %d/%d not stored", id.Level, id.Index)
+func (m *memNodes) Node(lv uint, index uint64) ([]byte, error) {
+	if lv >= uint(len(m.levels)) || index >= m.levels[lv].n {
+		return nil, fmt.Errorf("auditproof: node %d/%d not stored", lv, index)
 	}
-	off := id.Index % pageNodes * 32
-	return t.levels[id.Level].pages[id.Index/pageNodes][off : off+32], nil
+	off := index % pageNodes * 32
+	return m.levels[lv].pages[index/pageNodes][off : off+32], nil
 }
 
 // Root returns the root hash of the first size leaves.

@@ -1,0 +1,539 @@
+package projections
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"talentledger/domain"
+	"talentledger/projections/viewstore"
+)
+
+// The smaller models are stored whole: their state as one JSON document
+// under "state", written at each commit, and read back whole at start.
+// They stay small as the log grows (programs and years, funds, principals,
+// flows under way), except the budgets' forward commitments, one per
+// grant and later year.
+//
+// Talents and the ledger's accounts grow with the talents: each is
+// stored under its own key, written when it changed.
+
+var stateKey = []byte("state")
+
+func saveState(b *viewstore.Batch, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b.Set(stateKey, data)
+	return nil
+}
+
+// loadState reads the stored state into v; ok is false when there is none.
+func loadState(vs *viewstore.Model, v any) (bool, error) {
+	data, err := vs.Get(stateKey)
+	if err != nil || data == nil {
+		return false, err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("%s: stored state unreadable: %w", vs.Name(), err)
+	}
+	return true, nil
+}
+
+// Budgets.
+
+type budgetsState struct {
+	Programs     map[string]*ProgramView `json:"programs"`
+	ProgramOrder []string                `json:"program_order"`
+	Budgets      []budgetState           `json:"budgets"`
+	Forward      []forwardState          `json:"forward"`
+	Commitments  []commitmentsState      `json:"commitments"`
+}
+
+// budgetState is a budget as stored, amounts in fen.
+type budgetState struct {
+	Program          string `json:"p"`
+	FY               int    `json:"y"`
+	Appropriated     int64  `json:"appropriated"`
+	Reserved         int64  `json:"reserved"`
+	Paid             int64  `json:"paid"`
+	ForwardCommitted int64  `json:"forward_committed"`
+	Uncovered        int64  `json:"uncovered"`
+	CarriedOver      int64  `json:"carried_over"`
+	CarriedOut       int64  `json:"carried_out"`
+	Lapsed           int64  `json:"lapsed"`
+	Adjustments      int64  `json:"adjustments"`
+	Closed           bool   `json:"closed"`
+	Grants           int    `json:"grants"`
+}
+
+// commitmentState is a forward commitment as stored, amounts in fen.
+type commitmentState struct {
+	Grant        string `json:"grant"`
+	Talent       string `json:"talent"`
+	Amount       int64  `json:"amount"`
+	Covered      int64  `json:"covered"`
+	Uncovered    int64  `json:"uncovered"`
+	Released     int64  `json:"released"`
+	Installments []int  `json:"installments"`
+	ApprovedIn   int    `json:"approved_in"`
+	LapsedFrom   int    `json:"lapsed_from"`
+}
+
+type forwardState struct {
+	Program string `json:"p"`
+	FY      int    `json:"y"`
+	Grant   string `json:"g"`
+}
+
+type commitmentsState struct {
+	Program string            `json:"p"`
+	FY      int               `json:"y"`
+	List    []commitmentState `json:"l"`
+}
+
+// Schema implements Persistent.
+func (m *Budgets) Schema() uint32 { return 1 }
+
+// Open implements Persistent.
+func (m *Budgets) Open(vs *viewstore.Model) error {
+	var st budgetsState
+	ok, err := loadState(vs, &st)
+	if !ok || err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.programs, m.programOrder = st.Programs, st.ProgramOrder
+	if m.programs == nil {
+		m.programs = map[string]*ProgramView{}
+	}
+	for _, b := range st.Budgets {
+		m.budgets[budgetKey{b.Program, b.FY}] = &budget{program: b.Program, fy: b.FY, appropriated: b.Appropriated,
+			reserved: b.Reserved, paid: b.Paid, forwardCommitted: b.ForwardCommitted, uncovered: b.Uncovered,
+			carriedOver: b.CarriedOver, carriedOut: b.CarriedOut, lapsed: b.Lapsed, adjustments: b.Adjustments,
+			closed: b.Closed, grants: b.Grants}
+	}
+	for _, f := range st.Forward {
+		m.forward[forwardKey{f.Program, f.FY, f.Grant}] = true
+	}
+	for _, cs := range st.Commitments {
+		l := make([]*commitment, len(cs.List))
+		for i, c := range cs.List {
+			l[i] = &commitment{grant: c.Grant, talent: c.Talent, amount: c.Amount, covered: c.Covered, uncovered: c.Uncovered,
+				released: c.Released, installments: c.Installments, approvedIn: c.ApprovedIn, lapsedFrom: c.LapsedFrom}
+		}
+		m.commitments[budgetKey{cs.Program, cs.FY}] = l
+	}
+	return nil
+}
+
+// Save implements Persistent.
+func (m *Budgets) Save(b *viewstore.Batch) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	st := budgetsState{Programs: m.programs, ProgramOrder: m.programOrder}
+	for _, b := range m.budgets {
+		st.Budgets = append(st.Budgets, budgetState{Program: b.program, FY: b.fy, Appropriated: b.appropriated,
+			Reserved: b.reserved, Paid: b.paid, ForwardCommitted: b.forwardCommitted, Uncovered: b.uncovered,
+			CarriedOver: b.carriedOver, CarriedOut: b.carriedOut, Lapsed: b.lapsed, Adjustments: b.adjustments,
+			Closed: b.closed, Grants: b.grants})
+	}
+	for k := range m.forward {
+		st.Forward = append(st.Forward, forwardState{k.program, k.fy, k.grant})
+	}
+	for k, l := range m.commitments {
+		cs := commitmentsState{Program: k.program, FY: k.fy, List: make([]commitmentState, len(l))}
+		for i, c := range l {
+			cs.List[i] = commitmentState{Grant: c.grant, Talent: c.talent, Amount: c.amount, Covered: c.covered,
+				Uncovered: c.uncovered, Released: c.released, Installments: c.installments, ApprovedIn: c.approvedIn,
+				LapsedFrom: c.lapsedFrom}
+		}
+		st.Commitments = append(st.Commitments, cs)
+	}
+	return saveState(b, st)
+}
+
+// Funds.
+
+type fundsState struct {
+	Funds        map[string]*fundState    `json:"funds"`
+	FundOrder    []string                 `json:"fund_order"`
+	Projects     map[string]*projectState `json:"projects"`
+	ProjectOrder []string                 `json:"project_order"`
+	Pending      map[string]bool          `json:"pending"`
+}
+
+type fundState struct {
+	View *FundView  `json:"view"`
+	Lots []lotState `json:"lots"`
+	// Fen is the fund's amounts: target, committed, paid in, invested,
+	// distributions, exit proceeds, written off, appropriated; LPs each
+	// LP's committed and paid in.
+	Fen [8]int64   `json:"fen"`
+	LPs [][2]int64 `json:"lps"`
+}
+
+type lotState struct {
+	Date   string `json:"date"`
+	Amount int64  `json:"amount"`
+}
+
+type projectState struct {
+	View         *ProjectView `json:"view"`
+	ValuationSet bool         `json:"valuation_set"`
+	// Fen is approved, cost, valuation, distributions, exit proceeds,
+	// written off.
+	Fen [6]int64 `json:"fen"`
+}
+
+// Schema implements Persistent.
+func (m *Funds) Schema() uint32 { return 1 }
+
+// Open implements Persistent.
+func (m *Funds) Open(vs *viewstore.Model) error {
+	var st fundsState
+	ok, err := loadState(vs, &st)
+	if !ok || err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, f := range st.Funds {
+		v := f.View
+		for _, l := range f.Lots {
+			v.lots = append(v.lots, lot{date: l.Date, amount: l.Amount})
+		}
+		x := f.Fen
+		v.fen = fundFen{target: x[0], committed: x[1], paidIn: x[2], invested: x[3], distributions: x[4], exitProceeds: x[5],
+			writtenOff: x[6], appropriated: x[7]}
+		for _, lp := range f.LPs {
+			v.lpFen = append(v.lpFen, lpFen{committed: lp[0], paidIn: lp[1]})
+		}
+		m.funds[id] = v
+	}
+	for id, p := range st.Projects {
+		v := p.View
+		v.valuationIsSet = p.ValuationSet
+		x := p.Fen
+		v.fen = projectFen{approved: x[0], cost: x[1], valuation: x[2], distributions: x[3], exitProceeds: x[4], writtenOff: x[5]}
+		m.projects[id] = v
+	}
+	m.fundOrder, m.projectOrder = st.FundOrder, st.ProjectOrder
+	for id := range st.Pending {
+		m.pendingFunds[id] = true
+	}
+	return nil
+}
+
+// Save implements Persistent.
+func (m *Funds) Save(b *viewstore.Batch) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	st := fundsState{Funds: map[string]*fundState{}, FundOrder: m.fundOrder, Projects: map[string]*projectState{},
+		ProjectOrder: m.projectOrder, Pending: m.pendingFunds}
+	for id, f := range m.funds {
+		x := f.fen
+		fs := &fundState{View: f, Fen: [8]int64{x.target, x.committed, x.paidIn, x.invested, x.distributions, x.exitProceeds,
+			x.writtenOff, x.appropriated}}
+		for _, l := range f.lots {
+			fs.Lots = append(fs.Lots, lotState{l.date, l.amount})
+		}
+		for _, lp := range f.lpFen {
+			fs.LPs = append(fs.LPs, [2]int64{lp.committed, lp.paidIn})
+		}
+		st.Funds[id] = fs
+	}
+	for id, p := range m.projects {
+		x := p.fen
+		st.Projects[id] = &projectState{View: p, ValuationSet: p.valuationIsSet,
+			Fen: [6]int64{x.approved, x.cost, x.valuation, x.distributions, x.exitProceeds, x.writtenOff}}
+	}
+	return saveState(b, st)
+}
+
+// Principals.
+
+type principalsState struct {
+	Principals []principalState     `json:"principals"`
+	Pending    []*AccessRequestView `json:"pending"`
+}
+
+type principalState struct {
+	View  *PrincipalView `json:"view"`
+	Token string         `json:"token_sha256"`
+}
+
+// Schema implements Persistent.
+func (m *Principals) Schema() uint32 { return 1 }
+
+// Open implements Persistent.
+func (m *Principals) Open(vs *viewstore.Model) error {
+	var st principalsState
+	ok, err := loadState(vs, &st)
+	if !ok || err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range st.Principals {
+		v := p.View
+		v.tokenSHA256 = p.Token
+		m.byID[v.ID] = v
+		m.order = append(m.order, v.ID)
+		if v.Active && p.Token != "" {
+			m.byToken[p.Token] = v
+		}
+	}
+	m.pending = st.Pending
+	return nil
+}
+
+// Save implements Persistent.
+func (m *Principals) Save(b *viewstore.Batch) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	st := principalsState{Pending: m.pending}
+	for _, id := range m.order {
+		v := m.byID[id]
+		st.Principals = append(st.Principals, principalState{View: v, Token: v.tokenSHA256})
+	}
+	return saveState(b, st)
+}
+
+// Pending.
+
+type pendingState struct {
+	Approval map[string]time.Time     `json:"approval"`
+	Release  map[string]time.Time     `json:"release"`
+	Approved map[string]bool          `json:"approved"`
+	Charge   map[string]flowState     `json:"charge"`
+	Forward  map[string]countState    `json:"forward"`
+	Close    []closeState             `json:"close"`
+	Transfer map[string]transferState `json:"transfer"`
+}
+
+type flowState struct {
+	Grant string    `json:"grant"`
+	At    time.Time `json:"at"`
+}
+
+type countState struct {
+	Want int       `json:"want"`
+	Seen int       `json:"seen"`
+	At   time.Time `json:"at"`
+}
+
+type closeState struct {
+	Program string    `json:"p"`
+	FY      int       `json:"y"`
+	At      time.Time `json:"at"`
+}
+
+type transferState struct {
+	Key domain.TransferKey `json:"key"`
+	At  time.Time          `json:"at"`
+}
+
+// Schema implements Persistent.
+func (m *Pending) Schema() uint32 { return 1 }
+
+// Open implements Persistent.
+func (m *Pending) Open(vs *viewstore.Model) error {
+	var st pendingState
+	ok, err := loadState(vs, &st)
+	if !ok || err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	copyInto(m.approval, st.Approval)
+	copyInto(m.release, st.Release)
+	copyInto(m.approved, st.Approved)
+	for k, v := range st.Charge {
+		m.charge[k] = pendingFlow{grant: v.Grant, at: v.At}
+	}
+	for k, v := range st.Forward {
+		m.forward[k] = forwardCount{want: v.Want, seen: v.Seen, at: v.At}
+	}
+	for _, c := range st.Close {
+		m.close[budgetKey{c.Program, c.FY}] = c.At
+	}
+	for k, v := range st.Transfer {
+		m.transfer[k] = pendingTransfer{key: v.Key, at: v.At}
+	}
+	return nil
+}
+
+func copyInto[V any](dst, src map[string]V) {
+	for k, v := range src {
+		dst[k] = v
+	}
+}
+
+// Save implements Persistent.
+func (m *Pending) Save(b *viewstore.Batch) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	st := pendingState{Approval: m.approval, Release: m.release, Approved: m.approved, Charge: map[string]flowState{},
+		Forward: map[string]countState{}, Transfer: map[string]transferState{}}
+	for k, v := range m.charge {
+		st.Charge[k] = flowState{v.grant, v.at}
+	}
+	for k, v := range m.forward {
+		st.Forward[k] = countState{v.want, v.seen, v.at}
+	}
+	for k, v := range m.close {
+		st.Close = append(st.Close, closeState{k.program, k.fy, v})
+	}
+	for k, v := range m.transfer {
+		st.Transfer[k] = transferState{v.key, v.at}
+	}
+	return saveState(b, st)
+}
+
+// Talents, one key each: "t/<id>" → view; "o/<n>" → the n-th id.
+
+// Schema implements Persistent.
+func (m *Talents) Schema() uint32 { return 1 }
+
+// Open implements Persistent.
+func (m *Talents) Open(vs *viewstore.Model) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var bad error
+	if err := vs.Scan([]byte("o/"), func(_, v []byte) bool {
+		m.order = append(m.order, string(v))
+		return true
+	}); err != nil {
+		return err
+	}
+	if err := vs.Scan([]byte("t/"), func(_, v []byte) bool {
+		var ts talentState
+		if err := json.Unmarshal(v, &ts); err != nil {
+			bad = fmt.Errorf("talents: stored view unreadable: %w", err)
+			return false
+		}
+		x := ts.Fen
+		m.talents[ts.View.ID] = &talent{v: ts.View, awarded: x[0], paid: x[1], clawbackDue: x[2], recovered: x[3], waived: x[4]}
+		return true
+	}); err != nil {
+		return err
+	}
+	m.dirty = map[string]bool{}
+	m.saved = len(m.order)
+	return bad
+}
+
+// Save implements Persistent.
+func (m *Talents) Save(b *viewstore.Batch) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id := range m.dirty {
+		if t := m.talents[id]; t != nil {
+			v, err := json.Marshal(talentState{View: t.v, Fen: [5]int64{t.awarded, t.paid, t.clawbackDue, t.recovered, t.waived}})
+			if err != nil {
+				return err
+			}
+			b.Set(append([]byte("t/"), id...), v)
+		}
+	}
+	clear(m.dirty)
+	for ; m.saved < len(m.order); m.saved++ {
+		b.Set(orderKey("o/", m.saved), []byte(m.order[m.saved]))
+	}
+	return nil
+}
+
+// talentState is a talent as stored: the view, and its amounts in fen
+// (awarded, paid, clawback due, recovered, waived).
+type talentState struct {
+	View TalentView `json:"view"`
+	Fen  [5]int64   `json:"fen"`
+}
+
+// talentOf returns the talent an event changes on its page, if any.
+func talentOf(e domain.Event) string {
+	switch e := e.(type) {
+	case *domain.TalentRegistered:
+		return e.TalentID
+	case *domain.TalentDeparted:
+		return e.TalentID
+	case *domain.GrantApplied:
+		return e.TalentID
+	case *domain.GrantApproved:
+		return e.TalentID
+	case *domain.PaymentReleased:
+		return e.TalentID
+	case *domain.PaymentReversed:
+		return e.TalentID
+	case *domain.ClawbackAssessed:
+		return e.TalentID
+	case *domain.RecoveryReceived:
+		return e.TalentID
+	case *domain.RecoveryWaived:
+		return e.TalentID
+	}
+	return ""
+}
+
+func orderKey(prefix string, n int) []byte {
+	return fmt.Appendf([]byte(prefix), "%016x", n)
+}
+
+// Balances: "a/<account>" → the account's debits, credits and balance in
+// fen, and 1 when it may not go below zero.
+
+// Schema implements Persistent.
+func (m *Balances) Schema() uint32 { return 1 }
+
+// Open implements Persistent.
+func (m *Balances) Open(vs *viewstore.Model) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var bad error
+	if err := vs.Scan([]byte("a/"), func(k, v []byte) bool {
+		var a [4]int64
+		if err := json.Unmarshal(v, &a); err != nil {
+			bad = fmt.Errorf("balances: stored account unreadable: %w", err)
+			return false
+		}
+		m.ledger.accounts[string(k[2:])] = &account{debits: a[0], credits: a[1], balance: a[2], nonNegative: a[3] != 0}
+		return true
+	}); err != nil {
+		return err
+	}
+	m.pos = vs.Checkpoint()
+	m.dirty = map[string]bool{}
+	return bad
+}
+
+// Save implements Persistent.
+func (m *Balances) Save(b *viewstore.Batch) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name := range m.dirty {
+		a := m.ledger.accounts[name]
+		nn := int64(0)
+		if a.nonNegative {
+			nn = 1
+		}
+		v, err := json.Marshal([4]int64{a.debits, a.credits, a.balance, nn})
+		if err != nil {
+			return err
+		}
+		b.Set(append([]byte("a/"), name...), v)
+	}
+	clear(m.dirty)
+	return nil
+}
+
+var (
+	_ Persistent = (*Budgets)(nil)
+	_ Persistent = (*Funds)(nil)
+	_ Persistent = (*Principals)(nil)
+	_ Persistent = (*Pending)(nil)
+	_ Persistent = (*Talents)(nil)
+	_ Persistent = (*Balances)(nil)
+)
