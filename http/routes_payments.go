@@ -11,10 +11,10 @@ import (
 
 func (s *Server) registerPaymentRoutes() {
 	s.handle("GET", "/v1/payments/{id}", AnyRole, "one payment", s.handlePaymentGet)
-	s.handle("POST", "/v1/payments/{id}/approve", []string{domain.RoleApprover}, "approve a prepared payment", s.command(s.paymentCommand(s.svc.ApprovePayment)))
-	s.handle("POST", "/v1/payments/{id}/release", []string{domain.RoleTreasurer}, "release an approved payment to the bank", s.command(s.paymentCommand(s.svc.ReleasePayment)))
-	s.handle("POST", "/v1/payments/{id}/fail", []string{domain.RoleTreasurer}, "record that the bank did not pay", s.command(s.paymentCommand(s.svc.FailPayment)))
-	s.handle("POST", "/v1/payments/{id}/reverse", []string{domain.RoleTreasurer}, "reverse a released payment", s.command(s.paymentCommand(s.svc.ReversePayment)))
+	s.handle("POST", "/v1/payments/{id}/approve", []string{domain.RoleApprover}, "approve a prepared payment", s.pathCommand(s.paymentCommand(s.svc.ApprovePayment)))
+	s.handle("POST", "/v1/payments/{id}/release", []string{domain.RoleTreasurer}, "release an approved payment to the bank", s.pathCommand(s.paymentCommand(s.svc.ReleasePayment)))
+	s.handle("POST", "/v1/payments/{id}/fail", []string{domain.RoleTreasurer}, "record that the bank did not pay", s.pathCommand(s.paymentCommand(s.svc.FailPayment)))
+	s.handle("POST", "/v1/payments/{id}/reverse", []string{domain.RoleTreasurer}, "reverse a released payment", s.pathCommand(s.paymentCommand(s.svc.ReversePayment)))
 }
 
 type paymentRequest struct {

@@ -9,9 +9,9 @@ import (
 )
 
 func (s *Server) registerTalentRoutes() {
-	s.handle("POST", "/v1/talents", []string{domain.RoleClerk}, "register a talent", s.command(s.handleTalentCreate))
+	s.handle("POST", "/v1/talents", []string{domain.RoleClerk}, "register a talent", s.pathCommand(s.handleTalentCreate))
 	s.handle("GET", "/v1/talents/{id}", AnyRole, "a talent with grants, total paid and clawback due", s.handleTalentGet)
-	s.handle("POST", "/v1/talents/{id}/departure", []string{domain.RoleClerk}, "report a departure", s.command(s.handleTalentDeparture))
+	s.handle("POST", "/v1/talents/{id}/departure", []string{domain.RoleClerk}, "report a departure", s.pathCommand(s.handleTalentDeparture))
 }
 
 type talentRequest struct {
