@@ -88,6 +88,8 @@ type Server struct {
 	minBodyRate int64
 	bodyGrace   time.Duration
 	readTimeout time.Duration
+	// answers keeps the encoded answers of the cachedRoutes (cache.go).
+	answers answerCache
 }
 
 // Route describes one endpoint: who may call it and what it does. The
@@ -146,6 +148,9 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 func (s *Server) Router() *mux.Router { return s.router }
 
 func (s *Server) handle(method, path string, roles []string, summary string, h http.HandlerFunc) {
+	if method == http.MethodGet && cachedRoutes[path] {
+		h = s.cached(h)
+	}
 	s.routes = append(s.routes, Route{Method: method, Path: path, Roles: roles, Summary: summary, handler: h})
 }
 
