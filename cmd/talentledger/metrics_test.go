@@ -18,6 +18,7 @@ import (
 
 	"talentledger/eventstore"
 	ledgerhttp "talentledger/http"
+	"talentledger/internal/loadgen"
 	"talentledger/projections"
 )
 
@@ -147,7 +148,7 @@ func TestServeExportsMetricsOnItsOwnAddress(t *testing.T) {
 	next:
 		for _, m := range f.Metric {
 			for k, v := range labels {
-				if labelValue(m, k) != v {
+				if loadgen.LabelValue(m, k) != v {
 					continue next
 				}
 			}
@@ -189,7 +190,7 @@ func TestServeExportsMetricsOnItsOwnAddress(t *testing.T) {
 		value(name, nil)
 	}
 	for _, m := range families["talentledger_http_requests_total"].Metric {
-		if r := labelValue(m, "route"); strings.Contains(r, "t0123456789abcdef") {
+		if r := loadgen.LabelValue(m, "route"); strings.Contains(r, "t0123456789abcdef") {
 			t.Errorf("a raw path became a route label: %q", r)
 		}
 	}
