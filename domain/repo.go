@@ -238,6 +238,13 @@ func (r *repo) appendEvents(ctx context.Context, e *entry, m *meta, events []Eve
 	if err := r.catchUp(ctx, e); err != nil {
 		// The events are durable; only the cached state is unsure.
 		r.cache.remove(e.stream)
+		return res, nil
+	}
+	// The store acknowledged these event IDs as held already: if another
+	// process ran the command first for another request, those are its
+	// events, and this request was not carried out.
+	if first := e.requests[data[0].ID]; m.RequestHash != "" && first != "" && first != m.RequestHash {
+		return eventstore.AppendResult{}, Errorf(EIDEMPOTENCYMISMATCH, "this Idempotency-Key was used with a different request")
 	}
 	return res, nil
 }
