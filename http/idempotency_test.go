@@ -90,7 +90,12 @@ func checkKeyedCommandsAnsweredByTheirEvents(t *testing.T, e *testEnv) {
 // without a request hash, still answers the command's retries with that
 // answer, and refuses the key with another body.
 func TestRetriesOfAnEarlierBuildsCommands(t *testing.T) {
-	e := newTestServer(t)
+	for name, opts := range map[string][]envOption{"one_of_several": nil, "sole_writer": {asSoleWriter()}} {
+		t.Run(name, func(t *testing.T) { checkRetriesOfAnEarlierBuildsCommands(t, newTestServer(t, opts...)) })
+	}
+}
+
+func checkRetriesOfAnEarlierBuildsCommands(t *testing.T, e *testEnv) {
 	e.setupProgram(quickProgram("transport", "18000.00"), "1500000.00")
 	grant := e.approvedGrant(e.registerTalent("Kenji Sato", "C"), "transport", "18000.00")
 	pid := e.as(clerk1).command(http.StatusCreated, "/v1/grants/"+grant+"/installments/1/payments", map[string]any{"effective_date": "2024-02-05"})
