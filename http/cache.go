@@ -116,7 +116,7 @@ func (s *Server) cached(h http.HandlerFunc) http.HandlerFunc {
 			_, _ = w.Write(a.body)
 			return
 		}
-		rec := &answerRecorder{ResponseWriter: w}
+		rec := &answerRecorder{statusRecorder: statusRecorder{ResponseWriter: w}}
 		h(rec, r)
 		if rec.status == http.StatusOK && !rec.tooBig {
 			s.answers.put(at, key, &cachedAnswer{contentType: w.Header().Get("Content-Type"), body: rec.body.Bytes()})
@@ -126,23 +126,12 @@ func (s *Server) cached(h http.HandlerFunc) http.HandlerFunc {
 
 // answerRecorder passes an answer through and keeps a copy of it.
 type answerRecorder struct {
-	http.ResponseWriter
-	status int
+	statusRecorder
 	body   bytes.Buffer
 	tooBig bool
 }
 
-func (a *answerRecorder) WriteHeader(code int) {
-	if a.status == 0 {
-		a.status = code
-	}
-	a.ResponseWriter.WriteHeader(code)
-}
-
 func (a *answerRecorder) Write(p []byte) (int, error) {
-	if a.status == 0 {
-		a.status = http.StatusOK
-	}
 	if !a.tooBig {
 		if a.body.Len()+len(p) > answerCacheMaxBody {
 			a.tooBig = true
@@ -151,5 +140,5 @@ func (a *answerRecorder) Write(p []byte) (int, error) {
 			a.body.Write(p)
 		}
 	}
-	return a.ResponseWriter.Write(p)
+	return a.statusRecorder.Write(p)
 }
