@@ -188,8 +188,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Never the token, the body or the query: they may carry secrets
 		// and personal data.
 		elapsed := time.Since(start)
-		s.log.Info("request", "request_id", id, "principal", info.principal, "method", r.Method, "route", info.route,
-			"status", rec.code(), "duration_ms", float64(elapsed.Microseconds())/1000)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id), slog.String("principal", info.principal),
+			slog.String("method", r.Method), slog.String("route", info.route), slog.Int("status", rec.code()),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 		if s.obs != nil {
 			s.obs.Request(info.route, rec.code(), elapsed)
 		}

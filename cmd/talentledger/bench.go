@@ -142,6 +142,7 @@ type benchServer struct {
 	cancel  context.CancelFunc
 	done    chan error
 	logf    *os.File
+	logBuf  *logBuffer
 }
 
 // benchPrincipalsPerRole is how many principals each role has, so that the
@@ -180,7 +181,17 @@ func startBenchServer(ctx context.Context, c benchConfig, dir string) (*benchSer
 		}
 		logw, logf = f, f
 	}
-	log := newLogger(logw)
+	// Buffered as serve's is: the bench measures the server as it runs.
+	log, logBuf := newBufferedLogger(logw)
+	started := false
+	defer func() {
+		if !started {
+			logBuf.Close()
+			if logf != nil {
+				logf.Close()
+			}
+		}
+	}()
 	principals, tokens, err := benchPrincipals()
 	if err != nil {
 		return nil, err
@@ -222,7 +233,7 @@ func startBenchServer(ctx context.Context, c benchConfig, dir string) (*benchSer
 		return nil, err
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	s := &benchServer{app: a, tokens: tokens, talents: talents, cancel: cancel, done: make(chan error, 1), logf: logf}
+	s := &benchServer{app: a, tokens: tokens, talents: talents, cancel: cancel, done: make(chan error, 1), logf: logf, logBuf: logBuf}
 	addrc := make(chan net.Addr, 1)
 	go func() { s.done <- a.serve(sctx, "127.0.0.1:0", func(addr net.Addr) { addrc <- addr }) }()
 	select {
@@ -240,12 +251,14 @@ func startBenchServer(ctx context.Context, c benchConfig, dir string) (*benchSer
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	started = true
 	return s, nil
 }
 
 func (s *benchServer) stop() error {
 	s.cancel()
 	err := <-s.done
+	s.logBuf.Close()
 	if s.logf != nil {
 		s.logf.Close()
 	}
