@@ -251,6 +251,7 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 		for i, k := range req.parts {
 			if k >= 0 {
 				req.res[i] = res[k]
+				req.steps[i].m.Outcome.set(outcomeWrote)
 			}
 		}
 		answer(req, nil)

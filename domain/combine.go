@@ -80,8 +80,8 @@ func (r *repo) runBatch(ctx context.Context, stream string, newAgg func() aggreg
 			twins = append(twins, twin{req, w})
 			continue
 		}
-		if pos, ok := e.replayed(req.m.CommandID); ok {
-			answer(req, eventstore.AppendResult{Version: e.version, Position: pos}, nil)
+		if pos, ok, err := e.replayedBy(req.m); ok {
+			answer(req, eventstore.AppendResult{Version: e.version, Position: pos}, err)
 			continue
 		}
 		if err := req.m.checkDate(e); err != nil {
@@ -125,6 +125,13 @@ func (r *repo) runBatch(ctx context.Context, stream string, newAgg func() aggreg
 	defer func() {
 		for _, tw := range twins {
 			w := writers[tw.writer]
+			if tw.req.m.RequestHash != w.m.RequestHash && tw.req.m.RequestHash != "" {
+				answer(tw.req, eventstore.AppendResult{}, Errorf(EIDEMPOTENCYMISMATCH, "this Idempotency-Key was used with a different request"))
+				continue
+			}
+			if w.err == nil {
+				tw.req.m.Outcome.set(outcomeReplayed)
+			}
 			answer(tw.req, w.res, w.err)
 		}
 	}()
@@ -158,6 +165,7 @@ func (r *repo) runBatch(ctx context.Context, stream string, newAgg func() aggreg
 		e.ids[data[i].ID] = res.Position
 	}
 	for i, w := range writers {
+		w.m.Outcome.set(outcomeWrote)
 		answer(w, eventstore.AppendResult{Version: lastVersion[i], Position: res.Position}, nil)
 	}
 }

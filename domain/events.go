@@ -312,7 +312,9 @@ type RecoveryWaived struct {
 }
 
 // IdempotencyRecorded keeps the first answer to a command sent with an
-// Idempotency-Key, so that a retry gets the same answer.
+// Idempotency-Key whose events cannot carry it (its streams follow from
+// its body), so that a retry gets the same answer. Logs also hold it for
+// commands that now carry their request hash in their events instead.
 type IdempotencyRecorded struct {
 	Key         string          `json:"key"`
 	RequestHash string          `json:"request_hash"`

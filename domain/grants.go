@@ -381,7 +381,9 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	if pos, ok := ge.replayed(m.CommandID); ok {
+	if pos, ok, err := ge.replayedBy(m); err != nil {
+		return Result{}, err
+	} else if ok {
 		// A retry: its forward commitments may not all have been
 		// recorded.
 		if a := ge.agg.(*grant).approval; a != nil && a.CommandID == m.CommandID && ge.agg.(*grant).termination == nil {

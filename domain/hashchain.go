@@ -15,8 +15,8 @@ import (
 //	hash = SHA-256(prev_hash ‖ canonical bytes of the envelope)
 //
 // The canonical bytes are the stream, version, event ID, type, data and
-// every metadata field but Hash (Source and CompletedBy only when either is
-// set), each length-prefixed, in a fixed order, so that nothing (not a JSON
+// every metadata field but Hash and RequestHash (Source and CompletedBy
+// only when either is set), each length-prefixed, in a fixed order, so that nothing (not a JSON
 // encoder, not a backend) can change them. The event ID is covered because
 // it is what makes a retry idempotent: an ID rewritten at rest would let a
 // retried command append twice. prev is the hex hash of the stream's

@@ -211,7 +211,9 @@ func (s *Service) chargedPaymentCommand(ctx context.Context, m *meta, paymentID 
 	if err != nil {
 		return Result{}, err
 	}
-	if pos, ok := ge.replayed(m.CommandID); ok {
+	if pos, ok, err := ge.replayedBy(m); err != nil {
+		return Result{}, err
+	} else if ok {
 		return Result{ID: paymentID, Position: pos}, nil
 	}
 	find := func(g *grant) (*payment, error) {

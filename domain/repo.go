@@ -30,6 +30,9 @@ type entry struct {
 	// ids maps every event ID of the stream to its global position, so a
 	// retried command finds what it already wrote.
 	ids map[eventstore.EventID]eventstore.Position
+	// requests maps the ID of every event recorded with a request hash
+	// (a command sent with an Idempotency-Key) to that hash.
+	requests map[eventstore.EventID]string
 }
 
 // repo loads, caches and appends to streams. Commands on one stream are
@@ -118,6 +121,12 @@ func (e *entry) fold(ev *eventstore.Event, c Codec) error {
 		e.lastDate = d
 	}
 	e.ids[ev.ID] = ev.Position
+	if h := ev.Metadata.RequestHash; h != "" {
+		if e.requests == nil {
+			e.requests = map[eventstore.EventID]string{}
+		}
+		e.requests[ev.ID] = h
+	}
 	return nil
 }
 
@@ -155,6 +164,31 @@ func (e *entry) replayed(commandID string) (eventstore.Position, bool) {
 	}
 }
 
+// replayedBy is replayed for m's command, checking that a command sent
+// with a request hash is a retry of the same request: the events it finds
+// carry the hash of the request that first ran the command, and another
+// request under the same command ID is refused with
+// EIDEMPOTENCYMISMATCH. Events recorded without a hash (by a build that
+// kept the first answer in an idempotency stream) are reported to m's
+// Outcome for the caller to check there.
+func (e *entry) replayedBy(m *meta) (eventstore.Position, bool, error) {
+	pos, ok := e.replayed(m.CommandID)
+	if !ok {
+		return pos, false, nil
+	}
+	if m.RequestHash != "" {
+		switch first := e.requests[eventID(m.CommandID, e.stream, 0)]; first {
+		case m.RequestHash:
+		case "":
+			m.Outcome.set(outcomeUnhashed)
+		default:
+			return pos, true, Errorf(EIDEMPOTENCYMISMATCH, "this Idempotency-Key was used with a different request")
+		}
+	}
+	m.Outcome.set(outcomeReplayed)
+	return pos, true, nil
+}
+
 // eventID derives the ID of a command's i-th event in a stream, so that a
 // retried command proposes the very same events.
 func eventID(commandID, stream string, i int) eventstore.EventID {
@@ -183,6 +217,7 @@ func (r *repo) appendEvents(ctx context.Context, e *entry, m *meta, events []Eve
 	if err != nil {
 		return res, err
 	}
+	m.Outcome.set(outcomeWrote)
 	if r.soleWriter {
 		// No other writer: the stream held nothing past e.version, so
 		// the store wrote these very events (see WithSoleWriter). They
@@ -206,6 +241,13 @@ func (r *repo) appendEvents(ctx context.Context, e *entry, m *meta, events []Eve
 	if err := r.catchUp(ctx, e); err != nil {
 		// The events are durable; only the cached state is unsure.
 		r.cache.remove(e.stream)
+		return res, nil
+	}
+	// The store acknowledged these event IDs as held already: if another
+	// process ran the command first for another request, those are its
+	// events, and this request was not carried out.
+	if first := e.requests[data[0].ID]; m.RequestHash != "" && first != "" && first != m.RequestHash {
+		return eventstore.AppendResult{}, Errorf(EIDEMPOTENCYMISMATCH, "this Idempotency-Key was used with a different request")
 	}
 	return res, nil
 }
@@ -233,8 +275,8 @@ func (r *repo) execute(ctx context.Context, stream string, newAgg func() aggrega
 
 func (r *repo) executeLocked(ctx context.Context, e *entry, m *meta, decide decideFunc) (eventstore.AppendResult, error) {
 	for attempt := 0; ; attempt++ {
-		if pos, ok := e.replayed(m.CommandID); ok {
-			return eventstore.AppendResult{Version: e.version, Position: pos}, nil
+		if pos, ok, err := e.replayedBy(m); ok {
+			return eventstore.AppendResult{Version: e.version, Position: pos}, err
 		}
 		if err := m.checkDate(e); err != nil {
 			return eventstore.AppendResult{}, err

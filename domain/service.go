@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -46,6 +47,60 @@ type CommandMeta struct {
 	// EffectiveDate (YYYY-MM-DD) is the business date of the command;
 	// empty means today in the city's time zone.
 	EffectiveDate string
+	// RequestHash, when set, identifies the request the command came in
+	// (see eventstore.Metadata.RequestHash): every event it records
+	// carries it, and a command whose events are already recorded under
+	// another request hash is refused with EIDEMPOTENCYMISMATCH.
+	RequestHash string
+	// Outcome, when set, is told how the command was answered.
+	Outcome *Outcome
+}
+
+// Outcome tells the caller how a command was answered: by appending its
+// events, or from events a first run of it recorded. A command's steps
+// may run in other goroutines (combined appends), so it is locked.
+type Outcome struct {
+	mu                        sync.Mutex
+	replayed, wrote, unhashed bool
+}
+
+const (
+	outcomeReplayed = iota
+	outcomeWrote
+	outcomeUnhashed
+)
+
+func (o *Outcome) set(what int) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	switch what {
+	case outcomeReplayed:
+		o.replayed = true
+	case outcomeWrote:
+		o.wrote = true
+	case outcomeUnhashed:
+		o.unhashed = true
+	}
+	o.mu.Unlock()
+}
+
+// Replayed reports whether the command was answered from the events an
+// earlier run of it recorded, appending nothing.
+func (o *Outcome) Replayed() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.replayed && !o.wrote
+}
+
+// Unhashed reports whether the events found carry no request hash: a
+// build that kept the first answer in an idempotency stream recorded
+// them, and the answer is to be checked there.
+func (o *Outcome) Unhashed() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.unhashed
 }
 
 // Result answers a command: the ID of what it created or changed, and the
@@ -115,6 +170,7 @@ func (m *meta) metadata() eventstore.Metadata {
 		DocumentRef:   m.DocumentRef,
 		Source:        m.source,
 		CompletedBy:   m.completedBy,
+		RequestHash:   m.RequestHash,
 	}
 	return md
 }

@@ -148,6 +148,14 @@ type Metadata struct {
 	// completion of an interrupted flow, or the principal whose retry
 	// completed it.
 	CompletedBy string `json:"completed_by,omitempty"`
+	// RequestHash is set on every event of a command sent with an
+	// Idempotency-Key: the hex SHA-256 of the request it came in (its
+	// method, path and body). A retry of the command finds the command's
+	// events by their IDs and is answered from them when its request
+	// hash is the same, refused when it is not. The hash chain does not
+	// cover it: it decides no figure, and a changed one could only turn
+	// a retry's answer into a refusal or the reverse, never append.
+	RequestHash string `json:"request_hash,omitempty"`
 	// PrevHash and Hash link the event into its stream's hash chain (hex
 	// SHA-256).
 	PrevHash string `json:"prev_hash,omitempty"`

@@ -196,6 +196,7 @@ func MetadataSize(m *Metadata) (int, error) {
 	field("document_ref", m.DocumentRef)
 	field("source", m.Source)
 	field("completed_by", m.CompletedBy)
+	field("request_hash", m.RequestHash)
 	field("prev_hash", m.PrevHash)
 	field("hash", m.Hash)
 	return n, nil

@@ -200,13 +200,13 @@ func TestMetadataSize(t *testing.T) {
 	}
 	for i, s := range texts {
 		check(eventstore.Metadata{Reason: s})
-		check(eventstore.Metadata{Principal: s, Hash: texts[(i+7)%len(texts)], CompletedBy: texts[(i+13)%len(texts)]})
+		check(eventstore.Metadata{Principal: s, Hash: texts[(i+7)%len(texts)], CompletedBy: texts[(i+13)%len(texts)], RequestHash: texts[(i+3)%len(texts)]})
 	}
 	for _, tm := range times {
 		for _, z := range zones {
 			check(eventstore.Metadata{RecordedAt: tm.In(z)})
 			check(eventstore.Metadata{Principal: "alan", Role: "approver", CorrelationID: "c1", CausationID: "c2", RecordedAt: tm.In(z),
-				EffectiveDate: "2024-01-15", Reason: "r", DocumentRef: "d", Source: "import", CompletedBy: "x", PrevHash: "p", Hash: "h"})
+				EffectiveDate: "2024-01-15", Reason: "r", DocumentRef: "d", Source: "import", CompletedBy: "x", RequestHash: "q", PrevHash: "p", Hash: "h"})
 		}
 	}
 	// Times RFC 3339 cannot express fail as encoding does.

@@ -28,13 +28,37 @@ type commandFunc func(r *http.Request, body []byte, m domain.CommandMeta) (int, 
 //   - without a key, the command runs once per request;
 //   - with a key, the command runs under a command ID derived from the
 //     principal and the key, so that its events, and the IDs it creates,
-//     are the same on every retry; the first answer is recorded in the log
-//     and a retry with the same body gets it back without anything being
-//     appended; the same key with another body is refused (409).
+//     are the same on every retry; a retry with the same body gets the
+//     first answer back without anything being appended; the same key
+//     with another body is refused (409).
 //
 // Retries racing in this process are serialized by key; across processes
 // the derived event IDs make the store itself refuse a second write.
+//
+// A command wrapped by command keeps its first answer in a stream of its
+// own, idempotency-<command ID>, appended once the command's events are:
+// a retry may carry a body that sends the command to other streams (a
+// program's ID, a fiscal year, a principal named in the body), where its
+// events could not be found. pathCommand is for the commands whose events
+// can be found from the path alone.
 func (s *Server) command(run commandFunc) http.HandlerFunc {
+	return s.keyedCommand(run, false)
+}
+
+// pathCommand wraps a command whose first stream follows from its path and
+// its command ID alone (a grant, a payment or a talent named in the path,
+// or one the command creates with an ID derived from the command) and
+// whose answer follows from its domain.Result. With an Idempotency-Key, its
+// events carry the request's hash, and a retry is answered from them: the
+// command runs again, finds its events by their IDs in that first stream
+// and answers as the first run did, appending nothing; a retry with another
+// body finds the other hash there and is refused before anything is
+// written. One durable append per keyed command, where command needs two.
+func (s *Server) pathCommand(run commandFunc) http.HandlerFunc {
+	return s.keyedCommand(run, true)
+}
+
+func (s *Server) keyedCommand(run commandFunc, byEvents bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(w, r)
 		if err != nil {
@@ -68,6 +92,10 @@ func (s *Server) command(run commandFunc) http.HandlerFunc {
 		m.CommandID = domain.IdempotencyCommandID(a.Principal, key)
 		hash := requestHash(r, body)
 		defer s.svc.LockCommand(m.CommandID)()
+		if byEvents {
+			s.answerByEvents(w, r, run, body, m, hash)
+			return
+		}
 
 		if rec, err := s.svc.LookupIdempotency(r.Context(), m.CommandID); err != nil {
 			s.Error(w, r, err)
@@ -108,6 +136,39 @@ func (s *Server) command(run commandFunc) http.HandlerFunc {
 		}
 		writeJSON(w, status, json.RawMessage(raw))
 	}
+}
+
+// answerByEvents runs a keyed pathCommand with the request's hash on its
+// events and answers it, as a replay when it found them already recorded.
+func (s *Server) answerByEvents(w http.ResponseWriter, r *http.Request, run commandFunc, body []byte, m domain.CommandMeta, hash string) {
+	out := &domain.Outcome{}
+	m.RequestHash, m.Outcome = hash, out
+	status, resp, err := run(r, body, m)
+	if out.Unhashed() {
+		// Its events were recorded by a build that kept the first answer
+		// in the command's idempotency stream: that answer, and the hash
+		// there, are the ones to go by.
+		rec, lerr := s.svc.LookupIdempotency(r.Context(), m.CommandID)
+		if lerr != nil {
+			s.Error(w, r, lerr)
+			return
+		}
+		if rec != nil {
+			s.replay(w, r, rec, hash)
+			return
+		}
+	}
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if out.Replayed() {
+		if s.obs != nil {
+			s.obs.IdempotentReplay(routeOf(r))
+		}
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, status, resp)
 }
 
 // replay answers a retried command with its recorded first answer.

@@ -355,7 +355,7 @@ func parsePosition(t testing.TB, s string) eventstore.Position {
 
 // TestIdempotentCreation retries commands that create things: the retries
 // answer with the same IDs and create nothing more, and a key cannot be
-// reused on another endpoint.
+// reused with another body, nor on another endpoint of what it created.
 func TestIdempotentCreation(t *testing.T) {
 	for name, opts := range map[string][]envOption{"one_of_several": nil, "sole_writer": {asSoleWriter()}} {
 		t.Run(name, func(t *testing.T) { checkIdempotentCreation(t, newTestServer(t, opts...)) })
@@ -382,10 +382,17 @@ func checkIdempotentCreation(t *testing.T, e *testEnv) {
 	}
 	wantEqual(t, "TalentRegistered events", countEvents(e, domain.TypeTalentRegistered), 2)
 
-	// The key already answered a registration; an application under it is
-	// refused rather than answered with the talent.
+	// The key answered this registration: another registration under it,
+	// or a departure of the talent it registered, is refused rather than
+	// answered with the talent, and records nothing.
+	renamed := map[string]any{"name": "Olivier Dupont", "tier": "A", "employer": "Pinghu New Energy Tech"}
+	wantProblem(t, e.as(clerk1).post("/v1/talents", renamed, "register-dubois"), http.StatusConflict, "idempotency_mismatch")
+	wantProblem(t, e.as(clerk1).post("/v1/talents/"+talent+"/departure", map[string]any{"departure_date": "2024-01-31"}, "register-dubois"),
+		http.StatusConflict, "idempotency_mismatch")
+	wantEqual(t, "TalentRegistered events", countEvents(e, domain.TypeTalentRegistered), 2)
+	wantEqual(t, "TalentDeparted events", countEvents(e, domain.TypeTalentDeparted), 0)
+
 	application := map[string]any{"talent_id": talent, "program_id": "transport", "amount_requested": "18000.00", "document_ref": "PHRS-APP-41"}
-	wantProblem(t, e.as(clerk1).post("/v1/grants", application, "register-dubois"), http.StatusConflict, "idempotency_mismatch")
 
 	const n = 6
 	paths := make([]string, n)
@@ -402,6 +409,10 @@ func checkIdempotentCreation(t *testing.T, e *testEnv) {
 	}
 	grant := decodeAs[answer](t, rs[0]).ID
 	e.seen(parsePosition(t, decodeAs[answer](t, rs[0]).Position))
+	wantEqual(t, "GrantApplied events", countEvents(e, domain.TypeGrantApplied), 1)
+	// The same key for another talent's application is refused.
+	otherApplication := map[string]any{"talent_id": other, "program_id": "transport", "amount_requested": "18000.00", "document_ref": "PHRS-APP-42"}
+	wantProblem(t, e.as(clerk1).post("/v1/grants", otherApplication, "apply-dubois"), http.StatusConflict, "idempotency_mismatch")
 	wantEqual(t, "GrantApplied events", countEvents(e, domain.TypeGrantApplied), 1)
 	tv := fetch[talentJSON](e.as(clerk1), "/v1/talents/"+talent)
 	if len(tv.Grants) != 1 || tv.Grants[0] != grant {

@@ -93,8 +93,15 @@ func checkSizes(v reflect.Value, path string) error {
 
 // escapePointer escapes one reference token of a JSON pointer.
 func escapePointer(s string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
+	if !strings.ContainsAny(s, "~/") {
+		return s
+	}
+	return pointerEscaper.Replace(s)
 }
+
+// pointerEscaper is built once: building a Replacer costs more than
+// most requests' whole check of their limits.
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 // jsonName returns the JSON name of a struct field, and whether
 // JSON skips it.

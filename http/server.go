@@ -92,6 +92,8 @@ type Server struct {
 	minBodyRate int64
 	bodyGrace   time.Duration
 	readTimeout time.Duration
+	// answers keeps the encoded answers of the cachedRoutes (cache.go).
+	answers answerCache
 }
 
 // Route describes one endpoint: who may call it and what it does. The
@@ -153,6 +155,9 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 func (s *Server) Router() *mux.Router { return s.router }
 
 func (s *Server) handle(method, path string, roles []string, summary string, h http.HandlerFunc, doc routeDoc) {
+	if method == http.MethodGet && cachedRoutes[path] {
+		h = s.cached(h)
+	}
 	s.routes = append(s.routes, Route{Method: method, Path: path, Roles: roles, Summary: summary, handler: h, doc: doc})
 }
 
@@ -190,8 +195,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Never the token, the body or the query: they may carry secrets
 		// and personal data.
 		elapsed := time.Since(start)
-		s.log.Info("request", "request_id", id, "principal", info.principal, "method", r.Method, "route", info.route,
-			"status", rec.code(), "duration_ms", float64(elapsed.Microseconds())/1000)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id), slog.String("principal", info.principal),
+			slog.String("method", r.Method), slog.String("route", info.route), slog.Int("status", rec.code()),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 		if s.obs != nil {
 			s.obs.Request(info.route, rec.code(), elapsed)
 		}

@@ -72,7 +72,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := cfg.integ.validate(cfg.data, cfg.store == "", auditKey); err != nil {
 		return err
 	}
-	log := newLogger(stderr)
+	// The request log is buffered; it is all written when this returns.
+	log, logBuf := newBufferedLogger(stderr)
+	defer logBuf.Close()
 	m := newMetrics()
 	store, err := openStore(ctx, cfg, log, m)
 	if err != nil {

@@ -153,7 +153,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cfg.integ.validate(cfg.data, cfg.store == "", auditKey); err != nil {
 		return err
 	}
-	log := newLogger(stderr)
+	// The request log is buffered; it is all written when this returns.
+	log, logBuf := newBufferedLogger(stderr)
+	defer logBuf.Close()
 	if auditKey == nil {
 		log.Warn("no --audit-key: tree heads cannot be signed and the audit proof endpoints answer 503")
 	}

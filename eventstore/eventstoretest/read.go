@@ -36,6 +36,7 @@ func testAppendAndRead(t *testing.T, s eventstore.Store) {
 				EffectiveDate: "2024-03-01",
 				Source:        "import",
 				CompletedBy:   "reconcile",
+				RequestHash:   strings.Repeat("c4", 32),
 				Reason:        "首次申请 (first application)",
 				DocumentRef:   "docs/2024/housing/0001.pdf",
 				PrevHash:      strings.Repeat("0", 64),
@@ -50,6 +51,9 @@ func testAppendAndRead(t *testing.T, s eventstore.Store) {
 				Principal:  "reviewer-wang",
 				Role:       "reviewer",
 				RecordedAt: recorded.Add(90 * time.Minute).UTC(),
+				// Set without Source and CompletedBy, which a backend may
+				// lay out beside it.
+				RequestHash: strings.Repeat("5e", 32),
 			},
 		},
 		// Empty metadata reads back empty: the store fills nothing in.

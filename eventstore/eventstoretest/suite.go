@@ -376,6 +376,7 @@ func diffMetadata(got, want eventstore.Metadata) string {
 	field("Hash", got.Hash, want.Hash)
 	field("Source", got.Source, want.Source)
 	field("CompletedBy", got.CompletedBy, want.CompletedBy)
+	field("RequestHash", got.RequestHash, want.RequestHash)
 	// Backends may change the time's location, never the instant.
 	if !got.RecordedAt.Equal(want.RecordedAt) {
 		diffs = append(diffs, fmt.Sprintf("RecordedAt %s, want %s",

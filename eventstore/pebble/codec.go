@@ -114,7 +114,14 @@ func idKey(dst []byte, stream string, id eventstore.EventID) []byte {
 //	stream, type, data,
 //	principal, role, correlation ID, causation ID,
 //	recorded-at (time.Time binary form, empty for the zero time),
-//	effective date, reason, document reference, previous hash, hash
+//	effective date, reason, document reference, previous hash, hash,
+//	[source, completed by]  when either or the request hash is set,
+//	[request hash]          when set
+//
+// The bracketed fields trail the record so that adding them needed no new
+// on-disk format: a record without them reads as it always did, and a
+// build that predates one stops reading before it (the request hash is
+// outside the hash chain, so such a build still verifies the event).
 //
 // The stream and type come first so a filtered scan can skip an event
 // without decoding the rest. The global position is the key, not part of
@@ -165,9 +172,12 @@ func encodeRecord(dst []byte, stream string, e *eventstore.EventData) ([]byte, i
 	dst = appendString(dst, m.DocumentRef)
 	dst = appendString(dst, m.PrevHash)
 	dst = appendString(dst, m.Hash)
-	if m.Source != "" || m.CompletedBy != "" {
+	if m.Source != "" || m.CompletedBy != "" || m.RequestHash != "" {
 		dst = appendString(dst, m.Source)
 		dst = appendString(dst, m.CompletedBy)
+	}
+	if m.RequestHash != "" {
+		dst = appendString(dst, m.RequestHash)
 	}
 	return dst, dataOff, nil
 }
@@ -276,10 +286,13 @@ func decodeRecord(rec []byte, pos uint64, e *eventstore.Event, in *interner) err
 	m.DocumentRef = string(r.bytes())
 	m.PrevHash = string(r.bytes())
 	m.Hash = string(r.bytes())
-	m.Source, m.CompletedBy = "", ""
+	m.Source, m.CompletedBy, m.RequestHash = "", "", ""
 	if len(r.b) > 0 {
 		m.Source = in.get(r.bytes())
 		m.CompletedBy = in.get(r.bytes())
+	}
+	if len(r.b) > 0 {
+		m.RequestHash = string(r.bytes())
 	}
 	if r.err {
 		return ErrCorrupt

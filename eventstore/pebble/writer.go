@@ -57,7 +57,7 @@ func newAppendReq(ctx context.Context, stream string, expected eventstore.Versio
 		m := &e.Metadata
 		size += recFixedHeader + 16*3 + len(stream) + len(e.Type) + len(e.Data) +
 			len(m.Principal) + len(m.Role) + len(m.CorrelationID) + len(m.CausationID) +
-			len(m.EffectiveDate) + len(m.Reason) + len(m.DocumentRef) + len(m.PrevHash) + len(m.Hash) + len(m.Source) + len(m.CompletedBy)
+			len(m.EffectiveDate) + len(m.Reason) + len(m.DocumentRef) + len(m.PrevHash) + len(m.Hash) + len(m.Source) + len(m.CompletedBy) + len(m.RequestHash)
 	}
 	r := &appendReq{
 		ctx:      ctx,

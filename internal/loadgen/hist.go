@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"math"
@@ -9,12 +9,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// hist counts latencies in log-linear buckets of microseconds: exact below
+// Hist counts latencies in log-linear buckets of microseconds: exact below
 // 64 µs, then 32 buckets per power of two, so a quantile read from it is
 // within about 3 % of the true value. Its memory is fixed (10 KiB), so the
 // bench's own memory does not grow with the run and distort the server's.
 // Record is safe for concurrent use.
-type hist struct {
+type Hist struct {
 	counts [histBuckets]atomic.Uint64
 }
 
@@ -43,10 +43,10 @@ func histValue(i int) float64 {
 	return float64(lo) + float64(uint64(1)<<shift)/2
 }
 
-func (h *hist) record(d time.Duration) { h.counts[histIndex(uint64(d.Microseconds()))].Add(1) }
+func (h *Hist) Record(d time.Duration) { h.counts[histIndex(uint64(d.Microseconds()))].Add(1) }
 
 // snapshot returns the counts so far.
-func (h *hist) snapshot() []uint64 {
+func (h *Hist) Snapshot() Counts {
 	s := make([]uint64, histBuckets)
 	for i := range h.counts {
 		s[i] = h.counts[i].Load()
@@ -54,20 +54,20 @@ func (h *hist) snapshot() []uint64 {
 	return s
 }
 
-// histCounts is a snapshot, or the difference of two.
-type histCounts []uint64
+// Counts is a snapshot, or the difference of two.
+type Counts []uint64
 
-func (c histCounts) sub(earlier histCounts) histCounts {
-	d := make(histCounts, len(c))
+func (c Counts) Sub(earlier Counts) Counts {
+	d := make(Counts, len(c))
 	for i := range c {
 		d[i] = c[i] - earlier[i]
 	}
 	return d
 }
 
-func (c histCounts) add(o histCounts) histCounts {
+func (c Counts) Add(o Counts) Counts {
 	if c == nil {
-		c = make(histCounts, histBuckets)
+		c = make(Counts, histBuckets)
 	}
 	for i := range o {
 		c[i] += o[i]
@@ -75,7 +75,7 @@ func (c histCounts) add(o histCounts) histCounts {
 	return c
 }
 
-func (c histCounts) total() uint64 {
+func (c Counts) Total() uint64 {
 	var n uint64
 	for _, v := range c {
 		n += v
@@ -84,8 +84,8 @@ func (c histCounts) total() uint64 {
 }
 
 // quantile returns the q-quantile in milliseconds, or 0 when empty.
-func (c histCounts) quantile(q float64) float64 {
-	n := c.total()
+func (c Counts) Quantile(q float64) float64 {
+	n := c.Total()
 	if n == 0 {
 		return 0
 	}
@@ -102,7 +102,7 @@ func (c histCounts) quantile(q float64) float64 {
 }
 
 // max returns the largest bucket recorded, in milliseconds.
-func (c histCounts) max() float64 {
+func (c Counts) Max() float64 {
 	for i := len(c) - 1; i >= 0; i-- {
 		if c[i] > 0 {
 			return histValue(i) / 1000
@@ -111,9 +111,9 @@ func (c histCounts) max() float64 {
 	return 0
 }
 
-// promQuantile estimates a quantile of a Prometheus histogram the way
+// PromQuantile estimates a quantile of a Prometheus histogram the way
 // histogram_quantile does: linearly within the bucket it falls in.
-func promQuantile(h *dto.Histogram, q float64) float64 {
+func PromQuantile(h *dto.Histogram, q float64) float64 {
 	n := h.GetSampleCount()
 	if n == 0 {
 		return 0
