@@ -328,6 +328,9 @@ type talent struct {
 	// lock.
 	ents     map[string]*entitlementUse
 	entOrder []string
+	// keyed: the talent's personal fields are sealed under a data key.
+	keyed   bool
+	erasure *erasure
 }
 
 func (t *talent) apply(e Event) { t.applyWith(e, &eventstore.Metadata{}) }
@@ -340,6 +343,8 @@ func (t *talent) applyWith(e Event, md *eventstore.Metadata) {
 		t.departure = e.DepartureDate
 	case *EntitlementReserved, *EntitlementReleased:
 		t.applyEntitlement(e, md)
+	case *TalentKeyCreated, *TalentKeyDestroyed, *TalentErasureRequested, *TalentErasureApproved:
+		t.applyErasure(e, md)
 	}
 }
 
@@ -388,6 +393,9 @@ type grant struct {
 	clawbackDue     Money
 	recovered       Money
 	waived          Money
+	// lastMoney is the business date of the grant's last payment,
+	// reversal, recovery or waiver.
+	lastMoney string
 }
 
 type payment struct {
@@ -418,6 +426,10 @@ func (g *grant) applyWith(e Event, md *eventstore.Metadata) {
 		g.payments[e.PaymentID].approvedBy = principal
 	case *PaymentReleased:
 		g.payments[e.PaymentID].releasedBy = principal
+	}
+	switch e.(type) {
+	case *PaymentReleased, *PaymentReversed, *RecoveryReceived, *RecoveryWaived:
+		g.lastMoney = max(g.lastMoney, businessDate(md))
 	}
 }
 

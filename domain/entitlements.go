@@ -150,6 +150,9 @@ func (t *talent) applyEntitlement(e Event, md *eventstore.Metadata) {
 // entitled checks that approval a fits what the talent may still receive
 // under program def, given every live reservation on the stream.
 func (t *talent) entitled(def *ProgramDefined, a *GrantApproved) error {
+	if err := t.refuseErased(); err != nil {
+		return err
+	}
 	tier := t.reg.Tier
 	cap := def.Caps[tier]
 	en := def.Entitlement

@@ -79,6 +79,10 @@ type ProgramDefined struct {
 	FundingSource string `json:"funding_source"`
 	// Entitlement is what one talent may receive in a lifetime.
 	Entitlement Entitlement `json:"entitlement,omitzero"`
+	// RetentionMonths is how long a talent's personal data is kept after
+	// the last movement of money of a grant of the program before it may
+	// be erased; 0 for DefaultRetentionMonths.
+	RetentionMonths int `json:"retention_months,omitempty"`
 }
 
 // BudgetAppropriated adds money to a program's budget for a fiscal year.
@@ -120,18 +124,25 @@ type TalentRegistered struct {
 	Name     string `json:"name" personal:"true"`
 	// PermitCategory is the foreign work permit category ("A", "B", "C"),
 	// or "permanent_resident", or "" for none.
-	PermitCategory string `json:"permit_category,omitempty" personal:"true"`
+	PermitCategory string `json:"permit_category,omitempty"`
 	// Tier is the local talent tier, "A" to "E".
 	Tier             string `json:"tier"`
 	Employer         string `json:"employer" personal:"true"`
 	OverseasEngineer bool   `json:"overseas_engineer,omitempty"`
 	RegisteredOn     string `json:"registered_on"`
+	// IDNumber is the resident ID or passport number; DateOfBirth,
+	// Phone, Email and Address are the person's. All optional.
+	IDNumber    string `json:"id_number,omitempty" personal:"true"`
+	DateOfBirth string `json:"date_of_birth,omitempty" personal:"true"`
+	Phone       string `json:"phone,omitempty" personal:"true"`
+	Email       string `json:"email,omitempty" personal:"true"`
+	Address     string `json:"address,omitempty" personal:"true"`
 }
 
 // TalentDeparted records that a talent left local employment.
 type TalentDeparted struct {
 	TalentID      string `json:"talent_id"`
-	DepartureDate string `json:"departure_date" personal:"true"`
+	DepartureDate string `json:"departure_date"`
 }
 
 // GrantApplied opens a grant: an application by a talent under a program.
@@ -147,7 +158,7 @@ type GrantApplied struct {
 type GrantReviewed struct {
 	GrantID  string `json:"grant_id"`
 	Decision string `json:"decision"` // "approve" or "reject"
-	Note     string `json:"note,omitempty"`
+	Note     string `json:"note,omitempty" personal:"true"`
 }
 
 // PublicNoticeOpened starts the public notice (公示).
@@ -168,7 +179,7 @@ type ObjectionResolved struct {
 	GrantID     string `json:"grant_id"`
 	ObjectionID string `json:"objection_id"`
 	Upheld      bool   `json:"upheld"`
-	Resolution  string `json:"resolution"`
+	Resolution  string `json:"resolution" personal:"true"`
 }
 
 // PublicNoticeClosed ends the public notice.
@@ -405,6 +416,16 @@ func eventSchema(name string) (Event, int) {
 		return &RecoveryWaived{}, 1
 	case TypeIdempotencyRecorded:
 		return &IdempotencyRecorded{}, 1
+	case TypeTalentKeyCreated:
+		return &TalentKeyCreated{}, 1
+	case TypeTalentKeyDestroyed:
+		return &TalentKeyDestroyed{}, 1
+	case TypeTalentErasureRequested:
+		return &TalentErasureRequested{}, 1
+	case TypeTalentErasureApproved:
+		return &TalentErasureApproved{}, 1
+	case TypePersonalDataUnmasked:
+		return &PersonalDataUnmasked{}, 1
 	case TypeEntitlementReserved:
 		// Version 2 adds the award's shares by fiscal year (years):
 		// a version-1 approval reserved its whole award in its year.

@@ -74,6 +74,9 @@ func (s *Service) ApplyGrant(ctx context.Context, c ApplyGrant) (Result, error) 
 }
 
 func eligible(def *ProgramDefined, t *talent) error {
+	if err := t.refuseErased(); err != nil {
+		return err
+	}
 	if t.departure != "" {
 		return Errorf(ENOTELIGIBLE, "talent %s departed on %s", t.reg.TalentID, t.departure)
 	}

@@ -57,6 +57,9 @@ func (s *Service) PreparePayment(ctx context.Context, c PreparePayment) (Result,
 		if t.departure != "" {
 			return nil, Errorf(ENOTELIGIBLE, "talent %s departed on %s; terminate the grant instead", t.reg.TalentID, t.departure)
 		}
+		if err := t.refuseErased(); err != nil {
+			return nil, err
+		}
 		if g.state != GrantStateApproved {
 			return nil, Errorf(ECONFLICT, "grant %s is %s; payments are prepared for approved grants", c.GrantID, g.state)
 		}

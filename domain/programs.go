@@ -23,6 +23,9 @@ type DefineProgram struct {
 	FundingSource string
 	// Entitlement is what one talent may receive in a lifetime.
 	Entitlement Entitlement
+	// RetentionMonths is how long a talent's personal data is kept after
+	// a grant's last movement of money; 0 for DefaultRetentionMonths.
+	RetentionMonths int
 }
 
 // DefineProgram creates a program. Only an admin may.
@@ -96,6 +99,9 @@ func (c *DefineProgram) validate() (*ProgramDefined, error) {
 	if err := c.Entitlement.validate(); err != nil {
 		return nil, err
 	}
+	if c.RetentionMonths < 0 || c.RetentionMonths > 1200 {
+		return nil, Errorf(EINVALID, "retention_months must be between 0 (the default, %d) and 1200", DefaultRetentionMonths)
+	}
 	if c.Entitlement.MaxMonths > 0 && c.Schedule.MonthlyAmount == nil {
 		return nil, Errorf(EINVALID, "entitlement max_months needs a monthly schedule")
 	}
@@ -115,7 +121,7 @@ func (c *DefineProgram) validate() (*ProgramDefined, error) {
 	return &ProgramDefined{
 		ProgramID: c.ProgramID, Name: c.Name, Kind: c.Kind, Caps: c.Caps, Schedule: c.Schedule,
 		ServiceMonths: c.ServiceMonths, NoticeDays: c.NoticeDays, PermitCategories: c.PermitCategories,
-		DeductKinds: c.DeductKinds, FundingSource: src, Entitlement: c.Entitlement,
+		DeductKinds: c.DeductKinds, FundingSource: src, Entitlement: c.Entitlement, RetentionMonths: c.RetentionMonths,
 	}, nil
 }
 

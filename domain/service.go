@@ -187,6 +187,8 @@ type Service struct {
 	importing bool
 	// enrollTTL is how long an enrollment code works (WithEnrollmentTTL).
 	enrollTTL time.Duration
+	// cipher seals personal fields; nil records them in plain text.
+	cipher *Cipher
 }
 
 // DefaultMaxBackdate is how many days an effective date may lie in the past

@@ -10,6 +10,13 @@ type RegisterTalent struct {
 	Tier             string
 	Employer         string
 	OverseasEngineer bool
+	// IDNumber (resident ID or passport), DateOfBirth (YYYY-MM-DD),
+	// Phone, Email and Address are optional.
+	IDNumber    string
+	DateOfBirth string
+	Phone       string
+	Email       string
+	Address     string
 }
 
 // RegisterTalent records a talent and returns its new ID. Only a clerk may.
@@ -26,6 +33,18 @@ func (s *Service) RegisterTalent(ctx context.Context, c RegisterTalent) (Result,
 	if err := checkText("employer", c.Employer, true); err != nil {
 		return Result{}, err
 	}
+	for _, f := range []struct{ name, v string }{
+		{"id_number", c.IDNumber}, {"phone", c.Phone}, {"email", c.Email}, {"address", c.Address},
+	} {
+		if err := checkText(f.name, f.v, false); err != nil {
+			return Result{}, err
+		}
+	}
+	if c.DateOfBirth != "" {
+		if _, err := ParseDate(c.DateOfBirth); err != nil {
+			return Result{}, Errorf(EINVALID, "date_of_birth must be a date YYYY-MM-DD")
+		}
+	}
 	if !contains(Tiers, c.Tier) {
 		return Result{}, Errorf(EINVALID, "tier must be one of %v", Tiers)
 	}
@@ -34,12 +53,21 @@ func (s *Service) RegisterTalent(ctx context.Context, c RegisterTalent) (Result,
 	}
 	id := newID(prefixTalent, m.CommandID, "talent")
 	ev := &TalentRegistered{TalentID: id, Name: c.Name, PermitCategory: c.PermitCategory, Tier: c.Tier,
-		Employer: c.Employer, OverseasEngineer: c.OverseasEngineer, RegisteredOn: m.date}
+		Employer: c.Employer, OverseasEngineer: c.OverseasEngineer, RegisteredOn: m.date,
+		IDNumber: c.IDNumber, DateOfBirth: c.DateOfBirth, Phone: c.Phone, Email: c.Email, Address: c.Address}
+	evs := []Event{ev}
+	if s.cipher != nil {
+		// The key is made, durably, before the event that needs it.
+		if err := s.seal(id, ev); err != nil {
+			return Result{}, err
+		}
+		evs = []Event{&TalentKeyCreated{TalentID: id}, ev}
+	}
 	res, err := s.repo.execute(ctx, streamTalent(id), newTalent, m, func(e *entry) ([]Event, error) {
 		if e.agg.(*talent).reg != nil {
 			return nil, Errorf(ECONFLICT, "talent %s already exists", id)
 		}
-		return []Event{ev}, nil
+		return evs, nil
 	})
 	return result(id, res), err
 }
@@ -75,6 +103,8 @@ func (s *Service) ReportDeparture(ctx context.Context, c ReportDeparture) (Resul
 			return nil, Errorf(ENOTFOUND, "talent %s not found", c.TalentID)
 		case t.departure != "":
 			return nil, Errorf(ECONFLICT, "talent %s already departed on %s", c.TalentID, t.departure)
+		case t.erasure != nil && t.erasure.done != "":
+			return nil, Errorf(ECONFLICT, "talent %s was erased on %s", c.TalentID, t.erasure.done)
 		case c.DepartureDate < t.reg.RegisteredOn:
 			return nil, Errorf(EINVALID, "departure date is before registration on %s", t.reg.RegisteredOn)
 		}

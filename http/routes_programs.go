@@ -120,6 +120,9 @@ type programRequest struct {
 	FundingSource    string                  `json:"funding_source"`
 	// Entitlement is what one talent may receive in a lifetime.
 	Entitlement domain.Entitlement `json:"entitlement"`
+	// RetentionMonths is how long a talent's personal data is kept after
+	// a grant's last movement of money before it may be erased.
+	RetentionMonths int `json:"retention_months"`
 }
 
 func (s *Server) handleProgramCreate(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
@@ -131,6 +134,7 @@ func (s *Server) handleProgramCreate(r *http.Request, body []byte, m domain.Comm
 		Meta: req.meta(m), ProgramID: req.ID, Name: req.Name, Kind: req.Kind, Caps: req.Caps, Schedule: req.Schedule,
 		ServiceMonths: req.ServiceMonths, NoticeDays: req.NoticeDays, PermitCategories: req.PermitCategories,
 		DeductKinds: req.DeductKinds, FundingSource: req.FundingSource, Entitlement: req.Entitlement,
+		RetentionMonths: req.RetentionMonths,
 	})
 	return http.StatusCreated, answer(res), err
 }
