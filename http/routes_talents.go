@@ -25,6 +25,11 @@ type talentRequest struct {
 	Tier             string `json:"tier"`
 	Employer         string `json:"employer"`
 	OverseasEngineer bool   `json:"overseas_engineer"`
+	IDNumber         string `json:"id_number"`
+	DateOfBirth      string `json:"date_of_birth"`
+	Phone            string `json:"phone"`
+	Email            string `json:"email"`
+	Address          string `json:"address"`
 }
 
 func (s *Server) handleTalentCreate(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
@@ -33,7 +38,8 @@ func (s *Server) handleTalentCreate(r *http.Request, body []byte, m domain.Comma
 		return 0, nil, err
 	}
 	res, err := s.svc.RegisterTalent(r.Context(), domain.RegisterTalent{Meta: req.meta(m), Name: req.Name,
-		PermitCategory: req.PermitCategory, Tier: req.Tier, Employer: req.Employer, OverseasEngineer: req.OverseasEngineer})
+		PermitCategory: req.PermitCategory, Tier: req.Tier, Employer: req.Employer, OverseasEngineer: req.OverseasEngineer,
+		IDNumber: req.IDNumber, DateOfBirth: req.DateOfBirth, Phone: req.Phone, Email: req.Email, Address: req.Address})
 	return http.StatusCreated, answer(res), err
 }
 

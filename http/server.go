@@ -134,6 +134,7 @@ func New(cfg Config) *Server {
 	s.registerHealthRoutes()
 	s.registerProgramRoutes()
 	s.registerTalentRoutes()
+	s.registerPersonalRoutes()
 	s.registerGrantRoutes()
 	s.registerPaymentRoutes()
 	s.registerLedgerRoutes()
@@ -210,7 +211,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.preflight(rec, r) {
 		return
 	}
-	s.router.ServeHTTP(rec, r)
+	rw := &revealWriter{ResponseWriter: rec, s: s, info: info}
+	defer rw.finish()
+	s.router.ServeHTTP(rw, r)
 }
 
 // reqInfo collects, for the request log line, what routing and
@@ -218,6 +221,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type reqInfo struct {
 	route     string
 	principal string
+	// role is the role the request acts in, once authenticated: what it
+	// may see of personal fields follows from it.
+	role string
 }
 
 const keyInfo ctxKey = 100
@@ -269,6 +275,9 @@ func (s *Server) guard(rt Route) http.Handler {
 				writeProblem(w, r, http.StatusForbidden, domain.EFORBIDDEN, "the imported command's role may not call this endpoint")
 				return
 			}
+			if info != nil {
+				info.role = role
+			}
 			ctx := context.WithValue(r.Context(), keyPrincipal, p)
 			rt.handler(w, r.WithContext(context.WithValue(ctx, keyRole, role)))
 			return
@@ -303,6 +312,9 @@ func (s *Server) guard(rt Route) http.Handler {
 			return
 		}
 		defer a.release()
+		if info != nil {
+			info.role = role
+		}
 		ctx := context.WithValue(r.Context(), keyPrincipal, p)
 		ctx = context.WithValue(ctx, keyRole, role)
 		ctx = context.WithValue(ctx, keyAdmission, a)

@@ -396,7 +396,7 @@ func (m *Pending) Save(b *viewstore.Batch) error {
 // Talents, one key each: "t/<id>" → view; "o/<n>" → the n-th id.
 
 // Schema implements Persistent.
-func (m *Talents) Schema() uint32 { return 1 }
+func (m *Talents) Schema() uint32 { return 2 }
 
 // Open implements Persistent.
 func (m *Talents) Open(vs *viewstore.Model) error {
@@ -473,6 +473,12 @@ func talentOf(e domain.Event) string {
 	case *domain.RecoveryReceived:
 		return e.TalentID
 	case *domain.RecoveryWaived:
+		return e.TalentID
+	case *domain.TalentErasureRequested:
+		return e.TalentID
+	case *domain.TalentErasureApproved:
+		return e.TalentID
+	case *domain.TalentKeyDestroyed:
 		return e.TalentID
 	}
 	return ""

@@ -15,13 +15,43 @@ type TalentView struct {
 	Employer         string       `json:"employer"`
 	OverseasEngineer bool         `json:"overseas_engineer"`
 	RegisteredOn     string       `json:"registered_on"`
+	IDNumber         string       `json:"id_number,omitempty"`
+	DateOfBirth      string       `json:"date_of_birth,omitempty"`
+	Phone            string       `json:"phone,omitempty"`
+	Email            string       `json:"email,omitempty"`
+	Address          string       `json:"address,omitempty"`
 	DepartureDate    string       `json:"departure_date,omitempty"`
+	// Erasure is the erasure of the talent's personal data, once
+	// requested.
+	Erasure *ErasureView `json:"erasure,omitempty"`
 	Grants           []string     `json:"grants"`
 	TotalAwarded     domain.Money `json:"total_awarded"`
 	TotalPaid        domain.Money `json:"total_paid"`
 	ClawbackDue      domain.Money `json:"clawback_due"`
 	Recovered        domain.Money `json:"recovered"`
 	Waived           domain.Money `json:"waived"`
+}
+
+// Erasure states.
+const (
+	ErasureRequested = "requested"
+	ErasureScheduled = "scheduled"
+	ErasureErased    = "erased"
+)
+
+// ErasureView is where a talent's erasure stands.
+type ErasureView struct {
+	State       string `json:"state"`
+	RequestedOn string `json:"requested_on,omitempty"`
+	RequestedBy string `json:"requested_by,omitempty"`
+	NotBefore   string `json:"not_before,omitempty"`
+	ErasedOn    string `json:"erased_on,omitempty"`
+}
+
+// ErasureItem is a talent's erasure in a list.
+type ErasureItem struct {
+	TalentID string `json:"talent_id"`
+	ErasureView
 }
 
 // talent is a TalentView as the model keeps it: totals in fen.
@@ -32,6 +62,10 @@ type talent struct {
 
 func (t *talent) read() TalentView {
 	v := t.v
+	if t.v.Erasure != nil {
+		cp := *t.v.Erasure
+		v.Erasure = &cp
+	}
 	v.Grants = append([]string{}, t.v.Grants...)
 	v.TotalAwarded, v.TotalPaid, v.ClawbackDue = money(t.awarded), money(t.paid), money(t.clawbackDue)
 	v.Recovered, v.Waived = money(t.recovered), money(t.waived)
@@ -62,6 +96,7 @@ func (m *Talents) Apply(b Batch) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i := range b.Changes {
+		m.applyErasure(&b.Changes[i])
 		m.apply(b.Changes[i].Payload)
 		if m.dirty != nil {
 			if id := talentOf(b.Changes[i].Payload); id != "" {
@@ -76,7 +111,8 @@ func (m *Talents) apply(payload domain.Event) {
 	switch e := payload.(type) {
 	case *domain.TalentRegistered:
 		m.talents[e.TalentID] = &talent{v: TalentView{ID: e.TalentID, Name: e.Name, PermitCategory: e.PermitCategory, Tier: e.Tier,
-			Employer: e.Employer, OverseasEngineer: e.OverseasEngineer, RegisteredOn: e.RegisteredOn, Grants: []string{}}}
+			Employer: e.Employer, OverseasEngineer: e.OverseasEngineer, RegisteredOn: e.RegisteredOn, Grants: []string{},
+			IDNumber: e.IDNumber, DateOfBirth: e.DateOfBirth, Phone: e.Phone, Email: e.Email, Address: e.Address}}
 		m.order = append(m.order, e.TalentID)
 	case *domain.TalentDeparted:
 		if t := m.talents[e.TalentID]; t != nil {
@@ -115,6 +151,43 @@ func (m *Talents) apply(payload domain.Event) {
 			t.waived = tl.add(t.waived, f)
 		}
 	}
+}
+
+// applyErasure folds the erasure events, which need their metadata.
+func (m *Talents) applyErasure(c *Change) {
+	switch e := c.Payload.(type) {
+	case *domain.TalentErasureRequested:
+		if t := m.talents[e.TalentID]; t != nil {
+			t.v.Erasure = &ErasureView{State: ErasureRequested, RequestedOn: e.RequestedOn, RequestedBy: c.Event.Metadata.Principal}
+		}
+	case *domain.TalentErasureApproved:
+		if t := m.talents[e.TalentID]; t != nil && t.v.Erasure != nil {
+			t.v.Erasure.State, t.v.Erasure.NotBefore = ErasureScheduled, e.NotBefore
+		}
+	case *domain.TalentKeyDestroyed:
+		if t := m.talents[e.TalentID]; t != nil {
+			if t.v.Erasure == nil {
+				t.v.Erasure = &ErasureView{}
+			}
+			t.v.Erasure.State, t.v.Erasure.ErasedOn = ErasureErased, e.ErasedOn
+		}
+	}
+}
+
+// Erasures lists the talents' erasures in the order the talents were
+// registered, those in state when it is set.
+func (m *Talents) Erasures(state string) []ErasureItem {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := []ErasureItem{}
+	for _, id := range m.order {
+		t := m.talents[id]
+		if t == nil || t.v.Erasure == nil || state != "" && t.v.Erasure.State != state {
+			continue
+		}
+		out = append(out, ErasureItem{TalentID: id, ErasureView: *t.v.Erasure})
+	}
+	return out
 }
 
 // Talent returns one talent.

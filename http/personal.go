@@ -1,0 +1,222 @@
+package http
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"html"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"talentledger/domain"
+	"talentledger/eventstore"
+	"talentledger/projections"
+)
+
+// Personal fields reach the read side sealed: the read models, their
+// views on disk, the trails and the registers all carry the sealed form.
+// They are opened on the way out, in one place: revealWriter rewrites
+// every sealed value of an answer into what the caller's role may see
+// (plain, masked, or erased), escaped for the answer's format.
+
+var sealedMarker = []byte(domain.SealedMarker)
+
+// maxSealed bounds a sealed value's length: a value longer than this
+// without its end in sight is passed through untouched.
+const maxSealed = 4 * domain.MaxTextLen * 4
+
+// sealedByte reports whether b may appear in a sealed value after its
+// marker (the prefix, a talent ID, a field name, base64url).
+func sealedByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == ':'
+}
+
+// revealWriter is a ResponseWriter that opens the sealed values written
+// through it. It holds back only an unfinished sealed value (or the
+// start of a marker) between writes, so streamed answers stay streamed.
+type revealWriter struct {
+	http.ResponseWriter
+	s       *Server
+	info    *reqInfo
+	pending []byte
+	out     []byte
+}
+
+func (w *revealWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *revealWriter) Write(p []byte) (int, error) {
+	if len(w.pending) == 0 && bytes.IndexByte(p, sealedMarker[0]) < 0 {
+		return w.ResponseWriter.Write(p)
+	}
+	w.pending = append(w.pending, p...)
+	if err := w.drain(false); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// drain writes what of pending is settled; at the end, all of it.
+func (w *revealWriter) drain(end bool) error {
+	w.out = w.out[:0]
+	buf := w.pending
+	for {
+		i := bytes.Index(buf, sealedMarker)
+		if i < 0 {
+			keep := 0
+			if !end {
+				// A marker may be cut between two writes.
+				for k := min(len(sealedMarker)-1, len(buf)); k > 0; k-- {
+					if bytes.HasPrefix(sealedMarker, buf[len(buf)-k:]) {
+						keep = k
+						break
+					}
+				}
+			}
+			w.out = append(w.out, buf[:len(buf)-keep]...)
+			buf = buf[len(buf)-keep:]
+			break
+		}
+		j := i + len(sealedMarker)
+		for j < len(buf) && sealedByte(buf[j]) {
+			j++
+		}
+		if j == len(buf) && !end && j-i < maxSealed {
+			w.out = append(w.out, buf[:i]...)
+			buf = buf[i:]
+			break
+		}
+		w.out = append(w.out, buf[:i]...)
+		w.out = w.appendRevealed(w.out, string(buf[i:j]))
+		buf = buf[j:]
+	}
+	w.pending = append(w.pending[:0], buf...)
+	if len(w.out) == 0 {
+		return nil
+	}
+	_, err := w.ResponseWriter.Write(w.out)
+	return err
+}
+
+// appendRevealed appends what the caller sees of the sealed value v,
+// escaped for the answer's content type.
+func (w *revealWriter) appendRevealed(dst []byte, v string) []byte {
+	role := ""
+	if w.info != nil {
+		role = w.info.role
+	}
+	plain := w.s.svc.Cipher().Reveal(v, role, false)
+	ct := w.Header().Get("Content-Type")
+	switch {
+	case strings.HasPrefix(ct, "text/csv"):
+		// The sealed value was a whole field, written unquoted.
+		var b bytes.Buffer
+		cw := csv.NewWriter(&b)
+		_ = cw.Write([]string{projections.Text(plain)})
+		cw.Flush()
+		return append(dst, bytes.TrimRight(b.Bytes(), "\r\n")...)
+	case strings.HasPrefix(ct, "text/html"):
+		return append(dst, html.EscapeString(plain)...)
+	case strings.Contains(ct, "json"):
+		q, _ := json.Marshal(plain)
+		return append(dst, q[1:len(q)-1]...)
+	}
+	return append(dst, plain...)
+}
+
+// Flush writes what is settled and flushes the connection.
+func (w *revealWriter) Flush() {
+	_ = w.drain(false)
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// finish writes what is held back.
+func (w *revealWriter) finish() {
+	if len(w.pending) > 0 {
+		_ = w.drain(true)
+	}
+}
+
+func (s *Server) registerPersonalRoutes() {
+	s.handle("POST", "/v1/talents/{id}/erasure", []string{domain.RoleClerk},
+		"request the erasure of a talent's personal data: reason and document_ref are required; an approver other than the requesting clerk approves it",
+		s.pathCommand(s.handleErasureRequest),
+		routeDoc{Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+	s.handle("POST", "/v1/talents/{id}/erasure/approve", []string{domain.RoleApprover},
+		"approve a requested erasure: carried out at once (the talent's data key destroyed) when the talent has no open grant, no outstanding clawback and no payment within its programs' retention; scheduled for the day the retention ends otherwise",
+		s.command(s.handleErasureApprove),
+		routeDoc{Request: commandFields{}, Response: domain.ErasureOutcome{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION}})
+	s.handle("GET", "/v1/erasures", []string{domain.RoleClerk, domain.RoleApprover, domain.RoleAuditor},
+		"the talents' erasures, requested, scheduled (with the day they are carried out) and carried out; ?state= one of requested, scheduled, erased",
+		s.handleErasureList, routeDoc{Response: []projections.ErasureItem{}, Query: []string{"min_position", "state"}})
+	s.handle("POST", "/v1/talents/{id}/unmask", []string{domain.RoleAuditor},
+		"see a talent's masked fields (ID number, bank account) in full; recorded with its reason, which is required",
+		s.pathCommand(s.handleUnmask),
+		routeDoc{Request: commandFields{}, Response: unmaskAnswer{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+}
+
+func (s *Server) handleErasureRequest(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req commandFields
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.svc.RequestErasure(r.Context(), domain.RequestErasure{Meta: req.meta(m), TalentID: mux.Vars(r)["id"]})
+	return http.StatusCreated, answer(res), err
+}
+
+func (s *Server) handleErasureApprove(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req commandFields
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	out, err := s.svc.ApproveErasure(r.Context(), domain.ApproveErasure{Meta: req.meta(m), TalentID: mux.Vars(r)["id"]})
+	return http.StatusOK, out, err
+}
+
+func (s *Server) handleErasureList(w http.ResponseWriter, r *http.Request) {
+	state := r.URL.Query().Get("state")
+	switch state {
+	case "", projections.ErasureRequested, projections.ErasureScheduled, projections.ErasureErased:
+	default:
+		s.Error(w, r, domain.Errorf(domain.EINVALID, "state must be one of requested, scheduled, erased"))
+		return
+	}
+	if err := s.waitMinPosition(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.proj.Talents().Erasures(state))
+}
+
+// unmaskAnswer is a talent's masked fields in full.
+type unmaskAnswer struct {
+	ID          string              `json:"id"`
+	Position    eventstore.Position `json:"position"`
+	IDNumber    string              `json:"id_number"`
+	BankAccount string              `json:"bank_account"`
+}
+
+func (s *Server) handleUnmask(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req commandFields
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	id := mux.Vars(r)["id"]
+	res, err := s.svc.UnmaskPersonalData(r.Context(), domain.UnmaskPersonalData{Meta: req.meta(m), TalentID: id})
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := s.proj.WaitFor(r.Context(), res.Position, s.wait); err != nil {
+		return 0, nil, err
+	}
+	t, _ := s.proj.Talent(id)
+	c := s.svc.Cipher()
+	return http.StatusOK, unmaskAnswer{ID: id, Position: res.Position,
+		IDNumber: c.Reveal(t.IDNumber, m.Actor.Role, true), BankAccount: c.Reveal(talentBankAccount(t), m.Actor.Role, true)}, nil
+}
+
+// talentBankAccount is the talent's bank account, where the build keeps one.
+func talentBankAccount(projections.TalentView) string { return "" }
