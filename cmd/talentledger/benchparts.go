@@ -1,6 +1,7 @@
 package main
 
 import (
+	"sync/atomic"
 	"time"
 
 	"talentledger/internal/loadgen"
@@ -53,4 +54,28 @@ func (b *benchConn) close() {
 	if b.c != nil {
 		b.c.Close()
 	}
+}
+
+// opResult is one kind of operation's figures (loadgen.OpResult).
+type opResult = loadgen.OpResult
+
+func newOpResult(c histCounts, errs uint64, secs float64) opResult {
+	return loadgen.NewOpResult(loadgen.Counts(c), errs, secs)
+}
+
+// opStats is one kind of operation's tally.
+type opStats struct {
+	h      hist
+	errors atomic.Uint64
+}
+
+// clientState is one simulated client's random choices: a small xorshift
+// generator of its own, with no lock.
+type clientState struct{ rng uint64 }
+
+func (s *clientState) next() uint64 {
+	s.rng ^= s.rng << 13
+	s.rng ^= s.rng >> 7
+	s.rng ^= s.rng << 17
+	return s.rng
 }

@@ -39,7 +39,9 @@ type OpResult struct {
 	Max       float64 `json:"max_ms"`
 }
 
-func newOpResult(c Counts, errs uint64, secs float64) OpResult {
+// NewOpResult summarises c, the latencies of errs failures and the
+// successes over secs seconds.
+func NewOpResult(c Counts, errs uint64, secs float64) OpResult {
 	n := c.Total()
 	return OpResult{Count: n, Errors: errs, PerSecond: float64(n) / secs, P50: c.Quantile(0.5), P95: c.Quantile(0.95),
 		P99: c.Quantile(0.99), P999: c.Quantile(0.999), Max: c.Max()}
@@ -71,12 +73,12 @@ func (l *loadRun) results(elapsed time.Duration, windows []Window) *Results {
 	res := &Results{Seconds: secs, Ops: map[string]OpResult{}, Windows: windows}
 	for _, k := range append(append([]string{}, commandKinds...), queryKinds...) {
 		st := l.stats[k]
-		res.Ops[k] = newOpResult(st.h.Snapshot(), st.errors.Load(), secs)
+		res.Ops[k] = NewOpResult(st.h.Snapshot(), st.errors.Load(), secs)
 	}
 	c, ce := l.class(commandKinds)
 	q, qe := l.class(queryKinds)
-	res.Commands = newOpResult(c, ce, secs)
-	res.Queries = newOpResult(q, qe, secs)
+	res.Commands = NewOpResult(c, ce, secs)
+	res.Queries = NewOpResult(q, qe, secs)
 	return res
 }
 
