@@ -28,7 +28,7 @@ func TestBackupRestoreOnline(t *testing.T) {
 	done := make(chan int, 1)
 	var logs syncBuffer
 	go func() {
-		done <- run(ctx, []string{"serve", "--data", d.data, "--principals", principals, "--addr", "127.0.0.1:0",
+		done <- run(ctx, []string{"serve", "--no-encryption", "--data", d.data, "--principals", principals, "--addr", "127.0.0.1:0",
 			"--witness", d.witness, "--audit-key", d.keyFile, "--scrub-rate", "0"}, io.Discard, &logs)
 	}()
 	t.Cleanup(func() {

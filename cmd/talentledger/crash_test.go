@@ -56,7 +56,7 @@ type child struct {
 func startChild(t *testing.T, dir, principals string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	args, _ := json.Marshal([]string{"serve", "--data", dir, "--principals", principals, "--addr", "127.0.0.1:0", "--no-witness"})
+	args, _ := json.Marshal([]string{"serve", "--no-encryption", "--data", dir, "--principals", principals, "--addr", "127.0.0.1:0", "--no-witness"})
 	cmd.Env = append(os.Environ(), "TLTEST_CHILD_ARGS="+string(args))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -314,7 +314,7 @@ func runServeDamaged(t *testing.T, d witnessedDir) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var logs strings.Builder
-	code := run(ctx, []string{"serve", "--data", d.data, "--principals", principals, "--addr", "127.0.0.1:0",
+	code := run(ctx, []string{"serve", "--no-encryption", "--data", d.data, "--principals", principals, "--addr", "127.0.0.1:0",
 		"--witness", d.witness, "--audit-key", d.keyFile, "--scrub-rate", "0"}, io.Discard, &logs)
 	return code, logs.String()
 }
@@ -348,14 +348,14 @@ func TestWitnessedClean(t *testing.T) {
 	// The witness inside the data directory is refused.
 	var logs strings.Builder
 	principals := writePrincipals(t, t.TempDir(), map[string]string{"auditor": "tok-auditor"})
-	code = run(context.Background(), []string{"serve", "--data", d.data, "--principals", principals, "--addr", "127.0.0.1:0",
+	code = run(context.Background(), []string{"serve", "--no-encryption", "--data", d.data, "--principals", principals, "--addr", "127.0.0.1:0",
 		"--witness", filepath.Join(d.data, "w.jsonl"), "--audit-key", d.keyFile}, io.Discard, &logs)
 	if code != exitCantRun || !strings.Contains(logs.String(), "inside the data directory") {
 		t.Fatalf("serve with the witness inside the data directory: exit %d; %s", code, logs.String())
 	}
 	// Neither --witness nor --no-witness.
 	logs.Reset()
-	code = run(context.Background(), []string{"serve", "--data", d.data, "--principals", principals}, io.Discard, &logs)
+	code = run(context.Background(), []string{"serve", "--no-encryption", "--data", d.data, "--principals", principals}, io.Discard, &logs)
 	if code != exitCantRun || !strings.Contains(logs.String(), "--no-witness") {
 		t.Fatalf("serve without a witness: exit %d; %s", code, logs.String())
 	}

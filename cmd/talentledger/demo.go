@@ -85,6 +85,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		store.Close()
 		return err
 	}
+	if cfg.personal.masterKey == "" && !cfg.personal.noEncryption {
+		// The demo makes its master key beside its data directory
+		// (never inside it: the data must not hold its own key).
+		cfg.personal.masterKey = filepath.Clean(cfg.data) + ".master-key"
+	}
+	cipher, _, err := cfg.personal.open(cfg.data, true)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	svcOpts = append(svcOpts, domain.WithCipher(cipher))
 	g, err := newGuard(ctx, store, cfg.integ, auditKey, log)
 	if err != nil {
 		store.Close()

@@ -171,7 +171,7 @@ var demoTalents = []demoTalent{
 // import path into the store svc writes to; svc must not have read the
 // store yet.
 func loadDemo(ctx context.Context, svc *domain.Service) error {
-	d := &demoLoader{ctx: ctx, svc: domain.NewService(svc.Store(), domain.WithImport())}
+	d := &demoLoader{ctx: ctx, svc: domain.NewService(svc.Store(), domain.WithImport(), domain.WithCipher(svc.Cipher()))}
 	for _, p := range demoPrograms {
 		def := p.def
 		d.at("2023-12-01", "define "+def.ProgramID, func() (domain.Result, error) {

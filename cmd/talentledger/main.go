@@ -9,6 +9,7 @@
 //	talentledger import   append a file of past decisions to a data directory, offline
 //	talentledger backup   copy a data directory, online, and verify the copy
 //	talentledger restore  restore a backup into a new data directory, verified
+//	talentledger keystore new-master-key, backup and purge-backups of the talents' data keys
 //	talentledger version  print the version, the Go version and the store format
 //
 // Every flag can also be set through an environment variable named
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runRestore(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
+	case "keystore":
+		err = runKeystore(ctx, args[1:], stdout, stderr)
 	case "version":
 		err = runVersion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -104,6 +107,8 @@ commands:
            signed head, and verify the copy
   restore  restore a backup into a new data directory, verified against its
            head and the witness
+  keystore the talents' data keys: new-master-key FILE, backup DIR,
+           purge-backups DIR... (remove from backups the keys erasure destroyed)
   version  print the version, the Go version and the store format
 
 Run 'talentledger <command> -h' for a command's flags. Every flag can also

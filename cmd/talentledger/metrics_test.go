@@ -82,7 +82,7 @@ func TestServeExportsMetricsOnItsOwnAddress(t *testing.T) {
 	var log syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--data", filepath.Join(dir, "data"), "--principals", principals,
+		done <- run(ctx, []string{"serve", "--no-encryption", "--data", filepath.Join(dir, "data"), "--principals", principals,
 			"--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--no-witness"}, io.Discard, &log)
 	}()
 	t.Cleanup(func() {

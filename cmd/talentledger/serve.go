@@ -46,6 +46,8 @@ type serveConfig struct {
 	integ integrityConfig
 	// views is the read models' views directory, "" for none.
 	views string
+	// personal is the master key and the key store of personal data.
+	personal personalConfig
 }
 
 // viewsDir returns the views directory the flags name, "" to keep the
@@ -79,6 +81,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 	fs.IntVar(&c.maxBackdate, "max-backdate", domain.DefaultMaxBackdate, "days before the server's date a command's effective_date may lie; older history enters by import")
 	c.limits.register(fs)
 	c.integ.register(fs)
+	c.personal.register(fs)
 }
 
 // serviceOptions returns the domain options the flags set.
@@ -144,6 +147,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	cipher, _, err := cfg.personal.open(cfg.data, false)
+	if err != nil {
+		return err
+	}
+	svcOpts = append(svcOpts, domain.WithCipher(cipher))
 	var auditKey ed25519.PrivateKey
 	if cfg.auditKey != "" {
 		if auditKey, err = loadAuditKey(cfg.auditKey); err != nil {
@@ -158,6 +166,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer logBuf.Close()
 	if auditKey == nil {
 		log.Warn("no --audit-key: tree heads cannot be signed and the audit proof endpoints answer 503")
+	}
+	if cipher == nil {
+		log.Warn("--no-encryption: personal data is recorded in plain text and cannot be erased; for tests only")
 	}
 	m := newMetrics()
 	store, err := openStore(ctx, cfg, log, m)
@@ -323,6 +334,7 @@ func (a *app) reconcile(ctx context.Context, interval time.Duration) {
 			n, err := a.svc.ReconcileTransfers(ctx, keys)
 			a.log.Info("reconciled interrupted budget transfers", "transfers", len(keys), "changed", n, "err", err)
 		}
+		a.erasures(ctx)
 		if ids := a.proj.PendingFunds(); len(ids) > 0 {
 			if n, err := a.svc.ReconcileFunds(ctx, ids); n > 0 || err != nil {
 				a.log.Info("reconciled interrupted fund appropriations", "funds", len(ids), "changed", n, "err", err)

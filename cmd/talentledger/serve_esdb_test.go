@@ -33,7 +33,7 @@ func TestServeOnEventStoreDB(t *testing.T) {
 			clerk, auditor := ledgerhttp.NewToken(), ledgerhttp.NewToken()
 			principals := writePrincipals(t, dir, map[string]string{"clerk": clerk, "auditor": auditor})
 			data := filepath.Join(dir, "data")
-			args := []string{"serve", "--principals", principals, "--addr", "127.0.0.1:0", "--data", data, "--no-witness"}
+			args := []string{"serve", "--no-encryption", "--principals", principals, "--addr", "127.0.0.1:0", "--data", data, "--no-witness"}
 			if how == "flag" {
 				// A replica on EventStoreDB keeps its views beside it.
 				args = append(args, "--store", srv.URL(), "--views", filepath.Join(dir, "replica.views"))

@@ -70,7 +70,7 @@ func TestServeTLS(t *testing.T) {
 	var log syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--data", filepath.Join(dir, "data"), "--principals", principals, "--addr", "127.0.0.1:0",
+		done <- run(ctx, []string{"serve", "--no-encryption", "--data", filepath.Join(dir, "data"), "--principals", principals, "--addr", "127.0.0.1:0",
 			"--tls-cert", certFile, "--tls-key", keyFile, "--cors-origins", "https://ledger.example", "--no-witness"}, io.Discard, &log)
 	}()
 	t.Cleanup(func() {
@@ -143,7 +143,7 @@ func TestServeTLSFlags(t *testing.T) {
 		{"--max-in-flight", "0"},
 	} {
 		var stderr strings.Builder
-		code := run(context.Background(), append([]string{"serve", "--data", filepath.Join(dir, "data"), "--principals", principals,
+		code := run(context.Background(), append([]string{"serve", "--no-encryption", "--data", filepath.Join(dir, "data"), "--principals", principals,
 			"--addr", "127.0.0.1:0", "--no-witness"}, args...), io.Discard, &stderr)
 		if code != exitCantRun {
 			t.Errorf("serve %v: exit %d, want %d; %s", args, code, exitCantRun, stderr.String())

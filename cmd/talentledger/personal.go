@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"talentledger/domain"
+	"talentledger/keystore"
+	"talentledger/projections"
+)
+
+// personalConfig is how a command reaches the talents' data keys: the
+// master key file and the key store directory, or no encryption at all.
+type personalConfig struct {
+	masterKey    string
+	keystore     string
+	noEncryption bool
+}
+
+func (c *personalConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.masterKey, "master-key", "", "file of the master key (64 hex digits, mode 600; see keystore new-master-key) that wraps the talents' data keys; required unless --no-encryption")
+	fs.StringVar(&c.keystore, "keystore", "", "key store directory of the talents' data keys, apart from the log (default: beside --data, its path + \".keys\")")
+	fs.BoolVar(&c.noEncryption, "no-encryption", false, "record personal data in plain text, without a key store: for tests only; such data cannot be erased")
+}
+
+// keystoreDir returns the key store directory for the data directory.
+func (c *personalConfig) keystoreDir(data string) string {
+	if c.keystore != "" {
+		return filepath.Clean(c.keystore)
+	}
+	return filepath.Clean(data) + ".keys"
+}
+
+// open opens the key store and returns the cipher over it; nil for
+// --no-encryption. makeKey, for the demo, writes a master key when the
+// file is absent.
+func (c *personalConfig) open(data string, makeKey bool) (*domain.Cipher, *keystore.Store, error) {
+	switch {
+	case c.noEncryption && (c.masterKey != "" || c.keystore != ""):
+		return nil, nil, usagef("--no-encryption goes with neither --master-key nor --keystore")
+	case c.noEncryption:
+		return nil, nil, nil
+	case c.masterKey == "":
+		return nil, nil, usagef("--master-key is required: personal data is encrypted under keys it wraps (--no-encryption, for tests, records it in plain text)")
+	}
+	if makeKey {
+		if _, err := os.Stat(c.masterKey); errors.Is(err, fs.ErrNotExist) {
+			if err := keystore.WriteMasterKey(c.masterKey); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	k, err := keystore.ReadMasterKey(c.masterKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	ks, err := keystore.Open(c.keystoreDir(data), k)
+	if err != nil {
+		return nil, nil, err
+	}
+	return domain.NewCipher(ks), ks, nil
+}
+
+// runKeystore runs the key store's subcommands.
+func runKeystore(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("keystore: new-master-key, backup or purge-backups")
+	}
+	switch args[0] {
+	case "new-master-key":
+		fs := newFlagSet("keystore new-master-key", stdout)
+		if err := parseFlagsAnd(fs, args[1:], "FILE"); err != nil {
+			return err
+		}
+		if err := keystore.WriteMasterKey(fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote a new master key to %s; keep it apart from the data and the key store, and back it up on its own\n", fs.Arg(0))
+		return nil
+	case "backup":
+		fs := newFlagSet("keystore backup", stdout)
+		var cfg personalConfig
+		data := fs.String("data", "./data", "data directory whose key store is backed up (for the default --keystore)")
+		cfg.register(fs)
+		if err := parseFlagsAnd(fs, args[1:], "DIR"); err != nil {
+			return err
+		}
+		ks, err := cfg.openStore(*data)
+		if err != nil {
+			return err
+		}
+		if err := ks.Backup(fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "backed up the key store %s to %s\n", ks.Dir(), fs.Arg(0))
+		return nil
+	case "purge-backups":
+		fs := newFlagSet("keystore purge-backups", stdout)
+		var cfg personalConfig
+		data := fs.String("data", "./data", "data directory whose key store is the reference (for the default --keystore)")
+		cfg.register(fs)
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			return usagef("keystore purge-backups: name the key store backup directories to purge")
+		}
+		ks, err := cfg.openStore(*data)
+		if err != nil {
+			return err
+		}
+		for _, dir := range fs.Args() {
+			n, err := ks.PurgeBackup(dir)
+			if err != nil {
+				return fmt.Errorf("%s: %w", dir, err)
+			}
+			fmt.Fprintf(stdout, "%s: removed %d destroyed keys\n", dir, n)
+		}
+		return nil
+	}
+	return usagef("keystore: unknown subcommand %q (new-master-key, backup, purge-backups)", clipArg(args[0]))
+}
+
+func (c *personalConfig) openStore(data string) (*keystore.Store, error) {
+	if c.noEncryption || c.masterKey == "" {
+		return nil, usagef("--master-key is required")
+	}
+	k, err := keystore.ReadMasterKey(c.masterKey)
+	if err != nil {
+		return nil, err
+	}
+	return keystore.Open(c.keystoreDir(data), k)
+}
+
+// destroyErased destroys the keys of the talents the read models say are
+// erased: an erasure whose key a crash kept is finished here.
+func destroyErased(ctx context.Context, c *domain.Cipher, t *projections.Talents) (int, error) {
+	if c == nil {
+		return 0, nil
+	}
+	n := 0
+	for _, e := range t.Erasures(projections.ErasureErased) {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		if err := c.Destroy(e.TalentID); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// erasures carries out the approved erasures whose day has come, and
+// finishes those a crash left with their key.
+func (a *app) erasures(ctx context.Context) {
+	if a.svc.Cipher() == nil {
+		return
+	}
+	today := a.svc.Today()
+	for _, e := range a.proj.Talents().Erasures(projections.ErasureScheduled) {
+		if e.NotBefore > today {
+			continue
+		}
+		out, err := a.svc.CarryOutErasure(ctx, e.TalentID)
+		if err != nil {
+			// Logged without the talent's personal data: there is
+			// none in an erasure's ID or error.
+			a.log.Warn("a scheduled erasure was not carried out", "talent", e.TalentID, "err", err.Error())
+			continue
+		}
+		a.log.Info("carried out a scheduled erasure", "talent", e.TalentID, "erased", out.Erased, "not_before", out.NotBefore)
+	}
+	if _, err := destroyErased(ctx, a.svc.Cipher(), a.proj.Talents()); err != nil {
+		a.log.Error("destroying the keys of erased talents", "err", err.Error())
+	}
+}
