@@ -1,8 +1,6 @@
 package http
 
 import (
-	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"html"
 	"net/http"
@@ -21,83 +19,25 @@ import (
 // every sealed value of an answer into what the caller's role may see
 // (plain, masked, or erased), escaped for the answer's format.
 
-var sealedMarker = []byte(domain.SealedMarker)
-
-// maxSealed bounds a sealed value's length: a value longer than this
-// without its end in sight is passed through untouched.
-const maxSealed = 4 * domain.MaxTextLen * 4
-
-// sealedByte reports whether b may appear in a sealed value after its
-// marker (the prefix, a talent ID, a field name, base64url).
-func sealedByte(b byte) bool {
-	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == ':'
-}
-
 // revealWriter is a ResponseWriter that opens the sealed values written
-// through it. It holds back only an unfinished sealed value (or the
-// start of a marker) between writes, so streamed answers stay streamed.
+// through it into what the caller's role may see (plain, masked, or
+// erased), escaped for the answer's content type.
 type revealWriter struct {
 	http.ResponseWriter
-	s       *Server
-	info    *reqInfo
-	pending []byte
-	out     []byte
+	rw   projections.RevealWriter
+	s    *Server
+	info *reqInfo
+}
+
+func newRevealWriter(w http.ResponseWriter, s *Server, info *reqInfo) *revealWriter {
+	r := &revealWriter{ResponseWriter: w, s: s, info: info}
+	r.rw = projections.RevealWriter{W: w, Reveal: r.appendRevealed}
+	return r
 }
 
 func (w *revealWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func (w *revealWriter) Write(p []byte) (int, error) {
-	if len(w.pending) == 0 && bytes.IndexByte(p, sealedMarker[0]) < 0 {
-		return w.ResponseWriter.Write(p)
-	}
-	w.pending = append(w.pending, p...)
-	if err := w.drain(false); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// drain writes what of pending is settled; at the end, all of it.
-func (w *revealWriter) drain(end bool) error {
-	w.out = w.out[:0]
-	buf := w.pending
-	for {
-		i := bytes.Index(buf, sealedMarker)
-		if i < 0 {
-			keep := 0
-			if !end {
-				// A marker may be cut between two writes.
-				for k := min(len(sealedMarker)-1, len(buf)); k > 0; k-- {
-					if bytes.HasPrefix(sealedMarker, buf[len(buf)-k:]) {
-						keep = k
-						break
-					}
-				}
-			}
-			w.out = append(w.out, buf[:len(buf)-keep]...)
-			buf = buf[len(buf)-keep:]
-			break
-		}
-		j := i + len(sealedMarker)
-		for j < len(buf) && sealedByte(buf[j]) {
-			j++
-		}
-		if j == len(buf) && !end && j-i < maxSealed {
-			w.out = append(w.out, buf[:i]...)
-			buf = buf[i:]
-			break
-		}
-		w.out = append(w.out, buf[:i]...)
-		w.out = w.appendRevealed(w.out, string(buf[i:j]))
-		buf = buf[j:]
-	}
-	w.pending = append(w.pending[:0], buf...)
-	if len(w.out) == 0 {
-		return nil
-	}
-	_, err := w.ResponseWriter.Write(w.out)
-	return err
-}
+func (w *revealWriter) Write(p []byte) (int, error) { return w.rw.Write(p) }
 
 // appendRevealed appends what the caller sees of the sealed value v,
 // escaped for the answer's content type.
@@ -111,11 +51,7 @@ func (w *revealWriter) appendRevealed(dst []byte, v string) []byte {
 	switch {
 	case strings.HasPrefix(ct, "text/csv"):
 		// The sealed value was a whole field, written unquoted.
-		var b bytes.Buffer
-		cw := csv.NewWriter(&b)
-		_ = cw.Write([]string{projections.Text(plain)})
-		cw.Flush()
-		return append(dst, bytes.TrimRight(b.Bytes(), "\r\n")...)
+		return projections.AppendCSVField(dst, plain)
 	case strings.HasPrefix(ct, "text/html"):
 		return append(dst, html.EscapeString(plain)...)
 	case strings.Contains(ct, "json"):
@@ -127,18 +63,14 @@ func (w *revealWriter) appendRevealed(dst []byte, v string) []byte {
 
 // Flush writes what is settled and flushes the connection.
 func (w *revealWriter) Flush() {
-	_ = w.drain(false)
+	_ = w.rw.Settle()
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }
 
 // finish writes what is held back.
-func (w *revealWriter) finish() {
-	if len(w.pending) > 0 {
-		_ = w.drain(true)
-	}
-}
+func (w *revealWriter) finish() { _ = w.rw.Close() }
 
 func (s *Server) registerPersonalRoutes() {
 	s.handle("POST", "/v1/talents/{id}/erasure", []string{domain.RoleClerk},

@@ -211,7 +211,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.preflight(rec, r) {
 		return
 	}
-	rw := &revealWriter{ResponseWriter: rec, s: s, info: info}
+	rw := newRevealWriter(rec, s, info)
 	defer rw.finish()
 	s.router.ServeHTTP(rw, r)
 }

@@ -8,28 +8,28 @@ import (
 
 // TalentView is a talent with the totals of their grants.
 type TalentView struct {
-	ID               string       `json:"id"`
-	Name             string       `json:"name"`
-	PermitCategory   string       `json:"permit_category,omitempty"`
-	Tier             string       `json:"tier"`
-	Employer         string       `json:"employer"`
-	OverseasEngineer bool         `json:"overseas_engineer"`
-	RegisteredOn     string       `json:"registered_on"`
-	IDNumber         string       `json:"id_number,omitempty"`
-	DateOfBirth      string       `json:"date_of_birth,omitempty"`
-	Phone            string       `json:"phone,omitempty"`
-	Email            string       `json:"email,omitempty"`
-	Address          string       `json:"address,omitempty"`
-	DepartureDate    string       `json:"departure_date,omitempty"`
+	ID               string `json:"id"`
+	Name             string `json:"name"`
+	PermitCategory   string `json:"permit_category,omitempty"`
+	Tier             string `json:"tier"`
+	Employer         string `json:"employer"`
+	OverseasEngineer bool   `json:"overseas_engineer"`
+	RegisteredOn     string `json:"registered_on"`
+	IDNumber         string `json:"id_number,omitempty"`
+	DateOfBirth      string `json:"date_of_birth,omitempty"`
+	Phone            string `json:"phone,omitempty"`
+	Email            string `json:"email,omitempty"`
+	Address          string `json:"address,omitempty"`
+	DepartureDate    string `json:"departure_date,omitempty"`
 	// Erasure is the erasure of the talent's personal data, once
 	// requested.
-	Erasure *ErasureView `json:"erasure,omitempty"`
-	Grants           []string     `json:"grants"`
-	TotalAwarded     domain.Money `json:"total_awarded"`
-	TotalPaid        domain.Money `json:"total_paid"`
-	ClawbackDue      domain.Money `json:"clawback_due"`
-	Recovered        domain.Money `json:"recovered"`
-	Waived           domain.Money `json:"waived"`
+	Erasure      *ErasureView `json:"erasure,omitempty"`
+	Grants       []string     `json:"grants"`
+	TotalAwarded domain.Money `json:"total_awarded"`
+	TotalPaid    domain.Money `json:"total_paid"`
+	ClawbackDue  domain.Money `json:"clawback_due"`
+	Recovered    domain.Money `json:"recovered"`
+	Waived       domain.Money `json:"waived"`
 }
 
 // Erasure states.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"talentledger/eventstore/pebble"
+	"talentledger/domain"
 	"talentledger/projections"
 )
 
@@ -23,8 +24,18 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	out := fs.String("out", "", "directory to write the files to (created if needed)")
 	from := fs.String("from", "", "journal: first effective date (YYYY-MM-DD), inclusive")
 	to := fs.String("to", "", "journal: last effective date (YYYY-MM-DD), inclusive")
+	var personal personalConfig
+	fs.StringVar(&personal.masterKey, "master-key", "", "file of the master key: names in the register are then opened (ID numbers and bank accounts masked, as an auditor sees them); without it they read "+domain.Unreadable)
+	fs.StringVar(&personal.keystore, "keystore", "", "key store directory (default: beside --data, its path + \".keys\")")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	var cipher *domain.Cipher
+	if personal.masterKey != "" {
+		var err error
+		if cipher, _, err = personal.open(*data, false); err != nil {
+			return err
+		}
 	}
 	if *out == "" {
 		return errors.New("--out is required")
@@ -66,8 +77,13 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var n int
 	grants := filepath.Join(*out, "grants.csv")
 	err = writeFileAtomic(grants, func(w io.Writer) error {
-		n, err = projections.WriteGrantsCSV(ctx, w, p, nil)
-		return err
+		rw := &projections.RevealWriter{W: w, Reveal: func(dst []byte, v string) []byte {
+			return projections.AppendCSVField(dst, cipher.Reveal(v, domain.RoleAuditor, false))
+		}}
+		if n, err = projections.WriteGrantsCSV(ctx, rw, p, nil); err != nil {
+			return err
+		}
+		return rw.Close()
 	})
 	if err != nil {
 		return err

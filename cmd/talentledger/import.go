@@ -61,7 +61,13 @@ const maxImportLines = 1_000_000
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("import", stdout)
 	data := fs.String("data", "./data", "data directory of the embedded store (the server stopped)")
+	var personal personalConfig
+	personal.register(fs)
 	if err := parseFlagsAnd(fs, args, "FILE"); err != nil {
+		return err
+	}
+	cipher, _, err := personal.open(*data, false)
+	if err != nil {
 		return err
 	}
 	lines, err := readImportFile(fs.Arg(0))
@@ -85,13 +91,13 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer copyOf.Close()
-	if bad := importInto(ctx, copyOf, lines, log); len(bad) > 0 {
+	if bad := importInto(ctx, copyOf, lines, log, cipher); len(bad) > 0 {
 		for _, b := range bad {
 			fmt.Fprintln(stderr, b)
 		}
 		return fmt.Errorf("%d of %d lines refused; nothing was imported", len(bad), len(lines))
 	}
-	if bad := importInto(ctx, store, lines, log); len(bad) > 0 {
+	if bad := importInto(ctx, store, lines, log, cipher); len(bad) > 0 {
 		for _, b := range bad {
 			fmt.Fprintln(stderr, b)
 		}
@@ -204,8 +210,8 @@ func (l *numberedLine) check(labels map[string]bool) string {
 
 // importInto runs the lines against store through the API's routes, as
 // their principals on their dates, and returns every refusal.
-func importInto(ctx context.Context, store eventstore.Store, lines []numberedLine, log *slog.Logger) []string {
-	svc := domain.NewService(store, domain.WithImport(), domain.WithLogger(log))
+func importInto(ctx context.Context, store eventstore.Store, lines []numberedLine, log *slog.Logger, cipher *domain.Cipher) []string {
+	svc := domain.NewService(store, domain.WithImport(), domain.WithLogger(log), domain.WithCipher(cipher))
 	api := ledgerhttp.New(ledgerhttp.Config{Service: svc, Projector: projections.New(store, log), Logger: log})
 	ids := map[string]string{}
 	subst := func(s string) string {

@@ -38,7 +38,7 @@ func writeFile(t *testing.T, name, content string) string {
 func runImportCmd(t *testing.T, dir, file string) (int, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"import", "--data", dir, file}, &out, &errb)
+	code := run(context.Background(), []string{"import", "--no-encryption", "--data", dir, file}, &out, &errb)
 	return code, out.String() + errb.String()
 }
 
