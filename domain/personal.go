@@ -94,20 +94,26 @@ func Mask(v string) string {
 // only what was sealed, which it cannot read: it shows it erased.
 type Cipher struct {
 	keys KeyStore
-	// aeads caches the talents' ciphers; Forget drops one.
+	// aeads caches the talents' ciphers.
 	mu    sync.RWMutex
 	aeads map[string]cipher.AEAD
+	// destroyed holds the talents whose keys this process destroyed, so
+	// that a key read just before is never cached after.
+	destroyed map[string]bool
 }
 
 // NewCipher returns a Cipher over keys.
 func NewCipher(keys KeyStore) *Cipher {
-	return &Cipher{keys: keys, aeads: map[string]cipher.AEAD{}}
+	return &Cipher{keys: keys, aeads: map[string]cipher.AEAD{}, destroyed: map[string]bool{}}
 }
 
 func (c *Cipher) aead(talentID string, create bool) (cipher.AEAD, error) {
 	c.mu.RLock()
-	a := c.aeads[talentID]
+	a, dead := c.aeads[talentID], c.destroyed[talentID]
 	c.mu.RUnlock()
+	if dead {
+		return nil, ErrKeyDestroyed
+	}
 	if a != nil {
 		return a, nil
 	}
@@ -123,23 +129,15 @@ func (c *Cipher) aead(talentID string, create bool) (cipher.AEAD, error) {
 		return nil, err
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.destroyed[talentID] {
+		return nil, ErrKeyDestroyed
+	}
 	if len(c.aeads) >= 100_000 {
 		clear(c.aeads)
 	}
 	c.aeads[talentID] = a
-	c.mu.Unlock()
 	return a, nil
-}
-
-// Forget drops the talent's cached cipher: its key is about to be, or
-// was, destroyed.
-func (c *Cipher) Forget(talentID string) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	delete(c.aeads, talentID)
-	c.mu.Unlock()
 }
 
 // Destroy destroys the talent's data key.
@@ -147,10 +145,11 @@ func (c *Cipher) Destroy(talentID string) error {
 	if c == nil {
 		return nil
 	}
-	c.Forget(talentID)
-	err := c.keys.Destroy(talentID)
-	c.Forget(talentID)
-	return err
+	c.mu.Lock()
+	c.destroyed[talentID] = true
+	delete(c.aeads, talentID)
+	c.mu.Unlock()
+	return c.keys.Destroy(talentID)
 }
 
 func sealedAAD(talentID, field string) []byte {

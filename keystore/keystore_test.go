@@ -1,0 +1,185 @@
+package keystore
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"talentledger/domain"
+)
+
+func masterKey(t *testing.T) (path string, key []byte) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "master.key")
+	if err := WriteMasterKey(path); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ReadMasterKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, key
+}
+
+// grepDir reports the files under dir that contain b.
+func grepDir(t *testing.T, dir string, b []byte) []string {
+	t.Helper()
+	var hits []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, b) {
+			hits = append(hits, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hits
+}
+
+func TestKeysAreWrappedAndDestroyed(t *testing.T) {
+	_, master := masterKey(t)
+	dir := filepath.Join(t.TempDir(), "keys")
+	s, err := Open(dir, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "t00000000000000aa"
+	k, err := s.DataKey(id, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.DataKey(id, true)
+	if err != nil || !bytes.Equal(k, again) {
+		t.Fatalf("a second DataKey made another key: %v", err)
+	}
+	if hits := grepDir(t, dir, k); len(hits) > 0 {
+		t.Errorf("the data key is stored unwrapped in %v", hits)
+	}
+	if _, err := s.DataKey("t00000000000000bb", false); !errors.Is(err, domain.ErrNoKey) {
+		t.Errorf("absent key: %v", err)
+	}
+	// Reopened with the same master key, the key is there; with another,
+	// the store is refused.
+	s2, err := Open(dir, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s2.DataKey(id, false); err != nil || !bytes.Equal(got, k) {
+		t.Fatalf("after reopening: %v", err)
+	}
+	_, other := masterKey(t)
+	if _, err := Open(dir, other); err == nil || !strings.Contains(err.Error(), "another master key") {
+		t.Errorf("another master key: %v", err)
+	}
+
+	backup := filepath.Join(t.TempDir(), "backup")
+	if err := s.Backup(backup); err != nil {
+		t.Fatal(err)
+	}
+	wrapped, err := os.ReadFile(s.keyPath(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Destroy(id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DataKey(id, true); !errors.Is(err, domain.ErrKeyDestroyed) {
+		t.Errorf("a destroyed key is made again: %v", err)
+	}
+	if hits := grepDir(t, dir, wrapped); len(hits) > 0 {
+		t.Errorf("the destroyed key is still in %v", hits)
+	}
+	// The backup taken before still holds it, until purged.
+	if hits := grepDir(t, backup, wrapped); len(hits) == 0 {
+		t.Fatal("the backup lacks the key it was taken with")
+	}
+	n, err := s.PurgeBackup(backup)
+	if err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	if hits := grepDir(t, backup, wrapped); len(hits) > 0 {
+		t.Errorf("the purged backup still holds the key in %v", hits)
+	}
+	restored, err := Open(backup, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restored.DataKey(id, true); !errors.Is(err, domain.ErrKeyDestroyed) {
+		t.Errorf("a restored purged backup brings the key back: %v", err)
+	}
+	if _, err := s.PurgeBackup(t.TempDir()); err == nil {
+		t.Error("purging a directory that is no key store backup succeeded")
+	}
+}
+
+func TestConcurrentCreateAndDestroy(t *testing.T) {
+	_, master := masterKey(t)
+	s, err := Open(t.TempDir(), master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "t00000000000000cc"
+	var wg sync.WaitGroup
+	keys := make([][]byte, 20)
+	for i := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			keys[i], _ = s.DataKey(id, true)
+		}()
+	}
+	wg.Wait()
+	for _, k := range keys {
+		if !bytes.Equal(k, keys[0]) {
+			t.Fatal("concurrent creations made different keys")
+		}
+	}
+	for range 10 {
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = s.Destroy(id) }()
+		go func() { defer wg.Done(); _, _ = s.DataKey(id, true) }()
+	}
+	wg.Wait()
+	if _, err := s.DataKey(id, true); !errors.Is(err, domain.ErrKeyDestroyed) {
+		t.Errorf("after destroy: %v", err)
+	}
+}
+
+func TestMasterKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "k")
+	if err := os.WriteFile(p, []byte(strings.Repeat("ab", 32)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadMasterKey(p); err == nil {
+		t.Error("a master key readable by others is accepted")
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadMasterKey(p); err != nil {
+		t.Error(err)
+	}
+	if err := os.WriteFile(p, []byte("short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadMasterKey(p); err == nil {
+		t.Error("a short master key is accepted")
+	}
+	if err := WriteMasterKey(p); err == nil {
+		t.Error("new-master-key overwrote a file")
+	}
+}
