@@ -3,6 +3,7 @@ package projections
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"talentledger/domain"
@@ -280,6 +281,9 @@ func (m *Principals) Open(vs *viewstore.Model) error {
 	for _, p := range st.Principals {
 		v := p.View
 		v.tokenSHA256 = p.Token
+		// The state the next event of the principal folds into: the
+		// view holds all of it.
+		v.access = domain.PrincipalAccess{Created: true, Roles: slices.Clone(v.Roles), TokenSHA256: p.Token, Revoked: !v.Active}
 		m.byID[v.ID] = v
 		m.order = append(m.order, v.ID)
 		if v.Active && p.Token != "" {
