@@ -157,7 +157,7 @@ var routeDocs = map[string]routeDoc{
 	"POST /v1/talents/{id}/departure": {Request: departureRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
 
 	"POST /v1/grants":                                      {Request: applyRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ENOTELIGIBLE}},
-	"GET /v1/grants":                                       {Response: grantListAnswer{}, Query: []string{"min_position", "program", "status", "talent", "limit", "offset"}},
+	"GET /v1/grants":                                       {Response: grantListAnswer{}, Query: []string{"min_position", "program", "state", "talent", "limit", "offset"}},
 	"GET /v1/grants/{id}":                                  {Response: projections.GrantView{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
 	"POST /v1/grants/{id}/review":                          {Request: reviewRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION}},
 	"POST /v1/grants/{id}/notice":                          {Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
@@ -230,8 +230,11 @@ func routeErrors(rt Route, d routeDoc) []string {
 			delete(set, domain.EIDEMPOTENCYMISMATCH)
 		}
 	}
-	for _, q := range d.Query {
+	// Every route refuses a query parameter it does not take.
+	set[EUNKNOWNPARAM] = true
+	for _, q := range routeQuery(rt.Method + " " + rt.Path) {
 		set[domain.EINVALID] = true
+		set[EBADPARAM] = true
 		if q == "min_position" {
 			set[ETIMEOUT] = true
 		}
@@ -272,8 +275,9 @@ func (s *Server) openAPI() map[string]any {
 		for _, m := range reParam.FindAllStringSubmatch(rt.Path, -1) {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]string{"type": "string"}})
 		}
-		for _, q := range d.Query {
-			params = append(params, map[string]any{"name": q, "in": "query", "schema": map[string]string{"type": "string"}})
+		for _, q := range routeQuery(rt.Method + " " + rt.Path) {
+			pd := paramDoc(rt.Method+" "+rt.Path, q)
+			params = append(params, map[string]any{"name": q, "in": "query", "description": pd.Desc, "schema": paramSchema(pd)})
 		}
 		if rt.Method == "POST" && rt.Roles != nil { // POST /v1/enroll works once: no retries
 			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header",

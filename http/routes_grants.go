@@ -67,11 +67,8 @@ func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if st := q.Get("status"); st != "" && !contains(domain.GrantStates, st) {
-		s.Error(w, r, domain.Errorf(domain.EINVALID, "status must be one of %v", domain.GrantStates))
-		return
-	}
-	gs, total := s.proj.Grants(projections.GrantFilter{ProgramID: q.Get("program"), State: q.Get("status"),
+	// state's values were checked, and made canonical, by strictQuery.
+	gs, total := s.proj.Grants(projections.GrantFilter{ProgramID: q.Get("program"), State: q.Get("state"),
 		TalentID: q.Get("talent"), Offset: offset, Limit: limit})
 	writeJSON(w, http.StatusOK, map[string]any{"grants": gs, "total": total, "offset": offset, "limit": limit,
 		"position": s.proj.Position().String()})
