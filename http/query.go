@@ -90,17 +90,17 @@ var commonParams = map[string]Param{
 // routeParams describes parameters whose meaning is the route's own, keyed
 // "METHOD path name".
 var routeParams = map[string]Param{
-	"GET /v1/grants state":                   {Kind: ParamEnum, Enum: domain.GrantStates, Desc: "the grant's state"},
-	"GET /v1/grants applied_from":            {Kind: ParamDate, Desc: "applied on or after this date"},
-	"GET /v1/grants applied_to":              {Kind: ParamDate, Desc: "applied on or before this date"},
-	"GET /v1/grants approved_from":           {Kind: ParamDate, Desc: "approved on or after this date"},
-	"GET /v1/grants approved_to":             {Kind: ParamDate, Desc: "approved on or before this date"},
-	"GET /v1/projects status":                {Kind: ParamEnum, Enum: investmentStates, Desc: "the investment's status"},
-	"GET /v1/funds/{id}/projects status":     {Kind: ParamEnum, Enum: investmentStates, Desc: "the investment's status"},
-	"GET /v1/audit/proofs/consistency from":  {Kind: ParamInt, Min: 0, Max: 1 << 62, Desc: "the older tree size"},
-	"GET /v1/audit/proofs/consistency to":    {Kind: ParamInt, Min: 0, Max: 1 << 62, Desc: "the newer tree size"},
-	"GET /v1/export/journal.csv from":        {Kind: ParamDate, Desc: "the first effective date (inclusive)"},
-	"GET /v1/export/journal.csv to":          {Kind: ParamDate, Desc: "the last effective date (inclusive)"},
+	"GET /v1/grants state":                    {Kind: ParamEnum, Enum: domain.GrantStates, Desc: "the grant's state"},
+	"GET /v1/grants applied_from":             {Kind: ParamDate, Desc: "applied on or after this date"},
+	"GET /v1/grants applied_to":               {Kind: ParamDate, Desc: "applied on or before this date"},
+	"GET /v1/grants approved_from":            {Kind: ParamDate, Desc: "approved on or after this date"},
+	"GET /v1/grants approved_to":              {Kind: ParamDate, Desc: "approved on or before this date"},
+	"GET /v1/projects status":                 {Kind: ParamEnum, Enum: investmentStates, Desc: "the investment's status"},
+	"GET /v1/funds/{id}/projects status":      {Kind: ParamEnum, Enum: investmentStates, Desc: "the investment's status"},
+	"GET /v1/audit/proofs/consistency from":   {Kind: ParamInt, Min: 0, Max: 1 << 62, Desc: "the older tree size"},
+	"GET /v1/audit/proofs/consistency to":     {Kind: ParamInt, Min: 0, Max: 1 << 62, Desc: "the newer tree size"},
+	"GET /v1/export/journal.csv from":         {Kind: ParamDate, Desc: "the first effective date (inclusive)"},
+	"GET /v1/export/journal.csv to":           {Kind: ParamDate, Desc: "the last effective date (inclusive)"},
 	"GET /v1/audit/proofs/inclusion position": {Kind: ParamPosition, Desc: "the log position of the event to prove"},
 }
 

@@ -31,7 +31,6 @@ func caller(t *testing.T, roles []string) string {
 	return ""
 }
 
-
 // TestEveryRouteRefusesUnknownParameters sends every route a query
 // parameter it does not take: each answers 400 unknown_parameter naming
 // it, and nothing is appended. Before, a misspelt filter was ignored and
