@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -166,12 +167,19 @@ var routeDocs = map[string]routeDoc{
 	"POST /v1/grants/{id}/notice/close":                    {Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ENOTICEPENDING}},
 	"POST /v1/grants/{id}/approve": {Request: approveRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT,
 		domain.ESEGREGATION, domain.ENOTICEPENDING, domain.ECAPEXCEEDED, domain.EINSUFFICIENTFUNDS, domain.ENOTELIGIBLE}},
-	"POST /v1/grants/{id}/reject":                         {Request: reasonRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
-	"POST /v1/grants/{id}/terminate":                      {Request: reasonRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
-	"POST /v1/grants/{id}/installments/{n}/payments":      {Request: commandFields{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ENOTELIGIBLE}},
-	"POST /v1/grants/{id}/recoveries":                     {Request: recoveryRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
-	"POST /v1/grants/{id}/waive":                          {Request: waiveRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
-	"GET /v1/grants/{id}/trail":                           {Response: trailAnswer{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
+	"POST /v1/grants/{id}/reject":                    {Request: reasonRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
+	"POST /v1/grants/{id}/terminate":                 {Request: reasonRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
+	"POST /v1/grants/{id}/installments/{n}/payments": {Request: commandFields{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ENOTELIGIBLE}},
+	"POST /v1/grants/{id}/recoveries":                {Request: recoveryRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
+	"POST /v1/grants/{id}/waive":                     {Request: waiveRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
+	"GET /v1/grants/{id}/trail":                      {Response: trailAnswer{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
+	"GET /v1/inbox":                                  {Response: inboxAnswer{}, Query: qMin},
+	"GET /v1/payments": {Response: paymentListAnswer{}, Query: append(slices.Clone(qPointTime), "state", "program", "fiscal_year", "due_from", "due_to",
+		"released_from", "released_to", "talent", "grant", "min_amount", "max_amount", "limit", "cursor")},
+	"GET /v1/installments": {Response: installmentListAnswer{}, Query: append(slices.Clone(qPointTime), "state", "program", "fiscal_year", "due_from", "due_to",
+		"talent", "grant", "min_amount", "max_amount", "limit", "cursor")},
+	"POST /v1/payments/batch-approve":                     {Request: batchRequest{}, Response: batchAnswer{}, Status: http.StatusMultiStatus},
+	"POST /v1/payments/batch-release":                     {Request: batchRequest{}, Response: batchAnswer{}, Status: http.StatusMultiStatus},
 	"GET /v1/payments/{id}":                               {Response: projections.PaymentView{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
 	"POST /v1/payments/{id}/approve":                      {Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION}},
 	"POST /v1/payments/{id}/release":                      {Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, domain.ENOTRESERVED, domain.EYEARCLOSED}},

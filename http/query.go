@@ -12,6 +12,7 @@ import (
 
 	"talentledger/domain"
 	"talentledger/eventstore"
+	"talentledger/projections"
 )
 
 // Query parameters are checked before any handler runs: a parameter the
@@ -95,6 +96,15 @@ var routeParams = map[string]Param{
 	"GET /v1/grants applied_to":               {Kind: ParamDate, Desc: "applied on or before this date"},
 	"GET /v1/grants approved_from":            {Kind: ParamDate, Desc: "approved on or after this date"},
 	"GET /v1/grants approved_to":              {Kind: ParamDate, Desc: "approved on or before this date"},
+	"GET /v1/payments state":                  {Kind: ParamEnum, Enum: projections.PaymentStates, Desc: "the payment's state"},
+	"GET /v1/payments due_from":               {Kind: ParamDate, Desc: "its installment due on or after this date"},
+	"GET /v1/payments due_to":                 {Kind: ParamDate, Desc: "its installment due on or before this date"},
+	"GET /v1/payments released_from":          {Kind: ParamDate, Desc: "released on or after this date"},
+	"GET /v1/payments released_to":            {Kind: ParamDate, Desc: "released on or before this date"},
+	"GET /v1/payments fiscal_year":            {Kind: ParamInt, Min: 2000, Max: 2100, Desc: "the year charged: the release's once released, else the installment's"},
+	"GET /v1/installments state":              {Kind: ParamEnum, Enum: projections.InstallmentStates, Desc: "the installment's state"},
+	"GET /v1/installments due_from":           {Kind: ParamDate, Desc: "due on or after this date"},
+	"GET /v1/installments due_to":             {Kind: ParamDate, Desc: "due on or before this date"},
 	"GET /v1/projects status":                 {Kind: ParamEnum, Enum: investmentStates, Desc: "the investment's status"},
 	"GET /v1/funds/{id}/projects status":      {Kind: ParamEnum, Enum: investmentStates, Desc: "the investment's status"},
 	"GET /v1/audit/proofs/consistency from":   {Kind: ParamInt, Min: 0, Max: 1 << 62, Desc: "the older tree size"},

@@ -77,6 +77,15 @@ var expectedRoles = map[string][]string{
 	"POST /v1/grants/{id}/waive":                           apprs,
 	"GET /v1/grants/{id}/trail":                            {domain.RoleAuditor, domain.RoleApprover},
 
+	// GET /v1/inbox | clerk, reviewer, approver, treasurer; GET /v1/payments,
+	// /v1/installments | any; POST /v1/payments/batch-approve | approver;
+	// POST /v1/payments/batch-release | treasurer
+	"GET /v1/inbox":                   {domain.RoleClerk, domain.RoleReviewer, domain.RoleApprover, domain.RoleTreasurer},
+	"GET /v1/payments":                anyRole,
+	"GET /v1/installments":            anyRole,
+	"POST /v1/payments/batch-approve": apprs,
+	"POST /v1/payments/batch-release": treas,
+
 	// POST /v1/payments/{id}/approve · /release · /fail · /reverse | approver / treasurer
 	"GET /v1/payments/{id}":          anyRole,
 	"POST /v1/payments/{id}/approve": apprs,

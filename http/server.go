@@ -127,6 +127,7 @@ func New(cfg Config) *Server {
 	s.registerProgramRoutes()
 	s.registerTalentRoutes()
 	s.registerGrantRoutes()
+	s.registerWorkRoutes()
 	s.registerPaymentRoutes()
 	s.registerLedgerRoutes()
 	s.registerFundRoutes()

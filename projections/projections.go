@@ -90,6 +90,8 @@ type Projector struct {
 	fm    *fundModels
 	pm    *principalModels
 	audit *auditModels
+	// work is what waits for someone (work.go), under its own lock.
+	work *Work
 
 	// extra holds appliers registered by other files (funds), so one
 	// Projector serves every model.
@@ -136,6 +138,7 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 	}
 	p.initFunds()
 	p.initPrincipals()
+	p.initWork()
 	for _, o := range opts {
 		o(p)
 	}

@@ -1,0 +1,140 @@
+package projections
+
+import (
+	"sync"
+
+	"talentledger/domain"
+	"talentledger/eventstore"
+)
+
+// Work is the read model of what waits for someone: every grant with its
+// installments and payments (folded by the same transitions as the grants
+// view, GrantView.apply), who entered it, its talent's name and its
+// program's notice. The payments register, the installments list and the
+// inbox are answered from it. It has its own lock and folds only the
+// events it needs, so its queries never wait for the other models.
+//
+// Nothing decides on it: approving or releasing from the inbox runs the
+// same commands, with the same checks on the streams, as anywhere else.
+type Work struct {
+	mu sync.RWMutex
+	// grants in the order they were applied for; seq indexes it.
+	grants []*workGrant
+	byID   map[string]*workGrant
+	// payments in the order they were prepared: the register's order.
+	payments []*workPayment
+	talents  map[string]*workTalent
+	notice   map[string]int // program → notice days
+}
+
+type workGrant struct {
+	seq       int
+	view      GrantView
+	appliedBy string
+	// upheld is set once an objection to the notice was upheld: the grant
+	// can no longer be approved.
+	upheld bool
+}
+
+type workPayment struct {
+	seq   int
+	grant *workGrant
+	id    string
+}
+
+type workTalent struct {
+	name     string
+	departed string
+}
+
+func newWork() *Work {
+	return &Work{byID: map[string]*workGrant{}, talents: map[string]*workTalent{}, notice: map[string]int{}}
+}
+
+// Work returns the work model.
+func (p *Projector) Work() *Work { return p.work }
+
+func (p *Projector) initWork() {
+	p.work = newWork()
+	p.extra = append(p.extra, p.work.apply)
+}
+
+// apply folds one event.
+func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
+	switch e := payload.(type) {
+	case *domain.ProgramDefined:
+		w.mu.Lock()
+		w.notice[e.ProgramID] = e.NoticeDays
+		w.mu.Unlock()
+		return
+	case *domain.TalentRegistered:
+		w.mu.Lock()
+		w.talents[e.TalentID] = &workTalent{name: e.Name}
+		w.mu.Unlock()
+		return
+	case *domain.TalentDeparted:
+		w.mu.Lock()
+		if t := w.talents[e.TalentID]; t != nil {
+			t.departed = e.DepartureDate
+		}
+		w.mu.Unlock()
+		return
+	case *domain.GrantApplied:
+		w.mu.Lock()
+		g := &workGrant{seq: len(w.grants), appliedBy: ev.Metadata.Principal, view: GrantView{ID: e.GrantID, TalentID: e.TalentID,
+			ProgramID: e.ProgramID, State: domain.GrantStateApplied, AmountRequested: e.AmountRequested, AppliedOn: e.AppliedOn,
+			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: ev.Position}}
+		w.grants = append(w.grants, g)
+		w.byID[e.GrantID] = g
+		w.mu.Unlock()
+		return
+	}
+	gid := grantOf(payload)
+	if gid == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g := w.byID[gid]
+	if g == nil {
+		return
+	}
+	g.view.apply(ev, payload)
+	switch e := payload.(type) {
+	case *domain.PaymentPrepared:
+		w.payments = append(w.payments, &workPayment{seq: len(w.payments), grant: g, id: e.PaymentID})
+	case *domain.ObjectionResolved:
+		if e.Upheld {
+			g.upheld = true
+		}
+	}
+}
+
+// openObjections counts a grant's unresolved objections.
+func (g *workGrant) openObjections() int {
+	n := 0
+	if g.view.Notice != nil {
+		for _, o := range g.view.Notice.Objections {
+			if !o.Resolved {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (g *workGrant) payment(id string) *PaymentView {
+	for i := range g.view.Payments {
+		if g.view.Payments[i].ID == id {
+			return &g.view.Payments[i]
+		}
+	}
+	return nil
+}
+
+func (g *workGrant) installment(n int) *InstallmentView {
+	if n >= 1 && n <= len(g.view.Installments) {
+		return &g.view.Installments[n-1]
+	}
+	return nil
+}
