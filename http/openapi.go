@@ -65,6 +65,7 @@ type (
 		Offset   int                     `json:"offset"`
 		Limit    int                     `json:"limit"`
 		Position string                  `json:"position"`
+		pointInTimeStamp
 	}
 	fundListAnswer struct {
 		Funds        []projections.FundView `json:"funds"`
@@ -153,13 +154,16 @@ var routeDocs = map[string]routeDoc{
 	"POST /v1/programs/{id}/budgets/{fy}/close/confirm": {Request: commandFields{}, Response: created{},
 		Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, domain.EYEARCLOSED}},
 
-	"POST /v1/talents":                {Request: talentRequest{}, Response: created{}, Status: 201},
-	"GET /v1/talents/{id}":            {Response: projections.TalentView{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
+	"POST /v1/talents": {Request: talentRequest{}, Response: created{}, Status: 201},
+	"GET /v1/talents": {Response: talentListAnswer{}, Query: append(slices.Clone(qPointTime), "name", "employer", "permit_category", "tier",
+		"overseas_engineer", "departed", "registered_from", "registered_to", "limit", "offset")},
+	"GET /v1/talents/{id}":            {Response: projections.TalentView{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}},
 	"POST /v1/talents/{id}/departure": {Request: departureRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
 
-	"POST /v1/grants":                                      {Request: applyRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ENOTELIGIBLE}},
-	"GET /v1/grants":                                       {Response: grantListAnswer{}, Query: []string{"min_position", "program", "state", "talent", "limit", "offset"}},
-	"GET /v1/grants/{id}":                                  {Response: projections.GrantView{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
+	"POST /v1/grants": {Request: applyRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ENOTELIGIBLE}},
+	"GET /v1/grants": {Response: grantListAnswer{}, Query: append(slices.Clone(qPointTime), "program", "state", "talent",
+		"applied_from", "applied_to", "approved_from", "approved_to", "limit", "offset")},
+	"GET /v1/grants/{id}":                                  {Response: projections.GrantView{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}},
 	"POST /v1/grants/{id}/review":                          {Request: reviewRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION}},
 	"POST /v1/grants/{id}/notice":                          {Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
 	"POST /v1/grants/{id}/notice/objections":               {Request: objectionRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},

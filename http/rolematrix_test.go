@@ -53,6 +53,7 @@ var expectedRoles = map[string][]string{
 
 	// POST /v1/talents, /v1/talents/{id}/departure | clerk; GET /v1/talents/{id} | any
 	"POST /v1/talents":                clerks,
+	"GET /v1/talents":                 anyRole,
 	"GET /v1/talents/{id}":            anyRole,
 	"POST /v1/talents/{id}/departure": clerks,
 

@@ -47,8 +47,8 @@ func (s *Server) handleGrantApply(r *http.Request, body []byte, m domain.Command
 }
 
 func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
-	if err := s.waitMinPosition(r); err != nil {
-		s.Error(w, r, err)
+	v, pt, ok := s.query(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -67,20 +67,27 @@ func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	for _, pair := range [][2]string{{"applied_from", "applied_to"}, {"approved_from", "approved_to"}} {
+		if a, b := q.Get(pair[0]), q.Get(pair[1]); a != "" && b != "" && a > b {
+			s.Error(w, r, paramErrorf(EBADPARAM, pair[0], nil, "%s (%s) is after %s (%s)", pair[0], a, pair[1], b))
+			return
+		}
+	}
 	// state's values were checked, and made canonical, by strictQuery.
-	gs, total := s.proj.Grants(projections.GrantFilter{ProgramID: q.Get("program"), State: q.Get("state"),
-		TalentID: q.Get("talent"), Offset: offset, Limit: limit})
-	writeJSON(w, http.StatusOK, map[string]any{"grants": gs, "total": total, "offset": offset, "limit": limit,
-		"position": s.proj.Position().String()})
+	gs, total := v.Grants(projections.GrantFilter{ProgramID: q.Get("program"), State: q.Get("state"),
+		TalentID: q.Get("talent"), AppliedFrom: q.Get("applied_from"), AppliedTo: q.Get("applied_to"),
+		ApprovedFrom: q.Get("approved_from"), ApprovedTo: q.Get("approved_to"), Offset: offset, Limit: limit})
+	writeJSON(w, http.StatusOK, stamp(map[string]any{"grants": gs, "total": total, "offset": offset, "limit": limit,
+		"position": v.Position().String()}, pt))
 }
 
 func (s *Server) handleGrantGet(w http.ResponseWriter, r *http.Request) {
-	if err := s.waitMinPosition(r); err != nil {
-		s.Error(w, r, err)
+	v, _, ok := s.query(w, r)
+	if !ok {
 		return
 	}
 	id := mux.Vars(r)["id"]
-	g, ok := s.proj.Grant(id)
+	g, ok := v.Grant(id)
 	if !ok {
 		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "grant %q not found", clip(id)))
 		return

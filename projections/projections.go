@@ -92,6 +92,8 @@ type Projector struct {
 	audit *auditModels
 	// work is what waits for someone (work.go), under its own lock.
 	work *Work
+	// talentIndex finds talents (talents.go), under its own lock.
+	talentIndex *TalentIndex
 
 	// extra holds appliers registered by other files (funds), so one
 	// Projector serves every model.
@@ -139,6 +141,7 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 	p.initFunds()
 	p.initPrincipals()
 	p.initWork()
+	p.initTalentIndex()
 	for _, o := range opts {
 		o(p)
 	}

@@ -891,8 +891,29 @@ type GrantFilter struct {
 	ProgramID string
 	State     string
 	TalentID  string
-	Offset    int
-	Limit     int
+	// AppliedFrom … ApprovedTo bound the dates of application and of
+	// approval, inclusive; a grant not approved has no approval date.
+	AppliedFrom, AppliedTo   string
+	ApprovedFrom, ApprovedTo string
+	Offset                   int
+	Limit                    int
+}
+
+// dated reports whether f filters by a date.
+func (f *GrantFilter) dated() bool {
+	return f.AppliedFrom != "" || f.AppliedTo != "" || f.ApprovedFrom != "" || f.ApprovedTo != ""
+}
+
+// matchDates reports whether g's dates pass f's bounds.
+func (f *GrantFilter) matchDates(g *GrantView) bool {
+	switch {
+	case f.AppliedFrom != "" && g.AppliedOn < f.AppliedFrom,
+		f.AppliedTo != "" && g.AppliedOn > f.AppliedTo,
+		f.ApprovedFrom != "" && (g.ApprovedOn == "" || g.ApprovedOn < f.ApprovedFrom),
+		f.ApprovedTo != "" && (g.ApprovedOn == "" || g.ApprovedOn > f.ApprovedTo):
+		return false
+	}
+	return true
 }
 
 // Grants lists grants in the order they were applied for, and the number
@@ -908,14 +929,14 @@ func (p *Projector) Grants(f GrantFilter) ([]GrantView, int) {
 	if f.ProgramID != "" {
 		ids = p.programGrants[f.ProgramID]
 	}
-	counted := f.TalentID == "" && stateIndex(f.State) >= 0
+	counted := f.TalentID == "" && !f.dated() && stateIndex(f.State) >= 0
 	for _, id := range ids {
 		if counted && f.Limit > 0 && len(out) >= f.Limit {
 			break
 		}
 		g := p.grants[id]
 		if (f.ProgramID != "" && g.ProgramID != f.ProgramID) || (f.State != "" && g.State != f.State) ||
-			(f.TalentID != "" && g.TalentID != f.TalentID) {
+			(f.TalentID != "" && g.TalentID != f.TalentID) || !f.matchDates(g) {
 			continue
 		}
 		if n >= f.Offset && (f.Limit <= 0 || len(out) < f.Limit) {

@@ -43,8 +43,9 @@ type workPayment struct {
 }
 
 type workTalent struct {
-	name     string
-	departed string
+	name                  string
+	bankAccount, bankName string
+	departed              string
 }
 
 func newWork() *Work {
@@ -69,7 +70,7 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 		return
 	case *domain.TalentRegistered:
 		w.mu.Lock()
-		w.talents[e.TalentID] = &workTalent{name: e.Name}
+		w.talents[e.TalentID] = &workTalent{name: e.Name, bankAccount: e.BankAccount, bankName: e.BankName}
 		w.mu.Unlock()
 		return
 	case *domain.TalentDeparted:
