@@ -87,8 +87,8 @@ func TestGrantsAsOf(t *testing.T) {
 		Grants []struct {
 			ID string `json:"id"`
 		} `json:"grants"`
-		Total  int         `json:"total"`
-		AsOf   string      `json:"as_of"`
+		Total int    `json:"total"`
+		AsOf  string `json:"as_of"`
 	}
 	if l := fetch[list](aud, "/v1/grants?as_of=2024-01-31"); l.Total != 1 || l.Grants[0].ID != early || l.AsOf != "2024-01-31" {
 		t.Errorf("grants as of 2024-01-31: %+v, want only %s", l, early)
