@@ -69,7 +69,7 @@ func (s *Server) handleTalentList(w http.ResponseWriter, r *http.Request) {
 			*to = &yes
 		}
 	}
-	ids, total := v.Talents().Find(f)
+	ids, total := v.TalentIndex().Find(f)
 	out := make([]projections.TalentView, 0, len(ids))
 	for _, id := range ids {
 		if t, ok := v.Talent(id); ok {

@@ -1,230 +1,130 @@
 package projections
 
-import (
-	"talentledger/domain"
+import "talentledger/domain"
+
+// A grant's installments and payments live in its own stream, so they are
+// folded with the grant (see Grants): what is here is their part of a
+// grant's page.
+
+// Installment states.
+const (
+	InstallmentScheduled = "scheduled"
+	InstallmentPrepared  = "prepared"
+	InstallmentApproved  = "approved"
+	InstallmentPaid      = "paid"
+	InstallmentCancelled = "cancelled"
 )
 
-// PaymentRow is one payment in the payments register: the payment, its
-// installment's due date and the grant's program and talent.
-type PaymentRow struct {
-	ID          string       `json:"id"`
-	GrantID     string       `json:"grant_id"`
-	Installment int          `json:"installment"`
-	ProgramID   string       `json:"program_id"`
-	TalentID    string       `json:"talent_id"`
-	TalentName  string       `json:"talent_name"`
-	Amount      domain.Money `json:"amount"`
-	State       string       `json:"state"`
-	DueDate     string       `json:"due_date"`
-	// FiscalYear is the year the payment is charged to: the year of its
-	// release once released, else its installment's.
-	FiscalYear    int    `json:"fiscal_year"`
-	PreparedBy    string `json:"prepared_by"`
-	ApprovedBy    string `json:"approved_by,omitempty"`
-	ReleasedBy    string `json:"released_by,omitempty"`
-	BankReference string `json:"bank_reference,omitempty"`
-	ReleasedOn    string `json:"released_on,omitempty"`
-	Reason        string `json:"reason,omitempty"`
+// InstallmentView is one scheduled payout.
+type InstallmentView struct {
+	N         int          `json:"n"`
+	Amount    domain.Money `json:"amount"`
+	DueDate   string       `json:"due_date"`
+	State     string       `json:"state"`
+	PaymentID string       `json:"payment_id,omitempty"`
+	// FiscalYear is the year the installment is charged to: the year it
+	// falls due, or, once paid, the year of its release.
+	FiscalYear int `json:"fiscal_year"`
 }
 
-// PaymentFilter selects payments; zero fields match all. Dates are
-// inclusive.
-type PaymentFilter struct {
-	State, ProgramID, TalentID, GrantID string
-	FiscalYear                          int
-	DueFrom, DueTo                      string
-	ReleasedFrom, ReleasedTo            string
-	MinAmount, MaxAmount                *domain.Money
-	// After is the cursor: only payments prepared after the one at this
-	// place in the register (-1 for none).
-	After int
-	Limit int
+// PaymentView is one payment.
+type PaymentView struct {
+	ID            string       `json:"id"`
+	GrantID       string       `json:"grant_id"`
+	Installment   int          `json:"installment"`
+	Amount        domain.Money `json:"amount"`
+	State         string       `json:"state"`
+	PreparedBy    string       `json:"prepared_by"`
+	ApprovedBy    string       `json:"approved_by,omitempty"`
+	ReleasedBy    string       `json:"released_by,omitempty"`
+	BankReference string       `json:"bank_reference,omitempty"`
+	ReleasedOn    string       `json:"released_on,omitempty"`
+	// FiscalYear is the year a released payment was charged to.
+	FiscalYear int    `json:"fiscal_year,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 }
 
-// Payments lists the payments that match f in the order they were
-// prepared, at most f.Limit of them after f.After, with the number that
-// match in all and the cursor of the next page (-1 when there is none).
-func (w *Work) Payments(f PaymentFilter) (rows []PaymentRow, total, next int) {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	rows, next = []PaymentRow{}, -1
-	last := -1
-	for _, wp := range w.payments {
-		row := w.paymentRow(wp)
-		if !f.match(&row) {
-			continue
+// applyPayment folds a payment event of the grant's stream, by the
+// principal who recorded it.
+func (g *GrantView) applyPayment(by string, payload domain.Event) {
+	switch e := payload.(type) {
+	case *domain.PaymentPrepared:
+		g.Payments = append(g.Payments, PaymentView{ID: e.PaymentID, GrantID: e.GrantID, Installment: e.Installment,
+			Amount: e.Amount, State: domain.PaymentStatePrepared, PreparedBy: by})
+		g.installment(e.Installment, InstallmentPrepared, e.PaymentID)
+	case *domain.PaymentApproved:
+		if pv := g.payment(e.PaymentID); pv != nil {
+			pv.State, pv.ApprovedBy = domain.PaymentStateApproved, by
+			g.installment(pv.Installment, InstallmentApproved, pv.ID)
 		}
-		total++
-		if wp.seq <= f.After {
-			continue
+	case *domain.PaymentReleased:
+		if pv := g.payment(e.PaymentID); pv != nil {
+			pv.State, pv.ReleasedBy, pv.BankReference, pv.ReleasedOn = domain.PaymentStateReleased, by, e.BankReference, e.ReleasedOn
+			pv.FiscalYear = e.FiscalYear
 		}
-		if len(rows) < f.Limit {
-			rows = append(rows, row)
-			last = wp.seq
-		} else if next < 0 {
-			next = last
+		g.installment(e.Installment, InstallmentPaid, e.PaymentID)
+		if n := e.Installment; n >= 1 && n <= len(g.Installments) {
+			g.Installments[n-1].FiscalYear = e.FiscalYear
 		}
-	}
-	return rows, total, next
-}
-
-// Payment returns one payment's row.
-func (w *Work) Payment(id string) (PaymentRow, bool) {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	for _, wp := range w.payments {
-		if wp.id == id {
-			return w.paymentRow(wp), true
+		g.Paid = g.Paid.Add(e.Amount)
+		g.Due = g.Due.Sub(e.Amount)
+		if g.allPaid() {
+			g.State = domain.GrantStateCompleted
 		}
-	}
-	return PaymentRow{}, false
-}
-
-func (w *Work) paymentRow(wp *workPayment) PaymentRow {
-	g := wp.grant
-	p := g.payment(wp.id)
-	row := PaymentRow{ID: p.ID, GrantID: p.GrantID, Installment: p.Installment, ProgramID: g.view.ProgramID,
-		TalentID: g.view.TalentID, TalentName: w.talentName(g.view.TalentID), Amount: p.Amount, State: p.State,
-		FiscalYear: p.FiscalYear, PreparedBy: p.PreparedBy, ApprovedBy: p.ApprovedBy, ReleasedBy: p.ReleasedBy,
-		BankReference: p.BankReference, ReleasedOn: p.ReleasedOn, Reason: p.Reason}
-	if in := g.installment(p.Installment); in != nil {
-		row.DueDate = in.DueDate
-		if row.FiscalYear == 0 {
-			row.FiscalYear = in.FiscalYear
+	case *domain.PaymentFailed:
+		if pv := g.payment(e.PaymentID); pv != nil {
+			pv.State, pv.Reason = domain.PaymentStateFailed, e.Reason
+			g.installment(pv.Installment, InstallmentScheduled, "")
+		}
+	case *domain.PaymentReversed:
+		if pv := g.payment(e.PaymentID); pv != nil {
+			pv.State, pv.Reason = domain.PaymentStateReversed, e.Reason
+		}
+		g.installment(e.Installment, InstallmentScheduled, "")
+		g.Paid = g.Paid.Sub(e.Amount)
+		g.Due = g.Due.Add(e.Amount)
+		if g.State == domain.GrantStateCompleted {
+			g.State = domain.GrantStateApproved
 		}
 	}
-	return row
 }
 
-func (w *Work) talentName(id string) string {
-	if t := w.talents[id]; t != nil {
-		return t.name
+// terminated cancels the installments a termination cancels and fails the
+// payments still being prepared.
+func (g *GrantView) terminated(e *domain.GrantTerminated) {
+	for _, n := range e.Cancelled {
+		g.installment(n, InstallmentCancelled, "")
 	}
-	return ""
-}
-
-func (f *PaymentFilter) match(r *PaymentRow) bool {
-	switch {
-	case f.State != "" && r.State != f.State,
-		f.ProgramID != "" && r.ProgramID != f.ProgramID,
-		f.TalentID != "" && r.TalentID != f.TalentID,
-		f.GrantID != "" && r.GrantID != f.GrantID,
-		f.FiscalYear != 0 && r.FiscalYear != f.FiscalYear,
-		f.DueFrom != "" && r.DueDate < f.DueFrom,
-		f.DueTo != "" && r.DueDate > f.DueTo,
-		f.ReleasedFrom != "" && (r.ReleasedOn == "" || r.ReleasedOn < f.ReleasedFrom),
-		f.ReleasedTo != "" && (r.ReleasedOn == "" || r.ReleasedOn > f.ReleasedTo),
-		f.MinAmount != nil && r.Amount.Cmp(*f.MinAmount) < 0,
-		f.MaxAmount != nil && r.Amount.Cmp(*f.MaxAmount) > 0:
-		return false
-	}
-	return true
-}
-
-// InstallmentRow is one scheduled payout with its grant's program and
-// talent. DaysOverdue counts the days since its due date while it waits
-// for a payment (scheduled and due before today).
-type InstallmentRow struct {
-	GrantID     string       `json:"grant_id"`
-	N           int          `json:"n"`
-	ProgramID   string       `json:"program_id"`
-	TalentID    string       `json:"talent_id"`
-	TalentName  string       `json:"talent_name"`
-	Amount      domain.Money `json:"amount"`
-	DueDate     string       `json:"due_date"`
-	State       string       `json:"state"`
-	PaymentID   string       `json:"payment_id,omitempty"`
-	FiscalYear  int          `json:"fiscal_year"`
-	DaysOverdue int          `json:"days_overdue"`
-}
-
-// InstallmentCursor is a place in the installments list: a grant's place
-// in the order of application and an installment's number.
-type InstallmentCursor struct{ Grant, N int }
-
-// InstallmentFilter selects installments; zero fields match all. Today is
-// the date overdue days are counted to.
-type InstallmentFilter struct {
-	State, ProgramID, TalentID, GrantID string
-	FiscalYear                          int
-	DueFrom, DueTo                      string
-	MinAmount, MaxAmount                *domain.Money
-	Today                               string
-	// After is the cursor: only installments after it (nil for none).
-	After *InstallmentCursor
-	Limit int
-}
-
-// Installments lists the installments that match f by grant (in the order
-// applied for) and number, at most f.Limit after f.After, with the number
-// that match in all and the cursor of the next page (nil when none).
-func (w *Work) Installments(f InstallmentFilter) (rows []InstallmentRow, total int, next *InstallmentCursor) {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	rows = []InstallmentRow{}
-	var last InstallmentCursor
-	for _, g := range w.grants {
-		for i := range g.view.Installments {
-			in := &g.view.Installments[i]
-			row := w.installmentRow(g, in, f.Today)
-			if !f.match(&row) {
-				continue
-			}
-			total++
-			if f.After != nil && (g.seq < f.After.Grant || (g.seq == f.After.Grant && in.N <= f.After.N)) {
-				continue
-			}
-			if len(rows) < f.Limit {
-				rows = append(rows, row)
-				last = InstallmentCursor{g.seq, in.N}
-			} else if next == nil {
-				c := last
-				next = &c
-			}
+	for i := range g.Payments {
+		if g.Payments[i].State == domain.PaymentStatePrepared {
+			g.Payments[i].State = domain.PaymentStateFailed
+			g.Payments[i].Reason = "grant terminated"
 		}
 	}
-	return rows, total, next
+	g.Due = domain.Zero
 }
 
-func (w *Work) installmentRow(g *workGrant, in *InstallmentView, today string) InstallmentRow {
-	row := InstallmentRow{GrantID: g.view.ID, N: in.N, ProgramID: g.view.ProgramID, TalentID: g.view.TalentID,
-		TalentName: w.talentName(g.view.TalentID), Amount: in.Amount, DueDate: in.DueDate, State: in.State,
-		PaymentID: in.PaymentID, FiscalYear: in.FiscalYear}
-	if in.State == InstallmentScheduled && today != "" && in.DueDate < today {
-		row.DaysOverdue = daysBetween(in.DueDate, today)
+func (g *GrantView) payment(id string) *PaymentView {
+	for i := range g.Payments {
+		if g.Payments[i].ID == id {
+			return &g.Payments[i]
+		}
 	}
-	return row
+	return nil
 }
 
-func (f *InstallmentFilter) match(r *InstallmentRow) bool {
-	switch {
-	case f.State != "" && r.State != f.State,
-		f.ProgramID != "" && r.ProgramID != f.ProgramID,
-		f.TalentID != "" && r.TalentID != f.TalentID,
-		f.GrantID != "" && r.GrantID != f.GrantID,
-		f.FiscalYear != 0 && r.FiscalYear != f.FiscalYear,
-		f.DueFrom != "" && r.DueDate < f.DueFrom,
-		f.DueTo != "" && r.DueDate > f.DueTo,
-		f.MinAmount != nil && r.Amount.Cmp(*f.MinAmount) < 0,
-		f.MaxAmount != nil && r.Amount.Cmp(*f.MaxAmount) > 0:
-		return false
+func (g *GrantView) installment(n int, state, paymentID string) {
+	if n >= 1 && n <= len(g.Installments) {
+		g.Installments[n-1].State = state
+		g.Installments[n-1].PaymentID = paymentID
 	}
-	return true
 }
 
-// daysBetween counts the days from a to b (dates YYYY-MM-DD).
-func daysBetween(a, b string) int {
-	ta, err1 := domain.ParseDate(a)
-	tb, err2 := domain.ParseDate(b)
-	if err1 != nil || err2 != nil {
-		return 0
+func (g *GrantView) allPaid() bool {
+	for _, in := range g.Installments {
+		if in.State != InstallmentPaid {
+			return false
+		}
 	}
-	return int(tb.Sub(ta).Hours() / 24)
+	return len(g.Installments) > 0
 }
-
-// InstallmentStates lists the states of an installment.
-var InstallmentStates = []string{InstallmentScheduled, InstallmentPrepared, InstallmentApproved, InstallmentPaid, InstallmentCancelled}
-
-// PaymentStates lists the states of a payment.
-var PaymentStates = []string{domain.PaymentStatePrepared, domain.PaymentStateApproved, domain.PaymentStateReleased,
-	domain.PaymentStateFailed, domain.PaymentStateReversed}

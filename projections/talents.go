@@ -1,121 +1,129 @@
 package projections
 
 import (
-	"strings"
 	"sync"
-	"unicode"
 
 	"talentledger/domain"
-	"talentledger/eventstore"
 )
 
-// TalentIndex is the read model that finds talents: by name and employer
-// (case- and width-insensitive, so 王小明, ｗａｎｇ and WANG are found as
-// typed), permit category, tier, overseas engineers and departures, in
-// the order registered. It has its own lock and folds only the talents'
-// events; the talents' totals come from the talents view.
-type TalentIndex struct {
+// TalentView is a talent with the totals of their grants.
+type TalentView struct {
+	ID               string       `json:"id"`
+	Name             string       `json:"name"`
+	PermitCategory   string       `json:"permit_category,omitempty"`
+	Tier             string       `json:"tier"`
+	Employer         string       `json:"employer"`
+	OverseasEngineer bool         `json:"overseas_engineer"`
+	RegisteredOn     string       `json:"registered_on"`
+	DepartureDate    string       `json:"departure_date,omitempty"`
+	Grants           []string     `json:"grants"`
+	TotalAwarded     domain.Money `json:"total_awarded"`
+	TotalPaid        domain.Money `json:"total_paid"`
+	ClawbackDue      domain.Money `json:"clawback_due"`
+	Recovered        domain.Money `json:"recovered"`
+	Waived           domain.Money `json:"waived"`
+}
+
+// Talents is the registered talents with their grants and totals.
+type Talents struct {
 	mu      sync.RWMutex
-	entries []*talentEntry
-	byID    map[string]*talentEntry
+	talents map[string]*TalentView
+	order   []string
 }
 
-type talentEntry struct {
-	id, name, employer     string // name and employer folded
-	category, tier         string
-	overseas               bool
-	departed, registeredOn string
+// NewTalents returns an empty talents model.
+func NewTalents() *Talents { return &Talents{talents: map[string]*TalentView{}} }
+
+// Name implements Model.
+func (m *Talents) Name() string { return "talents" }
+
+// Apply implements Model.
+func (m *Talents) Apply(b Batch) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range b.Changes {
+		m.apply(b.Changes[i].Payload)
+	}
 }
 
-func newTalentIndex() *TalentIndex { return &TalentIndex{byID: map[string]*talentEntry{}} }
-
-// Talents returns the talent index.
-func (p *Projector) Talents() *TalentIndex { return p.talentIndex }
-
-func (p *Projector) initTalentIndex() {
-	p.talentIndex = newTalentIndex()
-	p.extra = append(p.extra, p.talentIndex.apply)
-}
-
-func (x *TalentIndex) apply(_ *eventstore.Event, payload domain.Event) {
+func (m *Talents) apply(payload domain.Event) {
 	switch e := payload.(type) {
 	case *domain.TalentRegistered:
-		t := &talentEntry{id: e.TalentID, name: Fold(e.Name), employer: Fold(e.Employer), category: e.PermitCategory,
-			tier: e.Tier, overseas: e.OverseasEngineer, registeredOn: e.RegisteredOn}
-		x.mu.Lock()
-		x.entries = append(x.entries, t)
-		x.byID[e.TalentID] = t
-		x.mu.Unlock()
+		m.talents[e.TalentID] = &TalentView{ID: e.TalentID, Name: e.Name, PermitCategory: e.PermitCategory, Tier: e.Tier,
+			Employer: e.Employer, OverseasEngineer: e.OverseasEngineer, RegisteredOn: e.RegisteredOn, Grants: []string{}}
+		m.order = append(m.order, e.TalentID)
 	case *domain.TalentDeparted:
-		x.mu.Lock()
-		if t := x.byID[e.TalentID]; t != nil {
-			t.departed = e.DepartureDate
+		if t := m.talents[e.TalentID]; t != nil {
+			t.DepartureDate = e.DepartureDate
 		}
-		x.mu.Unlock()
+	case *domain.GrantApplied:
+		if t := m.talents[e.TalentID]; t != nil {
+			t.Grants = append(t.Grants, e.GrantID)
+		}
+	case *domain.GrantApproved:
+		if t := m.talents[e.TalentID]; t != nil {
+			t.TotalAwarded = t.TotalAwarded.Add(e.Amount)
+		}
+	case *domain.PaymentReleased:
+		if t := m.talents[e.TalentID]; t != nil {
+			t.TotalPaid = t.TotalPaid.Add(e.Amount)
+		}
+	case *domain.PaymentReversed:
+		if t := m.talents[e.TalentID]; t != nil {
+			t.TotalPaid = t.TotalPaid.Sub(e.Amount)
+		}
+	case *domain.ClawbackAssessed:
+		if t := m.talents[e.TalentID]; t != nil {
+			t.ClawbackDue = t.ClawbackDue.Add(e.Amount)
+		}
+	case *domain.RecoveryReceived:
+		if t := m.talents[e.TalentID]; t != nil {
+			t.ClawbackDue = t.ClawbackDue.Sub(e.Amount)
+			t.Recovered = t.Recovered.Add(e.Amount)
+		}
+	case *domain.RecoveryWaived:
+		if t := m.talents[e.TalentID]; t != nil {
+			t.ClawbackDue = t.ClawbackDue.Sub(e.Amount)
+			t.Waived = t.Waived.Add(e.Amount)
+		}
 	}
 }
 
-// TalentFilter selects talents; zero fields match all. Name and Employer
-// match any part of the name or employer, folded as Fold does.
-type TalentFilter struct {
-	Name, Employer               string
-	PermitCategory, Tier         string
-	Overseas, Departed           *bool
-	RegisteredFrom, RegisteredTo string
-	Offset, Limit                int
+// Talent returns one talent.
+func (m *Talents) Talent(id string) (TalentView, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	t := m.talents[id]
+	if t == nil {
+		return TalentView{}, false
+	}
+	v := *t
+	v.Grants = append([]string{}, t.Grants...)
+	return v, true
 }
 
-// Find returns the IDs of the talents that match f, in the order
-// registered, from f.Offset, at most f.Limit, and how many match in all.
-func (x *TalentIndex) Find(f TalentFilter) (ids []string, total int) {
-	name, employer := Fold(f.Name), Fold(f.Employer)
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	ids = []string{}
-	for _, t := range x.entries {
-		switch {
-		case name != "" && !strings.Contains(t.name, name),
-			employer != "" && !strings.Contains(t.employer, employer),
-			f.PermitCategory != "" && t.category != f.PermitCategory,
-			f.Tier != "" && t.tier != f.Tier,
-			f.Overseas != nil && t.overseas != *f.Overseas,
-			f.Departed != nil && (t.departed != "") != *f.Departed,
-			f.RegisteredFrom != "" && t.registeredOn < f.RegisteredFrom,
-			f.RegisteredTo != "" && t.registeredOn > f.RegisteredTo:
-			continue
-		}
-		if total >= f.Offset && len(ids) < f.Limit {
-			ids = append(ids, t.id)
-		}
-		total++
+// Grants lists a talent's grants.
+func (m *Talents) Grants(id string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	t := m.talents[id]
+	if t == nil {
+		return nil
 	}
-	return ids, total
+	return append([]string(nil), t.Grants...)
 }
 
-// Fold makes text comparable as a person types it: full-width forms
-// become their ASCII letters and digits (ＷＡＮＧ → wang), the ideographic
-// space a space, letters lower case, and runs of white space one space.
-// Chinese characters are kept as they are.
-func Fold(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	space := false
-	for _, r := range s {
-		switch {
-		case r >= 0xFF01 && r <= 0xFF5E:
-			r -= 0xFEE0
-		case r == 0x3000:
-			r = ' '
+// Names returns the names of the talents with ids, "" for one unknown.
+func (m *Talents) Names(ids []string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		if t := m.talents[id]; t != nil {
+			out[i] = t.Name
 		}
-		if unicode.IsSpace(r) {
-			if !space && b.Len() > 0 {
-				b.WriteByte(' ')
-			}
-			space = true
-			continue
-		}
-		space = false
-		b.WriteRune(unicode.ToLower(r))
 	}
-	return strings.TrimSuffix(b.String(), " ")
+	return out
 }
+
+var _ Model = (*Talents)(nil)

@@ -48,54 +48,57 @@ type workTalent struct {
 	departed              string
 }
 
-func newWork() *Work {
+// NewWork returns an empty work model.
+func NewWork() *Work {
 	return &Work{byID: map[string]*workGrant{}, talents: map[string]*workTalent{}, notice: map[string]int{}}
 }
 
-// Work returns the work model.
-func (p *Projector) Work() *Work { return p.work }
+// Name implements Model.
+func (w *Work) Name() string { return "work" }
 
-func (p *Projector) initWork() {
-	p.work = newWork()
-	p.extra = append(p.extra, p.work.apply)
+// Apply implements Model.
+func (w *Work) Apply(b Batch) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range b.Changes {
+		w.apply(b.Changes[i].Event, b.Changes[i].Payload)
+	}
 }
 
-// apply folds one event.
+// apply folds one event. w.mu is held.
 func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 	switch e := payload.(type) {
 	case *domain.ProgramDefined:
-		w.mu.Lock()
 		w.notice[e.ProgramID] = e.NoticeDays
-		w.mu.Unlock()
 		return
 	case *domain.TalentRegistered:
-		w.mu.Lock()
 		w.talents[e.TalentID] = &workTalent{name: e.Name, bankAccount: e.BankAccount, bankName: e.BankName}
-		w.mu.Unlock()
 		return
 	case *domain.TalentDeparted:
-		w.mu.Lock()
 		if t := w.talents[e.TalentID]; t != nil {
 			t.departed = e.DepartureDate
 		}
-		w.mu.Unlock()
 		return
 	case *domain.GrantApplied:
-		w.mu.Lock()
 		g := &workGrant{seq: len(w.grants), appliedBy: ev.Metadata.Principal, view: GrantView{ID: e.GrantID, TalentID: e.TalentID,
 			ProgramID: e.ProgramID, State: domain.GrantStateApplied, AmountRequested: e.AmountRequested, AppliedOn: e.AppliedOn,
 			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: ev.Position}}
 		w.grants = append(w.grants, g)
 		w.byID[e.GrantID] = g
-		w.mu.Unlock()
+		return
+	case *domain.BudgetCarriedOver:
+		w.movedTo(e.GrantID, e.FiscalYear, e.Installments)
+		return
+	case *domain.ForwardCommitted:
+		if e.LapsedFrom != 0 {
+			w.movedTo(e.GrantID, e.FiscalYear, e.Installments)
+		}
 		return
 	}
 	gid := grantOf(payload)
 	if gid == "" {
 		return
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	g := w.byID[gid]
 	if g == nil {
 		return
@@ -107,6 +110,20 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 	case *domain.ObjectionResolved:
 		if e.Upheld {
 			g.upheld = true
+		}
+	}
+}
+
+// movedTo charges a grant's unpaid installments to fy, as the grants
+// model does at a year-end close.
+func (w *Work) movedTo(grantID string, fy int, installments []int) {
+	g := w.byID[grantID]
+	if g == nil {
+		return
+	}
+	for _, n := range installments {
+		if in := g.installment(n); in != nil && in.State != InstallmentPaid {
+			in.FiscalYear = fy
 		}
 	}
 }
