@@ -407,6 +407,8 @@ func eventSchema(name string) (Event, int) {
 		return &RecoveryWaived{}, 1
 	case TypeIdempotencyRecorded:
 		return &IdempotencyRecorded{}, 1
+	case TypeBankStatementReconciled:
+		return &BankStatementReconciled{}, 1
 	case TypeEntitlementReserved:
 		// Version 2 adds the award's shares by fiscal year (years):
 		// a version-1 approval reserved its whole award in its year.
