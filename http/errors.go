@@ -72,7 +72,28 @@ type Problem struct {
 	// when the problem is about one.
 	Parameter string   `json:"parameter,omitempty"`
 	Allowed   []string `json:"allowed,omitempty"`
+	// Lines lists, for an uploaded file refused, each malformed line with
+	// its number and what is wrong with it.
+	Lines []ProblemLine `json:"lines,omitempty"`
 }
+
+// ProblemLine is one malformed line of an uploaded file.
+type ProblemLine struct {
+	Line   int    `json:"line"`
+	Detail string `json:"detail"`
+}
+
+// LinesError refuses an uploaded file for its malformed lines. It is a
+// domain error (EINVALID) with the lines.
+type LinesError struct {
+	Err   *domain.Error
+	Lines []ProblemLine
+}
+
+func (e *LinesError) Error() string { return e.Err.Error() }
+
+// Unwrap exposes the domain error.
+func (e *LinesError) Unwrap() error { return e.Err }
 
 // Error writes err as problem+json. Errors that are not domain errors are
 // logged in full and shown as a generic internal error, so internals never
@@ -112,6 +133,11 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	pointer := ""
 	if errors.As(err, &de) {
 		pointer = de.Field
+	}
+	var le *LinesError
+	if errors.As(err, &le) {
+		writeProblemDoc(w, r, Problem{Status: status, Code: code, Detail: detail, Lines: le.Lines})
+		return
 	}
 	var pe *ParamError
 	if errors.As(err, &pe) {

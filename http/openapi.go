@@ -44,6 +44,9 @@ type routeDoc struct {
 // csvAnswer marks a route answering CSV.
 type csvAnswer struct{}
 
+// csvBody marks a route taking a CSV body.
+type csvBody struct{}
+
 // Answers that handlers build as maps, described as the structs they are.
 type (
 	healthAnswer struct {
@@ -184,6 +187,10 @@ var routeDocs = map[string]routeDoc{
 		"talent", "grant", "min_amount", "max_amount", "limit", "cursor")},
 	"POST /v1/payments/batch-approve":                     {Request: batchRequest{}, Response: batchAnswer{}, Status: http.StatusMultiStatus},
 	"POST /v1/payments/batch-release":                     {Request: batchRequest{}, Response: batchAnswer{}, Status: http.StatusMultiStatus},
+	"GET /v1/payments/bank-file":                          {Response: csvAnswer{}, Query: []string{"min_position", "batch", "columns", "lang"}, Errors: []string{domain.ENOTFOUND}},
+	"POST /v1/bank/statements":                            {Request: csvBody{}, Response: statementAnswer{}, Status: http.StatusCreated},
+	"GET /v1/bank/statements":                             {Response: statementListAnswer{}, Query: qMin},
+	"GET /v1/bank/statements/{id}":                        {Response: domain.BankStatementReconciled{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
 	"GET /v1/payments/{id}":                               {Response: projections.PaymentView{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
 	"POST /v1/payments/{id}/approve":                      {Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION}},
 	"POST /v1/payments/{id}/release":                      {Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, domain.ENOTRESERVED, domain.EYEARCLOSED}},
@@ -299,7 +306,15 @@ func (s *Server) openAPI() map[string]any {
 		if len(params) > 0 {
 			op["parameters"] = params
 		}
-		if d.Request != nil {
+		switch d.Request.(type) {
+		case nil:
+		case csvBody:
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+				"text/csv": map[string]any{"schema": map[string]any{"type": "string", "maxLength": MaxStatementBytes,
+					"description": "a header line naming the columns (" + strings.Join(statementColumns, ", ") +
+						"; the first three required), then one line per movement: value_date YYYY-MM-DD, the bank's reference, " +
+						"the amount signed (negative: money out, a payment; positive: money in, a recovery)"}}}}
+		default:
 			op["requestBody"] = map[string]any{"required": false, "content": map[string]any{
 				"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(d.Request), true)}}}
 		}

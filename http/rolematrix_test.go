@@ -86,6 +86,12 @@ var expectedRoles = map[string][]string{
 	"GET /v1/installments":            anyRole,
 	"POST /v1/payments/batch-approve": apprs,
 	"POST /v1/payments/batch-release": treas,
+	// GET /v1/payments/bank-file, /v1/bank/statements[/{id}] | treasurer,
+	// approver, auditor; POST /v1/bank/statements | treasurer
+	"GET /v1/payments/bank-file":   {domain.RoleTreasurer, domain.RoleApprover, domain.RoleAuditor},
+	"POST /v1/bank/statements":     treas,
+	"GET /v1/bank/statements":      {domain.RoleTreasurer, domain.RoleApprover, domain.RoleAuditor},
+	"GET /v1/bank/statements/{id}": {domain.RoleTreasurer, domain.RoleApprover, domain.RoleAuditor},
 
 	// POST /v1/payments/{id}/approve · /release · /fail · /reverse | approver / treasurer
 	"GET /v1/payments/{id}":          anyRole,

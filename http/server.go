@@ -128,6 +128,7 @@ func New(cfg Config) *Server {
 	s.registerTalentRoutes()
 	s.registerGrantRoutes()
 	s.registerWorkRoutes()
+	s.registerBankRoutes()
 	s.registerPaymentRoutes()
 	s.registerLedgerRoutes()
 	s.registerFundRoutes()

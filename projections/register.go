@@ -25,6 +25,8 @@ type PaymentRow struct {
 	BankReference string `json:"bank_reference,omitempty"`
 	ReleasedOn    string `json:"released_on,omitempty"`
 	Reason        string `json:"reason,omitempty"`
+	// ReconciledIn names the bank statement that matched the payment.
+	ReconciledIn string `json:"reconciled_in,omitempty"`
 }
 
 // PaymentFilter selects payments; zero fields match all. Dates are
@@ -86,7 +88,8 @@ func (w *Work) paymentRow(wp *workPayment) PaymentRow {
 	row := PaymentRow{ID: p.ID, GrantID: p.GrantID, Installment: p.Installment, ProgramID: g.view.ProgramID,
 		TalentID: g.view.TalentID, TalentName: w.talentName(g.view.TalentID), Amount: p.Amount, State: p.State,
 		FiscalYear: p.FiscalYear, PreparedBy: p.PreparedBy, ApprovedBy: p.ApprovedBy, ReleasedBy: p.ReleasedBy,
-		BankReference: p.BankReference, ReleasedOn: p.ReleasedOn, Reason: p.Reason}
+		BankReference: p.BankReference, ReleasedOn: p.ReleasedOn, Reason: p.Reason,
+		ReconciledIn: w.reconciled[matchKey(domain.MatchPayment, p.ID, "", "")]}
 	if in := g.installment(p.Installment); in != nil {
 		row.DueDate = in.DueDate
 		if row.FiscalYear == 0 {

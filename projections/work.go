@@ -25,6 +25,23 @@ type Work struct {
 	payments []*workPayment
 	talents  map[string]*workTalent
 	notice   map[string]int // program → notice days
+	// byRef finds released payments and recoveries by bank reference.
+	byRef map[string][]*bankItem
+	// reconciled maps a payment's ID, or a recovery's grant and
+	// reference, to the statement that matched it.
+	reconciled map[string]string
+	statements []*domain.BankStatementReconciled
+}
+
+// bankItem is money the bank moved for the ledger: a released payment
+// (out) or a recovery (in).
+type bankItem struct {
+	kind      string // domain.MatchPayment or domain.MatchRecovery
+	grant     *workGrant
+	paymentID string
+	amount    domain.Money
+	// key identifies the item in reconciled.
+	key string
 }
 
 type workGrant struct {
@@ -50,7 +67,8 @@ type workTalent struct {
 
 // NewWork returns an empty work model.
 func NewWork() *Work {
-	return &Work{byID: map[string]*workGrant{}, talents: map[string]*workTalent{}, notice: map[string]int{}}
+	return &Work{byID: map[string]*workGrant{}, talents: map[string]*workTalent{}, notice: map[string]int{},
+		byRef: map[string][]*bankItem{}, reconciled: map[string]string{}}
 }
 
 // Name implements Model.
@@ -94,6 +112,14 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 			w.movedTo(e.GrantID, e.FiscalYear, e.Installments)
 		}
 		return
+	case *domain.BankStatementReconciled:
+		w.statements = append(w.statements, e)
+		for _, l := range e.Lines {
+			if l.Outcome == domain.LineMatched {
+				w.reconciled[matchKey(l.Kind, l.PaymentID, l.GrantID, l.Reference)] = e.StatementID
+			}
+		}
+		return
 	}
 	gid := grantOf(payload)
 	if gid == "" {
@@ -107,11 +133,26 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 	switch e := payload.(type) {
 	case *domain.PaymentPrepared:
 		w.payments = append(w.payments, &workPayment{seq: len(w.payments), grant: g, id: e.PaymentID})
+	case *domain.PaymentReleased:
+		w.byRef[e.BankReference] = append(w.byRef[e.BankReference], &bankItem{kind: domain.MatchPayment, grant: g,
+			paymentID: e.PaymentID, amount: e.Amount, key: matchKey(domain.MatchPayment, e.PaymentID, e.GrantID, e.BankReference)})
+	case *domain.RecoveryReceived:
+		w.byRef[e.BankReference] = append(w.byRef[e.BankReference], &bankItem{kind: domain.MatchRecovery, grant: g,
+			amount: e.Amount, key: matchKey(domain.MatchRecovery, "", e.GrantID, e.BankReference)})
 	case *domain.ObjectionResolved:
 		if e.Upheld {
 			g.upheld = true
 		}
 	}
+}
+
+// matchKey identifies a payment, or a grant's recovery with a reference,
+// among what statements matched.
+func matchKey(kind, paymentID, grantID, ref string) string {
+	if kind == domain.MatchPayment {
+		return "p\x00" + paymentID
+	}
+	return "r\x00" + grantID + "\x00" + ref
 }
 
 // movedTo charges a grant's unpaid installments to fy, as the grants
