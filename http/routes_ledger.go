@@ -106,7 +106,9 @@ func (s *Server) handleGrantTrail(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, answer)
 }
 
-// grantTrail collects the grant's own stream and the events of its budget
+// grantTrail collects the grant's own stream, the events of its talent's
+// stream that changed it (the registration, the departure that ended it,
+// the entitlement it used and gave back), and the events of its budget
 // streams (every fiscal year its installments are charged to) that
 // concern it, in global order.
 func (s *Server) grantTrail(r *http.Request, g projections.GrantView) ([]TrailEntry, error) {
@@ -134,6 +136,20 @@ func (s *Server) grantTrail(r *http.Request, g projections.GrantView) ([]TrailEn
 		return nil
 	}
 	if err := collect(domain.StreamGrant(g.ID), nil); err != nil {
+		return nil, err
+	}
+	err := collect(domain.StreamTalent(g.TalentID), func(p domain.Event) bool {
+		switch e := p.(type) {
+		case *domain.TalentRegistered, *domain.TalentDeparted:
+			return true
+		case *domain.EntitlementReserved:
+			return e.GrantID == g.ID
+		case *domain.EntitlementReleased:
+			return e.GrantID == g.ID
+		}
+		return false
+	})
+	if err != nil {
 		return nil, err
 	}
 	for _, fy := range g.BudgetYears() {
