@@ -100,6 +100,15 @@ func TestGrantsAsOf(t *testing.T) {
 		t.Errorf("approved in January: %+v, want only %s", l, early)
 	}
 	wantProblem(t, aud.get("/v1/grants?applied_from=2024-02-01&applied_to=2024-01-01"), 400, "invalid")
+
+	// The register names each grant's documents, headed in Chinese when asked.
+	recs := readCSV(t, aud.get("/v1/export/grants.csv?lang=zh"), "grants.csv")
+	if recs[0][0] != "补贴编号" || recs[0][len(recs[0])-2] != "申请文件编号" || len(recs) != 3 {
+		t.Fatalf("register in Chinese: %q", recs)
+	}
+	if recs[1][0] != early || recs[1][len(recs[1])-2] != "PHRS-APP-1" {
+		t.Errorf("the register's application document: %q, want PHRS-APP-1 for %s", recs[1], early)
+	}
 }
 
 // TestEveryQueryHonoursOrRefusesPointInTime walks every GET route with

@@ -107,6 +107,8 @@ var routeParams = map[string]Param{
 	"GET /v1/installments due_to":             {Kind: ParamDate, Desc: "due on or before this date"},
 	"GET /v1/payments/bank-file batch":        {Kind: ParamString, Desc: "the release batch's name, as POST /v1/payments/batch-release answered it (required)"},
 	"GET /v1/payments/bank-file columns":      {Kind: ParamString, Desc: "the columns, comma-separated, in order, from payee_name, account, bank, amount, reference, released_on, payment_id, program, grant, installment (default: the first five)"},
+	"GET /v1/export/journal.csv lang":         {Kind: ParamEnum, Enum: []string{"en", "zh"}, Desc: "the header's language (default en, as the columns' names; zh: Chinese)"},
+	"GET /v1/export/grants.csv lang":          {Kind: ParamEnum, Enum: []string{"en", "zh"}, Desc: "the header's language (default en, as the columns' names; zh: Chinese)"},
 	"GET /v1/talents name":                    {Kind: ParamString, Desc: "any part of the name, case- and width-insensitive"},
 	"GET /v1/talents employer":                {Kind: ParamString, Desc: "any part of the employer's name, case- and width-insensitive"},
 	"GET /v1/talents permit_category":         {Kind: ParamEnum, Enum: domain.PermitCategories, Desc: "the foreign work permit category"},

@@ -10,23 +10,27 @@ import (
 
 // GrantView is a grant's state with its installments and payments.
 type GrantView struct {
-	ID              string            `json:"id"`
-	TalentID        string            `json:"talent_id"`
-	ProgramID       string            `json:"program_id"`
-	State           string            `json:"state"`
-	AmountRequested domain.Money      `json:"amount_requested"`
-	AppliedOn       string            `json:"applied_on"`
-	Review          *ReviewView       `json:"review,omitempty"`
-	Notice          *NoticeView       `json:"notice,omitempty"`
-	Award           domain.Money      `json:"award"`
-	Deduction       domain.Money      `json:"deduction"`
-	Amount          domain.Money      `json:"amount"`
-	FiscalYear      int               `json:"fiscal_year,omitempty"`
-	ApprovedOn      string            `json:"approved_on,omitempty"`
-	ServiceStart    string            `json:"service_start,omitempty"`
-	ServiceMonths   int               `json:"service_months"`
-	Installments    []InstallmentView `json:"installments"`
-	Payments        []PaymentView     `json:"payments"`
+	ID              string       `json:"id"`
+	TalentID        string       `json:"talent_id"`
+	ProgramID       string       `json:"program_id"`
+	State           string       `json:"state"`
+	AmountRequested domain.Money `json:"amount_requested"`
+	AppliedOn       string       `json:"applied_on"`
+	// DocumentRef is the application's document, ApprovalDocumentRef the
+	// approval's (the documents the commands named).
+	DocumentRef         string            `json:"document_ref,omitempty"`
+	ApprovalDocumentRef string            `json:"approval_document_ref,omitempty"`
+	Review              *ReviewView       `json:"review,omitempty"`
+	Notice              *NoticeView       `json:"notice,omitempty"`
+	Award               domain.Money      `json:"award"`
+	Deduction           domain.Money      `json:"deduction"`
+	Amount              domain.Money      `json:"amount"`
+	FiscalYear          int               `json:"fiscal_year,omitempty"`
+	ApprovedOn          string            `json:"approved_on,omitempty"`
+	ServiceStart        string            `json:"service_start,omitempty"`
+	ServiceMonths       int               `json:"service_months"`
+	Installments        []InstallmentView `json:"installments"`
+	Payments            []PaymentView     `json:"payments"`
 	// Paid is what has been released, net of reversals; Due is what is
 	// still scheduled to be paid.
 	Paid        domain.Money     `json:"paid"`
@@ -123,6 +127,7 @@ func (m *Grants) apply(c *Change) {
 		}
 		m.grants[e.GrantID] = &GrantView{ID: e.GrantID, TalentID: e.TalentID, ProgramID: e.ProgramID,
 			State: domain.GrantStateApplied, AmountRequested: e.AmountRequested, AppliedOn: e.AppliedOn,
+			DocumentRef:  c.Event.Metadata.DocumentRef,
 			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: c.Event.Position, counts: pc}
 		m.order = append(m.order, e.GrantID)
 		m.byProgram[e.ProgramID] = append(m.byProgram[e.ProgramID], e.GrantID)
@@ -277,6 +282,7 @@ func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
 		}
 		g.State = domain.GrantStateNoticeClosed
 	case *domain.GrantApproved:
+		g.ApprovalDocumentRef = ev.Metadata.DocumentRef
 		g.State = domain.GrantStateApproved
 		g.Award, g.Deduction, g.Amount = e.Award, e.Deduction, e.Amount
 		g.FiscalYear, g.ApprovedOn, g.ServiceStart, g.ServiceMonths = e.FiscalYear, e.ApprovedOn, e.ServiceStart, e.ServiceMonths
