@@ -79,7 +79,9 @@ func streamStatement(id string) string { return "statement-" + id }
 
 // StatementID derives a statement's ID from the digest of its bytes: the
 // same statement always has the same ID.
-func StatementID(digest string) string { return newID(prefixStatement, "statement\x00"+digest, "statement") }
+func StatementID(digest string) string {
+	return newID(prefixStatement, "statement\x00"+digest, "statement")
+}
 
 var reDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
