@@ -39,6 +39,9 @@ type routeDoc struct {
 	Status int
 	Query  []string
 	Errors []string
+	// Example and RequestExample, when set, are an answer and a body as
+	// the route sends and takes them (JSON values, or CSV text).
+	Example, RequestExample any
 }
 
 // csvAnswer marks a route answering CSV.
@@ -180,15 +183,19 @@ var routeDocs = map[string]routeDoc{
 	"POST /v1/grants/{id}/recoveries":                {Request: recoveryRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
 	"POST /v1/grants/{id}/waive":                     {Request: waiveRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
 	"GET /v1/grants/{id}/trail":                      {Response: trailAnswer{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
-	"GET /v1/inbox":                                  {Response: inboxAnswer{}, Query: qMin},
-	"GET /v1/payments": {Response: paymentListAnswer{}, Query: append(slices.Clone(qPointTime), "state", "program", "fiscal_year", "due_from", "due_to",
+	"GET /v1/inbox":                                  {Response: inboxAnswer{}, Query: qMin, Example: exampleInbox},
+	"GET /v1/payments": {Response: paymentListAnswer{}, Example: examplePayments, Query: append(slices.Clone(qPointTime), "state", "program", "fiscal_year", "due_from", "due_to",
 		"released_from", "released_to", "talent", "grant", "min_amount", "max_amount", "limit", "cursor")},
 	"GET /v1/installments": {Response: installmentListAnswer{}, Query: append(slices.Clone(qPointTime), "state", "program", "fiscal_year", "due_from", "due_to",
 		"talent", "grant", "min_amount", "max_amount", "limit", "cursor")},
-	"POST /v1/payments/batch-approve":                     {Request: batchRequest{}, Response: batchAnswer{}, Status: http.StatusMultiStatus},
-	"POST /v1/payments/batch-release":                     {Request: batchRequest{}, Response: batchAnswer{}, Status: http.StatusMultiStatus},
-	"GET /v1/payments/bank-file":                          {Response: csvAnswer{}, Query: []string{"min_position", "batch", "columns", "lang"}, Errors: []string{domain.ENOTFOUND}},
-	"POST /v1/bank/statements":                            {Request: csvBody{}, Response: statementAnswer{}, Status: http.StatusCreated},
+	"POST /v1/payments/batch-approve": {Request: batchRequest{}, Response: batchAnswer{}, Status: http.StatusMultiStatus,
+		RequestExample: exampleBatchRequest, Example: exampleBatchApprove},
+	"POST /v1/payments/batch-release": {Request: batchRequest{}, Response: batchAnswer{}, Status: http.StatusMultiStatus,
+		RequestExample: exampleBatchRequest, Example: exampleBatchRelease},
+	"GET /v1/payments/bank-file": {Response: csvAnswer{}, Query: []string{"min_position", "batch", "columns", "lang"}, Errors: []string{domain.ENOTFOUND},
+		Example: exampleBankFile},
+	"POST /v1/bank/statements": {Request: csvBody{}, Response: statementAnswer{}, Status: http.StatusCreated,
+		RequestExample: exampleStatement},
 	"GET /v1/bank/statements":                             {Response: statementListAnswer{}, Query: qMin},
 	"GET /v1/bank/statements/{id}":                        {Response: domain.BankStatementReconciled{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
 	"GET /v1/payments/{id}":                               {Response: projections.PaymentView{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
@@ -309,14 +316,20 @@ func (s *Server) openAPI() map[string]any {
 		switch d.Request.(type) {
 		case nil:
 		case csvBody:
-			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
-				"text/csv": map[string]any{"schema": map[string]any{"type": "string", "maxLength": MaxStatementBytes,
-					"description": "a header line naming the columns (" + strings.Join(statementColumns, ", ") +
-						"; the first three required), then one line per movement: value_date YYYY-MM-DD, the bank's reference, " +
-						"the amount signed (negative: money out, a payment; positive: money in, a recovery)"}}}}
+			body := map[string]any{"schema": map[string]any{"type": "string", "maxLength": MaxStatementBytes,
+				"description": "a header line naming the columns (" + strings.Join(statementColumns, ", ") +
+					"; the first three required), then one line per movement: value_date YYYY-MM-DD, the bank's reference, " +
+					"the amount signed (negative: money out, a payment; positive: money in, a recovery)"}}
+			if d.RequestExample != nil {
+				body["example"] = d.RequestExample
+			}
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"text/csv": body}}
 		default:
-			op["requestBody"] = map[string]any{"required": false, "content": map[string]any{
-				"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(d.Request), true)}}}
+			body := map[string]any{"schema": g.schema(reflect.TypeOf(d.Request), true)}
+			if d.RequestExample != nil {
+				body["example"] = d.RequestExample
+			}
+			op["requestBody"] = map[string]any{"required": false, "content": map[string]any{"application/json": body}}
 		}
 		status := d.Status
 		if status == 0 {
@@ -326,9 +339,17 @@ func (s *Server) openAPI() map[string]any {
 		switch d.Response.(type) {
 		case nil:
 		case csvAnswer:
-			ok["content"] = map[string]any{"text/csv": map[string]any{"schema": map[string]string{"type": "string"}}}
+			c := map[string]any{"schema": map[string]string{"type": "string"}}
+			if d.Example != nil {
+				c["example"] = d.Example
+			}
+			ok["content"] = map[string]any{"text/csv": c}
 		default:
-			ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(d.Response), false)}}
+			c := map[string]any{"schema": g.schema(reflect.TypeOf(d.Response), false)}
+			if d.Example != nil {
+				c["example"] = d.Example
+			}
+			ok["content"] = map[string]any{"application/json": c}
 		}
 		responses := map[string]any{strconv.Itoa(status): ok}
 		errs := routeErrors(rt, d)
@@ -477,13 +498,21 @@ func (g *schemaGen) schema(t reflect.Type, request bool) map[string]any {
 }
 
 // object returns the schema of a struct's JSON object.
+// Its required members are, in an answer, those always written (no
+// omitempty or omitzero); in a request, those tagged required:"true".
 func (g *schemaGen) object(t reflect.Type, request bool) map[string]any {
 	props := map[string]any{}
-	g.fields(t, request, props)
-	return map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	required := []string{}
+	g.fields(t, request, props, &required)
+	s := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	if len(required) > 0 {
+		sort.Strings(required)
+		s["required"] = required
+	}
+	return s
 }
 
-func (g *schemaGen) fields(t reflect.Type, request bool, props map[string]any) {
+func (g *schemaGen) fields(t reflect.Type, request bool, props map[string]any, required *[]string) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, skip := jsonName(f)
@@ -495,13 +524,18 @@ func (g *schemaGen) fields(t reflect.Type, request bool, props map[string]any) {
 			ft = ft.Elem()
 		}
 		if f.Anonymous && ft.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
-			g.fields(ft, request, props) // flattened, as encoding/json does
+			g.fields(ft, request, props, required) // flattened, as encoding/json does
 			continue
 		}
 		if !f.IsExported() {
 			continue
 		}
 		props[name] = g.schema(f.Type, request)
+		_, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		always := !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero")
+		if (request && f.Tag.Get("required") == "true") || (!request && always) {
+			*required = append(*required, name)
+		}
 	}
 }
 

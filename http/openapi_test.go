@@ -151,6 +151,13 @@ func (d apiDoc) check(s any, v any, at string) []string {
 			return append(errs, fmt.Sprintf("%s: object where the schema says %v", at, types))
 		}
 		props, _ := sch["properties"].(map[string]any)
+		if req, ok := sch["required"].([]any); ok {
+			for _, k := range req {
+				if _, ok := v[k.(string)]; !ok {
+					errs = append(errs, fmt.Sprintf("%s: required field %s missing", at, k))
+				}
+			}
+		}
 		for k, x := range v {
 			if ps, ok := props[k]; ok {
 				errs = append(errs, d.check(ps, x, at+"."+k)...)

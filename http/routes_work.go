@@ -196,7 +196,7 @@ func (s *Server) handleInstallmentList(w http.ResponseWriter, r *http.Request) {
 // batchRequest is a batch of payments to approve or release.
 type batchRequest struct {
 	commandFields
-	PaymentIDs []string `json:"payment_ids"`
+	PaymentIDs []string `json:"payment_ids" required:"true"`
 }
 
 // batchItem is one payment's outcome in a batch: the command's answer, or

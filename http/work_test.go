@@ -3,6 +3,7 @@ package http_test
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -252,4 +253,36 @@ func TestBatchesJudgeEachPayment(t *testing.T) {
 	wantProblem(t, e.as(auditor).get("/v1/payments?min_amount=30000&max_amount=100"), 400, "invalid")
 	wantProblem(t, e.as(auditor).get("/v1/payments?cursor=zz"), 400, "invalid")
 	wantProblem(t, e.as(auditor).get("/v1/payments?status=released"), 400, "unknown_parameter")
+}
+
+// TestExamplesFollowTheirSchemas checks every JSON example of the API
+// description against the schema beside it, so an example never shows a
+// shape the API does not answer.
+func TestExamplesFollowTheirSchemas(t *testing.T) {
+	e := newTestServer(t)
+	d := getDoc(t, e.api)
+	n := 0
+	for _, k := range walkRoutes(t, e.api) {
+		method, tpl, _ := strings.Cut(k, " ")
+		op := d.op(method, tpl)
+		var contents []any
+		if rb, ok := op["requestBody"].(map[string]any); ok {
+			contents = append(contents, rb["content"])
+		}
+		for _, r := range op["responses"].(map[string]any) {
+			contents = append(contents, r.(map[string]any)["content"])
+		}
+		for _, c := range contents {
+			js, _ := c.(map[string]any)["application/json"].(map[string]any)
+			if ex, ok := js["example"]; ok {
+				n++
+				for _, msg := range d.check(js["schema"], ex, k+" example") {
+					t.Error(msg)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no JSON example found")
+	}
 }
