@@ -198,7 +198,7 @@ var routeDocs = map[string]routeDoc{
 		RequestExample: exampleStatement},
 	"GET /v1/bank/statements":                             {Response: statementListAnswer{}, Query: qMin},
 	"GET /v1/bank/statements/{id}":                        {Response: domain.BankStatementReconciled{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
-	"GET /v1/payments/{id}":                               {Response: projections.PaymentView{}, Query: qMin, Errors: []string{domain.ENOTFOUND}},
+	"GET /v1/payments/{id}":                               {Response: projections.PaymentView{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}},
 	"POST /v1/payments/{id}/approve":                      {Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION}},
 	"POST /v1/payments/{id}/release":                      {Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, domain.ENOTRESERVED, domain.EYEARCLOSED}},
 	"POST /v1/payments/{id}/fail":                         {Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},

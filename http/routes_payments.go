@@ -35,13 +35,13 @@ func (s *Server) paymentCommand(run func(ctx context.Context, c domain.PaymentCo
 }
 
 func (s *Server) handlePaymentGet(w http.ResponseWriter, r *http.Request) {
-	if err := s.waitMinPosition(r); err != nil {
-		s.Error(w, r, err)
+	v, _, ok := s.query(w, r)
+	if !ok {
 		return
 	}
 	id := mux.Vars(r)["id"]
 	if grantID, _, ok := domain.ParsePaymentID(id); ok {
-		if g, ok := s.proj.Grant(grantID); ok {
+		if g, ok := v.Grant(grantID); ok {
 			for _, p := range g.Payments {
 				if p.ID == id {
 					writeJSON(w, http.StatusOK, p)
