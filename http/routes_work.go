@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,6 +125,12 @@ func listFilters(r *http.Request) (limit int, fy int, min, max *domain.Money, er
 	return limit, fy, min, max, nil
 }
 
+// rowFilter is the filters the payments and installments lists share.
+func rowFilter(q url.Values, fy int, min, max *domain.Money) projections.RowFilter {
+	return projections.RowFilter{State: q.Get("state"), ProgramID: q.Get("program"), TalentID: q.Get("talent"), GrantID: q.Get("grant"),
+		FiscalYear: fy, DueFrom: q.Get("due_from"), DueTo: q.Get("due_to"), MinAmount: min, MaxAmount: max}
+}
+
 // Cursors are opaque to clients: a prefix naming the list, then the place.
 func badCursor() error {
 	return paramErrorf(EBADPARAM, "cursor", nil, "cursor must be the next_cursor of the previous page of this list")
@@ -136,9 +143,8 @@ func (s *Server) handlePaymentList(w http.ResponseWriter, r *http.Request) {
 	}
 	limit, fy, min, max, err := listFilters(r)
 	q := r.URL.Query()
-	f := projections.PaymentFilter{State: q.Get("state"), ProgramID: q.Get("program"), TalentID: q.Get("talent"), GrantID: q.Get("grant"),
-		FiscalYear: fy, DueFrom: q.Get("due_from"), DueTo: q.Get("due_to"), ReleasedFrom: q.Get("released_from"),
-		ReleasedTo: q.Get("released_to"), MinAmount: min, MaxAmount: max, After: -1, Limit: limit}
+	f := projections.PaymentFilter{RowFilter: rowFilter(q, fy, min, max), ReleasedFrom: q.Get("released_from"),
+		ReleasedTo: q.Get("released_to"), After: -1, Limit: limit}
 	if c := q.Get("cursor"); c != "" && err == nil {
 		n, ok := strings.CutPrefix(c, "p")
 		if f.After, err = strconv.Atoi(n); !ok || err != nil || f.After < 0 {
@@ -169,8 +175,7 @@ func (s *Server) handleInstallmentList(w http.ResponseWriter, r *http.Request) {
 	if pt.AsOf != "" {
 		today = pt.AsOf
 	}
-	f := projections.InstallmentFilter{State: q.Get("state"), ProgramID: q.Get("program"), TalentID: q.Get("talent"), GrantID: q.Get("grant"),
-		FiscalYear: fy, DueFrom: q.Get("due_from"), DueTo: q.Get("due_to"), MinAmount: min, MaxAmount: max, Today: today, Limit: limit}
+	f := projections.InstallmentFilter{RowFilter: rowFilter(q, fy, min, max), Today: today, Limit: limit}
 	if c := q.Get("cursor"); c != "" && err == nil {
 		g, n, ok := strings.Cut(strings.TrimPrefix(c, "i"), ".")
 		gi, err1 := strconv.Atoi(g)

@@ -125,10 +125,9 @@ func (m *Grants) apply(c *Change) {
 			pc = &stateCounts{}
 			m.programCounts[e.ProgramID] = pc
 		}
-		m.grants[e.GrantID] = &GrantView{ID: e.GrantID, TalentID: e.TalentID, ProgramID: e.ProgramID,
-			State: domain.GrantStateApplied, AmountRequested: e.AmountRequested, AppliedOn: e.AppliedOn,
-			DocumentRef:  c.Event.Metadata.DocumentRef,
-			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: c.Event.Position, counts: pc}
+		g := newGrantView(c.Event, e)
+		g.counts = pc
+		m.grants[e.GrantID] = g
 		m.order = append(m.order, e.GrantID)
 		m.byProgram[e.ProgramID] = append(m.byProgram[e.ProgramID], e.GrantID)
 		m.count(pc, domain.GrantStateApplied, 1)
@@ -152,6 +151,14 @@ func (m *Grants) apply(c *Change) {
 			}
 		}
 	}
+}
+
+// newGrantView starts a grant's page from its application.
+func newGrantView(ev *eventstore.Event, e *domain.GrantApplied) *GrantView {
+	return &GrantView{ID: e.GrantID, TalentID: e.TalentID, ProgramID: e.ProgramID,
+		State: domain.GrantStateApplied, AmountRequested: e.AmountRequested, AppliedOn: e.AppliedOn,
+		DocumentRef:  ev.Metadata.DocumentRef,
+		Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: ev.Position}
 }
 
 // movedTo records on a grant's page that its unpaid installments are now

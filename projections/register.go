@@ -29,14 +29,37 @@ type PaymentRow struct {
 	ReconciledIn string `json:"reconciled_in,omitempty"`
 }
 
+// RowFilter is what the payments and installments lists filter on alike;
+// zero fields match all. Dates are inclusive.
+type RowFilter struct {
+	State, ProgramID, TalentID, GrantID string
+	FiscalYear                          int
+	// DueFrom and DueTo bound the installment's due date.
+	DueFrom, DueTo       string
+	MinAmount, MaxAmount *domain.Money
+}
+
+func (f *RowFilter) match(state, program, talent, grant string, fy int, due string, amount domain.Money) bool {
+	switch {
+	case f.State != "" && state != f.State,
+		f.ProgramID != "" && program != f.ProgramID,
+		f.TalentID != "" && talent != f.TalentID,
+		f.GrantID != "" && grant != f.GrantID,
+		f.FiscalYear != 0 && fy != f.FiscalYear,
+		f.DueFrom != "" && due < f.DueFrom,
+		f.DueTo != "" && due > f.DueTo,
+		f.MinAmount != nil && amount.Cmp(*f.MinAmount) < 0,
+		f.MaxAmount != nil && amount.Cmp(*f.MaxAmount) > 0:
+		return false
+	}
+	return true
+}
+
 // PaymentFilter selects payments; zero fields match all. Dates are
 // inclusive.
 type PaymentFilter struct {
-	State, ProgramID, TalentID, GrantID string
-	FiscalYear                          int
-	DueFrom, DueTo                      string
-	ReleasedFrom, ReleasedTo            string
-	MinAmount, MaxAmount                *domain.Money
+	RowFilter
+	ReleasedFrom, ReleasedTo string
 	// After is the cursor: only payments prepared after the one at this
 	// place in the register (-1 for none).
 	After int
@@ -108,20 +131,11 @@ func (w *Work) talentName(id string) string {
 
 func (f *PaymentFilter) match(r *PaymentRow) bool {
 	switch {
-	case f.State != "" && r.State != f.State,
-		f.ProgramID != "" && r.ProgramID != f.ProgramID,
-		f.TalentID != "" && r.TalentID != f.TalentID,
-		f.GrantID != "" && r.GrantID != f.GrantID,
-		f.FiscalYear != 0 && r.FiscalYear != f.FiscalYear,
-		f.DueFrom != "" && r.DueDate < f.DueFrom,
-		f.DueTo != "" && r.DueDate > f.DueTo,
-		f.ReleasedFrom != "" && (r.ReleasedOn == "" || r.ReleasedOn < f.ReleasedFrom),
-		f.ReleasedTo != "" && (r.ReleasedOn == "" || r.ReleasedOn > f.ReleasedTo),
-		f.MinAmount != nil && r.Amount.Cmp(*f.MinAmount) < 0,
-		f.MaxAmount != nil && r.Amount.Cmp(*f.MaxAmount) > 0:
+	case f.ReleasedFrom != "" && (r.ReleasedOn == "" || r.ReleasedOn < f.ReleasedFrom),
+		f.ReleasedTo != "" && (r.ReleasedOn == "" || r.ReleasedOn > f.ReleasedTo):
 		return false
 	}
-	return true
+	return f.RowFilter.match(r.State, r.ProgramID, r.TalentID, r.GrantID, r.FiscalYear, r.DueDate, r.Amount)
 }
 
 // InstallmentRow is one scheduled payout with its grant's program and
@@ -148,11 +162,8 @@ type InstallmentCursor struct{ Grant, N int }
 // InstallmentFilter selects installments; zero fields match all. Today is
 // the date overdue days are counted to.
 type InstallmentFilter struct {
-	State, ProgramID, TalentID, GrantID string
-	FiscalYear                          int
-	DueFrom, DueTo                      string
-	MinAmount, MaxAmount                *domain.Money
-	Today                               string
+	RowFilter
+	Today string
 	// After is the cursor: only installments after it (nil for none).
 	After *InstallmentCursor
 	Limit int
@@ -200,19 +211,7 @@ func (w *Work) installmentRow(g *workGrant, in *InstallmentView, today string) I
 }
 
 func (f *InstallmentFilter) match(r *InstallmentRow) bool {
-	switch {
-	case f.State != "" && r.State != f.State,
-		f.ProgramID != "" && r.ProgramID != f.ProgramID,
-		f.TalentID != "" && r.TalentID != f.TalentID,
-		f.GrantID != "" && r.GrantID != f.GrantID,
-		f.FiscalYear != 0 && r.FiscalYear != f.FiscalYear,
-		f.DueFrom != "" && r.DueDate < f.DueFrom,
-		f.DueTo != "" && r.DueDate > f.DueTo,
-		f.MinAmount != nil && r.Amount.Cmp(*f.MinAmount) < 0,
-		f.MaxAmount != nil && r.Amount.Cmp(*f.MaxAmount) > 0:
-		return false
-	}
-	return true
+	return f.RowFilter.match(r.State, r.ProgramID, r.TalentID, r.GrantID, r.FiscalYear, r.DueDate, r.Amount)
 }
 
 // daysBetween counts the days from a to b (dates YYYY-MM-DD).

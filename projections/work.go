@@ -98,9 +98,7 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 		}
 		return
 	case *domain.GrantApplied:
-		g := &workGrant{seq: len(w.grants), appliedBy: ev.Metadata.Principal, view: GrantView{ID: e.GrantID, TalentID: e.TalentID,
-			ProgramID: e.ProgramID, State: domain.GrantStateApplied, AmountRequested: e.AmountRequested, AppliedOn: e.AppliedOn,
-			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: ev.Position}}
+		g := &workGrant{seq: len(w.grants), appliedBy: ev.Metadata.Principal, view: *newGrantView(ev, e)}
 		w.grants = append(w.grants, g)
 		w.byID[e.GrantID] = g
 		return
