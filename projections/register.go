@@ -93,18 +93,6 @@ func (w *Work) Payments(f PaymentFilter) (rows []PaymentRow, total, next int) {
 	return rows, total, next
 }
 
-// Payment returns one payment's row.
-func (w *Work) Payment(id string) (PaymentRow, bool) {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	for _, wp := range w.payments {
-		if wp.id == id {
-			return w.paymentRow(wp), true
-		}
-	}
-	return PaymentRow{}, false
-}
-
 func (w *Work) paymentRow(wp *workPayment) PaymentRow {
 	g := wp.grant
 	p := g.payment(wp.id)
