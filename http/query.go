@@ -21,22 +21,19 @@ import (
 // allows, and nothing is read or written. A filter's values are matched
 // case-insensitively and handed to the handler in their canonical form.
 //
-// The routes' parameters are routeDocs' Query lists; what each one is
+// The routes' parameters are the Query lists of their docs in the route
+// table; what each one is
 // (its kind, allowed values, description) is paramDoc's answer, which is
 // also what the API description shows, so the two cannot drift.
 
 // Codes of refused query parameters.
 const (
 	// EUNKNOWNPARAM: the route takes no parameter of that name.
-	EUNKNOWNPARAM = "unknown_parameter"
+	EUNKNOWNPARAM = domain.EUNKNOWNPARAM
 	// EBADPARAM: the parameter's value is not one it allows; the code of
 	// every invalid input, as for bodies.
 	EBADPARAM = domain.EINVALID
 )
-
-func init() {
-	codes[EUNKNOWNPARAM] = http.StatusBadRequest
-}
 
 // ParamKind is the type of a query parameter's value.
 type ParamKind int
@@ -158,13 +155,12 @@ func paramErrorf(code, name string, allowed []string, format string, args ...any
 	return &ParamError{Err: &domain.Error{Code: code, Message: fmt.Sprintf(format, args...)}, Param: name, Allowed: allowed}
 }
 
-// routeQuery lists the query parameters of the route key ("METHOD
-// path"): its routeDocs' Query, and min_position on every query of the
-// API, which every one honours (the guard waits when its handler does
-// not).
-func routeQuery(key string) []string {
-	q := routeDocs[key].Query
-	if strings.HasPrefix(key, "GET /v1/") && !slices.Contains(q, "min_position") {
+// routeQuery lists the query parameters of a route: its doc's Query, and
+// min_position on every query of the API, which every one honours (the
+// guard waits when its handler does not).
+func routeQuery(rt Route) []string {
+	q := rt.doc.Query
+	if rt.Method == "GET" && strings.HasPrefix(rt.Path, "/v1/") && !slices.Contains(q, "min_position") {
 		q = append([]string{"min_position"}, q...)
 	}
 	return q
@@ -172,8 +168,9 @@ func routeQuery(key string) []string {
 
 // checkQuery checks the request's query against the route's parameters
 // and returns it with filter values in canonical form.
-func checkQuery(key string, q url.Values) (url.Values, error) {
-	allowed := routeQuery(key)
+func checkQuery(rt Route, q url.Values) (url.Values, error) {
+	key := rt.Method + " " + rt.Path
+	allowed := routeQuery(rt)
 	names := make([]string, 0, len(q))
 	for name := range q {
 		names = append(names, name)
@@ -276,7 +273,7 @@ func (s *Server) strictQuery(w http.ResponseWriter, r *http.Request, rt Route) (
 		s.Error(w, r, paramErrorf(EBADPARAM, "", nil, "the query string is malformed"))
 		return r, false
 	}
-	canon, err := checkQuery(rt.Method+" "+rt.Path, q)
+	canon, err := checkQuery(rt, q)
 	if err != nil {
 		s.Error(w, r, err)
 		return r, false

@@ -42,12 +42,16 @@ var statementColumns = []string{"value_date", "reference", "amount", "counterpar
 
 func (s *Server) registerBankRoutes() {
 	readers := []string{domain.RoleTreasurer, domain.RoleApprover, domain.RoleAuditor}
-	s.handle("GET", "/v1/payments/bank-file", readers, "a release batch's payment instructions as CSV, in a chosen column layout", s.handleBankFile)
+	s.handle("GET", "/v1/payments/bank-file", readers, "a release batch's payment instructions as CSV, in a chosen column layout", s.handleBankFile,
+		routeDoc{Response: csvAnswer{}, Query: []string{"min_position", "batch", "columns", "lang"}, Errors: []string{domain.ENOTFOUND}, Example: exampleBankFile})
 	s.handle("POST", "/v1/bank/statements", []string{domain.RoleTreasurer},
 		"import a bank statement (CSV): every line matched to a released payment or a recovery by reference and amount, the match recorded",
-		s.commandOf(readStatementBody, s.handleStatementImport))
-	s.handle("GET", "/v1/bank/statements", readers, "the imported bank statements with their counts", s.handleStatementList)
-	s.handle("GET", "/v1/bank/statements/{id}", readers, "an imported bank statement, line by line", s.handleStatementGet)
+		s.commandOf(readStatementBody, s.handleStatementImport),
+		routeDoc{Request: csvBody{}, Response: statementAnswer{}, Status: http.StatusCreated, RequestExample: exampleStatement})
+	s.handle("GET", "/v1/bank/statements", readers, "the imported bank statements with their counts", s.handleStatementList,
+		routeDoc{Response: statementListAnswer{}, Query: qMin})
+	s.handle("GET", "/v1/bank/statements/{id}", readers, "an imported bank statement, line by line", s.handleStatementGet,
+		routeDoc{Response: domain.BankStatementReconciled{}, Query: qMin, Errors: []string{domain.ENOTFOUND}})
 }
 
 func readStatementBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
@@ -248,6 +252,9 @@ func checkStatementLine(rec []string, width int, col map[string]int, entries *[]
 	}
 	if amt.IsZero() {
 		return "amount is zero"
+	}
+	if _, ok := amt.Fen(); !ok {
+		return "amount is out of range"
 	}
 	*entries = append(*entries, projections.StatementEntry{Line: line, ValueDate: date, Reference: ref, Amount: amt})
 	return ""

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"talentledger/domain"
@@ -19,9 +20,11 @@ const exportWriteWindow = 60 * time.Second
 func (s *Server) registerExportRoutes() {
 	roles := []string{domain.RoleAuditor, domain.RoleApprover}
 	s.handle("GET", "/v1/export/journal.csv", roles,
-		"every posting of the events effective ?from= ?to= (inclusive, optional), as a CSV journal: a debit and a credit line per posting, with the bank reference, grant and talent it concerns", s.handleExportJournal)
+		"every posting of the events effective ?from= ?to= (inclusive, optional), as a CSV journal: a debit and a credit line per posting, with the bank reference, grant and talent it concerns",
+		s.handleExportJournal, routeDoc{Response: csvAnswer{}, Query: []string{"min_position", "from", "to", "lang"}})
 	s.handle("GET", "/v1/export/grants.csv", roles,
-		"the grants register as CSV with talents' names and the documents of application and approval, also ?as_of= and ?recorded_as_of=", s.handleExportGrants)
+		"the grants register as CSV with talents' names and the documents of application and approval, also ?as_of= and ?recorded_as_of=",
+		s.handleExportGrants, routeDoc{Response: csvAnswer{}, Query: append(slices.Clone(qPointTime), "lang")})
 }
 
 func (s *Server) handleExportJournal(w http.ResponseWriter, r *http.Request) {
@@ -35,11 +38,11 @@ func (s *Server) handleExportJournal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	header := projections.JournalHeader
-	if q.Get("lang") == "zh" {
+	if r.URL.Query().Get("lang") == "zh" {
 		header = projections.JournalHeaderZH
 	}
 	flush := s.startCSV(w, rng.Filename())
-	st, err := projections.WriteJournalCSVIn(r.Context(), w, s.svc.Store(), rng, flush, header)
+	st, err := s.proj.WriteJournal(r.Context(), w, rng, flush, header)
 	s.endCSV(r, "journal", st.Rows, err)
 }
 

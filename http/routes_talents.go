@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/gorilla/mux"
@@ -11,10 +12,15 @@ import (
 )
 
 func (s *Server) registerTalentRoutes() {
-	s.handle("POST", "/v1/talents", []string{domain.RoleClerk}, "register a talent", s.command(s.handleTalentCreate))
-	s.handle("GET", "/v1/talents", AnyRole, "find talents by name (any part, case- and width-insensitive, Chinese names as typed), employer, permit category, tier, overseas engineers, departures", s.handleTalentList)
-	s.handle("GET", "/v1/talents/{id}", AnyRole, "a talent with grants, total paid and clawback due", s.handleTalentGet)
-	s.handle("POST", "/v1/talents/{id}/departure", []string{domain.RoleClerk}, "report a departure", s.command(s.handleTalentDeparture))
+	s.handle("POST", "/v1/talents", []string{domain.RoleClerk}, "register a talent", s.command(s.handleTalentCreate),
+		routeDoc{Request: talentRequest{}, Response: created{}, Status: 201})
+	s.handle("GET", "/v1/talents", AnyRole, "find talents by name (any part, case- and width-insensitive, Chinese names as typed), employer, permit category, tier, overseas engineers, departures", s.handleTalentList,
+		routeDoc{Response: talentListAnswer{}, Query: append(slices.Clone(qPointTime), "name", "employer", "permit_category", "tier",
+			"overseas_engineer", "departed", "registered_from", "registered_to", "limit", "offset")})
+	s.handle("GET", "/v1/talents/{id}", AnyRole, "a talent with grants, total paid and clawback due", s.handleTalentGet,
+		routeDoc{Response: projections.TalentView{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}})
+	s.handle("POST", "/v1/talents/{id}/departure", []string{domain.RoleClerk}, "report a departure", s.command(s.handleTalentDeparture),
+		routeDoc{Request: departureRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
 }
 
 type talentRequest struct {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,11 +31,18 @@ const inboxPage = 20
 var workRoles = []string{domain.RoleClerk, domain.RoleReviewer, domain.RoleApprover, domain.RoleTreasurer}
 
 func (s *Server) registerWorkRoutes() {
-	s.handle("GET", "/v1/inbox", workRoles, "what waits for the caller's roles, by queue: counts and the first items; items segregation of duties keeps from the caller listed apart with the reason", s.handleInbox)
-	s.handle("GET", "/v1/payments", AnyRole, "the payments register with filters, in the order prepared, by cursor", s.handlePaymentList)
-	s.handle("GET", "/v1/installments", AnyRole, "installments with filters and days overdue, by cursor", s.handleInstallmentList)
-	s.handle("POST", "/v1/payments/batch-approve", []string{domain.RoleApprover}, "approve up to 100 prepared payments, each judged on its own (207)", s.command(s.batch(batchApprove)))
-	s.handle("POST", "/v1/payments/batch-release", []string{domain.RoleTreasurer}, "release up to 100 approved payments as one release batch, each judged on its own (207)", s.command(s.batch(batchRelease)))
+	s.handle("GET", "/v1/inbox", workRoles, "what waits for the caller's roles, by queue: counts and the first items; items segregation of duties keeps from the caller listed apart with the reason", s.handleInbox,
+		routeDoc{Response: inboxAnswer{}, Query: qMin, Example: exampleInbox})
+	s.handle("GET", "/v1/payments", AnyRole, "the payments register with filters, in the order prepared, by cursor", s.handlePaymentList,
+		routeDoc{Response: paymentListAnswer{}, Example: examplePayments, Query: append(slices.Clone(qPointTime), "state", "program", "fiscal_year",
+			"due_from", "due_to", "released_from", "released_to", "talent", "grant", "min_amount", "max_amount", "limit", "cursor")})
+	s.handle("GET", "/v1/installments", AnyRole, "installments with filters and days overdue, by cursor", s.handleInstallmentList,
+		routeDoc{Response: installmentListAnswer{}, Query: append(slices.Clone(qPointTime), "state", "program", "fiscal_year", "due_from", "due_to",
+			"talent", "grant", "min_amount", "max_amount", "limit", "cursor")})
+	s.handle("POST", "/v1/payments/batch-approve", []string{domain.RoleApprover}, "approve up to 100 prepared payments, each judged on its own (207)", s.command(s.batch(batchApprove)),
+		routeDoc{Request: batchRequest{}, Response: batchAnswer{}, Status: http.StatusMultiStatus, RequestExample: exampleBatchRequest, Example: exampleBatchApprove})
+	s.handle("POST", "/v1/payments/batch-release", []string{domain.RoleTreasurer}, "release up to 100 approved payments as one release batch, each judged on its own (207)", s.command(s.batch(batchRelease)),
+		routeDoc{Request: batchRequest{}, Response: batchAnswer{}, Status: http.StatusMultiStatus, RequestExample: exampleBatchRequest, Example: exampleBatchRelease})
 }
 
 // inboxAnswer is the inbox.

@@ -127,7 +127,7 @@ func (w *Work) each(queue, today, principal string, f func(InboxItem)) {
 		case QueueReview:
 			if v.State == domain.GrantStateApplied && v.Review == nil {
 				it := item()
-				it.Amount, it.Since, it.Action = v.AmountRequested, v.AppliedOn, "POST /v1/grants/"+v.ID+"/review"
+				it.Amount, it.Since, it.Action = money(v.fen.requested), v.AppliedOn, "POST /v1/grants/"+v.ID+"/review"
 				if g.appliedBy == principal {
 					it.Reason = "the clerk who entered an application may not review it"
 				}
@@ -136,21 +136,21 @@ func (w *Work) each(queue, today, principal string, f func(InboxItem)) {
 		case QueueNoticeOpen:
 			if v.State == domain.GrantStateReviewed && w.notice[v.ProgramID] > 0 {
 				it := item()
-				it.Amount, it.Action = v.AmountRequested, "POST /v1/grants/"+v.ID+"/notice"
+				it.Amount, it.Action = money(v.fen.requested), "POST /v1/grants/"+v.ID+"/notice"
 				f(it)
 			}
 		case QueueNoticeClose:
 			if v.State == domain.GrantStateInNotice && v.Notice != nil && g.openObjections() == 0 &&
 				domain.NoticeClosesOn(v.Notice.OpenedOn, w.notice[v.ProgramID]) <= today {
 				it := item()
-				it.Amount, it.Since, it.Action = v.AmountRequested, v.Notice.OpenedOn, "POST /v1/grants/"+v.ID+"/notice/close"
+				it.Amount, it.Since, it.Action = money(v.fen.requested), v.Notice.OpenedOn, "POST /v1/grants/"+v.ID+"/notice/close"
 				f(it)
 			}
 		case QueueGrantApprove:
 			ready := v.State == domain.GrantStateNoticeClosed || (v.State == domain.GrantStateReviewed && w.notice[v.ProgramID] == 0)
 			if ready && !g.upheld && g.openObjections() == 0 {
 				it := item()
-				it.Amount, it.Action = v.AmountRequested, "POST /v1/grants/"+v.ID+"/approve"
+				it.Amount, it.Action = money(v.fen.requested), "POST /v1/grants/"+v.ID+"/approve"
 				if v.Notice != nil {
 					it.Since = v.Notice.ClosedOn
 				}
@@ -168,15 +168,15 @@ func (w *Work) each(queue, today, principal string, f func(InboxItem)) {
 					continue
 				}
 				it := item()
-				it.Installment, it.Amount, it.Since = in.N, in.Amount, in.DueDate
+				it.Installment, it.Amount, it.Since = in.N, money(in.fen), in.DueDate
 				it.DaysOverdue = daysBetween(in.DueDate, today)
 				it.Action = "POST /v1/grants/" + v.ID + "/installments/" + strconv.Itoa(in.N) + "/payments"
 				f(it)
 			}
 		case QueueClawbacks:
-			if v.Clawback.Outstanding.Sign() > 0 {
+			if owed := g.outstanding(); owed > 0 {
 				it := item()
-				it.Amount, it.Action = v.Clawback.Outstanding, "POST /v1/grants/"+v.ID+"/recoveries"
+				it.Amount, it.Action = money(owed), "POST /v1/grants/"+v.ID+"/recoveries"
 				if v.Termination != nil {
 					it.Since = v.Termination.DepartureDate
 				}
@@ -193,7 +193,7 @@ func (w *Work) eachPayment(queue, principal string, f func(InboxItem)) {
 		g := wp.grant
 		p := g.payment(wp.id)
 		it := InboxItem{GrantID: g.view.ID, PaymentID: p.ID, Installment: p.Installment, ProgramID: g.view.ProgramID,
-			TalentID: g.view.TalentID, TalentName: w.talentName(g.view.TalentID), Amount: p.Amount}
+			TalentID: g.view.TalentID, TalentName: w.talentName(g.view.TalentID), Amount: money(p.fen)}
 		switch queue {
 		case QueuePaymentApprove:
 			if p.State != domain.PaymentStatePrepared {

@@ -97,7 +97,7 @@ func (w *Work) paymentRow(wp *workPayment) PaymentRow {
 	g := wp.grant
 	p := g.payment(wp.id)
 	row := PaymentRow{ID: p.ID, GrantID: p.GrantID, Installment: p.Installment, ProgramID: g.view.ProgramID,
-		TalentID: g.view.TalentID, TalentName: w.talentName(g.view.TalentID), Amount: p.Amount, State: p.State,
+		TalentID: g.view.TalentID, TalentName: w.talentName(g.view.TalentID), Amount: money(p.fen), State: p.State,
 		FiscalYear: p.FiscalYear, PreparedBy: p.PreparedBy, ApprovedBy: p.ApprovedBy, ReleasedBy: p.ReleasedBy,
 		BankReference: p.BankReference, ReleasedOn: p.ReleasedOn, Reason: p.Reason,
 		ReconciledIn: w.reconciled[matchKey(domain.MatchPayment, p.ID, "", "")]}
@@ -190,7 +190,7 @@ func (w *Work) Installments(f InstallmentFilter) (rows []InstallmentRow, total i
 
 func (w *Work) installmentRow(g *workGrant, in *InstallmentView, today string) InstallmentRow {
 	row := InstallmentRow{GrantID: g.view.ID, N: in.N, ProgramID: g.view.ProgramID, TalentID: g.view.TalentID,
-		TalentName: w.talentName(g.view.TalentID), Amount: in.Amount, DueDate: in.DueDate, State: in.State,
+		TalentName: w.talentName(g.view.TalentID), Amount: money(in.fen), DueDate: in.DueDate, State: in.State,
 		PaymentID: in.PaymentID, FiscalYear: in.FiscalYear}
 	if in.State == InstallmentScheduled && today != "" && in.DueDate < today {
 		row.DaysOverdue = daysBetween(in.DueDate, today)

@@ -37,10 +37,11 @@ func (w *Work) MatchStatement(entries []StatementEntry) []domain.StatementLine {
 		// the line is set against the first item, as mismatched.
 		var best *bankItem
 		note := ""
+		amount, _ := en.Amount.Fen() // parsed with two decimals: it fits
 		for _, it := range items {
 			signed := it.amount
 			if it.kind == domain.MatchPayment {
-				signed = signed.Neg()
+				signed = -signed
 			}
 			why := ""
 			switch {
@@ -50,7 +51,7 @@ func (w *Work) MatchStatement(entries []StatementEntry) []domain.StatementLine {
 				why = "already matched by line " + strconv.Itoa(taken[it.key])
 			case it.kind == domain.MatchPayment && w.paymentState(it) != domain.PaymentStateReleased:
 				why = "the payment is " + w.paymentState(it)
-			case signed.Cmp(en.Amount) != 0:
+			case signed != amount:
 				why = "the amount differs from the ledger's"
 			}
 			if why == "" {
@@ -62,7 +63,7 @@ func (w *Work) MatchStatement(entries []StatementEntry) []domain.StatementLine {
 			}
 		}
 		if best != nil {
-			expected := best.amount
+			expected := money(best.amount)
 			if best.kind == domain.MatchPayment {
 				expected = expected.Neg()
 			}
@@ -154,7 +155,7 @@ func (w *Work) BankFile(batch string) []BankInstruction {
 		if len(p.BankReference) <= len(prefix) || p.BankReference[:len(prefix)] != prefix {
 			continue
 		}
-		in := BankInstruction{PaymentID: p.ID, Amount: p.Amount, Reference: p.BankReference, ReleasedOn: p.ReleasedOn,
+		in := BankInstruction{PaymentID: p.ID, Amount: money(p.fen), Reference: p.BankReference, ReleasedOn: p.ReleasedOn,
 			ProgramID: wp.grant.view.ProgramID, GrantID: p.GrantID, Installment: p.Installment}
 		if t := w.talents[wp.grant.view.TalentID]; t != nil {
 			in.PayeeName, in.Account, in.Bank = t.name, t.bankAccount, t.bankName

@@ -17,6 +17,7 @@ import (
 // Nothing decides on it: approving or releasing from the inbox runs the
 // same commands, with the same checks on the streams, as anywhere else.
 type Work struct {
+	tally
 	mu sync.RWMutex
 	// grants in the order they were applied for; seq indexes it.
 	grants []*workGrant
@@ -39,7 +40,7 @@ type bankItem struct {
 	kind      string // domain.MatchPayment or domain.MatchRecovery
 	grant     *workGrant
 	paymentID string
-	amount    domain.Money
+	amount    int64 // fen
 	// key identifies the item in reconciled.
 	key string
 }
@@ -98,7 +99,7 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 		}
 		return
 	case *domain.GrantApplied:
-		g := &workGrant{seq: len(w.grants), appliedBy: ev.Metadata.Principal, view: *newGrantView(ev, e)}
+		g := &workGrant{seq: len(w.grants), appliedBy: ev.Metadata.Principal, view: *newGrantView(&w.tally, ev, e)}
 		w.grants = append(w.grants, g)
 		w.byID[e.GrantID] = g
 		return
@@ -127,16 +128,16 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 	if g == nil {
 		return
 	}
-	g.view.apply(ev, payload)
+	g.view.apply(&w.tally, ev, payload)
 	switch e := payload.(type) {
 	case *domain.PaymentPrepared:
 		w.payments = append(w.payments, &workPayment{seq: len(w.payments), grant: g, id: e.PaymentID})
 	case *domain.PaymentReleased:
 		w.byRef[e.BankReference] = append(w.byRef[e.BankReference], &bankItem{kind: domain.MatchPayment, grant: g,
-			paymentID: e.PaymentID, amount: e.Amount, key: matchKey(domain.MatchPayment, e.PaymentID, e.GrantID, e.BankReference)})
+			paymentID: e.PaymentID, amount: w.fen(e.Amount), key: matchKey(domain.MatchPayment, e.PaymentID, e.GrantID, e.BankReference)})
 	case *domain.RecoveryReceived:
 		w.byRef[e.BankReference] = append(w.byRef[e.BankReference], &bankItem{kind: domain.MatchRecovery, grant: g,
-			amount: e.Amount, key: matchKey(domain.MatchRecovery, "", e.GrantID, e.BankReference)})
+			amount: w.fen(e.Amount), key: matchKey(domain.MatchRecovery, "", e.GrantID, e.BankReference)})
 	case *domain.ObjectionResolved:
 		if e.Upheld {
 			g.upheld = true
@@ -194,4 +195,10 @@ func (g *workGrant) installment(n int) *InstallmentView {
 		return &g.view.Installments[n-1]
 	}
 	return nil
+}
+
+// outstanding is what the grant's clawback still asks, in fen.
+func (g *workGrant) outstanding() int64 {
+	f := &g.view.fen
+	return f.assessed - f.recovered - f.waived
 }
