@@ -40,6 +40,9 @@ type grantMeta struct {
 	Program string `json:"program"`
 	Talent  string `json:"talent"`
 	State   string `json:"state"`
+	// Applied and Approved are the grant's dates, for the list's filters.
+	Applied  string `json:"applied,omitempty"`
+	Approved string `json:"approved,omitempty"`
 }
 
 func grantKey(id string) []byte { return append([]byte("g/"), id...) }
@@ -145,6 +148,7 @@ func (m *Grants) changed(g *GrantView, meta bool) {
 	}
 	if meta {
 		gm.Program, gm.Talent, gm.State = g.ProgramID, g.TalentID, g.State
+		gm.Applied, gm.Approved = g.AppliedOn, g.ApprovedOn
 		d.metaDirty[g.ID] = true
 	}
 }
@@ -233,15 +237,15 @@ func storedGrant(g *GrantView) grantStored {
 
 // summary returns a grant's program, state and talent without reading
 // its view. m.mu is held.
-func (m *Grants) summary(id string) (program, state, talent string) {
+func (m *Grants) summary(id string) grantMeta {
 	if m.disk != nil {
 		if gm := m.disk.meta[id]; gm != nil {
-			return gm.Program, gm.State, gm.Talent
+			return *gm
 		}
-		return "", "", ""
+		return grantMeta{}
 	}
 	g := m.grants[id]
-	return g.ProgramID, g.State, g.TalentID
+	return grantMeta{ID: id, Program: g.ProgramID, Talent: g.TalentID, State: g.State, Applied: g.AppliedOn, Approved: g.ApprovedOn}
 }
 
 var _ Persistent = (*Grants)(nil)
