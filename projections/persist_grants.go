@@ -187,8 +187,9 @@ func (m *Grants) fromDisk(id string) *GrantView {
 	if err == nil {
 		err = json.Unmarshal(v, &sg)
 	}
-	if err == nil && (sg.View == nil || len(sg.Inst) != len(sg.View.Installments) || len(sg.Pay) != len(sg.View.Payments)) {
-		err = fmt.Errorf("its amounts do not match its installments and payments")
+	var g *GrantView
+	if err == nil {
+		g, err = sg.restore()
 	}
 	if err != nil {
 		// The summary names a grant whose view cannot be read: the
@@ -196,6 +197,15 @@ func (m *Grants) fromDisk(id string) *GrantView {
 		err = fmt.Errorf("projections: grant %s: its stored view is unreadable: %w", id, err)
 		m.disk.err.CompareAndSwap(nil, &err)
 		return nil
+	}
+	g.counts = m.programCounts[g.ProgramID]
+	return g
+}
+
+// restore returns the stored grant's view with its amounts in fen.
+func (sg *grantStored) restore() (*GrantView, error) {
+	if sg.View == nil || len(sg.Inst) != len(sg.View.Installments) || len(sg.Pay) != len(sg.View.Payments) {
+		return nil, fmt.Errorf("its amounts do not match its installments and payments")
 	}
 	g := sg.View
 	x := sg.Fen
@@ -207,8 +217,7 @@ func (m *Grants) fromDisk(id string) *GrantView {
 	for i := range g.Payments {
 		g.Payments[i].fen = sg.Pay[i]
 	}
-	g.counts = m.programCounts[g.ProgramID]
-	return g
+	return g, nil
 }
 
 // grantStored is a grant as stored: its view, and the amounts the model

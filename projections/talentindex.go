@@ -17,9 +17,14 @@ type TalentIndex struct {
 	mu      sync.RWMutex
 	entries []*talentEntry
 	byID    map[string]*talentEntry
+	// dirty holds the talents changed since the last Save once the
+	// index persists (see persist_work.go); nil while it lives in
+	// memory only.
+	dirty map[*talentEntry]bool
 }
 
 type talentEntry struct {
+	seq                    int    // its place in entries
 	id, name, employer     string // name and employer folded
 	category, tier         string
 	overseas               bool
@@ -39,15 +44,24 @@ func (x *TalentIndex) Apply(b Batch) {
 	for i := range b.Changes {
 		switch e := b.Changes[i].Payload.(type) {
 		case *domain.TalentRegistered:
-			t := &talentEntry{id: e.TalentID, name: Fold(e.Name), employer: Fold(e.Employer), category: e.PermitCategory,
+			t := &talentEntry{seq: len(x.entries), id: e.TalentID, name: Fold(e.Name), employer: Fold(e.Employer), category: e.PermitCategory,
 				tier: e.Tier, overseas: e.OverseasEngineer, registeredOn: e.RegisteredOn}
 			x.entries = append(x.entries, t)
 			x.byID[e.TalentID] = t
+			x.changed(t)
 		case *domain.TalentDeparted:
 			if t := x.byID[e.TalentID]; t != nil {
 				t.departed = e.DepartureDate
+				x.changed(t)
 			}
 		}
+	}
+}
+
+// changed notes that t changed since the last Save. x.mu is held.
+func (x *TalentIndex) changed(t *talentEntry) {
+	if x.dirty != nil {
+		x.dirty[t] = true
 	}
 }
 

@@ -32,6 +32,10 @@ type Work struct {
 	// reference, to the statement that matched it.
 	reconciled map[string]string
 	statements []*domain.BankStatementReconciled
+
+	// disk notes what changed since the last Save once the model
+	// persists (see persist_work.go); nil while it lives in memory only.
+	disk *workDisk
 }
 
 // bankItem is money the bank moved for the ledger: a released payment
@@ -89,19 +93,23 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 	switch e := payload.(type) {
 	case *domain.ProgramDefined:
 		w.notice[e.ProgramID] = e.NoticeDays
+		w.disk.programChanged(e.ProgramID)
 		return
 	case *domain.TalentRegistered:
 		w.talents[e.TalentID] = &workTalent{name: e.Name, bankAccount: e.BankAccount, bankName: e.BankName}
+		w.disk.talentChanged(e.TalentID)
 		return
 	case *domain.TalentDeparted:
 		if t := w.talents[e.TalentID]; t != nil {
 			t.departed = e.DepartureDate
+			w.disk.talentChanged(e.TalentID)
 		}
 		return
 	case *domain.GrantApplied:
 		g := &workGrant{seq: len(w.grants), appliedBy: ev.Metadata.Principal, view: *newGrantView(&w.tally, ev, e)}
 		w.grants = append(w.grants, g)
 		w.byID[e.GrantID] = g
+		w.disk.grantChanged(g)
 		return
 	case *domain.BudgetCarriedOver:
 		w.movedTo(e.GrantID, e.FiscalYear, e.Installments)
@@ -112,12 +120,7 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 		}
 		return
 	case *domain.BankStatementReconciled:
-		w.statements = append(w.statements, e)
-		for _, l := range e.Lines {
-			if l.Outcome == domain.LineMatched {
-				w.reconciled[matchKey(l.Kind, l.PaymentID, l.GrantID, l.Reference)] = e.StatementID
-			}
-		}
+		w.applyStatement(e)
 		return
 	}
 	gid := grantOf(payload)
@@ -129,18 +132,32 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 		return
 	}
 	g.view.apply(&w.tally, ev, payload)
+	w.disk.grantChanged(g)
 	switch e := payload.(type) {
 	case *domain.PaymentPrepared:
 		w.payments = append(w.payments, &workPayment{seq: len(w.payments), grant: g, id: e.PaymentID})
 	case *domain.PaymentReleased:
 		w.byRef[e.BankReference] = append(w.byRef[e.BankReference], &bankItem{kind: domain.MatchPayment, grant: g,
 			paymentID: e.PaymentID, amount: w.fen(e.Amount), key: matchKey(domain.MatchPayment, e.PaymentID, e.GrantID, e.BankReference)})
+		w.disk.refChanged(e.BankReference)
 	case *domain.RecoveryReceived:
 		w.byRef[e.BankReference] = append(w.byRef[e.BankReference], &bankItem{kind: domain.MatchRecovery, grant: g,
 			amount: w.fen(e.Amount), key: matchKey(domain.MatchRecovery, "", e.GrantID, e.BankReference)})
+		w.disk.refChanged(e.BankReference)
 	case *domain.ObjectionResolved:
 		if e.Upheld {
 			g.upheld = true
+		}
+	}
+}
+
+// applyStatement keeps a reconciled statement and notes what its lines
+// matched. w.mu is held.
+func (w *Work) applyStatement(e *domain.BankStatementReconciled) {
+	w.statements = append(w.statements, e)
+	for _, l := range e.Lines {
+		if l.Outcome == domain.LineMatched {
+			w.reconciled[matchKey(l.Kind, l.PaymentID, l.GrantID, l.Reference)] = e.StatementID
 		}
 	}
 }
@@ -161,6 +178,7 @@ func (w *Work) movedTo(grantID string, fy int, installments []int) {
 	if g == nil {
 		return
 	}
+	w.disk.grantChanged(g)
 	for _, n := range installments {
 		if in := g.installment(n); in != nil && in.State != InstallmentPaid {
 			in.FiscalYear = fy
