@@ -14,7 +14,7 @@ import (
 //	g/<n>          the n-th grant applied for: its view, who entered it,
 //	               whether an objection was upheld
 //	p/<n>          the n-th payment prepared: its grant and ID
-//	t/<id>         a talent's name, bank account and departure
+//	t/<id>         a talent's name and bank account
 //	n/<program>    a program's notice days
 //	r/<reference>  what the bank moved under a reference: released
 //	               payments and recoveries, in the order recorded
@@ -73,7 +73,6 @@ type workTalentStored struct {
 	Name        string `json:"name"`
 	BankAccount string `json:"bank_account,omitempty"`
 	BankName    string `json:"bank_name,omitempty"`
-	Departed    string `json:"departed,omitempty"`
 }
 
 // bankItemStored is a released payment or a recovery as stored, its
@@ -117,7 +116,7 @@ func (w *Work) Open(vs *viewstore.Model) error {
 		err = scan("t/", func(k string, v []byte) error {
 			var t workTalentStored
 			err := json.Unmarshal(v, &t)
-			w.talents[k] = &workTalent{name: t.Name, bankAccount: t.BankAccount, bankName: t.BankName, departed: t.Departed}
+			w.talents[k] = &workTalent{name: t.Name, bankAccount: t.BankAccount, bankName: t.BankName}
 			return err
 		})
 	}
@@ -209,7 +208,7 @@ func (w *Work) Save(b *viewstore.Batch) error {
 	}
 	for id := range d.talents {
 		t := w.talents[id]
-		v, err := json.Marshal(workTalentStored{Name: t.name, BankAccount: t.bankAccount, BankName: t.bankName, Departed: t.departed})
+		v, err := json.Marshal(workTalentStored{Name: t.name, BankAccount: t.bankAccount, BankName: t.bankName})
 		if err != nil {
 			return err
 		}

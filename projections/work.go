@@ -67,7 +67,6 @@ type workPayment struct {
 type workTalent struct {
 	name                  string
 	bankAccount, bankName string
-	departed              string
 }
 
 // NewWork returns an empty work model.
@@ -98,12 +97,6 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 	case *domain.TalentRegistered:
 		w.talents[e.TalentID] = &workTalent{name: e.Name, bankAccount: e.BankAccount, bankName: e.BankName}
 		w.disk.talentChanged(e.TalentID)
-		return
-	case *domain.TalentDeparted:
-		if t := w.talents[e.TalentID]; t != nil {
-			t.departed = e.DepartureDate
-			w.disk.talentChanged(e.TalentID)
-		}
 		return
 	case *domain.GrantApplied:
 		g := &workGrant{seq: len(w.grants), appliedBy: ev.Metadata.Principal, view: *newGrantView(&w.tally, ev, e)}
