@@ -130,7 +130,7 @@ func (w *Work) Open(vs *viewstore.Model) error {
 			if err != nil {
 				return err
 			}
-			if k != seqKey(len(w.grants)) {
+			if k != string(orderKey("", len(w.grants))) {
 				return fmt.Errorf("grant %d missing", len(w.grants))
 			}
 			g := &workGrant{seq: len(w.grants), view: *view, appliedBy: s.AppliedBy, upheld: s.Upheld}
@@ -147,7 +147,7 @@ func (w *Work) Open(vs *viewstore.Model) error {
 			}
 			g := w.byID[ids[0]]
 			switch {
-			case k != seqKey(len(w.payments)):
+			case k != string(orderKey("", len(w.payments))):
 				return fmt.Errorf("payment %d missing", len(w.payments))
 			case g == nil || g.payment(ids[1]) == nil:
 				return fmt.Errorf("payment %s of grant %s not found", ids[1], ids[0])
@@ -179,7 +179,7 @@ func (w *Work) Open(vs *viewstore.Model) error {
 			if err := json.Unmarshal(v, s); err != nil {
 				return err
 			}
-			if k != seqKey(len(w.statements)) {
+			if k != string(orderKey("", len(w.statements))) {
 				return fmt.Errorf("statement %d missing", len(w.statements))
 			}
 			w.applyStatement(s)
@@ -204,7 +204,7 @@ func (w *Work) Save(b *viewstore.Batch) error {
 		if err != nil {
 			return err
 		}
-		b.Set([]byte("g/"+seqKey(g.seq)), v)
+		b.Set(orderKey("g/", g.seq), v)
 	}
 	for id := range d.talents {
 		t := w.talents[id]
@@ -238,14 +238,14 @@ func (w *Work) Save(b *viewstore.Batch) error {
 		if err != nil {
 			return err
 		}
-		b.Set([]byte("p/"+seqKey(d.payments)), v)
+		b.Set(orderKey("p/", d.payments), v)
 	}
 	for ; d.statements < len(w.statements); d.statements++ {
 		v, err := json.Marshal(w.statements[d.statements])
 		if err != nil {
 			return err
 		}
-		b.Set([]byte("s/"+seqKey(d.statements)), v)
+		b.Set(orderKey("s/", d.statements), v)
 	}
 	clear(d.grants)
 	clear(d.talents)
@@ -253,9 +253,6 @@ func (w *Work) Save(b *viewstore.Batch) error {
 	clear(d.refs)
 	return nil
 }
-
-// seqKey is the n-th item's key after its prefix: n in 16 hex digits.
-func seqKey(n int) string { return fmt.Sprintf("%016x", n) }
 
 // The talent index on disk: "e/<n>" (n in 16 hex digits) the n-th talent
 // registered, its name and employer folded, category, tier, overseas,
@@ -288,7 +285,7 @@ func (x *TalentIndex) Open(vs *viewstore.Model) error {
 			bad = fmt.Errorf("talent_index: stored talent unreadable: %w", err)
 			return false
 		}
-		if string(k[2:]) != seqKey(len(x.entries)) {
+		if string(k[2:]) != string(orderKey("", len(x.entries))) {
 			bad = fmt.Errorf("talent_index: talent %d missing", len(x.entries))
 			return false
 		}
@@ -318,7 +315,7 @@ func (x *TalentIndex) Save(b *viewstore.Batch) error {
 		if err != nil {
 			return err
 		}
-		b.Set([]byte("e/"+seqKey(t.seq)), v)
+		b.Set(orderKey("e/", t.seq), v)
 	}
 	clear(x.dirty)
 	return nil
