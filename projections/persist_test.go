@@ -74,8 +74,18 @@ func TestResumedModelsAnswerAsTheFold(t *testing.T) {
 			}
 			p = openViews(t, dir)
 			fold(t, p, evs[done:])
-			if got, w := projectionstest.Dump(p), projectionstest.Dump(want); got != w {
+			w := projectionstest.Dump(want)
+			if got := projectionstest.Dump(p); got != w {
 				t.Fatalf("%s stopped at %v: the resumed models differ from the fold:\n%s", name, stops, firstDiff(got, w))
+			}
+			if err := p.CloseViews(); err != nil {
+				t.Fatal(err)
+			}
+			// And what the last part changed is stored: reopened,
+			// the models answer the same.
+			p = openViews(t, dir)
+			if got := projectionstest.Dump(p); got != w {
+				t.Fatalf("%s stopped at %v and at the end: the reopened models differ from the fold:\n%s", name, stops, firstDiff(got, w))
 			}
 			if err := p.CloseViews(); err != nil {
 				t.Fatal(err)

@@ -14,8 +14,9 @@ import (
 // workBooks records a ledger with something in every queue of the work
 // model: an application to review, a notice to open, payments to approve,
 // to release and failed, an installment due, payments released in two
-// bank batches (one reversed), a departure, and a bank statement
-// reconciled against them, with a payment released after it.
+// bank batches (one reversed), a departure, a bank statement reconciled
+// against them with a payment released after it, and a year-end close
+// that carries an installment over.
 func workBooks(t *testing.T) []eventstore.Event {
 	b := newBooks(t)
 	clerk := func(eff string) domain.CommandMeta { return b.meta("clara", domain.RoleClerk, eff) }
@@ -31,6 +32,11 @@ func workBooks(t *testing.T) []eventstore.Event {
 		NoticeDays: 5}))
 	b.must(b.svc.AppropriateBudget(b.ctx, domain.AppropriateBudget{Meta: approver("2024-01-02"), ProgramID: "quick", FiscalYear: 2024,
 		Amount: yuan("1000000.00")}))
+	b.must(b.svc.DefineProgram(b.ctx, domain.DefineProgram{Meta: b.meta("ada", domain.RoleAdmin, "2024-01-01"), ProgramID: "rent",
+		Name: "Rent", Kind: domain.KindRent, Caps: caps, Schedule: domain.Schedule{Percentages: pct(50, 50), IntervalMonths: 12},
+		ServiceMonths: 24}))
+	b.must(b.svc.AppropriateBudget(b.ctx, domain.AppropriateBudget{Meta: approver("2024-01-02"), ProgramID: "rent", FiscalYear: 2024,
+		Amount: yuan("500000.00")}))
 	var talents []string
 	for _, r := range []domain.RegisterTalent{
 		{Name: "王小明", PermitCategory: "A", Tier: "A", Employer: "Pinghu Optics", BankAccount: "6222000000000001", BankName: "ICBC Pinghu"},
@@ -59,6 +65,11 @@ func workBooks(t *testing.T) []eventstore.Event {
 	g3 := b.grant(talents[2], "10000.00", "2024-02-01")
 	g4 := b.grant(talents[3], "15000.00", "2024-02-01")
 	b.grant(talents[0], "5000.00", "2024-02-01") // its installment stays due
+	g7 := b.must(b.svc.ApplyGrant(b.ctx, domain.ApplyGrant{Meta: clerk("2024-02-01"), TalentID: talents[1], ProgramID: "rent",
+		AmountRequested: yuan("60000.00")}))
+	b.must(b.svc.ReviewGrant(b.ctx, domain.ReviewGrant{Meta: b.meta("rita", domain.RoleReviewer, "2024-02-01"), GrantID: g7,
+		Decision: "approve"}))
+	b.must(b.svc.ApproveGrant(b.ctx, domain.ApproveGrant{Meta: approver("2024-02-01"), GrantID: g7})) // two years
 
 	b.at("2024-03-01 10:00")
 	p1 := prepare(g1, "2024-03-01")
@@ -117,6 +128,20 @@ func workBooks(t *testing.T) []eventstore.Event {
 	p5 := prepare(g4, "2024-04-02")
 	approve(p5, "2024-04-02")
 	release(p5, "2024-04-02", "B2-1")
+
+	// The year-end close carries the two-year grant's first installment
+	// over, long after the grant last changed.
+	b.at("2025-01-06 10:00")
+	b.must(b.svc.AppropriateBudget(b.ctx, domain.AppropriateBudget{Meta: approver("2025-01-02"), ProgramID: "rent", FiscalYear: 2025,
+		Amount: yuan("500000.00")}))
+	closing := func(who string) domain.CommandMeta {
+		m := b.meta(who, domain.RoleApprover, "2025-01-06")
+		m.Reason = "year-end close"
+		return m
+	}
+	b.must(b.svc.RequestYearEndClose(b.ctx, domain.YearEndCommand{Meta: closing("alan"), ProgramID: "rent", FiscalYear: 2024,
+		CarryOver: []domain.CarryOver{{GrantID: g7, Reason: "lease signed in December"}}}))
+	b.must(b.svc.ConfirmYearEndClose(b.ctx, domain.YearEndCommand{Meta: closing("abe"), ProgramID: "rent", FiscalYear: 2024}))
 
 	var evs []eventstore.Event
 	it = b.store.ReadAll(context.Background(), eventstore.Start)
