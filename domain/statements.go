@@ -73,6 +73,30 @@ type BankStatementReconciled struct {
 // EventType implements Event.
 func (*BankStatementReconciled) EventType() string { return TypeBankStatementReconciled }
 
+// NewBankStatement returns the statement of a file whose bytes have the
+// SHA-256 digest (hex), with its lines as matched: its ID, the value dates
+// its lines span and how many lines had each outcome.
+func NewBankStatement(digest string, lines []StatementLine) BankStatementReconciled {
+	st := BankStatementReconciled{StatementID: StatementID(digest), Digest: digest, Lines: lines}
+	for i, l := range lines {
+		if i == 0 || l.ValueDate < st.From {
+			st.From = l.ValueDate
+		}
+		if l.ValueDate > st.To {
+			st.To = l.ValueDate
+		}
+		switch l.Outcome {
+		case LineMatched:
+			st.Matched++
+		case LineMismatched:
+			st.Mismatched++
+		default:
+			st.Unmatched++
+		}
+	}
+	return st
+}
+
 const prefixStatement = "s"
 
 func streamStatement(id string) string { return "statement-" + id }

@@ -126,24 +126,7 @@ func (s *Server) handleStatementImport(r *http.Request, body []byte, m domain.Co
 		return 0, nil, err
 	}
 	sum := sha256.Sum256(body)
-	st := domain.BankStatementReconciled{Digest: hex.EncodeToString(sum[:]), Lines: s.proj.Work().MatchStatement(entries)}
-	st.StatementID = domain.StatementID(st.Digest)
-	for i, l := range st.Lines {
-		if i == 0 || l.ValueDate < st.From {
-			st.From = l.ValueDate
-		}
-		if l.ValueDate > st.To {
-			st.To = l.ValueDate
-		}
-		switch l.Outcome {
-		case domain.LineMatched:
-			st.Matched++
-		case domain.LineMismatched:
-			st.Mismatched++
-		default:
-			st.Unmatched++
-		}
-	}
+	st := domain.NewBankStatement(hex.EncodeToString(sum[:]), s.proj.Work().MatchStatement(entries))
 	res, err := s.svc.ReconcileStatement(r.Context(), domain.ReconcileStatement{Meta: m, Statement: st})
 	if err != nil {
 		return 0, nil, err

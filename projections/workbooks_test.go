@@ -98,23 +98,11 @@ func workBooks(t *testing.T) []eventstore.Event {
 	}
 	it.Close()
 	sum := sha256.Sum256([]byte("march"))
-	st := domain.BankStatementReconciled{Digest: hex.EncodeToString(sum[:]), From: "2024-03-01", To: "2024-03-01"}
-	st.StatementID = domain.StatementID(st.Digest)
-	st.Lines = p.Work().MatchStatement([]projections.StatementEntry{
+	st := domain.NewBankStatement(hex.EncodeToString(sum[:]), p.Work().MatchStatement([]projections.StatementEntry{
 		{Line: 2, ValueDate: "2024-03-01", Reference: "B1-1", Amount: yuan("-30000.00")},
 		{Line: 3, ValueDate: "2024-03-01", Reference: "B1-2", Amount: yuan("-15000.00")},
 		{Line: 4, ValueDate: "2024-03-01", Reference: "X-9", Amount: yuan("12.00")},
-	})
-	for _, l := range st.Lines {
-		switch l.Outcome {
-		case domain.LineMatched:
-			st.Matched++
-		case domain.LineMismatched:
-			st.Mismatched++
-		default:
-			st.Unmatched++
-		}
-	}
+	}))
 	b.at("2024-04-01 10:00")
 	b.must(b.svc.ReconcileStatement(b.ctx, domain.ReconcileStatement{Meta: treasurer("2024-04-01"), Statement: st}))
 
