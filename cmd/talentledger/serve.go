@@ -152,6 +152,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	app.metricsAddr = cfg.metricsAddr
 	app.tls = tlsConfig
 	app.timeouts = cfg.limits.timeouts
+	app.signins = signinJournal(cfg.data)
 	return app.serve(ctx, cfg.addr, nil)
 }
 
@@ -194,6 +195,10 @@ type app struct {
 	// preflight, when set, runs before serve listens or reconciles,
 	// while the read models catch up; its error ends serve.
 	preflight func(context.Context) error
+	// auditPub checks the signed heads the web console shows; signins
+	// is the console's sign-in journal (empty: kept in memory).
+	auditPub ed25519.PublicKey
+	signins  string
 }
 
 func newApp(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger) *app {
@@ -226,7 +231,11 @@ func newAppWithService(store eventstore.Store, principals *ledgerhttp.Principals
 	}
 	api := ledgerhttp.New(cfg)
 	m.watchProjections(store, proj)
-	return &app{store: store, svc: svc, proj: proj, api: api, log: log, metrics: m}
+	a := &app{store: store, svc: svc, proj: proj, api: api, log: log, metrics: m}
+	if auditKey != nil {
+		a.auditPub = auditKey.Public().(ed25519.PublicKey)
+	}
+	return a
 }
 
 // runProjections feeds the read models until ctx is done, resubscribing
@@ -342,7 +351,15 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 		}
 	}
 
+	handler, closeConsole, cerr := a.withConsole(handler)
+	if cerr == nil {
+		defer closeConsole()
+	}
 	ln, err := net.Listen("tcp", addr)
+	if err == nil && cerr != nil {
+		ln.Close()
+		err = fmt.Errorf("web console: %w", cerr)
+	}
 	stopMetrics := func() {}
 	if err == nil && a.metricsAddr != "" {
 		if _, stopMetrics, err = a.metrics.serveMetrics(a.metricsAddr, a.log); err != nil {
