@@ -88,7 +88,8 @@ func (c *Console) handleFunds(w http.ResponseWriter, r *http.Request, s *session
 	d := fundsData{}
 	d.Funds, d.Totals = v.Funds(r.URL.Query().Get("as_of"))
 	_, pt := v.Projects(projections.ProjectFilter{})
-	d.BySector = groupChart(pt.BySector, func(k string) string { return k })
+	lang := langOf(r)
+	d.BySector = groupChart(pt.BySector, func(k string) string { return msg(lang, "sector."+k) })
 	names := map[string]string{}
 	for _, f := range d.Funds {
 		names[f.ID] = f.Name

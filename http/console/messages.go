@@ -190,6 +190,10 @@ var catalogue = map[string]text{
 	"alert.idle_cash": {"资金闲置", "idle cash"}, "alert.term_ending": {"存续期将满", "term ending"},
 	"alert.concentration": {"集中度超限", "concentration"},
 
+	"sector.semiconductors": {"半导体", "semiconductors"}, "sector.high_end_equipment": {"高端装备", "high-end equipment"},
+	"sector.new_materials": {"新材料", "new materials"}, "sector.biomedicine": {"生物医药", "biomedicine"},
+	"sector.new_energy": {"新能源", "new energy"}, "sector.digital_economy": {"数字经济", "digital economy"}, "sector.other": {"其他", "other"},
+
 	"apartments.title": {"人才公寓", "Talent apartments"},
 	"apartments.none":  {"没有人才公寓租金补贴。", "No apartment rent grants."},
 

@@ -20,6 +20,8 @@ type page struct {
 	Title   string // message key
 	Lang    string
 	Session *session
+	Me      string   // the signed-in principal
+	Roles   []string // and its roles
 	CSRF    string
 	Idem    string // a fresh Idempotency-Key for the page's forms
 	Flash   string
@@ -115,6 +117,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, s *session, sta
 		p.Unit = "yuan"
 	}
 	if s != nil {
+		p.Me, p.Roles = s.principal, s.roles
 		for _, n := range nav {
 			if n.roles == nil || anyOf(s, n.roles) {
 				cur := n.href == r.URL.Path || (n.href != "/" && strings.HasPrefix(r.URL.Path, n.href+"/"))
