@@ -2,11 +2,11 @@ package projections
 
 import (
 	"sort"
+	"sync"
 
 	"github.com/shopspring/decimal"
 
 	"talentledger/domain"
-	"talentledger/eventstore"
 )
 
 // FundView is what a fund manager asks of a fund.
@@ -98,7 +98,10 @@ type Alert struct {
 	ProjectID string `json:"project_id,omitempty"`
 }
 
-type fundModels struct {
+// Funds is the government guidance funds and the projects they invested
+// in.
+type Funds struct {
+	mu           sync.RWMutex
 	funds        map[string]*FundView
 	fundOrder    []string
 	projects     map[string]*ProjectView
@@ -106,13 +109,24 @@ type fundModels struct {
 	pendingFunds map[string]bool
 }
 
-func (p *Projector) initFunds() {
-	p.fm = &fundModels{funds: map[string]*FundView{}, projects: map[string]*ProjectView{}, pendingFunds: map[string]bool{}}
-	p.extra = append(p.extra, p.applyFund)
+// NewFunds returns an empty funds model.
+func NewFunds() *Funds {
+	return &Funds{funds: map[string]*FundView{}, projects: map[string]*ProjectView{}, pendingFunds: map[string]bool{}}
 }
 
-func (p *Projector) applyFund(_ *eventstore.Event, payload domain.Event) {
-	fm := p.fm
+// Name implements Model.
+func (m *Funds) Name() string { return "funds" }
+
+// Apply implements Model.
+func (m *Funds) Apply(b Batch) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range b.Changes {
+		m.apply(b.Changes[i].Payload)
+	}
+}
+
+func (fm *Funds) apply(payload domain.Event) {
 	switch e := payload.(type) {
 	case *domain.FundEstablished:
 		fm.funds[e.FundID] = &FundView{ID: e.FundID, Name: e.Name, FundType: e.FundType, Manager: e.Manager, Target: e.Target,
@@ -226,13 +240,13 @@ func (pr *ProjectView) settle() ProjectView {
 	return v
 }
 
-// fundLocked computes a fund's view as of a date. p.mu is held.
-func (p *Projector) fundLocked(id, asOf string) FundView {
-	f := *p.fm.funds[id]
+// fundLocked computes a fund's view as of a date. m.mu is held.
+func (m *Funds) fundLocked(id, asOf string) FundView {
+	f := *m.funds[id]
 	f.LPs = append([]LPView{}, f.LPs...)
 	f.HeldAtCost, f.Valuation = domain.Zero, domain.Zero
-	for _, pid := range p.fm.projectOrder {
-		pr := p.fm.projects[pid]
+	for _, pid := range m.projectOrder {
+		pr := m.projects[pid]
 		if pr.FundID != id {
 			continue
 		}
@@ -249,14 +263,14 @@ func (p *Projector) fundLocked(id, asOf string) FundView {
 	}
 	f.MOIC = multiple(f.Valuation.Add(f.Distributions), f.Invested)
 	f.TVPI = multiple(f.Valuation.Add(f.Distributions).Add(f.IdleCash), f.PaidIn)
-	f.Alerts = p.fundAlerts(&f, asOf)
+	f.Alerts = m.fundAlerts(&f, asOf)
 	f.lots = nil
 	return f
 }
 
 // fundAlerts flags idle cash older than 12 months, a term ending within 12
 // months, and investments above the fund's concentration limit.
-func (p *Projector) fundAlerts(f *FundView, asOf string) []Alert {
+func (m *Funds) fundAlerts(f *FundView, asOf string) []Alert {
 	alerts := []Alert{}
 	if asOf == "" {
 		return alerts
@@ -273,8 +287,8 @@ func (p *Projector) fundAlerts(f *FundView, asOf string) []Alert {
 		alerts = append(alerts, Alert{Kind: "term_ending", FundID: f.ID, Message: msg})
 	}
 	limit := f.Target.Percent(f.ConcentrationLimitPct)
-	for _, pid := range p.fm.projectOrder {
-		pr := p.fm.projects[pid]
+	for _, pid := range m.projectOrder {
+		pr := m.projects[pid]
 		if pr.FundID != f.ID || pr.Status == domain.InvestmentExited || pr.Status == domain.InvestmentWrittenOff {
 			continue
 		}
@@ -303,13 +317,13 @@ type FundTotals struct {
 }
 
 // Funds lists the funds as of a date (for alerts), with their totals.
-func (p *Projector) Funds(asOf string) ([]FundView, FundTotals) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	out := make([]FundView, 0, len(p.fm.fundOrder))
+func (m *Funds) Funds(asOf string) ([]FundView, FundTotals) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]FundView, 0, len(m.fundOrder))
 	var t FundTotals
-	for _, id := range p.fm.fundOrder {
-		f := p.fundLocked(id, asOf)
+	for _, id := range m.fundOrder {
+		f := m.fundLocked(id, asOf)
 		out = append(out, f)
 		t.Funds++
 		t.Projects += f.Projects
@@ -323,13 +337,13 @@ func (p *Projector) Funds(asOf string) ([]FundView, FundTotals) {
 }
 
 // Fund returns one fund as of a date.
-func (p *Projector) Fund(id, asOf string) (FundView, bool) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.fm.funds[id] == nil {
+func (m *Funds) Fund(id, asOf string) (FundView, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.funds[id] == nil {
 		return FundView{}, false
 	}
-	return p.fundLocked(id, asOf), true
+	return m.fundLocked(id, asOf), true
 }
 
 // ProjectFilter selects projects; empty fields match all.
@@ -359,13 +373,13 @@ type GroupTotal struct {
 
 // Projects lists the investments that match, in the order they were
 // approved, with totals by sector and by fund.
-func (p *Projector) Projects(f ProjectFilter) ([]ProjectView, ProjectTotals) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
+func (m *Funds) Projects(f ProjectFilter) ([]ProjectView, ProjectTotals) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	out := []ProjectView{}
 	t := ProjectTotals{BySector: map[string]*GroupTotal{}, ByFund: map[string]*GroupTotal{}}
-	for _, id := range p.fm.projectOrder {
-		pr := p.fm.projects[id]
+	for _, id := range m.projectOrder {
+		pr := m.projects[id]
 		if (f.FundID != "" && pr.FundID != f.FundID) || (f.Sector != "" && pr.Sector != f.Sector) || (f.Status != "" && pr.Status != f.Status) {
 			continue
 		}
@@ -392,8 +406,8 @@ func group(m map[string]*GroupTotal, k string) *GroupTotal {
 }
 
 // FundAlerts lists every fund's alerts as of a date.
-func (p *Projector) FundAlerts(asOf string) []Alert {
-	funds, _ := p.Funds(asOf)
+func (m *Funds) FundAlerts(asOf string) []Alert {
+	funds, _ := m.Funds(asOf)
 	out := []Alert{}
 	for _, f := range funds {
 		out = append(out, f.Alerts...)
@@ -404,13 +418,15 @@ func (p *Projector) FundAlerts(asOf string) []Alert {
 
 // PendingFunds lists funds that appropriated to programs, for
 // reconciliation to check that each budget side was written.
-func (p *Projector) PendingFunds() []string {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
+func (m *Funds) PendingFunds() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	var ids []string
-	for id := range p.fm.pendingFunds {
+	for id := range m.pendingFunds {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	return ids
 }
+
+var _ Model = (*Funds)(nil)
