@@ -27,6 +27,7 @@ type item struct {
 
 type section struct {
 	Key   string
+	ID    string
 	Items []item
 }
 
@@ -95,7 +96,7 @@ func (c *Console) handleInbox(w http.ResponseWriter, r *http.Request, s *session
 			}
 			return items[i].Since < items[j].Since
 		})
-		secs = append(secs, section{Key: k, Items: items})
+		secs = append(secs, section{Key: k, ID: strings.ReplaceAll(k, ".", "-"), Items: items})
 	}
 	d := inboxData{Sections: secs, Today: today}
 	if s.has(domain.RoleFundManager) {
