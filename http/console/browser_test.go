@@ -56,7 +56,13 @@ type driver struct {
 	ctx  context.Context
 	e    *env
 	shot string // the screenshot directory
+	// docs, when set, also receives the screenshots the README shows.
+	docs string
 }
+
+// readmeShots are the screenshots committed in docs/screenshots.
+var readmeShots = map[string]bool{"grants": true, "grant-trail": true, "payments-result": true, "funds": true,
+	"audit-en": true, "inbox-phone": true}
 
 func (d *driver) do(steps ...chromedp.Action[chromedp.Void]) {
 	d.t.Helper()
@@ -143,6 +149,11 @@ func (d *driver) screenshot(name string) {
 	if err := os.WriteFile(filepath.Join(d.shot, name+".png"), png, 0o644); err != nil {
 		d.t.Fatal(err)
 	}
+	if d.docs != "" && readmeShots[name] {
+		if err := os.WriteFile(filepath.Join(d.docs, name+".png"), png, 0o644); err != nil {
+			d.t.Fatal(err)
+		}
+	}
 }
 
 var reHan = regexp.MustCompile(`\p{Han}`)
@@ -150,20 +161,18 @@ var reHan = regexp.MustCompile(`\p{Han}`)
 // TestBrowserJourneys drives the console in Chromium through the day of
 // each role, checking what each page shows and what the ledger holds
 // afterwards. Screenshots of the main pages, in Chinese and in English,
-// go to a directory named in the log, or to $CONSOLE_SCREENSHOTS.
+// go to a directory named in the log; with $CONSOLE_SCREENSHOTS set, the
+// README's few go there too (see docs/console.md).
 func TestBrowserJourneys(t *testing.T) {
 	ctx := browserCtx(t)
 	e := newEnv(t)
 	s := e.seedLedger()
-	dir := os.Getenv("CONSOLE_SCREENSHOTS")
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "console-screenshots-"); err != nil {
-			t.Fatal(err)
-		}
+	dir, err := os.MkdirTemp("", "console-screenshots-")
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("screenshots in %s", dir)
-	d := &driver{t: t, ctx: ctx, e: e, shot: dir}
+	d := &driver{t: t, ctx: ctx, e: e, shot: dir, docs: os.Getenv("CONSOLE_SCREENSHOTS")}
 	var entered string
 
 	t.Run("clerk enters an application", func(t *testing.T) {
@@ -286,6 +295,7 @@ func TestBrowserJourneys(t *testing.T) {
 		if events < 4 || verified != events || d.count("#trail .unverified") != 0 {
 			t.Fatalf("trail: %d events, %d verified against the signed head", events, verified)
 		}
+		d.do(chromedp.ScrollIntoView(chromedp.CSS("#trail")))
 		d.screenshot("grant-trail")
 		d.open("/audit")
 		if d.count("#chain-ok") != 1 || d.count("#head-ok") != 1 {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -87,6 +88,8 @@ func funcs(lang string) template.FuncMap {
 		"short":  func(s string, n int) string { return shorten(s, n) },
 		"join":   strings.Join,
 		"list1":  func(b button) []button { return []button{b} },
+		// when shows an instant in the city's time.
+		"when": func(t time.Time) string { return t.In(domain.CityTime).Format("2006-01-02 15:04:05") },
 		"dict": func(kv ...any) map[string]any {
 			m := map[string]any{}
 			for i := 0; i+1 < len(kv); i += 2 {
