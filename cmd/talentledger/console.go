@@ -8,10 +8,6 @@ import (
 	"talentledger/http/console"
 )
 
-// signinJournal is the file, in the data directory, where the web console
-// records sign-ins, sign-outs and failed sign-ins.
-func signinJournal(data string) string { return filepath.Join(data, "console-signins.jsonl") }
-
 // withConsole serves the web console at / beside the API. The console
 // makes its requests to api, the same handler the network reaches, so
 // the integrity guard and every check of the API apply to it.

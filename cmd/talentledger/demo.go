@@ -94,7 +94,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	a.metricsAddr = cfg.metricsAddr
 	a.tls = tlsConfig
 	a.timeouts = cfg.limits.timeouts
-	a.signins = signinJournal(cfg.data)
+	a.signins = cfg.signinJournal(log)
 	last, err := store.LastPosition(ctx)
 	if err != nil {
 		g.close()

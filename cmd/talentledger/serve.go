@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,9 @@ type serveConfig struct {
 	limits      limitsConfig
 	// integ is the witness, self-check and scrub configuration.
 	integ integrityConfig
+	// signins is the web console's sign-in journal; empty for the data
+	// directory's (embedded store) or memory only (EventStoreDB).
+	signins string
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
@@ -57,8 +61,24 @@ func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API (CORS); empty: CORS off")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", ledgerhttp.DefaultMaxInFlight, "requests served at once; more are answered 503 (negative: no cap)")
 	fs.IntVar(&c.maxBackdate, "max-backdate", domain.DefaultMaxBackdate, "days before the server's date a command's effective_date may lie; older history enters by import")
+	fs.StringVar(&c.signins, "console-signins", "", "file the web console appends sign-ins to (default: console-signins.jsonl in --data with the embedded store; with EventStoreDB, memory only unless given)")
 	c.limits.register(fs)
 	c.integ.register(fs)
+}
+
+// signinJournal returns the web console's sign-in journal: the flag's,
+// else the data directory's with the embedded store; with EventStoreDB,
+// whose servers keep no data directory, none (memory only, said in the
+// log).
+func (c *serveConfig) signinJournal(log *slog.Logger) string {
+	switch {
+	case c.signins != "":
+		return c.signins
+	case c.store == "":
+		return filepath.Join(c.data, "console-signins.jsonl")
+	}
+	log.Warn("the web console keeps its sign-in records in memory only: give --console-signins FILE to keep them")
+	return ""
 }
 
 // serviceOptions returns the domain options the flags set.
@@ -152,7 +172,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	app.metricsAddr = cfg.metricsAddr
 	app.tls = tlsConfig
 	app.timeouts = cfg.limits.timeouts
-	app.signins = signinJournal(cfg.data)
+	app.signins = cfg.signinJournal(log)
 	return app.serve(ctx, cfg.addr, nil)
 }
 

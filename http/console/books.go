@@ -11,6 +11,7 @@ import (
 
 	"talentledger/domain"
 	"talentledger/domain/auditproof"
+	"talentledger/eventstore"
 	"talentledger/projections"
 )
 
@@ -207,7 +208,9 @@ var downloads = map[string]string{
 	"journal.csv": "/v1/export/journal.csv",
 }
 
-// handleDownload passes an export of the API through, as the principal.
+// handleDownload streams an export of the API through, as the principal:
+// its answer goes straight to the browser unless it is a refusal, which
+// is shown as a page.
 func (c *Console) handleDownload(w http.ResponseWriter, r *http.Request, s *session) {
 	name := mux.Vars(r)["file"]
 	p, ok := downloads[name]
@@ -218,33 +221,99 @@ func (c *Console) handleDownload(w http.ResponseWriter, r *http.Request, s *sess
 	if q := r.URL.RawQuery; q != "" {
 		p += "?" + q
 	}
-	res := c.call(r.Context(), r, s, http.MethodGet, p, nil)
-	if !res.ok() {
-		c.failAPI(w, r, s, res)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, p, nil)
+	if err != nil {
+		c.fail(w, r, s, http.StatusBadRequest, domain.EINVALID, "")
 		return
 	}
-	for _, h := range []string{"Content-Type", "Content-Disposition"} {
-		if v := res.Header.Get(h); v != "" {
-			w.Header().Set(h, v)
+	req.RequestURI, req.Host, req.RemoteAddr = p, r.Host, r.RemoteAddr
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	sw := &streamWriter{w: w, name: name}
+	c.api.ServeHTTP(sw, req)
+	if sw.refused != nil {
+		res := apiResult{Status: sw.refused.code(), Body: sw.refused.body.Bytes()}
+		var pr struct {
+			Code   string `json:"code"`
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal(res.Body, &pr)
+		res.Code, res.Detail = pr.Code, pr.Detail
+		c.failAPI(w, r, s, res)
+	}
+}
+
+// streamWriter passes a successful answer through to the browser as a
+// download, and keeps a refusal aside.
+type streamWriter struct {
+	w       http.ResponseWriter
+	name    string
+	header  http.Header
+	started bool
+	refused *recorder
+}
+
+func (sw *streamWriter) Header() http.Header {
+	if sw.header == nil {
+		sw.header = http.Header{}
+	}
+	return sw.header
+}
+
+func (sw *streamWriter) WriteHeader(code int) {
+	if sw.started || sw.refused != nil {
+		return
+	}
+	if code >= 300 {
+		sw.refused = &recorder{header: sw.header, status: code}
+		return
+	}
+	sw.started = true
+	h := sw.w.Header()
+	for _, k := range []string{"Content-Type", "Content-Disposition"} {
+		if v := sw.Header().Get(k); v != "" {
+			h.Set(k, v)
 		}
 	}
-	if w.Header().Get("Content-Disposition") == "" {
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	if h.Get("Content-Disposition") == "" {
+		h.Set("Content-Disposition", `attachment; filename="`+sw.name+`"`)
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(res.Body)
+	h.Set("Cache-Control", "no-store")
+	sw.w.WriteHeader(code)
 }
+
+func (sw *streamWriter) Write(b []byte) (int, error) {
+	if !sw.started && sw.refused == nil {
+		sw.WriteHeader(http.StatusOK)
+	}
+	if sw.refused != nil {
+		return sw.refused.Write(b)
+	}
+	return sw.w.Write(b)
+}
+
+// Flush and Unwrap let the API stream and extend its write deadline.
+func (sw *streamWriter) Flush() {
+	if f, ok := sw.w.(http.Flusher); ok && sw.started {
+		f.Flush()
+	}
+}
+
+func (sw *streamWriter) Unwrap() http.ResponseWriter { return sw.w }
 
 // handleProof downloads the inclusion proof of the event at ?position=.
 func (c *Console) handleProof(w http.ResponseWriter, r *http.Request, s *session) {
 	pos := r.URL.Query().Get("position")
+	if _, ok := eventstore.ParseUint(pos); !ok {
+		c.fail(w, r, s, http.StatusBadRequest, domain.EINVALID, "position must be a log position such as 42")
+		return
+	}
 	res := c.call(r.Context(), r, s, http.MethodGet, "/v1/audit/proofs/inclusion?position="+url.QueryEscape(pos), nil)
 	if !res.ok() {
 		c.failAPI(w, r, s, res)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Disposition", `attachment; filename="proof-`+strconv.Quote(pos)[1:len(strconv.Quote(pos))-1]+`.json"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="proof-`+pos+`.json"`)
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(res.Body)
 }
@@ -321,4 +390,3 @@ func (c *Console) handleSessionRevoke(w http.ResponseWriter, r *http.Request, s 
 	c.setFlash(s, "flash.revoked", who)
 	http.Redirect(w, r, "/access", http.StatusSeeOther)
 }
-

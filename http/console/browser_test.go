@@ -93,7 +93,7 @@ func (d *driver) text(sel string) string {
 
 func (d *driver) count(sel string) int {
 	d.t.Helper()
-	return run(d, chromedp.Evaluate[int](`document.querySelectorAll(` + quoteJS(sel) + `).length`))
+	return run(d, chromedp.Evaluate[int](`document.querySelectorAll(`+quoteJS(sel)+`).length`))
 }
 
 func (d *driver) location() string { d.t.Helper(); return run(d, chromedp.Location()) }

@@ -19,7 +19,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"time"
@@ -149,16 +148,17 @@ func (c *Console) Routes() []Route { return slices.Clone(c.routes) }
 // Router returns the console's router, for walking its routes.
 func (c *Console) Router() *mux.Router { return c.router }
 
-// Mount returns a handler serving the API under /v1/ and its own
-// unauthenticated paths, and the console everywhere else.
+// Mount returns a handler serving the console's pages and the API:
+// a path of the console goes to it, every other one (/v1/…, /healthz,
+// /readyz, /openapi.json, and paths of neither) to the API.
 func (c *Console) Mount(api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		if strings.HasPrefix(p, "/v1/") || p == "/v1" || p == "/healthz" || p == "/readyz" || p == "/openapi.json" {
-			api.ServeHTTP(w, r)
+		var m mux.RouteMatch
+		if !strings.HasPrefix(r.URL.Path, "/v1/") && c.router.Match(r, &m) && (m.MatchErr == nil || m.MatchErr == mux.ErrMethodMismatch) {
+			c.ServeHTTP(w, r)
 			return
 		}
-		c.ServeHTTP(w, r)
+		api.ServeHTTP(w, r)
 	})
 }
 
@@ -237,8 +237,11 @@ func (c *Console) call(ctx context.Context, r *http.Request, s *session, method,
 		}
 		rd = bytes.NewReader(b)
 	}
-	req := httptest.NewRequestWithContext(ctx, method, path, rd)
-	req.RemoteAddr = r.RemoteAddr
+	req, err := http.NewRequestWithContext(ctx, method, path, rd)
+	if err != nil {
+		return apiResult{Status: http.StatusBadRequest, Code: domain.EINVALID}
+	}
+	req.RequestURI, req.Host, req.RemoteAddr = path, r.Host, r.RemoteAddr
 	if s != nil {
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
@@ -248,9 +251,9 @@ func (c *Console) call(ctx context.Context, r *http.Request, s *session, method,
 			req.Header.Set("Idempotency-Key", strings.Join(append([]string{"console", k}, item...), "-"))
 		}
 	}
-	rec := httptest.NewRecorder()
+	rec := &recorder{header: http.Header{}}
 	c.api.ServeHTTP(rec, req)
-	res := apiResult{Status: rec.Code, Body: rec.Body.Bytes(), Header: rec.Header()}
+	res := apiResult{Status: rec.code(), Body: rec.body.Bytes(), Header: rec.header}
 	if !res.ok() {
 		var p struct {
 			Code   string `json:"code"`
@@ -286,4 +289,33 @@ func (c *Console) static() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=86400")
 		fsrv.ServeHTTP(w, r)
 	})
+}
+
+// recorder keeps the API's answer to an in-process request.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+
+func (r *recorder) code() int {
+	if r.status == 0 {
+		return http.StatusOK
+	}
+	return r.status
 }

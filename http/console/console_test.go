@@ -315,3 +315,20 @@ func TestConsoleAddsNoAuthority(t *testing.T) {
 		t.Errorf("the refused approval changed the grant to %s", g.State)
 	}
 }
+
+// TestMount: the console answers its own paths; the API's, and paths of
+// neither, go to the API, which answers them in JSON.
+func TestMount(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	for path, want := range map[string]string{"/healthz": "application/json", "/v1/programs": "application/problem+json",
+		"/metrics": "application/problem+json", "/login": "text/html; charset=utf-8", "/static/console.css": "text/css; charset=utf-8"} {
+		p := c.get(path)
+		if got := p.header.Get("Content-Type"); got != want {
+			t.Errorf("GET %s: %d %s, want %s", path, p.status, got, want)
+		}
+	}
+	if csp := c.get("/login").header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
+		t.Errorf("the console's CSP: %q", csp)
+	}
+}

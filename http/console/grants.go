@@ -274,22 +274,22 @@ func paymentButtons(s *session, p projections.PaymentView) []button {
 func (c *Console) trail(r *http.Request, s *session, id string) trailView {
 	var out struct {
 		Events []struct {
-			Stream        string              `json:"stream"`
-			Version       int64               `json:"version"`
-			EventID       string              `json:"event_id"`
-			Type          string              `json:"type"`
-			Principal     string              `json:"principal"`
-			Role          string              `json:"role"`
-			RecordedAt    string              `json:"recorded_at"`
-			EffectiveDate string              `json:"effective_date"`
-			Reason        string              `json:"reason"`
-			DocumentRef   string              `json:"document_ref"`
-			Source        string              `json:"source"`
-			Position      string              `json:"position"`
-			Postings      []domain.Posting    `json:"postings"`
-			Hash          string              `json:"hash"`
-			HashValid     bool                `json:"hash_valid"`
-			LeafIndex     *uint64             `json:"leaf_index"`
+			Stream        string                `json:"stream"`
+			Version       int64                 `json:"version"`
+			EventID       string                `json:"event_id"`
+			Type          string                `json:"type"`
+			Principal     string                `json:"principal"`
+			Role          string                `json:"role"`
+			RecordedAt    string                `json:"recorded_at"`
+			EffectiveDate string                `json:"effective_date"`
+			Reason        string                `json:"reason"`
+			DocumentRef   string                `json:"document_ref"`
+			Source        string                `json:"source"`
+			Position      string                `json:"position"`
+			Postings      []domain.Posting      `json:"postings"`
+			Hash          string                `json:"hash"`
+			HashValid     bool                  `json:"hash_valid"`
+			LeafIndex     *uint64               `json:"leaf_index"`
 			Proof         []auditproof.HexBytes `json:"proof"`
 		} `json:"events"`
 		TreeHead *auditproof.TreeHead `json:"tree_head"`

@@ -76,7 +76,7 @@ func parsePages() (map[string]*template.Template, error) {
 // funcs are the templates' functions in lang.
 func funcs(lang string) template.FuncMap {
 	return template.FuncMap{
-		"t":  func(key string) string { return msg(lang, key) },
+		"t": func(key string) string { return msg(lang, key) },
 		"tf": func(key string, args ...any) string {
 			f := msg(lang, key)
 			return fmt.Sprintf(f, args[:min(len(args), strings.Count(f, "%"))]...)
