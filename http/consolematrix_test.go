@@ -59,7 +59,8 @@ var expectedConsoleRoles = map[string][]string{
 	"GET /audit/download/{file}": {domain.RoleAuditor, domain.RoleApprover},
 	"GET /audit/proof":           auds,
 
-	"GET /access": {domain.RoleAdmin, domain.RoleAuditor},
+	"GET /access":                               {domain.RoleAdmin, domain.RoleAuditor},
+	"GET /access/principals/{id}":               {domain.RoleAdmin, domain.RoleAuditor},
 	"POST /access/requests/{pid}/{rid}/approve": admins,
 	"POST /access/requests/{pid}/{rid}/reject":  admins,
 	"POST /access/sessions/{handle}/revoke":     admins,

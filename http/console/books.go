@@ -355,6 +355,23 @@ func (c *Console) accessInto(r *http.Request, s *session, d *accessData) {
 	}
 }
 
+type principalData struct {
+	ID    string
+	Trail trailView
+}
+
+// handlePrincipal shows a principal's trail: every change of its access,
+// checked as a grant's is.
+func (c *Console) handlePrincipal(w http.ResponseWriter, r *http.Request, s *session) {
+	id := mux.Vars(r)["id"]
+	tv := c.trailAt(r, s, "/v1/principals/"+url.PathEscape(id)+"/trail")
+	if tv.Events == nil && !tv.Denied {
+		c.fail(w, r, s, http.StatusNotFound, domain.ENOTFOUND, "")
+		return
+	}
+	c.render(w, r, s, http.StatusOK, "principal", "principal.title", principalData{ID: id, Trail: tv})
+}
+
 // accessDecision approves or rejects a request of another admin. An
 // approval that issues a token shows the approver's half of the
 // enrollment code this once; the token itself never passes here.

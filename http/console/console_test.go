@@ -146,6 +146,15 @@ func TestRevokedTokenEndsSession(t *testing.T) {
 	if got := e.lines(t, "session_ended"); !strings.Contains(got, "clerk9") {
 		t.Errorf("the journal does not say clerk9's session ended: %s", got)
 	}
+	// The auditor reads clerk9's trail, each change verified against the
+	// signed head.
+	a := e.client()
+	a.signIn("auditor")
+	p = a.get("/access/principals/clerk9")
+	events, verified := strings.Count(p.body, `<li class="event">`), strings.Count(p.body, "badge ok verified")
+	if p.status != http.StatusOK || events < 3 || verified != events || !strings.Contains(text(p.body), "撤销用户") {
+		t.Errorf("clerk9's trail: %d, %d events, %d verified: %s", p.status, events, verified, shortText(p.body))
+	}
 }
 
 func (e *env) lines(t *testing.T, kind string) string {

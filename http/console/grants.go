@@ -272,6 +272,14 @@ func paymentButtons(s *session, p projections.PaymentView) []button {
 // may) and checks every event: its hash chain, its inclusion proof
 // against the signed tree head, and that head's signature.
 func (c *Console) trail(r *http.Request, s *session, id string) trailView {
+	if !anyOf(s, []string{domain.RoleAuditor, domain.RoleApprover}) {
+		return trailView{Denied: true}
+	}
+	return c.trailAt(r, s, "/v1/grants/"+url.PathEscape(id)+"/trail")
+}
+
+// trailAt reads the trail the API answers at path and checks it.
+func (c *Console) trailAt(r *http.Request, s *session, path string) trailView {
 	var out struct {
 		Events []struct {
 			Stream        string                `json:"stream"`
@@ -294,10 +302,7 @@ func (c *Console) trail(r *http.Request, s *session, id string) trailView {
 		} `json:"events"`
 		TreeHead *auditproof.TreeHead `json:"tree_head"`
 	}
-	if !anyOf(s, []string{domain.RoleAuditor, domain.RoleApprover}) {
-		return trailView{Denied: true}
-	}
-	res := c.get(r, s, "/v1/grants/"+url.PathEscape(id)+"/trail", &out)
+	res := c.get(r, s, path, &out)
 	if !res.ok() {
 		return trailView{Denied: res.Status == http.StatusForbidden}
 	}

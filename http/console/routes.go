@@ -58,6 +58,7 @@ func (c *Console) registerRoutes() {
 	c.handle("GET", "/audit/proof", auditor, c.handleProof)
 
 	c.handle("GET", "/access", []string{domain.RoleAdmin, domain.RoleAuditor}, c.handleAccess)
+	c.handle("GET", "/access/principals/{id}", []string{domain.RoleAdmin, domain.RoleAuditor}, c.handlePrincipal)
 	c.handle("POST", "/access/requests/{pid}/{rid}/approve", admin, c.accessDecision("approve"))
 	c.handle("POST", "/access/requests/{pid}/{rid}/reject", admin, c.accessDecision("reject"))
 	c.handle("POST", "/access/sessions/{handle}/revoke", admin, c.handleSessionRevoke)
