@@ -225,7 +225,7 @@ var catalogue = map[string]text{
 	"signin.sign_out": {"退出", "signed out"}, "signin.session_ended": {"会话结束", "session ended"},
 	"signin.session_revoked": {"会话被撤销", "session revoked"},
 
-	"principal.title": {"用户权限变更轨迹", "A principal's trail"},
+	"principal.title":     {"用户权限变更轨迹", "A principal's trail"},
 	"access.title":        {"用户与权限", "Access"},
 	"access.requests":     {"待批准的权限申请", "Requests waiting for a second admin"},
 	"access.no_requests":  {"没有。", "None."},
