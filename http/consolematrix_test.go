@@ -43,6 +43,7 @@ var expectedConsoleRoles = map[string][]string{
 	"POST /grants/{id}/waive":                     apprs,
 	"POST /grants/{id}/recoveries":                treas,
 	"POST /grants/{id}/installments/{n}/payments": clerks,
+	"POST /talents/{id}/departure":                clerks,
 
 	"GET /payments":               {domain.RoleClerk, domain.RoleApprover, domain.RoleTreasurer},
 	"POST /payments/batch":        {domain.RoleApprover, domain.RoleTreasurer},

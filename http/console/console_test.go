@@ -341,3 +341,32 @@ func TestMount(t *testing.T) {
 		t.Errorf("the console's CSP: %q", csp)
 	}
 }
+
+// TestDepartureAndClawback: the clerk reports the talent's departure and
+// the approver terminates the grant through the console's forms; the
+// grant page then shows the clawback the ledger assessed.
+func TestDepartureAndClawback(t *testing.T) {
+	e := newEnv(t)
+	s := e.seedLedger()
+	g, _ := e.proj.Grant(s.paid)
+	e.do("treasurer", "/v1/payments/"+g.Payments[0].ID+"/release", map[string]any{"bank_reference": "B-1"})
+	clerk := e.client()
+	clerk.signIn("clerk")
+	page := "/grants/" + s.paid
+	p := clerk.post("/talents/"+g.TalentID+"/departure", url.Values{"csrf": {clerk.csrf(page)}, "departure_date": {"2024-01-12"}, "next": {page}})
+	if p.status != http.StatusSeeOther || p.location != page {
+		t.Fatalf("departure: %d to %q: %s", p.status, p.location, shortText(p.body))
+	}
+	approver := e.client()
+	approver.signIn("approver")
+	if p := approver.post(page+"/terminate", url.Values{"csrf": {approver.csrf(page)}, "reason": {"left Pinghu"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("terminate: %d %s", p.status, shortText(p.body))
+	}
+	g, _ = e.proj.Grant(s.paid)
+	if g.State != domain.GrantStateTerminated || g.Clawback.Assessed.String() != "240000.00" {
+		t.Fatalf("the ledger holds %s, clawback %s", g.State, g.Clawback.Assessed)
+	}
+	if body := text(approver.get(page).body); !strings.Contains(body, "应追回 ¥240,000.00") {
+		t.Errorf("the grant page does not show the clawback: %s", body)
+	}
+}

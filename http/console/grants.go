@@ -223,6 +223,10 @@ func (c *Console) grantButtons(s *session, d *grantData) {
 			sod(role(button{Action: "action.approve", Path: base + "/approve", Fields: []string{"award", "document_ref"}}, domain.RoleApprover)),
 			sod(role(button{Action: "action.reject", Path: base + "/reject", Fields: []string{"reason"}, Danger: true}, domain.RoleApprover)))
 	case domain.GrantStateApproved:
+		if d.Talent.DepartureDate == "" {
+			d.Actions = append(d.Actions, role(button{Action: "action.departure", Path: "/talents/" + g.TalentID + "/departure",
+				Fields: []string{"departure_date"}}, domain.RoleClerk))
+		}
 		d.Actions = append(d.Actions, role(button{Action: "action.terminate", Path: base + "/terminate", Fields: []string{"reason"}, Danger: true}, domain.RoleApprover))
 		for _, in := range g.Installments {
 			if in.State == projections.InstallmentScheduled {
@@ -347,6 +351,7 @@ var grantActions = []grantActionDef{
 	{"/grants/{id}/waive", approver, []string{"amount", "reason", "document_ref"}},
 	{"/grants/{id}/recoveries", treasurer, []string{"amount", "bank_reference", "reason", "document_ref"}},
 	{"/grants/{id}/installments/{n}/payments", clerk, []string{"reason", "document_ref"}},
+	{"/talents/{id}/departure", clerk, []string{"departure_date", "reason", "document_ref"}},
 }
 
 // formBody copies the named form fields that were filled in into a
@@ -370,7 +375,7 @@ func (c *Console) grantAction(a grantActionDef) func(http.ResponseWriter, *http.
 			return
 		}
 		c.setFlash(s, "flash.done", "")
-		http.Redirect(w, r, next(r, "/grants/"+mux.Vars(r)["id"]), http.StatusSeeOther)
+		http.Redirect(w, r, next(r, "/grants/"+url.PathEscape(mux.Vars(r)["id"])), http.StatusSeeOther)
 	}
 }
 
