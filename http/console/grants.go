@@ -176,8 +176,10 @@ func (c *Console) handleGrant(w http.ResponseWriter, r *http.Request, s *session
 	d.Talent, _ = c.proj.Talent(g.TalentID)
 	d.Program, _ = c.proj.Program(g.ProgramID)
 	d.Trail = c.trail(r, s, id)
-	if len(d.Trail.Events) > 0 {
-		d.EnteredBy = d.Trail.Events[0].Principal
+	for _, ev := range d.Trail.Events {
+		if ev.Type == domain.TypeGrantApplied {
+			d.EnteredBy = ev.Principal
+		}
 	}
 	c.grantButtons(s, &d)
 	c.render(w, r, s, http.StatusOK, "grant", "grant.title", d)
