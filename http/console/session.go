@@ -69,9 +69,17 @@ func (c *Console) startSession(w http.ResponseWriter, r *http.Request, principal
 	sum := sha256.Sum256([]byte(id))
 	s := &session{id: id, handle: hex.EncodeToString(sum[:8]), principal: principal, roles: roles, token: token,
 		csrf: randomHex(32), addr: r.RemoteAddr, created: now, seen: now}
-	c.sessions.mu.Lock()
-	c.sessions.byID[id] = s
-	c.sessions.mu.Unlock()
+	ss := c.sessions
+	ss.mu.Lock()
+	// Sessions nobody came back to are forgotten here, so they do not
+	// pile up.
+	for k, o := range ss.byID {
+		if now.Sub(o.seen) >= ss.idle || now.Sub(o.created) >= ss.max {
+			delete(ss.byID, k)
+		}
+	}
+	ss.byID[id] = s
+	ss.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteStrictMode})
 	return s
