@@ -308,16 +308,6 @@ func (b *budget) appropriation(ev *BudgetAppropriated) ([]Event, error) {
 	return append([]Event{ev}, b.coverForward(ev.Amount)...), nil
 }
 
-// Errors of the fiscal years.
-const (
-	// ENOTRESERVED refuses a payment the budget of its release year does
-	// not hold a reservation for.
-	ENOTRESERVED = "not_reserved"
-	// EYEARCLOSED refuses to reserve in, pay from, appropriate to or
-	// correct a fiscal year closed at year end.
-	EYEARCLOSED = "year_closed"
-)
-
 // charge appends PaymentCharged to the budget of the release's year,
 // refused unless that budget holds the installment's reservation.
 func (s *Service) charge(ctx context.Context, m *meta, rel PaymentReleased) error {

@@ -73,9 +73,6 @@ func (s *Service) ApplyGrant(ctx context.Context, c ApplyGrant) (Result, error) 
 	return result(id, res), err
 }
 
-// ENOTELIGIBLE refuses a talent that a program does not cover.
-const ENOTELIGIBLE = "not_eligible"
-
 func eligible(def *ProgramDefined, t *talent) error {
 	if t.departure != "" {
 		return Errorf(ENOTELIGIBLE, "talent %s departed on %s", t.reg.TalentID, t.departure)
