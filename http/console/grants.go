@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -321,7 +322,11 @@ func (c *Console) trailAt(r *http.Request, s *session, path string) trailView {
 		}
 	}
 	for _, e := range out.Events {
-		te := trailEvent{Type: e.Type, Principal: e.Principal, Role: e.Role, RecordedAt: e.RecordedAt, EffectiveDate: e.EffectiveDate,
+		recorded := e.RecordedAt
+		if t, err := time.Parse(time.RFC3339Nano, e.RecordedAt); err == nil {
+			recorded = t.In(domain.CityTime).Format("2006-01-02 15:04:05")
+		}
+		te := trailEvent{Type: e.Type, Principal: e.Principal, Role: e.Role, RecordedAt: recorded, EffectiveDate: e.EffectiveDate,
 			Reason: e.Reason, DocumentRef: e.DocumentRef, Hash: e.Hash, Position: e.Position, Source: e.Source, Postings: e.Postings, HashValid: e.HashValid}
 		if out.TreeHead != nil && e.LeafIndex != nil {
 			if eid, err := eventstore.ParseEventID(e.EventID); err == nil {
