@@ -370,3 +370,28 @@ func TestDepartureAndClawback(t *testing.T) {
 		t.Errorf("the grant page does not show the clawback: %s", body)
 	}
 }
+
+// TestConcurrentRequests: one session's requests at once (a page and its
+// assets, two tabs) share it safely (run with -race).
+func TestConcurrentRequests(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.signIn("clerk")
+	done := make(chan int, 20)
+	for range 20 {
+		go func() {
+			resp, err := c.http.Get(e.srv.URL + "/grants")
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+	}
+	for range 20 {
+		if code := <-done; code != http.StatusOK {
+			t.Errorf("a concurrent request answered %d", code)
+		}
+	}
+}

@@ -82,7 +82,9 @@ func (c *Console) startSession(w http.ResponseWriter, r *http.Request, principal
 	ss.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteStrictMode})
-	return s
+	cp := *s
+	cp.roles = slices.Clone(roles)
+	return &cp
 }
 
 // sessionOf returns the request's live session, or nil. An expired
@@ -124,10 +126,14 @@ func (c *Console) sessionOf(r *http.Request) *session {
 		c.signins.record(c.now(), eventSessionEnded, s.principal, r.RemoteAddr, "token")
 		return nil
 	}
+	// Each request gets its own copy, with the roles the token holds now;
+	// the stored session is changed only under the lock.
 	ss.mu.Lock()
 	s.roles = roles
+	cp := *s
 	ss.mu.Unlock()
-	return s
+	cp.roles = slices.Clone(roles)
+	return &cp
 }
 
 // endSession forgets a session.
@@ -171,8 +177,10 @@ func (c *Console) revokeSession(handle string) (string, bool) {
 // setFlash leaves a message for the session's next page.
 func (c *Console) setFlash(s *session, key, arg string) {
 	c.sessions.mu.Lock()
-	s.flash, s.flashArg = key, arg
-	c.sessions.mu.Unlock()
+	defer c.sessions.mu.Unlock()
+	if st := c.sessions.byID[s.id]; st != nil {
+		st.flash, st.flashArg = key, arg
+	}
 }
 
 // takeFlash returns and clears the session's message.
@@ -182,8 +190,12 @@ func (c *Console) takeFlash(s *session) (string, string) {
 	}
 	c.sessions.mu.Lock()
 	defer c.sessions.mu.Unlock()
-	k, a := s.flash, s.flashArg
-	s.flash, s.flashArg = "", ""
+	st := c.sessions.byID[s.id]
+	if st == nil {
+		return "", ""
+	}
+	k, a := st.flash, st.flashArg
+	st.flash, st.flashArg = "", ""
 	return k, a
 }
 
