@@ -35,8 +35,13 @@ type commandFunc func(r *http.Request, body []byte, m domain.CommandMeta) (int, 
 // Retries racing in this process are serialized by key; across processes
 // the derived event IDs make the store itself refuse a second write.
 func (s *Server) command(run commandFunc) http.HandlerFunc {
+	return s.commandOf(readBody, run)
+}
+
+// commandOf is command for a body read by read.
+func (s *Server) commandOf(read func(w http.ResponseWriter, r *http.Request) ([]byte, error), run commandFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBody(w, r)
+		body, err := read(w, r)
 		if err != nil {
 			s.Error(w, r, err)
 			return

@@ -39,6 +39,8 @@ type Projector struct {
 	principals *Principals
 	audit      *Audit
 	pending    *Pending
+	work       *Work
+	talentIdx  *TalentIndex
 }
 
 type options struct {
@@ -67,6 +69,8 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		principals: NewPrincipals(),
 		audit:      NewAudit(),
 		pending:    NewPending(),
+		work:       NewWork(),
+		talentIdx:  NewTalentIndex(),
 	}
 	// The models of this build: every one the feed folds is here.
 	p.Feed = NewFeed(store, log, o.codec,
@@ -78,6 +82,8 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		p.principals,
 		p.audit,
 		p.pending,
+		p.work,
+		p.talentIdx,
 	)
 	return p
 }
@@ -103,6 +109,13 @@ func (p *Projector) PrincipalsModel() *Principals { return p.principals }
 
 // Audit returns the audit tree.
 func (p *Projector) Audit() *Audit { return p.audit }
+
+// Work returns the model of what waits for someone: the inbox, the
+// payments register and the installments.
+func (p *Projector) Work() *Work { return p.work }
+
+// TalentIndex returns the model that finds talents.
+func (p *Projector) TalentIndex() *TalentIndex { return p.talentIdx }
 
 // Pending returns the model of unfinished flows.
 func (p *Projector) Pending() *Pending { return p.pending }

@@ -191,7 +191,7 @@ func printDemoHelp(w io.Writer, base string, tokens map[string]string, dir strin
 	fmt.Fprintf(w, `
 Try:
   curl -s -H "Authorization: Bearer %[2]s" %[1]s/v1/programs
-  curl -s -H "Authorization: Bearer %[2]s" "%[1]s/v1/grants?status=terminated"
+  curl -s -H "Authorization: Bearer %[2]s" "%[1]s/v1/grants?state=terminated"
   curl -s -H "Authorization: Bearer %[3]s" %[1]s/v1/ledger/balances
   curl -s -H "Authorization: Bearer %[3]s" %[1]s/v1/audit/verify
 
