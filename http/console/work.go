@@ -1,115 +1,48 @@
 package console
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
 	"talentledger/domain"
+	"talentledger/eventstore"
 	"talentledger/projections"
 )
 
-// item is one thing waiting for someone.
-type item struct {
-	Label   string // message key of what to do
-	Ref     string // the grant or payment
-	Who     string // the talent's name
-	Program string
-	Amount  domain.Money
-	Since   string // the date it has waited since
-	Overdue bool
-	Href    string
+// workRoles are the roles the API's inbox has queues for.
+var workRoles = []string{domain.RoleClerk, domain.RoleReviewer, domain.RoleApprover, domain.RoleTreasurer}
+
+// inboxItem is one thing waiting, as GET /v1/inbox answers it.
+type inboxItem struct {
+	GrantID     string       `json:"grant_id"`
+	PaymentID   string       `json:"payment_id"`
+	Installment int          `json:"installment"`
+	ProgramID   string       `json:"program_id"`
+	TalentName  string       `json:"talent_name"`
+	Amount      domain.Money `json:"amount"`
+	Since       string       `json:"since"`
+	DaysOverdue int          `json:"days_overdue"`
+	Reason      string       `json:"reason"`
+	// Program and Href are the console's: the program's name and the page
+	// where the item is acted on.
+	Program string `json:"-"`
+	Href    string `json:"-"`
 }
 
 type section struct {
-	Key   string
-	ID    string
-	Items []item
+	Key             string // message key of the queue
+	ID              string
+	Count           int
+	Items           []inboxItem
+	SegregatedCount int
+	Segregated      []inboxItem
 }
-
-// handleInbox is every role's landing page: what waits for the principal,
-// overdue first, then oldest first.
-func (c *Console) handleInbox(w http.ResponseWriter, r *http.Request, s *session) {
-	today := c.today()
-	names := programNames(c.proj)
-	byLabel := map[string][]item{}
-	add := func(label string, g projections.GrantView, amount domain.Money, since string, href string) {
-		t, _ := c.proj.Talent(g.TalentID)
-		byLabel[label] = append(byLabel[label], item{Label: label, Ref: g.ID, Who: t.Name, Program: names[g.ProgramID], Amount: amount,
-			Since: since, Overdue: since != "" && since < today && strings.HasPrefix(label, "inbox.prepare"), Href: href})
-	}
-	gs, _ := c.proj.Grants(projections.GrantFilter{})
-	for _, g := range gs {
-		href := "/grants/" + url.PathEscape(g.ID)
-		switch {
-		case g.State == domain.GrantStateApplied && s.has(domain.RoleReviewer):
-			add("inbox.review", g, g.AmountRequested, g.AppliedOn, href)
-		case g.State == domain.GrantStateReviewed && s.has(domain.RoleReviewer) && (g.Review == nil || g.Review.Decision != "reject"):
-			add("inbox.notice", g, g.AmountRequested, g.AppliedOn, href)
-		case g.State == domain.GrantStateInNotice && s.has(domain.RoleReviewer) && g.Notice != nil:
-			add("inbox.notice_close", g, g.AmountRequested, g.Notice.OpenedOn, href)
-		case g.State == domain.GrantStateNoticeClosed && s.has(domain.RoleApprover):
-			since := g.AppliedOn
-			if g.Notice != nil {
-				since = g.Notice.ClosedOn
-			}
-			add("inbox.approve", g, g.AmountRequested, since, href)
-		case g.State == domain.GrantStateReviewed && s.has(domain.RoleApprover) && g.Review != nil && g.Review.Decision == "reject":
-			add("inbox.reject", g, g.AmountRequested, g.AppliedOn, href)
-		}
-		if g.State == domain.GrantStateApproved && s.has(domain.RoleClerk) {
-			for _, in := range g.Installments {
-				if in.State == projections.InstallmentScheduled && in.DueDate <= today {
-					add("inbox.prepare", g, in.Amount, in.DueDate, href)
-				}
-			}
-		}
-		for _, p := range g.Payments {
-			switch {
-			case p.State == domain.PaymentStatePrepared && s.has(domain.RoleApprover) && p.PreparedBy != s.principal:
-				add("inbox.pay_approve", g, p.Amount, dueOf(g, p.Installment), "/payments")
-			case p.State == domain.PaymentStateApproved && s.has(domain.RoleTreasurer) && p.ApprovedBy != s.principal:
-				add("inbox.release", g, p.Amount, dueOf(g, p.Installment), "/payments")
-			}
-		}
-		if g.Clawback.Outstanding.Sign() > 0 && s.has(domain.RoleTreasurer) {
-			since := ""
-			if g.Termination != nil {
-				since = g.Termination.DepartureDate
-			}
-			add("inbox.recover", g, g.Clawback.Outstanding, since, href)
-		}
-	}
-	var secs []section
-	for _, k := range inboxOrder {
-		items := byLabel[k]
-		if len(items) == 0 {
-			continue
-		}
-		sort.SliceStable(items, func(i, j int) bool {
-			if items[i].Overdue != items[j].Overdue {
-				return items[i].Overdue
-			}
-			return items[i].Since < items[j].Since
-		})
-		secs = append(secs, section{Key: k, ID: strings.ReplaceAll(k, ".", "-"), Items: items})
-	}
-	d := inboxData{Sections: secs, Today: today}
-	if s.has(domain.RoleFundManager) {
-		d.Alerts = c.proj.FundAlerts("")
-	}
-	if s.has(domain.RoleAdmin) {
-		d.Requests = c.proj.AccessRequests()
-	}
-	c.render(w, r, s, http.StatusOK, "inbox", "inbox.title", d)
-}
-
-var inboxOrder = []string{"inbox.review", "inbox.notice", "inbox.notice_close", "inbox.approve", "inbox.reject", "inbox.prepare",
-	"inbox.pay_approve", "inbox.release", "inbox.recover"}
 
 type inboxData struct {
 	Sections []section
@@ -118,13 +51,56 @@ type inboxData struct {
 	Today    string
 }
 
-func dueOf(g projections.GrantView, n int) string {
-	for _, in := range g.Installments {
-		if in.N == n {
-			return in.DueDate
+// handleInbox is every role's landing page: the API's inbox of what waits
+// for the principal's roles, queue by queue with counts, overdue first;
+// what segregation of duties keeps from them listed apart with the
+// reason; and the fund alerts and access requests of their roles.
+func (c *Console) handleInbox(w http.ResponseWriter, r *http.Request, s *session) {
+	d := inboxData{Today: c.today()}
+	if anyOf(s, workRoles) {
+		var ans struct {
+			Today  string `json:"today"`
+			Queues []struct {
+				Name            string      `json:"name"`
+				Count           int         `json:"count"`
+				Items           []inboxItem `json:"items"`
+				SegregatedCount int         `json:"segregated_count"`
+				Segregated      []inboxItem `json:"segregated"`
+			} `json:"queues"`
+		}
+		if res := c.get(r, s, "/v1/inbox", &ans); !res.ok() {
+			c.failAPI(w, r, s, res)
+			return
+		}
+		d.Today = ans.Today
+		names := programNames(c.proj)
+		fill := func(items []inboxItem) []inboxItem {
+			for i := range items {
+				it := &items[i]
+				it.Program = names[it.ProgramID]
+				it.Href = "/grants/" + url.PathEscape(it.GrantID)
+				if it.PaymentID != "" {
+					it.Href = "/payments"
+				}
+			}
+			sort.SliceStable(items, func(i, j int) bool { return items[i].DaysOverdue > items[j].DaysOverdue })
+			return items
+		}
+		for _, q := range ans.Queues {
+			if q.Count == 0 && q.SegregatedCount == 0 {
+				continue
+			}
+			d.Sections = append(d.Sections, section{Key: "inbox." + q.Name, ID: "sec-" + strings.ReplaceAll(q.Name, "_", "-"),
+				Count: q.Count, Items: fill(q.Items), SegregatedCount: q.SegregatedCount, Segregated: fill(q.Segregated)})
 		}
 	}
-	return ""
+	if s.has(domain.RoleFundManager) {
+		d.Alerts = c.proj.FundAlerts("")
+	}
+	if s.has(domain.RoleAdmin) {
+		d.Requests = c.proj.AccessRequests()
+	}
+	c.render(w, r, s, http.StatusOK, "inbox", "inbox.title", d)
 }
 
 // payRow is a payment waiting for its next step.
@@ -140,6 +116,7 @@ type paymentsData struct {
 	Approved []payRow
 	Results  []batchResult
 	Action   string
+	Batch    string // the release batch the API named
 }
 
 // handlePayments lists the payments waiting for approval or release,
@@ -192,14 +169,16 @@ func (c *Console) paymentAction(verb string) func(http.ResponseWriter, *http.Req
 
 // batchResult is one payment's outcome in a batch.
 type batchResult struct {
-	Payment string
-	OK      bool
-	Code    string
-	Detail  string
+	Payment       string
+	OK            bool
+	BankReference string
+	Code          string
+	Detail        string
 }
 
-// handlePaymentBatch approves or releases the payments ticked, one
-// request to the API each, and shows each one's result.
+// handlePaymentBatch approves or releases the payments ticked, as one
+// batch request to the API, which judges each on its own; the page shows
+// each one's result.
 func (c *Console) handlePaymentBatch(w http.ResponseWriter, r *http.Request, s *session) {
 	verb := r.PostFormValue("action")
 	ids := r.PostForm["payment"]
@@ -210,21 +189,46 @@ func (c *Console) handlePaymentBatch(w http.ResponseWriter, r *http.Request, s *
 	case len(ids) == 0:
 		c.fail(w, r, s, http.StatusBadRequest, domain.EINVALID, "no payment was chosen")
 		return
-	case len(ids) > 200:
-		c.fail(w, r, s, http.StatusBadRequest, domain.EINVALID, "a batch holds at most 200 payments")
+	}
+	res := c.call(r.Context(), r, s, http.MethodPost, "/v1/payments/batch-"+verb, map[string]any{"payment_ids": ids})
+	if !res.ok() {
+		c.failAPI(w, r, s, res)
 		return
 	}
-	ref := strings.TrimSpace(r.PostFormValue("bank_reference"))
+	var ans struct {
+		Batch   string `json:"batch"`
+		Results []struct {
+			PaymentID     string `json:"payment_id"`
+			BankReference string `json:"bank_reference"`
+			Problem       *struct {
+				Code   string `json:"code"`
+				Detail string `json:"detail"`
+			} `json:"problem"`
+		} `json:"results"`
+		Position string `json:"position"`
+	}
+	_ = json.Unmarshal(res.Body, &ans)
+	if pos, err := eventstore.ParsePosition(ans.Position); err == nil {
+		_ = c.proj.WaitFor(r.Context(), pos, 5*time.Second)
+	}
 	var results []batchResult
-	for i, id := range ids {
-		body := map[string]any{}
-		if verb == "release" && ref != "" {
-			body["bank_reference"] = ref + "-" + strconv.Itoa(i+1)
+	for _, it := range ans.Results {
+		br := batchResult{Payment: it.PaymentID, OK: it.Problem == nil, BankReference: it.BankReference}
+		if it.Problem != nil {
+			br.Code, br.Detail = it.Problem.Code, it.Problem.Detail
 		}
-		_, res := c.post(r, s, "/v1/payments/"+url.PathEscape(id)+"/"+verb, body, id)
-		results = append(results, batchResult{Payment: id, OK: res.ok(), Code: res.Code, Detail: res.Detail})
+		results = append(results, br)
 	}
 	d := c.paymentsData(s)
-	d.Results, d.Action = results, verb
+	d.Results, d.Action, d.Batch = results, verb, ans.Batch
 	c.render(w, r, s, http.StatusOK, "payments", "payments.title", d)
+}
+
+func dueOf(g projections.GrantView, n int) string {
+	for _, in := range g.Installments {
+		if in.N == n {
+			return in.DueDate
+		}
+	}
+	return ""
 }
