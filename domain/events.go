@@ -130,6 +130,10 @@ type TalentRegistered struct {
 	Employer         string `json:"employer" personal:"true"`
 	OverseasEngineer bool   `json:"overseas_engineer,omitempty"`
 	RegisteredOn     string `json:"registered_on"`
+	// BankAccount and BankName are where the talent's payments are sent,
+	// as the bank file names them; empty when not given.
+	BankAccount string `json:"bank_account,omitempty" personal:"true"`
+	BankName    string `json:"bank_name,omitempty" personal:"true"`
 	// IDNumber is the resident ID or passport number; DateOfBirth,
 	// Phone, Email and Address are the person's. All optional.
 	IDNumber    string `json:"id_number,omitempty" personal:"true"`
@@ -416,6 +420,8 @@ func eventSchema(name string) (Event, int) {
 		return &RecoveryWaived{}, 1
 	case TypeIdempotencyRecorded:
 		return &IdempotencyRecorded{}, 1
+	case TypeBankStatementReconciled:
+		return &BankStatementReconciled{}, 1
 	case TypeTalentKeyCreated:
 		return &TalentKeyCreated{}, 1
 	case TypeTalentKeyDestroyed:

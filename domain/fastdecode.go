@@ -231,6 +231,20 @@ var fastDecoders = map[string]func(r *jreader) Event{
 				return r.field(5) && r.bool(&e.OverseasEngineer)
 			case "registered_on":
 				return r.field(6) && r.str(&e.RegisteredOn)
+			case "bank_account":
+				return r.field(7) && r.str(&e.BankAccount)
+			case "bank_name":
+				return r.field(8) && r.str(&e.BankName)
+			case "id_number":
+				return r.field(9) && r.str(&e.IDNumber)
+			case "date_of_birth":
+				return r.field(10) && r.str(&e.DateOfBirth)
+			case "phone":
+				return r.field(11) && r.str(&e.Phone)
+			case "email":
+				return r.field(12) && r.str(&e.Email)
+			case "address":
+				return r.field(13) && r.str(&e.Address)
 			}
 			return false
 		})

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -102,6 +103,12 @@ func sampleList() []sample {
 		{"grant-g1", &ClawbackAssessed{GrantID: "g1", TalentID: "t1", FiscalYear: 2024, Amount: m("90000"), Formula: "max(0, 240000.00 - 600000.00 * 15 / 60)"}},
 		{"grant-g1", &RecoveryReceived{GrantID: "g1", TalentID: "t1", FiscalYear: 2024, Amount: m("50000"), BankReference: "BANK-0002"}},
 		{"grant-g1", &RecoveryWaived{GrantID: "g1", TalentID: "t1", FiscalYear: 2024, Amount: m("40000"), Reason: "hardship"}},
+		{"statement-s1", &BankStatementReconciled{StatementID: "s1", Digest: strings.Repeat("ab", 32), Account: "ZJRCB 3301 0001",
+			From: "2024-03-01", To: "2024-03-31", Matched: 1, Mismatched: 1, Unmatched: 1, Lines: []StatementLine{
+				{Line: 2, ValueDate: "2024-03-05", Reference: "BANK-0001", Amount: m("-240000"), Outcome: LineMatched, Kind: MatchPayment, GrantID: "g1", PaymentID: "p1"},
+				{Line: 3, ValueDate: "2024-03-06", Reference: "REC-0001", Amount: m("1000"), Outcome: LineMismatched, Kind: MatchRecovery, GrantID: "g1",
+					Expected: &[]Money{m("1200")}[0], Note: "the amount differs"},
+				{Line: 4, ValueDate: "2024-03-07", Reference: "UNKNOWN-1", Amount: m("-50"), Outcome: LineUnmatched}}}},
 		{"idempotency-c1", &IdempotencyRecorded{Key: "k1", RequestHash: "9f86d081884c7d65", Status: 201, Response: json.RawMessage(`{"id":"g1","position":"12"}`)}},
 		{"fund-f1", &FundEstablished{FundID: "f1", Name: "Talent industry fund", FundType: FundDirectInvestment, Target: m("1000000000"), TermYears: 10,
 			EstablishedOn: "2024-01-02", TermEnd: "2034-01-02", Manager: "City Capital", ConcentrationLimitPct: decimal.RequireFromString("20")}},

@@ -10,6 +10,9 @@ type RegisterTalent struct {
 	Tier             string
 	Employer         string
 	OverseasEngineer bool
+	// BankAccount and BankName, optional, are where payments are sent.
+	BankAccount string
+	BankName    string
 	// IDNumber (resident ID or passport), DateOfBirth (YYYY-MM-DD),
 	// Phone, Email and Address are optional.
 	IDNumber    string
@@ -33,6 +36,12 @@ func (s *Service) RegisterTalent(ctx context.Context, c RegisterTalent) (Result,
 	if err := checkText("employer", c.Employer, true); err != nil {
 		return Result{}, err
 	}
+	if err := checkText("bank_account", c.BankAccount, false); err != nil {
+		return Result{}, err
+	}
+	if err := checkText("bank_name", c.BankName, false); err != nil {
+		return Result{}, err
+	}
 	for _, f := range []struct{ name, v string }{
 		{"id_number", c.IDNumber}, {"phone", c.Phone}, {"email", c.Email}, {"address", c.Address},
 	} {
@@ -54,7 +63,8 @@ func (s *Service) RegisterTalent(ctx context.Context, c RegisterTalent) (Result,
 	id := newID(prefixTalent, m.CommandID, "talent")
 	ev := &TalentRegistered{TalentID: id, Name: c.Name, PermitCategory: c.PermitCategory, Tier: c.Tier,
 		Employer: c.Employer, OverseasEngineer: c.OverseasEngineer, RegisteredOn: m.date,
-		IDNumber: c.IDNumber, DateOfBirth: c.DateOfBirth, Phone: c.Phone, Email: c.Email, Address: c.Address}
+		IDNumber: c.IDNumber, DateOfBirth: c.DateOfBirth, Phone: c.Phone, Email: c.Email, Address: c.Address,
+		BankAccount: c.BankAccount, BankName: c.BankName}
 	evs := []Event{ev}
 	if s.cipher != nil {
 		// The key is made, durably, before the event that needs it.

@@ -62,7 +62,10 @@ func (d apiDoc) bodySchema(op map[string]any, request bool) (schema any, status 
 	if request {
 		rb, _ := op["requestBody"].(map[string]any)
 		ct, _ := rb["content"].(map[string]any)
-		js, _ := ct["application/json"].(map[string]any)
+		js, ok := ct["application/json"].(map[string]any)
+		if !ok {
+			js, _ = ct["text/csv"].(map[string]any) // a file upload
+		}
 		return js["schema"], 0
 	}
 	rs, _ := op["responses"].(map[string]any)
@@ -149,6 +152,13 @@ func (d apiDoc) check(s any, v any, at string) []string {
 			return append(errs, fmt.Sprintf("%s: object where the schema says %v", at, types))
 		}
 		props, _ := sch["properties"].(map[string]any)
+		if req, ok := sch["required"].([]any); ok {
+			for _, k := range req {
+				if _, ok := v[k.(string)]; !ok {
+					errs = append(errs, fmt.Sprintf("%s: required field %s missing", at, k))
+				}
+			}
+		}
 		for k, x := range v {
 			if ps, ok := props[k]; ok {
 				errs = append(errs, d.check(ps, x, at+"."+k)...)
@@ -316,7 +326,9 @@ func TestOpenAPIDescribesTheAnswers(t *testing.T) {
 		}
 		return strings.Replace(tpl, "{fy}", "2024", 1)
 	}
-	needKey := []string{"/v1/audit/public-key", "/v1/audit/tree-head", "/v1/audit/proofs/inclusion", "/v1/audit/proofs/consistency"}
+	needKey := []string{"/v1/audit/public-key", "/v1/audit/tree-head", "/v1/audit/proofs/inclusion", "/v1/audit/proofs/consistency",
+		// A release batch and an imported statement: TestOfficerReconcilesTheBank reads them.
+		"/v1/payments/bank-file", "/v1/bank/statements/{id}"}
 	for _, k := range walkRoutes(t, e.api) {
 		method, tpl, _ := strings.Cut(k, " ")
 		if method != "GET" || slices.Contains(needKey, tpl) {
@@ -418,6 +430,9 @@ func TestEveryStringFieldIsBounded(t *testing.T) {
 		}
 		path := rePathVar.ReplaceAllStringFunc(tpl, func(v string) string { return pathValues[v[1:len(v)-1]] })
 		s, _ := d.bodySchema(op, true)
+		if s.(map[string]any)["type"] == "string" {
+			continue // a file upload, bounded as a whole
+		}
 		props, _ := s.(map[string]any)["properties"].(map[string]any)
 		fields := 0
 		for name, p := range props {

@@ -53,6 +53,7 @@ var expectedRoles = map[string][]string{
 
 	// POST /v1/talents, /v1/talents/{id}/departure | clerk; GET /v1/talents/{id} | any
 	"POST /v1/talents":                clerks,
+	"GET /v1/talents":                 anyRole,
 	"GET /v1/talents/{id}":            anyRole,
 	"POST /v1/talents/{id}/departure": clerks,
 	// POST /v1/talents/{id}/erasure | clerk; /erasure/approve | approver;
@@ -82,6 +83,21 @@ var expectedRoles = map[string][]string{
 	"POST /v1/grants/{id}/recoveries":                      treas,
 	"POST /v1/grants/{id}/waive":                           apprs,
 	"GET /v1/grants/{id}/trail":                            {domain.RoleAuditor, domain.RoleApprover},
+
+	// GET /v1/inbox | clerk, reviewer, approver, treasurer; GET /v1/payments,
+	// /v1/installments | any; POST /v1/payments/batch-approve | approver;
+	// POST /v1/payments/batch-release | treasurer
+	"GET /v1/inbox":                   {domain.RoleClerk, domain.RoleReviewer, domain.RoleApprover, domain.RoleTreasurer},
+	"GET /v1/payments":                anyRole,
+	"GET /v1/installments":            anyRole,
+	"POST /v1/payments/batch-approve": apprs,
+	"POST /v1/payments/batch-release": treas,
+	// GET /v1/payments/bank-file, /v1/bank/statements[/{id}] | treasurer,
+	// approver, auditor; POST /v1/bank/statements | treasurer
+	"GET /v1/payments/bank-file":   {domain.RoleTreasurer, domain.RoleApprover, domain.RoleAuditor},
+	"POST /v1/bank/statements":     treas,
+	"GET /v1/bank/statements":      {domain.RoleTreasurer, domain.RoleApprover, domain.RoleAuditor},
+	"GET /v1/bank/statements/{id}": {domain.RoleTreasurer, domain.RoleApprover, domain.RoleAuditor},
 
 	// POST /v1/payments/{id}/approve · /release · /fail · /reverse | approver / treasurer
 	"GET /v1/payments/{id}":          anyRole,

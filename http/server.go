@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,6 +137,8 @@ func New(cfg Config) *Server {
 	s.registerTalentRoutes()
 	s.registerPersonalRoutes()
 	s.registerGrantRoutes()
+	s.registerWorkRoutes()
+	s.registerBankRoutes()
 	s.registerPaymentRoutes()
 	s.registerLedgerRoutes()
 	s.registerFundRoutes()
@@ -254,7 +257,9 @@ func (s *Server) guard(rt Route) http.Handler {
 				}
 				defer a.release()
 			}
-			rt.handler(w, r)
+			if r, ok := s.strictQuery(w, r, rt); ok {
+				rt.handler(w, r)
+			}
 			return
 		}
 		if rt.Method != http.MethodGet {
@@ -277,6 +282,10 @@ func (s *Server) guard(rt Route) http.Handler {
 			}
 			if info != nil {
 				info.role = role
+			}
+			r, ok := s.strictQuery(w, r, rt)
+			if !ok {
+				return
 			}
 			ctx := context.WithValue(r.Context(), keyPrincipal, p)
 			rt.handler(w, r.WithContext(context.WithValue(ctx, keyRole, role)))
@@ -314,6 +323,18 @@ func (s *Server) guard(rt Route) http.Handler {
 		defer a.release()
 		if info != nil {
 			info.role = role
+		}
+		r, ok = s.strictQuery(w, r, rt)
+		if !ok {
+			return
+		}
+		if rt.Method == http.MethodGet && !slices.Contains(rt.doc.Query, "min_position") {
+			// Every query honours ?min_position=: here when its handler
+			// does not wait itself.
+			if err := s.waitMinPosition(r); err != nil {
+				s.Error(w, r, err)
+				return
+			}
 		}
 		ctx := context.WithValue(r.Context(), keyPrincipal, p)
 		ctx = context.WithValue(ctx, keyRole, role)

@@ -7,10 +7,11 @@
 // A Feed subscribes to the global log from the position it has reached and
 // hands events, in order and in batches, to its models: each a type of its
 // own (see Model) in a file of its own, with its own lock, folding only
-// the events it needs. The models live in memory and are rebuilt from the
-// log when the process starts; the log is the only state, so a restart can
-// never leave them out of step with it. WaitFor lets a client read its own
-// writes (?min_position=).
+// the events it needs. The models keep their state in a views directory
+// with the position it reflects and resume from there at start (see
+// Persistent and OpenViews), or live in memory and fold the log from its
+// start; the log is the only source, and views can always be rebuilt
+// from it. WaitFor lets a client read its own writes (?min_position=).
 //
 // A Projector is the feed with the models this build serves; New lists
 // them, in one place.
@@ -39,6 +40,8 @@ type Projector struct {
 	principals *Principals
 	audit      *Audit
 	pending    *Pending
+	work       *Work
+	talentIdx  *TalentIndex
 }
 
 type options struct {
@@ -73,6 +76,8 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		principals: NewPrincipals(),
 		audit:      NewAudit(),
 		pending:    NewPending(),
+		work:       NewWork(),
+		talentIdx:  NewTalentIndex(),
 	}
 	// The models of this build: every one the feed folds is here.
 	p.Feed = NewFeed(store, log, o.codec,
@@ -84,6 +89,8 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		p.principals,
 		p.audit,
 		p.pending,
+		p.work,
+		p.talentIdx,
 	)
 	p.Feed.commitEvery = o.commitEvery
 	return p
@@ -110,6 +117,13 @@ func (p *Projector) PrincipalsModel() *Principals { return p.principals }
 
 // Audit returns the audit tree.
 func (p *Projector) Audit() *Audit { return p.audit }
+
+// Work returns the model of what waits for someone: the inbox, the
+// payments register and the installments.
+func (p *Projector) Work() *Work { return p.work }
+
+// TalentIndex returns the model that finds talents.
+func (p *Projector) TalentIndex() *TalentIndex { return p.talentIdx }
 
 // Pending returns the model of unfinished flows.
 func (p *Projector) Pending() *Pending { return p.pending }

@@ -240,7 +240,7 @@ func checkDemoFigures(t *testing.T, base, token string) {
 			} `json:"clawback"`
 		} `json:"grants"`
 	}
-	getJSON(t, base, token, "/v1/grants?status=terminated", &terminated)
+	getJSON(t, base, token, "/v1/grants?state=terminated", &terminated)
 	if len(terminated.Grants) != 1 || terminated.Grants[0].Paid != "420000.00" || terminated.Grants[0].Clawback.Assessed != "220000.00" {
 		t.Errorf("terminated grants = %+v, want one with 420000.00 paid and 220000.00 assessed", terminated.Grants)
 	} else {
@@ -278,7 +278,7 @@ func checkDemoFigures(t *testing.T, base, token string) {
 		t.Errorf("%d housing grants with the 15000.00 rent deduction, want 1", deducted)
 	}
 	var completed struct{ Total int }
-	getJSON(t, base, token, "/v1/grants?status=completed", &completed)
+	getJSON(t, base, token, "/v1/grants?state=completed", &completed)
 	if completed.Total < 1 {
 		t.Errorf("no completed grant in the demo")
 	}

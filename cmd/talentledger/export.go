@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"talentledger/eventstore/pebble"
 	"talentledger/domain"
+	"talentledger/eventstore/pebble"
 	"talentledger/projections"
 )
 

@@ -181,3 +181,16 @@ func (a *app) erasures(ctx context.Context) {
 		a.log.Error("destroying the keys of erased talents", "err", err.Error())
 	}
 }
+
+// revealFor is what a console session with roles sees of a sealed field:
+// in full when one of its roles needs it (the clerk, the treasurer),
+// masked otherwise, erased once the key is destroyed.
+func (a *app) revealFor(sealed string, roles []string) string {
+	role := ""
+	for _, r := range roles {
+		if role == "" || domain.SeesUnmasked(r) {
+			role = r
+		}
+	}
+	return a.svc.Cipher().Reveal(sealed, role, false)
+}

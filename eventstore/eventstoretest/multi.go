@@ -2,6 +2,7 @@ package eventstoretest
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -169,6 +170,47 @@ func testMultiRetry(t *testing.T, s eventstore.Store) {
 	wantWrongVersion(t, err, a, 0, 1)
 	wantStreamIDs(t, ctx, s, a, ids(parts[0].Events)...)
 	wantStreamIDs(t, ctx, s, c, ids(fresh)...)
+}
+
+// testMultiRetrySameStream checks that repeating an append whose parts name
+// one stream twice, by exact version or Any, is answered as the first and
+// writes nothing, and that a repeat whose later part differs from what the
+// stream holds after the earlier part's events fails and writes nothing.
+func testMultiRetrySameStream(t *testing.T, s eventstore.Store) {
+	m := multi(t, s)
+	ctx := testContext(t)
+	sc := newScope(t)
+	for round, later := range []eventstore.Version{1, eventstore.Any} {
+		a, b := sc.stream(fmt.Sprint("a", round)), sc.stream(fmt.Sprint("b", round))
+		n := 100 * round
+		parts := []eventstore.AppendPart{
+			{Stream: a, Expected: eventstore.NoStream, Events: newEvents(n, 2)},
+			{Stream: b, Expected: eventstore.NoStream, Events: newEvents(n+2, 1)},
+			{Stream: a, Expected: later, Events: newEvents(n+3, 1)},
+		}
+		first, err := m.AppendMulti(ctx, parts...)
+		if err != nil {
+			t.Fatalf("AppendMulti: %v", err)
+		}
+		again, err := m.AppendMulti(ctx, parts...)
+		if err != nil {
+			t.Fatalf("expected %d: repeated AppendMulti: %v", later, err)
+		}
+		for i := range first {
+			if again[i] != first[i] {
+				t.Errorf("expected %d: part %d: the retry answered %+v; want %+v", later, i, again[i], first[i])
+			}
+		}
+		wantStreamIDs(t, ctx, s, a, append(ids(parts[0].Events), ids(parts[2].Events)...)...)
+		wantStreamIDs(t, ctx, s, b, ids(parts[1].Events)...)
+
+		// The earlier part stored, the later one not what follows it.
+		changed := []eventstore.AppendPart{parts[0], {Stream: a, Expected: later, Events: newEvents(n+20, 1)}}
+		if _, err := m.AppendMulti(ctx, changed...); !errors.Is(err, eventstore.ErrWrongVersion) {
+			t.Errorf("expected %d: a repeat with a different later part: %v; want a version conflict", later, err)
+		}
+		wantStreamIDs(t, ctx, s, a, append(ids(parts[0].Events), ids(parts[2].Events)...)...)
+	}
 }
 
 // testMultiConcurrentOneWinner races appends that each write to a shared

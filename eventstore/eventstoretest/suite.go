@@ -100,6 +100,7 @@ var cases = []struct {
 	{"MultiAppendAndRead", testMultiAppendAndRead},
 	{"MultiConflictWritesNothing", testMultiConflictWritesNothing},
 	{"MultiRetry", testMultiRetry},
+	{"MultiRetrySameStream", testMultiRetrySameStream},
 	{"MultiConcurrentOneWinner", testMultiConcurrentOneWinner},
 	{"MultiBadInput", testMultiBadInput},
 	{"MultiSubscribe", testMultiSubscribe},

@@ -366,26 +366,41 @@ func (s *Store) decide(c *commit, r *appendReq) error {
 // written into c, in order. Nothing is written otherwise.
 func (s *Store) decideMulti(c *commit, r *appendReq) error {
 	heads := make(map[string]eventstore.Version, len(r.parts))
+	// writing holds the streams an earlier part writes to in this call;
+	// a stream whose earlier parts were all retries may be met again by a
+	// retry of the later part too.
+	writing := make(map[string]bool, len(r.parts))
 	at := make([]eventstore.Version, len(r.parts))
 	write := make([]bool, len(r.parts))
 	for i, p := range r.parts {
+		var head eventstore.Version
+		var w bool
+		var err error
 		if h, seen := heads[p.stream]; seen {
 			if p.expected != eventstore.Any && p.expected != h {
 				return wrongVersion(p, h)
 			}
-			at[i], write[i] = h, true
-			heads[p.stream] = h + eventstore.Version(len(p.events))
-			continue
+			if writing[p.stream] {
+				at[i], write[i] = h, true
+				heads[p.stream] = h + eventstore.Version(len(p.events))
+				continue
+			}
+			// Right after the earlier parts' events, Any included.
+			head, w, err = s.checkExpected(p, h)
+		} else {
+			head, w, err = s.check(p)
 		}
-		head, w, err := s.check(p)
 		if err != nil {
 			return err
 		}
 		at[i], write[i] = head, w
 		if w {
-			head += eventstore.Version(len(p.events))
+			writing[p.stream] = true
+			heads[p.stream] = head + eventstore.Version(len(p.events))
+		} else {
+			// A retry: the stream continues after the retried events.
+			heads[p.stream] = p.res.Version
 		}
-		heads[p.stream] = head
 	}
 	for i, p := range r.parts {
 		if write[i] {
@@ -400,11 +415,16 @@ func (s *Store) decideMulti(c *commit, r *appendReq) error {
 // not and the error is nil, r is a retry of an append already made and
 // holds that append's result.
 func (s *Store) check(r *appendReq) (eventstore.Version, bool, error) {
+	return s.checkExpected(r, r.expected)
+}
+
+// checkExpected is check with exp in place of r's expected version.
+func (s *Store) checkExpected(r *appendReq, exp eventstore.Version) (eventstore.Version, bool, error) {
 	head, err := s.head(r.stream)
 	if err != nil {
 		return 0, false, err
 	}
-	switch exp := r.expected; {
+	switch {
 	case exp == eventstore.Any || exp == eventstore.StreamExists:
 		if head == eventstore.NoStream {
 			if exp == eventstore.StreamExists {
