@@ -20,6 +20,8 @@ type TalentView struct {
 	Phone            string `json:"phone,omitempty"`
 	Email            string `json:"email,omitempty"`
 	Address          string `json:"address,omitempty"`
+	BankAccount      string `json:"bank_account,omitempty"`
+	BankName         string `json:"bank_name,omitempty"`
 	DepartureDate    string `json:"departure_date,omitempty"`
 	// Erasure is the erasure of the talent's personal data, once
 	// requested.
@@ -112,7 +114,8 @@ func (m *Talents) apply(payload domain.Event) {
 	case *domain.TalentRegistered:
 		m.talents[e.TalentID] = &talent{v: TalentView{ID: e.TalentID, Name: e.Name, PermitCategory: e.PermitCategory, Tier: e.Tier,
 			Employer: e.Employer, OverseasEngineer: e.OverseasEngineer, RegisteredOn: e.RegisteredOn, Grants: []string{},
-			IDNumber: e.IDNumber, DateOfBirth: e.DateOfBirth, Phone: e.Phone, Email: e.Email, Address: e.Address}}
+			IDNumber: e.IDNumber, DateOfBirth: e.DateOfBirth, Phone: e.Phone, Email: e.Email, Address: e.Address,
+			BankAccount: e.BankAccount, BankName: e.BankName}}
 		m.order = append(m.order, e.TalentID)
 	case *domain.TalentDeparted:
 		if t := m.talents[e.TalentID]; t != nil {

@@ -292,6 +292,11 @@ var catalogue = map[string]text{
 	"event.PrincipalRevoked": {"撤销用户", "principal revoked"}, "event.AccessRequested": {"权限申请", "access requested"},
 	"event.AccessApproved": {"权限批准", "access approved"}, "event.AccessRejected": {"权限驳回", "access rejected"},
 	"event.BankStatementReconciled": {"银行对账", "bank statement reconciled"},
+	"event.TalentKeyCreated":        {"个人信息密钥生成", "personal data key created"},
+	"event.TalentKeyDestroyed":      {"个人信息已删除（密钥销毁）", "personal data erased (key destroyed)"},
+	"event.TalentErasureRequested":  {"申请删除个人信息", "erasure requested"},
+	"event.TalentErasureApproved":   {"批准删除个人信息", "erasure approved"},
+	"event.PersonalDataUnmasked":    {"审计查看完整证件号/账号", "masked fields seen in full"},
 	"event.PrincipalRestored":       {"恢复用户", "principal restored"}, "event.EnrollmentRedeemed": {"兑换开通码", "enrollment redeemed"},
 
 	// Each problem code: what it means, in words.
