@@ -37,7 +37,21 @@ func newRevealWriter(w http.ResponseWriter, s *Server, info *reqInfo) *revealWri
 
 func (w *revealWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func (w *revealWriter) Write(p []byte) (int, error) { return w.rw.Write(p) }
+func (w *revealWriter) Write(p []byte) (int, error) {
+	if w.info != nil && w.info.sealed {
+		return w.ResponseWriter.Write(p)
+	}
+	return w.rw.Write(p)
+}
+
+// keepSealed makes the answer to r carry personal fields as stored,
+// sealed: an answer whose events an auditor hashes again (an inclusion
+// proof) must hold their bytes as the log does.
+func keepSealed(r *http.Request) {
+	if info, _ := r.Context().Value(keyInfo).(*reqInfo); info != nil {
+		info.sealed = true
+	}
+}
 
 // appendRevealed appends what the caller sees of the sealed value v,
 // escaped for the answer's content type.

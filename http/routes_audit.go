@@ -18,7 +18,7 @@ func (s *Server) registerAuditRoutes() {
 		routeDoc{Response: publicKeyAnswer{}, Errors: []string{EUNAVAILABLE}})
 	s.handle("GET", "/v1/audit/tree-head", auditor, "the signed head of the Merkle tree over the log (?tree_size= for an earlier one)", s.handleAuditTreeHead,
 		routeDoc{Response: headAnswer{}, Query: []string{"min_position", "tree_size"}, Errors: []string{EUNAVAILABLE}})
-	s.handle("GET", "/v1/audit/proofs/inclusion", auditor, "proof that the event at ?position= is in the tree of ?tree_size=", s.handleAuditInclusion,
+	s.handle("GET", "/v1/audit/proofs/inclusion", auditor, "proof that the event at ?position= is in the tree of ?tree_size=; the event as stored, its personal fields sealed, so that its leaf hash can be computed again", s.handleAuditInclusion,
 		routeDoc{Response: inclusionAnswer{}, Query: []string{"min_position", "position", "tree_size"}, Errors: []string{EUNAVAILABLE, domain.ENOTFOUND}})
 	s.handle("GET", "/v1/audit/proofs/consistency", auditor, "proof that the tree of ?to= extends the tree of ?from=", s.handleAuditConsistency,
 		routeDoc{Response: consistencyAnswer{}, Query: []string{"from", "to"}, Errors: []string{EUNAVAILABLE, domain.ENOTFOUND}})
@@ -114,6 +114,7 @@ func (s *Server) handleAuditInclusion(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	keepSealed(r)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"tree_head": head, "leaf_index": index, "leaf_hash": auditproof.HexBytes(auditproof.LeafHash(&ev)),
 		"proof": proof, "event": ev,

@@ -227,6 +227,8 @@ type reqInfo struct {
 	// role is the role the request acts in, once authenticated: what it
 	// may see of personal fields follows from it.
 	role string
+	// sealed keeps the answer's personal fields as stored (keepSealed).
+	sealed bool
 }
 
 const keyInfo ctxKey = 100
