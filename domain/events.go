@@ -227,7 +227,7 @@ type GrantApproved struct {
 // GrantRejected refuses a grant.
 type GrantRejected struct {
 	GrantID string `json:"grant_id"`
-	Reason  string `json:"reason"`
+	Reason  string `json:"reason" personal:"true"`
 }
 
 // PaymentPrepared enters a payment of one installment (the maker's step).

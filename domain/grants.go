@@ -21,7 +21,12 @@ func (s *Service) grantCommand(ctx context.Context, m *meta, grantID string, dec
 		if g.applied == nil {
 			return nil, Errorf(ENOTFOUND, "grant %s not found", grantID)
 		}
-		return decide(g)
+		evs, err := decide(g)
+		if err == nil {
+			// Notes about the person are sealed under their talent's key.
+			err = s.seal(g.applied.TalentID, evs...)
+		}
+		return evs, err
 	})
 	return result(grantID, res), err
 }

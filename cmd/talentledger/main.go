@@ -108,7 +108,7 @@ commands:
   restore  restore a backup into a new data directory, verified against its
            head and the witness
   keystore the talents' data keys: new-master-key FILE, backup DIR,
-           purge-backups DIR... (remove from backups the keys erasure destroyed)
+           purge-backups DIR (remove from a backup the keys erasure destroyed)
   version  print the version, the Go version and the store format
 
 Run 'talentledger <command> -h' for a command's flags. Every flag can also

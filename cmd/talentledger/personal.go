@@ -70,7 +70,7 @@ func (c *personalConfig) open(data string, makeKey bool) (*domain.Cipher, *keyst
 // runKeystore runs the key store's subcommands.
 func runKeystore(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("keystore: new-master-key, backup or purge-backups")
+		return usagef("keystore: new-master-key FILE, backup DIR or purge-backups DIR")
 	}
 	switch args[0] {
 	case "new-master-key":
@@ -105,23 +105,18 @@ func runKeystore(_ context.Context, args []string, stdout, stderr io.Writer) err
 		var cfg personalConfig
 		data := fs.String("data", "./data", "data directory whose key store is the reference (for the default --keystore)")
 		cfg.register(fs)
-		if err := parseFlags(fs, args[1:]); err != nil {
+		if err := parseFlagsAnd(fs, args[1:], "DIR"); err != nil {
 			return err
-		}
-		if fs.NArg() == 0 {
-			return usagef("keystore purge-backups: name the key store backup directories to purge")
 		}
 		ks, err := cfg.openStore(*data)
 		if err != nil {
 			return err
 		}
-		for _, dir := range fs.Args() {
-			n, err := ks.PurgeBackup(dir)
-			if err != nil {
-				return fmt.Errorf("%s: %w", dir, err)
-			}
-			fmt.Fprintf(stdout, "%s: removed %d destroyed keys\n", dir, n)
+		n, err := ks.PurgeBackup(fs.Arg(0))
+		if err != nil {
+			return fmt.Errorf("%s: %w", fs.Arg(0), err)
 		}
+		fmt.Fprintf(stdout, "%s: removed %d destroyed keys\n", fs.Arg(0), n)
 		return nil
 	}
 	return usagef("keystore: unknown subcommand %q (new-master-key, backup, purge-backups)", clipArg(args[0]))
