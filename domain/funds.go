@@ -424,7 +424,11 @@ type ApproveInvestment struct {
 // ApproveInvestment records an approved investment and returns its ID. Only
 // a fund manager may.
 //
-// Errors: EINVALID, ENOTFOUND.
+// A project's name is unique within its fund, compared without regard to
+// case, width or surrounding and repeated spaces: two investments of one
+// fund under one name would make every report about it ambiguous.
+//
+// Errors: EINVALID, ENOTFOUND, ECONFLICT (a project of that name exists).
 func (s *Service) ApproveInvestment(ctx context.Context, c ApproveInvestment) (Result, error) {
 	m, err := s.newMeta(c.Meta, RoleFundManager)
 	if err != nil {
@@ -446,11 +450,38 @@ func (s *Service) ApproveInvestment(ctx context.Context, c ApproveInvestment) (R
 	}
 	id := newID(prefixInvestment, m.CommandID, "investment")
 	res, err := s.fundCommand(ctx, m, c.FundID, func(f *fund) ([]Event, error) {
+		key := ProjectNameKey(c.Project)
+		for _, inv := range f.investments {
+			if ProjectNameKey(inv.approved.Project) == key {
+				return nil, Errorf(ECONFLICT, "fund %s already has a project named %q (%s)", c.FundID, inv.approved.Project, inv.approved.InvestmentID)
+			}
+		}
 		return []Event{&InvestmentApproved{FundID: c.FundID, InvestmentID: id, CommitteeRef: c.CommitteeRef, Project: c.Project,
 			Company: c.Company, Sector: c.Sector, Amount: c.Amount, StakePct: c.StakePct, ApprovedOn: m.date}}, nil
 	})
 	res.ID = id
 	return res, err
+}
+
+// ProjectNameKey is the form in which project names are compared: see
+// FoldName.
+func ProjectNameKey(name string) string { return FoldName(name) }
+
+// FoldName folds a name for comparison and search: full-width ASCII forms
+// (ＡＢＣ１２３, the ideographic space) become their narrow forms, letters
+// lower case, surrounding spaces go and runs of spaces become one. Chinese
+// characters are left as they are.
+func FoldName(name string) string {
+	folded := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 0xFF01 && r <= 0xFF5E:
+			return r - 0xFEE0
+		case r == 0x3000:
+			return ' '
+		}
+		return r
+	}, name)
+	return strings.Join(strings.Fields(strings.ToLower(folded)), " ")
 }
 
 // InvestmentCommand acts on one investment of a fund.
