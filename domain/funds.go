@@ -59,6 +59,36 @@ type FundEstablished struct {
 	// ConcentrationLimitPct is the largest share of the target one
 	// investment may take before it is flagged.
 	ConcentrationLimitPct decimal.Decimal `json:"concentration_limit_pct"`
+	// The alert thresholds: paid-in cash idle for more than IdleCashDays
+	// is flagged once it exceeds IdleCashPct of the paid-in capital, and
+	// the term's end once it is TermWarningDays away or nearer. Absent
+	// (zero) means the defaults, see FundAlertThresholds.
+	IdleCashPct     int `json:"idle_cash_pct,omitempty"`
+	IdleCashDays    int `json:"idle_cash_days,omitempty"`
+	TermWarningDays int `json:"term_warning_days,omitempty"`
+}
+
+// Default alert thresholds of a fund.
+const (
+	DefaultIdleCashPct     = 20
+	DefaultIdleCashDays    = 365
+	DefaultTermWarningDays = 180
+)
+
+// FundAlertThresholds returns a fund's alert thresholds, defaults filled
+// in.
+func (e *FundEstablished) FundAlertThresholds() (idlePct, idleDays, termDays int) {
+	idlePct, idleDays, termDays = e.IdleCashPct, e.IdleCashDays, e.TermWarningDays
+	if idlePct == 0 {
+		idlePct = DefaultIdleCashPct
+	}
+	if idleDays == 0 {
+		idleDays = DefaultIdleCashDays
+	}
+	if termDays == 0 {
+		termDays = DefaultTermWarningDays
+	}
+	return idlePct, idleDays, termDays
 }
 
 // CommitmentMade records a limited partner's commitment (认缴).
@@ -283,6 +313,10 @@ type EstablishFund struct {
 	TermYears             int
 	Manager               string
 	ConcentrationLimitPct *decimal.Decimal
+	// Alert thresholds; nil means the default (DefaultIdleCashPct, …).
+	IdleCashPct     *int
+	IdleCashDays    *int
+	TermWarningDays *int
 }
 
 // EstablishFund creates a fund; its establishment date is the command's
@@ -319,8 +353,23 @@ func (s *Service) EstablishFund(ctx context.Context, c EstablishFund) (Result, e
 			return Result{}, err
 		}
 	}
+	thresholds := [3]int{DefaultIdleCashPct, DefaultIdleCashDays, DefaultTermWarningDays}
+	for i, t := range []struct {
+		name     string
+		v        *int
+		min, max int
+	}{{"idle_cash_pct", c.IdleCashPct, 1, 100}, {"idle_cash_days", c.IdleCashDays, 1, 3650}, {"term_warning_days", c.TermWarningDays, 1, 3650}} {
+		if t.v == nil {
+			continue
+		}
+		if *t.v < t.min || *t.v > t.max {
+			return Result{}, Errorf(EINVALID, "%s must be between %d and %d", t.name, t.min, t.max)
+		}
+		thresholds[i] = *t.v
+	}
 	ev := &FundEstablished{FundID: c.FundID, Name: c.Name, FundType: c.FundType, Target: c.Target, TermYears: c.TermYears,
-		EstablishedOn: m.date, TermEnd: AddMonths(m.date, 12*c.TermYears), Manager: c.Manager, ConcentrationLimitPct: limit}
+		EstablishedOn: m.date, TermEnd: AddMonths(m.date, 12*c.TermYears), Manager: c.Manager, ConcentrationLimitPct: limit,
+		IdleCashPct: thresholds[0], IdleCashDays: thresholds[1], TermWarningDays: thresholds[2]}
 	res, err := s.repo.execute(ctx, streamFund(c.FundID), newFund, m, func(e *entry) ([]Event, error) {
 		if e.agg.(*fund).est != nil {
 			return nil, Errorf(ECONFLICT, "fund %s already exists", c.FundID)

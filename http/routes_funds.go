@@ -38,6 +38,9 @@ type fundRequest struct {
 	TermYears             int              `json:"term_years"`
 	Manager               string           `json:"manager"`
 	ConcentrationLimitPct *decimal.Decimal `json:"concentration_limit_pct"`
+	IdleCashPct           *int             `json:"idle_cash_pct"`
+	IdleCashDays          *int             `json:"idle_cash_days"`
+	TermWarningDays       *int             `json:"term_warning_days"`
 }
 
 func (s *Server) handleFundCreate(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
@@ -46,7 +49,8 @@ func (s *Server) handleFundCreate(r *http.Request, body []byte, m domain.Command
 		return 0, nil, err
 	}
 	res, err := s.svc.EstablishFund(r.Context(), domain.EstablishFund{Meta: req.meta(m), FundID: req.ID, Name: req.Name,
-		FundType: req.FundType, Target: req.Target, TermYears: req.TermYears, Manager: req.Manager, ConcentrationLimitPct: req.ConcentrationLimitPct})
+		FundType: req.FundType, Target: req.Target, TermYears: req.TermYears, Manager: req.Manager, ConcentrationLimitPct: req.ConcentrationLimitPct,
+		IdleCashPct: req.IdleCashPct, IdleCashDays: req.IdleCashDays, TermWarningDays: req.TermWarningDays})
 	return http.StatusCreated, answer(res), err
 }
 

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/shopspring/decimal"
@@ -20,8 +21,12 @@ type FundView struct {
 	EstablishedOn         string          `json:"established_on"`
 	TermEnd               string          `json:"term_end"`
 	ConcentrationLimitPct decimal.Decimal `json:"concentration_limit_pct"`
-	Committed             domain.Money    `json:"committed"`
-	PaidIn                domain.Money    `json:"paid_in"`
+	// The alert thresholds (see domain.FundEstablished).
+	IdleCashPct     int          `json:"idle_cash_pct"`
+	IdleCashDays    int          `json:"idle_cash_days"`
+	TermWarningDays int          `json:"term_warning_days"`
+	Committed       domain.Money `json:"committed"`
+	PaidIn          domain.Money `json:"paid_in"`
 	// Invested is everything ever funded, at cost; HeldAtCost is the cost
 	// of the investments still held.
 	Invested   domain.Money `json:"invested"`
@@ -41,22 +46,37 @@ type FundView struct {
 	// IdleSince is when the oldest part of it was paid in.
 	IdleCash  domain.Money `json:"idle_cash"`
 	IdleSince string       `json:"idle_since,omitempty"`
-	// MOIC = (valuation + distributions) ÷ invested;
-	// TVPI = (valuation + distributions + idle cash) ÷ paid-in.
-	MOIC     string   `json:"moic"`
-	TVPI     string   `json:"tvpi"`
-	Projects int      `json:"projects"`
-	LPs      []LPView `json:"lps"`
-	Alerts   []Alert  `json:"alerts"`
+	// MOIC = (valuation + distributions) ÷ invested. NAV is the
+	// valuation plus the idle cash; DPI = distributions ÷ paid-in,
+	// RVPI = NAV ÷ paid-in, TVPI = DPI + RVPI, and IRR the XIRR of the
+	// paid-in, the distributions and the NAV (see fundFlows).
+	MOIC     string       `json:"moic"`
+	NAV      domain.Money `json:"nav"`
+	DPI      string       `json:"dpi"`
+	RVPI     string       `json:"rvpi"`
+	TVPI     string       `json:"tvpi"`
+	IRR      string       `json:"irr"`
+	Projects int          `json:"projects"`
+	LPs      []LPView     `json:"lps"`
+	Alerts   []Alert      `json:"alerts"`
 
 	lots []lot
 }
 
-// LPView is one limited partner's position.
+// LPView is one limited partner's position: its commitment, paid-in and
+// unfunded commitment, its share of the distributions and of the NAV, and
+// the measures of them.
 type LPView struct {
-	LP        string       `json:"lp"`
-	Committed domain.Money `json:"committed"`
-	PaidIn    domain.Money `json:"paid_in"`
+	LP            string       `json:"lp"`
+	Committed     domain.Money `json:"committed"`
+	PaidIn        domain.Money `json:"paid_in"`
+	Unfunded      domain.Money `json:"unfunded"`
+	Distributions domain.Money `json:"distributions"`
+	NAV           domain.Money `json:"nav"`
+	DPI           string       `json:"dpi"`
+	RVPI          string       `json:"rvpi"`
+	TVPI          string       `json:"tvpi"`
+	IRR           string       `json:"irr"`
 }
 
 // lot is one paid-in amount not yet invested, oldest first.
@@ -108,15 +128,18 @@ type fundModels struct {
 
 func (p *Projector) initFunds() {
 	p.fm = &fundModels{funds: map[string]*FundView{}, projects: map[string]*ProjectView{}, pendingFunds: map[string]bool{}}
-	p.extra = append(p.extra, p.applyFund)
+	p.flows = newFundFlows()
+	p.extra = append(p.extra, p.applyFund, p.flows.apply)
 }
 
 func (p *Projector) applyFund(_ *eventstore.Event, payload domain.Event) {
 	fm := p.fm
 	switch e := payload.(type) {
 	case *domain.FundEstablished:
-		fm.funds[e.FundID] = &FundView{ID: e.FundID, Name: e.Name, FundType: e.FundType, Manager: e.Manager, Target: e.Target,
+		f := &FundView{ID: e.FundID, Name: e.Name, FundType: e.FundType, Manager: e.Manager, Target: e.Target,
 			TermYears: e.TermYears, EstablishedOn: e.EstablishedOn, TermEnd: e.TermEnd, ConcentrationLimitPct: e.ConcentrationLimitPct}
+		f.IdleCashPct, f.IdleCashDays, f.TermWarningDays = e.FundAlertThresholds()
+		fm.funds[e.FundID] = f
 		fm.fundOrder = append(fm.fundOrder, e.FundID)
 	case *domain.CommitmentMade:
 		if f := fm.funds[e.FundID]; f != nil {
@@ -248,24 +271,44 @@ func (p *Projector) fundLocked(id, asOf string) FundView {
 		f.IdleSince = f.lots[0].date
 	}
 	f.MOIC = multiple(f.Valuation.Add(f.Distributions), f.Invested)
-	f.TVPI = multiple(f.Valuation.Add(f.Distributions).Add(f.IdleCash), f.PaidIn)
-	f.Alerts = p.fundAlerts(&f, asOf)
+	perf, lps, _ := p.flows.current(id, asOf)
+	f.NAV, f.DPI, f.RVPI, f.TVPI, f.IRR = perf.NAV, perf.DPI, perf.RVPI, perf.TVPI, perf.IRR
+	for _, l := range lps {
+		v := f.lp(l.LP)
+		v.Unfunded, v.Distributions, v.NAV = l.Unfunded, l.Distributions, l.NAV
+		v.DPI, v.RVPI, v.TVPI, v.IRR = l.DPI, l.RVPI, l.TVPI, l.IRR
+	}
+	f.Alerts = p.fundAlerts(&f, f.lots, asOf)
 	f.lots = nil
 	return f
 }
 
-// fundAlerts flags idle cash older than 12 months, a term ending within 12
-// months, and investments above the fund's concentration limit.
-func (p *Projector) fundAlerts(f *FundView, asOf string) []Alert {
+// fundAlerts flags, by the fund's thresholds: paid-in cash idle for more
+// than IdleCashDays when it exceeds IdleCashPct of the paid-in capital (the
+// lots are spent oldest first, so what is left of the oldest is what has
+// been idle longest); a term ending within TermWarningDays, or ended; and
+// investments above the fund's concentration limit.
+func (p *Projector) fundAlerts(f *FundView, lots []lot, asOf string) []Alert {
 	alerts := []Alert{}
 	if asOf == "" {
 		return alerts
 	}
-	if f.IdleSince != "" && domain.AddMonths(f.IdleSince, 12) <= asOf {
-		alerts = append(alerts, Alert{Kind: "idle_cash", FundID: f.ID,
-			Message: "paid-in cash of " + f.IdleCash.String() + " has been idle since " + f.IdleSince})
+	longIdle, since := domain.Zero, ""
+	cutoff := domain.AddDays(asOf, -f.IdleCashDays)
+	for _, l := range lots {
+		if l.date < cutoff {
+			longIdle = longIdle.Add(l.amount)
+			if since == "" {
+				since = l.date
+			}
+		}
 	}
-	if f.TermEnd <= domain.AddMonths(asOf, 12) {
+	if longIdle.Sign() > 0 && longIdle.Cmp(f.PaidIn.Percent(decimal.NewFromInt(int64(f.IdleCashPct)))) > 0 {
+		alerts = append(alerts, Alert{Kind: "idle_cash", FundID: f.ID,
+			Message: fmt.Sprintf("paid-in cash of %s has been idle for more than %d days (since %s): above %d%% of the paid-in capital of %s",
+				longIdle, f.IdleCashDays, since, f.IdleCashPct, f.PaidIn)})
+	}
+	if f.TermEnd <= domain.AddDays(asOf, f.TermWarningDays) {
 		msg := "the fund's term ends on " + f.TermEnd
 		if f.TermEnd <= asOf {
 			msg = "the fund's term ended on " + f.TermEnd

@@ -88,6 +88,7 @@ type Projector struct {
 	pendingTransfer map[string]pendingTransfer
 
 	fm    *fundModels
+	flows *fundFlows
 	pm    *principalModels
 	audit *auditModels
 
