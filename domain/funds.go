@@ -38,6 +38,28 @@ const (
 var Sectors = []string{"semiconductors", "high_end_equipment", "new_materials", "biomedicine",
 	"new_energy", "digital_economy", "other"}
 
+// SectorNames are the sectors' names in Chinese and English.
+var SectorNames = map[string][2]string{
+	"semiconductors":     {"半导体", "Semiconductors"},
+	"high_end_equipment": {"高端装备", "High-end equipment"},
+	"new_materials":      {"新材料", "New materials"},
+	"biomedicine":        {"生物医药", "Biomedicine"},
+	"new_energy":         {"新能源", "New energy"},
+	"digital_economy":    {"数字经济", "Digital economy"},
+	"other":              {"其他", "Other"},
+}
+
+// ParseSector returns the sector named s, matched without regard to case
+// or surrounding spaces. Errors are EINVALID, listing the sectors.
+func ParseSector(s string) (string, error) {
+	for _, x := range Sectors {
+		if strings.EqualFold(strings.TrimSpace(s), x) {
+			return x, nil
+		}
+	}
+	return "", Errorf(EINVALID, "sector %q is not one of %s", truncate(s, 40), strings.Join(Sectors, ", "))
+}
+
 // Investment states.
 const (
 	InvestmentApprovedState = "approved"

@@ -82,6 +82,9 @@ type (
 		Totals   projections.ProjectTotals `json:"totals"`
 		pointInTimeStamp
 	}
+	sectorListAnswer struct {
+		Sectors []sectorAnswer `json:"sectors"`
+	}
 	projectListAnswer struct {
 		Projects []projections.ProjectView `json:"projects"`
 		Totals   projections.ProjectTotals `json:"totals"`
@@ -199,6 +202,9 @@ var routeDocs = map[string]routeDoc{
 	"POST /v1/funds/{id}/investments/{iid}/exit":          {Request: exitRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
 	"POST /v1/funds/{id}/investments/{iid}/write-off":     {Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
 	"GET /v1/projects":                                    {Response: projectListAnswer{}, Query: []string{"min_position", "fund", "sector", "status", "as_of", "recorded_as_of"}},
+	"GET /v1/projects/{id}":                               {Response: projections.ProjectDetail{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}},
+	"GET /v1/sectors":                                     {Response: sectorListAnswer{}, Query: qPointTime},
+	"GET /v1/funds/{id}/lps/{lp}/statement":               {Response: projections.CapitalStatement{}, Query: []string{"min_position", "from", "to"}, Errors: []string{domain.ENOTFOUND}},
 
 	"POST /v1/principals":                             {Request: principalRequest{}, Response: requestedAnswer{}, Status: 202, Errors: []string{domain.ECONFLICT, domain.ESEGREGATION, ETIMEOUT}},
 	"GET /v1/principals":                              {Response: principalList{}, Query: qMin},

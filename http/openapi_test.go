@@ -260,7 +260,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 func TestOpenAPIDescribesTheAnswers(t *testing.T) {
 	e := newTestServer(t)
 	d := getDoc(t, e.api)
-	setupFunds(e)
+	funds := setupFunds(e)
 	e.setupProgram(quickProgram("transport", "18000.00"), "1500000.00")
 	talent := e.registerTalent("Lars Nilsson", "B")
 	g := e.approvedGrant(talent, "transport", "18000.00")
@@ -298,11 +298,12 @@ func TestOpenAPIDescribesTheAnswers(t *testing.T) {
 	post(clerk1, "/v1/talents", "/v1/talents", map[string]any{"name": "Anna", "tier": "C", "employer": "X"})
 
 	values := map[string]string{"/v1/programs/{id}": "transport", "/v1/talents/{id}": talent, "/v1/grants/{id}": g,
-		"/v1/payments/{id}": pid, "/v1/funds/{id}": "dif", "/v1/principals/{id}": "wang.li"}
+		"/v1/payments/{id}": pid, "/v1/funds/{id}": "dif", "/v1/principals/{id}": "wang.li", "/v1/projects/{id}": funds.a}
 	fill := func(tpl string) string {
 		for prefix, v := range values {
 			tpl = strings.Replace(tpl, prefix, strings.Replace(prefix, "{id}", v, 1), 1)
 		}
+		tpl = strings.Replace(tpl, "{lp}", projections.LPID("city platform"), 1)
 		return strings.Replace(tpl, "{fy}", "2024", 1)
 	}
 	needKey := []string{"/v1/audit/public-key", "/v1/audit/tree-head", "/v1/audit/proofs/inclusion", "/v1/audit/proofs/consistency"}

@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"sort"
 	"sync"
@@ -254,8 +256,17 @@ type Performance struct {
 	IRR           string       `json:"irr"`
 }
 
+// LPID is the key of an LP's capital account in a fund's read models:
+// derived from its exact name, so that names differing in any character
+// (a colon, a space, a width) are different LPs; the name is its label.
+func LPID(name string) string {
+	h := sha256.Sum256([]byte(name))
+	return "lp_" + hex.EncodeToString(h[:8])
+}
+
 // LPPerformance is one LP's performance in a fund.
 type LPPerformance struct {
+	ID string `json:"id"`
 	LP string `json:"lp"`
 	Performance
 	// Unfunded is what the LP committed and has not paid in.
@@ -387,7 +398,7 @@ func (m *fundFlows) performance(fundID, d string) (Performance, []LPPerformance,
 	lpFlows := make([][]CashFlow, len(f.lps))
 	for i, lp := range f.lps {
 		idx[lp] = i
-		lps[i] = LPPerformance{LP: lp, Performance: Performance{AsOf: d, Committed: domain.Zero, PaidIn: domain.Zero,
+		lps[i] = LPPerformance{ID: LPID(lp), LP: lp, Performance: Performance{AsOf: d, Committed: domain.Zero, PaidIn: domain.Zero,
 			Distributions: domain.Zero, NAV: domain.Zero}}
 	}
 	var fundFlows []CashFlow
@@ -433,6 +444,7 @@ func (m *fundFlows) performance(fundID, d string) (Performance, []LPPerformance,
 // day). Opening + paid-in − distributions + gain or loss = closing.
 type CapitalStatement struct {
 	FundID string `json:"fund_id"`
+	LPID   string `json:"lp_id"`
 	LP     string `json:"lp"`
 	From   string `json:"from"`
 	To     string `json:"to"`
@@ -489,19 +501,32 @@ func (m *fundFlows) lpBalance(f *flowFund, lp, d string) StatementBalance {
 	return b
 }
 
-// statement draws an LP's capital statement for from..to (inclusive).
-func (m *fundFlows) statement(fundID, lp, from, to string) (CapitalStatement, bool) {
+// Statement draws the capital statement of the LP with ID lpID in a fund
+// for the days from..to (inclusive); ok is false when the fund or the LP
+// is unknown.
+func (p *Projector) Statement(fundID, lpID, from, to string) (CapitalStatement, bool) {
+	return p.flows.statement(fundID, lpID, from, to)
+}
+
+func (m *fundFlows) statement(fundID, lpID, from, to string) (CapitalStatement, bool) {
 	m.mu.RLock()
 	f := m.funds[fundID]
-	known := f != nil && slices.Contains(f.lps, lp)
+	lp := ""
+	if f != nil {
+		for _, l := range f.lps {
+			if LPID(l) == lpID {
+				lp = l
+			}
+		}
+	}
 	m.mu.RUnlock()
-	if !known {
+	if lp == "" {
 		return CapitalStatement{}, false
 	}
 	fund, lps, _ := m.performance(fundID, to)
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	st := CapitalStatement{FundID: fundID, LP: lp, From: from, To: to, Movements: []StatementLine{}, Fund: fund}
+	st := CapitalStatement{FundID: fundID, LPID: lpID, LP: lp, From: from, To: to, Movements: []StatementLine{}, Fund: fund}
 	for _, l := range lps {
 		if l.LP == lp {
 			st.Measures = l
@@ -536,4 +561,55 @@ func (m *fundFlows) statement(fundID, lp, from, to string) (CapitalStatement, bo
 	sort.SliceStable(st.Movements, func(i, j int) bool { return st.Movements[i].Date < st.Movements[j].Date })
 	st.GainOrLoss = st.Closing.Balance.Sub(st.Opening.Balance).Sub(st.PaidIn).Add(st.Distributions)
 	return st, true
+}
+
+// ProjectDetail is one project with its history: tranches, valuations,
+// distributions and every event, and its IRR (the XIRR of the tranches,
+// the cash returned and the valuation still held).
+type ProjectDetail struct {
+	ProjectView
+	TrancheList []TrancheEntry      `json:"tranche_list"`
+	Valuations  []ValuationEntry    `json:"valuations"`
+	Cashflows   []DistributionEntry `json:"distribution_list"`
+	Events      []ProjectEvent      `json:"events"`
+}
+
+// projectIRR is a project's IRR with its valuation held on d.
+func (m *fundFlows) projectIRR(fundID, id, d string, held domain.Money) string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	h := m.project(fundID, id)
+	if h == nil {
+		return ""
+	}
+	var flows []CashFlow
+	last := ""
+	for _, t := range h.tranches {
+		flows = append(flows, CashFlow{Date: t.FundedOn, Amount: t.Amount.Neg()})
+		last = max(last, t.FundedOn)
+	}
+	for _, r := range h.distributions {
+		flows = append(flows, CashFlow{Date: r.ReceivedOn, Amount: r.Amount})
+		last = max(last, r.ReceivedOn)
+	}
+	if held.Sign() > 0 {
+		flows = append(flows, CashFlow{Date: max(d, last), Amount: held})
+	}
+	return formatRate(XIRR(flows))
+}
+
+// history copies a project's history.
+func (m *fundFlows) history(fundID, id string) (ProjectDetail, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	h := m.project(fundID, id)
+	if h == nil {
+		return ProjectDetail{}, false
+	}
+	return ProjectDetail{
+		TrancheList: append([]TrancheEntry{}, h.tranches...),
+		Valuations:  append([]ValuationEntry{}, h.valuations...),
+		Cashflows:   append([]DistributionEntry{}, h.distributions...),
+		Events:      append([]ProjectEvent{}, h.events...),
+	}, true
 }

@@ -3,6 +3,7 @@ package projections
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -67,6 +68,8 @@ type FundView struct {
 // unfunded commitment, its share of the distributions and of the NAV, and
 // the measures of them.
 type LPView struct {
+	// ID keys the LP's account (see LPID); LP is its name.
+	ID            string       `json:"id"`
 	LP            string       `json:"lp"`
 	Committed     domain.Money `json:"committed"`
 	PaidIn        domain.Money `json:"paid_in"`
@@ -87,25 +90,28 @@ type lot struct {
 
 // ProjectView is one investment.
 type ProjectView struct {
-	ID             string          `json:"id"`
-	FundID         string          `json:"fund_id"`
-	FundName       string          `json:"fund_name"`
-	Project        string          `json:"project"`
-	Company        string          `json:"company"`
-	Sector         string          `json:"sector"`
-	CommitteeRef   string          `json:"committee_ref"`
-	ApprovedOn     string          `json:"approved_on"`
-	Approved       domain.Money    `json:"approved"`
-	StakePct       decimal.Decimal `json:"stake_pct"`
-	Cost           domain.Money    `json:"cost"`
-	Tranches       int             `json:"tranches"`
-	Valuation      domain.Money    `json:"valuation"`
-	ValuationAsOf  string          `json:"valuation_as_of,omitempty"`
-	Distributions  domain.Money    `json:"distributions"`
-	ExitProceeds   domain.Money    `json:"exit_proceeds"`
-	WrittenOff     domain.Money    `json:"written_off"`
-	Multiple       string          `json:"multiple"`
-	Status         string          `json:"status"`
+	ID            string          `json:"id"`
+	FundID        string          `json:"fund_id"`
+	FundName      string          `json:"fund_name"`
+	Project       string          `json:"project"`
+	Company       string          `json:"company"`
+	Sector        string          `json:"sector"`
+	CommitteeRef  string          `json:"committee_ref"`
+	ApprovedOn    string          `json:"approved_on"`
+	Approved      domain.Money    `json:"approved"`
+	StakePct      decimal.Decimal `json:"stake_pct"`
+	Cost          domain.Money    `json:"cost"`
+	Tranches      int             `json:"tranches"`
+	Valuation     domain.Money    `json:"valuation"`
+	ValuationAsOf string          `json:"valuation_as_of,omitempty"`
+	Distributions domain.Money    `json:"distributions"`
+	ExitProceeds  domain.Money    `json:"exit_proceeds"`
+	WrittenOff    domain.Money    `json:"written_off"`
+	Multiple      string          `json:"multiple"`
+	// IRR is the XIRR of the tranches, the cash returned and the
+	// valuation still held, dated on the day asked about.
+	IRR            string `json:"irr"`
+	Status         string `json:"status"`
 	valuationIsSet bool
 }
 
@@ -209,7 +215,7 @@ func (f *FundView) lp(name string) *LPView {
 			return &f.LPs[i]
 		}
 	}
-	f.LPs = append(f.LPs, LPView{LP: name})
+	f.LPs = append(f.LPs, LPView{ID: LPID(name), LP: name})
 	return &f.LPs[len(f.LPs)-1]
 }
 
@@ -375,11 +381,14 @@ func (p *Projector) Fund(id, asOf string) (FundView, bool) {
 	return p.fundLocked(id, asOf), true
 }
 
-// ProjectFilter selects projects; empty fields match all.
+// ProjectFilter selects projects; empty fields match all. Sector and
+// Status match without regard to case. AsOf dates the valuation of the
+// projects' IRR (the latest event's date when empty or earlier).
 type ProjectFilter struct {
 	FundID string
 	Sector string
 	Status string
+	AsOf   string
 }
 
 // ProjectTotals sums projects by sector and by fund.
@@ -409,10 +418,12 @@ func (p *Projector) Projects(f ProjectFilter) ([]ProjectView, ProjectTotals) {
 	t := ProjectTotals{BySector: map[string]*GroupTotal{}, ByFund: map[string]*GroupTotal{}}
 	for _, id := range p.fm.projectOrder {
 		pr := p.fm.projects[id]
-		if (f.FundID != "" && pr.FundID != f.FundID) || (f.Sector != "" && pr.Sector != f.Sector) || (f.Status != "" && pr.Status != f.Status) {
+		if (f.FundID != "" && pr.FundID != f.FundID) || (f.Sector != "" && !strings.EqualFold(pr.Sector, f.Sector)) ||
+			(f.Status != "" && !strings.EqualFold(pr.Status, f.Status)) {
 			continue
 		}
 		v := pr.settle()
+		v.IRR = p.flows.projectIRR(v.FundID, v.ID, f.AsOf, v.Valuation)
 		out = append(out, v)
 		t.Projects++
 		t.Approved, t.Cost, t.Valuation = t.Approved.Add(v.Approved), t.Cost.Add(v.Cost), t.Valuation.Add(v.Valuation)
@@ -456,4 +467,24 @@ func (p *Projector) PendingFunds() []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// Project returns one project as of a date (the day its IRR values what is
+// held), with its history; ok is false when there is none.
+func (p *Projector) Project(id, asOf string) (ProjectDetail, bool) {
+	p.mu.RLock()
+	pr := p.fm.projects[id]
+	if pr == nil {
+		p.mu.RUnlock()
+		return ProjectDetail{}, false
+	}
+	v := pr.settle()
+	p.mu.RUnlock()
+	d, ok := p.flows.history(v.FundID, id)
+	if !ok {
+		return ProjectDetail{}, false
+	}
+	v.IRR = p.flows.projectIRR(v.FundID, id, asOf, v.Valuation)
+	d.ProjectView = v
+	return d, true
 }
