@@ -40,8 +40,12 @@ type routeDoc struct {
 	Errors []string
 }
 
-// csvAnswer marks a route answering CSV.
-type csvAnswer struct{}
+// csvAnswer marks a route answering CSV; xlsxAnswer one answering an
+// Excel workbook.
+type (
+	csvAnswer  struct{}
+	xlsxAnswer struct{}
+)
 
 // Answers that handlers build as maps, described as the structs they are.
 type (
@@ -188,6 +192,14 @@ var routeDocs = map[string]routeDoc{
 	"GET /v1/audit/proofs/consistency":                    {Response: consistencyAnswer{}, Query: []string{"from", "to"}, Errors: []string{EUNAVAILABLE, domain.ENOTFOUND}},
 	"GET /v1/export/journal.csv":                          {Response: csvAnswer{}, Query: []string{"min_position", "from", "to"}},
 	"GET /v1/export/grants.csv":                           {Response: csvAnswer{}, Query: qPointTime},
+	"GET /v1/reports/budget-execution.xlsx":               {Response: xlsxAnswer{}, Query: append([]string{"fiscal_year", "lang"}, qPointTime...)},
+	"GET /v1/reports/budget-execution.csv":                {Response: csvAnswer{}, Query: append([]string{"fiscal_year", "lang"}, qPointTime...)},
+	"GET /v1/reports/clawbacks.xlsx":                      {Response: xlsxAnswer{}, Query: append([]string{"lang"}, qPointTime...)},
+	"GET /v1/reports/clawbacks.csv":                       {Response: csvAnswer{}, Query: append([]string{"lang"}, qPointTime...)},
+	"GET /v1/reports/funds.xlsx":                          {Response: xlsxAnswer{}, Query: append([]string{"lang"}, qPointTime...)},
+	"GET /v1/reports/funds.csv":                           {Response: csvAnswer{}, Query: append([]string{"lang"}, qPointTime...)},
+	"GET /v1/reports/grants.xlsx":                         {Response: xlsxAnswer{}, Query: append([]string{"lang"}, qPointTime...)},
+	"GET /v1/reports/journal.xlsx":                        {Response: xlsxAnswer{}, Query: []string{"min_position", "from", "to", "lang"}},
 	"POST /v1/funds":                                      {Request: fundRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ECONFLICT}},
 	"GET /v1/funds":                                       {Response: fundListAnswer{}, Query: qPointTime},
 	"GET /v1/funds/alerts":                                {Response: fundAlertsAnswer{}, Query: qPointTime},
@@ -302,6 +314,8 @@ func (s *Server) openAPI() map[string]any {
 		case nil:
 		case csvAnswer:
 			ok["content"] = map[string]any{"text/csv": map[string]any{"schema": map[string]string{"type": "string"}}}
+		case xlsxAnswer:
+			ok["content"] = map[string]any{xlsxType: map[string]any{"schema": map[string]string{"type": "string", "format": "binary"}}}
 		default:
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(d.Response), false)}}
 		}

@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -334,6 +335,13 @@ func TestOpenAPIDescribesTheAnswers(t *testing.T) {
 			if strings.HasSuffix(tpl, ".csv") {
 				if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") {
 					t.Errorf("%s: want CSV", r)
+				}
+				continue
+			}
+			if strings.HasSuffix(tpl, ".xlsx") {
+				if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" ||
+					!bytes.HasPrefix(r.body, []byte("PK\x03\x04")) {
+					t.Errorf("%s %s: status %d, %s: want a workbook", method, path, r.status, r.header.Get("Content-Type"))
 				}
 				continue
 			}

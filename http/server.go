@@ -132,6 +132,7 @@ func New(cfg Config) *Server {
 	s.registerAuditRoutes()
 	s.registerPrincipalRoutes()
 	s.registerExportRoutes()
+	s.registerReportRoutes()
 	s.registerExtraRoutes()
 	for _, rt := range s.routes {
 		s.router.Handle(rt.Path, s.guard(rt)).Methods(rt.Method).Name(rt.Method + " " + rt.Path)

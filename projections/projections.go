@@ -89,6 +89,8 @@ type Projector struct {
 
 	fm    *fundModels
 	flows *fundFlows
+	// reports is the report model (reportmodel.go).
+	reports *reportModel
 	pm    *principalModels
 	audit *auditModels
 
@@ -137,6 +139,8 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 	}
 	p.initFunds()
 	p.initPrincipals()
+	p.reports = newReportModel()
+	p.extra = append(p.extra, p.reports.apply)
 	for _, o := range opts {
 		o(p)
 	}
