@@ -78,6 +78,11 @@ func (m *reportModel) apply(ev *eventstore.Event, payload domain.Event) {
 	case *domain.GrantApplied:
 		m.grantProgram[e.GrantID] = e.ProgramID
 	case *domain.BudgetReservationReleased:
+		if e.Uncovered {
+			// A forward commitment the year never covered: nothing of
+			// its budget was reserved, so nothing is released.
+			return
+		}
 		k := budgetKey{e.ProgramID, e.FiscalYear}
 		m.released[k] = m.released[k].Add(e.Amount)
 	case *domain.ClawbackAssessed:
