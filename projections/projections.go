@@ -91,8 +91,8 @@ type Projector struct {
 	flows *fundFlows
 	// reports is the report model (reportmodel.go).
 	reports *reportModel
-	pm    *principalModels
-	audit *auditModels
+	pm      *principalModels
+	audit   *auditModels
 
 	// extra holds appliers registered by other files (funds), so one
 	// Projector serves every model.
