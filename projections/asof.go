@@ -95,9 +95,7 @@ func Replay(ctx context.Context, store eventstore.Store, keep func(*eventstore.E
 	if err := p.feed(it, keep, false); err != nil {
 		return nil, fmt.Errorf("projections: replay: %w", err)
 	}
-	p.mu.Lock()
-	p.ready = true
-	p.mu.Unlock()
+	p.markReady()
 	return p, nil
 }
 

@@ -243,27 +243,26 @@ func fillEventColumns(row []string, ev *eventstore.Event) {
 type grantRow [18]string
 
 // grantRows copies the register rows of up to n grants from index i of
-// the application order, and the index to continue from.
+// the application order, and the index to continue from: the grants under
+// the grants model's lock, then their talents' names under the talents'.
 func (p *Projector) grantRows(i, n int) ([]grantRow, int) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
 	var out []grantRow
-	for ; i < len(p.grantOrder) && len(out) < n; i++ {
-		g := p.grants[p.grantOrder[i]]
-		name := ""
-		if t := p.talents[g.TalentID]; t != nil {
-			name = t.Name
-		}
+	var talents []string
+	i = p.grants.page(i, n, func(g *GrantView) {
 		fy := ""
 		if g.FiscalYear != 0 {
 			fy = strconv.Itoa(g.FiscalYear)
 		}
+		talents = append(talents, g.TalentID)
 		out = append(out, grantRow{
-			Text(g.ID), Text(g.TalentID), Text(name), Text(g.ProgramID), Text(g.State),
+			Text(g.ID), Text(g.TalentID), "", Text(g.ProgramID), Text(g.State),
 			g.AmountRequested.String(), g.Award.String(), g.Deduction.String(), g.Amount.String(), fy,
 			g.AppliedOn, g.ApprovedOn, g.Paid.String(), g.Due.String(),
 			g.Clawback.Assessed.String(), g.Clawback.Recovered.String(), g.Clawback.Waived.String(), g.Clawback.Outstanding.String(),
 		})
+	})
+	for k, name := range p.talents.Names(talents) {
+		out[k][2] = Text(name)
 	}
 	return out, i
 }

@@ -11,7 +11,7 @@ import (
 	"talentledger/eventstore"
 )
 
-// The fund-flows model keeps every fund's dated cash flows and each
+// FundFlows, the fund-flows model, keeps every fund's dated cash flows and each
 // project's history: what the fund measures (DPI, RVPI, TVPI, IRR), the
 // LPs' capital accounts and the project pages are computed from it. It has
 // its own lock and applies only fund events.
@@ -33,7 +33,7 @@ import (
 // the day of the distribution, and its share of the NAV its share on d;
 // the last LP (in the order of their first commitment) takes what rounding
 // to the fen leaves, so the LPs' figures add up to the fund's.
-type fundFlows struct {
+type FundFlows struct {
 	mu    sync.RWMutex
 	funds map[string]*flowFund
 }
@@ -105,10 +105,23 @@ type ProjectEvent struct {
 	Amount        *domain.Money `json:"amount,omitempty"`
 }
 
-func newFundFlows() *fundFlows { return &fundFlows{funds: map[string]*flowFund{}} }
+// NewFundFlows returns an empty fund-flows model.
+func NewFundFlows() *FundFlows { return &FundFlows{funds: map[string]*flowFund{}} }
+
+// Name implements Model.
+func (m *FundFlows) Name() string { return "fund_flows" }
+
+// Apply implements Model.
+func (m *FundFlows) Apply(b Batch) {
+	for i := range b.Changes {
+		m.apply(b.Changes[i].Event, b.Changes[i].Payload)
+	}
+}
+
+var _ Model = (*FundFlows)(nil)
 
 // apply folds one fund event.
-func (m *fundFlows) apply(ev *eventstore.Event, payload domain.Event) {
+func (m *FundFlows) apply(ev *eventstore.Event, payload domain.Event) {
 	var amount *domain.Money
 	project := ""
 	m.mu.Lock()
@@ -201,7 +214,7 @@ func fundOfInvestment(payload domain.Event) string {
 	return ""
 }
 
-func (m *fundFlows) project(fundID, id string) *projectHistory {
+func (m *FundFlows) project(fundID, id string) *projectHistory {
 	if f := m.funds[fundID]; f != nil {
 		return f.projects[id]
 	}
@@ -367,11 +380,11 @@ func (f *flowFund) lastDate() string {
 	return last
 }
 
-// current computes a fund's and its LPs' performance from everything
+// Current computes a fund's and its LPs' performance from everything
 // folded, with the NAV dated on d, or on the latest flow when that is
 // later (a live view asked about an earlier day); ok is false for an
 // unknown fund.
-func (m *fundFlows) current(fundID, d string) (Performance, []LPPerformance, bool) {
+func (m *FundFlows) Current(fundID, d string) (Performance, []LPPerformance, bool) {
 	m.mu.RLock()
 	f := m.funds[fundID]
 	if f == nil {
@@ -385,7 +398,7 @@ func (m *fundFlows) current(fundID, d string) (Performance, []LPPerformance, boo
 
 // performance computes a fund's and its LPs' performance on d from the
 // flows dated on or before d; ok is false for an unknown fund.
-func (m *fundFlows) performance(fundID, d string) (Performance, []LPPerformance, bool) {
+func (m *FundFlows) performance(fundID, d string) (Performance, []LPPerformance, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	f := m.funds[fundID]
@@ -481,7 +494,7 @@ type StatementLine struct {
 }
 
 // lpBalance is an LP's position on d.
-func (m *fundFlows) lpBalance(f *flowFund, lp, d string) StatementBalance {
+func (m *FundFlows) lpBalance(f *flowFund, lp, d string) StatementBalance {
 	b := StatementBalance{Date: d, Committed: domain.Zero, PaidIn: domain.Zero, Distributions: domain.Zero}
 	for _, c := range f.capital {
 		if c.lp == lp && c.date <= d {
@@ -504,11 +517,7 @@ func (m *fundFlows) lpBalance(f *flowFund, lp, d string) StatementBalance {
 // Statement draws the capital statement of the LP with ID lpID in a fund
 // for the days from..to (inclusive); ok is false when the fund or the LP
 // is unknown.
-func (p *Projector) Statement(fundID, lpID, from, to string) (CapitalStatement, bool) {
-	return p.flows.statement(fundID, lpID, from, to)
-}
-
-func (m *fundFlows) statement(fundID, lpID, from, to string) (CapitalStatement, bool) {
+func (m *FundFlows) Statement(fundID, lpID, from, to string) (CapitalStatement, bool) {
 	m.mu.RLock()
 	f := m.funds[fundID]
 	lp := ""
@@ -574,8 +583,8 @@ type ProjectDetail struct {
 	Events      []ProjectEvent      `json:"events"`
 }
 
-// projectIRR is a project's IRR with its valuation held on d.
-func (m *fundFlows) projectIRR(fundID, id, d string, held domain.Money) string {
+// ProjectIRR is a project's IRR with its valuation held on d.
+func (m *FundFlows) ProjectIRR(fundID, id, d string, held domain.Money) string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h := m.project(fundID, id)
@@ -598,8 +607,8 @@ func (m *fundFlows) projectIRR(fundID, id, d string, held domain.Money) string {
 	return formatRate(XIRR(flows))
 }
 
-// history copies a project's history.
-func (m *fundFlows) history(fundID, id string) (ProjectDetail, bool) {
+// History copies a project's history.
+func (m *FundFlows) History(fundID, id string) (ProjectDetail, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h := m.project(fundID, id)

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/shopspring/decimal"
 
 	"talentledger/domain"
-	"talentledger/eventstore"
 )
 
 // FundView is what a fund manager asks of a fund.
@@ -124,7 +124,10 @@ type Alert struct {
 	ProjectID string `json:"project_id,omitempty"`
 }
 
-type fundModels struct {
+// Funds is the government guidance funds and the projects they invested
+// in.
+type Funds struct {
+	mu           sync.RWMutex
 	funds        map[string]*FundView
 	fundOrder    []string
 	projects     map[string]*ProjectView
@@ -132,14 +135,24 @@ type fundModels struct {
 	pendingFunds map[string]bool
 }
 
-func (p *Projector) initFunds() {
-	p.fm = &fundModels{funds: map[string]*FundView{}, projects: map[string]*ProjectView{}, pendingFunds: map[string]bool{}}
-	p.flows = newFundFlows()
-	p.extra = append(p.extra, p.applyFund, p.flows.apply)
+// NewFunds returns an empty funds model.
+func NewFunds() *Funds {
+	return &Funds{funds: map[string]*FundView{}, projects: map[string]*ProjectView{}, pendingFunds: map[string]bool{}}
 }
 
-func (p *Projector) applyFund(_ *eventstore.Event, payload domain.Event) {
-	fm := p.fm
+// Name implements Model.
+func (m *Funds) Name() string { return "funds" }
+
+// Apply implements Model.
+func (m *Funds) Apply(b Batch) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range b.Changes {
+		m.apply(b.Changes[i].Payload)
+	}
+}
+
+func (fm *Funds) apply(payload domain.Event) {
 	switch e := payload.(type) {
 	case *domain.FundEstablished:
 		f := &FundView{ID: e.FundID, Name: e.Name, FundType: e.FundType, Manager: e.Manager, Target: e.Target,
@@ -255,13 +268,13 @@ func (pr *ProjectView) settle() ProjectView {
 	return v
 }
 
-// fundLocked computes a fund's view as of a date. p.mu is held.
-func (p *Projector) fundLocked(id, asOf string) FundView {
-	f := *p.fm.funds[id]
+// fundLocked computes a fund's view as of a date. m.mu is held.
+func (m *Funds) fundLocked(id, asOf string) FundView {
+	f := *m.funds[id]
 	f.LPs = append([]LPView{}, f.LPs...)
 	f.HeldAtCost, f.Valuation = domain.Zero, domain.Zero
-	for _, pid := range p.fm.projectOrder {
-		pr := p.fm.projects[pid]
+	for _, pid := range m.projectOrder {
+		pr := m.projects[pid]
 		if pr.FundID != id {
 			continue
 		}
@@ -277,14 +290,8 @@ func (p *Projector) fundLocked(id, asOf string) FundView {
 		f.IdleSince = f.lots[0].date
 	}
 	f.MOIC = multiple(f.Valuation.Add(f.Distributions), f.Invested)
-	perf, lps, _ := p.flows.current(id, asOf)
-	f.NAV, f.DPI, f.RVPI, f.TVPI, f.IRR = perf.NAV, perf.DPI, perf.RVPI, perf.TVPI, perf.IRR
-	for _, l := range lps {
-		v := f.lp(l.LP)
-		v.Unfunded, v.Distributions, v.NAV = l.Unfunded, l.Distributions, l.NAV
-		v.DPI, v.RVPI, v.TVPI, v.IRR = l.DPI, l.RVPI, l.TVPI, l.IRR
-	}
-	f.Alerts = p.fundAlerts(&f, f.lots, asOf)
+	f.TVPI = multiple(f.Valuation.Add(f.Distributions).Add(f.IdleCash), f.PaidIn)
+	f.Alerts = m.fundAlerts(&f, f.lots, asOf)
 	f.lots = nil
 	return f
 }
@@ -294,7 +301,7 @@ func (p *Projector) fundLocked(id, asOf string) FundView {
 // lots are spent oldest first, so what is left of the oldest is what has
 // been idle longest); a term ending within TermWarningDays, or ended; and
 // investments above the fund's concentration limit.
-func (p *Projector) fundAlerts(f *FundView, lots []lot, asOf string) []Alert {
+func (m *Funds) fundAlerts(f *FundView, lots []lot, asOf string) []Alert {
 	alerts := []Alert{}
 	if asOf == "" {
 		return alerts
@@ -322,8 +329,8 @@ func (p *Projector) fundAlerts(f *FundView, lots []lot, asOf string) []Alert {
 		alerts = append(alerts, Alert{Kind: "term_ending", FundID: f.ID, Message: msg})
 	}
 	limit := f.Target.Percent(f.ConcentrationLimitPct)
-	for _, pid := range p.fm.projectOrder {
-		pr := p.fm.projects[pid]
+	for _, pid := range m.projectOrder {
+		pr := m.projects[pid]
 		if pr.FundID != f.ID || pr.Status == domain.InvestmentExited || pr.Status == domain.InvestmentWrittenOff {
 			continue
 		}
@@ -352,13 +359,13 @@ type FundTotals struct {
 }
 
 // Funds lists the funds as of a date (for alerts), with their totals.
-func (p *Projector) Funds(asOf string) ([]FundView, FundTotals) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	out := make([]FundView, 0, len(p.fm.fundOrder))
+func (m *Funds) Funds(asOf string) ([]FundView, FundTotals) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]FundView, 0, len(m.fundOrder))
 	var t FundTotals
-	for _, id := range p.fm.fundOrder {
-		f := p.fundLocked(id, asOf)
+	for _, id := range m.fundOrder {
+		f := m.fundLocked(id, asOf)
 		out = append(out, f)
 		t.Funds++
 		t.Projects += f.Projects
@@ -372,13 +379,13 @@ func (p *Projector) Funds(asOf string) ([]FundView, FundTotals) {
 }
 
 // Fund returns one fund as of a date.
-func (p *Projector) Fund(id, asOf string) (FundView, bool) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.fm.funds[id] == nil {
+func (m *Funds) Fund(id, asOf string) (FundView, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.funds[id] == nil {
 		return FundView{}, false
 	}
-	return p.fundLocked(id, asOf), true
+	return m.fundLocked(id, asOf), true
 }
 
 // ProjectFilter selects projects; empty fields match all. Sector and
@@ -411,19 +418,18 @@ type GroupTotal struct {
 
 // Projects lists the investments that match, in the order they were
 // approved, with totals by sector and by fund.
-func (p *Projector) Projects(f ProjectFilter) ([]ProjectView, ProjectTotals) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
+func (m *Funds) Projects(f ProjectFilter) ([]ProjectView, ProjectTotals) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	out := []ProjectView{}
 	t := ProjectTotals{BySector: map[string]*GroupTotal{}, ByFund: map[string]*GroupTotal{}}
-	for _, id := range p.fm.projectOrder {
-		pr := p.fm.projects[id]
+	for _, id := range m.projectOrder {
+		pr := m.projects[id]
 		if (f.FundID != "" && pr.FundID != f.FundID) || (f.Sector != "" && !strings.EqualFold(pr.Sector, f.Sector)) ||
 			(f.Status != "" && !strings.EqualFold(pr.Status, f.Status)) {
 			continue
 		}
 		v := pr.settle()
-		v.IRR = p.flows.projectIRR(v.FundID, v.ID, f.AsOf, v.Valuation)
 		out = append(out, v)
 		t.Projects++
 		t.Approved, t.Cost, t.Valuation = t.Approved.Add(v.Approved), t.Cost.Add(v.Cost), t.Valuation.Add(v.Valuation)
@@ -446,8 +452,8 @@ func group(m map[string]*GroupTotal, k string) *GroupTotal {
 }
 
 // FundAlerts lists every fund's alerts as of a date.
-func (p *Projector) FundAlerts(asOf string) []Alert {
-	funds, _ := p.Funds(asOf)
+func (m *Funds) FundAlerts(asOf string) []Alert {
+	funds, _ := m.Funds(asOf)
 	out := []Alert{}
 	for _, f := range funds {
 		out = append(out, f.Alerts...)
@@ -458,33 +464,27 @@ func (p *Projector) FundAlerts(asOf string) []Alert {
 
 // PendingFunds lists funds that appropriated to programs, for
 // reconciliation to check that each budget side was written.
-func (p *Projector) PendingFunds() []string {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
+func (m *Funds) PendingFunds() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	var ids []string
-	for id := range p.fm.pendingFunds {
+	for id := range m.pendingFunds {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	return ids
 }
 
-// Project returns one project as of a date (the day its IRR values what is
-// held), with its history; ok is false when there is none.
-func (p *Projector) Project(id, asOf string) (ProjectDetail, bool) {
-	p.mu.RLock()
-	pr := p.fm.projects[id]
+// Project returns one project, its figures settled; ok is false when
+// there is none.
+func (m *Funds) Project(id string) (ProjectView, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	pr := m.projects[id]
 	if pr == nil {
-		p.mu.RUnlock()
-		return ProjectDetail{}, false
+		return ProjectView{}, false
 	}
-	v := pr.settle()
-	p.mu.RUnlock()
-	d, ok := p.flows.history(v.FundID, id)
-	if !ok {
-		return ProjectDetail{}, false
-	}
-	v.IRR = p.flows.projectIRR(v.FundID, id, asOf, v.Valuation)
-	d.ProjectView = v
-	return d, true
+	return pr.settle(), true
 }
+
+var _ Model = (*Funds)(nil)

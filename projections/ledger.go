@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"sort"
+	"sync"
 
 	"talentledger/domain"
 	"talentledger/eventstore"
@@ -96,14 +97,41 @@ func (l *Ledger) TrialBalance() TrialBalance {
 	return tb
 }
 
-// TrialBalance returns the current trial balance.
-func (p *Projector) TrialBalance() TrialBalance {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	tb := p.ledger.TrialBalance()
-	tb.Position = p.pos.String()
+// Balances is the ledger's account balances as a read model: every
+// event's postings, folded in log order.
+type Balances struct {
+	mu     sync.RWMutex
+	ledger *Ledger
+	pos    eventstore.Position
+}
+
+// NewBalances returns an empty balances model.
+func NewBalances() *Balances { return &Balances{ledger: NewLedger()} }
+
+// Name implements Model.
+func (m *Balances) Name() string { return "balances" }
+
+// Apply implements Model.
+func (m *Balances) Apply(b Batch) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range b.Changes {
+		m.ledger.Post(domain.Postings(b.Changes[i].Payload))
+	}
+	m.pos = b.Last
+}
+
+// TrialBalance returns the current trial balance, with the position of
+// the last event it holds.
+func (m *Balances) TrialBalance() TrialBalance {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	tb := m.ledger.TrialBalance()
+	tb.Position = m.pos.String()
 	return tb
 }
+
+var _ Model = (*Balances)(nil)
 
 // BalancesAsOf computes the trial balance as the books stood at the end of
 // date (YYYY-MM-DD): every posting whose effective date, or recording date

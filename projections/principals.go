@@ -2,6 +2,7 @@ package projections
 
 import (
 	"slices"
+	"sync"
 	"time"
 
 	"talentledger/domain"
@@ -47,7 +48,10 @@ type AccessRequestView struct {
 	Position    string    `json:"position"`
 }
 
-type principalModels struct {
+// Principals is the principals created through the API and the access
+// requests waiting for a second admin.
+type Principals struct {
+	mu      sync.RWMutex
 	byID    map[string]*PrincipalView
 	order   []string
 	byToken map[string]*PrincipalView // active principals by token hash
@@ -55,13 +59,24 @@ type principalModels struct {
 	pending []*AccessRequestView
 }
 
-func (p *Projector) initPrincipals() {
-	p.pm = &principalModels{byID: map[string]*PrincipalView{}, byToken: map[string]*PrincipalView{}}
-	p.extra = append(p.extra, p.applyPrincipal)
+// NewPrincipals returns an empty principals model.
+func NewPrincipals() *Principals {
+	return &Principals{byID: map[string]*PrincipalView{}, byToken: map[string]*PrincipalView{}}
 }
 
-func (p *Projector) applyPrincipal(ev *eventstore.Event, payload domain.Event) {
-	pm := p.pm
+// Name implements Model.
+func (m *Principals) Name() string { return "principals" }
+
+// Apply implements Model.
+func (m *Principals) Apply(b Batch) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range b.Changes {
+		m.apply(b.Changes[i].Event, b.Changes[i].Payload)
+	}
+}
+
+func (pm *Principals) apply(ev *eventstore.Event, payload domain.Event) {
 	at := ev.Metadata.RecordedAt
 	var v *PrincipalView
 	switch e := payload.(type) {
@@ -127,7 +142,7 @@ func (p *Projector) applyPrincipal(ev *eventstore.Event, payload domain.Event) {
 }
 
 // setToken makes hash the principal's token (none when empty), issued at.
-func (pm *principalModels) setToken(v *PrincipalView, hash string, at time.Time) {
+func (pm *Principals) setToken(v *PrincipalView, hash string, at time.Time) {
 	delete(pm.byToken, v.tokenSHA256)
 	v.tokenSHA256 = hash
 	v.TokenIssuedAt = nil
@@ -142,17 +157,17 @@ func (pm *principalModels) setToken(v *PrincipalView, hash string, at time.Time)
 }
 
 // decided drops a request from the pending ones.
-func (pm *principalModels) decided(requestID string) {
+func (pm *Principals) decided(requestID string) {
 	pm.pending = slices.DeleteFunc(pm.pending, func(r *AccessRequestView) bool { return r.RequestID == requestID })
 }
 
 // AccessRequests lists the requests for a change of access that wait for
 // a second admin, oldest first.
-func (p *Projector) AccessRequests() []AccessRequestView {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	out := make([]AccessRequestView, 0, len(p.pm.pending))
-	for _, r := range p.pm.pending {
+func (m *Principals) AccessRequests() []AccessRequestView {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]AccessRequestView, 0, len(m.pending))
+	for _, r := range m.pending {
 		c := *r
 		c.Roles = slices.Clone(r.Roles)
 		out = append(out, c)
@@ -162,10 +177,10 @@ func (p *Projector) AccessRequests() []AccessRequestView {
 
 // PrincipalByToken returns the active principal whose token has the hex
 // SHA-256 hash, as of the last event applied.
-func (p *Projector) PrincipalByToken(hash string) (PrincipalView, bool) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	v := p.pm.byToken[hash]
+func (m *Principals) PrincipalByToken(hash string) (PrincipalView, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	v := m.byToken[hash]
 	if v == nil || !v.Active || len(v.Roles) == 0 {
 		return PrincipalView{}, false
 	}
@@ -173,10 +188,10 @@ func (p *Projector) PrincipalByToken(hash string) (PrincipalView, bool) {
 }
 
 // Principal returns a principal by ID, active or revoked.
-func (p *Projector) Principal(id string) (PrincipalView, bool) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	v := p.pm.byID[id]
+func (m *Principals) Principal(id string) (PrincipalView, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	v := m.byID[id]
 	if v == nil {
 		return PrincipalView{}, false
 	}
@@ -184,12 +199,14 @@ func (p *Projector) Principal(id string) (PrincipalView, bool) {
 }
 
 // Principals lists the principals in the order they were created.
-func (p *Projector) Principals() []PrincipalView {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	out := make([]PrincipalView, 0, len(p.pm.order))
-	for _, id := range p.pm.order {
-		out = append(out, *p.pm.byID[id])
+func (m *Principals) Principals() []PrincipalView {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]PrincipalView, 0, len(m.order))
+	for _, id := range m.order {
+		out = append(out, *m.byID[id])
 	}
 	return out
 }
+
+var _ Model = (*Principals)(nil)

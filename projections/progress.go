@@ -19,13 +19,3 @@ type Progress struct {
 	// Ready is what Ready reports.
 	Ready bool
 }
-
-// Progress reports how far the models have got, for monitoring: compared
-// with the log's last position it gives the lag in events, and LastRecorded
-// gives the lag in time while the models are behind.
-func (p *Projector) Progress() Progress {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return Progress{Position: p.pos, Applied: p.applied, LastRecorded: p.lastRecorded,
-		LastApplied: p.lastApplied, Ready: p.ready && p.err == nil && p.stopped == nil}
-}

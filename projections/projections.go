@@ -1,21 +1,24 @@
 // Package projections folds the global event log into the read models that
 // queries are answered from: programs and budgets, talents, grants with
-// their installments and payments, and the ledger's account balances.
+// their installments and payments, the ledger's account balances, funds
+// and their projects, principals, the audit tree, and the flows that
+// reconciliation completes.
 //
-// A Projector subscribes to the global log from the position it has
-// reached and applies events one at a time, in order. Its models live in
-// memory and are rebuilt from the log when the process starts; the log is
-// the only state, so a restart can never leave the models out of step with
-// it. WaitFor lets a client read its own writes (?min_position=).
+// A Feed subscribes to the global log from the position it has reached and
+// hands events, in order and in batches, to its models: each a type of its
+// own (see Model) in a file of its own, with its own lock, folding only
+// the events it needs. The models live in memory and are rebuilt from the
+// log when the process starts; the log is the only state, so a restart can
+// never leave them out of step with it. WaitFor lets a client read its own
+// writes (?min_position=).
+//
+// A Projector is the feed with the models this build serves; New lists
+// them, in one place.
 package projections
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"slices"
-	"sort"
-	"sync"
 	"time"
 
 	"talentledger/domain"
@@ -23,315 +26,270 @@ import (
 	"talentledger/eventstore"
 )
 
-// Projector maintains the read models. Queries are safe for concurrent use
-// with Run.
+// Projector is the Feed with this build's read models, and the queries
+// they answer. Queries are safe for concurrent use with Run.
 type Projector struct {
-	store eventstore.Store
-	log   *slog.Logger
+	*Feed
 
-	mu sync.RWMutex
-	// pos is the position of the last event applied.
-	pos eventstore.Position
-	// applied counts events applied since start.
-	applied uint64
-	// lastApplied is when the last event was applied, and lastRecorded
-	// when that event was recorded: together they give the lag.
-	lastApplied  time.Time
-	lastRecorded time.Time
-	// notify is closed and replaced whenever pos advances.
-	notify chan struct{}
-	// readyAt is the log's last position when Run started; the models are
-	// ready once pos reaches it.
-	readyAt eventstore.Position
-	ready   bool
-	err     error
-	// stopped is the error of the event that stopped the folding (see
-	// foldLocked); nothing is folded after it.
-	stopped error
-	// codec decodes the events.
-	codec domain.Codec
-
-	programs     map[string]*ProgramView
-	programOrder []string
-	budgets      map[budgetKey]*BudgetView
-	talents      map[string]*TalentView
-	talentOrder  []string
-	grants       map[string]*GrantView
-	grantOrder   []string
-	// programGrants lists each program's grants in grantOrder's order, so
-	// that a program's list is not found by scanning every grant.
-	programGrants map[string][]string
-	// grantCounts counts grants by state, in all programs and in each,
-	// so that a list's total is known without scanning it.
-	grantCounts   stateCounts
-	programCounts map[string]*stateCounts
-	ledger        *Ledger
-	// pendingApproval holds grants with a budget reservation but no
-	// GrantApproved yet; pendingRelease holds terminated grants whose
-	// reservation is not yet released. Reconciliation looks at both.
-	pendingApproval map[string]time.Time
-	pendingRelease  map[string]time.Time
-	// pendingCharge holds payments charged to (or taken back from) a
-	// budget whose grant event is not yet recorded, by payment.
-	pendingCharge map[string]pendingFlow
-	// forward marks the grants' forward commitments, by year.
-	forward map[forwardKey]bool
-	// pendingClose holds closed years whose carry-overs and lapses are
-	// not yet recorded on the next year's budget.
-	pendingClose map[budgetKey]time.Time
-	// pendingForward holds approvals whose forward commitments, appended
-	// beside GrantApproved, are not all recorded.
-	pendingForward map[string]forwardCount
-	// commitments lists each budget's forward commitments in order.
-	commitments map[budgetKey][]*CommitmentView
-	// pendingTransfer holds approved budget transfers not yet received.
-	pendingTransfer map[string]pendingTransfer
-
-	fm    *fundModels
-	flows *fundFlows
-	// reports is the report model (reportmodel.go).
-	reports *reportModel
-	pm      *principalModels
-	audit   *auditModels
-
-	// extra holds appliers registered by other files (funds), so one
-	// Projector serves every model.
-	extra []func(ev *eventstore.Event, payload domain.Event)
+	budgets    *Budgets
+	talents    *Talents
+	grants     *Grants
+	balances   *Balances
+	funds      *Funds
+	principals *Principals
+	audit      *Audit
+	pending    *Pending
+	flows      *FundFlows
+	reports    *Reports
 }
 
-type budgetKey struct {
-	program string
-	fy      int
+type options struct {
+	codec domain.Codec
 }
 
 // Option configures New.
-type Option func(*Projector)
+type Option func(*options)
 
 // WithCodec sets how events are decoded; the default is this build's
 // Codec. Tests use it to play a newer build.
-func WithCodec(c domain.Codec) Option { return func(p *Projector) { p.codec = c } }
+func WithCodec(c domain.Codec) Option { return func(o *options) { o.codec = c } }
 
 // New returns a Projector over store. Call Run to feed it.
 func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
-	if log == nil {
-		log = slog.Default()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	p := &Projector{
-		store:           store,
-		log:             log,
-		notify:          make(chan struct{}),
-		programs:        map[string]*ProgramView{},
-		budgets:         map[budgetKey]*BudgetView{},
-		talents:         map[string]*TalentView{},
-		grants:          map[string]*GrantView{},
-		programGrants:   map[string][]string{},
-		programCounts:   map[string]*stateCounts{},
-		ledger:          NewLedger(),
-		pendingApproval: map[string]time.Time{},
-		pendingRelease:  map[string]time.Time{},
-		pendingCharge:   map[string]pendingFlow{},
-		forward:         map[forwardKey]bool{},
-		pendingClose:    map[budgetKey]time.Time{},
-		pendingTransfer: map[string]pendingTransfer{},
-		commitments:     map[budgetKey][]*CommitmentView{},
-		pendingForward:  map[string]forwardCount{},
-		audit:           &auditModels{tree: auditproof.NewTree()},
+		budgets:    NewBudgets(),
+		talents:    NewTalents(),
+		grants:     NewGrants(),
+		balances:   NewBalances(),
+		funds:      NewFunds(),
+		principals: NewPrincipals(),
+		audit:      NewAudit(),
+		pending:    NewPending(),
+		flows:      NewFundFlows(),
+		reports:    NewReports(),
 	}
-	p.initFunds()
-	p.initPrincipals()
-	p.reports = newReportModel()
-	p.extra = append(p.extra, p.reports.apply)
-	for _, o := range opts {
-		o(p)
-	}
+	// The models of this build: every one the feed folds is here.
+	p.Feed = NewFeed(store, log, o.codec,
+		p.budgets,
+		p.talents,
+		p.grants,
+		p.balances,
+		p.funds,
+		p.principals,
+		p.audit,
+		p.pending,
+		p.flows,
+		p.reports,
+	)
 	return p
 }
 
-// Run feeds the models from the global log until ctx is done, the
-// subscription fails or an event stops the folding (see Stopped). It
-// starts after the last event applied, so it can be called again after a
-// failure; after a stop it returns the stop's error at once.
-func (p *Projector) Run(ctx context.Context) error {
-	if err := p.Stopped(); err != nil {
-		return err
+// Budgets returns the programs-and-budgets model.
+func (p *Projector) Budgets() *Budgets { return p.budgets }
+
+// Talents returns the talents model.
+func (p *Projector) Talents() *Talents { return p.talents }
+
+// GrantsModel returns the grants model, with their installments and
+// payments.
+func (p *Projector) GrantsModel() *Grants { return p.grants }
+
+// Balances returns the ledger's balances model.
+func (p *Projector) Balances() *Balances { return p.balances }
+
+// FundsModel returns the funds-and-projects model.
+func (p *Projector) FundsModel() *Funds { return p.funds }
+
+// PrincipalsModel returns the principals model.
+func (p *Projector) PrincipalsModel() *Principals { return p.principals }
+
+// Audit returns the audit tree.
+func (p *Projector) Audit() *Audit { return p.audit }
+
+// Pending returns the model of unfinished flows.
+func (p *Projector) Pending() *Pending { return p.pending }
+
+// The queries below answer from one model each (the grants register's
+// export reads two); they are here so that callers need not know which.
+
+// Programs lists the programs in the order they were defined, with their
+// budgets.
+func (p *Projector) Programs() []ProgramView { return p.budgets.Programs() }
+
+// Program returns one program.
+func (p *Projector) Program(id string) (ProgramView, bool) { return p.budgets.Program(id) }
+
+// Budget returns a program's budget for a fiscal year.
+func (p *Projector) Budget(program string, fy int) (BudgetView, bool) {
+	return p.budgets.Budget(program, fy)
+}
+
+// Commitments lists the forward commitments to a program's fiscal year,
+// in the order they were made: the order they are covered in, and the
+// basis of that year's budget request.
+func (p *Projector) Commitments(program string, fy int) []CommitmentView {
+	return p.budgets.Commitments(program, fy)
+}
+
+// Talent returns one talent.
+func (p *Projector) Talent(id string) (TalentView, bool) { return p.talents.Talent(id) }
+
+// TalentGrants lists a talent's grants; it backs the domain's no-stacking
+// rule.
+func (p *Projector) TalentGrants(_ context.Context, talentID string) ([]string, error) {
+	return p.talents.Grants(talentID), nil
+}
+
+// Grant returns one grant.
+func (p *Projector) Grant(id string) (GrantView, bool) { return p.grants.Grant(id) }
+
+// Grants lists grants in the order they were applied for, and the number
+// that match in all (see Grants.List).
+func (p *Projector) Grants(f GrantFilter) ([]GrantView, int) { return p.grants.List(f) }
+
+// TrialBalance returns the current trial balance.
+func (p *Projector) TrialBalance() TrialBalance { return p.balances.TrialBalance() }
+
+// Funds lists the funds as of a date (for alerts), with their totals and
+// their measures (see FundFlows).
+func (p *Projector) Funds(asOf string) ([]FundView, FundTotals) {
+	fs, t := p.funds.Funds(asOf)
+	for i := range fs {
+		p.measure(&fs[i], asOf)
 	}
-	last, err := p.store.LastPosition(ctx)
-	if err != nil {
-		return fmt.Errorf("projections: last position: %w", err)
+	return fs, t
+}
+
+// Fund returns one fund as of a date, with its measures.
+func (p *Projector) Fund(id, asOf string) (FundView, bool) {
+	f, ok := p.funds.Fund(id, asOf)
+	if ok {
+		p.measure(&f, asOf)
 	}
-	p.mu.Lock()
-	p.readyAt = last
-	if !p.pos.Before(last) {
-		p.ready = true
+	return f, ok
+}
+
+// measure sets a fund's and its LPs' NAV, DPI, RVPI, TVPI and IRR from the
+// fund-flows model.
+func (p *Projector) measure(f *FundView, asOf string) {
+	perf, lps, ok := p.flows.Current(f.ID, asOf)
+	if !ok {
+		return
 	}
-	from := p.pos
-	p.mu.Unlock()
-
-	sub := p.store.Subscribe(ctx, from, eventstore.Filter{})
-	defer sub.Close()
-	err = p.feed(sub, nil, true)
-	if err != nil && ctx.Err() == nil {
-		p.setErr(err)
-	}
-	return err
-}
-
-func (p *Projector) setErr(err error) {
-	p.mu.Lock()
-	p.err = err
-	p.mu.Unlock()
-}
-
-// Apply folds one event into the models. Events must come in global order;
-// an event at or before the current position is ignored, so replaying an
-// overlap is harmless. An event that cannot be decoded stops the folding
-// (see Stopped), and Apply returns the stop's error.
-func (p *Projector) Apply(ev *eventstore.Event) error {
-	var pr prepared
-	pr.prepare(ev, p.codec)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.foldLocked(&pr, time.Now()) {
-		p.notifyLocked()
-	}
-	return p.stopped
-}
-
-// Stopped returns the error of the event that stopped the folding, or nil.
-// It matches domain.ErrUpgradeRequired when a newer build wrote the event:
-// the models keep answering as of the event before it, and the projector
-// is not ready until a build that reads it takes over.
-func (p *Projector) Stopped() error {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.stopped
-}
-
-// Position returns the position of the last event applied.
-func (p *Projector) Position() eventstore.Position {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.pos
-}
-
-// Ready reports whether the models have caught up with the log as it stood
-// when Run started, and no error has stopped them.
-func (p *Projector) Ready() bool {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.ready && p.err == nil && p.stopped == nil
-}
-
-// Lag returns how many seconds the last applied event took from recording
-// to being applied, and the events applied so far.
-func (p *Projector) Lag() (seconds float64, applied uint64) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if !p.lastRecorded.IsZero() {
-		seconds = p.lastApplied.Sub(p.lastRecorded).Seconds()
-	}
-	return seconds, p.applied
-}
-
-// ErrNotReached is returned by WaitFor when the deadline passes first.
-var ErrNotReached = fmt.Errorf("projections: position not reached in time")
-
-// WaitFor blocks until the models have applied position pos, ctx is done,
-// or timeout passes (ErrNotReached).
-func (p *Projector) WaitFor(ctx context.Context, pos eventstore.Position, timeout time.Duration) error {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		p.mu.RLock()
-		reached := !p.pos.Before(pos)
-		ch := p.notify
-		p.mu.RUnlock()
-		if reached {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-timer.C:
-			return ErrNotReached
-		case <-ctx.Done():
-			return ctx.Err()
+	f.NAV, f.DPI, f.RVPI, f.TVPI, f.IRR = perf.NAV, perf.DPI, perf.RVPI, perf.TVPI, perf.IRR
+	for _, l := range lps {
+		for i := range f.LPs {
+			if v := &f.LPs[i]; v.LP == l.LP {
+				v.Unfunded, v.Distributions, v.NAV = l.Unfunded, l.Distributions, l.NAV
+				v.DPI, v.RVPI, v.TVPI, v.IRR = l.DPI, l.RVPI, l.TVPI, l.IRR
+			}
 		}
 	}
+}
+
+// Projects lists the investments that match, in the order they were
+// approved, with totals by sector and by fund, each with its IRR.
+func (p *Projector) Projects(f ProjectFilter) ([]ProjectView, ProjectTotals) {
+	ps, t := p.funds.Projects(f)
+	for i := range ps {
+		ps[i].IRR = p.flows.ProjectIRR(ps[i].FundID, ps[i].ID, f.AsOf, ps[i].Valuation)
+	}
+	return ps, t
+}
+
+// Project returns one project as of a date (the day its IRR values what is
+// held), with its history; ok is false when there is none.
+func (p *Projector) Project(id, asOf string) (ProjectDetail, bool) {
+	v, ok := p.funds.Project(id)
+	if !ok {
+		return ProjectDetail{}, false
+	}
+	d, ok := p.flows.History(v.FundID, id)
+	if !ok {
+		return ProjectDetail{}, false
+	}
+	v.IRR = p.flows.ProjectIRR(v.FundID, id, asOf, v.Valuation)
+	d.ProjectView = v
+	return d, true
+}
+
+// Statement draws the capital statement of the LP with ID lpID in a fund
+// for the days from..to (inclusive).
+func (p *Projector) Statement(fundID, lpID, from, to string) (CapitalStatement, bool) {
+	return p.flows.Statement(fundID, lpID, from, to)
+}
+
+// Clawbacks lists the clawbacks with something outstanding (or every one,
+// with all), aged to asOf.
+func (p *Projector) Clawbacks(asOf string, all bool) []ClawbackRow {
+	return p.reports.Clawbacks(asOf, all)
+}
+
+// FundAlerts lists every fund's alerts as of a date.
+func (p *Projector) FundAlerts(asOf string) []Alert { return p.funds.FundAlerts(asOf) }
+
+// PendingFunds lists funds that appropriated to programs, for
+// reconciliation to check that each budget side was written.
+func (p *Projector) PendingFunds() []string { return p.funds.PendingFunds() }
+
+// AccessRequests lists the requests for a change of access that wait for
+// a second admin, oldest first.
+func (p *Projector) AccessRequests() []AccessRequestView { return p.principals.AccessRequests() }
+
+// PrincipalByToken returns the active principal whose token has the hex
+// SHA-256 hash, as of the last event applied.
+func (p *Projector) PrincipalByToken(hash string) (PrincipalView, bool) {
+	return p.principals.PrincipalByToken(hash)
+}
+
+// Principal returns a principal by ID, active or revoked.
+func (p *Projector) Principal(id string) (PrincipalView, bool) { return p.principals.Principal(id) }
+
+// Principals lists the principals in the order they were created.
+func (p *Projector) Principals() []PrincipalView { return p.principals.Principals() }
+
+// TreeSize returns the number of events in the Merkle tree.
+func (p *Projector) TreeSize() uint64 { return p.audit.TreeSize() }
+
+// TreeRoot returns the root of the tree of the first size events, and the
+// position of the last of them.
+func (p *Projector) TreeRoot(size uint64) ([]byte, eventstore.Position, error) {
+	return p.audit.TreeRoot(size)
+}
+
+// InclusionProof returns the leaf index of the event at position pos and
+// the proof that it is in the tree of size.
+func (p *Projector) InclusionProof(pos eventstore.Position, size uint64) (uint64, []auditproof.HexBytes, error) {
+	return p.audit.InclusionProof(pos, size)
+}
+
+// ConsistencyProof returns the proof that the tree of size2 extends the
+// tree of size1.
+func (p *Projector) ConsistencyProof(size1, size2 uint64) ([]auditproof.HexBytes, error) {
+	return p.audit.ConsistencyProof(size1, size2)
+}
+
+// LeafPosition returns the log position of leaf index i.
+func (p *Projector) LeafPosition(i uint64) (eventstore.Position, bool) {
+	return p.audit.LeafPosition(i)
 }
 
 // PendingGrants lists grants whose two-stream flows look unfinished and
 // were last touched before cutoff, for reconciliation.
-func (p *Projector) PendingGrants(cutoff time.Time) []string {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	var ids []string
-	for id, t := range p.pendingApproval {
-		if t.Before(cutoff) {
-			ids = append(ids, id)
-		}
-	}
-	for id, t := range p.pendingRelease {
-		if _, dup := p.pendingApproval[id]; !dup && t.Before(cutoff) {
-			ids = append(ids, id)
-		}
-	}
-	for _, f := range p.pendingCharge {
-		if f.at.Before(cutoff) {
-			ids = append(ids, f.grant)
-		}
-	}
-	for id, f := range p.pendingForward {
-		if f.want > 0 && f.at.Before(cutoff) {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	return slices.Compact(ids)
-}
+func (p *Projector) PendingGrants(cutoff time.Time) []string { return p.pending.Grants(cutoff) }
 
 // PendingCloses lists closed budgets whose next year has not yet received
 // their carry-overs and lapses, closed before cutoff, for reconciliation.
 func (p *Projector) PendingCloses(cutoff time.Time) []domain.BudgetKey {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	var out []domain.BudgetKey
-	for k, t := range p.pendingClose {
-		if t.Before(cutoff) {
-			out = append(out, domain.BudgetKey{ProgramID: k.program, FiscalYear: k.fy})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].ProgramID != out[j].ProgramID {
-			return out[i].ProgramID < out[j].ProgramID
-		}
-		return out[i].FiscalYear < out[j].FiscalYear
-	})
-	return out
+	return p.pending.Closes(cutoff)
 }
 
 // PendingTransfers lists approved budget transfers not yet received by
 // their target, approved before cutoff, for reconciliation.
 func (p *Projector) PendingTransfers(cutoff time.Time) []domain.TransferKey {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	var out []domain.TransferKey
-	for _, t := range p.pendingTransfer {
-		if t.at.Before(cutoff) {
-			out = append(out, t.key)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].AdjustmentID < out[j].AdjustmentID })
-	return out
-}
-
-// TalentGrants lists a talent's grants; it backs the domain's no-stacking
-// rule.
-func (p *Projector) TalentGrants(_ context.Context, talentID string) ([]string, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	t := p.talents[talentID]
-	if t == nil {
-		return nil, nil
-	}
-	return append([]string(nil), t.Grants...), nil
+	return p.pending.Transfers(cutoff)
 }

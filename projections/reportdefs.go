@@ -63,6 +63,44 @@ func columns(keys ...string) []Column {
 	return out
 }
 
+// BudgetExecutionRow is one program's budget for one fiscal year, as the
+// budget-execution report (预算执行情况) shows it.
+type BudgetExecutionRow struct {
+	ProgramID    string       `json:"program_id"`
+	ProgramName  string       `json:"program_name"`
+	FiscalYear   int          `json:"fiscal_year"`
+	Appropriated domain.Money `json:"appropriated"`
+	// Budget is what the year may spend: appropriated, carried over and
+	// adjusted.
+	Budget    domain.Money `json:"budget"`
+	Reserved  domain.Money `json:"reserved"`
+	Paid      domain.Money `json:"paid"`
+	Released  domain.Money `json:"released"`
+	Recovered domain.Money `json:"recovered"`
+	Available domain.Money `json:"available"`
+	// ExecutionRate is paid ÷ budget, in percent with two decimals.
+	ExecutionRate string `json:"execution_rate"`
+}
+
+// BudgetExecution lists every program's budgets, by program in the order
+// defined and by fiscal year; fy > 0 keeps that year alone.
+func (p *Projector) BudgetExecution(fy int) []BudgetExecutionRow {
+	out := []BudgetExecutionRow{}
+	for _, prog := range p.Programs() {
+		for _, b := range prog.Budgets {
+			if fy > 0 && b.FiscalYear != fy {
+				continue
+			}
+			released, recovered := p.reports.BudgetExtras(prog.ID, b.FiscalYear)
+			out = append(out, BudgetExecutionRow{ProgramID: prog.ID, ProgramName: prog.Name, FiscalYear: b.FiscalYear,
+				Appropriated: b.Appropriated, Budget: b.Appropriated.Add(b.CarriedOver).Add(b.Adjustments),
+				Reserved: b.Reserved, Paid: b.Paid, Released: released, Recovered: recovered, Available: b.Available,
+				ExecutionRate: b.ExecutionRate})
+		}
+	}
+	return out
+}
+
 // BudgetExecutionReport is the budget-execution report (预算执行情况):
 // per program and fiscal year (fy > 0 for one year), appropriated, the
 // budget (with carry-overs and adjustments), reserved, paid, reservations

@@ -9,12 +9,12 @@ import (
 	"talentledger/eventstore"
 )
 
-// The report model keeps what the finance bureau's reports need beyond
+// Reports, the report model, keeps what the finance bureau's reports need beyond
 // the budget views: per program and fiscal year the reservations released
 // and the clawbacks recovered, and every clawback with its date, for the
 // receivables' ageing. It has its own lock and applies only the events it
 // needs.
-type reportModel struct {
+type Reports struct {
 	mu sync.RWMutex
 	// program of each grant, and each talent's name.
 	grantProgram map[string]string
@@ -58,12 +58,25 @@ func bucketOf(days int) string {
 	return AgeingBuckets[3]
 }
 
-func newReportModel() *reportModel {
-	return &reportModel{grantProgram: map[string]string{}, talentName: map[string]string{},
+// NewReports returns an empty report model.
+func NewReports() *Reports {
+	return &Reports{grantProgram: map[string]string{}, talentName: map[string]string{},
 		released: map[budgetKey]domain.Money{}, recovered: map[budgetKey]domain.Money{}, clawbacks: map[string]*ClawbackRow{}}
 }
 
-func (m *reportModel) apply(ev *eventstore.Event, payload domain.Event) {
+// Name implements Model.
+func (m *Reports) Name() string { return "reports" }
+
+// Apply implements Model.
+func (m *Reports) Apply(b Batch) {
+	for i := range b.Changes {
+		m.apply(b.Changes[i].Event, b.Changes[i].Payload)
+	}
+}
+
+var _ Model = (*Reports)(nil)
+
+func (m *Reports) apply(ev *eventstore.Event, payload domain.Event) {
 	switch payload.(type) {
 	case *domain.TalentRegistered, *domain.GrantApplied, *domain.BudgetReservationReleased,
 		*domain.ClawbackAssessed, *domain.RecoveryReceived, *domain.RecoveryWaived:
@@ -106,8 +119,8 @@ func (m *reportModel) apply(ev *eventstore.Event, payload domain.Event) {
 	}
 }
 
-// budgetExtras returns what a budget released and recovered.
-func (m *reportModel) budgetExtras(program string, fy int) (released, recovered domain.Money) {
+// BudgetExtras returns what a budget released and recovered.
+func (m *Reports) BudgetExtras(program string, fy int) (released, recovered domain.Money) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	k := budgetKey{program, fy}
@@ -116,8 +129,7 @@ func (m *reportModel) budgetExtras(program string, fy int) (released, recovered 
 
 // Clawbacks lists the clawbacks with something outstanding (or every
 // one, with all), oldest assessment first, aged to asOf.
-func (p *Projector) Clawbacks(asOf string, all bool) []ClawbackRow {
-	m := p.reports
+func (m *Reports) Clawbacks(asOf string, all bool) []ClawbackRow {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := []ClawbackRow{}
@@ -133,44 +145,6 @@ func (p *Projector) Clawbacks(asOf string, all bool) []ClawbackRow {
 		out = append(out, c)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].AssessedOn < out[j].AssessedOn })
-	return out
-}
-
-// BudgetExecutionRow is one program's budget for one fiscal year, as the
-// budget-execution report (预算执行情况) shows it.
-type BudgetExecutionRow struct {
-	ProgramID    string       `json:"program_id"`
-	ProgramName  string       `json:"program_name"`
-	FiscalYear   int          `json:"fiscal_year"`
-	Appropriated domain.Money `json:"appropriated"`
-	// Budget is what the year may spend: appropriated, carried over and
-	// adjusted.
-	Budget    domain.Money `json:"budget"`
-	Reserved  domain.Money `json:"reserved"`
-	Paid      domain.Money `json:"paid"`
-	Released  domain.Money `json:"released"`
-	Recovered domain.Money `json:"recovered"`
-	Available domain.Money `json:"available"`
-	// ExecutionRate is paid ÷ budget, in percent with two decimals.
-	ExecutionRate string `json:"execution_rate"`
-}
-
-// BudgetExecution lists every program's budgets, by program in the order
-// defined and by fiscal year; fy > 0 keeps that year alone.
-func (p *Projector) BudgetExecution(fy int) []BudgetExecutionRow {
-	out := []BudgetExecutionRow{}
-	for _, prog := range p.Programs() {
-		for _, b := range prog.Budgets {
-			if fy > 0 && b.FiscalYear != fy {
-				continue
-			}
-			released, recovered := p.reports.budgetExtras(prog.ID, b.FiscalYear)
-			out = append(out, BudgetExecutionRow{ProgramID: prog.ID, ProgramName: prog.Name, FiscalYear: b.FiscalYear,
-				Appropriated: b.Appropriated, Budget: b.Appropriated.Add(b.CarriedOver).Add(b.Adjustments),
-				Reserved: b.Reserved, Paid: b.Paid, Released: released, Recovered: recovered, Available: b.Available,
-				ExecutionRate: b.ExecutionRate})
-		}
-	}
 	return out
 }
 

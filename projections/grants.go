@@ -1,0 +1,431 @@
+package projections
+
+import (
+	"slices"
+	"sync"
+
+	"talentledger/domain"
+	"talentledger/eventstore"
+)
+
+// GrantView is a grant's state with its installments and payments.
+type GrantView struct {
+	ID              string            `json:"id"`
+	TalentID        string            `json:"talent_id"`
+	ProgramID       string            `json:"program_id"`
+	State           string            `json:"state"`
+	AmountRequested domain.Money      `json:"amount_requested"`
+	AppliedOn       string            `json:"applied_on"`
+	Review          *ReviewView       `json:"review,omitempty"`
+	Notice          *NoticeView       `json:"notice,omitempty"`
+	Award           domain.Money      `json:"award"`
+	Deduction       domain.Money      `json:"deduction"`
+	Amount          domain.Money      `json:"amount"`
+	FiscalYear      int               `json:"fiscal_year,omitempty"`
+	ApprovedOn      string            `json:"approved_on,omitempty"`
+	ServiceStart    string            `json:"service_start,omitempty"`
+	ServiceMonths   int               `json:"service_months"`
+	Installments    []InstallmentView `json:"installments"`
+	Payments        []PaymentView     `json:"payments"`
+	// Paid is what has been released, net of reversals; Due is what is
+	// still scheduled to be paid.
+	Paid        domain.Money     `json:"paid"`
+	Due         domain.Money     `json:"due"`
+	Termination *TerminationView `json:"termination,omitempty"`
+	Clawback    ClawbackView     `json:"clawback"`
+	Rejection   string           `json:"rejection,omitempty"`
+	// Position is where the grant's last event stands in the global log.
+	Position eventstore.Position `json:"position"`
+
+	counts *stateCounts // its program's grant counts
+}
+
+// ReviewView is the talent office's review.
+type ReviewView struct {
+	Decision   string `json:"decision"`
+	Note       string `json:"note,omitempty"`
+	ReviewedBy string `json:"reviewed_by"`
+}
+
+// NoticeView is the public notice.
+type NoticeView struct {
+	OpenedOn   string          `json:"opened_on"`
+	ClosedOn   string          `json:"closed_on,omitempty"`
+	Objections []ObjectionView `json:"objections"`
+}
+
+// ObjectionView is one objection.
+type ObjectionView struct {
+	ID         string `json:"id"`
+	Summary    string `json:"summary"`
+	Resolved   bool   `json:"resolved"`
+	Upheld     bool   `json:"upheld"`
+	Resolution string `json:"resolution,omitempty"`
+}
+
+// TerminationView is how a grant ended early.
+type TerminationView struct {
+	DepartureDate  string       `json:"departure_date"`
+	MonthsServed   int          `json:"months_served"`
+	MonthsRequired int          `json:"months_required"`
+	Cancelled      []int        `json:"cancelled_installments"`
+	Released       domain.Money `json:"released"`
+}
+
+// ClawbackView is what a talent owes back on a grant.
+type ClawbackView struct {
+	Assessed    domain.Money `json:"assessed"`
+	Recovered   domain.Money `json:"recovered"`
+	Waived      domain.Money `json:"waived"`
+	Outstanding domain.Money `json:"outstanding"`
+	Formula     string       `json:"formula,omitempty"`
+}
+
+// Grants is the grants with their installments and payments, in the order
+// applied for, and counts of them by state.
+type Grants struct {
+	mu     sync.RWMutex
+	grants map[string]*GrantView
+	order  []string
+	// byProgram lists each program's grants in order's order, so that a
+	// program's list is not found by scanning every grant.
+	byProgram map[string][]string
+	// counts counts grants by state, in all programs and in each, so
+	// that a list's total is known without scanning it.
+	counts        stateCounts
+	programCounts map[string]*stateCounts
+}
+
+// NewGrants returns an empty grants model.
+func NewGrants() *Grants {
+	return &Grants{grants: map[string]*GrantView{}, byProgram: map[string][]string{}, programCounts: map[string]*stateCounts{}}
+}
+
+// Name implements Model.
+func (m *Grants) Name() string { return "grants" }
+
+// Apply implements Model.
+func (m *Grants) Apply(b Batch) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range b.Changes {
+		m.apply(&b.Changes[i])
+	}
+}
+
+func (m *Grants) apply(c *Change) {
+	switch e := c.Payload.(type) {
+	case *domain.GrantApplied:
+		pc := m.programCounts[e.ProgramID]
+		if pc == nil {
+			pc = &stateCounts{}
+			m.programCounts[e.ProgramID] = pc
+		}
+		m.grants[e.GrantID] = &GrantView{ID: e.GrantID, TalentID: e.TalentID, ProgramID: e.ProgramID,
+			State: domain.GrantStateApplied, AmountRequested: e.AmountRequested, AppliedOn: e.AppliedOn,
+			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: c.Event.Position, counts: pc}
+		m.order = append(m.order, e.GrantID)
+		m.byProgram[e.ProgramID] = append(m.byProgram[e.ProgramID], e.GrantID)
+		m.count(pc, domain.GrantStateApplied, 1)
+		return
+	case *domain.BudgetCarriedOver:
+		m.movedTo(e.GrantID, e.FiscalYear, e.Installments)
+		return
+	case *domain.ForwardCommitted:
+		if e.LapsedFrom != 0 {
+			m.movedTo(e.GrantID, e.FiscalYear, e.Installments)
+		}
+		return
+	}
+	if gid := grantOf(c.Payload); gid != "" {
+		if g := m.grants[gid]; g != nil {
+			was := g.State
+			g.apply(c.Event, c.Payload)
+			if g.State != was {
+				m.count(g.counts, was, -1)
+				m.count(g.counts, g.State, 1)
+			}
+		}
+	}
+}
+
+// movedTo records on a grant's page that its unpaid installments are now
+// charged to fy, carried over or lapsed there at a year-end close.
+func (m *Grants) movedTo(grantID string, fy int, installments []int) {
+	g := m.grants[grantID]
+	if g == nil {
+		return
+	}
+	for _, n := range installments {
+		if n >= 1 && n <= len(g.Installments) && g.Installments[n-1].State != InstallmentPaid {
+			g.Installments[n-1].FiscalYear = fy
+		}
+	}
+}
+
+// stateCounts counts grants by state: one count per domain.GrantStates,
+// then one for grants in any state. Counting is on the path of every
+// grant event, so it indexes an array rather than hashing strings.
+type stateCounts [9]int
+
+const anyState = 8
+
+// stateIndex returns a state's index in stateCounts, anyState for "", or
+// -1 for a state it does not know.
+func stateIndex(state string) int {
+	switch state {
+	case "":
+		return anyState
+	case domain.GrantStateApplied:
+		return 0
+	case domain.GrantStateReviewed:
+		return 1
+	case domain.GrantStateInNotice:
+		return 2
+	case domain.GrantStateNoticeClosed:
+		return 3
+	case domain.GrantStateApproved:
+		return 4
+	case domain.GrantStateCompleted:
+		return 5
+	case domain.GrantStateTerminated:
+		return 6
+	case domain.GrantStateRejected:
+		return 7
+	}
+	return -1
+}
+
+// count adds n to the counts a grant in state is part of: its program's,
+// c, and every grant's.
+func (m *Grants) count(c *stateCounts, state string, n int) {
+	if i := stateIndex(state); i >= 0 && i != anyState {
+		c[i] += n
+		m.counts[i] += n
+	}
+	c[anyState] += n
+	m.counts[anyState] += n
+}
+
+// grantOf returns the grant an event of a grant stream belongs to.
+func grantOf(e domain.Event) string {
+	switch e := e.(type) {
+	case *domain.GrantReviewed:
+		return e.GrantID
+	case *domain.PublicNoticeOpened:
+		return e.GrantID
+	case *domain.ObjectionRaised:
+		return e.GrantID
+	case *domain.ObjectionResolved:
+		return e.GrantID
+	case *domain.PublicNoticeClosed:
+		return e.GrantID
+	case *domain.GrantApproved:
+		return e.GrantID
+	case *domain.GrantRejected:
+		return e.GrantID
+	case *domain.PaymentPrepared:
+		return e.GrantID
+	case *domain.PaymentApproved:
+		return e.GrantID
+	case *domain.PaymentReleased:
+		return e.GrantID
+	case *domain.PaymentFailed:
+		return e.GrantID
+	case *domain.PaymentReversed:
+		return e.GrantID
+	case *domain.GrantTerminated:
+		return e.GrantID
+	case *domain.ClawbackAssessed:
+		return e.GrantID
+	case *domain.RecoveryReceived:
+		return e.GrantID
+	case *domain.RecoveryWaived:
+		return e.GrantID
+	}
+	return ""
+}
+
+// apply folds an event of the grant's own stream.
+func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
+	g.Position = ev.Position
+	by := ev.Metadata.Principal
+	switch e := payload.(type) {
+	case *domain.GrantReviewed:
+		g.Review = &ReviewView{Decision: e.Decision, Note: e.Note, ReviewedBy: by}
+		if e.Decision == "approve" {
+			g.State = domain.GrantStateReviewed
+		}
+	case *domain.PublicNoticeOpened:
+		g.Notice = &NoticeView{OpenedOn: e.OpenedOn, Objections: []ObjectionView{}}
+		g.State = domain.GrantStateInNotice
+	case *domain.ObjectionRaised:
+		if g.Notice != nil {
+			g.Notice.Objections = append(g.Notice.Objections, ObjectionView{ID: e.ObjectionID, Summary: e.Summary})
+		}
+	case *domain.ObjectionResolved:
+		if g.Notice != nil {
+			for i := range g.Notice.Objections {
+				if o := &g.Notice.Objections[i]; o.ID == e.ObjectionID {
+					o.Resolved, o.Upheld, o.Resolution = true, e.Upheld, e.Resolution
+				}
+			}
+		}
+	case *domain.PublicNoticeClosed:
+		if g.Notice != nil {
+			g.Notice.ClosedOn = e.ClosedOn
+		}
+		g.State = domain.GrantStateNoticeClosed
+	case *domain.GrantApproved:
+		g.State = domain.GrantStateApproved
+		g.Award, g.Deduction, g.Amount = e.Award, e.Deduction, e.Amount
+		g.FiscalYear, g.ApprovedOn, g.ServiceStart, g.ServiceMonths = e.FiscalYear, e.ApprovedOn, e.ServiceStart, e.ServiceMonths
+		g.Installments = make([]InstallmentView, len(e.Installments))
+		for i, in := range e.Installments {
+			g.Installments[i] = InstallmentView{N: in.N, Amount: in.Amount, DueDate: in.DueDate, State: InstallmentScheduled,
+				FiscalYear: e.YearOfInstallment(in.N)}
+		}
+		g.Due = e.Amount
+	case *domain.GrantRejected:
+		g.State = domain.GrantStateRejected
+		g.Rejection = e.Reason
+	case *domain.GrantTerminated:
+		g.State = domain.GrantStateTerminated
+		g.Termination = &TerminationView{DepartureDate: e.DepartureDate, MonthsServed: e.MonthsServed,
+			MonthsRequired: e.MonthsRequired, Cancelled: e.Cancelled, Released: e.Released}
+		g.terminated(e)
+	case *domain.ClawbackAssessed:
+		g.Clawback.Assessed = g.Clawback.Assessed.Add(e.Amount)
+		g.Clawback.Formula = e.Formula
+		g.Clawback.settle()
+	case *domain.RecoveryReceived:
+		g.Clawback.Recovered = g.Clawback.Recovered.Add(e.Amount)
+		g.Clawback.settle()
+	case *domain.RecoveryWaived:
+		g.Clawback.Waived = g.Clawback.Waived.Add(e.Amount)
+		g.Clawback.settle()
+	default:
+		g.applyPayment(by, payload)
+	}
+}
+
+// settle works out what is still owed. Only the clawback's own events
+// change it: recomputing it on every event of every grant would allocate
+// for nothing on each replay.
+func (c *ClawbackView) settle() {
+	c.Outstanding = c.Assessed.Sub(c.Recovered).Sub(c.Waived)
+}
+
+// BudgetYears lists the fiscal years whose budgets hold the grant's money:
+// the year of its approval and each year an installment is charged to.
+func (g *GrantView) BudgetYears() []int {
+	var ys []int
+	add := func(y int) {
+		if y != 0 && !slices.Contains(ys, y) {
+			ys = append(ys, y)
+		}
+	}
+	add(g.FiscalYear)
+	for _, in := range g.Installments {
+		add(in.FiscalYear)
+	}
+	for _, pv := range g.Payments {
+		add(pv.FiscalYear)
+	}
+	slices.Sort(ys)
+	return ys
+}
+
+// Grant returns one grant.
+func (m *Grants) Grant(id string) (GrantView, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	g := m.grants[id]
+	if g == nil {
+		return GrantView{}, false
+	}
+	return g.clone(), true
+}
+
+func (g *GrantView) clone() GrantView {
+	v := *g
+	v.Installments = append([]InstallmentView{}, g.Installments...)
+	v.Payments = append([]PaymentView{}, g.Payments...)
+	if g.Notice != nil {
+		n := *g.Notice
+		n.Objections = append([]ObjectionView{}, g.Notice.Objections...)
+		v.Notice = &n
+	}
+	if g.Termination != nil {
+		t := *g.Termination
+		v.Termination = &t
+	}
+	if g.Review != nil {
+		r := *g.Review
+		v.Review = &r
+	}
+	return v
+}
+
+// GrantFilter selects grants; empty fields match all.
+type GrantFilter struct {
+	ProgramID string
+	State     string
+	TalentID  string
+	Offset    int
+	Limit     int
+}
+
+// List lists grants in the order they were applied for, and the number
+// that match in all. Unless it filters by talent, it stops at the end of
+// the page and takes the total from counts kept as grants change state, so
+// a page costs the same however many grants there are.
+func (m *Grants) List(f GrantFilter) ([]GrantView, int) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := []GrantView{}
+	n := 0
+	ids := m.order
+	if f.ProgramID != "" {
+		ids = m.byProgram[f.ProgramID]
+	}
+	counted := f.TalentID == "" && stateIndex(f.State) >= 0
+	for _, id := range ids {
+		if counted && f.Limit > 0 && len(out) >= f.Limit {
+			break
+		}
+		g := m.grants[id]
+		if (f.ProgramID != "" && g.ProgramID != f.ProgramID) || (f.State != "" && g.State != f.State) ||
+			(f.TalentID != "" && g.TalentID != f.TalentID) {
+			continue
+		}
+		if n >= f.Offset && (f.Limit <= 0 || len(out) < f.Limit) {
+			out = append(out, g.clone())
+		}
+		n++
+	}
+	if counted {
+		c := &m.counts
+		if f.ProgramID != "" {
+			c = m.programCounts[f.ProgramID]
+		}
+		n = 0
+		if c != nil {
+			n = c[stateIndex(f.State)]
+		}
+	}
+	return out, n
+}
+
+// page calls fn with up to n grants from index i of the application
+// order, under the read lock, and returns the index to continue from.
+func (m *Grants) page(i, n int, fn func(g *GrantView)) int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for end := min(len(m.order), i+n); i < end; i++ {
+		fn(m.grants[m.order[i]])
+	}
+	return i
+}
+
+var _ Model = (*Grants)(nil)
