@@ -299,6 +299,7 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 	d.pay(lapsed, 1, "2025-01-16")
 
 	d.loadDemoFunds()
+	d.loadDemoCrowd()
 	// Two overseas engineers receive the HR special fund's award.
 	for _, t := range []int{20, 22} {
 		g := d.approvedGrant(talents[t], "hr_awards", "200000", "2024-03-04", "2024-03-11")
