@@ -10,7 +10,7 @@ import (
 
 func (f *fundFixture) apartment(unit string) {
 	f.t.Helper()
-	f.ok(f.s.RegisterApartment(f.ctx, RegisterApartment{Meta: f.on(f.admin, "2024-01-02"), Unit: unit, Building: "Block A",
+	f.ok(f.s.RegisterApartment(f.ctx, RegisterApartment{Meta: f.on(f.reviewer, "2024-01-02"), Unit: unit, Building: "Block A",
 		SizeSqm: decimal.RequireFromString("68.5"), MarketRent: f.money("4200"), DiscountedRent: f.money("1200")}))
 }
 
@@ -37,11 +37,11 @@ func TestApartmentAllocation(t *testing.T) {
 	f.apartment("A-101")
 	f.apartment("A-102")
 	f.refused("a unit twice", ECONFLICT, func() (Result, error) {
-		return f.s.RegisterApartment(f.ctx, RegisterApartment{Meta: f.on(f.admin, "2024-01-02"), Unit: "A-101",
+		return f.s.RegisterApartment(f.ctx, RegisterApartment{Meta: f.on(f.reviewer, "2024-01-02"), Unit: "A-101",
 			SizeSqm: decimal.NewFromInt(50), MarketRent: f.money("1"), DiscountedRent: f.money("1")})
 	})
 	f.refused("a discount above the market rent", EINVALID, func() (Result, error) {
-		return f.s.RegisterApartment(f.ctx, RegisterApartment{Meta: f.on(f.admin, "2024-01-02"), Unit: "A-103",
+		return f.s.RegisterApartment(f.ctx, RegisterApartment{Meta: f.on(f.reviewer, "2024-01-02"), Unit: "A-103",
 			SizeSqm: decimal.NewFromInt(50), MarketRent: f.money("1000"), DiscountedRent: f.money("1000.01")})
 	})
 	anna, ben, cleo := f.talent("Anna", "2024-01-05"), f.talent("王伟", "2024-01-05"), f.talent("Cleo", "2024-01-05")

@@ -86,6 +86,16 @@ type (
 		Totals   projections.ProjectTotals `json:"totals"`
 		pointInTimeStamp
 	}
+	apartmentListAnswer struct {
+		AsOf       string                      `json:"as_of"`
+		Apartments []projections.ApartmentView `json:"apartments"`
+		Totals     projections.ApartmentTotals `json:"totals"`
+		pointInTimeStamp
+	}
+	waitingListAnswer struct {
+		Waiting []projections.WaitingEntry `json:"waiting"`
+		pointInTimeStamp
+	}
 	sectorListAnswer struct {
 		Sectors []sectorAnswer `json:"sectors"`
 	}
@@ -215,6 +225,13 @@ var routeDocs = map[string]routeDoc{
 	"POST /v1/funds/{id}/investments/{iid}/write-off":     {Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
 	"GET /v1/projects":                                    {Response: projectListAnswer{}, Query: []string{"min_position", "fund", "sector", "status", "as_of", "recorded_as_of"}},
 	"GET /v1/projects/{id}":                               {Response: projections.ProjectDetail{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}},
+	"POST /v1/apartments":                                 {Request: apartmentRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ECONFLICT}},
+	"GET /v1/apartments":                                  {Response: apartmentListAnswer{}, Query: qPointTime},
+	"GET /v1/apartments/waiting-list":                     {Response: waitingListAnswer{}, Query: qPointTime},
+	"POST /v1/apartments/applications":                    {Request: apartmentApplyRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ENOTELIGIBLE, domain.ECONFLICT}},
+	"GET /v1/apartments/{id}":                             {Response: projections.ApartmentView{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}},
+	"POST /v1/apartments/{id}/allocations":                {Request: allocationRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
+	"POST /v1/apartments/allocations/{aid}/vacate":        {Request: vacateRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}},
 	"GET /v1/sectors":                                     {Response: sectorListAnswer{}, Query: qPointTime},
 	"GET /v1/funds/{id}/lps/{lp}/statement":               {Response: projections.CapitalStatement{}, Query: []string{"min_position", "from", "to"}, Errors: []string{domain.ENOTFOUND}},
 

@@ -263,6 +263,8 @@ func TestOpenAPIDescribesTheAnswers(t *testing.T) {
 	d := getDoc(t, e.api)
 	funds := setupFunds(e)
 	e.setupProgram(quickProgram("transport", "18000.00"), "1500000.00")
+	checkApartment := e.as(reviewer1).post("/v1/apartments", map[string]any{"unit": "A-101", "building": "Block A", "size_sqm": "68.5",
+		"market_rent": "4200.00", "discounted_rent": "1200.00"})
 	talent := e.registerTalent("Lars Nilsson", "B")
 	g := e.approvedGrant(talent, "transport", "18000.00")
 	pid := e.pay(g, 1, "2024-03-01", clerk1, approver2, treasurer1)
@@ -297,9 +299,10 @@ func TestOpenAPIDescribesTheAnswers(t *testing.T) {
 		map[string]any{"id": "wang.li", "code": req.CodeHalf + decodeAs[requested](t, approval).CodeHalf}))
 	post(admin, "/v1/principals/{id}/roles", "/v1/principals/wang.li/roles", map[string]any{"role": "reviewer"})
 	post(clerk1, "/v1/talents", "/v1/talents", map[string]any{"name": "Anna", "tier": "C", "employer": "X"})
+	checkAnswer("POST", "/v1/apartments", reviewer1, checkApartment)
 
 	values := map[string]string{"/v1/programs/{id}": "transport", "/v1/talents/{id}": talent, "/v1/grants/{id}": g,
-		"/v1/payments/{id}": pid, "/v1/funds/{id}": "dif", "/v1/principals/{id}": "wang.li", "/v1/projects/{id}": funds.a}
+		"/v1/payments/{id}": pid, "/v1/funds/{id}": "dif", "/v1/principals/{id}": "wang.li", "/v1/projects/{id}": funds.a, "/v1/apartments/{id}": "A-101"}
 	fill := func(tpl string) string {
 		for prefix, v := range values {
 			tpl = strings.Replace(tpl, prefix, strings.Replace(prefix, "{id}", v, 1), 1)

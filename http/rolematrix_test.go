@@ -112,6 +112,13 @@ var expectedRoles = map[string][]string{
 	"GET /v1/reports/grants.xlsx":                         {domain.RoleAuditor, domain.RoleApprover},
 	"GET /v1/reports/journal.xlsx":                        {domain.RoleAuditor, domain.RoleApprover},
 	"GET /v1/sectors":                                     anyRole,
+	"POST /v1/apartments":                                 {domain.RoleReviewer},
+	"GET /v1/apartments":                                  anyRole,
+	"GET /v1/apartments/waiting-list":                     anyRole,
+	"POST /v1/apartments/applications":                    {domain.RoleClerk},
+	"GET /v1/apartments/{id}":                             anyRole,
+	"POST /v1/apartments/{id}/allocations":                {domain.RoleReviewer},
+	"POST /v1/apartments/allocations/{aid}/vacate":        {domain.RoleClerk},
 	"GET /v1/funds/{id}/lps/{lp}/statement":               anyRole,
 
 	// GET /v1/audit/verify, /v1/audit/... | auditor

@@ -41,6 +41,7 @@ type Projector struct {
 	pending    *Pending
 	flows      *FundFlows
 	reports    *Reports
+	apartments *Apartments
 }
 
 type options struct {
@@ -71,6 +72,7 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		pending:    NewPending(),
 		flows:      NewFundFlows(),
 		reports:    NewReports(),
+		apartments: NewApartments(),
 	}
 	// The models of this build: every one the feed folds is here.
 	p.Feed = NewFeed(store, log, o.codec,
@@ -84,9 +86,13 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		p.pending,
 		p.flows,
 		p.reports,
+		p.apartments,
 	)
 	return p
 }
+
+// ApartmentsModel returns the talent apartments' model.
+func (p *Projector) ApartmentsModel() *Apartments { return p.apartments }
 
 // Budgets returns the programs-and-budgets model.
 func (p *Projector) Budgets() *Budgets { return p.budgets }
