@@ -202,6 +202,28 @@ func TestDemoRestartServesSameViews(t *testing.T) {
 func checkDemoFigures(t *testing.T, base, token string) {
 	t.Helper()
 	checkDemoGrants(t, base, token)
+	// The 19 talent apartments, every one let at the end of 2025, each
+	// with the grant that pays its discount; eight talents waiting.
+	var apts struct {
+		Apartments []struct {
+			Unit    string `json:"unit"`
+			Current *struct {
+				GrantID string `json:"grant_id"`
+			} `json:"current"`
+		} `json:"apartments"`
+		Totals struct {
+			Units, Occupied, Waiting int
+		} `json:"totals"`
+	}
+	getJSON(t, base, token, "/v1/apartments?as_of=2025-12-31", &apts)
+	if apts.Totals.Units != 19 || apts.Totals.Occupied != 19 || apts.Totals.Waiting != 8 {
+		t.Errorf("apartments %+v, want 19 units, all let, 8 waiting", apts.Totals)
+	}
+	for _, a := range apts.Apartments {
+		if a.Current == nil || a.Current.GrantID == "" {
+			t.Errorf("apartment %s: no allocation with a grant at the end of 2025", a.Unit)
+		}
+	}
 	// Budgets of fiscal year 2024, as appropriated.
 	for program, want := range map[string]string{
 		"housing": "30000000.00", "living": "12000000.00", "rent": "3000000.00",

@@ -245,7 +245,10 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 		d.pay(g, n+1, date)
 	}
 
-	// More approved grants, each with its first installment paid.
+	// More approved grants, each with its first installment paid; the
+	// two apartment grants pay the discount of a unit (see
+	// loadDemoApartments).
+	var aptGrants []*string
 	for _, c := range []struct {
 		t                        int
 		program, amount, applied string
@@ -264,6 +267,9 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 	} {
 		g := d.approvedGrant(talents[c.t], c.program, c.amount, c.applied, c.approved)
 		d.pay(g, 1, c.approved)
+		if c.program == "apartment" {
+			aptGrants = append(aptGrants, g)
+		}
 	}
 
 	// Grants still on their way: applied, reviewed, in notice, and one rejected.
@@ -299,7 +305,8 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 	d.pay(lapsed, 1, "2025-01-16")
 
 	d.loadDemoFunds()
-	d.loadDemoCrowd()
+	crowd := d.loadDemoCrowd()
+	d.loadDemoApartments([]*string{talents[8], talents[13]}, aptGrants, crowd)
 	// Two overseas engineers receive the HR special fund's award.
 	for _, t := range []int{20, 22} {
 		g := d.approvedGrant(talents[t], "hr_awards", "200000", "2024-03-04", "2024-03-11")

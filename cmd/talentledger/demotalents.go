@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 
+	"github.com/shopspring/decimal"
+
 	"talentledger/domain"
 )
 
@@ -94,8 +96,9 @@ func demoCrowdTalents() []demoTalent {
 	return out
 }
 
-// loadDemoCrowd registers the crowd and writes its grants.
-func (d *demoLoader) loadDemoCrowd() {
+// loadDemoCrowd registers the crowd and writes its grants; it returns
+// where the crowd's IDs will be.
+func (d *demoLoader) loadDemoCrowd() []*string {
 	crowd := demoCrowdTalents()
 	ids := make([]*string, len(crowd))
 	for i, t := range crowd {
@@ -187,4 +190,69 @@ func (d *demoLoader) loadDemoCrowd() {
 				GrantID: *g, Amount: money(c.recovered), BankReference: fmt.Sprintf("ZJRCB-REC-2025-%03d", 40+k)})
 		})
 	}
+	return ids
 }
+
+// demoApartments are the 19 talent apartments: two blocks of the Pinghu
+// talent apartments, their sizes and rents.
+func demoApartments() []domain.RegisterApartment {
+	var out []domain.RegisterApartment
+	for i := range 19 {
+		block, floor, n := "A", 1+i/4, 1+i%4
+		size, market, discounted := "68.50", "4200", "1200"
+		if i >= 10 {
+			block, floor, n = "B", 1+(i-10)/3, 1+(i-10)%3
+			size, market, discounted = "89.00", "5400", "2400"
+		}
+		out = append(out, domain.RegisterApartment{Unit: fmt.Sprintf("%s-%d%02d", block, floor, n),
+			Building: "平湖人才公寓 " + block + " 座 (Pinghu Talent Apartments, Block " + block + ")",
+			SizeSqm:  decimalOf(size), MarketRent: money(market), DiscountedRent: money(discounted)})
+	}
+	return out
+}
+
+// loadDemoApartments registers the 19 apartments and lets every one: to
+// the two talents of the walkthrough with apartment grants, and to 17 of
+// the crowd, each with a grant of the apartment program that pays the
+// monthly discount; eight more wait, in the order they applied.
+func (d *demoLoader) loadDemoApartments(walkthrough []*string, grants []*string, crowd []*string) {
+	units := demoApartments()
+	for _, u := range units {
+		d.at("2024-01-03", "register apartment "+u.Unit, func() (domain.Result, error) {
+			u.Meta = d.meta(domain.RoleReviewer, "2024-01-03", "PHRS-GY-2024-001")
+			return d.svc.RegisterApartment(d.ctx, u)
+		})
+	}
+	let := func(unit int, talent, grant *string, applied, start string) {
+		app := d.at(applied, "apply for an apartment", func() (domain.Result, error) {
+			return d.svc.ApplyApartment(d.ctx, domain.ApplyApartment{Meta: d.meta(domain.RoleClerk, applied, "PHRS-GY-APP-"+applied), TalentID: *talent})
+		})
+		end := domain.AddDays(domain.AddMonths(start, 24), -1)
+		d.at(start, "allocate an apartment", func() (domain.Result, error) {
+			return d.svc.AllocateApartment(d.ctx, domain.AllocateApartment{Meta: d.meta(domain.RoleReviewer, start, "PHRS-GY-FP-"+start),
+				Unit: units[unit].Unit, ApplicationID: *app, StartDate: start, EndDate: end, GrantID: *grant})
+		})
+	}
+	let(0, walkthrough[0], grants[0], "2024-02-01", "2024-02-05")
+	let(1, walkthrough[1], grants[1], "2024-05-06", "2024-05-08")
+	for k := range 17 {
+		i := 10*k + 5
+		applied := domain.AddDays("2025-01-06", 3*k)
+		approved := domain.AddDays(applied, 2)
+		g := d.approvedGrant(crowd[i], "apartment", "72000", applied, approved)
+		for n := 1; n <= k%5; n++ {
+			d.pay(g, n, domain.AddMonths(approved, n-1))
+		}
+		let(2+k, crowd[i], g, applied, approved)
+	}
+	// The waiting list: eight of the crowd, waiting since spring 2025.
+	for k := range 8 {
+		i := 10*k + 9
+		date := domain.AddDays("2025-04-01", 7*k)
+		d.at(date, "apply for an apartment", func() (domain.Result, error) {
+			return d.svc.ApplyApartment(d.ctx, domain.ApplyApartment{Meta: d.meta(domain.RoleClerk, date, "PHRS-GY-APP-"+date), TalentID: *crowd[i]})
+		})
+	}
+}
+
+func decimalOf(s string) decimal.Decimal { return decimal.RequireFromString(s) }
