@@ -170,7 +170,7 @@ func (d *demoLoader) loadDemoCrowd() []*string {
 	// and pays it back in full; tier C owes 140,000.00 − 350,000.00 × 6 ÷
 	// 60 = 105,000.00 and has paid back 50,000.00 so far.
 	for k, c := range []struct {
-		i                 int
+		i                int
 		award, recovered string
 	}{{27, "150000", "45000"}, {37, "350000", "50000"}} {
 		g := d.approvedGrant(ids[c.i], "housing", c.award, "2025-01-06", "2025-01-20")
