@@ -5,10 +5,16 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"github.com/shopspring/decimal"
+	"github.com/xuri/excelize/v2"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unicode"
@@ -531,5 +537,137 @@ func checkDemoGrants(t *testing.T, base, token string) {
 	}
 	if overdue < 50 {
 		t.Errorf("%d installments overdue at the end of 2025, want many", overdue)
+	}
+}
+
+// TestDemoFundManagerAndAuditor walks two days on the demo: the fund
+// manager reads the direct fund's DPI, RVPI, TVPI and IRR and the city
+// platform's capital statement; the auditor exports the grants register
+// as a workbook and checks it against the API.
+func TestDemoFundManagerAndAuditor(t *testing.T) {
+	base, token := demoServer(t, t.TempDir(), true)
+
+	var f struct {
+		PaidIn        string `json:"paid_in"`
+		Distributions string `json:"distributions"`
+		NAV           string `json:"nav"`
+		DPI, RVPI     string
+		TVPI, IRR     string
+		LPs           []struct {
+			ID  string `json:"id"`
+			LP  string `json:"lp"`
+			NAV string `json:"nav"`
+		} `json:"lps"`
+	}
+	getJSON(t, base, token, "/v1/funds/direct?as_of=2026-01-01", &f)
+	paid, dist, nav := money(f.PaidIn), money(f.Distributions), money(f.NAV)
+	ratio := func(a domain.Money) string { return a.Decimal().DivRound(paid.Decimal(), 2).StringFixed(2) }
+	if f.DPI != ratio(dist) || f.RVPI != ratio(nav) || f.TVPI != ratio(dist.Add(nav)) {
+		t.Errorf("direct fund dpi %s rvpi %s tvpi %s; want %s, %s, %s", f.DPI, f.RVPI, f.TVPI, ratio(dist), ratio(nav), ratio(dist.Add(nav)))
+	}
+	// The flows of docs/domain.md's direct fund: 280,000,000 paid in on
+	// 2019-07-01 and 120,000,000 on 2020-03-02, the exit's 36,000,000 on
+	// 2024-06-28, and the NAV on 2026-01-01.
+	navF, _ := strconv.ParseFloat(f.NAV, 64)
+	flows := []struct {
+		date   string
+		amount float64
+	}{{"2019-07-01", -280e6}, {"2020-03-02", -120e6}, {"2024-06-28", 36e6}, {"2026-01-01", navF}}
+	npv := func(r float64) float64 {
+		t0, _ := time.Parse(time.DateOnly, flows[0].date)
+		v := 0.0
+		for _, fl := range flows {
+			d, _ := time.Parse(time.DateOnly, fl.date)
+			v += fl.amount / math.Pow(1+r, d.Sub(t0).Hours()/24/365)
+		}
+		return v
+	}
+	irr, err := strconv.ParseFloat(f.IRR, 64)
+	if err != nil || npv(irr-0.00005) < 0 || npv(irr+0.00005) > 0 {
+		t.Errorf("direct fund irr %q does not zero its flows", f.IRR)
+	}
+	if dist.String() != "36000000.00" {
+		t.Errorf("direct fund distributions %s, want the exit's 36000000.00", dist)
+	}
+
+	var st struct {
+		LP      string `json:"lp"`
+		Opening struct {
+			Balance string `json:"balance"`
+		} `json:"opening"`
+		PaidIn        string `json:"paid_in"`
+		Distributions string `json:"distributions"`
+		GainOrLoss    string `json:"gain_or_loss"`
+		Closing       struct {
+			Balance   string `json:"balance"`
+			Committed string `json:"committed"`
+		} `json:"closing"`
+		Measures struct {
+			DPI, RVPI, TVPI, IRR string
+		} `json:"measures"`
+	}
+	getJSON(t, base, token, "/v1/funds/direct/lps/"+f.LPs[0].ID+"/statement?from=2024-01-01&to=2026-01-01", &st)
+	if st.LP != "City investment platform" || st.Closing.Committed != "200000000.00" || st.Closing.Balance != f.LPs[0].NAV {
+		t.Errorf("city platform statement %+v; want its commitment of 200000000.00 and a closing balance of %s", st, f.LPs[0].NAV)
+	}
+	if got := money(st.Opening.Balance).Add(money(st.PaidIn)).Sub(money(st.Distributions)).Add(money(st.GainOrLoss)); got.Cmp(money(st.Closing.Balance)) != 0 {
+		t.Errorf("opening + paid-in − distributions + gain = %s, closing %s", got, st.Closing.Balance)
+	}
+	if st.Measures.DPI == "" || st.Measures.IRR == "" {
+		t.Errorf("city platform measures %+v", st.Measures)
+	}
+
+	// The auditor's register, as a workbook.
+	req, _ := http.NewRequest("GET", base+"/v1/reports/grants.xlsx", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("grants.xlsx: %d", resp.StatusCode)
+	}
+	wb, err := excelize.OpenReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Close()
+	sheet := wb.GetSheetName(0)
+	rows, err := wb.GetRows(sheet, excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) < 3 || !strings.Contains(rows[0][0], "补助登记簿") || rows[1][0] != "补助编号" {
+		t.Fatalf("workbook starts %q", rows[:min(3, len(rows))])
+	}
+	paidCol := slices.Index(rows[1], "已支付")
+	if paidCol < 0 {
+		t.Fatalf("no 已支付 column in %q", rows[1])
+	}
+	cell, _ := excelize.CoordinatesToCellName(paidCol+1, 3)
+	style, _ := wb.GetCellStyle(sheet, cell)
+	if s, err := wb.GetStyle(style); err != nil || s.CustomNumFmt == nil || *s.CustomNumFmt != "#,##0.00" {
+		t.Errorf("paid column's number format: %v", err)
+	}
+	sum := decimal.Zero
+	for _, r := range rows[2:] {
+		if paidCol < len(r) && r[paidCol] != "" {
+			sum = sum.Add(decimal.RequireFromString(r[paidCol]))
+		}
+	}
+	var grants struct {
+		Total  int `json:"total"`
+		Grants []struct {
+			Paid string `json:"paid"`
+		} `json:"grants"`
+	}
+	getJSON(t, base, token, "/v1/grants?limit=1000", &grants)
+	want := decimal.Zero
+	for _, g := range grants.Grants {
+		want = want.Add(money(g.Paid).Decimal())
+	}
+	if len(rows)-2 != grants.Total || !sum.Equal(want) {
+		t.Errorf("workbook: %d grants paid %s; API: %d grants paid %s", len(rows)-2, sum, grants.Total, want)
 	}
 }
