@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"archive/zip"
 	"bufio"
 	"context"
 	"encoding/csv"
@@ -270,7 +271,14 @@ func (r Report) WriteXLSX(ctx context.Context, w io.Writer, l Lang, h ReportHead
 	if err := sw.Flush(); err != nil {
 		return st, err
 	}
-	return st, f.Write(w)
+	// excelize assembles the whole archive in a buffer before writing it
+	// out; its zip writer, given here, writes the archive straight to w
+	// instead, the sheet copied from its temporary file, so that memory
+	// stays flat however many rows there are. (The buffer then stays
+	// empty: Write has nothing left to copy.)
+	zw := zip.NewWriter(w)
+	f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zw })
+	return st, f.Write(io.Discard)
 }
 
 // xlsxCell is a value as its column's kind writes it; a value that does
