@@ -425,16 +425,10 @@ func (g *grant) apply(e Event) {
 	switch e := e.(type) {
 	case *GrantApplied:
 		g.applied = e
-		g.state = GrantStateApplied
 		g.objections = map[string]bool{}
 		g.payments = map[string]*payment{}
 		g.installmentPaid = map[int]string{}
-	case *GrantReviewed:
-		if e.Decision == "approve" {
-			g.state = GrantStateReviewed
-		}
 	case *PublicNoticeOpened:
-		g.state = GrantStateInNotice
 		g.noticeOpen = e.OpenedOn
 	case *ObjectionRaised:
 		g.objections[e.ObjectionID] = true
@@ -443,41 +437,28 @@ func (g *grant) apply(e Event) {
 		if e.Upheld {
 			g.upheld = true
 		}
-	case *PublicNoticeClosed:
-		g.state = GrantStateNoticeClosed
 	case *GrantApproved:
-		g.state = GrantStateApproved
 		g.approval = e
-	case *GrantRejected:
-		g.state = GrantStateRejected
 	case *PaymentPrepared:
-		g.payments[e.PaymentID] = &payment{id: e.PaymentID, installment: e.Installment, amount: e.Amount, state: PaymentStatePrepared}
+		g.payments[e.PaymentID] = &payment{id: e.PaymentID, installment: e.Installment, amount: e.Amount}
+		g.paymentStep(g.payments[e.PaymentID], e)
 	case *PaymentApproved:
-		g.payments[e.PaymentID].state = PaymentStateApproved
+		g.paymentStep(g.payments[e.PaymentID], e)
 	case *PaymentReleased:
-		g.payments[e.PaymentID].state = PaymentStateReleased
+		g.paymentStep(g.payments[e.PaymentID], e)
 		g.payments[e.PaymentID].chargedTo = e.FiscalYear
 		g.installmentPaid[e.Installment] = e.PaymentID
 		g.paid = g.paid.Add(e.Amount)
-		if len(g.installmentPaid) == len(g.approval.Installments) {
-			g.state = GrantStateCompleted
-		}
 	case *PaymentFailed:
-		g.payments[e.PaymentID].state = PaymentStateFailed
+		g.paymentStep(g.payments[e.PaymentID], e)
 	case *PaymentReversed:
-		g.payments[e.PaymentID].state = PaymentStateReversed
+		g.paymentStep(g.payments[e.PaymentID], e)
 		delete(g.installmentPaid, e.Installment)
 		g.paid = g.paid.Sub(e.Amount)
-		if g.state == GrantStateCompleted {
-			g.state = GrantStateApproved
-		}
 	case *GrantTerminated:
-		g.state = GrantStateTerminated
 		g.termination = e
 		for _, p := range g.payments {
-			if p.state == PaymentStatePrepared {
-				p.state = PaymentStateFailed
-			}
+			g.paymentStep(p, e)
 		}
 	case *ClawbackAssessed:
 		g.clawbackDue = g.clawbackDue.Add(e.Amount)
@@ -486,7 +467,11 @@ func (g *grant) apply(e Event) {
 	case *RecoveryWaived:
 		g.waived = g.waived.Add(e.Amount)
 	}
+	g.state = GrantStateAfter(g.state, e, g.approval != nil && len(g.installmentPaid) == len(g.approval.Installments))
 }
+
+// paymentStep moves a payment to the state e leaves it in.
+func (g *grant) paymentStep(p *payment, e Event) { p.state = PaymentStateAfter(p.state, e) }
 
 // outstanding is the clawback still owed.
 func (g *grant) outstanding() Money { return g.clawbackDue.Sub(g.recovered).Sub(g.waived) }

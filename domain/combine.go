@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 
 	"talentledger/eventstore"
 )
@@ -37,59 +36,14 @@ type combineReq struct {
 	done, lead chan struct{}
 }
 
-// combiner holds the commands waiting for each stream.
-type combiner struct {
-	mu      sync.Mutex
-	streams map[string]*combineQueue
-}
-
-type combineQueue struct {
-	pending []*combineReq
-	// running is set while a command runs the stream's batches.
-	running bool
-}
+func (c *combineReq) chans() (done, lead chan struct{}) { return c.done, c.lead }
 
 // executeCombined runs a command through its stream's combiner.
 func (r *repo) executeCombined(ctx context.Context, stream string, newAgg func() aggregate, m *meta, decide decideFunc) (eventstore.AppendResult, error) {
 	req := &combineReq{m: m, decide: decide, done: make(chan struct{}), lead: make(chan struct{})}
-	c := &r.combine
-	c.mu.Lock()
-	if c.streams == nil {
-		c.streams = map[string]*combineQueue{}
-	}
-	q := c.streams[stream]
-	if q == nil {
-		q = &combineQueue{}
-		c.streams[stream] = q
-	}
-	q.pending = append(q.pending, req)
-	leader := !q.running
-	q.running = true
-	c.mu.Unlock()
-	if !leader {
-		select {
-		case <-req.done:
-			return req.res, req.err
-		case <-req.lead:
-		}
-	}
-	// This command runs the next batch, which holds it. Then it hands the
-	// stream to the first command that arrived meanwhile, so that no
-	// caller waits for others' batches after its own.
-	c.mu.Lock()
-	batch := q.pending
-	q.pending = nil
-	c.mu.Unlock()
-	r.runBatch(context.WithoutCancel(ctx), stream, newAgg, batch)
-	c.mu.Lock()
-	if len(q.pending) > 0 {
-		close(q.pending[0].lead)
-	} else {
-		q.running = false
-		delete(c.streams, stream)
-	}
-	c.mu.Unlock()
-	<-req.done
+	r.combine.join(stream, req, func(batch []*combineReq) {
+		r.runBatch(context.WithoutCancel(ctx), stream, newAgg, batch)
+	})
 	return req.res, req.err
 }
 
@@ -162,7 +116,7 @@ func (r *repo) runBatch(ctx context.Context, stream string, newAgg func() aggreg
 			return
 		}
 		for i := range evs {
-			data = append(data, eventstore.EventData{ID: evs[i].ID, Type: evs[i].Type, Data: evs[i].Data, Metadata: evs[i].Metadata})
+			data = append(data, eventstore.EventData{ID: evs[i].ID, Type: evs[i].Type, Data: evs[i].Data, Metadata: evs[i].Metadata, ValidJSON: true})
 		}
 		inBatch[req.m.CommandID] = len(writers)
 		writers = append(writers, req)

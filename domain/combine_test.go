@@ -96,7 +96,7 @@ func (f *combineFixture) queued() int {
 	c := &f.s.repo.combine
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if q := c.streams[f.stream]; q != nil {
+	if q := c.queues[f.stream]; q != nil {
 		return len(q.pending)
 	}
 	return 0

@@ -3,26 +3,91 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
-// Error codes. They are stable: clients and the HTTP layer map on them.
+// Error codes. They are stable: clients map on them. Every code is here,
+// the API's own included, and in Codes below, which gives each its HTTP
+// status and meaning: the one list the API's status table, its OpenAPI
+// document, the console's messages and the tests read.
 const (
-	ECONFLICT            = "conflict"              // the request clashes with the current state
-	EINTERNAL            = "internal"              // a fault of ours; details only in the log
-	EINVALID             = "invalid"               // the request is malformed or breaks a rule of input
-	ENOTFOUND            = "not_found"             // the named thing does not exist
-	EFORBIDDEN           = "forbidden"             // the principal's role may not do this
-	EUNAUTHENTICATED     = "unauthenticated"       // no or an unknown token
-	EINSUFFICIENTFUNDS   = "insufficient_funds"    // a budget or fund is short
-	ESEGREGATION         = "segregation_of_duties" // maker and checker would be the same person
-	ECAPEXCEEDED         = "cap_exceeded"          // an award above the program's cap for the tier
-	EENTITLEMENT         = "entitlement_exhausted" // the talent has had what a program allows in a lifetime
-	ESCHEDULE            = "schedule_mismatch"     // an award that the program's schedule cannot pay exactly
-	ENOTDUE              = "installment_not_due"   // an installment prepared before its due date
-	ENOTICEPENDING       = "notice_pending"        // the public notice is too young or has an open objection
-	EWRONGVERSION        = "wrong_version"         // an expected version did not match
-	EIDEMPOTENCYMISMATCH = "idempotency_mismatch"  // an Idempotency-Key reused with another body
+	ECONFLICT            = "conflict"
+	EINTERNAL            = "internal"
+	EINVALID             = "invalid"
+	ENOTFOUND            = "not_found"
+	EFORBIDDEN           = "forbidden"
+	EUNAUTHENTICATED     = "unauthenticated"
+	EINSUFFICIENTFUNDS   = "insufficient_funds"
+	ESEGREGATION         = "segregation_of_duties"
+	ECAPEXCEEDED         = "cap_exceeded"
+	EENTITLEMENT         = "entitlement_exhausted"
+	ESCHEDULE            = "schedule_mismatch"
+	ENOTDUE              = "installment_not_due"
+	ENOTICEPENDING       = "notice_pending"
+	EWRONGVERSION        = "wrong_version"
+	EIDEMPOTENCYMISMATCH = "idempotency_mismatch"
+	ENOTRESERVED         = "not_reserved"
+	EYEARCLOSED          = "year_closed"
+	ENOTELIGIBLE         = "not_eligible"
+	EEXCEEDSCOMMITMENT   = "exceeds_commitment"
+	EEXCEEDSTARGET       = "exceeds_target"
+	EEXCEEDSAPPROVED     = "exceeds_approved"
+	EDATEFUTURE          = "effective_date_in_future"
+	EDATEBEFORESTREAM    = "effective_date_before_stream"
+	EBACKDATE            = "backdate_window"
+
+	// The API's own: what goes wrong with a request before it reaches
+	// the ledger.
+	ETIMEOUT          = "timeout"
+	ETOOLARGE         = "payload_too_large"
+	EUNSUPPORTEDMEDIA = "unsupported_media_type"
+	EMETHOD           = "method_not_allowed"
+	EUNAVAILABLE      = "unavailable"
+	ESLOWBODY         = "request_timeout"
 )
+
+// CodeInfo is what an error code means and the HTTP status it answers
+// with.
+type CodeInfo struct {
+	Code   string `json:"code"`
+	Status int    `json:"status"`
+	// Meaning says in a line when the code is given.
+	Meaning string `json:"meaning"`
+}
+
+// Codes lists every error code, in the order above.
+var Codes = []CodeInfo{
+	{ECONFLICT, http.StatusConflict, "the request clashes with the current state"},
+	{EINTERNAL, http.StatusInternalServerError, "a fault of ours; details only in the log"},
+	{EINVALID, http.StatusBadRequest, "the request is malformed or breaks a rule of input"},
+	{ENOTFOUND, http.StatusNotFound, "the named thing does not exist"},
+	{EFORBIDDEN, http.StatusForbidden, "the principal's role may not do this"},
+	{EUNAUTHENTICATED, http.StatusUnauthorized, "no token, or one the ledger does not know"},
+	{EINSUFFICIENTFUNDS, http.StatusUnprocessableEntity, "a budget or fund is short"},
+	{ESEGREGATION, http.StatusForbidden, "maker and checker would be the same person"},
+	{ECAPEXCEEDED, http.StatusUnprocessableEntity, "an award above the program's cap for the tier"},
+	{EENTITLEMENT, http.StatusUnprocessableEntity, "the talent has had what a program allows in a lifetime"},
+	{ESCHEDULE, http.StatusUnprocessableEntity, "an award that the program's schedule cannot pay exactly"},
+	{ENOTDUE, http.StatusConflict, "an installment prepared before its due date"},
+	{ENOTICEPENDING, http.StatusConflict, "the public notice is too young or has an open objection"},
+	{EWRONGVERSION, http.StatusConflict, "an expected version did not match"},
+	{EIDEMPOTENCYMISMATCH, http.StatusConflict, "an Idempotency-Key reused with another body"},
+	{ENOTRESERVED, http.StatusConflict, "a payment the budget of its release year holds no reservation for"},
+	{EYEARCLOSED, http.StatusConflict, "a fiscal year closed at year end: no reserving, paying, appropriating or correcting in it"},
+	{ENOTELIGIBLE, http.StatusUnprocessableEntity, "a talent the program does not cover"},
+	{EEXCEEDSCOMMITMENT, http.StatusUnprocessableEntity, "capital paid in above what was committed"},
+	{EEXCEEDSTARGET, http.StatusUnprocessableEntity, "commitments above the fund's target"},
+	{EEXCEEDSAPPROVED, http.StatusUnprocessableEntity, "tranches above the amount approved"},
+	{EDATEFUTURE, http.StatusUnprocessableEntity, "an effective date after today"},
+	{EDATEBEFORESTREAM, http.StatusUnprocessableEntity, "an effective date before the latest business date already recorded on the record"},
+	{EBACKDATE, http.StatusUnprocessableEntity, "an effective date beyond the backdating window"},
+	{ETIMEOUT, http.StatusGatewayTimeout, "the read models did not reach a position in time: a ?min_position=, or a change recorded but not yet in force"},
+	{ETOOLARGE, http.StatusRequestEntityTooLarge, "a request body above the size limit"},
+	{EUNSUPPORTEDMEDIA, http.StatusUnsupportedMediaType, "a request body that is not JSON"},
+	{EMETHOD, http.StatusMethodNotAllowed, "a method the path does not take"},
+	{EUNAVAILABLE, http.StatusServiceUnavailable, "the server cannot answer now: starting, read-only or shedding load"},
+	{ESLOWBODY, http.StatusRequestTimeout, "a request body sent too slowly"},
+}
 
 // Error is the one error type of the domain. Code is stable and safe to show;
 // Message is meant for users; Err, if set, is the underlying cause and is

@@ -119,6 +119,32 @@ var fastDecoders = map[string]func(r *jreader) Event{
 		})
 		return e
 	},
+	TypeEntitlementReserved + ".v2": func(r *jreader) Event {
+		e := &EntitlementReserved{}
+		r.object(func(k []byte) bool {
+			switch string(k) {
+			case "talent_id":
+				return r.field(0) && r.str(&e.TalentID)
+			case "program_id":
+				return r.field(1) && r.str(&e.ProgramID)
+			case "kind":
+				return r.field(2) && r.str(&e.Kind)
+			case "grant_id":
+				return r.field(3) && r.str(&e.GrantID)
+			case "approval":
+				if !r.field(4) {
+					return false
+				}
+				outer := r.seen
+				r.seen = 0
+				r.grantApproved(&e.Approval)
+				r.seen = outer
+				return r.ok
+			}
+			return false
+		})
+		return e
+	},
 	TypePaymentPrepared: func(r *jreader) Event {
 		e := &PaymentPrepared{}
 		r.object(func(k []byte) bool {

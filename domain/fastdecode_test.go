@@ -10,18 +10,19 @@ import (
 // slowTypes constructs the payload of each type with a fast decoder, for
 // decoding with encoding/json alone.
 var slowTypes = map[string]func() Event{
-	TypeGrantApplied:          func() Event { return &GrantApplied{} },
-	TypeGrantReviewed:         func() Event { return &GrantReviewed{} },
-	TypePublicNoticeOpened:    func() Event { return &PublicNoticeOpened{} },
-	TypePublicNoticeClosed:    func() Event { return &PublicNoticeClosed{} },
-	TypeGrantApproved + ".v2": func() Event { return &GrantApproved{} },
-	TypeBudgetReserved:        func() Event { return &BudgetReserved{} },
-	TypePaymentPrepared:       func() Event { return &PaymentPrepared{} },
-	TypePaymentApproved:       func() Event { return &PaymentApproved{} },
-	TypePaymentReleased:       func() Event { return &PaymentReleased{} },
-	TypePaymentCharged:        func() Event { return &PaymentCharged{} },
-	TypeTalentRegistered:      func() Event { return &TalentRegistered{} },
-	TypeIdempotencyRecorded:   func() Event { return &IdempotencyRecorded{} },
+	TypeGrantApplied:                func() Event { return &GrantApplied{} },
+	TypeGrantReviewed:               func() Event { return &GrantReviewed{} },
+	TypePublicNoticeOpened:          func() Event { return &PublicNoticeOpened{} },
+	TypePublicNoticeClosed:          func() Event { return &PublicNoticeClosed{} },
+	TypeGrantApproved + ".v2":       func() Event { return &GrantApproved{} },
+	TypeBudgetReserved:              func() Event { return &BudgetReserved{} },
+	TypeEntitlementReserved + ".v2": func() Event { return &EntitlementReserved{} },
+	TypePaymentPrepared:             func() Event { return &PaymentPrepared{} },
+	TypePaymentApproved:             func() Event { return &PaymentApproved{} },
+	TypePaymentReleased:             func() Event { return &PaymentReleased{} },
+	TypePaymentCharged:              func() Event { return &PaymentCharged{} },
+	TypeTalentRegistered:            func() Event { return &TalentRegistered{} },
+	TypeIdempotencyRecorded:         func() Event { return &IdempotencyRecorded{} },
 }
 
 func slowDecode(typ string, data []byte) (Event, error) {
@@ -62,6 +63,9 @@ func fastSamples(t testing.TB) map[string][][]byte {
 		&PaymentCharged{},
 		&BudgetReserved{ProgramID: "housing", FiscalYear: 2024, GrantID: "g1", TalentID: "t1", Amount: m("585000"), CommandID: "c-1", Approval: approval},
 		&BudgetReserved{Approval: bare},
+		&EntitlementReserved{TalentID: "t1", ProgramID: "housing", Kind: KindHousingPurchase, GrantID: "g1", Approval: split},
+		&EntitlementReserved{Approval: bare},
+		&EntitlementReserved{},
 		&PaymentPrepared{GrantID: "g1", PaymentID: "g1-1-1", Installment: 1, Amount: m("234000.00")},
 		&PaymentApproved{GrantID: "g1", PaymentID: "g1-1-1"},
 		&PaymentReleased{GrantID: "g1", PaymentID: "g1-1-1", Installment: 1, TalentID: "t1", ProgramID: "housing", FiscalYear: -3,

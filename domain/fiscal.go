@@ -210,8 +210,13 @@ func (a *GrantApproved) forwardShares() []YearShare { return a.shares()[1:] }
 // commitment the year cannot cover is recorded uncovered, to be covered
 // by an appropriation or acted on. A retry finds what it recorded.
 func (s *Service) commitForward(ctx context.Context, m *meta, a GrantApproved, sh YearShare) (eventstore.Position, error) {
-	stream := streamBudget(a.ProgramID, sh.FiscalYear)
-	res, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
+	res, err := s.repo.execute(ctx, streamBudget(a.ProgramID, sh.FiscalYear), newBudget, m, forwardDecision(a, sh))
+	return res.Position, err
+}
+
+// forwardDecision decides the forward commitment of one later year's share.
+func forwardDecision(a GrantApproved, sh YearShare) decideFunc {
+	return func(e *entry) ([]Event, error) {
 		b := e.agg.(*budget)
 		if r := b.reservations[a.GrantID]; r != nil && r.live() {
 			if r.commandID == a.CommandID {
@@ -223,8 +228,7 @@ func (s *Service) commitForward(ctx context.Context, m *meta, a GrantApproved, s
 		return []Event{&ForwardCommitted{ProgramID: a.ProgramID, FiscalYear: sh.FiscalYear, GrantID: a.GrantID,
 			TalentID: a.TalentID, Amount: sh.Amount, Installments: sh.Installments, ApprovedIn: a.FiscalYear,
 			Covered: covered, CommandID: a.CommandID}}, nil
-	})
-	return res.Position, err
+	}
 }
 
 // canCover reports whether a new forward commitment of amount is covered
@@ -308,21 +312,16 @@ func (b *budget) appropriation(ev *BudgetAppropriated) ([]Event, error) {
 	return append([]Event{ev}, b.coverForward(ev.Amount)...), nil
 }
 
-// Errors of the fiscal years.
-const (
-	// ENOTRESERVED refuses a payment the budget of its release year does
-	// not hold a reservation for.
-	ENOTRESERVED = "not_reserved"
-	// EYEARCLOSED refuses to reserve in, pay from, appropriate to or
-	// correct a fiscal year closed at year end.
-	EYEARCLOSED = "year_closed"
-)
-
 // charge appends PaymentCharged to the budget of the release's year,
 // refused unless that budget holds the installment's reservation.
 func (s *Service) charge(ctx context.Context, m *meta, rel PaymentReleased) error {
-	stream := streamBudget(rel.ProgramID, rel.FiscalYear)
-	_, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
+	_, err := s.repo.execute(ctx, streamBudget(rel.ProgramID, rel.FiscalYear), newBudget, m, chargeDecision(m, rel))
+	return err
+}
+
+// chargeDecision decides the charge of a release to its year's budget.
+func chargeDecision(m *meta, rel PaymentReleased) decideFunc {
+	return func(e *entry) ([]Event, error) {
 		b := e.agg.(*budget)
 		if c := b.charges[rel.PaymentID]; c != nil && !c.reversed {
 			if c.charge.CommandID == m.CommandID {
@@ -336,8 +335,7 @@ func (s *Service) charge(ctx context.Context, m *meta, rel PaymentReleased) erro
 		return []Event{&PaymentCharged{ProgramID: rel.ProgramID, FiscalYear: rel.FiscalYear, GrantID: rel.GrantID,
 			TalentID: rel.TalentID, PaymentID: rel.PaymentID, Installment: rel.Installment, Amount: rel.Amount,
 			CommandID: m.CommandID, Release: rel}}, nil
-	})
-	return err
+	}
 }
 
 // canCharge refuses a charge of installment n of a grant that b does not

@@ -21,13 +21,6 @@ const (
 	TypeFundAppropriated     = "FundAppropriated"
 )
 
-// Fund-specific error codes.
-const (
-	EEXCEEDSCOMMITMENT = "exceeds_commitment" // paid-in above what was committed
-	EEXCEEDSTARGET     = "exceeds_target"     // commitments above the fund's target
-	EEXCEEDSAPPROVED   = "exceeds_approved"   // tranches above the approved amount
-)
-
 // Fund types.
 const (
 	FundSpecial          = "special"
@@ -304,17 +297,19 @@ func (f *fund) apply(e Event) {
 		f.totalPaidIn = f.totalPaidIn.Add(e.Amount)
 		f.cash = f.cash.Add(e.Amount)
 	case *InvestmentApproved:
-		f.investments[e.InvestmentID] = &investment{approved: e, state: InvestmentApprovedState}
+		f.investments[e.InvestmentID] = &investment{approved: e, state: InvestmentStateAfter("", e)}
 	case *InvestmentFunded:
 		inv := f.investments[e.InvestmentID]
 		inv.funded = inv.funded.Add(e.Amount)
 		inv.tranches++
-		inv.state = InvestmentFundedState
+		inv.state = InvestmentStateAfter(inv.state, e)
 		f.cash = f.cash.Sub(e.Amount)
 	case *ExitCompleted:
-		f.investments[e.InvestmentID].state = InvestmentExited
+		inv := f.investments[e.InvestmentID]
+		inv.state = InvestmentStateAfter(inv.state, e)
 	case *WrittenOff:
-		f.investments[e.InvestmentID].state = InvestmentWrittenOff
+		inv := f.investments[e.InvestmentID]
+		inv.state = InvestmentStateAfter(inv.state, e)
 	case *FundAppropriated:
 		f.cash = f.cash.Sub(e.Amount)
 		f.appropriations[e.CommandID] = e

@@ -73,9 +73,6 @@ func (s *Service) ApplyGrant(ctx context.Context, c ApplyGrant) (Result, error) 
 	return result(id, res), err
 }
 
-// ENOTELIGIBLE refuses a talent that a program does not cover.
-const ENOTELIGIBLE = "not_eligible"
-
 func eligible(def *ProgramDefined, t *talent) error {
 	if t.departure != "" {
 		return Errorf(ENOTELIGIBLE, "talent %s departed on %s", t.reg.TalentID, t.departure)
@@ -447,6 +444,12 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 	if err := s.budgetAllows(ctx, m.secondary(), approval); err != nil {
 		return Result{}, err
 	}
+	if s.repo.multi() != nil {
+		res, err := s.approveAtomic(ctx, ge, m, def, approval)
+		if !errors.Is(err, errStepwise) {
+			return Result{ID: c.GrantID, Position: lastPosition(res)}, err
+		}
+	}
 	approval, am, err := s.reserveEntitlement(ctx, m, def, approval)
 	if err != nil {
 		return Result{}, err
@@ -498,6 +501,40 @@ func (s *Service) ApproveGrant(ctx context.Context, c ApproveGrant) (Result, err
 		return Result{}, Errorf(ECONFLICT, "grant %s is approved by the approval %s recorded on %s", c.GrantID, am.Actor.Principal, am.date)
 	}
 	return result(c.GrantID, res), err
+}
+
+// approveAtomic records a fresh approval in one append: the entitlement
+// on the talent's stream, the current year's reservation, the forward
+// commitments, then GrantApproved. A state left by an earlier attempt of
+// this approval, or by another approval of the grant, is left to the
+// stepwise path (errStepwise), which knows how to continue it.
+func (s *Service) approveAtomic(ctx context.Context, ge *entry, m *meta, def *ProgramDefined, a GrantApproved) ([]eventstore.AppendResult, error) {
+	sm := m.secondary()
+	steps := []step{{stream: streamTalent(a.TalentID), newAgg: newTalent, m: sm, decide: func(e *entry) ([]Event, error) {
+		t := e.agg.(*talent)
+		if t.reg == nil {
+			return nil, Errorf(ENOTFOUND, "talent %s not found", a.TalentID)
+		}
+		if u := t.ents[a.GrantID]; u != nil && !u.void {
+			return nil, errStepwise
+		}
+		if err := t.entitled(def, &a); err != nil {
+			return nil, err
+		}
+		return []Event{&EntitlementReserved{TalentID: a.TalentID, ProgramID: a.ProgramID, Kind: def.Kind, GrantID: a.GrantID, Approval: a}}, nil
+	}}}
+	reserve := reserveDecision(a)
+	steps = append(steps, step{stream: streamBudget(a.ProgramID, a.FiscalYear), newAgg: newBudget, m: sm, decide: func(e *entry) ([]Event, error) {
+		if r := e.agg.(*budget).reservations[a.GrantID]; r != nil && r.live() {
+			return nil, errStepwise
+		}
+		return reserve(e)
+	}})
+	for _, sh := range a.forwardShares() {
+		steps = append(steps, step{stream: streamBudget(a.ProgramID, sh.FiscalYear), newAgg: newBudget, m: sm, decide: forwardDecision(a, sh)})
+	}
+	steps = append(steps, step{stream: ge.stream, newAgg: newGrant, m: m, decide: approvalDecision(m, a, def), held: ge})
+	return s.repo.executeAtomic(ctx, steps[1].stream, steps)
 }
 
 // budgetAllows refuses an approval the budget of its fiscal year cannot
@@ -567,8 +604,14 @@ func (g *grant) approvable(def *ProgramDefined, m *meta) error {
 // reserve appends BudgetReserved to the budget of the approval's fiscal
 // year, refusing when its available amount is short.
 func (s *Service) reserve(ctx context.Context, m *meta, a GrantApproved) error {
-	stream := streamBudget(a.ProgramID, a.FiscalYear)
-	_, err := s.repo.execute(ctx, stream, newBudget, m, func(e *entry) ([]Event, error) {
+	_, err := s.repo.execute(ctx, streamBudget(a.ProgramID, a.FiscalYear), newBudget, m, reserveDecision(a))
+	return err
+}
+
+// reserveDecision decides the reservation of an approval's current-year
+// share.
+func reserveDecision(a GrantApproved) decideFunc {
+	return func(e *entry) ([]Event, error) {
 		b := e.agg.(*budget)
 		if !b.exists {
 			return nil, Errorf(EINSUFFICIENTFUNDS, "program %s has no budget for %d", a.ProgramID, a.FiscalYear)
@@ -588,8 +631,24 @@ func (s *Service) reserve(ctx context.Context, m *meta, a GrantApproved) error {
 		}
 		return []Event{&BudgetReserved{ProgramID: a.ProgramID, FiscalYear: a.FiscalYear, GrantID: a.GrantID,
 			TalentID: a.TalentID, Amount: need, CommandID: a.CommandID, Approval: a}}, nil
-	})
-	return err
+	}
+}
+
+// approvalDecision decides recording approval a on the grant's stream.
+func approvalDecision(m *meta, a GrantApproved, def *ProgramDefined) decideFunc {
+	return func(e *entry) ([]Event, error) {
+		g := e.agg.(*grant)
+		if g.approval != nil {
+			if g.approval.CommandID == a.CommandID {
+				return nil, nil
+			}
+			return nil, Errorf(ECONFLICT, "grant %s was approved by another command", a.GrantID)
+		}
+		if err := g.approvable(def, m); err != nil {
+			return nil, err
+		}
+		return []Event{&a}, nil
+	}
 }
 
 // completeApproval appends GrantApproved after the reservation. If the grant
@@ -597,20 +656,11 @@ func (s *Service) reserve(ctx context.Context, m *meta, a GrantApproved) error {
 // released and the reason returned. The grant's lock must be held.
 func (s *Service) completeApproval(ctx context.Context, ge *entry, m *meta, a GrantApproved, def *ProgramDefined) (eventstore.AppendResult, error) {
 	var refusal error
+	decide := approvalDecision(m, a, def)
 	res, err := s.repo.executeLocked(ctx, ge, m, func(e *entry) ([]Event, error) {
-		g := e.agg.(*grant)
-		if g.approval != nil {
-			if g.approval.CommandID == a.CommandID {
-				return nil, nil
-			}
-			refusal = Errorf(ECONFLICT, "grant %s was approved by another command", a.GrantID)
-			return nil, refusal
-		}
-		if err := g.approvable(def, m); err != nil {
-			refusal = err
-			return nil, err
-		}
-		return []Event{&a}, nil
+		evs, err := decide(e)
+		refusal = err
+		return evs, err
 	})
 	if err != nil && refusal != nil {
 		if rerr := s.undoApproval(ctx, a, "approval not completed: "+ErrorMessage(refusal)); rerr != nil {

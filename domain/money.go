@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
@@ -101,6 +102,28 @@ func (m Money) String() string { return m.d.StringFixed(2) }
 
 // Decimal returns the underlying decimal.
 func (m Money) Decimal() decimal.Decimal { return m.d }
+
+// Fen returns m in fen, hundredths of a yuan, and true; or false when m
+// has more than two decimals or does not fit an int64 in fen (no amount of
+// the ledger comes near: MaxAmount is 10^15 fen). It allocates nothing for
+// such amounts.
+func (m Money) Fen() (int64, bool) {
+	exp := m.d.Exponent()
+	if n := m.d.NumDigits(); exp < -2 || n > 19 || (n == 19 && !m.d.Coefficient().IsInt64()) {
+		return 0, false
+	}
+	v := m.d.CoefficientInt64()
+	for ; exp > -2; exp-- {
+		if v > math.MaxInt64/10 || v < math.MinInt64/10 {
+			return 0, false
+		}
+		v *= 10
+	}
+	return v, true
+}
+
+// FromFen returns the amount of f fen.
+func FromFen(f int64) Money { return Money{decimal.New(f, -2)} }
 
 // Add returns m + n.
 func (m Money) Add(n Money) Money { return Money{m.d.Add(n.d)} }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/shopspring/decimal"
 )
 
 func TestParseMoneyAccepts(t *testing.T) {
@@ -168,5 +170,34 @@ func TestMoneyArithmetic(t *testing.T) {
 	}
 	if err := MaxAmount.Add(money(t, "0.01")).CheckAmount("x"); ErrorCode(err) != EINVALID {
 		t.Errorf("CheckAmount(MaxAmount+0.01) = %v, want invalid", err)
+	}
+}
+
+func TestFenRoundTrips(t *testing.T) {
+	for _, s := range []string{"0", "0.00", "0.01", "-0.01", "600000", "600000.5", "-12.30", "10000000000000", "92233720368547758.07", "-92233720368547758.08"} {
+		m, err := ParseMoney(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, ok := m.Fen()
+		if !ok {
+			t.Errorf("%s: no fen", s)
+			continue
+		}
+		if back := FromFen(f); back.Cmp(m) != 0 || back.String() != m.String() {
+			t.Errorf("%s: %d fen gives back %s", s, f, back)
+		}
+	}
+	for _, s := range []string{"92233720368547758.08", "-92233720368547758.09", "100000000000000000000"} {
+		m, _ := ParseMoney(s)
+		if f, ok := m.Fen(); ok {
+			t.Errorf("%s: %d fen, want no fit", s, f)
+		}
+	}
+	if f, ok := Yuan(3).MulRatio(1, 3).Fen(); !ok || f != 100 {
+		t.Errorf("1.00 = %d fen, %v", f, ok)
+	}
+	if _, ok := (Money{decimal.New(1, -3)}).Fen(); ok {
+		t.Error("0.001 has fen")
 	}
 }

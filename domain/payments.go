@@ -235,18 +235,8 @@ func (s *Service) chargedPaymentCommand(ctx context.Context, m *meta, paymentID 
 	if err != nil {
 		return Result{}, err
 	}
-	bm := m.secondary()
-	switch ev := ev.(type) {
-	case *PaymentReleased:
-		err = s.charge(ctx, bm, *ev)
-	case *PaymentReversed:
-		err = s.uncharge(ctx, bm, paymentID, ev.ProgramID, ev.FiscalYear, ev.Reason, ev)
-	}
-	if err != nil {
-		return Result{}, err
-	}
 	var refusal error
-	res, err := s.repo.executeLocked(ctx, ge, m, func(e *entry) ([]Event, error) {
+	record := func(e *entry) ([]Event, error) {
 		g := e.agg.(*grant)
 		p, err := find(g)
 		if err == nil {
@@ -257,7 +247,30 @@ func (s *Service) chargedPaymentCommand(ctx context.Context, m *meta, paymentID 
 			return nil, err
 		}
 		return []Event{ev}, nil
-	})
+	}
+	bm := m.secondary()
+	budget := step{newAgg: newBudget, m: bm}
+	switch ev := ev.(type) {
+	case *PaymentReleased:
+		budget.stream, budget.decide = streamBudget(ev.ProgramID, ev.FiscalYear), chargeDecision(bm, *ev)
+	case *PaymentReversed:
+		budget.stream = streamBudget(ev.ProgramID, ev.FiscalYear)
+		budget.decide = unchargeDecision(bm, paymentID, ev.ProgramID, ev.FiscalYear, ev.Reason, ev)
+	}
+	if s.repo.multi() != nil {
+		// The charge and the grant's event in one append: nothing to
+		// take back if the grant refuses, nothing to finish after a
+		// crash.
+		res, err := s.repo.executeAtomic(ctx, budget.stream, []step{budget, {stream: gstream, newAgg: newGrant, m: m, decide: record, held: ge}})
+		if !errors.Is(err, errStepwise) {
+			return Result{ID: paymentID, Position: lastPosition(res)}, err
+		}
+		refusal = nil
+	}
+	if _, err := s.repo.execute(ctx, budget.stream, budget.newAgg, budget.m, budget.decide); err != nil {
+		return Result{}, err
+	}
+	res, err := s.repo.executeLocked(ctx, ge, m, record)
 	if err != nil && refusal != nil {
 		if rel, ok := ev.(*PaymentReleased); ok {
 			reason := "release not recorded: " + ErrorMessage(refusal)
@@ -273,7 +286,13 @@ func (s *Service) chargedPaymentCommand(ctx context.Context, m *meta, paymentID 
 // year's budget. It does nothing when there is none, or when this command
 // already took it back.
 func (s *Service) uncharge(ctx context.Context, m *meta, paymentID, program string, fy int, reason string, rev *PaymentReversed) error {
-	_, err := s.repo.execute(ctx, streamBudget(program, fy), newBudget, m, func(e *entry) ([]Event, error) {
+	_, err := s.repo.execute(ctx, streamBudget(program, fy), newBudget, m, unchargeDecision(m, paymentID, program, fy, reason, rev))
+	return err
+}
+
+// unchargeDecision decides taking a payment's charge back.
+func unchargeDecision(m *meta, paymentID, program string, fy int, reason string, rev *PaymentReversed) decideFunc {
+	return func(e *entry) ([]Event, error) {
 		b := e.agg.(*budget)
 		if rev != nil && b.closed != nil {
 			return nil, Errorf(EYEARCLOSED, "payment %s was charged to the %d budget of %s, which is closed", paymentID, fy, program)
@@ -286,8 +305,7 @@ func (s *Service) uncharge(ctx context.Context, m *meta, paymentID, program stri
 			return nil, nil
 		}
 		return []Event{ev}, nil
-	})
-	return err
+	}
 }
 
 // FailPayment records that the bank did not pay an approved payment. Only a

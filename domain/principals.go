@@ -274,10 +274,7 @@ func ValidAccessRequestID(id string) bool { return validGenerated(prefixAccessRe
 
 // principal is the state of a principal stream.
 type principal struct {
-	created     bool
-	roles       []string
-	tokenSHA256 string
-	revoked     bool
+	PrincipalAccess
 	// requests holds every request of the stream by ID, decided or not.
 	requests map[string]*accessRequest
 	// enrollments holds every enrollment by its request's ID; open names
@@ -303,28 +300,12 @@ func newPrincipal() aggregate {
 }
 
 func (p *principal) apply(e Event) {
+	p.PrincipalAccess.Apply(e)
 	switch e := e.(type) {
-	case *PrincipalCreated:
-		p.created = true
-		p.roles = slices.Clone(e.Roles)
-		p.tokenSHA256 = e.TokenSHA256
-	case *RoleGranted:
-		if !contains(p.roles, e.Role) {
-			p.roles = append(p.roles, e.Role)
-		}
-	case *RoleRevoked:
-		p.roles = slices.DeleteFunc(p.roles, func(r string) bool { return r == e.Role })
-	case *TokenRotated:
-		p.tokenSHA256 = e.TokenSHA256
 	case *PrincipalRevoked:
-		p.revoked = true
-		p.tokenSHA256 = ""
 		p.open = ""
 	case *AccessRequested:
 		p.requests[e.RequestID] = &accessRequest{AccessRequested: *e}
-		if e.RevokeNow {
-			p.tokenSHA256 = ""
-		}
 	case *AccessApproved:
 		r := p.requests[e.RequestID]
 		if r == nil {
@@ -339,8 +320,6 @@ func (p *principal) apply(e Event) {
 		if r := p.requests[e.RequestID]; r != nil {
 			r.decided = true
 		}
-	case *PrincipalRestored:
-		p.revoked = false
 	case *EnrollmentRedeemed:
 		if en := p.enrollments[e.RequestID]; en != nil {
 			en.redeemed = true
@@ -348,16 +327,15 @@ func (p *principal) apply(e Event) {
 		if p.open == e.RequestID {
 			p.open = ""
 		}
-		p.tokenSHA256 = e.TokenSHA256
 	}
 }
 
 // active returns an error unless the principal exists and is not revoked.
 func (p *principal) active(id string) error {
-	if !p.created {
+	if !p.Created {
 		return Errorf(ENOTFOUND, "principal %s not found", id)
 	}
-	if p.revoked {
+	if p.Revoked {
 		return Errorf(ECONFLICT, "principal %s is revoked", id)
 	}
 	return nil
@@ -490,7 +468,7 @@ func (s *Service) CreatePrincipal(ctx context.Context, c CreatePrincipal) (Reque
 		return Requested{}, err
 	}
 	return s.request(ctx, c.PrincipalID, m, AccessRequested{Change: ChangeCreate, Roles: slices.Clone(c.Roles)}, func(p *principal) error {
-		if p.created {
+		if p.Created {
 			return Errorf(ECONFLICT, "principal %s already exists (a revoked one is restored, never created again)", c.PrincipalID)
 		}
 		if id := p.pending(ChangeCreate, ""); id != "" {
@@ -549,10 +527,10 @@ func (p *principal) canGrant(id, role string) error {
 	if err := p.active(id); err != nil {
 		return err
 	}
-	if contains(p.roles, role) {
+	if contains(p.Roles, role) {
 		return Errorf(ECONFLICT, "principal %s already holds the %s role", id, role)
 	}
-	return CheckRoles(append(slices.Clone(p.roles), role))
+	return CheckRoles(append(slices.Clone(p.Roles), role))
 }
 
 // RotateToken requests a new token for a principal: once another admin
@@ -588,10 +566,10 @@ func (s *Service) RestorePrincipal(ctx context.Context, c PrincipalCommand) (Req
 		return Requested{}, err
 	}
 	return s.request(ctx, c.PrincipalID, m, AccessRequested{Change: ChangeRestore}, func(p *principal) error {
-		if !p.created {
+		if !p.Created {
 			return Errorf(ENOTFOUND, "principal %s not found", c.PrincipalID)
 		}
-		if !p.revoked {
+		if !p.Revoked {
 			return Errorf(ECONFLICT, "principal %s is not revoked", c.PrincipalID)
 		}
 		if id := p.pending(ChangeRestore, ""); id != "" {
@@ -696,7 +674,7 @@ func (s *Service) ApproveAccess(ctx context.Context, c AccessDecision) (Approved
 		}
 		switch r.Change {
 		case ChangeCreate:
-			if p.created {
+			if p.Created {
 				return nil, Errorf(ECONFLICT, "principal %s already exists", c.PrincipalID)
 			}
 			if err := CheckRoles(r.Roles); err != nil {
@@ -714,7 +692,7 @@ func (s *Service) ApproveAccess(ctx context.Context, c AccessDecision) (Approved
 			}
 			return []Event{ok}, nil
 		case ChangeRestore:
-			if !p.revoked {
+			if !p.Revoked {
 				return nil, Errorf(ECONFLICT, "principal %s is not revoked", c.PrincipalID)
 			}
 			return []Event{ok, &PrincipalRestored{PrincipalID: c.PrincipalID}}, nil
@@ -748,7 +726,7 @@ func (s *Service) checkAdmin(ctx context.Context, id string) error {
 	// is its sole writer.
 	return s.repo.view(ctx, streamPrincipal(id), newPrincipal, func(e *entry) error {
 		p := e.agg.(*principal)
-		if !p.created || p.revoked || !contains(p.roles, RoleAdmin) || p.tokenSHA256 == "" {
+		if !p.Created || p.Revoked || !contains(p.Roles, RoleAdmin) || p.TokenSHA256 == "" {
 			return Errorf(EFORBIDDEN, "only an active admin may approve: %s is not one now", id)
 		}
 		return nil
@@ -830,7 +808,7 @@ func (s *Service) Enroll(ctx context.Context, c Enroll) (Issued, error) {
 	m := &meta{CommandMeta: CommandMeta{Actor: Actor{Principal: c.PrincipalID}, CommandID: randomHex(16),
 		CorrelationID: c.CorrelationID, CausationID: c.CorrelationID}, recordedAt: now.UTC().Truncate(time.Microsecond), today: Today(now)}
 	m.date = m.today
-	if roles := e.agg.(*principal).roles; len(roles) > 0 {
+	if roles := e.agg.(*principal).Roles; len(roles) > 0 {
 		m.Actor.Role = roles[0]
 	}
 	res, err := s.repo.executeLocked(ctx, e, m, func(e *entry) ([]Event, error) {
@@ -848,7 +826,7 @@ func (s *Service) Enroll(ctx context.Context, c Enroll) (Issued, error) {
 		switch {
 		case en.redeemed:
 			return nil, Errorf(ECONFLICT, "this enrollment code was already redeemed; if not by you, tell an admin at once")
-		case p.revoked:
+		case p.Revoked:
 			return nil, Errorf(ECONFLICT, "principal %s is revoked", c.PrincipalID)
 		case p.open != rid:
 			return nil, Errorf(ECONFLICT, "this enrollment code was replaced by a newer one")
@@ -861,7 +839,7 @@ func (s *Service) Enroll(ctx context.Context, c Enroll) (Issued, error) {
 	if err != nil {
 		return out, err
 	}
-	if e.agg.(*principal).tokenSHA256 == hash {
+	if e.agg.(*principal).TokenSHA256 == hash {
 		out.Token = token
 	}
 	return out, nil
@@ -896,10 +874,10 @@ func (s *Service) RevokeRole(ctx context.Context, c PrincipalRole) (Result, erro
 		if err := p.active(c.PrincipalID); err != nil {
 			return nil, err
 		}
-		if !contains(p.roles, c.Role) {
+		if !contains(p.Roles, c.Role) {
 			return nil, Errorf(ECONFLICT, "principal %s does not hold the %s role", c.PrincipalID, c.Role)
 		}
-		if len(p.roles) == 1 {
+		if len(p.Roles) == 1 {
 			return nil, Errorf(ECONFLICT, "%s is the only role of principal %s; revoke the principal instead", c.Role, c.PrincipalID)
 		}
 		return []Event{&RoleRevoked{PrincipalID: c.PrincipalID, Role: c.Role}}, nil

@@ -144,7 +144,7 @@ func TestCreatePrincipalNeedsASecondAdmin(t *testing.T) {
 	if len(req.CodeHalf) != 32 || !ValidAccessRequestID(req.RequestID) || req.Change != ChangeCreate {
 		t.Fatalf("request answer %+v", req)
 	}
-	if p := stateOf(t, s, "wang.li"); p.created {
+	if p := stateOf(t, s, "wang.li"); p.Created {
 		t.Fatal("the principal exists before approval")
 	}
 	// A retry shows no half: it went to the first attempt.
@@ -228,7 +228,7 @@ func TestCreatePrincipalNeedsASecondAdmin(t *testing.T) {
 		t.Errorf("the request lost its document: %+v", evs[0].Metadata)
 	}
 	p := stateOf(t, s, "wang.li")
-	if !p.created || p.tokenSHA256 != TokenSHA256(is.Token) || !slices.Equal(p.roles, []string{RoleClerk, RoleApprover}) {
+	if !p.Created || p.TokenSHA256 != TokenSHA256(is.Token) || !slices.Equal(p.Roles, []string{RoleClerk, RoleApprover}) {
 		t.Errorf("state %+v", p)
 	}
 	// Another request for the same ID is a conflict.
@@ -326,7 +326,7 @@ func TestConcurrentRedemptionsOneWins(t *testing.T) {
 	if got := eventTypes(t, s, "wang.li"); got != "AccessRequested AccessApproved PrincipalCreated EnrollmentRedeemed" {
 		t.Errorf("events: %s", got)
 	}
-	if p := stateOf(t, s, "wang.li"); p.tokenSHA256 != TokenSHA256(won[0]) {
+	if p := stateOf(t, s, "wang.li"); p.TokenSHA256 != TokenSHA256(won[0]) {
 		t.Error("the recorded token is not the one handed out")
 	}
 }
@@ -347,7 +347,7 @@ func TestRotationKeepsTheOldTokenUntilRedeemed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stateOf(t, s, "zhao").tokenSHA256 != TokenSHA256(first) {
+	if stateOf(t, s, "zhao").TokenSHA256 != TokenSHA256(first) {
 		t.Fatal("the old token stopped at the request")
 	}
 	_, err = s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(Actor{"zhao", RoleAdmin}, "2026-01-10"), PrincipalID: "zhao", RequestID: req.RequestID})
@@ -356,21 +356,21 @@ func TestRotationKeepsTheOldTokenUntilRedeemed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stateOf(t, s, "zhao").tokenSHA256 != TokenSHA256(first) {
+	if stateOf(t, s, "zhao").TokenSHA256 != TokenSHA256(first) {
 		t.Fatal("the old token stopped at the approval")
 	}
 	// A newer rotation replaces the code approved before it.
 	second := enroll(t, s, "zhao", rotate(false))
 	_, err = s.Enroll(ctx, Enroll{PrincipalID: "zhao", Code: req.CodeHalf + ok.CodeHalf})
 	wantCode(t, err, ECONFLICT)
-	if second == first || stateOf(t, s, "zhao").tokenSHA256 != TokenSHA256(second) {
+	if second == first || stateOf(t, s, "zhao").TokenSHA256 != TokenSHA256(second) {
 		t.Fatal("the redeemed token is not the principal's")
 	}
 
 	if _, err := rotate(true)(on(admin, "2026-01-10")); err != nil {
 		t.Fatal(err)
 	}
-	if stateOf(t, s, "zhao").tokenSHA256 != "" {
+	if stateOf(t, s, "zhao").TokenSHA256 != "" {
 		t.Error("revoke_now left the old token working")
 	}
 	_, err = s.RotateToken(ctx, RotateToken{Meta: on(admin, "2026-01-10"), PrincipalID: "nobody"})
@@ -395,7 +395,7 @@ func TestRevocationIsImmediateAndRestoreNeedsTwo(t *testing.T) {
 	if _, err := s.RevokePrincipal(ctx, PrincipalCommand{Meta: on(admin, "2026-01-10"), PrincipalID: "li"}); err != nil {
 		t.Fatal(err)
 	}
-	if p := stateOf(t, s, "li"); !p.revoked || p.tokenSHA256 != "" {
+	if p := stateOf(t, s, "li"); !p.Revoked || p.TokenSHA256 != "" {
 		t.Fatalf("after revocation: %+v", p)
 	}
 	_, err = s.Enroll(ctx, Enroll{PrincipalID: "li", Code: rot.CodeHalf + ok.CodeHalf})
@@ -420,7 +420,7 @@ func TestRevocationIsImmediateAndRestoreNeedsTwo(t *testing.T) {
 
 	tok := enroll(t, s, "li", restore)
 	p := stateOf(t, s, "li")
-	if p.revoked || p.tokenSHA256 != TokenSHA256(tok) || !slices.Equal(p.roles, []string{RoleClerk}) {
+	if p.Revoked || p.TokenSHA256 != TokenSHA256(tok) || !slices.Equal(p.Roles, []string{RoleClerk}) {
 		t.Errorf("after restore: %+v", p)
 	}
 	_, err = restore(on(admin, "2026-01-10"))
@@ -446,14 +446,14 @@ func TestGrantRoleNeedsASecondAdmin(t *testing.T) {
 	}
 	_, err = grant(admin2, RoleApprover)
 	wantCode(t, err, ECONFLICT) // the same request is pending
-	if contains(stateOf(t, s, "li").roles, RoleApprover) {
+	if contains(stateOf(t, s, "li").Roles, RoleApprover) {
 		t.Fatal("the role is in force before approval")
 	}
 	ok, err := s.ApproveAccess(ctx, AccessDecision{ActorInFile: true, Meta: on(admin2, "2026-01-10"), PrincipalID: "li", RequestID: req.RequestID})
 	if err != nil || ok.CodeHalf != "" || ok.ExpiresAt != nil {
 		t.Fatalf("approval %+v, %v", ok, err)
 	}
-	if !slices.Equal(stateOf(t, s, "li").roles, []string{RoleClerk, RoleApprover}) {
+	if !slices.Equal(stateOf(t, s, "li").Roles, []string{RoleClerk, RoleApprover}) {
 		t.Fatal("the approved role is not held")
 	}
 	// Revoked between request and approval: the approval is refused.
@@ -577,7 +577,7 @@ func TestOlderPrincipalEventsStillFold(t *testing.T) {
 		}
 		p.apply(payload)
 	}
-	if !p.created || p.tokenSHA256 != TokenSHA256("b") {
+	if !p.Created || p.TokenSHA256 != TokenSHA256("b") {
 		t.Errorf("state %+v", p)
 	}
 }

@@ -46,7 +46,10 @@ type repo struct {
 	codec Codec
 	// combine batches the commands waiting for one stream (sole writer
 	// only; see combine.go).
-	combine combiner
+	combine batches[*combineReq]
+	// atomic batches the commands that write several streams at once
+	// (sole writer over a MultiAppender only; see atomic.go).
+	atomic batches[*atomicReq]
 }
 
 func newRepo(store eventstore.Store, cacheSize int) *repo {
@@ -174,7 +177,7 @@ func (r *repo) appendEvents(ctx context.Context, e *entry, m *meta, events []Eve
 		typ := r.codec.StoredType(ev)
 		md.Hash = ChainHash(prev, e.stream, e.version+1+eventstore.Version(i), id, typ, raw, md)
 		prev = md.Hash
-		data[i] = eventstore.EventData{ID: id, Type: typ, Data: raw, Metadata: md}
+		data[i] = eventstore.EventData{ID: id, Type: typ, Data: raw, Metadata: md, ValidJSON: true}
 	}
 	res, err := r.store.Append(ctx, e.stream, e.version, data...)
 	if err != nil {

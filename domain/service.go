@@ -238,13 +238,6 @@ func (s *Service) newMeta(cm CommandMeta, roles ...string) (*meta, error) {
 	return m, nil
 }
 
-// Errors of the business date.
-const (
-	EDATEFUTURE       = "effective_date_in_future"
-	EDATEBEFORESTREAM = "effective_date_before_stream"
-	EBACKDATE         = "backdate_window"
-)
-
 // checkText validates a free-text field: present (not blank) when
 // required, never blank when given, at most MaxTextLen characters, and
 // plain text under TextProblem's rules. The error names the field.

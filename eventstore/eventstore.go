@@ -60,6 +60,36 @@ type Store interface {
 	Close() error
 }
 
+// MultiAppender is implemented by a Store that can append to several
+// streams in one atomic step. It is optional: callers check for it with a
+// type assertion and, on a store without it, append stream by stream.
+type MultiAppender interface {
+	// AppendMulti appends each part to its stream, in the order given,
+	// all or nothing: either every part is appended (or recognised as an
+	// idempotent retry, as Append recognises one), or none is and nothing
+	// is written. The parts' events take consecutive global positions in
+	// the order of the parts, and become durable together, in one sync.
+	// It returns once they are durable, with one result per part.
+	//
+	// Each part's expected version is checked as Append checks it. A part
+	// naming a stream that an earlier part of the same call also names is
+	// checked against the version the earlier parts leave the stream at,
+	// and only an exact version or Any is accepted there. A version
+	// conflict on any part fails the whole call with that part's
+	// *WrongVersionError.
+	//
+	// Errors: as Append's; ErrNoEvents for no parts; ErrDuplicateEventID
+	// for one event ID twice in the call.
+	AppendMulti(ctx context.Context, parts ...AppendPart) ([]AppendResult, error)
+}
+
+// AppendPart is one stream's part of a multi-stream append.
+type AppendPart struct {
+	Stream   string
+	Expected Version
+	Events   []EventData
+}
+
 // EventData is an event proposed for appending.
 type EventData struct {
 	// ID is chosen by the caller and is what makes retries idempotent. It
@@ -72,6 +102,10 @@ type EventData struct {
 	Data json.RawMessage
 	// Metadata is stored with the event and returned unchanged.
 	Metadata Metadata
+	// ValidJSON promises that Data is valid JSON, as the output of a JSON
+	// encoder is, so that the store does not scan it again. Bytes from
+	// anywhere else (an import, a client) leave it false and are checked.
+	ValidJSON bool
 }
 
 // Event is a stored event: the envelope every reader sees.

@@ -65,6 +65,13 @@ func TestValidateAppend(t *testing.T) {
 	}
 	jsonOf := func(n int) json.RawMessage { return json.RawMessage(`"` + strings.Repeat("x", n-2) + `"`) }
 	dup := event()
+	many := func(n int) []eventstore.EventData {
+		out := make([]eventstore.EventData, n)
+		for i := range out {
+			out[i] = event()
+		}
+		return out
+	}
 
 	for _, c := range []struct {
 		name     string
@@ -94,6 +101,8 @@ func TestValidateAppend(t *testing.T) {
 		{"empty event list", "grant-1", eventstore.Any, []eventstore.EventData{}, eventstore.ErrNoEvents},
 		{"zero ID", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.ID = eventstore.EventID{} }), eventstore.ErrInvalidEvent},
 		{"duplicate ID", "grant-1", eventstore.Any, []eventstore.EventData{dup, event(), dup}, eventstore.ErrDuplicateEventID},
+		{"duplicate ID among many", "grant-1", eventstore.Any, append(append([]eventstore.EventData{dup}, many(20)...), dup), eventstore.ErrDuplicateEventID},
+		{"many events", "grant-1", eventstore.Any, many(40), nil},
 		{"empty type", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Type = "" }), eventstore.ErrInvalidEvent},
 		{"reserved type", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Type = "$stream-metadata" }), eventstore.ErrInvalidEvent},
 		{"type with a space", "grant-1", eventstore.Any, with(func(e *eventstore.EventData) { e.Type = "Grant Approved" }), eventstore.ErrInvalidEvent},
@@ -162,5 +171,60 @@ func TestWrongVersionError(t *testing.T) {
 	want := `eventstore: wrong expected version for stream "grant-1": expected no_stream, actual 4`
 	if got := err.Error(); got != want {
 		t.Errorf("Error() = %q; want %q", got, want)
+	}
+}
+
+// TestMetadataSize: the size worked out without encoding is encoding/json's
+// to the byte, for every single byte and rune class a string may hold, and
+// fails where encoding fails.
+func TestMetadataSize(t *testing.T) {
+	var texts []string
+	for b := 0; b < 256; b++ {
+		texts = append(texts, string([]byte{byte(b)}), "a"+string([]byte{byte(b)})+"z")
+	}
+	texts = append(texts, "", "平湖市人才", "line\u2028sep\u2029", "<a href=\"x\">&amp;</a>", "\xff\xfe", "\xe2\x80",
+		"tab\tnew\nline\r\x00\x1f\x7f", `back\slash "quoted"`, "emoji 😀", strings.Repeat("é<", 100))
+	zones := []*time.Location{time.UTC, time.FixedZone("CST", 8*3600), time.FixedZone("odd", -(3*3600 + 30*60 + 15)), time.FixedZone("far", 23*3600+59*60)}
+	times := []time.Time{{}, time.Date(2024, 1, 15, 9, 30, 0, 0, time.UTC), time.Date(2024, 1, 15, 9, 30, 0, 123456789, time.UTC),
+		time.Date(2024, 1, 15, 9, 30, 0, 120000000, time.UTC), time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)}
+	check := func(m eventstore.Metadata) {
+		t.Helper()
+		want, werr := json.Marshal(m)
+		got, gerr := eventstore.MetadataSize(&m)
+		if (werr != nil) != (gerr != nil) {
+			t.Fatalf("%+v: MetadataSize error %v, json.Marshal error %v", m, gerr, werr)
+		}
+		if werr == nil && got != len(want) {
+			t.Fatalf("%+v: MetadataSize %d, json.Marshal %d bytes: %s", m, got, len(want), want)
+		}
+	}
+	for i, s := range texts {
+		check(eventstore.Metadata{Reason: s})
+		check(eventstore.Metadata{Principal: s, Hash: texts[(i+7)%len(texts)], CompletedBy: texts[(i+13)%len(texts)]})
+	}
+	for _, tm := range times {
+		for _, z := range zones {
+			check(eventstore.Metadata{RecordedAt: tm.In(z)})
+			check(eventstore.Metadata{Principal: "alan", Role: "approver", CorrelationID: "c1", CausationID: "c2", RecordedAt: tm.In(z),
+				EffectiveDate: "2024-01-15", Reason: "r", DocumentRef: "d", Source: "import", CompletedBy: "x", PrevHash: "p", Hash: "h"})
+		}
+	}
+	// Times RFC 3339 cannot express fail as encoding does.
+	for _, tm := range []time.Time{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2024, 1, 1, 0, 0, 0, 0, time.FixedZone("bad", 24*3600)), time.Date(2024, 1, 1, 0, 0, 0, 0, time.FixedZone("bad", -25*3600))} {
+		check(eventstore.Metadata{RecordedAt: tm})
+	}
+}
+
+// TestValidJSONSkipsTheScan: data promised valid is not scanned again;
+// data without the promise is.
+func TestValidJSONSkipsTheScan(t *testing.T) {
+	bad := eventstore.EventData{ID: eventstore.NewEventID(), Type: "T", Data: json.RawMessage(`{"a":`)}
+	if err := eventstore.ValidateAppend("s", eventstore.NoStream, []eventstore.EventData{bad}, 1000); !errors.Is(err, eventstore.ErrInvalidEvent) {
+		t.Errorf("unpromised bad data: %v; want ErrInvalidEvent", err)
+	}
+	bad.ValidJSON = true
+	if err := eventstore.ValidateAppend("s", eventstore.NoStream, []eventstore.EventData{bad}, 1000); err != nil {
+		t.Errorf("promised data scanned again: %v", err)
 	}
 }

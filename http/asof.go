@@ -43,7 +43,7 @@ func (s *Server) viewAt(r *http.Request, pt projections.PointInTime) (*projectio
 		return nil, r.Context().Err()
 	}
 	defer func() { <-replays }()
-	return projections.Replay(r.Context(), s.svc.Store(), pt.Keep)
+	return s.proj.At(r.Context(), pt)
 }
 
 // query starts a read that honours ?min_position=, ?as_of= and

@@ -1,57 +1,52 @@
 package http
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"regexp"
-	"strconv"
+	"net/http"
 	"testing"
+
+	"talentledger/domain"
 )
 
-// TestEveryDomainCodeHasAStatus reads the domain package's source for its
-// error-code constants (E… = "…") and checks each has an HTTP status, so a
-// new code can never fall through to a 500.
-func TestEveryDomainCodeHasAStatus(t *testing.T) {
-	files, err := filepath.Glob("../domain/*.go")
-	if err != nil {
-		t.Fatal(err)
+// TestEveryCodeHasAStatus checks the one list of error codes: each code
+// once, with a meaning, and answered with an error status, so a code can
+// never fall through to a 500 unless it means one.
+func TestEveryCodeHasAStatus(t *testing.T) {
+	if len(domain.Codes) < 10 {
+		t.Fatalf("only %d error codes listed", len(domain.Codes))
 	}
-	isCode := regexp.MustCompile(`^E[A-Z]+$`)
-	found := 0
-	fset := token.NewFileSet()
-	for _, f := range files {
-		if matched, _ := filepath.Match("*_test.go", filepath.Base(f)); matched {
-			continue
+	seen := map[string]bool{}
+	for _, c := range domain.Codes {
+		if seen[c.Code] {
+			t.Errorf("%q is listed twice", c.Code)
 		}
-		file, err := parser.ParseFile(fset, f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
+		seen[c.Code] = true
+		if c.Meaning == "" {
+			t.Errorf("%q has no meaning", c.Code)
 		}
-		ast.Inspect(file, func(n ast.Node) bool {
-			spec, ok := n.(*ast.ValueSpec)
-			if !ok {
-				return true
-			}
-			for i, name := range spec.Names {
-				if !isCode.MatchString(name.Name) || i >= len(spec.Values) {
-					continue
-				}
-				lit, ok := spec.Values[i].(*ast.BasicLit)
-				if !ok || lit.Kind != token.STRING {
-					continue
-				}
-				code, _ := strconv.Unquote(lit.Value)
-				found++
-				if _, ok := codes[code]; !ok {
-					t.Errorf("domain.%s (%q) has no HTTP status in the codes table", name.Name, code)
-				}
-			}
-			return true
-		})
+		if c.Status < 400 || c.Status > 599 || http.StatusText(c.Status) == "" {
+			t.Errorf("%q answers with status %d", c.Code, c.Status)
+		}
+		if codes[c.Code] != c.Status {
+			t.Errorf("%q: the status table says %d, the list %d", c.Code, codes[c.Code], c.Status)
+		}
+		if (c.Status == http.StatusInternalServerError) != (c.Code == domain.EINTERNAL) {
+			t.Errorf("%q answers with %d: only %q is a 500", c.Code, c.Status, domain.EINTERNAL)
+		}
 	}
-	if found < 10 {
-		t.Fatalf("found only %d error codes in the domain package; the scan is broken", found)
+	if len(codes) != len(domain.Codes) {
+		t.Errorf("the status table has %d codes, the list %d", len(codes), len(domain.Codes))
+	}
+}
+
+// TestRoutesAnswerOnlyListedCodes checks that every code a route is
+// documented to answer is in the list.
+func TestRoutesAnswerOnlyListedCodes(t *testing.T) {
+	for _, rt := range New(Config{}).routes {
+		k := rt.Method + " " + rt.Path
+		for _, c := range rt.doc.Errors {
+			if _, ok := codes[c]; !ok {
+				t.Errorf("%s answers %q, which is not in domain.Codes", k, c)
+			}
+		}
 	}
 }

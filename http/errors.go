@@ -10,50 +10,25 @@ import (
 	"talentledger/projections"
 )
 
-// HTTP-only error codes.
+// The API's own error codes, by their short names here (see domain.Codes).
 const (
-	ETIMEOUT          = "timeout"
-	ETOOLARGE         = "payload_too_large"
-	EUNSUPPORTEDMEDIA = "unsupported_media_type"
-	EMETHOD           = "method_not_allowed"
-	EUNAVAILABLE      = "unavailable"
-	ESLOWBODY         = "request_timeout"
+	ETIMEOUT          = domain.ETIMEOUT
+	ETOOLARGE         = domain.ETOOLARGE
+	EUNSUPPORTEDMEDIA = domain.EUNSUPPORTEDMEDIA
+	EMETHOD           = domain.EMETHOD
+	EUNAVAILABLE      = domain.EUNAVAILABLE
+	ESLOWBODY         = domain.ESLOWBODY
 )
 
-// codes maps every error code to its HTTP status. It is the one table:
-// handlers never choose a status for an error themselves.
-var codes = map[string]int{
-	domain.EINVALID:             http.StatusBadRequest,
-	domain.EUNAUTHENTICATED:     http.StatusUnauthorized,
-	domain.EFORBIDDEN:           http.StatusForbidden,
-	domain.ESEGREGATION:         http.StatusForbidden,
-	domain.ENOTFOUND:            http.StatusNotFound,
-	domain.ECONFLICT:            http.StatusConflict,
-	domain.EWRONGVERSION:        http.StatusConflict,
-	domain.EIDEMPOTENCYMISMATCH: http.StatusConflict,
-	domain.ENOTICEPENDING:       http.StatusConflict,
-	domain.EINSUFFICIENTFUNDS:   http.StatusUnprocessableEntity,
-	domain.ECAPEXCEEDED:         http.StatusUnprocessableEntity,
-	domain.EENTITLEMENT:         http.StatusUnprocessableEntity,
-	domain.ESCHEDULE:            http.StatusUnprocessableEntity,
-	domain.ENOTDUE:              http.StatusConflict,
-	domain.ENOTRESERVED:         http.StatusConflict,
-	domain.EYEARCLOSED:          http.StatusConflict,
-	domain.EDATEFUTURE:          http.StatusUnprocessableEntity,
-	domain.EDATEBEFORESTREAM:    http.StatusUnprocessableEntity,
-	domain.EBACKDATE:            http.StatusUnprocessableEntity,
-	domain.ENOTELIGIBLE:         http.StatusUnprocessableEntity,
-	domain.EEXCEEDSCOMMITMENT:   http.StatusUnprocessableEntity,
-	domain.EEXCEEDSTARGET:       http.StatusUnprocessableEntity,
-	domain.EEXCEEDSAPPROVED:     http.StatusUnprocessableEntity,
-	ETOOLARGE:                   http.StatusRequestEntityTooLarge,
-	EUNSUPPORTEDMEDIA:           http.StatusUnsupportedMediaType,
-	EMETHOD:                     http.StatusMethodNotAllowed,
-	ETIMEOUT:                    http.StatusGatewayTimeout,
-	EUNAVAILABLE:                http.StatusServiceUnavailable,
-	ESLOWBODY:                   http.StatusRequestTimeout,
-	domain.EINTERNAL:            http.StatusInternalServerError,
-}
+// codes maps every error code to its HTTP status, from domain.Codes: the
+// one table; handlers never choose a status for an error themselves.
+var codes = func() map[string]int {
+	m := make(map[string]int, len(domain.Codes))
+	for _, c := range domain.Codes {
+		m[c.Code] = c.Status
+	}
+	return m
+}()
 
 // Problem is an RFC 9457 problem document with the ledger's stable code.
 type Problem struct {

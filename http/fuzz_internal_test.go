@@ -13,17 +13,19 @@ import (
 	"talentledger/domain"
 )
 
-// requestTypes are the body types of every command, from routeDocs.
+// requestTypes are the body types of every command, from the route table.
 func requestTypes() []reflect.Type {
 	seen := map[reflect.Type]bool{}
 	var out []reflect.Type
-	keys := make([]string, 0, len(routeDocs))
-	for k := range routeDocs {
-		keys = append(keys, k)
+	docs := map[string]routeDoc{}
+	keys := []string{}
+	for _, rt := range New(Config{}).routes {
+		docs[rt.Method+" "+rt.Path] = rt.doc
+		keys = append(keys, rt.Method+" "+rt.Path)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if p := routeDocs[k].Request; p != nil && !seen[reflect.TypeOf(p)] {
+		if p := docs[k].Request; p != nil && !seen[reflect.TypeOf(p)] {
 			seen[reflect.TypeOf(p)] = true
 			out = append(out, reflect.TypeOf(p))
 		}

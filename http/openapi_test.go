@@ -35,6 +35,7 @@ type apiDoc struct {
 	Components struct {
 		Schemas map[string]any `json:"schemas"`
 	} `json:"components"`
+	ErrorCodes []domain.CodeInfo `json:"x-error-codes"`
 }
 
 func getDoc(t *testing.T, h http.Handler) apiDoc {
@@ -195,6 +196,13 @@ func walkRoutes(t *testing.T, api *ledgerhttp.Server) []string {
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	api, _ := bareServer(t, ledgerhttp.Config{})
 	d := getDoc(t, api)
+	if !slices.Equal(d.ErrorCodes, domain.Codes) {
+		t.Errorf("the document lists the error codes\n%v\nnot domain.Codes\n%v", d.ErrorCodes, domain.Codes)
+	}
+	listed := map[string]bool{}
+	for _, c := range d.ErrorCodes {
+		listed[c.Code] = true
+	}
 	routes := walkRoutes(t, api)
 	var documented []string
 	for path, ops := range d.Paths {
@@ -221,6 +229,9 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		codes := map[string]bool{}
 		for _, c := range op["x-error-codes"].([]any) {
 			codes[c.(string)] = true
+			if !listed[c.(string)] {
+				t.Errorf("%s: error code %s is not in the document's x-error-codes", k, c)
+			}
 		}
 		want := []string{"internal", "unavailable"}
 		if rt.Roles != nil {

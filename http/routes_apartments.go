@@ -7,21 +7,27 @@ import (
 	"github.com/shopspring/decimal"
 
 	"talentledger/domain"
+	"talentledger/projections"
 )
 
 func (s *Server) registerApartmentRoutes() {
 	s.handle("POST", "/v1/apartments", []string{domain.RoleReviewer}, "register a talent apartment (人才公寓): unit, building, size, market and discounted rent",
-		s.command(s.handleApartmentRegister))
+		s.command(s.handleApartmentRegister), routeDoc{Request: apartmentRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ECONFLICT}})
 	s.handle("GET", "/v1/apartments", AnyRole, "the register of talent apartments on ?as_of= (today by default): rents, monthly discount, who holds each unit, vacancy, and the number waiting",
-		s.handleApartmentList)
-	s.handle("GET", "/v1/apartments/waiting-list", AnyRole, "the applications waiting for an apartment, in the order they were made", s.handleApartmentWaitingList)
-	s.handle("POST", "/v1/apartments/applications", []string{domain.RoleClerk}, "put a talent on the waiting list", s.command(s.handleApartmentApply))
-	s.handle("GET", "/v1/apartments/{id}", AnyRole, "one unit with its allocations", s.handleApartmentGet)
+		s.handleApartmentList, routeDoc{Response: apartmentListAnswer{}, Query: qPointTime})
+	s.handle("GET", "/v1/apartments/waiting-list", AnyRole, "the applications waiting for an apartment, in the order they were made", s.handleApartmentWaitingList,
+		routeDoc{Response: waitingListAnswer{}, Query: qPointTime})
+	s.handle("POST", "/v1/apartments/applications", []string{domain.RoleClerk}, "put a talent on the waiting list", s.command(s.handleApartmentApply),
+		routeDoc{Request: apartmentApplyRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ENOTELIGIBLE, domain.ECONFLICT}})
+	s.handle("GET", "/v1/apartments/{id}", AnyRole, "one unit with its allocations", s.handleApartmentGet,
+		routeDoc{Response: projections.ApartmentView{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}})
 	s.handle("POST", "/v1/apartments/{id}/allocations", []string{domain.RoleReviewer},
 		"let the unit to the first application waiting, from start_date to end_date (at most 36 months), naming the apartment-program grant that pays the discount",
-		s.command(s.handleApartmentAllocate))
+		s.command(s.handleApartmentAllocate),
+		routeDoc{Request: allocationRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
 	s.handle("POST", "/v1/apartments/allocations/{aid}/vacate", []string{domain.RoleClerk}, "end an allocation today, with a reason",
-		s.command(s.handleApartmentVacate))
+		s.command(s.handleApartmentVacate),
+		routeDoc{Request: vacateRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
 }
 
 type apartmentRequest struct {

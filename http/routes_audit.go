@@ -14,10 +14,14 @@ import (
 
 func (s *Server) registerAuditRoutes() {
 	auditor := []string{domain.RoleAuditor}
-	s.handle("GET", "/v1/audit/public-key", auditor, "the Ed25519 key tree heads are signed with", s.handleAuditPublicKey)
-	s.handle("GET", "/v1/audit/tree-head", auditor, "the signed head of the Merkle tree over the log (?tree_size= for an earlier one)", s.handleAuditTreeHead)
-	s.handle("GET", "/v1/audit/proofs/inclusion", auditor, "proof that the event at ?position= is in the tree of ?tree_size=", s.handleAuditInclusion)
-	s.handle("GET", "/v1/audit/proofs/consistency", auditor, "proof that the tree of ?to= extends the tree of ?from=", s.handleAuditConsistency)
+	s.handle("GET", "/v1/audit/public-key", auditor, "the Ed25519 key tree heads are signed with", s.handleAuditPublicKey,
+		routeDoc{Response: publicKeyAnswer{}, Errors: []string{EUNAVAILABLE}})
+	s.handle("GET", "/v1/audit/tree-head", auditor, "the signed head of the Merkle tree over the log (?tree_size= for an earlier one)", s.handleAuditTreeHead,
+		routeDoc{Response: headAnswer{}, Query: []string{"min_position", "tree_size"}, Errors: []string{EUNAVAILABLE}})
+	s.handle("GET", "/v1/audit/proofs/inclusion", auditor, "proof that the event at ?position= is in the tree of ?tree_size=", s.handleAuditInclusion,
+		routeDoc{Response: inclusionAnswer{}, Query: []string{"min_position", "position", "tree_size"}, Errors: []string{EUNAVAILABLE, domain.ENOTFOUND}})
+	s.handle("GET", "/v1/audit/proofs/consistency", auditor, "proof that the tree of ?to= extends the tree of ?from=", s.handleAuditConsistency,
+		routeDoc{Response: consistencyAnswer{}, Query: []string{"from", "to"}, Errors: []string{EUNAVAILABLE, domain.ENOTFOUND}})
 }
 
 func (s *Server) handleAuditPublicKey(w http.ResponseWriter, r *http.Request) {
@@ -105,7 +109,7 @@ func (s *Server) handleAuditInclusion(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, auditError(err))
 		return
 	}
-	ev, err := s.eventAt(r, index)
+	ev, err := s.proj.LeafEvent(r.Context(), index)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -114,23 +118,6 @@ func (s *Server) handleAuditInclusion(w http.ResponseWriter, r *http.Request) {
 		"tree_head": head, "leaf_index": index, "leaf_hash": auditproof.HexBytes(auditproof.LeafHash(&ev)),
 		"proof": proof, "event": ev,
 	})
-}
-
-// eventAt reads the event that is leaf index of the tree.
-func (s *Server) eventAt(r *http.Request, index uint64) (eventstore.Event, error) {
-	after := eventstore.Start
-	if index > 0 {
-		after, _ = s.proj.LeafPosition(index - 1)
-	}
-	it := s.svc.Store().ReadAll(r.Context(), after)
-	defer it.Close()
-	if it.Next() {
-		return it.Event(), nil
-	}
-	if err := it.Err(); err != nil {
-		return eventstore.Event{}, err
-	}
-	return eventstore.Event{}, domain.Errorf(domain.ENOTFOUND, "no event is leaf %d", index)
 }
 
 func (s *Server) handleAuditConsistency(w http.ResponseWriter, r *http.Request) {

@@ -19,9 +19,9 @@ const exportWriteWindow = 60 * time.Second
 func (s *Server) registerExportRoutes() {
 	roles := []string{domain.RoleAuditor, domain.RoleApprover}
 	s.handle("GET", "/v1/export/journal.csv", roles,
-		"every posting of the events effective ?from= ?to= (inclusive, optional), as a CSV journal: a debit and a credit line per posting", s.handleExportJournal)
+		"every posting of the events effective ?from= ?to= (inclusive, optional), as a CSV journal: a debit and a credit line per posting", s.handleExportJournal, routeDoc{Response: csvAnswer{}, Query: []string{"min_position", "from", "to"}})
 	s.handle("GET", "/v1/export/grants.csv", roles,
-		"the grants register as CSV, also ?as_of= and ?recorded_as_of=", s.handleExportGrants)
+		"the grants register as CSV, also ?as_of= and ?recorded_as_of=", s.handleExportGrants, routeDoc{Response: csvAnswer{}, Query: qPointTime})
 }
 
 func (s *Server) handleExportJournal(w http.ResponseWriter, r *http.Request) {
@@ -35,7 +35,7 @@ func (s *Server) handleExportJournal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	flush := s.startCSV(w, rng.Filename())
-	st, err := projections.WriteJournalCSV(r.Context(), w, s.svc.Store(), rng, flush)
+	st, err := s.proj.WriteJournal(r.Context(), w, rng, flush)
 	s.endCSV(r, "journal", st.Rows, err)
 }
 

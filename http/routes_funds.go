@@ -13,24 +13,41 @@ import (
 
 func (s *Server) registerFundRoutes() {
 	fm := []string{domain.RoleFundManager}
-	s.handle("POST", "/v1/funds", fm, "establish a fund", s.command(s.handleFundCreate))
-	s.handle("GET", "/v1/funds", AnyRole, "every fund: committed, paid-in, invested, valuation, idle cash, multiples, with totals (figures and alerts ?as_of=, ?recorded_as_of=)", s.handleFundList)
-	s.handle("GET", "/v1/funds/alerts", AnyRole, "idle cash, term ending and concentration alerts", s.handleFundAlerts)
-	s.handle("GET", "/v1/funds/{id}", AnyRole, "one fund", s.handleFundGet)
-	s.handle("GET", "/v1/funds/{id}/projects", AnyRole, "one fund's projects with totals by sector", s.handleFundProjects)
-	s.handle("POST", "/v1/funds/{id}/commitments", fm, "record an LP's commitment (认缴)", s.command(s.capitalCommand(s.svc.MakeCommitment)))
-	s.handle("POST", "/v1/funds/{id}/paid-in", fm, "record capital paid in (实缴)", s.command(s.capitalCommand(s.svc.PayInCapital)))
-	s.handle("POST", "/v1/funds/{id}/investments", fm, "record an approved investment", s.command(s.handleInvestmentApprove))
-	s.handle("POST", "/v1/funds/{id}/investments/{iid}/tranches", fm, "fund a tranche", s.command(s.investmentCommand(s.svc.FundTranche, "amount")))
-	s.handle("POST", "/v1/funds/{id}/investments/{iid}/valuations", fm, "record a valuation", s.command(s.investmentCommand(s.svc.UpdateValuation, "valuation")))
-	s.handle("POST", "/v1/funds/{id}/investments/{iid}/distributions", fm, "record a distribution received", s.command(s.investmentCommand(s.svc.RecordDistribution, "amount")))
-	s.handle("POST", "/v1/funds/{id}/investments/{iid}/exit", fm, "record an exit and its proceeds", s.command(s.investmentCommand(s.svc.CompleteExit, "proceeds")))
-	s.handle("POST", "/v1/funds/{id}/investments/{iid}/write-off", fm, "write an investment off", s.command(s.investmentCommand(s.svc.WriteOff, "")))
-	s.handle("GET", "/v1/projects", AnyRole, "projects by fund, sector and status, with totals (?as_of=, ?recorded_as_of=)", s.handleProjectList)
-	s.handle("GET", "/v1/projects/{id}", AnyRole, "one project with its IRR, tranches, valuations, distributions and events (?as_of=, ?recorded_as_of=)", s.handleProjectGet)
-	s.handle("GET", "/v1/sectors", AnyRole, "the sectors a project may be in, with their names and how many projects each holds", s.handleSectorList)
+	s.handle("POST", "/v1/funds", fm, "establish a fund", s.command(s.handleFundCreate),
+		routeDoc{Request: fundRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ECONFLICT}})
+	s.handle("GET", "/v1/funds", AnyRole, "every fund: committed, paid-in, invested, valuation, idle cash, multiples, with totals (figures and alerts ?as_of=, ?recorded_as_of=)", s.handleFundList,
+		routeDoc{Response: fundListAnswer{}, Query: qPointTime})
+	s.handle("GET", "/v1/funds/alerts", AnyRole, "idle cash, term ending and concentration alerts", s.handleFundAlerts,
+		routeDoc{Response: fundAlertsAnswer{}, Query: qPointTime})
+	s.handle("GET", "/v1/funds/{id}", AnyRole, "one fund", s.handleFundGet,
+		routeDoc{Response: projections.FundView{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}})
+	s.handle("GET", "/v1/funds/{id}/projects", AnyRole, "one fund's projects with totals by sector", s.handleFundProjects,
+		routeDoc{Response: fundProjectsAnswer{}, Query: append([]string{"sector", "status"}, qPointTime...), Errors: []string{domain.ENOTFOUND}})
+	s.handle("POST", "/v1/funds/{id}/commitments", fm, "record an LP's commitment (认缴)", s.command(s.capitalCommand(s.svc.MakeCommitment)),
+		routeDoc{Request: capitalRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.EEXCEEDSTARGET}})
+	s.handle("POST", "/v1/funds/{id}/paid-in", fm, "record capital paid in (实缴)", s.command(s.capitalCommand(s.svc.PayInCapital)),
+		routeDoc{Request: capitalRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.EEXCEEDSCOMMITMENT}})
+	s.handle("POST", "/v1/funds/{id}/investments", fm, "record an approved investment", s.command(s.handleInvestmentApprove),
+		routeDoc{Request: investmentRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND}})
+	s.handle("POST", "/v1/funds/{id}/investments/{iid}/tranches", fm, "fund a tranche", s.command(s.investmentCommand(s.svc.FundTranche, "amount")),
+		routeDoc{Request: trancheRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.EEXCEEDSAPPROVED, domain.EINSUFFICIENTFUNDS}})
+	s.handle("POST", "/v1/funds/{id}/investments/{iid}/valuations", fm, "record a valuation", s.command(s.investmentCommand(s.svc.UpdateValuation, "valuation")),
+		routeDoc{Request: valuationRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+	s.handle("POST", "/v1/funds/{id}/investments/{iid}/distributions", fm, "record a distribution received", s.command(s.investmentCommand(s.svc.RecordDistribution, "amount")),
+		routeDoc{Request: trancheRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+	s.handle("POST", "/v1/funds/{id}/investments/{iid}/exit", fm, "record an exit and its proceeds", s.command(s.investmentCommand(s.svc.CompleteExit, "proceeds")),
+		routeDoc{Request: exitRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+	s.handle("POST", "/v1/funds/{id}/investments/{iid}/write-off", fm, "write an investment off", s.command(s.investmentCommand(s.svc.WriteOff, "")),
+		routeDoc{Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+	s.handle("GET", "/v1/projects", AnyRole, "projects by fund, sector and status, with totals (?as_of=, ?recorded_as_of=)", s.handleProjectList,
+		routeDoc{Response: projectListAnswer{}, Query: []string{"min_position", "fund", "sector", "status", "as_of", "recorded_as_of"}})
+	s.handle("GET", "/v1/projects/{id}", AnyRole, "one project with its IRR, tranches, valuations, distributions and events (?as_of=, ?recorded_as_of=)", s.handleProjectGet,
+		routeDoc{Response: projections.ProjectDetail{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}})
+	s.handle("GET", "/v1/sectors", AnyRole, "the sectors a project may be in, with their names and how many projects each holds", s.handleSectorList,
+		routeDoc{Response: sectorListAnswer{}, Query: qPointTime})
 	s.handle("GET", "/v1/funds/{id}/lps/{lp}/statement", AnyRole,
-		"an LP's capital-account statement for ?from= to ?to= (inclusive; by default the year to today): opening and closing balance, paid-in, distributions, gain or loss, movements, DPI/RVPI/TVPI/IRR", s.handleLPStatement)
+		"an LP's capital-account statement for ?from= to ?to= (inclusive; by default the year to today): opening and closing balance, paid-in, distributions, gain or loss, movements, DPI/RVPI/TVPI/IRR", s.handleLPStatement,
+		routeDoc{Response: projections.CapitalStatement{}, Query: []string{"min_position", "from", "to"}, Errors: []string{domain.ENOTFOUND}})
 }
 
 // projectFilter reads the project filters of a list: sector and status

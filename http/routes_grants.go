@@ -13,20 +13,34 @@ func (s *Server) registerGrantRoutes() {
 	clerk := []string{domain.RoleClerk}
 	reviewer := []string{domain.RoleReviewer}
 	approver := []string{domain.RoleApprover}
-	s.handle("POST", "/v1/grants", clerk, "apply for a grant", s.command(s.handleGrantApply))
-	s.handle("GET", "/v1/grants", AnyRole, "list grants by program, status and talent", s.handleGrantList)
-	s.handle("GET", "/v1/grants/{id}", AnyRole, "a grant's state, installments, payments and clawback", s.handleGrantGet)
-	s.handle("POST", "/v1/grants/{id}/review", reviewer, "the talent office's review", s.command(s.handleGrantReview))
-	s.handle("POST", "/v1/grants/{id}/notice", reviewer, "open the public notice", s.command(s.handleGrantNoticeOpen))
-	s.handle("POST", "/v1/grants/{id}/notice/objections", []string{domain.RoleReviewer, domain.RoleClerk}, "record an objection to the notice", s.command(s.handleGrantObjection))
-	s.handle("POST", "/v1/grants/{id}/notice/objections/{oid}/resolve", reviewer, "resolve an objection", s.command(s.handleGrantObjectionResolve))
-	s.handle("POST", "/v1/grants/{id}/notice/close", reviewer, "close the public notice", s.command(s.handleGrantNoticeClose))
-	s.handle("POST", "/v1/grants/{id}/approve", approver, "approve and reserve the award", s.command(s.handleGrantApprove))
-	s.handle("POST", "/v1/grants/{id}/reject", approver, "reject", s.command(s.handleGrantReject))
-	s.handle("POST", "/v1/grants/{id}/terminate", approver, "terminate after departure and assess the clawback", s.command(s.handleGrantTerminate))
-	s.handle("POST", "/v1/grants/{id}/installments/{n}/payments", clerk, "prepare an installment's payment", s.command(s.handlePaymentPrepare))
-	s.handle("POST", "/v1/grants/{id}/recoveries", []string{domain.RoleTreasurer}, "record money recovered", s.command(s.handleGrantRecovery))
-	s.handle("POST", "/v1/grants/{id}/waive", approver, "waive (part of) a clawback", s.command(s.handleGrantWaive))
+	s.handle("POST", "/v1/grants", clerk, "apply for a grant", s.command(s.handleGrantApply),
+		routeDoc{Request: applyRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ENOTELIGIBLE}})
+	s.handle("GET", "/v1/grants", AnyRole, "list grants by program, status and talent", s.handleGrantList,
+		routeDoc{Response: grantListAnswer{}, Query: []string{"min_position", "program", "status", "talent", "limit", "offset"}})
+	s.handle("GET", "/v1/grants/{id}", AnyRole, "a grant's state, installments, payments and clawback", s.handleGrantGet,
+		routeDoc{Response: projections.GrantView{}, Query: qMin, Errors: []string{domain.ENOTFOUND}})
+	s.handle("POST", "/v1/grants/{id}/review", reviewer, "the talent office's review", s.command(s.handleGrantReview),
+		routeDoc{Request: reviewRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION}})
+	s.handle("POST", "/v1/grants/{id}/notice", reviewer, "open the public notice", s.command(s.handleGrantNoticeOpen),
+		routeDoc{Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+	s.handle("POST", "/v1/grants/{id}/notice/objections", []string{domain.RoleReviewer, domain.RoleClerk}, "record an objection to the notice", s.command(s.handleGrantObjection),
+		routeDoc{Request: objectionRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+	s.handle("POST", "/v1/grants/{id}/notice/objections/{oid}/resolve", reviewer, "resolve an objection", s.command(s.handleGrantObjectionResolve),
+		routeDoc{Request: resolveRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+	s.handle("POST", "/v1/grants/{id}/notice/close", reviewer, "close the public notice", s.command(s.handleGrantNoticeClose),
+		routeDoc{Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ENOTICEPENDING}})
+	s.handle("POST", "/v1/grants/{id}/approve", approver, "approve and reserve the award", s.command(s.handleGrantApprove),
+		routeDoc{Request: approveRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, domain.ENOTICEPENDING, domain.ECAPEXCEEDED, domain.EINSUFFICIENTFUNDS, domain.ENOTELIGIBLE}})
+	s.handle("POST", "/v1/grants/{id}/reject", approver, "reject", s.command(s.handleGrantReject),
+		routeDoc{Request: reasonRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+	s.handle("POST", "/v1/grants/{id}/terminate", approver, "terminate after departure and assess the clawback", s.command(s.handleGrantTerminate),
+		routeDoc{Request: reasonRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+	s.handle("POST", "/v1/grants/{id}/installments/{n}/payments", clerk, "prepare an installment's payment", s.command(s.handlePaymentPrepare),
+		routeDoc{Request: commandFields{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ENOTELIGIBLE}})
+	s.handle("POST", "/v1/grants/{id}/recoveries", []string{domain.RoleTreasurer}, "record money recovered", s.command(s.handleGrantRecovery),
+		routeDoc{Request: recoveryRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+	s.handle("POST", "/v1/grants/{id}/waive", approver, "waive (part of) a clawback", s.command(s.handleGrantWaive),
+		routeDoc{Request: waiveRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
 }
 
 type applyRequest struct {

@@ -7,14 +7,20 @@ import (
 	"github.com/gorilla/mux"
 
 	"talentledger/domain"
+	"talentledger/projections"
 )
 
 func (s *Server) registerPaymentRoutes() {
-	s.handle("GET", "/v1/payments/{id}", AnyRole, "one payment", s.handlePaymentGet)
-	s.handle("POST", "/v1/payments/{id}/approve", []string{domain.RoleApprover}, "approve a prepared payment", s.command(s.paymentCommand(s.svc.ApprovePayment)))
-	s.handle("POST", "/v1/payments/{id}/release", []string{domain.RoleTreasurer}, "release an approved payment to the bank", s.command(s.paymentCommand(s.svc.ReleasePayment)))
-	s.handle("POST", "/v1/payments/{id}/fail", []string{domain.RoleTreasurer}, "record that the bank did not pay", s.command(s.paymentCommand(s.svc.FailPayment)))
-	s.handle("POST", "/v1/payments/{id}/reverse", []string{domain.RoleTreasurer}, "reverse a released payment", s.command(s.paymentCommand(s.svc.ReversePayment)))
+	s.handle("GET", "/v1/payments/{id}", AnyRole, "one payment", s.handlePaymentGet,
+		routeDoc{Response: projections.PaymentView{}, Query: qMin, Errors: []string{domain.ENOTFOUND}})
+	s.handle("POST", "/v1/payments/{id}/approve", []string{domain.RoleApprover}, "approve a prepared payment", s.command(s.paymentCommand(s.svc.ApprovePayment)),
+		routeDoc{Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION}})
+	s.handle("POST", "/v1/payments/{id}/release", []string{domain.RoleTreasurer}, "release an approved payment to the bank", s.command(s.paymentCommand(s.svc.ReleasePayment)),
+		routeDoc{Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, domain.ENOTRESERVED, domain.EYEARCLOSED}})
+	s.handle("POST", "/v1/payments/{id}/fail", []string{domain.RoleTreasurer}, "record that the bank did not pay", s.command(s.paymentCommand(s.svc.FailPayment)),
+		routeDoc{Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+	s.handle("POST", "/v1/payments/{id}/reverse", []string{domain.RoleTreasurer}, "reverse a released payment", s.command(s.paymentCommand(s.svc.ReversePayment)),
+		routeDoc{Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, domain.EYEARCLOSED}})
 }
 
 type paymentRequest struct {

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -10,7 +9,6 @@ import (
 
 	"talentledger/domain"
 	"talentledger/domain/auditproof"
-	"talentledger/eventstore"
 	"talentledger/projections"
 )
 
@@ -27,19 +25,32 @@ import (
 func (s *Server) registerPrincipalRoutes() {
 	admin := []string{domain.RoleAdmin}
 	readers := []string{domain.RoleAdmin, domain.RoleAuditor}
-	s.handle("POST", "/v1/principals", admin, "request a principal, which exists once another admin approves; the requester's half of the enrollment code is in this answer only", s.command(s.handlePrincipalCreate))
-	s.handle("GET", "/v1/principals", readers, "every principal, from the log and from the principals file (never a token or its hash), and how many admins can approve", s.handlePrincipalList)
-	s.handle("GET", "/v1/principals/{id}", readers, "one principal", s.handlePrincipalGet)
-	s.handle("GET", "/v1/principals/{id}/trail", readers, "every change of a principal's access: who, when, why, hash, and inclusion proofs", s.handlePrincipalTrail)
-	s.handle("POST", "/v1/principals/{id}/roles", admin, "request a role, in force once another admin approves", s.command(s.handlePrincipalGrant))
-	s.handle("POST", "/v1/principals/{id}/roles/{role}/revoke", admin, "revoke a role, at once", s.command(s.handlePrincipalRevokeRole))
-	s.handle("POST", "/v1/principals/{id}/rotate", admin, "request a new token; the old one works until the new one is redeemed, or stops at once with revoke_now; the requester's half of the enrollment code is in this answer only", s.command(s.handlePrincipalRotate))
-	s.handle("POST", "/v1/principals/{id}/revoke", admin, "revoke a principal, at once", s.command(s.handlePrincipalRevoke))
-	s.handle("POST", "/v1/principals/{id}/restore", admin, "request that a revoked principal get its access back; the requester's half of the enrollment code is in this answer only", s.command(s.handlePrincipalRestore))
-	s.handle("GET", "/v1/access-requests", readers, "the requests for a change of access that wait for a second admin", s.handleAccessRequests)
-	s.handle("POST", "/v1/principals/{id}/requests/{rid}/approve", admin, "approve another admin's request, which takes effect at once; the approver's half of the enrollment code is in this answer only", s.command(s.handleAccessApprove))
-	s.handle("POST", "/v1/principals/{id}/requests/{rid}/reject", admin, "withdraw or reject a pending request", s.command(s.handleAccessReject))
-	s.handle("POST", "/v1/enroll", nil, "redeem an enrollment code (both halves) for the principal's token, shown in this answer only; no bearer token", s.handleEnroll)
+	s.handle("POST", "/v1/principals", admin, "request a principal, which exists once another admin approves; the requester's half of the enrollment code is in this answer only", s.command(s.handlePrincipalCreate),
+		routeDoc{Request: principalRequest{}, Response: requestedAnswer{}, Status: 202, Errors: []string{domain.ECONFLICT, domain.ESEGREGATION, ETIMEOUT}})
+	s.handle("GET", "/v1/principals", readers, "every principal, from the log and from the principals file (never a token or its hash), and how many admins can approve", s.handlePrincipalList,
+		routeDoc{Response: principalList{}, Query: qMin})
+	s.handle("GET", "/v1/principals/{id}", readers, "one principal", s.handlePrincipalGet,
+		routeDoc{Response: principalAnswer{}, Query: qMin, Errors: []string{domain.ENOTFOUND}})
+	s.handle("GET", "/v1/principals/{id}/trail", readers, "every change of a principal's access: who, when, why, hash, and inclusion proofs", s.handlePrincipalTrail,
+		routeDoc{Response: principalTrail{}, Query: qMin, Errors: []string{domain.ENOTFOUND}})
+	s.handle("POST", "/v1/principals/{id}/roles", admin, "request a role, in force once another admin approves", s.command(s.handlePrincipalGrant),
+		routeDoc{Request: roleRequest{}, Response: requestedAnswer{}, Status: 202, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, ETIMEOUT}})
+	s.handle("POST", "/v1/principals/{id}/roles/{role}/revoke", admin, "revoke a role, at once", s.command(s.handlePrincipalRevokeRole),
+		routeDoc{Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}})
+	s.handle("POST", "/v1/principals/{id}/rotate", admin, "request a new token; the old one works until the new one is redeemed, or stops at once with revoke_now; the requester's half of the enrollment code is in this answer only", s.command(s.handlePrincipalRotate),
+		routeDoc{Request: rotateRequest{}, Response: requestedAnswer{}, Status: 202, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}})
+	s.handle("POST", "/v1/principals/{id}/revoke", admin, "revoke a principal, at once", s.command(s.handlePrincipalRevoke),
+		routeDoc{Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}})
+	s.handle("POST", "/v1/principals/{id}/restore", admin, "request that a revoked principal get its access back; the requester's half of the enrollment code is in this answer only", s.command(s.handlePrincipalRestore),
+		routeDoc{Request: commandFields{}, Response: requestedAnswer{}, Status: 202, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}})
+	s.handle("GET", "/v1/access-requests", readers, "the requests for a change of access that wait for a second admin", s.handleAccessRequests,
+		routeDoc{Response: accessRequestList{}, Query: qMin})
+	s.handle("POST", "/v1/principals/{id}/requests/{rid}/approve", admin, "approve another admin's request, which takes effect at once; the approver's half of the enrollment code is in this answer only", s.command(s.handleAccessApprove),
+		routeDoc{Request: commandFields{}, Response: approvedAnswer{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, ETIMEOUT}})
+	s.handle("POST", "/v1/principals/{id}/requests/{rid}/reject", admin, "withdraw or reject a pending request", s.command(s.handleAccessReject),
+		routeDoc{Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, ETIMEOUT}})
+	s.handle("POST", "/v1/enroll", nil, "redeem an enrollment code (both halves) for the principal's token, shown in this answer only; no bearer token", s.handleEnroll,
+		routeDoc{Request: enrollRequest{}, Response: issuedAnswer{}, Status: 201, Errors: []string{domain.EUNAUTHENTICATED, domain.ECONFLICT}})
 }
 
 type principalRequest struct {
@@ -423,23 +434,8 @@ func (s *Server) handlePrincipalTrail(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, notFound)
 		return
 	}
-	it := s.svc.Store().ReadStream(r.Context(), domain.StreamPrincipal(id), 0)
-	defer it.Close()
-	trail := []TrailEntry{}
-	prev := ""
-	for it.Next() {
-		ev := it.Event()
-		payload, err := domain.DecodeEvent(ev.Type, ev.Data)
-		if err != nil {
-			s.Error(w, r, err)
-			return
-		}
-		e := trailEntry(&ev, payload, domain.VerifyEventHash(prev, &ev))
-		e.Position = ev.Position.String()
-		trail = append(trail, e)
-		prev = ev.Metadata.Hash
-	}
-	if err := it.Err(); err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
+	trail, err := s.proj.PrincipalTrail(r.Context(), id)
+	if err != nil {
 		s.Error(w, r, err)
 		return
 	}

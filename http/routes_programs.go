@@ -11,16 +11,26 @@ import (
 )
 
 func (s *Server) registerProgramRoutes() {
-	s.handle("POST", "/v1/programs", []string{domain.RoleAdmin}, "define a subsidy program", s.command(s.handleProgramCreate))
-	s.handle("GET", "/v1/programs", AnyRole, "list programs with their budgets (?as_of=, ?recorded_as_of=)", s.handleProgramList)
-	s.handle("GET", "/v1/programs/{id}", AnyRole, "one program with its budgets (?as_of=, ?recorded_as_of=)", s.handleProgramGet)
-	s.handle("POST", "/v1/programs/{id}/budgets", []string{domain.RoleApprover}, "appropriate a fiscal year's budget", s.command(s.handleBudgetAppropriate))
-	s.handle("GET", "/v1/programs/{id}/budgets/{fy}", AnyRole, "a budget's execution: appropriated, carried over, reserved, paid, available, forward commitments, execution rate (?as_of=, ?recorded_as_of=)", s.handleBudgetGet)
-	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/close", []string{domain.RoleApprover}, "request a fiscal year's year-end close, naming the reservations to carry over", s.command(s.handleCloseRequest))
-	s.handle("GET", "/v1/programs/{id}/budgets/{fy}/commitments", AnyRole, "the forward commitments to a fiscal year, in the order they are covered: the basis of its budget request (?as_of=, ?recorded_as_of=)", s.handleCommitments)
-	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/adjustments", []string{domain.RoleApprover}, "request a budget adjustment: increase, decrease, or transfer to another program's budget of the year", s.command(s.handleAdjustmentRequest))
-	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/adjustments/{aid}/approve", []string{domain.RoleApprover}, "approve a budget adjustment (another approver)", s.command(s.handleAdjustmentApprove))
-	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/close/confirm", []string{domain.RoleApprover}, "confirm a requested year-end close (another approver)", s.command(s.handleCloseConfirm))
+	s.handle("POST", "/v1/programs", []string{domain.RoleAdmin}, "define a subsidy program", s.command(s.handleProgramCreate),
+		routeDoc{Request: programRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ECONFLICT, domain.ENOTFOUND}})
+	s.handle("GET", "/v1/programs", AnyRole, "list programs with their budgets (?as_of=, ?recorded_as_of=)", s.handleProgramList,
+		routeDoc{Response: programListAnswer{}, Query: qPointTime})
+	s.handle("GET", "/v1/programs/{id}", AnyRole, "one program with its budgets (?as_of=, ?recorded_as_of=)", s.handleProgramGet,
+		routeDoc{Response: projections.ProgramView{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}})
+	s.handle("POST", "/v1/programs/{id}/budgets", []string{domain.RoleApprover}, "appropriate a fiscal year's budget", s.command(s.handleBudgetAppropriate),
+		routeDoc{Request: budgetRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.EINSUFFICIENTFUNDS, domain.EYEARCLOSED}})
+	s.handle("GET", "/v1/programs/{id}/budgets/{fy}", AnyRole, "a budget's execution: appropriated, carried over, reserved, paid, available, forward commitments, execution rate (?as_of=, ?recorded_as_of=)", s.handleBudgetGet,
+		routeDoc{Response: projections.BudgetView{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}})
+	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/close", []string{domain.RoleApprover}, "request a fiscal year's year-end close, naming the reservations to carry over", s.command(s.handleCloseRequest),
+		routeDoc{Request: closeRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.EYEARCLOSED}})
+	s.handle("GET", "/v1/programs/{id}/budgets/{fy}/commitments", AnyRole, "the forward commitments to a fiscal year, in the order they are covered: the basis of its budget request (?as_of=, ?recorded_as_of=)", s.handleCommitments,
+		routeDoc{Response: commitmentsAnswer{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}})
+	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/adjustments", []string{domain.RoleApprover}, "request a budget adjustment: increase, decrease, or transfer to another program's budget of the year", s.command(s.handleAdjustmentRequest),
+		routeDoc{Request: adjustmentRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.EINSUFFICIENTFUNDS, domain.EYEARCLOSED}})
+	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/adjustments/{aid}/approve", []string{domain.RoleApprover}, "approve a budget adjustment (another approver)", s.command(s.handleAdjustmentApprove),
+		routeDoc{Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, domain.EINSUFFICIENTFUNDS, domain.EYEARCLOSED}})
+	s.handle("POST", "/v1/programs/{id}/budgets/{fy}/close/confirm", []string{domain.RoleApprover}, "confirm a requested year-end close (another approver)", s.command(s.handleCloseConfirm),
+		routeDoc{Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION, domain.EYEARCLOSED}})
 }
 
 type adjustmentRequest struct {

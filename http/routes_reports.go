@@ -17,6 +17,10 @@ func (s *Server) registerReportRoutes() {
 	finance := []string{domain.RoleAuditor, domain.RoleApprover}
 	funds := []string{domain.RoleAuditor, domain.RoleApprover, domain.RoleFundManager}
 	for _, f := range []string{"xlsx", "csv"} {
+		var answer any = csvAnswer{}
+		if f == "xlsx" {
+			answer = xlsxAnswer{}
+		}
 		s.handle("GET", "/v1/reports/budget-execution."+f, finance,
 			"budget execution (预算执行情况) per program and fiscal year (?fiscal_year=): appropriated, budget, reserved, paid, released, recovered, available, execution rate, as "+f,
 			s.reportHandler(f, func(r *http.Request, v *projections.Projector, _ string) (projections.Report, error) {
@@ -29,24 +33,24 @@ func (s *Server) registerReportRoutes() {
 					fy = n
 				}
 				return v.BudgetExecutionReport(fy), nil
-			}))
+			}), routeDoc{Response: answer, Query: append([]string{"fiscal_year", "lang"}, qPointTime...)})
 		s.handle("GET", "/v1/reports/clawbacks."+f, finance,
 			"clawbacks receivable with their ageing (0–90, 91–180, 181–365, over 365 days) at ?as_of= (the server's date by default), as "+f,
 			s.reportHandler(f, func(_ *http.Request, v *projections.Projector, asOf string) (projections.Report, error) {
 				return v.ClawbacksReport(asOf), nil
-			}))
+			}), routeDoc{Response: answer, Query: append([]string{"lang"}, qPointTime...)})
 		s.handle("GET", "/v1/reports/funds."+f, funds,
 			"per fund and per project: paid-in, cost, valuation, distributions, NAV, stake, multiple, DPI, RVPI, TVPI, IRR, as "+f,
 			s.reportHandler(f, func(_ *http.Request, v *projections.Projector, asOf string) (projections.Report, error) {
 				return v.FundReport(asOf), nil
-			}))
+			}), routeDoc{Response: answer, Query: append([]string{"lang"}, qPointTime...)})
 	}
 	s.handle("GET", "/v1/reports/grants.xlsx", finance, "the grants register as an Excel workbook (the columns of /v1/export/grants.csv)",
 		s.reportHandler("xlsx", func(_ *http.Request, v *projections.Projector, _ string) (projections.Report, error) {
 			return v.GrantsRegisterReport(), nil
-		}))
+		}), routeDoc{Response: xlsxAnswer{}, Query: append([]string{"lang"}, qPointTime...)})
 	s.handle("GET", "/v1/reports/journal.xlsx", finance, "the journal of the postings effective ?from= ?to= as an Excel workbook (the columns of /v1/export/journal.csv)",
-		s.handleJournalXLSX)
+		s.handleJournalXLSX, routeDoc{Response: xlsxAnswer{}, Query: []string{"min_position", "from", "to", "lang"}})
 }
 
 // reportHandler answers a report as format (xlsx or csv), drawn from the
@@ -97,7 +101,7 @@ func (s *Server) handleJournalXLSX(w http.ResponseWriter, r *http.Request) {
 	if head.AsOf == "" {
 		head.AsOf = s.svc.Today()
 	}
-	s.writeReport(w, r, projections.JournalReport(s.svc.Store(), rng), "xlsx", lang, head)
+	s.writeReport(w, r, s.proj.JournalReport(rng), "xlsx", lang, head)
 }
 
 // reportHead is the head of the tree over the log as far as the read

@@ -6,12 +6,16 @@ import (
 	"github.com/gorilla/mux"
 
 	"talentledger/domain"
+	"talentledger/projections"
 )
 
 func (s *Server) registerTalentRoutes() {
-	s.handle("POST", "/v1/talents", []string{domain.RoleClerk}, "register a talent", s.command(s.handleTalentCreate))
-	s.handle("GET", "/v1/talents/{id}", AnyRole, "a talent with grants, total paid and clawback due", s.handleTalentGet)
-	s.handle("POST", "/v1/talents/{id}/departure", []string{domain.RoleClerk}, "report a departure", s.command(s.handleTalentDeparture))
+	s.handle("POST", "/v1/talents", []string{domain.RoleClerk}, "register a talent", s.command(s.handleTalentCreate),
+		routeDoc{Request: talentRequest{}, Response: created{}, Status: 201})
+	s.handle("GET", "/v1/talents/{id}", AnyRole, "a talent with grants, total paid and clawback due", s.handleTalentGet,
+		routeDoc{Response: projections.TalentView{}, Query: qMin, Errors: []string{domain.ENOTFOUND}})
+	s.handle("POST", "/v1/talents/{id}/departure", []string{domain.RoleClerk}, "report a departure", s.command(s.handleTalentDeparture),
+		routeDoc{Request: departureRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
 }
 
 type talentRequest struct {

@@ -99,6 +99,9 @@ type Route struct {
 	Roles   []string // nil: no authentication; AnyRole: any principal
 	Summary string
 	handler http.HandlerFunc
+	// doc describes the route's bodies, parameters and errors for the
+	// OpenAPI document.
+	doc routeDoc
 }
 
 // AnyRole marks a route any authenticated principal may call.
@@ -147,8 +150,8 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 // Router returns the mux router, for walking the registered routes.
 func (s *Server) Router() *mux.Router { return s.router }
 
-func (s *Server) handle(method, path string, roles []string, summary string, h http.HandlerFunc) {
-	s.routes = append(s.routes, Route{Method: method, Path: path, Roles: roles, Summary: summary, handler: h})
+func (s *Server) handle(method, path string, roles []string, summary string, h http.HandlerFunc, doc routeDoc) {
+	s.routes = append(s.routes, Route{Method: method, Path: path, Roles: roles, Summary: summary, handler: h, doc: doc})
 }
 
 // ServeHTTP runs the middleware chain: request ID, security headers,
@@ -395,7 +398,7 @@ func (s *Server) waitMinPosition(r *http.Request) error {
 func (s *Server) registerHealthRoutes() {
 	s.handle("GET", "/healthz", nil, "liveness", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	}, routeDoc{Response: healthAnswer{}})
 	s.handle("GET", "/readyz", nil, "readiness: the read models have caught up with the log", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.proj.Stopped(); err != nil {
 			writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, "the read models stopped: "+err.Error())
@@ -406,5 +409,5 @@ func (s *Server) registerHealthRoutes() {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "position": s.proj.Position().String()})
-	})
+	}, routeDoc{Response: healthAnswer{}, Errors: []string{EUNAVAILABLE}})
 }

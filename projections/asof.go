@@ -117,6 +117,9 @@ func BalancesAt(ctx context.Context, store eventstore.Store, pt PointInTime) (Tr
 			return TrialBalance{}, fmt.Errorf("projections: balances: event at position %s: %w", ev.Position, err)
 		}
 		l.Post(domain.Postings(payload))
+		if err := l.Err(); err != nil {
+			return TrialBalance{}, fmt.Errorf("projections: balances: event at position %s: %w", ev.Position, err)
+		}
 		last = ev.Position
 	}
 	if err := it.Err(); err != nil {

@@ -77,6 +77,25 @@ type CommitmentView struct {
 	Flagged      bool         `json:"flagged"`
 }
 
+// budget is a BudgetView as the model keeps it: amounts in fen.
+type budget struct {
+	program                                      string
+	fy                                           int
+	appropriated, reserved, paid                 int64
+	forwardCommitted, uncovered                  int64
+	carriedOver, carriedOut, lapsed, adjustments int64
+	closed                                       bool
+	grants                                       int
+}
+
+// commitment is a CommitmentView as the model keeps it.
+type commitment struct {
+	grant, talent                        string
+	amount, covered, uncovered, released int64
+	installments                         []int
+	approvedIn, lapsedFrom               int
+}
+
 type budgetKey struct {
 	program string
 	fy      int
@@ -92,20 +111,21 @@ type forwardKey struct {
 // Budgets is the programs and their budgets by fiscal year, with the
 // forward commitments made to each year.
 type Budgets struct {
+	tally
 	mu           sync.RWMutex
 	programs     map[string]*ProgramView
 	programOrder []string
-	budgets      map[budgetKey]*BudgetView
+	budgets      map[budgetKey]*budget
 	// forward marks the grants' forward commitments, by year.
 	forward map[forwardKey]bool
 	// commitments lists each budget's forward commitments in order.
-	commitments map[budgetKey][]*CommitmentView
+	commitments map[budgetKey][]*commitment
 }
 
 // NewBudgets returns an empty budgets model.
 func NewBudgets() *Budgets {
-	return &Budgets{programs: map[string]*ProgramView{}, budgets: map[budgetKey]*BudgetView{},
-		forward: map[forwardKey]bool{}, commitments: map[budgetKey][]*CommitmentView{}}
+	return &Budgets{programs: map[string]*ProgramView{}, budgets: map[budgetKey]*budget{},
+		forward: map[forwardKey]bool{}, commitments: map[budgetKey][]*commitment{}}
 }
 
 // Name implements Model.
@@ -121,6 +141,7 @@ func (m *Budgets) Apply(b Batch) {
 }
 
 func (m *Budgets) apply(payload domain.Event) {
+	t := &m.tally
 	switch e := payload.(type) {
 	case *domain.ProgramDefined:
 		m.programs[e.ProgramID] = &ProgramView{ID: e.ProgramID, Name: e.Name, Kind: e.Kind, Caps: e.Caps,
@@ -129,126 +150,130 @@ func (m *Budgets) apply(payload domain.Event) {
 		m.programOrder = append(m.programOrder, e.ProgramID)
 	case *domain.BudgetAppropriated:
 		b := m.budget(e.ProgramID, e.FiscalYear)
-		b.Appropriated = b.Appropriated.Add(e.Amount)
-		b.settle()
+		b.appropriated = t.addM(b.appropriated, e.Amount)
 	case *domain.BudgetReserved:
 		b := m.budget(e.ProgramID, e.FiscalYear)
-		b.Reserved = b.Reserved.Add(e.Amount)
-		b.Grants++
-		b.settle()
+		b.reserved = t.addM(b.reserved, e.Amount)
+		b.grants++
 	case *domain.BudgetReservationReleased:
 		b := m.budget(e.ProgramID, e.FiscalYear)
+		f := t.fen(e.Amount)
 		if e.Uncovered {
-			b.Uncovered = b.Uncovered.Sub(e.Amount)
+			b.uncovered = t.sub(b.uncovered, f)
 		} else {
-			b.Reserved = b.Reserved.Sub(e.Amount)
+			b.reserved = t.sub(b.reserved, f)
 		}
-		b.ForwardCommitted = b.ForwardCommitted.Sub(m.forwardReleased(e))
-		b.settle()
+		if m.forward[forwardKey{e.ProgramID, e.FiscalYear, e.GrantID}] {
+			b.forwardCommitted = t.sub(b.forwardCommitted, f)
+		}
 		if c := m.commitment(e.ProgramID, e.FiscalYear, e.GrantID); c != nil {
-			c.Released = c.Released.Add(e.Amount)
+			c.released = t.add(c.released, f)
 			if e.Uncovered {
-				c.Uncovered = c.Uncovered.Sub(e.Amount)
+				c.uncovered = t.sub(c.uncovered, f)
 			}
 		}
 	case *domain.YearEndClosed:
 		b := m.budget(e.ProgramID, e.FiscalYear)
-		b.Closed = true
+		b.closed = true
 		for _, it := range e.Carried {
-			b.Reserved = b.Reserved.Sub(it.Amount)
-			b.CarriedOut = b.CarriedOut.Add(it.Amount)
+			f := t.fen(it.Amount)
+			b.reserved = t.sub(b.reserved, f)
+			b.carriedOut = t.add(b.carriedOut, f)
 		}
 		for _, it := range e.Lapsed {
-			if c := m.commitment(e.ProgramID, e.FiscalYear, it.GrantID); c != nil && it.Uncovered.Sign() > 0 {
-				c.Uncovered = c.Uncovered.Sub(it.Uncovered)
-				c.Released = c.Released.Add(it.Uncovered)
+			f, unc := t.fen(it.Amount), t.fen(it.Uncovered)
+			if c := m.commitment(e.ProgramID, e.FiscalYear, it.GrantID); c != nil && unc > 0 {
+				c.uncovered = t.sub(c.uncovered, unc)
+				c.released = t.add(c.released, unc)
 			}
-			b.Reserved = b.Reserved.Sub(it.Amount)
-			b.Uncovered = b.Uncovered.Sub(it.Uncovered)
-			b.Lapsed = b.Lapsed.Add(it.Amount)
+			b.reserved = t.sub(b.reserved, f)
+			b.uncovered = t.sub(b.uncovered, unc)
+			b.lapsed = t.add(b.lapsed, f)
 		}
-		b.settle()
 	case *domain.BudgetAdjusted:
 		b := m.budget(e.ProgramID, e.FiscalYear)
 		if e.Kind == domain.AdjustIncrease {
-			b.Adjustments = b.Adjustments.Add(e.Amount)
+			b.adjustments = t.addM(b.adjustments, e.Amount)
 		} else {
-			b.Adjustments = b.Adjustments.Sub(e.Amount)
+			b.adjustments = t.subM(b.adjustments, e.Amount)
 		}
-		b.settle()
 	case *domain.BudgetTransferReceived:
 		b := m.budget(e.ProgramID, e.FiscalYear)
-		b.Adjustments = b.Adjustments.Add(e.Amount)
-		b.settle()
+		b.adjustments = t.addM(b.adjustments, e.Amount)
 	case *domain.BudgetCarriedOver:
 		b := m.budget(e.ProgramID, e.FiscalYear)
-		b.CarriedOver = b.CarriedOver.Add(e.Amount)
-		b.Reserved = b.Reserved.Add(e.Amount)
-		b.settle()
+		f := t.fen(e.Amount)
+		b.carriedOver = t.add(b.carriedOver, f)
+		b.reserved = t.add(b.reserved, f)
 	case *domain.ForwardCommitted:
 		b := m.budget(e.ProgramID, e.FiscalYear)
+		f := t.fen(e.Amount)
+		c := &commitment{grant: e.GrantID, talent: e.TalentID, amount: f, installments: e.Installments,
+			approvedIn: e.ApprovedIn, lapsedFrom: e.LapsedFrom}
 		if e.Covered {
-			b.Reserved = b.Reserved.Add(e.Amount)
+			b.reserved = t.add(b.reserved, f)
+			c.covered = f
 		} else {
-			b.Uncovered = b.Uncovered.Add(e.Amount)
+			b.uncovered = t.add(b.uncovered, f)
+			c.uncovered = f
 		}
-		b.ForwardCommitted = b.ForwardCommitted.Add(e.Amount)
-		b.Grants++
-		b.settle()
+		b.forwardCommitted = t.add(b.forwardCommitted, f)
+		b.grants++
 		m.forward[forwardKey{e.ProgramID, e.FiscalYear, e.GrantID}] = true
-		c := &CommitmentView{GrantID: e.GrantID, TalentID: e.TalentID, Amount: e.Amount, Installments: e.Installments,
-			ApprovedIn: e.ApprovedIn, LapsedFrom: e.LapsedFrom}
-		if e.Covered {
-			c.Covered = e.Amount
-		} else {
-			c.Uncovered = e.Amount
-		}
 		k := budgetKey{e.ProgramID, e.FiscalYear}
 		m.commitments[k] = append(m.commitments[k], c)
 	case *domain.ForwardCommitmentCovered:
+		f := t.fen(e.Amount)
 		if c := m.commitment(e.ProgramID, e.FiscalYear, e.GrantID); c != nil {
-			c.Covered = c.Covered.Add(e.Amount)
-			c.Uncovered = c.Uncovered.Sub(e.Amount)
+			c.covered = t.add(c.covered, f)
+			c.uncovered = t.sub(c.uncovered, f)
 		}
 		b := m.budget(e.ProgramID, e.FiscalYear)
-		b.Uncovered = b.Uncovered.Sub(e.Amount)
-		b.Reserved = b.Reserved.Add(e.Amount)
-		b.settle()
+		b.uncovered = t.sub(b.uncovered, f)
+		b.reserved = t.add(b.reserved, f)
 	case *domain.PaymentReleased:
 		b := m.budget(e.ProgramID, e.FiscalYear)
-		b.Reserved = b.Reserved.Sub(e.Amount)
-		b.Paid = b.Paid.Add(e.Amount)
-		b.settle()
+		f := t.fen(e.Amount)
+		b.reserved = t.sub(b.reserved, f)
+		b.paid = t.add(b.paid, f)
 	case *domain.PaymentReversed:
 		b := m.budget(e.ProgramID, e.FiscalYear)
-		b.Reserved = b.Reserved.Add(e.Amount)
-		b.Paid = b.Paid.Sub(e.Amount)
-		b.settle()
+		f := t.fen(e.Amount)
+		b.reserved = t.add(b.reserved, f)
+		b.paid = t.sub(b.paid, f)
 	}
 }
 
-func (m *Budgets) budget(program string, fy int) *BudgetView {
+func (m *Budgets) budget(program string, fy int) *budget {
 	k := budgetKey{program, fy}
 	b := m.budgets[k]
 	if b == nil {
-		b = &BudgetView{ProgramID: program, FiscalYear: fy}
+		b = &budget{program: program, fy: fy}
 		m.budgets[k] = b
 	}
 	return b
 }
 
-func (b *BudgetView) settle() {
-	b.Available = b.Appropriated.Add(b.CarriedOver).Add(b.Adjustments).Sub(b.Reserved).Sub(b.Paid).Sub(b.CarriedOut)
-	b.Flagged = b.Appropriated.Sign() > 0 && b.Uncovered.Sign() > 0
+// funds is what the year has to spend: appropriated, carried over and
+// adjusted. Figures are converted to decimals before they are summed, so
+// that no sum of them can overflow.
+func (b *budget) funds() domain.Money {
+	return money(b.appropriated).Add(money(b.carriedOver)).Add(money(b.adjustments))
 }
 
-// read returns a copy of the view to answer with, its execution rate
-// worked out.
-func (b *BudgetView) read() BudgetView {
-	v := *b
+// read returns the view to answer with, its available amount, flag and
+// execution rate worked out.
+func (b *budget) read() BudgetView {
+	v := BudgetView{ProgramID: b.program, FiscalYear: b.fy, Appropriated: money(b.appropriated), Reserved: money(b.reserved),
+		Paid: money(b.paid), ForwardCommitted: money(b.forwardCommitted), Uncovered: money(b.uncovered),
+		CarriedOver: money(b.carriedOver), CarriedOut: money(b.carriedOut), Lapsed: money(b.lapsed),
+		Adjustments: money(b.adjustments), Closed: b.closed, Grants: b.grants}
+	funds := b.funds()
+	v.Available = funds.Sub(v.Reserved).Sub(v.Paid).Sub(v.CarriedOut)
+	v.Flagged = b.appropriated > 0 && b.uncovered > 0
 	v.ExecutionRate = "0.00"
-	if funds := b.Appropriated.Add(b.CarriedOver).Add(b.Adjustments); funds.Sign() > 0 {
-		v.ExecutionRate = b.Paid.Decimal().Mul(hundred).Div(funds.Decimal()).StringFixed(2)
+	if funds.Sign() > 0 {
+		v.ExecutionRate = v.Paid.Decimal().Mul(hundred).Div(funds.Decimal()).StringFixed(2)
 	}
 	return v
 }
@@ -256,22 +281,14 @@ func (b *BudgetView) read() BudgetView {
 var hundred = decimal.NewFromInt(100)
 
 // commitment returns a grant's latest forward commitment to a year.
-func (m *Budgets) commitment(program string, fy int, grant string) *CommitmentView {
+func (m *Budgets) commitment(program string, fy int, grant string) *commitment {
 	cs := m.commitments[budgetKey{program, fy}]
 	for i := len(cs) - 1; i >= 0; i-- {
-		if cs[i].GrantID == grant {
+		if cs[i].grant == grant {
 			return cs[i]
 		}
 	}
 	return nil
-}
-
-// forwardReleased is what a release gives back of a forward commitment.
-func (m *Budgets) forwardReleased(e *domain.BudgetReservationReleased) domain.Money {
-	if m.forward[forwardKey{e.ProgramID, e.FiscalYear, e.GrantID}] {
-		return e.Amount
-	}
-	return domain.Zero
 }
 
 // Commitments lists the forward commitments to a program's fiscal year,
@@ -281,11 +298,12 @@ func (m *Budgets) Commitments(program string, fy int) []CommitmentView {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	b := m.budgets[budgetKey{program, fy}]
+	funded := b != nil && b.funds().Sign() > 0
 	out := []CommitmentView{}
 	for _, c := range m.commitments[budgetKey{program, fy}] {
-		v := *c
-		v.Flagged = b != nil && b.Appropriated.Add(b.CarriedOver).Add(b.Adjustments).Sign() > 0 && v.Uncovered.Sign() > 0
-		out = append(out, v)
+		out = append(out, CommitmentView{GrantID: c.grant, TalentID: c.talent, Amount: money(c.amount), Covered: money(c.covered),
+			Uncovered: money(c.uncovered), Released: money(c.released), Installments: c.installments, ApprovedIn: c.approvedIn,
+			LapsedFrom: c.lapsedFrom, Flagged: funded && c.uncovered > 0})
 	}
 	return out
 }

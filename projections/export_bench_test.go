@@ -297,7 +297,7 @@ func BenchmarkJournalWorkbook(b *testing.B) {
 				sampler := sampleMemory(5 * time.Millisecond)
 				b.StartTimer()
 				out = 0
-				st, err := projections.JournalReport(store, projections.JournalRange{}).WriteXLSX(context.Background(), &out, projections.LangZH, head)
+				st, err := projections.JournalReportOf(store, projections.JournalRange{}).WriteXLSX(context.Background(), &out, projections.LangZH, head)
 				b.StopTimer()
 				peakHeap = max(peakHeap, sampler.Stop())
 				if canReset {

@@ -254,6 +254,15 @@ func (f *Feed) foldBatch(batch []prepared, now time.Time) error {
 		for _, m := range f.models {
 			m.Apply(b)
 		}
+		for _, m := range f.models {
+			if fm, ok := m.(Failing); ok && fm.Err() != nil {
+				// The batch is not applied: the feed stays before it.
+				stopped = fmt.Errorf("projections: model %s, in the events up to position %s: %w", m.Name(), pos, fm.Err())
+				f.log.Error(stopped.Error(), "model", m.Name(), "folded_up_to", f.Position().String())
+				changes = changes[:0]
+				break
+			}
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -61,7 +61,15 @@ type FundView struct {
 	LPs      []LPView     `json:"lps"`
 	Alerts   []Alert      `json:"alerts"`
 
-	lots []lot
+	lots  []lot
+	fen   fundFen // the amounts, shown only in the copies handed out
+	lpFen []lpFen // LPs' amounts, by their index in LPs
+}
+
+// fundFen is a fund's amounts in fen.
+type fundFen struct {
+	target, committed, paidIn, invested                   int64
+	distributions, exitProceeds, writtenOff, appropriated int64
 }
 
 // LPView is one limited partner's position: its commitment, paid-in and
@@ -82,10 +90,13 @@ type LPView struct {
 	IRR           string       `json:"irr"`
 }
 
+// lpFen is a limited partner's amounts in fen, beside its LPView.
+type lpFen struct{ committed, paidIn int64 }
+
 // lot is one paid-in amount not yet invested, oldest first.
 type lot struct {
 	date   string
-	amount domain.Money
+	amount int64
 }
 
 // ProjectView is one investment.
@@ -113,6 +124,12 @@ type ProjectView struct {
 	IRR            string `json:"irr"`
 	Status         string `json:"status"`
 	valuationIsSet bool
+	fen            projectFen // the amounts, shown only in the copies handed out
+}
+
+// projectFen is an investment's amounts in fen.
+type projectFen struct {
+	approved, cost, valuation, distributions, exitProceeds, writtenOff int64
 }
 
 // Alert flags something regulators watch.
@@ -127,6 +144,7 @@ type Alert struct {
 // Funds is the government guidance funds and the projects they invested
 // in.
 type Funds struct {
+	tally
 	mu           sync.RWMutex
 	funds        map[string]*FundView
 	fundOrder    []string
@@ -153,23 +171,29 @@ func (m *Funds) Apply(b Batch) {
 }
 
 func (fm *Funds) apply(payload domain.Event) {
+	t := &fm.tally
 	switch e := payload.(type) {
 	case *domain.FundEstablished:
-		f := &FundView{ID: e.FundID, Name: e.Name, FundType: e.FundType, Manager: e.Manager, Target: e.Target,
-			TermYears: e.TermYears, EstablishedOn: e.EstablishedOn, TermEnd: e.TermEnd, ConcentrationLimitPct: e.ConcentrationLimitPct}
+		f := &FundView{ID: e.FundID, Name: e.Name, FundType: e.FundType, Manager: e.Manager,
+			TermYears: e.TermYears, EstablishedOn: e.EstablishedOn, TermEnd: e.TermEnd, ConcentrationLimitPct: e.ConcentrationLimitPct,
+			fen: fundFen{target: t.fen(e.Target)}}
 		f.IdleCashPct, f.IdleCashDays, f.TermWarningDays = e.FundAlertThresholds()
 		fm.funds[e.FundID] = f
 		fm.fundOrder = append(fm.fundOrder, e.FundID)
 	case *domain.CommitmentMade:
 		if f := fm.funds[e.FundID]; f != nil {
-			f.Committed = f.Committed.Add(e.Amount)
-			f.lp(e.LP).Committed = f.lp(e.LP).Committed.Add(e.Amount)
+			a := t.fen(e.Amount)
+			f.fen.committed = t.add(f.fen.committed, a)
+			lp := f.lp(e.LP)
+			lp.committed = t.add(lp.committed, a)
 		}
 	case *domain.CapitalPaidIn:
 		if f := fm.funds[e.FundID]; f != nil {
-			f.PaidIn = f.PaidIn.Add(e.Amount)
-			f.lp(e.LP).PaidIn = f.lp(e.LP).PaidIn.Add(e.Amount)
-			f.lots = append(f.lots, lot{e.PaidInOn, e.Amount})
+			a := t.fen(e.Amount)
+			f.fen.paidIn = t.add(f.fen.paidIn, a)
+			lp := f.lp(e.LP)
+			lp.paidIn = t.add(lp.paidIn, a)
+			f.lots = append(f.lots, lot{e.PaidInOn, a})
 		}
 	case *domain.InvestmentApproved:
 		f := fm.funds[e.FundID]
@@ -177,44 +201,49 @@ func (fm *Funds) apply(payload domain.Event) {
 			return
 		}
 		fm.projects[e.InvestmentID] = &ProjectView{ID: e.InvestmentID, FundID: e.FundID, FundName: f.Name, Project: e.Project,
-			Company: e.Company, Sector: e.Sector, CommitteeRef: e.CommitteeRef, ApprovedOn: e.ApprovedOn, Approved: e.Amount,
-			StakePct: e.StakePct, Status: domain.InvestmentApprovedState}
+			Company: e.Company, Sector: e.Sector, CommitteeRef: e.CommitteeRef, ApprovedOn: e.ApprovedOn,
+			StakePct: e.StakePct, Status: domain.InvestmentStateAfter("", e), fen: projectFen{approved: t.fen(e.Amount)}}
 		fm.projectOrder = append(fm.projectOrder, e.InvestmentID)
 		f.Projects++
 	case *domain.InvestmentFunded:
 		if f, pr := fm.funds[e.FundID], fm.projects[e.InvestmentID]; f != nil && pr != nil {
-			f.Invested = f.Invested.Add(e.Amount)
-			f.consume(e.Amount)
-			pr.Cost = pr.Cost.Add(e.Amount)
+			a := t.fen(e.Amount)
+			f.fen.invested = t.add(f.fen.invested, a)
+			f.consume(a)
+			pr.fen.cost = t.add(pr.fen.cost, a)
 			pr.Tranches++
-			pr.Status = domain.InvestmentFundedState
+			pr.Status = domain.InvestmentStateAfter(pr.Status, e)
 		}
 	case *domain.ValuationUpdated:
 		if pr := fm.projects[e.InvestmentID]; pr != nil {
-			pr.Valuation, pr.ValuationAsOf, pr.valuationIsSet = e.Valuation, e.AsOf, true
+			pr.fen.valuation, pr.ValuationAsOf, pr.valuationIsSet = t.fen(e.Valuation), e.AsOf, true
 		}
 	case *domain.DistributionReceived:
 		if f, pr := fm.funds[e.FundID], fm.projects[e.InvestmentID]; f != nil && pr != nil {
-			f.Distributions = f.Distributions.Add(e.Amount)
-			pr.Distributions = pr.Distributions.Add(e.Amount)
+			a := t.fen(e.Amount)
+			f.fen.distributions = t.add(f.fen.distributions, a)
+			pr.fen.distributions = t.add(pr.fen.distributions, a)
 		}
 	case *domain.ExitCompleted:
 		if f, pr := fm.funds[e.FundID], fm.projects[e.InvestmentID]; f != nil && pr != nil {
-			f.Distributions = f.Distributions.Add(e.Proceeds)
-			f.ExitProceeds = f.ExitProceeds.Add(e.Proceeds)
-			pr.ExitProceeds = e.Proceeds
-			pr.Status = domain.InvestmentExited
+			a := t.fen(e.Proceeds)
+			f.fen.distributions = t.add(f.fen.distributions, a)
+			f.fen.exitProceeds = t.add(f.fen.exitProceeds, a)
+			pr.fen.exitProceeds = a
+			pr.Status = domain.InvestmentStateAfter(pr.Status, e)
 		}
 	case *domain.WrittenOff:
 		if f, pr := fm.funds[e.FundID], fm.projects[e.InvestmentID]; f != nil && pr != nil {
-			f.WrittenOff = f.WrittenOff.Add(e.Amount)
-			pr.WrittenOff = e.Amount
-			pr.Status = domain.InvestmentWrittenOff
+			a := t.fen(e.Amount)
+			f.fen.writtenOff = t.add(f.fen.writtenOff, a)
+			pr.fen.writtenOff = a
+			pr.Status = domain.InvestmentStateAfter(pr.Status, e)
 		}
 	case *domain.FundAppropriated:
 		if f := fm.funds[e.FundID]; f != nil {
-			f.AppropriatedToPrograms = f.AppropriatedToPrograms.Add(e.Amount)
-			f.consume(e.Amount)
+			a := t.fen(e.Amount)
+			f.fen.appropriated = t.add(f.fen.appropriated, a)
+			f.consume(a)
 		}
 		// Reconciliation checks each of this fund's appropriations for
 		// its budget side; funds that never appropriated need no check.
@@ -222,25 +251,27 @@ func (fm *Funds) apply(payload domain.Event) {
 	}
 }
 
-func (f *FundView) lp(name string) *LPView {
+// lp returns the amounts of a limited partner, added when new.
+func (f *FundView) lp(name string) *lpFen {
 	for i := range f.LPs {
 		if f.LPs[i].LP == name {
-			return &f.LPs[i]
+			return &f.lpFen[i]
 		}
 	}
 	f.LPs = append(f.LPs, LPView{ID: LPID(name), LP: name})
-	return &f.LPs[len(f.LPs)-1]
+	f.lpFen = append(f.lpFen, lpFen{})
+	return &f.lpFen[len(f.lpFen)-1]
 }
 
 // consume spends paid-in lots, oldest first.
-func (f *FundView) consume(amount domain.Money) {
-	for amount.Sign() > 0 && len(f.lots) > 0 {
+func (f *FundView) consume(amount int64) {
+	for amount > 0 && len(f.lots) > 0 {
 		l := &f.lots[0]
-		if l.amount.Cmp(amount) > 0 {
-			l.amount = l.amount.Sub(amount)
+		if l.amount > amount {
+			l.amount -= amount
 			return
 		}
-		amount = amount.Sub(l.amount)
+		amount -= l.amount
 		f.lots = f.lots[1:]
 	}
 }
@@ -258,6 +289,9 @@ func multiple(num, den domain.Money) string {
 // settle computes a project's derived figures.
 func (pr *ProjectView) settle() ProjectView {
 	v := *pr
+	f := &pr.fen
+	v.Approved, v.Cost, v.Valuation = money(f.approved), money(f.cost), money(f.valuation)
+	v.Distributions, v.ExitProceeds, v.WrittenOff = money(f.distributions), money(f.exitProceeds), money(f.writtenOff)
 	switch {
 	case v.Status == domain.InvestmentExited || v.Status == domain.InvestmentWrittenOff:
 		v.Valuation = domain.Zero
@@ -271,7 +305,14 @@ func (pr *ProjectView) settle() ProjectView {
 // fundLocked computes a fund's view as of a date. m.mu is held.
 func (m *Funds) fundLocked(id, asOf string) FundView {
 	f := *m.funds[id]
+	a := &f.fen
+	f.Target, f.Committed, f.PaidIn, f.Invested = money(a.target), money(a.committed), money(a.paidIn), money(a.invested)
+	f.Distributions, f.ExitProceeds, f.WrittenOff = money(a.distributions), money(a.exitProceeds), money(a.writtenOff)
+	f.AppropriatedToPrograms = money(a.appropriated)
 	f.LPs = append([]LPView{}, f.LPs...)
+	for i := range f.LPs {
+		f.LPs[i].Committed, f.LPs[i].PaidIn = money(f.lpFen[i].committed), money(f.lpFen[i].paidIn)
+	}
 	f.HeldAtCost, f.Valuation = domain.Zero, domain.Zero
 	for _, pid := range m.projectOrder {
 		pr := m.projects[pid]
@@ -292,7 +333,7 @@ func (m *Funds) fundLocked(id, asOf string) FundView {
 	f.MOIC = multiple(f.Valuation.Add(f.Distributions), f.Invested)
 	f.TVPI = multiple(f.Valuation.Add(f.Distributions).Add(f.IdleCash), f.PaidIn)
 	f.Alerts = m.fundAlerts(&f, f.lots, asOf)
-	f.lots = nil
+	f.lots, f.lpFen = nil, nil
 	return f
 }
 
@@ -306,16 +347,18 @@ func (m *Funds) fundAlerts(f *FundView, lots []lot, asOf string) []Alert {
 	if asOf == "" {
 		return alerts
 	}
-	longIdle, since := domain.Zero, ""
+	var idleFen int64
+	since := ""
 	cutoff := domain.AddDays(asOf, -f.IdleCashDays)
 	for _, l := range lots {
 		if l.date < cutoff {
-			longIdle = longIdle.Add(l.amount)
+			idleFen += l.amount
 			if since == "" {
 				since = l.date
 			}
 		}
 	}
+	longIdle := money(idleFen)
 	if longIdle.Sign() > 0 && longIdle.Cmp(f.PaidIn.Percent(decimal.NewFromInt(int64(f.IdleCashPct)))) > 0 {
 		alerts = append(alerts, Alert{Kind: "idle_cash", FundID: f.ID,
 			Message: fmt.Sprintf("paid-in cash of %s has been idle for more than %d days (since %s): above %d%% of the paid-in capital of %s",
@@ -334,9 +377,9 @@ func (m *Funds) fundAlerts(f *FundView, lots []lot, asOf string) []Alert {
 		if pr.FundID != f.ID || pr.Status == domain.InvestmentExited || pr.Status == domain.InvestmentWrittenOff {
 			continue
 		}
-		if pr.Approved.Cmp(limit) > 0 {
+		if approved := money(pr.fen.approved); approved.Cmp(limit) > 0 {
 			alerts = append(alerts, Alert{Kind: "concentration", FundID: f.ID, ProjectID: pr.ID,
-				Message: pr.Project + " takes " + pr.Approved.String() + ", above the limit of " + f.ConcentrationLimitPct.String() + "% of the target (" + limit.String() + ")"})
+				Message: pr.Project + " takes " + approved.String() + ", above the limit of " + f.ConcentrationLimitPct.String() + "% of the target (" + limit.String() + ")"})
 		}
 	}
 	return alerts

@@ -38,6 +38,17 @@ type GrantView struct {
 	Position eventstore.Position `json:"position"`
 
 	counts *stateCounts // its program's grant counts
+	// fen holds the amounts, which the exported fields show only in the
+	// copies handed out (see clone).
+	fen grantFen
+}
+
+// grantFen is a grant's amounts in fen.
+type grantFen struct {
+	requested, award, deduction, amount int64
+	paid, due                           int64
+	assessed, recovered, waived         int64
+	released                            int64 // at termination
 }
 
 // ReviewView is the talent office's review.
@@ -84,6 +95,7 @@ type ClawbackView struct {
 // Grants is the grants with their installments and payments, in the order
 // applied for, and counts of them by state.
 type Grants struct {
+	tally
 	mu     sync.RWMutex
 	grants map[string]*GrantView
 	order  []string
@@ -122,11 +134,12 @@ func (m *Grants) apply(c *Change) {
 			m.programCounts[e.ProgramID] = pc
 		}
 		m.grants[e.GrantID] = &GrantView{ID: e.GrantID, TalentID: e.TalentID, ProgramID: e.ProgramID,
-			State: domain.GrantStateApplied, AmountRequested: e.AmountRequested, AppliedOn: e.AppliedOn,
-			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: c.Event.Position, counts: pc}
+			State: domain.GrantStateAfter("", e, false), AppliedOn: e.AppliedOn,
+			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: c.Event.Position, counts: pc,
+			fen: grantFen{requested: m.fen(e.AmountRequested)}}
 		m.order = append(m.order, e.GrantID)
 		m.byProgram[e.ProgramID] = append(m.byProgram[e.ProgramID], e.GrantID)
-		m.count(pc, domain.GrantStateApplied, 1)
+		m.count(pc, m.grants[e.GrantID].State, 1)
 		return
 	case *domain.BudgetCarriedOver:
 		m.movedTo(e.GrantID, e.FiscalYear, e.Installments)
@@ -140,7 +153,7 @@ func (m *Grants) apply(c *Change) {
 	if gid := grantOf(c.Payload); gid != "" {
 		if g := m.grants[gid]; g != nil {
 			was := g.State
-			g.apply(c.Event, c.Payload)
+			g.apply(&m.tally, c.Event, c.Payload)
 			if g.State != was {
 				m.count(g.counts, was, -1)
 				m.count(g.counts, g.State, 1)
@@ -247,18 +260,14 @@ func grantOf(e domain.Event) string {
 }
 
 // apply folds an event of the grant's own stream.
-func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
+func (g *GrantView) apply(t *tally, ev *eventstore.Event, payload domain.Event) {
 	g.Position = ev.Position
 	by := ev.Metadata.Principal
 	switch e := payload.(type) {
 	case *domain.GrantReviewed:
 		g.Review = &ReviewView{Decision: e.Decision, Note: e.Note, ReviewedBy: by}
-		if e.Decision == "approve" {
-			g.State = domain.GrantStateReviewed
-		}
 	case *domain.PublicNoticeOpened:
 		g.Notice = &NoticeView{OpenedOn: e.OpenedOn, Objections: []ObjectionView{}}
-		g.State = domain.GrantStateInNotice
 	case *domain.ObjectionRaised:
 		if g.Notice != nil {
 			g.Notice.Objections = append(g.Notice.Objections, ObjectionView{ID: e.ObjectionID, Summary: e.Summary})
@@ -275,45 +284,33 @@ func (g *GrantView) apply(ev *eventstore.Event, payload domain.Event) {
 		if g.Notice != nil {
 			g.Notice.ClosedOn = e.ClosedOn
 		}
-		g.State = domain.GrantStateNoticeClosed
 	case *domain.GrantApproved:
-		g.State = domain.GrantStateApproved
-		g.Award, g.Deduction, g.Amount = e.Award, e.Deduction, e.Amount
+		g.fen.award, g.fen.deduction, g.fen.amount = t.fen(e.Award), t.fen(e.Deduction), t.fen(e.Amount)
 		g.FiscalYear, g.ApprovedOn, g.ServiceStart, g.ServiceMonths = e.FiscalYear, e.ApprovedOn, e.ServiceStart, e.ServiceMonths
 		g.Installments = make([]InstallmentView, len(e.Installments))
 		for i, in := range e.Installments {
-			g.Installments[i] = InstallmentView{N: in.N, Amount: in.Amount, DueDate: in.DueDate, State: InstallmentScheduled,
-				FiscalYear: e.YearOfInstallment(in.N)}
+			g.Installments[i] = InstallmentView{N: in.N, DueDate: in.DueDate, State: InstallmentScheduled,
+				FiscalYear: e.YearOfInstallment(in.N), fen: t.fen(in.Amount)}
 		}
-		g.Due = e.Amount
+		g.fen.due = g.fen.amount
 	case *domain.GrantRejected:
-		g.State = domain.GrantStateRejected
 		g.Rejection = e.Reason
 	case *domain.GrantTerminated:
-		g.State = domain.GrantStateTerminated
 		g.Termination = &TerminationView{DepartureDate: e.DepartureDate, MonthsServed: e.MonthsServed,
-			MonthsRequired: e.MonthsRequired, Cancelled: e.Cancelled, Released: e.Released}
+			MonthsRequired: e.MonthsRequired, Cancelled: e.Cancelled}
+		g.fen.released = t.fen(e.Released)
 		g.terminated(e)
 	case *domain.ClawbackAssessed:
-		g.Clawback.Assessed = g.Clawback.Assessed.Add(e.Amount)
+		g.fen.assessed = t.addM(g.fen.assessed, e.Amount)
 		g.Clawback.Formula = e.Formula
-		g.Clawback.settle()
 	case *domain.RecoveryReceived:
-		g.Clawback.Recovered = g.Clawback.Recovered.Add(e.Amount)
-		g.Clawback.settle()
+		g.fen.recovered = t.addM(g.fen.recovered, e.Amount)
 	case *domain.RecoveryWaived:
-		g.Clawback.Waived = g.Clawback.Waived.Add(e.Amount)
-		g.Clawback.settle()
+		g.fen.waived = t.addM(g.fen.waived, e.Amount)
 	default:
-		g.applyPayment(by, payload)
+		g.applyPayment(t, by, payload)
 	}
-}
-
-// settle works out what is still owed. Only the clawback's own events
-// change it: recomputing it on every event of every grant would allocate
-// for nothing on each replay.
-func (c *ClawbackView) settle() {
-	c.Outstanding = c.Assessed.Sub(c.Recovered).Sub(c.Waived)
+	g.State = domain.GrantStateAfter(g.State, payload, g.allPaid())
 }
 
 // BudgetYears lists the fiscal years whose budgets hold the grant's money:
@@ -347,10 +344,18 @@ func (m *Grants) Grant(id string) (GrantView, bool) {
 	return g.clone(), true
 }
 
+// clone returns a copy to hand out, with its amounts.
 func (g *GrantView) clone() GrantView {
 	v := *g
+	v.setAmounts()
 	v.Installments = append([]InstallmentView{}, g.Installments...)
+	for i := range v.Installments {
+		v.Installments[i].Amount = money(v.Installments[i].fen)
+	}
 	v.Payments = append([]PaymentView{}, g.Payments...)
+	for i := range v.Payments {
+		v.Payments[i].Amount = money(v.Payments[i].fen)
+	}
 	if g.Notice != nil {
 		n := *g.Notice
 		n.Objections = append([]ObjectionView{}, g.Notice.Objections...)
@@ -358,6 +363,7 @@ func (g *GrantView) clone() GrantView {
 	}
 	if g.Termination != nil {
 		t := *g.Termination
+		t.Released = money(g.fen.released)
 		v.Termination = &t
 	}
 	if g.Review != nil {
@@ -365,6 +371,17 @@ func (g *GrantView) clone() GrantView {
 		v.Review = &r
 	}
 	return v
+}
+
+// setAmounts sets the grant's own amounts from fen. What is still owed
+// is worked out in decimals, so that it cannot overflow.
+func (g *GrantView) setAmounts() {
+	f := &g.fen
+	g.AmountRequested, g.Award, g.Deduction, g.Amount = money(f.requested), money(f.award), money(f.deduction), money(f.amount)
+	g.Paid, g.Due = money(f.paid), money(f.due)
+	c := &g.Clawback
+	c.Assessed, c.Recovered, c.Waived = money(f.assessed), money(f.recovered), money(f.waived)
+	c.Outstanding = c.Assessed.Sub(c.Recovered).Sub(c.Waived)
 }
 
 // GrantFilter selects grants; empty fields match all.
@@ -418,12 +435,15 @@ func (m *Grants) List(f GrantFilter) ([]GrantView, int) {
 }
 
 // page calls fn with up to n grants from index i of the application
-// order, under the read lock, and returns the index to continue from.
+// order, under the read lock, and returns the index to continue from. The
+// grants have their own amounts but not their installments' and payments'.
 func (m *Grants) page(i, n int, fn func(g *GrantView)) int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for end := min(len(m.order), i+n); i < end; i++ {
-		fn(m.grants[m.order[i]])
+		g := *m.grants[m.order[i]]
+		g.setAmounts()
+		fn(&g)
 	}
 	return i
 }

@@ -11,8 +11,15 @@ import (
 
 // Ledger holds account balances folded from postings. Balance = debits −
 // credits, where a posting debits its destination and credits its source.
+// It keeps them in fen (see tally).
 type Ledger struct {
-	accounts map[string]*AccountBalance
+	tally
+	accounts map[string]*account
+}
+
+type account struct {
+	debits, credits, balance int64
+	nonNegative              bool
 }
 
 // AccountBalance is one account's totals.
@@ -43,39 +50,42 @@ type TrialBalance struct {
 }
 
 // NewLedger returns an empty ledger.
-func NewLedger() *Ledger { return &Ledger{accounts: map[string]*AccountBalance{}} }
+func NewLedger() *Ledger { return &Ledger{accounts: map[string]*account{}} }
 
-// Post applies postings.
+// Post applies postings. An amount or balance out of range is remembered
+// (Err) and the ledger stays as it was before the posting.
 func (l *Ledger) Post(ps []domain.Posting) {
 	for _, p := range ps {
-		l.account(p.Destination).debit(p.Amount)
-		l.account(p.Source).credit(p.Amount)
+		f := l.fen(p.Amount)
+		dst, src := l.account(p.Destination), l.account(p.Source)
+		d, c := *dst, *src
+		d.debits, d.balance = l.add(d.debits, f), l.add(d.balance, f)
+		c.credits, c.balance = l.add(c.credits, f), l.sub(c.balance, f)
+		if l.err != nil {
+			return
+		}
+		if dst == src {
+			c.debits, c.balance = d.debits, l.add(c.balance, f)
+		} else {
+			*dst = d
+		}
+		*src = c
 	}
 }
 
-func (l *Ledger) account(name string) *AccountBalance {
+func (l *Ledger) account(name string) *account {
 	a := l.accounts[name]
 	if a == nil {
-		a = &AccountBalance{Account: name, NonNegative: domain.NonNegativeAccount(name)}
+		a = &account{nonNegative: domain.NonNegativeAccount(name)}
 		l.accounts[name] = a
 	}
 	return a
 }
 
-func (a *AccountBalance) debit(m domain.Money) {
-	a.Debits = a.Debits.Add(m)
-	a.Balance = a.Balance.Add(m)
-}
-
-func (a *AccountBalance) credit(m domain.Money) {
-	a.Credits = a.Credits.Add(m)
-	a.Balance = a.Balance.Sub(m)
-}
-
 // Balance returns an account's balance.
-func (l *Ledger) Balance(account string) domain.Money {
-	if a := l.accounts[account]; a != nil {
-		return a.Balance
+func (l *Ledger) Balance(name string) domain.Money {
+	if a := l.accounts[name]; a != nil {
+		return money(a.balance)
 	}
 	return domain.Zero
 }
@@ -83,13 +93,21 @@ func (l *Ledger) Balance(account string) domain.Money {
 // TrialBalance returns all accounts, sorted by name, with their total.
 func (l *Ledger) TrialBalance() TrialBalance {
 	tb := TrialBalance{Accounts: make([]AccountBalance, 0, len(l.accounts)), Violations: []string{}}
-	for _, a := range l.accounts {
-		tb.Accounts = append(tb.Accounts, *a)
-		tb.Total = tb.Total.Add(a.Balance)
-		tb.Debits = tb.Debits.Add(a.Debits)
-		tb.Credits = tb.Credits.Add(a.Credits)
-		if a.NonNegative && a.Balance.Sign() < 0 {
-			tb.Violations = append(tb.Violations, a.Account)
+	var total, debits, credits int64
+	var t tally
+	for name, a := range l.accounts {
+		tb.Accounts = append(tb.Accounts, AccountBalance{Account: name, Debits: money(a.debits), Credits: money(a.credits),
+			Balance: money(a.balance), NonNegative: a.nonNegative})
+		total, debits, credits = t.add(total, a.balance), t.add(debits, a.debits), t.add(credits, a.credits)
+		if a.nonNegative && a.balance < 0 {
+			tb.Violations = append(tb.Violations, name)
+		}
+	}
+	tb.Total, tb.Debits, tb.Credits = money(total), money(debits), money(credits)
+	if t.err != nil { // totals beyond an int64: sum them as decimals
+		tb.Total, tb.Debits, tb.Credits = domain.Zero, domain.Zero, domain.Zero
+		for _, a := range tb.Accounts {
+			tb.Total, tb.Debits, tb.Credits = tb.Total.Add(a.Balance), tb.Debits.Add(a.Debits), tb.Credits.Add(a.Credits)
 		}
 	}
 	sort.Slice(tb.Accounts, func(i, j int) bool { return tb.Accounts[i].Account < tb.Accounts[j].Account })
@@ -119,6 +137,13 @@ func (m *Balances) Apply(b Batch) {
 		m.ledger.Post(domain.Postings(b.Changes[i].Payload))
 	}
 	m.pos = b.Last
+}
+
+// Err implements Failing.
+func (m *Balances) Err() error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.ledger.Err()
 }
 
 // TrialBalance returns the current trial balance, with the position of

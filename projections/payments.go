@@ -25,6 +25,8 @@ type InstallmentView struct {
 	// FiscalYear is the year the installment is charged to: the year it
 	// falls due, or, once paid, the year of its release.
 	FiscalYear int `json:"fiscal_year"`
+
+	fen int64 // Amount, as the model keeps it
 }
 
 // PaymentView is one payment.
@@ -42,50 +44,46 @@ type PaymentView struct {
 	// FiscalYear is the year a released payment was charged to.
 	FiscalYear int    `json:"fiscal_year,omitempty"`
 	Reason     string `json:"reason,omitempty"`
+
+	fen int64 // Amount, as the model keeps it
 }
 
 // applyPayment folds a payment event of the grant's stream, by the
-// principal who recorded it.
-func (g *GrantView) applyPayment(by string, payload domain.Event) {
+// principal who recorded it. The grant's state follows in apply.
+func (g *GrantView) applyPayment(t *tally, by string, payload domain.Event) {
 	switch e := payload.(type) {
 	case *domain.PaymentPrepared:
 		g.Payments = append(g.Payments, PaymentView{ID: e.PaymentID, GrantID: e.GrantID, Installment: e.Installment,
-			Amount: e.Amount, State: domain.PaymentStatePrepared, PreparedBy: by})
+			State: domain.PaymentStateAfter("", e), PreparedBy: by, fen: t.fen(e.Amount)})
 		g.installment(e.Installment, InstallmentPrepared, e.PaymentID)
 	case *domain.PaymentApproved:
 		if pv := g.payment(e.PaymentID); pv != nil {
-			pv.State, pv.ApprovedBy = domain.PaymentStateApproved, by
+			pv.State, pv.ApprovedBy = domain.PaymentStateAfter(pv.State, e), by
 			g.installment(pv.Installment, InstallmentApproved, pv.ID)
 		}
 	case *domain.PaymentReleased:
 		if pv := g.payment(e.PaymentID); pv != nil {
-			pv.State, pv.ReleasedBy, pv.BankReference, pv.ReleasedOn = domain.PaymentStateReleased, by, e.BankReference, e.ReleasedOn
+			pv.State, pv.ReleasedBy, pv.BankReference, pv.ReleasedOn = domain.PaymentStateAfter(pv.State, e), by, e.BankReference, e.ReleasedOn
 			pv.FiscalYear = e.FiscalYear
 		}
 		g.installment(e.Installment, InstallmentPaid, e.PaymentID)
 		if n := e.Installment; n >= 1 && n <= len(g.Installments) {
 			g.Installments[n-1].FiscalYear = e.FiscalYear
 		}
-		g.Paid = g.Paid.Add(e.Amount)
-		g.Due = g.Due.Sub(e.Amount)
-		if g.allPaid() {
-			g.State = domain.GrantStateCompleted
-		}
+		f := t.fen(e.Amount)
+		g.fen.paid, g.fen.due = t.add(g.fen.paid, f), t.sub(g.fen.due, f)
 	case *domain.PaymentFailed:
 		if pv := g.payment(e.PaymentID); pv != nil {
-			pv.State, pv.Reason = domain.PaymentStateFailed, e.Reason
+			pv.State, pv.Reason = domain.PaymentStateAfter(pv.State, e), e.Reason
 			g.installment(pv.Installment, InstallmentScheduled, "")
 		}
 	case *domain.PaymentReversed:
 		if pv := g.payment(e.PaymentID); pv != nil {
-			pv.State, pv.Reason = domain.PaymentStateReversed, e.Reason
+			pv.State, pv.Reason = domain.PaymentStateAfter(pv.State, e), e.Reason
 		}
 		g.installment(e.Installment, InstallmentScheduled, "")
-		g.Paid = g.Paid.Sub(e.Amount)
-		g.Due = g.Due.Add(e.Amount)
-		if g.State == domain.GrantStateCompleted {
-			g.State = domain.GrantStateApproved
-		}
+		f := t.fen(e.Amount)
+		g.fen.paid, g.fen.due = t.sub(g.fen.paid, f), t.add(g.fen.due, f)
 	}
 }
 
@@ -96,12 +94,12 @@ func (g *GrantView) terminated(e *domain.GrantTerminated) {
 		g.installment(n, InstallmentCancelled, "")
 	}
 	for i := range g.Payments {
-		if g.Payments[i].State == domain.PaymentStatePrepared {
-			g.Payments[i].State = domain.PaymentStateFailed
-			g.Payments[i].Reason = "grant terminated"
+		pv := &g.Payments[i]
+		if was := pv.State; was != domain.PaymentStateAfter(was, e) {
+			pv.State, pv.Reason = domain.PaymentStateAfter(was, e), "grant terminated"
 		}
 	}
-	g.Due = domain.Zero
+	g.fen.due = 0
 }
 
 func (g *GrantView) payment(id string) *PaymentView {

@@ -28,6 +28,9 @@ type PrincipalView struct {
 	Position string `json:"position"`
 
 	tokenSHA256 string
+	// access is the principal's roles, token and revocation, as the
+	// domain folds them.
+	access domain.PrincipalAccess
 }
 
 // AccessRequestView is a pending request for a change of access, waiting
@@ -78,67 +81,58 @@ func (m *Principals) Apply(b Batch) {
 
 func (pm *Principals) apply(ev *eventstore.Event, payload domain.Event) {
 	at := ev.Metadata.RecordedAt
-	var v *PrincipalView
+	var id string
 	switch e := payload.(type) {
 	case *domain.PrincipalCreated:
-		if pm.byID[e.PrincipalID] != nil {
-			return
+		if pm.byID[e.PrincipalID] == nil {
+			pm.byID[e.PrincipalID] = &PrincipalView{ID: e.PrincipalID, CreatedAt: at, CreatedBy: ev.Metadata.Principal}
+			pm.order = append(pm.order, e.PrincipalID)
 		}
-		v = &PrincipalView{ID: e.PrincipalID, Roles: slices.Clone(e.Roles), Active: true, CreatedAt: at,
-			CreatedBy: ev.Metadata.Principal}
-		pm.byID[e.PrincipalID] = v
-		pm.order = append(pm.order, e.PrincipalID)
-		if e.TokenSHA256 != "" { // an older log: the token came with the creation
-			pm.setToken(v, e.TokenSHA256, at)
-		}
+		id = e.PrincipalID
 	case *domain.RoleGranted:
-		if v = pm.byID[e.PrincipalID]; v != nil && !slices.Contains(v.Roles, e.Role) {
-			// A new slice: a view handed out earlier keeps its roles.
-			v.Roles = append(slices.Clone(v.Roles), e.Role)
-		}
+		id = e.PrincipalID
 	case *domain.RoleRevoked:
-		if v = pm.byID[e.PrincipalID]; v != nil {
-			v.Roles = slices.DeleteFunc(slices.Clone(v.Roles), func(r string) bool { return r == e.Role })
-		}
+		id = e.PrincipalID
 	case *domain.TokenRotated:
-		if v = pm.byID[e.PrincipalID]; v != nil {
-			pm.setToken(v, e.TokenSHA256, at)
-		}
+		id = e.PrincipalID
 	case *domain.EnrollmentRedeemed:
-		if v = pm.byID[e.PrincipalID]; v != nil {
-			pm.setToken(v, e.TokenSHA256, at)
-		}
+		id = e.PrincipalID
 	case *domain.PrincipalRevoked:
-		if v = pm.byID[e.PrincipalID]; v != nil {
-			pm.setToken(v, "", time.Time{})
-			v.Active = false
-			t := at
-			v.RevokedAt = &t
-			v.RevokedBy = ev.Metadata.Principal
-		}
+		id = e.PrincipalID
 	case *domain.PrincipalRestored:
-		if v = pm.byID[e.PrincipalID]; v != nil {
-			v.Active, v.RevokedAt, v.RevokedBy = true, nil, ""
-		}
+		id = e.PrincipalID
 	case *domain.AccessRequested:
 		pm.pending = append(pm.pending, &AccessRequestView{RequestID: e.RequestID, PrincipalID: e.PrincipalID, Change: e.Change,
 			Roles: slices.Clone(e.Roles), Role: e.Role, RevokeNow: e.RevokeNow, RequestedBy: e.RequestedBy, RequestedAt: at,
 			Reason: ev.Metadata.Reason, DocumentRef: ev.Metadata.DocumentRef, Position: ev.Position.String()})
-		if v = pm.byID[e.PrincipalID]; v != nil && e.RevokeNow {
-			pm.setToken(v, "", time.Time{})
-		}
+		id = e.PrincipalID
 	case *domain.AccessApproved:
 		pm.decided(e.RequestID)
-		v = pm.byID[e.PrincipalID]
+		id = e.PrincipalID
 	case *domain.AccessRejected:
 		pm.decided(e.RequestID)
-		v = pm.byID[e.PrincipalID]
+		id = e.PrincipalID
 	default:
 		return
 	}
-	if v != nil {
-		v.Position = ev.Position.String()
+	v := pm.byID[id]
+	if v == nil {
+		return
 	}
+	wasRevoked := v.access.Revoked
+	v.access.Apply(payload)
+	v.Roles, v.Active = v.access.Roles, !v.access.Revoked
+	switch {
+	case v.access.Revoked && !wasRevoked:
+		t := at
+		v.RevokedAt, v.RevokedBy = &t, ev.Metadata.Principal
+	case !v.access.Revoked && wasRevoked:
+		v.RevokedAt, v.RevokedBy = nil, ""
+	}
+	if v.access.TokenSHA256 != v.tokenSHA256 {
+		pm.setToken(v, v.access.TokenSHA256, at)
+	}
+	v.Position = ev.Position.String()
 }
 
 // setToken makes hash the principal's token (none when empty), issued at.

@@ -200,8 +200,18 @@ func (p *Projector) GrantsRegisterReport() Report {
 }
 
 // JournalReport is the journal of the export (JournalHeader) over rng as a
-// report.
-func JournalReport(store eventstore.Store, rng JournalRange) Report {
+// report, read from the log the read side is fed from.
+func (p *Projector) JournalReport(rng JournalRange) Report {
+	return CSVReport("journal", "记账凭证日记账", "Journal", JournalHeader, columnKinds, columnNames,
+		func(ctx context.Context, w io.Writer) error {
+			_, err := p.WriteJournal(ctx, w, rng, nil)
+			return err
+		})
+}
+
+// JournalReportOf is JournalReport over a store of its own (benchmarks
+// and tools without a Projector).
+func JournalReportOf(store eventstore.Store, rng JournalRange) Report {
 	return CSVReport("journal", "记账凭证日记账", "Journal", JournalHeader, columnKinds, columnNames,
 		func(ctx context.Context, w io.Writer) error {
 			_, err := WriteJournalCSV(ctx, w, store, rng, nil)

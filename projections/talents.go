@@ -24,15 +24,30 @@ type TalentView struct {
 	Waived           domain.Money `json:"waived"`
 }
 
+// talent is a TalentView as the model keeps it: totals in fen.
+type talent struct {
+	v                                             TalentView // its amounts unset
+	awarded, paid, clawbackDue, recovered, waived int64
+}
+
+func (t *talent) read() TalentView {
+	v := t.v
+	v.Grants = append([]string{}, t.v.Grants...)
+	v.TotalAwarded, v.TotalPaid, v.ClawbackDue = money(t.awarded), money(t.paid), money(t.clawbackDue)
+	v.Recovered, v.Waived = money(t.recovered), money(t.waived)
+	return v
+}
+
 // Talents is the registered talents with their grants and totals.
 type Talents struct {
+	tally
 	mu      sync.RWMutex
-	talents map[string]*TalentView
+	talents map[string]*talent
 	order   []string
 }
 
 // NewTalents returns an empty talents model.
-func NewTalents() *Talents { return &Talents{talents: map[string]*TalentView{}} }
+func NewTalents() *Talents { return &Talents{talents: map[string]*talent{}} }
 
 // Name implements Model.
 func (m *Talents) Name() string { return "talents" }
@@ -47,44 +62,47 @@ func (m *Talents) Apply(b Batch) {
 }
 
 func (m *Talents) apply(payload domain.Event) {
+	tl := &m.tally
 	switch e := payload.(type) {
 	case *domain.TalentRegistered:
-		m.talents[e.TalentID] = &TalentView{ID: e.TalentID, Name: e.Name, PermitCategory: e.PermitCategory, Tier: e.Tier,
-			Employer: e.Employer, OverseasEngineer: e.OverseasEngineer, RegisteredOn: e.RegisteredOn, Grants: []string{}}
+		m.talents[e.TalentID] = &talent{v: TalentView{ID: e.TalentID, Name: e.Name, PermitCategory: e.PermitCategory, Tier: e.Tier,
+			Employer: e.Employer, OverseasEngineer: e.OverseasEngineer, RegisteredOn: e.RegisteredOn, Grants: []string{}}}
 		m.order = append(m.order, e.TalentID)
 	case *domain.TalentDeparted:
 		if t := m.talents[e.TalentID]; t != nil {
-			t.DepartureDate = e.DepartureDate
+			t.v.DepartureDate = e.DepartureDate
 		}
 	case *domain.GrantApplied:
 		if t := m.talents[e.TalentID]; t != nil {
-			t.Grants = append(t.Grants, e.GrantID)
+			t.v.Grants = append(t.v.Grants, e.GrantID)
 		}
 	case *domain.GrantApproved:
 		if t := m.talents[e.TalentID]; t != nil {
-			t.TotalAwarded = t.TotalAwarded.Add(e.Amount)
+			t.awarded = tl.addM(t.awarded, e.Amount)
 		}
 	case *domain.PaymentReleased:
 		if t := m.talents[e.TalentID]; t != nil {
-			t.TotalPaid = t.TotalPaid.Add(e.Amount)
+			t.paid = tl.addM(t.paid, e.Amount)
 		}
 	case *domain.PaymentReversed:
 		if t := m.talents[e.TalentID]; t != nil {
-			t.TotalPaid = t.TotalPaid.Sub(e.Amount)
+			t.paid = tl.subM(t.paid, e.Amount)
 		}
 	case *domain.ClawbackAssessed:
 		if t := m.talents[e.TalentID]; t != nil {
-			t.ClawbackDue = t.ClawbackDue.Add(e.Amount)
+			t.clawbackDue = tl.addM(t.clawbackDue, e.Amount)
 		}
 	case *domain.RecoveryReceived:
 		if t := m.talents[e.TalentID]; t != nil {
-			t.ClawbackDue = t.ClawbackDue.Sub(e.Amount)
-			t.Recovered = t.Recovered.Add(e.Amount)
+			f := tl.fen(e.Amount)
+			t.clawbackDue = tl.sub(t.clawbackDue, f)
+			t.recovered = tl.add(t.recovered, f)
 		}
 	case *domain.RecoveryWaived:
 		if t := m.talents[e.TalentID]; t != nil {
-			t.ClawbackDue = t.ClawbackDue.Sub(e.Amount)
-			t.Waived = t.Waived.Add(e.Amount)
+			f := tl.fen(e.Amount)
+			t.clawbackDue = tl.sub(t.clawbackDue, f)
+			t.waived = tl.add(t.waived, f)
 		}
 	}
 }
@@ -97,9 +115,7 @@ func (m *Talents) Talent(id string) (TalentView, bool) {
 	if t == nil {
 		return TalentView{}, false
 	}
-	v := *t
-	v.Grants = append([]string{}, t.Grants...)
-	return v, true
+	return t.read(), true
 }
 
 // Grants lists a talent's grants.
@@ -110,7 +126,7 @@ func (m *Talents) Grants(id string) []string {
 	if t == nil {
 		return nil
 	}
-	return append([]string(nil), t.Grants...)
+	return append([]string(nil), t.v.Grants...)
 }
 
 // Names returns the names of the talents with ids, "" for one unknown.
@@ -120,7 +136,7 @@ func (m *Talents) Names(ids []string) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
 		if t := m.talents[id]; t != nil {
-			out[i] = t.Name
+			out[i] = t.v.Name
 		}
 	}
 	return out

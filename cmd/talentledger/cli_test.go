@@ -105,7 +105,7 @@ func TestVersion(t *testing.T) {
 	if code != exitOK || stderr != "" {
 		t.Fatalf("version: exit %d, stderr %q", code, stderr)
 	}
-	for _, want := range []string{"talentledger ", runtime.Version(), "store format 2"} {
+	for _, want := range []string{"talentledger ", runtime.Version(), "store format 3"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("version printed %q, want %q in it", stdout, want)
 		}

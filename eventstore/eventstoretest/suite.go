@@ -10,7 +10,8 @@
 // The cases cover appending and reading back every field of the envelope,
 // reading from a version, optimistic concurrency (each expected version,
 // stale versions, one winner among concurrent appenders), idempotent retries
-// by event ID, the order of the global log, LastPosition, subscriptions
+// by event ID, appends to several streams at once (all or nothing, for
+// stores that implement eventstore.MultiAppender), the order of the global log, LastPosition, subscriptions
 // (from the start, from a checkpoint, catch-up then live, slow readers,
 // filters, cancelling and closing), contexts that are done, bad input and
 // closing the store.
@@ -94,6 +95,14 @@ var cases = []struct {
 	{"IdempotentAny", testIdempotentAny},
 	{"IdempotentStreamExists", testIdempotentStreamExists},
 	{"PartialOverlap", testPartialOverlap},
+
+	// Appending to several streams at once (stores that offer it).
+	{"MultiAppendAndRead", testMultiAppendAndRead},
+	{"MultiConflictWritesNothing", testMultiConflictWritesNothing},
+	{"MultiRetry", testMultiRetry},
+	{"MultiConcurrentOneWinner", testMultiConcurrentOneWinner},
+	{"MultiBadInput", testMultiBadInput},
+	{"MultiSubscribe", testMultiSubscribe},
 
 	// The global log.
 	{"GlobalOrder", testGlobalOrder},

@@ -141,9 +141,15 @@ func reportFsyncs(b *testing.B, db *cpebble.DB, events int, before uint64) {
 
 // BenchmarkAppend measures durable single-event appends, each writer on a
 // stream of its own with exact expected versions, as command handlers
-// append.
-func BenchmarkAppend(b *testing.B) {
-	for _, writers := range []int{1, 16, 64} {
+// append. The data is checked as JSON, as bytes from outside are.
+func BenchmarkAppend(b *testing.B) { benchAppend(b, false, 1, 16, 64) }
+
+// BenchmarkAppendEncoded is BenchmarkAppend with data a JSON encoder made
+// (EventData.ValidJSON), as the domain's events are: not scanned again.
+func BenchmarkAppendEncoded(b *testing.B) { benchAppend(b, true, 64) }
+
+func benchAppend(b *testing.B, encoded bool, writerCounts ...int) {
+	for _, writers := range writerCounts {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			s := MustOpen(b, "")
 			ctx := context.Background()
@@ -155,7 +161,9 @@ func BenchmarkAppend(b *testing.B) {
 			start, cpu := time.Now(), cpuTime()
 			syncs := pebble.Syncs(s)
 			runWriters(b, writers, b.N, func(w, _ int) error {
-				res, err := s.Append(ctx, "bench-"+strconv.Itoa(w), versions[w], benchEvent())
+				e := benchEvent()
+				e.ValidJSON = encoded
+				res, err := s.Append(ctx, "bench-"+strconv.Itoa(w), versions[w], e)
 				versions[w] = res.Version
 				return err
 			})
@@ -207,9 +215,15 @@ func (quietLogger) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
 
 // BenchmarkAppendBatch measures appends of 100 events per call. b.N counts
 // events.
-func BenchmarkAppendBatch(b *testing.B) {
+func BenchmarkAppendBatch(b *testing.B) { benchAppendBatch(b, false, 1, 4, 16) }
+
+// BenchmarkAppendBatchEncoded is BenchmarkAppendBatch with data a JSON
+// encoder made (EventData.ValidJSON).
+func BenchmarkAppendBatchEncoded(b *testing.B) { benchAppendBatch(b, true, 16) }
+
+func benchAppendBatch(b *testing.B, encoded bool, writerCounts ...int) {
 	const per = 100
-	for _, writers := range []int{1, 4, 16} {
+	for _, writers := range writerCounts {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			s := MustOpen(b, "")
 			ctx := context.Background()
@@ -228,6 +242,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 				for i := range evs {
 					evs[i].ID = eventstore.NewEventID()
 					evs[i].Data = benchPayload()
+					evs[i].ValidJSON = encoded
 				}
 				res, err := s.Append(ctx, "batch-"+strconv.Itoa(w), versions[w], evs...)
 				versions[w] = res.Version

@@ -22,37 +22,40 @@ func (s *Store) CheckIndexEntry(e *eventstore.Event) error {
 	if s.dbClosed {
 		return eventstore.ErrClosed
 	}
-	var skey, ikey [2 + eventstore.MaxStreamNameLen + 16]byte
-	for _, k := range []struct {
-		name string
-		key  []byte
-	}{
-		{"stream index entry", streamKey(skey[:0], e.Stream, e.Version)},
-		{"event-ID index entry", idKey(ikey[:0], e.Stream, e.ID)},
-	} {
-		val, closer, err := s.db.Get(k.key)
-		if errors.Is(err, pebble.ErrNotFound) {
-			return fmt.Errorf("%w: the %s of the event is missing", ErrCorrupt, k.name)
-		}
-		if err != nil {
-			return storeErr(err)
-		}
-		pos, n := binary.Uvarint(val)
-		closer.Close()
-		if n <= 0 || n != len(val) {
-			return fmt.Errorf("%w: the %s of the event is unreadable", ErrCorrupt, k.name)
-		}
-		if pos != e.Position.Commit {
-			return fmt.Errorf("%w: the %s of the event points at position %d", ErrCorrupt, k.name, pos)
-		}
+	_, pos, ok, err := s.runAt(e.Stream, e.Version)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("%w: the stream index entry of the event is missing", ErrCorrupt)
+	case pos != e.Position.Commit:
+		return fmt.Errorf("%w: the stream index entry of the event points at position %d", ErrCorrupt, pos)
+	}
+	var ikey [2 + eventstore.MaxStreamNameLen + 16]byte
+	val, closer, err := s.db.Get(idKey(ikey[:0], e.Stream, e.ID))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return fmt.Errorf("%w: the event-ID index entry of the event is missing", ErrCorrupt)
+	}
+	if err != nil {
+		return storeErr(err)
+	}
+	pos, n := binary.Uvarint(val)
+	closer.Close()
+	if n <= 0 || n != len(val) {
+		return fmt.Errorf("%w: the event-ID index entry of the event is unreadable", ErrCorrupt)
+	}
+	if pos != e.Position.Commit {
+		return fmt.Errorf("%w: the event-ID index entry of the event points at position %d", ErrCorrupt, pos)
 	}
 	return nil
 }
 
-// CheckIndexTotals scans both indexes and checks that each holds exactly
-// last entries, none pointing past position last. With CheckIndexEntry on
-// each of the log's last events, it proves the indexes and the log agree
-// one to one: no index entry for an event that was removed from the log.
+// CheckIndexTotals scans both indexes and checks that each covers exactly
+// last events, none past position last: the event-ID index with an entry
+// an event, the stream index with runs whose lengths add up. With
+// CheckIndexEntry on each of the log's last events, it proves the indexes
+// and the log agree one to one: no index entry for an event that was
+// removed from the log.
 func (s *Store) CheckIndexTotals(ctx context.Context, last uint64) error {
 	s.rmu.RLock()
 	defer s.rmu.RUnlock()
@@ -67,24 +70,30 @@ func (s *Store) CheckIndexTotals(ctx context.Context, last uint64) error {
 		if err != nil {
 			return storeErr(err)
 		}
-		var n uint64
+		var n, entries uint64
 		for valid := it.First(); valid; valid = it.Next() {
-			if n%4096 == 0 && ctx.Err() != nil {
+			if entries%4096 == 0 && ctx.Err() != nil {
 				it.Close()
 				return ctx.Err()
 			}
-			n++
+			entries++
 			val, err := it.ValueAndErr()
 			if err != nil {
 				it.Close()
 				return storeErr(err)
 			}
-			pos, k := binary.Uvarint(val)
-			if k <= 0 || k != len(val) || pos == 0 || pos > last {
+			pos, count, ok := decodeRun(val)
+			if t.prefix == prefixID {
+				var k int
+				pos, k = binary.Uvarint(val)
+				count, ok = 1, k > 0 && k == len(val)
+			}
+			if !ok || pos == 0 || pos+count-1 > last {
 				key := it.Key()
 				it.Close()
-				return fmt.Errorf("%w: %s entry %q points at position %d, outside the log of %d events", ErrCorrupt, t.name, key[1:], pos, last)
+				return fmt.Errorf("%w: %s entry %q points at position %d, outside the log of %d events", ErrCorrupt, t.name, key[1:], pos+count-1, last)
 			}
+			n += count
 		}
 		err = it.Error()
 		it.Close()
@@ -92,7 +101,7 @@ func (s *Store) CheckIndexTotals(ctx context.Context, last uint64) error {
 			return storeErr(err)
 		}
 		if n != last {
-			return fmt.Errorf("%w: the %s holds %d entries for a log of %d events", ErrCorrupt, t.name, n, last)
+			return fmt.Errorf("%w: the %s covers %d events for a log of %d events", ErrCorrupt, t.name, n, last)
 		}
 	}
 	return nil
@@ -153,7 +162,8 @@ func (s *Store) Checkpoint(dir string) error {
 	return nil
 }
 
-// An index digest is an order-independent sum of index entries: the
+// An index digest is an order-independent sum of index entries, a
+// stream-index run counting as one entry for each of its events: the
 // count, then the SHA-256 of each entry's key and value summed lane by lane
 // (four 64-bit lanes, wrapping). A whole walk of the log adds what each
 // event's two entries should be (AddIndexDigest) and compares the sum with
@@ -197,6 +207,10 @@ func (s *Store) IndexDigest(ctx context.Context, last uint64) ([5]uint64, error)
 				it.Close()
 				return d, storeErr(err)
 			}
+			if prefix == prefixStream {
+				addRunDigest(&d, it.Key(), val, last)
+				continue
+			}
 			if pos, k := binary.Uvarint(val); k > 0 && pos > last {
 				continue
 			}
@@ -209,6 +223,29 @@ func (s *Store) IndexDigest(ctx context.Context, last uint64) ([5]uint64, error)
 		}
 	}
 	return d, nil
+}
+
+// addRunDigest adds to d, for each event of a stream-index run up to
+// position last, the digest of a one-event entry pointing at it, which
+// is what AddIndexDigest adds for the event. An unreadable entry is added
+// as it is, so that the sums differ.
+func addRunDigest(d *[5]uint64, key, val []byte, last uint64) {
+	pos, count, ok := decodeRun(val)
+	if !ok || len(key) < 9 {
+		addDigest(d, key, val)
+		return
+	}
+	var kb [2 + eventstore.MaxStreamNameLen + 8]byte
+	var vb [binary.MaxVarintLen64]byte
+	k := append(kb[:0], key...)
+	first := decodeUint64(key[len(key)-8:])
+	for i := range count {
+		if pos+i > last {
+			return
+		}
+		binary.BigEndian.PutUint64(k[len(k)-8:], first+i)
+		addDigest(d, k, binary.AppendUvarint(vb[:0], pos+i))
+	}
 }
 
 func addDigest(d *[5]uint64, key, val []byte) {

@@ -17,7 +17,12 @@ const (
 	// prefixLog + be64(position) → event record. The global log is the
 	// primary copy of every event, so reading "all" is one sequential scan.
 	prefixLog = 'l'
-	// prefixStream + stream + 0x00 + be64(version) → uvarint(position).
+	// prefixStream + stream + 0x00 + be64(version) → uvarint(position)
+	// [+ uvarint(count)]: one entry for each run of events that one batch
+	// wrote to the stream at consecutive positions, versions version …
+	// version+count-1 at positions position … position+count-1. A count
+	// of 1 is left out, so a run of one event is what format 2 wrote for
+	// every event.
 	prefixStream = 's'
 	// prefixID + stream + 0x00 + id → uvarint(position), the per-stream
 	// event-ID index used to recognise retries. The version is in the
@@ -35,7 +40,12 @@ const (
 // domain.ChainHash). A version 1 directory would fail verification, so it
 // is refused at open with a message saying so. No version 1 data exists in
 // the field, so there is no migration.
-const formatVersion = 2
+//
+// Version 3 writes one stream-index entry per run of consecutive events an
+// append wrote, not one per event. A version 2 directory is a version 3
+// directory whose runs all hold one event, so it is opened as it is and
+// its marker raised to 3, which releases that read only version 2 refuse.
+const formatVersion = 3
 
 // FormatVersion is the on-disk layout of the data directories this
 // package writes and reads.
@@ -61,6 +71,32 @@ func streamPrefix(dst []byte, stream string) []byte {
 func streamKey(dst []byte, stream string, v eventstore.Version) []byte {
 	dst = streamPrefix(dst, stream)
 	return binary.BigEndian.AppendUint64(dst, uint64(v))
+}
+
+// appendRun encodes a stream-index entry's value.
+func appendRun(dst []byte, pos, count uint64) []byte {
+	dst = binary.AppendUvarint(dst, pos)
+	if count != 1 {
+		dst = binary.AppendUvarint(dst, count)
+	}
+	return dst
+}
+
+// decodeRun decodes a stream-index entry's value: the position of the
+// run's first event and how many events it holds.
+func decodeRun(val []byte) (pos, count uint64, ok bool) {
+	pos, n := binary.Uvarint(val)
+	if n <= 0 || pos == 0 {
+		return 0, 0, false
+	}
+	if n == len(val) {
+		return pos, 1, true
+	}
+	count, m := binary.Uvarint(val[n:])
+	if m <= 0 || n+m != len(val) || count < 2 {
+		return 0, 0, false
+	}
+	return pos, count, true
 }
 
 func idKey(dst []byte, stream string, id eventstore.EventID) []byte {

@@ -2,7 +2,6 @@ package pebble
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -95,12 +94,10 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 		return dst, eventstore.ErrClosed
 	}
 	durable := s.durable.Load()
-	hi := streamPrefix(nil, stream)
-	hi[len(hi)-1]++
-	it, err := s.db.NewIter(&pebble.IterOptions{
-		LowerBound: streamKey(nil, stream, from),
-		UpperBound: hi,
-	})
+	slo := streamPrefix(nil, stream)
+	shi := append([]byte(nil), slo...)
+	shi[len(shi)-1]++
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: slo, UpperBound: shi})
 	if err != nil {
 		return dst, storeErr(err)
 	}
@@ -110,23 +107,36 @@ func (s *Store) readStream(stream string, from eventstore.Version, limit int, in
 	}
 	refs := make([]ref, 0, min(limit, 64))
 	want := from
-	for valid := it.First(); valid && len(refs) < limit; valid = it.Next() {
-		k, val := it.Key(), it.Value()
-		pos, n := binary.Uvarint(val)
-		if len(k) < 8 || n <= 0 || n != len(val) {
+	// The run holding from is the last one starting at or before it.
+	valid := it.SeekLT(streamKey(nil, stream, from+1))
+	if !valid && it.Error() == nil {
+		valid = it.First()
+	}
+scan:
+	for ; valid && len(refs) < limit; valid = it.Next() {
+		k := it.Key()
+		pos, n, ok := decodeRun(it.Value())
+		if len(k) != len(slo)+8 || !ok {
 			it.Close()
 			return dst, ErrCorrupt
 		}
-		v := eventstore.Version(decodeUint64(k[len(k)-8:]))
-		if pos > durable {
-			break
+		first := eventstore.Version(decodeUint64(k[len(k)-8:]))
+		if first+eventstore.Version(n) <= want {
+			// A run before from: from is past the stream's end.
+			continue
 		}
-		if v != want {
+		if first > want {
 			it.Close()
-			return dst, fmt.Errorf("%w: stream %q has version %d where %d was expected", ErrCorrupt, stream, v, want)
+			return dst, fmt.Errorf("%w: stream %q has version %d where %d was expected", ErrCorrupt, stream, first, want)
 		}
-		refs = append(refs, ref{v, pos})
-		want++
+		for v := want; v < first+eventstore.Version(n) && len(refs) < limit; v++ {
+			p := pos + uint64(v-first)
+			if p > durable {
+				break scan
+			}
+			refs = append(refs, ref{v, p})
+			want++
+		}
 	}
 	err = it.Error()
 	it.Close()
@@ -183,8 +193,8 @@ func (s *Store) streamExists(stream string) (bool, error) {
 		return false, storeErr(err)
 	}
 	defer closer.Close()
-	pos, n := binary.Uvarint(val)
-	if n <= 0 || n != len(val) {
+	pos, _, ok := decodeRun(val)
+	if !ok {
 		return false, ErrCorrupt
 	}
 	return pos <= s.durable.Load(), nil

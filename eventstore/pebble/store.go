@@ -11,7 +11,9 @@
 // while it is, the writer decides the appends that arrive into the next
 // batch, and a second goroutine waits for the sync, then feeds live
 // subscriptions and answers the appends. Append therefore returns only after
-// its events are on disk.
+// its events are on disk. AppendMulti's parts are decided together, all or
+// none, into one batch, so they share its sync and a crash keeps all or
+// none of them.
 //
 // After a sync, the writer waits briefly for the callers it answered to come
 // back before starting the next one, so that closed-loop writers share one
@@ -288,6 +290,13 @@ func (s *Store) init() (uint64, error) {
 	}
 	got := append([]byte(nil), v...)
 	closer.Close()
+	if len(got) == 1 && got[0] == 2 {
+		// Format 2's index is format 3's with runs of one event.
+		if err := s.db.Set(formatKey, []byte{formatVersion}, pebble.Sync); err != nil {
+			return 0, fmt.Errorf("eventstore/pebble: raise format marker: %w", err)
+		}
+		got[0] = formatVersion
+	}
 	if len(got) != 1 || got[0] != formatVersion {
 		return 0, formatError(got)
 	}
@@ -299,12 +308,12 @@ func (s *Store) init() (uint64, error) {
 var ErrFormat = errors.New("eventstore/pebble: unsupported on-disk format")
 
 func formatError(v []byte) error {
-	if len(v) == 1 && v[0] < formatVersion {
-		return fmt.Errorf("%w: the directory is in format %d, written by an earlier release whose hash chain "+
-			"does not cover event IDs; this release reads format %d only and does not migrate "+
-			"(no format %d data exists in production): start from an empty directory", ErrFormat, v[0], formatVersion, v[0])
+	if len(v) == 1 && v[0] == 1 {
+		return fmt.Errorf("%w: the directory is in format 1, written by an earlier release whose hash chain "+
+			"does not cover event IDs; this release reads formats 2 and %d and does not migrate format 1 "+
+			"(no format 1 data exists in production): start from an empty directory", ErrFormat, formatVersion)
 	}
-	return fmt.Errorf("%w %x (this release reads format %d)", ErrFormat, v, formatVersion)
+	return fmt.Errorf("%w %x (this release reads formats 2 and %d)", ErrFormat, v, formatVersion)
 }
 
 func (s *Store) lastOnDisk() (uint64, error) {
@@ -359,22 +368,75 @@ func (s *Store) doAppend(ctx context.Context, stream string, expected eventstore
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return eventstore.AppendResult{}, eventstore.ErrClosed
+	if err := s.send(ctx, r); err != nil {
+		return eventstore.AppendResult{}, err
 	}
-	select {
-	case s.reqs <- r:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return eventstore.AppendResult{}, ctx.Err()
-	}
-	s.mu.RUnlock()
 	// The writer always answers, and quickly: it waits for nothing but the
 	// disk.
 	<-r.done
 	return r.res, r.err
+}
+
+// AppendMulti implements eventstore.MultiAppender: the parts are decided
+// together by the writer, into one Pebble batch, so they are durable with
+// one WAL sync and a crash keeps all or none of them. The context is
+// honoured as by Append.
+func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.AppendPart) ([]eventstore.AppendResult, error) {
+	if s.obs.Append == nil {
+		return s.doAppendMulti(ctx, parts)
+	}
+	start := time.Now()
+	res, err := s.doAppendMulti(ctx, parts)
+	s.obs.Append(time.Since(start), err)
+	return res, err
+}
+
+var _ eventstore.MultiAppender = (*Store)(nil)
+
+func (s *Store) doAppendMulti(ctx context.Context, parts []eventstore.AppendPart) ([]eventstore.AppendResult, error) {
+	if err := eventstore.ValidateAppendMulti(parts, s.maxEventSize); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := &appendReq{ctx: ctx, parts: make([]*appendReq, len(parts)), done: make(chan struct{})}
+	for i := range parts {
+		p := &parts[i]
+		pr, err := newAppendReq(ctx, p.Stream, p.Expected, p.Events)
+		if err != nil {
+			return nil, fmt.Errorf("part %d: %w", i, err)
+		}
+		r.parts[i] = pr
+	}
+	if err := s.send(ctx, r); err != nil {
+		return nil, err
+	}
+	<-r.done
+	if r.err != nil {
+		return nil, r.err
+	}
+	out := make([]eventstore.AppendResult, len(parts))
+	for i, p := range r.parts {
+		out[i] = p.res
+	}
+	return out, nil
+}
+
+// send queues r for the writer, unless the store is closed or ctx is done
+// first.
+func (s *Store) send(ctx context.Context, r *appendReq) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return eventstore.ErrClosed
+	}
+	select {
+	case s.reqs <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // LastPosition implements eventstore.Store. It reports the newest durable
@@ -470,5 +532,5 @@ func storeErr(err error) error {
 	if pebble.IsCorruptionError(err) {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	return storeErr(err)
+	return err
 }

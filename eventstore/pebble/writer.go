@@ -35,6 +35,19 @@ type appendReq struct {
 	// Where the first event landed, when wrote.
 	firstVersion eventstore.Version
 	firstPos     uint64
+
+	// parts, for an AppendMulti, are its streams' appends, decided all or
+	// none; the request itself then has no stream or events of its own.
+	parts []*appendReq
+}
+
+// size is the bytes of records r offers.
+func (r *appendReq) size() int {
+	n := len(r.buf)
+	for _, p := range r.parts {
+		n += len(p.buf)
+	}
+	return n
 }
 
 func newAppendReq(ctx context.Context, stream string, expected eventstore.Version, events []eventstore.EventData) (*appendReq, error) {
@@ -86,9 +99,14 @@ func (r *appendReq) data(i int) []byte {
 // Pebble batch holding their writes.
 type commit struct {
 	batch *pebble.Batch // nil until something is written
-	reqs  []*appendReq
-	size  int    // bytes of records offered
-	last  uint64 // last position written, 0 when none
+	// reqs are the appends of the batch in the order decided, an
+	// AppendMulti followed by its parts.
+	reqs []*appendReq
+	// callers counts the calls waiting for the batch (an AppendMulti is
+	// one, whatever its parts).
+	callers int
+	size    int    // bytes of records offered
+	last    uint64 // last position written, 0 when none
 	// applied is when the batch went to Pebble.
 	applied time.Time
 }
@@ -258,8 +276,10 @@ func (c *commit) full() bool {
 // add decides r into the batch c.
 func (s *Store) add(c *commit, r *appendReq) {
 	s.batched.Add(1)
+	c.callers++
 	c.reqs = append(c.reqs, r)
-	c.size += len(r.buf)
+	c.reqs = append(c.reqs, r.parts...)
+	c.size += r.size()
 	if errp := s.failed.Load(); errp != nil {
 		r.err = *errp
 		return
@@ -268,7 +288,13 @@ func (s *Store) add(c *commit, r *appendReq) {
 		r.err = err
 		return
 	}
-	if err := s.decide(c, r); err != nil {
+	var err error
+	if r.parts != nil {
+		err = s.decideMulti(c, r)
+	} else {
+		err = s.decide(c, r)
+	}
+	if err != nil {
 		r.err = err
 	}
 }
@@ -327,36 +353,82 @@ func failAll(c *commit, errp *error) {
 // r's events into c, recognises r as a retry of an append already made, or
 // returns the error r fails with.
 func (s *Store) decide(c *commit, r *appendReq) error {
+	head, write, err := s.check(r)
+	if write {
+		s.write(c, r, head)
+	}
+	return err
+}
+
+// decideMulti decides the parts of an AppendMulti: each is checked as an
+// Append would be, against the head the parts before it leave its stream
+// at, and only if every part passes are the parts that are not retries
+// written into c, in order. Nothing is written otherwise.
+func (s *Store) decideMulti(c *commit, r *appendReq) error {
+	heads := make(map[string]eventstore.Version, len(r.parts))
+	at := make([]eventstore.Version, len(r.parts))
+	write := make([]bool, len(r.parts))
+	for i, p := range r.parts {
+		if h, seen := heads[p.stream]; seen {
+			if p.expected != eventstore.Any && p.expected != h {
+				return wrongVersion(p, h)
+			}
+			at[i], write[i] = h, true
+			heads[p.stream] = h + eventstore.Version(len(p.events))
+			continue
+		}
+		head, w, err := s.check(p)
+		if err != nil {
+			return err
+		}
+		at[i], write[i] = head, w
+		if w {
+			head += eventstore.Version(len(p.events))
+		}
+		heads[p.stream] = head
+	}
+	for i, p := range r.parts {
+		if write[i] {
+			s.write(c, p, at[i])
+		}
+	}
+	return nil
+}
+
+// check checks r's expected version against its stream's head. It reports
+// the head and whether r's events are to be written after it; when they are
+// not and the error is nil, r is a retry of an append already made and
+// holds that append's result.
+func (s *Store) check(r *appendReq) (eventstore.Version, bool, error) {
 	head, err := s.head(r.stream)
 	if err != nil {
-		return err
+		return 0, false, err
 	}
 	switch exp := r.expected; {
 	case exp == eventstore.Any || exp == eventstore.StreamExists:
 		if head == eventstore.NoStream {
 			if exp == eventstore.StreamExists {
-				return wrongVersion(r, head)
+				return head, false, wrongVersion(r, head)
 			}
 			break
 		}
 		retry, err := s.retryByID(r, head)
 		if retry || err != nil {
-			return err
+			return head, false, err
 		}
 	case exp == eventstore.NoStream:
 		if head != eventstore.NoStream {
-			return s.retryAt(r, 0, head)
+			return head, false, s.retryAt(r, 0, head)
 		}
 	default:
 		if head > exp {
-			return s.retryAt(r, exp+1, head)
+			return head, false, s.retryAt(r, exp+1, head)
 		}
 		if head < exp {
-			return wrongVersion(r, head)
+			return head, false, wrongVersion(r, head)
 		}
 	}
-	s.write(c, r, head)
-	return nil
+	return head, true, nil
 }
 
 func wrongVersion(r *appendReq, head eventstore.Version) error {
@@ -475,11 +547,18 @@ func (s *Store) writeIndexes(b *pebble.Batch) {
 	}
 	slices.Sort(streams)
 	for _, name := range streams {
+		// One entry per run of events at consecutive positions: an
+		// append's events, or appends that followed one another.
 		ps := w.pending[name]
-		for i, pos := range ps.pos {
+		for i := 0; i < len(ps.pos); {
+			j := i + 1
+			for j < len(ps.pos) && ps.pos[j] == ps.pos[j-1]+1 {
+				j++
+			}
 			w.key = streamKey(w.key[:0], name, ps.first+eventstore.Version(i))
-			w.val = binary.AppendUvarint(w.val[:0], pos)
+			w.val = appendRun(w.val[:0], ps.pos[i], uint64(j-i))
 			b.Set(w.key, w.val, nil)
+			i = j
 		}
 	}
 	for _, name := range streams {
@@ -518,27 +597,63 @@ func (s *Store) head(stream string) (eventstore.Version, error) {
 	} else if err != nil {
 		return 0, err
 	}
-	// The stream index's last entry is the head. Storing heads apart would
-	// cost a write per append to save a seek on a cache miss.
-	w.key = streamPrefix(w.key[:0], stream)
-	lo := len(w.key)
-	w.key = append(w.key, w.key...)
-	w.key[len(w.key)-1]++
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: w.key[:lo], UpperBound: w.key[lo:]})
+	// The stream index's last run ends at the head. Storing heads apart
+	// would cost a write per append to save a seek on a cache miss.
+	v, _, ok, err := s.runAt(stream, -1)
 	if err != nil {
-		return 0, storeErr(err)
+		return 0, err
 	}
-	v := eventstore.NoStream
-	if it.Last() {
-		k := it.Key()
-		v = eventstore.Version(decodeUint64(k[len(k)-8:]))
-	}
-	err = it.Close()
-	if err != nil {
-		return 0, storeErr(err)
+	if !ok {
+		return 0, fmt.Errorf("%w: stream %q has a first index entry but no last", ErrCorrupt, stream)
 	}
 	w.heads.put(stream, v)
 	return v, nil
+}
+
+// runAt finds the stream-index run holding version v (the last run, for a
+// negative v) and returns the version and position of the event there (the
+// run's last, for a negative v). It reports false when no run holds v.
+func (s *Store) runAt(stream string, v eventstore.Version) (eventstore.Version, uint64, bool, error) {
+	var lo, hi [2 + eventstore.MaxStreamNameLen + 8]byte
+	lower := streamPrefix(lo[:0], stream)
+	upper := append(hi[:0], lower...)
+	upper[len(upper)-1]++
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return 0, 0, false, storeErr(err)
+	}
+	defer it.Close()
+	var valid bool
+	if v < 0 {
+		valid = it.Last()
+	} else {
+		var seek [2 + eventstore.MaxStreamNameLen + 8]byte
+		valid = it.SeekLT(streamKey(seek[:0], stream, v+1))
+	}
+	if !valid {
+		return 0, 0, false, storeErr0(it.Error())
+	}
+	k := it.Key()
+	first := eventstore.Version(decodeUint64(k[len(k)-8:]))
+	pos, n, ok := decodeRun(it.Value())
+	if !ok || len(k) != len(lower)+8 {
+		return 0, 0, false, fmt.Errorf("%w: stream %q index entry at version %d is unreadable", ErrCorrupt, stream, first)
+	}
+	if v < 0 {
+		v = first + eventstore.Version(n) - 1
+	}
+	if v >= first+eventstore.Version(n) {
+		return 0, 0, false, nil
+	}
+	return v, pos + uint64(v-first), true, nil
+}
+
+// storeErr0 is storeErr that lets nil through.
+func storeErr0(err error) error {
+	if err == nil {
+		return nil
+	}
+	return storeErr(err)
 }
 
 // eventAt returns the ID and position of the event at version v.
@@ -551,12 +666,8 @@ func (s *Store) eventAt(stream string, v eventstore.Version) (eventstore.EventID
 		}
 		return ps.ids[i], ps.pos[i], true, nil
 	}
-	w.key = streamKey(w.key[:0], stream, v)
-	pos, err := s.getPosition(w.key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return eventstore.EventID{}, 0, false, nil
-	}
-	if err != nil {
+	_, pos, ok, err := s.runAt(stream, v)
+	if err != nil || !ok {
 		return eventstore.EventID{}, 0, false, err
 	}
 	rec, err := s.recordAt(pos)
@@ -600,7 +711,8 @@ func (s *Store) versionOf(stream string, id eventstore.EventID) (eventstore.Vers
 	return rec.version, pos, true, nil
 }
 
-// getPosition reads an index entry: a position, uvarint-encoded.
+// getPosition reads an index entry: a position, uvarint-encoded, or the
+// first position of a stream-index run.
 func (s *Store) getPosition(key []byte) (uint64, error) {
 	val, closer, err := s.db.Get(key)
 	if err != nil {
@@ -610,6 +722,13 @@ func (s *Store) getPosition(key []byte) (uint64, error) {
 		return 0, storeErr(err)
 	}
 	defer closer.Close()
+	if key[0] == prefixStream {
+		pos, _, ok := decodeRun(val)
+		if !ok {
+			return 0, ErrCorrupt
+		}
+		return pos, nil
+	}
 	pos, n := binary.Uvarint(val)
 	if n <= 0 || n != len(val) {
 		return 0, ErrCorrupt
@@ -665,11 +784,11 @@ func (s *Store) runSyncer() {
 				d := int64(time.Since(c.applied))
 				s.syncTime.Store(s.syncTime.Load() + (d-s.syncTime.Load())/8)
 				if s.obs.Batch != nil {
-					s.obs.Batch(len(c.reqs), c.events(), time.Duration(d))
+					s.obs.Batch(c.callers, c.events(), time.Duration(d))
 				}
 			}
 		}
-		s.lastAnswered.Store(int64(len(c.reqs)))
+		s.lastAnswered.Store(int64(c.callers))
 		s.synced <- struct{}{}
 		if c.last != 0 {
 			s.durable.Store(c.last)
