@@ -189,17 +189,12 @@ func (r Report) WriteXLSX(ctx context.Context, w io.Writer, l Lang, h ReportHead
 	var st ReportStats
 	f := excelize.NewFile()
 	defer f.Close()
-	sheet := "Sheet1"
+	base := "报表"
 	if l == LangEN {
-		if err := f.SetSheetName(sheet, "Report"); err != nil {
-			return st, err
-		}
-		sheet = "Report"
-	} else {
-		if err := f.SetSheetName(sheet, "报表"); err != nil {
-			return st, err
-		}
-		sheet = "报表"
+		base = "Report"
+	}
+	if err := f.SetSheetName("Sheet1", base); err != nil {
+		return st, err
 	}
 	// The properties carry the report's date, not the time it was
 	// written, so the same report is the same bytes.
@@ -212,44 +207,42 @@ func (r Report) WriteXLSX(ctx context.Context, w io.Writer, l Lang, h ReportHead
 	if err != nil {
 		return st, err
 	}
-	sw, err := f.NewStreamWriter(sheet)
-	if err != nil {
-		return st, err
-	}
-	for i, c := range r.Columns {
-		width := 14.0
-		switch c.Kind {
-		case ColText:
-			width = 22
-		case ColMoney:
-			width = 18
-		case ColDate:
-			width = 12
-		case ColInt, ColRatio:
-			width = 10
+	// A sheet holds at most maxSheetRows rows: a longer report goes on
+	// into further sheets ("报表 2", …), each with the title and header.
+	var sw *excelize.StreamWriter
+	n, sheets := 0, 0
+	next := func() error {
+		if sw != nil {
+			if err := sw.Flush(); err != nil {
+				return err
+			}
 		}
-		if err := sw.SetColWidth(i+1, i+1, width); err != nil {
-			return st, err
+		sheets++
+		sheet := base
+		if sheets > 1 {
+			sheet = fmt.Sprintf("%s %d", base, sheets)
+			if _, err := f.NewSheet(sheet); err != nil {
+				return err
+			}
 		}
+		var err error
+		if sw, err = f.NewStreamWriter(sheet); err != nil {
+			return err
+		}
+		return r.startSheet(sw, l, h, styles)
 	}
-	// Freeze the title and the header rows.
-	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 2, TopLeftCell: "A3", ActivePane: "bottomLeft",
-		Selection: []excelize.Selection{{SQRef: "A3", ActiveCell: "A3", Pane: "bottomLeft"}}}); err != nil {
+	if err := next(); err != nil {
 		return st, err
 	}
-	if err := sw.SetRow("A1", []any{excelize.Cell{StyleID: styles.title, Value: r.Title(l, h)}}); err != nil {
-		return st, err
-	}
-	head := make([]any, len(r.Columns))
-	for i, c := range r.Columns {
-		head[i] = excelize.Cell{StyleID: styles.header, Value: c.header(l)}
-	}
-	if err := sw.SetRow("A2", head); err != nil {
-		return st, err
-	}
-	n := 2
+	n = 2
 	cells := make([]any, len(r.Columns))
 	err = r.Rows(ctx, func(vals []string) error {
+		if n == maxSheetRows {
+			if err := next(); err != nil {
+				return err
+			}
+			n = 2
+		}
 		n++
 		for i, c := range r.Columns {
 			v := ""
@@ -279,6 +272,42 @@ func (r Report) WriteXLSX(ctx context.Context, w io.Writer, l Lang, h ReportHead
 	zw := zip.NewWriter(w)
 	f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zw })
 	return st, f.Write(io.Discard)
+}
+
+// maxSheetRows is the most rows a sheet holds (Excel's limit).
+var maxSheetRows = excelize.TotalRows
+
+// startSheet sets a sheet's column widths, freezes its two top rows and
+// writes the title and the header.
+func (r Report) startSheet(sw *excelize.StreamWriter, l Lang, h ReportHead, styles xlsxStyles) error {
+	for i, c := range r.Columns {
+		width := 14.0
+		switch c.Kind {
+		case ColText:
+			width = 22
+		case ColMoney:
+			width = 18
+		case ColDate:
+			width = 12
+		case ColInt, ColRatio:
+			width = 10
+		}
+		if err := sw.SetColWidth(i+1, i+1, width); err != nil {
+			return err
+		}
+	}
+	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 2, TopLeftCell: "A3", ActivePane: "bottomLeft",
+		Selection: []excelize.Selection{{SQRef: "A3", ActiveCell: "A3", Pane: "bottomLeft"}}}); err != nil {
+		return err
+	}
+	if err := sw.SetRow("A1", []any{excelize.Cell{StyleID: styles.title, Value: r.Title(l, h)}}); err != nil {
+		return err
+	}
+	head := make([]any, len(r.Columns))
+	for i, c := range r.Columns {
+		head[i] = excelize.Cell{StyleID: styles.header, Value: c.header(l)}
+	}
+	return sw.SetRow("A2", head)
 }
 
 // xlsxCell is a value as its column's kind writes it; a value that does
