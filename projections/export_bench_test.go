@@ -174,6 +174,24 @@ func procStatus(field string) uint64 {
 // resetPeakRSS makes VmHWM start again from the current RSS (Linux).
 func resetPeakRSS() bool { return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil }
 
+// benchSizes are the export benchmarks' sizes: 100,000 and 1,000,000
+// postings, or those of TALENTLEDGER_EXPORT_BENCH_SIZES (comma-separated).
+func benchSizes(b *testing.B) []int {
+	v := os.Getenv("TALENTLEDGER_EXPORT_BENCH_SIZES")
+	if v == "" {
+		return []int{100_000, 1_000_000}
+	}
+	var sizes []int
+	for _, s := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			b.Fatalf("TALENTLEDGER_EXPORT_BENCH_SIZES: %q", s)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
+
 // BenchmarkJournalExport streams the journal of a Pebble store of N
 // payment events (one posting, two lines each) to a writer that discards
 // it, counting the bytes, and reports the Go heap in use before the export
@@ -186,18 +204,7 @@ func resetPeakRSS() bool { return os.WriteFile("/proc/self/clear_refs", []byte("
 //
 //	go test ./projections -run '^$' -bench JournalExport -benchtime 1x -timeout 30m
 func BenchmarkJournalExport(b *testing.B) {
-	sizes := []int{100_000, 1_000_000}
-	if v := os.Getenv("TALENTLEDGER_EXPORT_BENCH_SIZES"); v != "" {
-		sizes = nil
-		for _, s := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || n <= 0 {
-				b.Fatalf("TALENTLEDGER_EXPORT_BENCH_SIZES: %q", s)
-			}
-			sizes = append(sizes, n)
-		}
-	}
-	for _, n := range sizes {
+	for _, n := range benchSizes(b) {
 		b.Run(fmt.Sprintf("postings=%d", n), func(b *testing.B) {
 			dir := b.TempDir()
 			store, err := pebble.Open(dir, pebble.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
@@ -261,18 +268,7 @@ func BenchmarkJournalExport(b *testing.B) {
 //
 //	go test ./projections -run '^$' -bench JournalWorkbook -benchtime 1x -timeout 60m
 func BenchmarkJournalWorkbook(b *testing.B) {
-	sizes := []int{100_000, 1_000_000}
-	if v := os.Getenv("TALENTLEDGER_EXPORT_BENCH_SIZES"); v != "" {
-		sizes = nil
-		for _, s := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || n <= 0 {
-				b.Fatalf("TALENTLEDGER_EXPORT_BENCH_SIZES: %q", s)
-			}
-			sizes = append(sizes, n)
-		}
-	}
-	for _, n := range sizes {
+	for _, n := range benchSizes(b) {
 		b.Run(fmt.Sprintf("postings=%d", n), func(b *testing.B) {
 			store, err := pebble.Open(b.TempDir(), pebble.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 			if err != nil {
