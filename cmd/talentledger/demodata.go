@@ -164,10 +164,12 @@ var demoTalents = []demoTalent{
 
 // loadDemo writes the demo data set: docs/domain.md's programs and budgets for
 // fiscal year 2024 (and 2025's, appropriated alike, and housing's 2026),
-// housing's 2024 closed with a carry-over and a lapse, thirty talents, and grants at every stage, among them
-// one completed, one midway through its installments, one rejected, one
-// whose award is reduced by rent already received, and the early departure
-// that owes the 220,000.00 clawback. It is history, entered through the
+// housing's 2024 closed with a carry-over and a lapse, thirty talents whose
+// grants are at every stage, among them one completed, one midway through
+// its installments, one rejected, one whose award is reduced by rent
+// already received, and the early departure that owes the 220,000.00
+// clawback; the funds; the crowd of 500 more talents and their grants
+// (demotalents.go); and the 19 talent apartments. It is history, entered through the
 // import path into the store svc writes to; svc must not have read the
 // store yet.
 func loadDemo(ctx context.Context, svc *domain.Service) error {
