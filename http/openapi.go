@@ -42,8 +42,12 @@ type routeDoc struct {
 	Errors []string
 }
 
-// csvAnswer marks a route answering CSV.
-type csvAnswer struct{}
+// csvAnswer marks a route answering CSV; xlsxAnswer one answering an
+// Excel workbook.
+type (
+	csvAnswer  struct{}
+	xlsxAnswer struct{}
+)
 
 // Answers that handlers build as maps, described as the structs they are.
 type (
@@ -83,6 +87,19 @@ type (
 		Projects []projections.ProjectView `json:"projects"`
 		Totals   projections.ProjectTotals `json:"totals"`
 		pointInTimeStamp
+	}
+	apartmentListAnswer struct {
+		AsOf       string                      `json:"as_of"`
+		Apartments []projections.ApartmentView `json:"apartments"`
+		Totals     projections.ApartmentTotals `json:"totals"`
+		pointInTimeStamp
+	}
+	waitingListAnswer struct {
+		Waiting []projections.WaitingEntry `json:"waiting"`
+		pointInTimeStamp
+	}
+	sectorListAnswer struct {
+		Sectors []sectorAnswer `json:"sectors"`
 	}
 	projectListAnswer struct {
 		Projects []projections.ProjectView `json:"projects"`
@@ -213,6 +230,8 @@ func (s *Server) openAPI() map[string]any {
 		case nil:
 		case csvAnswer:
 			ok["content"] = map[string]any{"text/csv": map[string]any{"schema": map[string]string{"type": "string"}}}
+		case xlsxAnswer:
+			ok["content"] = map[string]any{xlsxType: map[string]any{"schema": map[string]string{"type": "string", "format": "binary"}}}
 		default:
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(d.Response), false)}}
 		}

@@ -39,6 +39,9 @@ type Projector struct {
 	principals *Principals
 	audit      *Audit
 	pending    *Pending
+	flows      *FundFlows
+	reports    *Reports
+	apartments *Apartments
 }
 
 type options struct {
@@ -73,6 +76,9 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		principals: NewPrincipals(),
 		audit:      NewAudit(),
 		pending:    NewPending(),
+		flows:      NewFundFlows(),
+		reports:    NewReports(),
+		apartments: NewApartments(),
 	}
 	// The models of this build: every one the feed folds is here.
 	p.Feed = NewFeed(store, log, o.codec,
@@ -84,10 +90,16 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		p.principals,
 		p.audit,
 		p.pending,
+		p.flows,
+		p.reports,
+		p.apartments,
 	)
 	p.Feed.commitEvery = o.commitEvery
 	return p
 }
+
+// ApartmentsModel returns the talent apartments' model.
+func (p *Projector) ApartmentsModel() *Apartments { return p.apartments }
 
 // Budgets returns the programs-and-budgets model.
 func (p *Projector) Budgets() *Budgets { return p.budgets }
@@ -155,16 +167,79 @@ func (p *Projector) Grants(f GrantFilter) ([]GrantView, int) { return p.grants.L
 // TrialBalance returns the current trial balance.
 func (p *Projector) TrialBalance() TrialBalance { return p.balances.TrialBalance() }
 
-// Funds lists the funds as of a date (for alerts), with their totals.
-func (p *Projector) Funds(asOf string) ([]FundView, FundTotals) { return p.funds.Funds(asOf) }
+// Funds lists the funds as of a date (for alerts), with their totals and
+// their measures (see FundFlows).
+func (p *Projector) Funds(asOf string) ([]FundView, FundTotals) {
+	fs, t := p.funds.Funds(asOf)
+	for i := range fs {
+		p.measure(&fs[i], asOf)
+	}
+	return fs, t
+}
 
-// Fund returns one fund as of a date.
-func (p *Projector) Fund(id, asOf string) (FundView, bool) { return p.funds.Fund(id, asOf) }
+// Fund returns one fund as of a date, with its measures.
+func (p *Projector) Fund(id, asOf string) (FundView, bool) {
+	f, ok := p.funds.Fund(id, asOf)
+	if ok {
+		p.measure(&f, asOf)
+	}
+	return f, ok
+}
+
+// measure sets a fund's and its LPs' NAV, DPI, RVPI, TVPI and IRR from the
+// fund-flows model.
+func (p *Projector) measure(f *FundView, asOf string) {
+	perf, lps, ok := p.flows.Current(f.ID, asOf)
+	if !ok {
+		return
+	}
+	f.NAV, f.DPI, f.RVPI, f.TVPI, f.IRR = perf.NAV, perf.DPI, perf.RVPI, perf.TVPI, perf.IRR
+	for _, l := range lps {
+		for i := range f.LPs {
+			if v := &f.LPs[i]; v.LP == l.LP {
+				v.Unfunded, v.Distributions, v.NAV = l.Unfunded, l.Distributions, l.NAV
+				v.DPI, v.RVPI, v.TVPI, v.IRR = l.DPI, l.RVPI, l.TVPI, l.IRR
+			}
+		}
+	}
+}
 
 // Projects lists the investments that match, in the order they were
-// approved, with totals by sector and by fund.
+// approved, with totals by sector and by fund, each with its IRR.
 func (p *Projector) Projects(f ProjectFilter) ([]ProjectView, ProjectTotals) {
-	return p.funds.Projects(f)
+	ps, t := p.funds.Projects(f)
+	for i := range ps {
+		ps[i].IRR = p.flows.ProjectIRR(ps[i].FundID, ps[i].ID, f.AsOf, ps[i].Valuation)
+	}
+	return ps, t
+}
+
+// Project returns one project as of a date (the day its IRR values what is
+// held), with its history; ok is false when there is none.
+func (p *Projector) Project(id, asOf string) (ProjectDetail, bool) {
+	v, ok := p.funds.Project(id)
+	if !ok {
+		return ProjectDetail{}, false
+	}
+	d, ok := p.flows.History(v.FundID, id)
+	if !ok {
+		return ProjectDetail{}, false
+	}
+	v.IRR = p.flows.ProjectIRR(v.FundID, id, asOf, v.Valuation)
+	d.ProjectView = v
+	return d, true
+}
+
+// Statement draws the capital statement of the LP with ID lpID in a fund
+// for the days from..to (inclusive).
+func (p *Projector) Statement(fundID, lpID, from, to string) (CapitalStatement, bool) {
+	return p.flows.Statement(fundID, lpID, from, to)
+}
+
+// Clawbacks lists the clawbacks with something outstanding (or every one,
+// with all), aged to asOf.
+func (p *Projector) Clawbacks(asOf string, all bool) []ClawbackRow {
+	return p.reports.Clawbacks(asOf, all)
 }
 
 // FundAlerts lists every fund's alerts as of a date.

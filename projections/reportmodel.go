@@ -1,0 +1,160 @@
+package projections
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"talentledger/domain"
+	"talentledger/eventstore"
+)
+
+// Reports, the report model, keeps what the finance bureau's reports need beyond
+// the budget views: per program and fiscal year the reservations released
+// and the clawbacks recovered, and every clawback with its date, for the
+// receivables' ageing. It has its own lock and applies only the events it
+// needs.
+type Reports struct {
+	mu sync.RWMutex
+	// program of each grant, and each talent's name.
+	grantProgram map[string]string
+	talentName   map[string]string
+	released     map[budgetKey]domain.Money
+	recovered    map[budgetKey]domain.Money
+	clawbacks    map[string]*ClawbackRow
+	clawOrder    []string
+}
+
+// ClawbackRow is one grant's clawback: assessed, recovered, waived and
+// outstanding, and how old the receivable is.
+type ClawbackRow struct {
+	GrantID     string       `json:"grant_id"`
+	TalentID    string       `json:"talent_id"`
+	TalentName  string       `json:"talent_name"`
+	ProgramID   string       `json:"program_id"`
+	AssessedOn  string       `json:"assessed_on"`
+	Assessed    domain.Money `json:"assessed"`
+	Recovered   domain.Money `json:"recovered"`
+	Waived      domain.Money `json:"waived"`
+	Outstanding domain.Money `json:"outstanding"`
+	// AgeDays is the days from the assessment to the report's date, and
+	// Bucket its ageing band: 0-90, 91-180, 181-365, over_365.
+	AgeDays int    `json:"age_days"`
+	Bucket  string `json:"bucket"`
+}
+
+// AgeingBuckets are the bands of the clawbacks' ageing, in order.
+var AgeingBuckets = []string{"0-90", "91-180", "181-365", "over_365"}
+
+func bucketOf(days int) string {
+	switch {
+	case days <= 90:
+		return AgeingBuckets[0]
+	case days <= 180:
+		return AgeingBuckets[1]
+	case days <= 365:
+		return AgeingBuckets[2]
+	}
+	return AgeingBuckets[3]
+}
+
+// NewReports returns an empty report model.
+func NewReports() *Reports {
+	return &Reports{grantProgram: map[string]string{}, talentName: map[string]string{},
+		released: map[budgetKey]domain.Money{}, recovered: map[budgetKey]domain.Money{}, clawbacks: map[string]*ClawbackRow{}}
+}
+
+// Name implements Model.
+func (m *Reports) Name() string { return "reports" }
+
+// Apply implements Model.
+func (m *Reports) Apply(b Batch) {
+	for i := range b.Changes {
+		m.apply(b.Changes[i].Event, b.Changes[i].Payload)
+	}
+}
+
+var _ Model = (*Reports)(nil)
+
+func (m *Reports) apply(ev *eventstore.Event, payload domain.Event) {
+	switch payload.(type) {
+	case *domain.TalentRegistered, *domain.GrantApplied, *domain.BudgetReservationReleased,
+		*domain.ClawbackAssessed, *domain.RecoveryReceived, *domain.RecoveryWaived:
+	default:
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch e := payload.(type) {
+	case *domain.TalentRegistered:
+		m.talentName[e.TalentID] = e.Name
+	case *domain.GrantApplied:
+		m.grantProgram[e.GrantID] = e.ProgramID
+	case *domain.BudgetReservationReleased:
+		if e.Uncovered {
+			// A forward commitment the year never covered: nothing of
+			// its budget was reserved, so nothing is released.
+			return
+		}
+		k := budgetKey{e.ProgramID, e.FiscalYear}
+		m.released[k] = m.released[k].Add(e.Amount)
+	case *domain.ClawbackAssessed:
+		c := m.clawbacks[e.GrantID]
+		if c == nil {
+			c = &ClawbackRow{GrantID: e.GrantID, TalentID: e.TalentID, ProgramID: m.grantProgram[e.GrantID], AssessedOn: EffectiveDate(ev)}
+			m.clawbacks[e.GrantID] = c
+			m.clawOrder = append(m.clawOrder, e.GrantID)
+		}
+		c.Assessed = c.Assessed.Add(e.Amount)
+	case *domain.RecoveryReceived:
+		k := budgetKey{m.grantProgram[e.GrantID], e.FiscalYear}
+		m.recovered[k] = m.recovered[k].Add(e.Amount)
+		if c := m.clawbacks[e.GrantID]; c != nil {
+			c.Recovered = c.Recovered.Add(e.Amount)
+		}
+	case *domain.RecoveryWaived:
+		if c := m.clawbacks[e.GrantID]; c != nil {
+			c.Waived = c.Waived.Add(e.Amount)
+		}
+	}
+}
+
+// BudgetExtras returns what a budget released and recovered.
+func (m *Reports) BudgetExtras(program string, fy int) (released, recovered domain.Money) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	k := budgetKey{program, fy}
+	return m.released[k], m.recovered[k]
+}
+
+// Clawbacks lists the clawbacks with something outstanding (or every
+// one, with all), oldest assessment first, aged to asOf.
+func (m *Reports) Clawbacks(asOf string, all bool) []ClawbackRow {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := []ClawbackRow{}
+	for _, id := range m.clawOrder {
+		c := *m.clawbacks[id]
+		c.Outstanding = c.Assessed.Sub(c.Recovered).Sub(c.Waived)
+		if !all && c.Outstanding.Sign() <= 0 {
+			continue
+		}
+		c.TalentName = m.talentName[c.TalentID]
+		c.AgeDays = daysBetween(c.AssessedOn, asOf)
+		c.Bucket = bucketOf(c.AgeDays)
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].AssessedOn < out[j].AssessedOn })
+	return out
+}
+
+// daysBetween is the days from a to b (YYYY-MM-DD), 0 when either is not
+// a date or b is earlier.
+func daysBetween(a, b string) int {
+	ta, err1 := time.Parse(time.DateOnly, a)
+	tb, err2 := time.Parse(time.DateOnly, b)
+	if err1 != nil || err2 != nil || tb.Before(ta) {
+		return 0
+	}
+	return int(tb.Sub(ta).Hours() / 24)
+}
