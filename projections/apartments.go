@@ -20,6 +20,10 @@ type Apartments struct {
 	allocs  map[string]*AllocationView
 	names   map[string]string
 	departs map[string]string
+	// dirty holds what changed since the last Save once the model
+	// persists (see persist_apartments.go); nil while it lives in memory
+	// only.
+	dirty *apartmentsDirty
 }
 
 type apartmentUnit struct {
@@ -101,27 +105,34 @@ func (m *Apartments) apply(payload domain.Event) {
 	switch e := payload.(type) {
 	case *domain.TalentRegistered:
 		m.names[e.TalentID] = e.Name
+		m.dirty.mark(aptName, e.TalentID)
 	case *domain.TalentDeparted:
 		m.departs[e.TalentID] = e.DepartureDate
+		m.dirty.mark(aptDeparture, e.TalentID)
 	case *domain.ApartmentRegistered:
 		m.units[e.Unit] = &apartmentUnit{reg: *e}
 		m.order = append(m.order, e.Unit)
+		m.dirty.mark(aptUnit, e.Unit)
 	case *domain.ApartmentApplied:
 		m.waiting = append(m.waiting, &WaitingEntry{ApplicationID: e.ApplicationID, TalentID: e.TalentID, AppliedOn: e.AppliedOn})
 	case *domain.ApartmentAllocated:
 		m.allocs[e.AllocationID] = &AllocationView{ID: e.AllocationID, Unit: e.Unit, TalentID: e.TalentID, StartDate: e.StartDate,
 			EndDate: e.EndDate, PlannedEnd: e.EndDate, GrantID: e.GrantID, Application: e.ApplicationID}
+		m.dirty.mark(aptAllocation, e.AllocationID)
 		if u := m.units[e.Unit]; u != nil {
 			u.allocs = append(u.allocs, e.AllocationID)
+			m.dirty.mark(aptUnit, e.Unit)
 		}
-		for _, w := range m.waiting {
+		for i, w := range m.waiting {
 			if w.ApplicationID == e.ApplicationID {
 				w.allocated = true
+				m.dirty.waitingAt(i)
 			}
 		}
 	case *domain.ApartmentVacated:
 		if a := m.allocs[e.AllocationID]; a != nil {
 			a.EndDate, a.Vacated, a.Reason = e.EndDate, true, e.Reason
+			m.dirty.mark(aptAllocation, e.AllocationID)
 		}
 	}
 }

@@ -23,6 +23,10 @@ type Reports struct {
 	recovered    map[budgetKey]domain.Money
 	clawbacks    map[string]*ClawbackRow
 	clawOrder    []string
+	// dirty holds what changed since the last Save once the model
+	// persists (see persist_reports.go); nil while it lives in memory
+	// only.
+	dirty *reportsDirty
 }
 
 // ClawbackRow is one grant's clawback: assessed, recovered, waived and
@@ -88,8 +92,10 @@ func (m *Reports) apply(ev *eventstore.Event, payload domain.Event) {
 	switch e := payload.(type) {
 	case *domain.TalentRegistered:
 		m.talentName[e.TalentID] = e.Name
+		m.dirty.talent(e.TalentID)
 	case *domain.GrantApplied:
 		m.grantProgram[e.GrantID] = e.ProgramID
+		m.dirty.grant(e.GrantID)
 	case *domain.BudgetReservationReleased:
 		if e.Uncovered {
 			// A forward commitment the year never covered: nothing of
@@ -98,6 +104,7 @@ func (m *Reports) apply(ev *eventstore.Event, payload domain.Event) {
 		}
 		k := budgetKey{e.ProgramID, e.FiscalYear}
 		m.released[k] = m.released[k].Add(e.Amount)
+		m.dirty.budget(k)
 	case *domain.ClawbackAssessed:
 		c := m.clawbacks[e.GrantID]
 		if c == nil {
@@ -106,15 +113,19 @@ func (m *Reports) apply(ev *eventstore.Event, payload domain.Event) {
 			m.clawOrder = append(m.clawOrder, e.GrantID)
 		}
 		c.Assessed = c.Assessed.Add(e.Amount)
+		m.dirty.clawback(e.GrantID)
 	case *domain.RecoveryReceived:
 		k := budgetKey{m.grantProgram[e.GrantID], e.FiscalYear}
 		m.recovered[k] = m.recovered[k].Add(e.Amount)
+		m.dirty.budget(k)
 		if c := m.clawbacks[e.GrantID]; c != nil {
 			c.Recovered = c.Recovered.Add(e.Amount)
+			m.dirty.clawback(e.GrantID)
 		}
 	case *domain.RecoveryWaived:
 		if c := m.clawbacks[e.GrantID]; c != nil {
 			c.Waived = c.Waived.Add(e.Amount)
+			m.dirty.clawback(e.GrantID)
 		}
 	}
 }
