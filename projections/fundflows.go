@@ -36,6 +36,10 @@ import (
 type FundFlows struct {
 	mu    sync.RWMutex
 	funds map[string]*flowFund
+	// disk is the model's store and what changed since the last Save,
+	// once the model persists (see persist_fundflows.go); nil while it
+	// lives in memory only.
+	disk *flowsDisk
 }
 
 type flowFund struct {
@@ -49,6 +53,7 @@ type flowFund struct {
 	outflows []CashFlow
 	projects map[string]*projectHistory
 	order    []string
+	saved    flowsSaved
 }
 
 type capitalFlow struct {
@@ -72,6 +77,7 @@ type projectHistory struct {
 	events        []ProjectEvent
 	// closedOn is the day of the exit or write-off, or "".
 	closedOn string
+	saved    historySaved
 }
 
 // TrancheEntry is one tranche paid into a project.
@@ -128,29 +134,37 @@ func (m *FundFlows) apply(ev *eventstore.Event, payload domain.Event) {
 	defer m.mu.Unlock()
 	switch e := payload.(type) {
 	case *domain.FundEstablished:
-		m.funds[e.FundID] = &flowFund{projects: map[string]*projectHistory{}}
+		m.disk.established(e.FundID, m.funds[e.FundID] != nil)
+		m.funds[e.FundID] = &flowFund{projects: map[string]*projectHistory{}, saved: flowsSaved{head: true}}
 		return
 	case *domain.CommitmentMade:
 		if f := m.funds[e.FundID]; f != nil {
 			f.addLP(e.LP)
 			f.capital = append(f.capital, capitalFlow{date: EffectiveDate(ev), lp: e.LP, committed: e.Amount, paidIn: domain.Zero})
+			m.disk.touch(e.FundID)
 		}
 		return
 	case *domain.CapitalPaidIn:
 		if f := m.funds[e.FundID]; f != nil {
 			f.addLP(e.LP)
 			f.capital = append(f.capital, capitalFlow{date: e.PaidInOn, lp: e.LP, committed: domain.Zero, paidIn: e.Amount})
+			m.disk.touch(e.FundID)
 		}
 		return
 	case *domain.FundAppropriated:
 		if f := m.funds[e.FundID]; f != nil {
 			f.outflows = append(f.outflows, CashFlow{Date: EffectiveDate(ev), Amount: e.Amount})
+			m.disk.touch(e.FundID)
 		}
 		return
 	case *domain.InvestmentApproved:
 		if f := m.funds[e.FundID]; f != nil {
-			f.projects[e.InvestmentID] = &projectHistory{}
+			// Approved again (which the fund's stream refuses): a new
+			// history, whose stored one is removed at the next Save.
+			reset := f.projects[e.InvestmentID] != nil
+			f.projects[e.InvestmentID] = &projectHistory{saved: historySaved{head: true, reset: reset}}
 			f.order = append(f.order, e.InvestmentID)
+			f.saved.head = true
 		}
 		project, amount = e.InvestmentID, &e.Amount
 	case *domain.InvestmentFunded:
@@ -176,6 +190,7 @@ func (m *FundFlows) apply(ev *eventstore.Event, payload domain.Event) {
 		if h := m.project(e.FundID, e.InvestmentID); h != nil {
 			h.distributions = append(h.distributions, DistributionEntry{Kind: "exit", Amount: e.Proceeds, ReceivedOn: e.ExitedOn})
 			h.closedOn = e.ExitedOn
+			h.saved.head = true
 			f := m.funds[e.FundID]
 			f.returns = append(f.returns, returnFlow{e.ExitedOn, e.InvestmentID, e.Proceeds})
 		}
@@ -183,6 +198,7 @@ func (m *FundFlows) apply(ev *eventstore.Event, payload domain.Event) {
 	case *domain.WrittenOff:
 		if h := m.project(e.FundID, e.InvestmentID); h != nil {
 			h.closedOn = e.WrittenOn
+			h.saved.head = true
 		}
 		project, amount = e.InvestmentID, &e.Amount
 	default:
@@ -190,6 +206,7 @@ func (m *FundFlows) apply(ev *eventstore.Event, payload domain.Event) {
 	}
 	fundID := fundOfInvestment(payload)
 	if h := m.project(fundID, project); h != nil {
+		m.disk.touch(fundID)
 		a := *amount
 		h.events = append(h.events, ProjectEvent{Type: ev.Type, EffectiveDate: EffectiveDate(ev), Position: ev.Position.String(),
 			Principal: ev.Metadata.Principal, Amount: &a})
@@ -224,6 +241,7 @@ func (m *FundFlows) project(fundID, id string) *projectHistory {
 func (f *flowFund) addLP(lp string) {
 	if !slices.Contains(f.lps, lp) {
 		f.lps = append(f.lps, lp)
+		f.saved.head = true
 	}
 }
 
