@@ -84,6 +84,33 @@ func TestResumedModelsAnswerAsTheFold(t *testing.T) {
 	}
 }
 
+// Models that commit after every event write each change they fold, not
+// only what a batch created: resumed from those commits, they answer as
+// the fold (a change not marked for saving would leave its stored form
+// stale).
+func TestViewsCommittedAfterEveryEventAnswerAsTheFold(t *testing.T) {
+	for name, evs := range logs(t) {
+		want := projections.New(nil, quietLog())
+		fold(t, want, evs)
+		dir := t.TempDir()
+		p := projections.New(nil, quietLog(), projections.WithCommitEvery(1))
+		if err := p.OpenViews(dir); err != nil {
+			t.Fatal(err)
+		}
+		fold(t, p, evs)
+		if err := p.CloseViews(); err != nil {
+			t.Fatal(err)
+		}
+		p = openViews(t, dir)
+		if got, w := projectionstest.Dump(p), projectionstest.Dump(want); got != w {
+			t.Fatalf("%s: the models resumed from commits after every event differ from the fold:\n%s", name, firstDiff(got, w))
+		}
+		if err := p.CloseViews(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A model whose stored schema differs is rebuilt from the log's start,
 // alone: the others resume from their checkpoints and skip what they hold.
 func TestSchemaChangeRebuildsThatModelAlone(t *testing.T) {
