@@ -88,10 +88,7 @@ func (m *Apartments) Open(vs *viewstore.Model) error {
 		}
 		return true
 	}
-	scans := []struct {
-		prefix string
-		f      func(id string, v []byte) bool
-	}{
+	scans := []keyedScan{
 		{"n/", func(id string, v []byte) bool { m.names[id] = string(v); return true }},
 		{"d/", func(id string, v []byte) bool { m.departs[id] = string(v); return true }},
 		{"u/", func(id string, v []byte) bool {
@@ -122,13 +119,8 @@ func (m *Apartments) Open(vs *viewstore.Model) error {
 			return true
 		}},
 	}
-	for _, s := range scans {
-		if err := vs.Scan([]byte(s.prefix), func(k, v []byte) bool { return s.f(string(k[len(s.prefix):]), v) }); err != nil {
-			return err
-		}
-		if bad != nil {
-			return bad
-		}
+	if err := scanKeyed(vs, scans, &bad); err != nil {
+		return err
 	}
 	// The queries follow these references: a store that breaks one is
 	// damaged.

@@ -90,10 +90,7 @@ func (m *Reports) Open(vs *viewstore.Model) error {
 		bad = fmt.Errorf("reports: stored %s unreadable: %w", what, err)
 		return false
 	}
-	scans := []struct {
-		prefix string
-		f      func(id string, v []byte) bool
-	}{
+	scans := []keyedScan{
 		{"t/", func(id string, v []byte) bool { m.talentName[id] = string(v); return true }},
 		{"g/", func(id string, v []byte) bool { m.grantProgram[id] = string(v); return true }},
 		{"b/", func(_ string, v []byte) bool {
@@ -116,13 +113,8 @@ func (m *Reports) Open(vs *viewstore.Model) error {
 		}},
 		{"o/", func(_ string, v []byte) bool { m.clawOrder = append(m.clawOrder, string(v)); return true }},
 	}
-	for _, s := range scans {
-		if err := vs.Scan([]byte(s.prefix), func(k, v []byte) bool { return s.f(string(k[len(s.prefix):]), v) }); err != nil {
-			return err
-		}
-		if bad != nil {
-			return bad
-		}
+	if err := scanKeyed(vs, scans, &bad); err != nil {
+		return err
 	}
 	for _, id := range m.clawOrder {
 		if m.clawbacks[id] == nil {
@@ -183,6 +175,28 @@ func (m *Reports) Save(b *viewstore.Batch) error {
 	clear(d.grants)
 	clear(d.budgets)
 	clear(d.clawbacks)
+	return nil
+}
+
+// keyedScan reads the keys under a prefix: f is given each key's rest
+// (the ID) and its value, and returns false to stop.
+type keyedScan struct {
+	prefix string
+	f      func(id string, v []byte) bool
+}
+
+// scanKeyed runs the scans in order; it stops at the first error of the
+// store, or at the first scan after which *bad is set (a stored value f
+// found unreadable).
+func scanKeyed(vs *viewstore.Model, scans []keyedScan, bad *error) error {
+	for _, s := range scans {
+		if err := vs.Scan([]byte(s.prefix), func(k, v []byte) bool { return s.f(string(k[len(s.prefix):]), v) }); err != nil {
+			return err
+		}
+		if *bad != nil {
+			return *bad
+		}
+	}
 	return nil
 }
 
