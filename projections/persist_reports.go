@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"talentledger/domain"
 	"talentledger/projections/viewstore"
 )
 
@@ -99,7 +98,7 @@ func (m *Reports) Open(vs *viewstore.Model) error {
 				return fail("budget", err)
 			}
 			k := budgetKey{st.Program, st.FY}
-			m.released[k], m.recovered[k] = money(st.Fen[0]), money(st.Fen[1])
+			m.released[k], m.recovered[k] = st.Fen[0], st.Fen[1]
 			return true
 		}},
 		{"c/", func(id string, v []byte) bool {
@@ -107,8 +106,8 @@ func (m *Reports) Open(vs *viewstore.Model) error {
 			if err := json.Unmarshal(v, &st); err != nil {
 				return fail("clawback", err)
 			}
-			m.clawbacks[id] = &ClawbackRow{GrantID: id, TalentID: st.Talent, ProgramID: st.Program, AssessedOn: st.AssessedOn,
-				Assessed: money(st.Fen[0]), Recovered: money(st.Fen[1]), Waived: money(st.Fen[2])}
+			m.clawbacks[id] = &clawback{talent: st.Talent, program: st.Program, assessedOn: st.AssessedOn, assessed: st.Fen[0],
+				recovered: st.Fen[1], waived: st.Fen[2]}
 			return true
 		}},
 		{"o/", func(_ string, v []byte) bool { m.clawOrder = append(m.clawOrder, string(v)); return true }},
@@ -138,14 +137,7 @@ func (m *Reports) Save(b *viewstore.Batch) error {
 		b.Set(append([]byte("g/"), id...), []byte(m.grantProgram[id]))
 	}
 	for k := range d.budgets {
-		st := reportBudgetState{Program: k.program, FY: k.fy}
-		for i, a := range []domain.Money{m.released[k], m.recovered[k]} {
-			f, ok := a.Fen()
-			if !ok {
-				return fmt.Errorf("%w: budget %s/%d: %s", ErrOverflow, k.program, k.fy, a)
-			}
-			st.Fen[i] = f
-		}
+		st := reportBudgetState{Program: k.program, FY: k.fy, Fen: [2]int64{m.released[k], m.recovered[k]}}
 		v, err := json.Marshal(st)
 		if err != nil {
 			return err
@@ -154,14 +146,8 @@ func (m *Reports) Save(b *viewstore.Batch) error {
 	}
 	for id := range d.clawbacks {
 		c := m.clawbacks[id]
-		st := clawbackState{Talent: c.TalentID, Program: c.ProgramID, AssessedOn: c.AssessedOn}
-		for i, a := range []domain.Money{c.Assessed, c.Recovered, c.Waived} {
-			f, ok := a.Fen()
-			if !ok {
-				return fmt.Errorf("%w: clawback of grant %s: %s", ErrOverflow, id, a)
-			}
-			st.Fen[i] = f
-		}
+		st := clawbackState{Talent: c.talent, Program: c.program, AssessedOn: c.assessedOn,
+			Fen: [3]int64{c.assessed, c.recovered, c.waived}}
 		v, err := json.Marshal(st)
 		if err != nil {
 			return err

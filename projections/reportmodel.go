@@ -13,20 +13,27 @@ import (
 // the budget views: per program and fiscal year the reservations released
 // and the clawbacks recovered, and every clawback with its date, for the
 // receivables' ageing. It has its own lock and applies only the events it
-// needs.
+// needs; its amounts are in fen.
 type Reports struct {
+	tally
 	mu sync.RWMutex
 	// program of each grant, and each talent's name.
 	grantProgram map[string]string
 	talentName   map[string]string
-	released     map[budgetKey]domain.Money
-	recovered    map[budgetKey]domain.Money
-	clawbacks    map[string]*ClawbackRow
+	released     map[budgetKey]int64
+	recovered    map[budgetKey]int64
+	clawbacks    map[string]*clawback
 	clawOrder    []string
 	// dirty holds what changed since the last Save once the model
 	// persists (see persist_reports.go); nil while it lives in memory
 	// only.
 	dirty *reportsDirty
+}
+
+// clawback is a grant's clawback as the model keeps it, amounts in fen.
+type clawback struct {
+	talent, program, assessedOn string
+	assessed, recovered, waived int64
 }
 
 // ClawbackRow is one grant's clawback: assessed, recovered, waived and
@@ -65,7 +72,7 @@ func bucketOf(days int) string {
 // NewReports returns an empty report model.
 func NewReports() *Reports {
 	return &Reports{grantProgram: map[string]string{}, talentName: map[string]string{},
-		released: map[budgetKey]domain.Money{}, recovered: map[budgetKey]domain.Money{}, clawbacks: map[string]*ClawbackRow{}}
+		released: map[budgetKey]int64{}, recovered: map[budgetKey]int64{}, clawbacks: map[string]*clawback{}}
 }
 
 // Name implements Model.
@@ -103,28 +110,28 @@ func (m *Reports) apply(ev *eventstore.Event, payload domain.Event) {
 			return
 		}
 		k := budgetKey{e.ProgramID, e.FiscalYear}
-		m.released[k] = m.released[k].Add(e.Amount)
+		m.released[k] = m.addM(m.released[k], e.Amount)
 		m.dirty.budget(k)
 	case *domain.ClawbackAssessed:
 		c := m.clawbacks[e.GrantID]
 		if c == nil {
-			c = &ClawbackRow{GrantID: e.GrantID, TalentID: e.TalentID, ProgramID: m.grantProgram[e.GrantID], AssessedOn: EffectiveDate(ev)}
+			c = &clawback{talent: e.TalentID, program: m.grantProgram[e.GrantID], assessedOn: EffectiveDate(ev)}
 			m.clawbacks[e.GrantID] = c
 			m.clawOrder = append(m.clawOrder, e.GrantID)
 		}
-		c.Assessed = c.Assessed.Add(e.Amount)
+		c.assessed = m.addM(c.assessed, e.Amount)
 		m.dirty.clawback(e.GrantID)
 	case *domain.RecoveryReceived:
 		k := budgetKey{m.grantProgram[e.GrantID], e.FiscalYear}
-		m.recovered[k] = m.recovered[k].Add(e.Amount)
+		m.recovered[k] = m.addM(m.recovered[k], e.Amount)
 		m.dirty.budget(k)
 		if c := m.clawbacks[e.GrantID]; c != nil {
-			c.Recovered = c.Recovered.Add(e.Amount)
+			c.recovered = m.addM(c.recovered, e.Amount)
 			m.dirty.clawback(e.GrantID)
 		}
 	case *domain.RecoveryWaived:
 		if c := m.clawbacks[e.GrantID]; c != nil {
-			c.Waived = c.Waived.Add(e.Amount)
+			c.waived = m.addM(c.waived, e.Amount)
 			m.dirty.clawback(e.GrantID)
 		}
 	}
@@ -135,7 +142,7 @@ func (m *Reports) BudgetExtras(program string, fy int) (released, recovered doma
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	k := budgetKey{program, fy}
-	return m.released[k], m.recovered[k]
+	return money(m.released[k]), money(m.recovered[k])
 }
 
 // Clawbacks lists the clawbacks with something outstanding (or every
@@ -145,7 +152,9 @@ func (m *Reports) Clawbacks(asOf string, all bool) []ClawbackRow {
 	defer m.mu.RUnlock()
 	out := []ClawbackRow{}
 	for _, id := range m.clawOrder {
-		c := *m.clawbacks[id]
+		x := m.clawbacks[id]
+		c := ClawbackRow{GrantID: id, TalentID: x.talent, ProgramID: x.program, AssessedOn: x.assessedOn, Assessed: money(x.assessed),
+			Recovered: money(x.recovered), Waived: money(x.waived)}
 		c.Outstanding = c.Assessed.Sub(c.Recovered).Sub(c.Waived)
 		if !all && c.Outstanding.Sign() <= 0 {
 			continue
