@@ -11,8 +11,10 @@ import (
 // Apartments is the register of talent apartments (人才公寓): each unit
 // with its rents and allocations, and the waiting list in the order of
 // application. It has its own lock and applies only apartment events (and
-// talents' names and departures, which it keeps itself).
+// talents' names and departures, which it keeps itself); its rents are in
+// fen.
 type Apartments struct {
+	tally
 	mu      sync.RWMutex
 	units   map[string]*apartmentUnit
 	order   []string
@@ -27,8 +29,11 @@ type Apartments struct {
 }
 
 type apartmentUnit struct {
-	reg    domain.ApartmentRegistered
-	allocs []string
+	building string
+	size     decimal.Decimal
+	// market and discounted are the monthly rents in fen.
+	market, discounted int64
+	allocs             []string
 }
 
 // AllocationView is one allocation of a unit.
@@ -110,7 +115,8 @@ func (m *Apartments) apply(payload domain.Event) {
 		m.departs[e.TalentID] = e.DepartureDate
 		m.dirty.mark(aptDeparture, e.TalentID)
 	case *domain.ApartmentRegistered:
-		m.units[e.Unit] = &apartmentUnit{reg: *e}
+		m.units[e.Unit] = &apartmentUnit{building: e.Building, size: e.SizeSqm, market: m.fen(e.MarketRent),
+			discounted: m.fen(e.DiscountedRent)}
 		m.order = append(m.order, e.Unit)
 		m.dirty.mark(aptUnit, e.Unit)
 	case *domain.ApartmentApplied:
@@ -174,8 +180,8 @@ func (m *Apartments) Unit(id, d string) (ApartmentView, bool) {
 
 func (m *Apartments) unitLocked(id, d string) ApartmentView {
 	u := m.units[id]
-	v := ApartmentView{Unit: u.reg.Unit, Building: u.reg.Building, SizeSqm: u.reg.SizeSqm, MarketRent: u.reg.MarketRent,
-		DiscountedRent: u.reg.DiscountedRent, MonthlyDiscount: u.reg.MarketRent.Sub(u.reg.DiscountedRent), Vacant: true,
+	v := ApartmentView{Unit: id, Building: u.building, SizeSqm: u.size, MarketRent: money(u.market),
+		DiscountedRent: money(u.discounted), MonthlyDiscount: money(u.market).Sub(money(u.discounted)), Vacant: true,
 		Allocations: []AllocationView{}}
 	for _, aid := range u.allocs {
 		a := *m.allocs[aid]

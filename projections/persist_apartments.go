@@ -6,7 +6,6 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"talentledger/domain"
 	"talentledger/projections/viewstore"
 )
 
@@ -96,8 +95,8 @@ func (m *Apartments) Open(vs *viewstore.Model) error {
 			if !decode("unit", v, &st) {
 				return false
 			}
-			m.units[id] = &apartmentUnit{reg: domain.ApartmentRegistered{Unit: id, Building: st.Building, SizeSqm: st.SizeSqm,
-				MarketRent: money(st.Fen[0]), DiscountedRent: money(st.Fen[1])}, allocs: st.Allocs}
+			m.units[id] = &apartmentUnit{building: st.Building, size: st.SizeSqm, market: st.Fen[0], discounted: st.Fen[1],
+				allocs: st.Allocs}
 			return true
 		}},
 		{"o/", func(_ string, v []byte) bool { m.order = append(m.order, string(v)); return true }},
@@ -158,14 +157,7 @@ func (m *Apartments) Save(b *viewstore.Batch) error {
 				v = []byte(m.departs[id])
 			case aptUnit:
 				u := m.units[id]
-				st := unitState{Building: u.reg.Building, SizeSqm: u.reg.SizeSqm, Allocs: u.allocs}
-				for i, a := range []domain.Money{u.reg.MarketRent, u.reg.DiscountedRent} {
-					f, ok := a.Fen()
-					if !ok {
-						return fmt.Errorf("%w: unit %s: %s", ErrOverflow, id, a)
-					}
-					st.Fen[i] = f
-				}
+				st := unitState{Building: u.building, SizeSqm: u.size, Fen: [2]int64{u.market, u.discounted}, Allocs: u.allocs}
 				var err error
 				if v, err = json.Marshal(st); err != nil {
 					return err
