@@ -7,10 +7,11 @@
 // A Feed subscribes to the global log from the position it has reached and
 // hands events, in order and in batches, to its models: each a type of its
 // own (see Model) in a file of its own, with its own lock, folding only
-// the events it needs. The models live in memory and are rebuilt from the
-// log when the process starts; the log is the only state, so a restart can
-// never leave them out of step with it. WaitFor lets a client read its own
-// writes (?min_position=).
+// the events it needs. Given a views directory (OpenViews), each model
+// keeps its state there with the position it reflects, and a start resumes
+// from it; the log is the only state, so a model whose views are missing,
+// damaged or of another schema is folded from the log again. WaitFor lets
+// a client read its own writes (?min_position=).
 //
 // A Projector is the feed with the models this build serves; New lists
 // them, in one place.
