@@ -498,6 +498,14 @@ func eventSchema(name string) (Event, int) {
 		return &PrincipalRestored{}, 1
 	case TypeEnrollmentRedeemed:
 		return &EnrollmentRedeemed{}, 1
+	case TypeApartmentRegistered:
+		return &ApartmentRegistered{}, 1
+	case TypeApartmentApplied:
+		return &ApartmentApplied{}, 1
+	case TypeApartmentAllocated:
+		return &ApartmentAllocated{}, 1
+	case TypeApartmentVacated:
+		return &ApartmentVacated{}, 1
 	}
 	return nil, 0
 }

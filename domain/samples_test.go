@@ -134,6 +134,12 @@ func sampleList() []sample {
 		{"principal-clerk9", &AccessRejected{PrincipalID: "clerk9", RequestID: "r2", RejectedBy: "admin2"}},
 		{"principal-clerk9", &PrincipalRestored{PrincipalID: "clerk9"}},
 		{"principal-clerk9", &EnrollmentRedeemed{PrincipalID: "clerk9", RequestID: "r1", TokenSHA256: "a665a45920422f9d417e4867efdc4fb8a04a1f3fff1fa07e998e86f7f7a27ae3"}},
+		{"apartments", &ApartmentRegistered{Unit: "A-101", Building: "Pinghu Talent Apartments, Block A", SizeSqm: decimal.RequireFromString("68.5"),
+			MarketRent: m("4200"), DiscountedRent: m("1200")}},
+		{"apartments", &ApartmentApplied{ApplicationID: "w1", TalentID: "t1", AppliedOn: "2024-03-01"}},
+		{"apartments", &ApartmentAllocated{AllocationID: "l1", Unit: "A-101", ApplicationID: "w1", TalentID: "t1", StartDate: "2024-04-01",
+			EndDate: "2026-03-31", GrantID: "g1"}},
+		{"apartments", &ApartmentVacated{AllocationID: "l1", Unit: "A-101", TalentID: "t1", EndDate: "2025-06-30", Reason: "left Pinghu"}},
 	}
 	return list
 }

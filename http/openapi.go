@@ -45,8 +45,12 @@ type routeDoc struct {
 	Example, RequestExample any
 }
 
-// csvAnswer marks a route answering CSV.
-type csvAnswer struct{}
+// csvAnswer marks a route answering CSV; xlsxAnswer one answering an
+// Excel workbook.
+type (
+	csvAnswer  struct{}
+	xlsxAnswer struct{}
+)
 
 // csvBody marks a route taking a CSV body.
 type csvBody struct{}
@@ -90,6 +94,19 @@ type (
 		Projects []projections.ProjectView `json:"projects"`
 		Totals   projections.ProjectTotals `json:"totals"`
 		pointInTimeStamp
+	}
+	apartmentListAnswer struct {
+		AsOf       string                      `json:"as_of"`
+		Apartments []projections.ApartmentView `json:"apartments"`
+		Totals     projections.ApartmentTotals `json:"totals"`
+		pointInTimeStamp
+	}
+	waitingListAnswer struct {
+		Waiting []projections.WaitingEntry `json:"waiting"`
+		pointInTimeStamp
+	}
+	sectorListAnswer struct {
+		Sectors []sectorAnswer `json:"sectors"`
 	}
 	projectListAnswer struct {
 		Projects []projections.ProjectView `json:"projects"`
@@ -241,6 +258,8 @@ func (s *Server) openAPI() map[string]any {
 				c["example"] = d.Example
 			}
 			ok["content"] = map[string]any{"text/csv": c}
+		case xlsxAnswer:
+			ok["content"] = map[string]any{xlsxType: map[string]any{"schema": map[string]string{"type": "string", "format": "binary"}}}
 		default:
 			c := map[string]any{"schema": g.schema(reflect.TypeOf(d.Response), false)}
 			if d.Example != nil {

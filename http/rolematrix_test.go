@@ -124,6 +124,24 @@ var expectedRoles = map[string][]string{
 	"POST /v1/funds/{id}/investments/{iid}/exit":          fms,
 	"POST /v1/funds/{id}/investments/{iid}/write-off":     fms,
 	"GET /v1/projects":                                    anyRole,
+	"GET /v1/projects/{id}":                               anyRole,
+	"GET /v1/reports/budget-execution.xlsx":               {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/reports/budget-execution.csv":                {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/reports/clawbacks.xlsx":                      {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/reports/clawbacks.csv":                       {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/reports/funds.xlsx":                          {domain.RoleAuditor, domain.RoleApprover, domain.RoleFundManager},
+	"GET /v1/reports/funds.csv":                           {domain.RoleAuditor, domain.RoleApprover, domain.RoleFundManager},
+	"GET /v1/reports/grants.xlsx":                         {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/reports/journal.xlsx":                        {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/sectors":                                     anyRole,
+	"POST /v1/apartments":                                 {domain.RoleReviewer},
+	"GET /v1/apartments":                                  anyRole,
+	"GET /v1/apartments/waiting-list":                     anyRole,
+	"POST /v1/apartments/applications":                    {domain.RoleClerk},
+	"GET /v1/apartments/{id}":                             anyRole,
+	"POST /v1/apartments/{id}/allocations":                {domain.RoleReviewer},
+	"POST /v1/apartments/allocations/{aid}/vacate":        {domain.RoleClerk},
+	"GET /v1/funds/{id}/lps/{lp}/statement":               anyRole,
 
 	// GET /v1/audit/verify, /v1/audit/... | auditor
 	"GET /v1/audit/verify":             auds,
@@ -168,7 +186,7 @@ var rePathVar = regexp.MustCompile(`\{([a-z]+)\}`)
 // name nothing, so that an allowed call is refused for its input (400,
 // 404, 409) and never touches a real record.
 var pathValues = map[string]string{"id": "x0123456789abcdef", "fy": "2024", "n": "1", "oid": "o0123456789abcdef",
-	"iid": "i0123456789abcdef", "role": domain.RoleClerk, "rid": "r0123456789abcdef", "aid": "a0123456789abcdef"}
+	"iid": "i0123456789abcdef", "role": domain.RoleClerk, "rid": "r0123456789abcdef", "aid": "a0123456789abcdef", "lp": "lp_0123456789abcdef"}
 
 // TestRoleMatrix walks the router, so a new route cannot escape, and calls
 // every route without a token, with a token nobody holds, and as a holder

@@ -145,6 +145,8 @@ func New(cfg Config) *Server {
 	s.registerAuditRoutes()
 	s.registerPrincipalRoutes()
 	s.registerExportRoutes()
+	s.registerReportRoutes()
+	s.registerApartmentRoutes()
 	s.registerExtraRoutes()
 	for _, rt := range s.routes {
 		s.router.Handle(rt.Path, s.guard(rt)).Methods(rt.Method).Name(rt.Method + " " + rt.Path)

@@ -3,7 +3,6 @@ package projections
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"talentledger/domain"
@@ -281,9 +280,10 @@ func (m *Principals) Open(vs *viewstore.Model) error {
 	for _, p := range st.Principals {
 		v := p.View
 		v.tokenSHA256 = p.Token
-		// The state the next event of the principal folds into: the
-		// view holds all of it.
-		v.access = domain.PrincipalAccess{Created: true, Roles: slices.Clone(v.Roles), TokenSHA256: p.Token, Revoked: !v.Active}
+		// What the domain folds the principal's later events onto: the
+		// view holds all of it (a view exists once created; active is
+		// not revoked).
+		v.access = domain.PrincipalAccess{Created: true, Roles: v.Roles, TokenSHA256: p.Token, Revoked: !v.Active}
 		m.byID[v.ID] = v
 		m.order = append(m.order, v.ID)
 		if v.Active && p.Token != "" {

@@ -285,6 +285,8 @@ var catalogue = map[string]text{
 	"event.FundEstablished": {"基金设立", "fund established"}, "event.CommitmentMade": {"认缴", "commitment made"},
 	"event.CapitalPaidIn": {"实缴", "capital paid in"}, "event.InvestmentApproved": {"投资立项", "investment approved"},
 	"event.InvestmentFunded": {"投资出资", "investment funded"}, "event.ValuationUpdated": {"估值更新", "valuation updated"},
+	"event.ApartmentRegistered": {"人才公寓登记", "apartment registered"}, "event.ApartmentApplied": {"申请人才公寓", "apartment applied for"},
+	"event.ApartmentAllocated": {"人才公寓配租", "apartment allocated"}, "event.ApartmentVacated": {"人才公寓退租", "apartment vacated"},
 	"event.DistributionReceived": {"收到分配", "distribution received"}, "event.ExitCompleted": {"退出", "exit completed"},
 	"event.WrittenOff": {"核销", "written off"}, "event.FundAppropriated": {"基金拨入补贴预算", "fund appropriated to a program"},
 	"event.PrincipalCreated": {"新建用户", "principal created"}, "event.RoleGranted": {"授予角色", "role granted"},

@@ -5,6 +5,7 @@
 package projectionstest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -23,7 +24,10 @@ import (
 // way, the work (the inbox of every role and of each principal who acted,
 // the payments register and installments, whole and by pages, bank files,
 // statements and how new lines would match) and the talent index's
-// searches.
+// searches, the funds' measures and every LP's capital statements on several
+// dates, every project's history, the rows of the reports the read models
+// draw (budget execution, clawbacks receivable, funds, grants register),
+// the clawbacks, and the apartments' register, units and waiting list.
 func Dump(p *projections.Projector) string {
 	d := map[string]any{"position": p.Position().String()}
 	progs := p.Programs()
@@ -72,6 +76,47 @@ func Dump(p *projections.Projector) string {
 	}
 	projects, ptotals := p.Projects(projections.ProjectFilter{})
 	d["projects"], d["project_totals"] = projects, ptotals
+	for _, day := range dumpDays {
+		fs, ft := p.Funds(day)
+		d["funds@"+day], d["fund_totals@"+day] = fs, ft
+		for _, f := range fs {
+			for _, lp := range f.LPs {
+				for _, from := range dumpDays {
+					if from <= day {
+						st, ok := p.Statement(f.ID, lp.ID, from, day)
+						d["statement/"+f.ID+"/"+lp.ID+"/"+from+".."+day] = map[string]any{"statement": st, "found": ok}
+					}
+				}
+			}
+		}
+		ps, pt := p.Projects(projections.ProjectFilter{AsOf: day})
+		d["projects@"+day], d["project_totals@"+day] = ps, pt
+		for _, pr := range ps {
+			v, ok := p.Project(pr.ID, day)
+			d["project/"+pr.ID+"@"+day] = map[string]any{"project": v, "found": ok}
+		}
+		d["clawbacks@"+day] = p.Clawbacks(day, true)
+		d["clawbacks_outstanding@"+day] = p.Clawbacks(day, false)
+		reports := map[string]any{}
+		for _, r := range []projections.Report{p.BudgetExecutionReport(0), p.ClawbacksReport(day), p.FundReport(day),
+			p.GrantsRegisterReport()} {
+			rows := [][]string{}
+			err := r.Rows(context.Background(), func(row []string) error {
+				rows = append(rows, slices.Clone(row))
+				return nil
+			})
+			reports[r.Name] = map[string]any{"rows": rows, "err": fmt.Sprint(err)}
+		}
+		d["reports@"+day] = reports
+		apts := p.ApartmentsModel()
+		units, ut := apts.Register(day)
+		d["apartments@"+day], d["apartment_totals@"+day] = units, ut
+		for _, u := range units {
+			v, ok := apts.Unit(u.Unit, day)
+			d["apartment/"+u.Unit+"@"+day] = map[string]any{"unit": v, "found": ok}
+		}
+	}
+	d["waiting_list"] = p.ApartmentsModel().WaitingList()
 	d["alerts"] = p.FundAlerts("")
 	d["pending_funds"] = p.PendingFunds()
 	d["principals"] = p.Principals()
@@ -223,3 +268,7 @@ func dumpTalentIndex(p *projections.Projector) map[string]any {
 	}
 	return d
 }
+
+// dumpDays are the business dates the dated queries are asked about: in
+// the first year of the test logs, after it, and past their last events.
+var dumpDays = []string{"2024-03-31", "2024-06-30", "2025-01-01", "2027-12-31"}
