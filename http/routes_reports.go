@@ -137,6 +137,8 @@ func (s *Server) writeReport(w http.ResponseWriter, r *http.Request, rep project
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Now().Add(exportWriteWindow))
 	sw := &startedWriter{w: w}
+	role := actor(r.Context()).Role
+	head.Reveal = func(v string) string { return s.svc.Cipher().Reveal(v, role, false) }
 	st, err := rep.WriteXLSX(r.Context(), sw, lang, head)
 	if err != nil && !sw.started {
 		h.Del("Content-Type")

@@ -73,6 +73,9 @@ type ReportHead struct {
 	AsOf     string
 	TreeSize uint64
 	RootHash string
+	// Reveal, when set, is what the reader sees of a sealed personal
+	// field in a workbook (a CSV is opened on its way out instead).
+	Reveal func(sealed string) string
 }
 
 // Lang selects the headers' language: "zh" (the default) or "en".
@@ -248,6 +251,9 @@ func (r Report) WriteXLSX(ctx context.Context, w io.Writer, l Lang, h ReportHead
 			v := ""
 			if i < len(vals) {
 				v = vals[i]
+			}
+			if h.Reveal != nil && domain.Sealed(v) {
+				v = h.Reveal(v)
 			}
 			cells[i] = xlsxCell(c.Kind, v, styles)
 		}
