@@ -46,6 +46,9 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 		docRef   = "DOC-PRIVATE-0042"
 		passport = "E99887766"
 		query    = "querymarker31337"
+		idNumber = "330482199001019876"
+		account  = "6222020200198765432"
+		phone    = "13977776666"
 	)
 	badToken := "leaked-" + ledgerhttp.NewToken()
 
@@ -59,7 +62,8 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 		reqs = append(reqs, sent{r, principal, route})
 	}
 
-	r := e.as(clerk1).post("/v1/talents", map[string]any{"name": name, "tier": "B", "employer": employer, "document_ref": docRef}, "idem-private-1")
+	r := e.as(clerk1).post("/v1/talents", map[string]any{"name": name, "tier": "B", "employer": employer, "document_ref": docRef,
+		"id_number": idNumber, "bank_account": account, "phone": phone}, "idem-private-1")
 	if r.status != http.StatusCreated {
 		t.Fatalf("%s: want 201", r)
 	}
@@ -83,6 +87,16 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	}
 	do(auditor, "GET /v1/talents/{id}", r)
 
+	r = e.as(clerk1).post("/v1/talents", map[string]any{"name": name, "tier": "B", "employer": employer, "id_number": "bad\u0000" + idNumber})
+	wantProblem(t, r, http.StatusBadRequest, "invalid")
+	do(clerk1, "POST /v1/talents", r)
+
+	r = e.as(auditor).post("/v1/talents/"+talent+"/unmask", map[string]any{"reason": "checking " + name})
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), account) {
+		t.Fatalf("%s: want 200 with the account", r)
+	}
+	do(auditor, "POST /v1/talents/{id}/unmask", r)
+
 	r = e.as(approver1).get("/v1/grants?talent=" + query)
 	if r.status != http.StatusOK {
 		t.Fatalf("%s: want 200", r)
@@ -103,7 +117,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	if len(out) == 0 {
 		t.Fatal("nothing was logged")
 	}
-	secrets := []string{badToken, name, employer, docRef, passport, query}
+	secrets := []string{badToken, name, employer, docRef, passport, query, idNumber, account, phone}
 	for _, tok := range e.tokens {
 		secrets = append(secrets, tok, ledgerhttp.HashToken(tok))
 	}
