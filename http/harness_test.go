@@ -179,7 +179,12 @@ type envOptions struct {
 	// on the embedded store: it folds what it proposed, and combines the
 	// commands waiting for one stream into one append.
 	soleWriter bool
+	// cipher seals personal fields (withCipher).
+	cipher *domain.Cipher
 }
+
+// withCipher seals personal fields with c, as serve does with a master key.
+func withCipher(c *domain.Cipher) envOption { return func(o *envOptions) { o.cipher = c } }
 
 // asSoleWriter runs the ledger as serve runs it on the embedded store.
 func asSoleWriter() envOption { return func(o *envOptions) { o.soleWriter = true } }
@@ -224,6 +229,9 @@ func newTestServer(t testing.TB, opts ...envOption) *testEnv {
 	svcOpts := []domain.Option{domain.WithLogger(o.logger), domain.WithClock(clock.Now)}
 	if o.soleWriter {
 		svcOpts = append(svcOpts, domain.WithSoleWriter())
+	}
+	if o.cipher != nil {
+		svcOpts = append(svcOpts, domain.WithCipher(o.cipher))
 	}
 	svc := domain.NewService(store, svcOpts...)
 
