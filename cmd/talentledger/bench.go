@@ -25,24 +25,26 @@ import (
 
 // benchConfig is the bench's flags.
 type benchConfig struct {
-	duration    time.Duration
-	clients     int
-	readRatio   float64
-	rate        float64
-	idempotency bool
-	programs    int
-	years       int
-	jsonOut     string
-	data        string
-	logFile     string
-	cpuProfile  string
-	pprofAddr   string
-	events      int
-	writers     int
-	soak        time.Duration
-	window      time.Duration
-	quiet       bool
-	scrubRate   int
+	// noEncryption runs the server as serve --no-encryption does.
+	noEncryption bool
+	duration     time.Duration
+	clients      int
+	readRatio    float64
+	rate         float64
+	idempotency  bool
+	programs     int
+	years        int
+	jsonOut      string
+	data         string
+	logFile      string
+	cpuProfile   string
+	pprofAddr    string
+	events       int
+	writers      int
+	soak         time.Duration
+	window       time.Duration
+	quiet        bool
+	scrubRate    int
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -68,6 +70,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&c.soak, "soak", 0, "instead of --duration: run this long and report whether memory and latency stay flat")
 	fs.DurationVar(&c.window, "window", time.Minute, "with --soak: the length of the windows compared")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line every second")
+	fs.BoolVar(&c.noEncryption, "no-encryption", false, "record personal data in plain text, as serve --no-encryption does (default: sealed under data keys kept in a key store beside the bench's store, as serve with a master key does)")
 	fs.IntVar(&c.scrubRate, "scrub-rate", 0, "run the background scrub at this many events/s during the load, as serve does (0: no scrub)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -210,7 +213,17 @@ func startBenchServer(ctx context.Context, c benchConfig, dir string) (*benchSer
 	}
 	// The bench's few principals stand for many clients: their shares
 	// are lifted so that the load measures the ledger, not fairness.
-	a := newAppWith(store, principals, auditKey, log, m, func(api *ledgerhttp.Config) {
+	var svcOpts []domain.Option
+	if !c.noEncryption {
+		pc := personalConfig{masterKey: filepath.Join(dir, "master.key"), keystore: filepath.Join(dir, "keys")}
+		cipher, _, err := pc.open(filepath.Join(dir, "store"), true)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		svcOpts = append(svcOpts, domain.WithCipher(cipher))
+	}
+	a := newAppWithService(store, principals, auditKey, log, m, svcOpts, func(api *ledgerhttp.Config) {
 		api.MaxInFlightPerPrincipal, api.MaxWaitingPerPrincipal, api.MaxUploadsPerPrincipal = -1, -1, -1
 	})
 	if c.scrubRate > 0 {
