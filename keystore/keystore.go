@@ -1,18 +1,20 @@
 // Package keystore keeps the talents' data keys, apart from the log: one
-// file per talent in a directory of its own, each key wrapped (AES-256-GCM)
+// append-only file in a directory of its own, each key wrapped (AES-256-GCM)
 // by a master key that is never stored there. Destroying a talent's key
-// (erasure) removes its file and leaves a tombstone, so the key is never
-// made again; the log, which holds only what the keys sealed, is not
-// touched.
+// (erasure) overwrites its record in place with zeros and appends a
+// tombstone, so the key is never made again; the log, which holds only
+// what the keys sealed, is not touched.
 //
 // Layout under the directory:
 //
-//	master.check        the master key's check value (a sealed constant)
-//	keys/<xx>/<id>      a talent's wrapped data key (xx: two characters of the ID)
-//	destroyed/<xx>/<id> an empty tombstone: the talent's key was destroyed
+//	master.check  the master key's check value (a sealed constant)
+//	keys.log      records, each: kind (1 byte: 1 key, 2 tombstone),
+//	              ID length (1 byte), ID, wrapped length (2 bytes, big
+//	              endian), wrapped key (version, nonce, ciphertext)
 //
-// Every file is written to a temporary name, synced, renamed and its
-// directory synced: a key DataKey returned survives a crash.
+// Concurrent creations share one sync of the file (group commit): a key
+// DataKey returned is on disk. A record torn by a crash (never
+// acknowledged) is cut off at the next open.
 package keystore
 
 import (
@@ -20,9 +22,11 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -37,15 +41,17 @@ import (
 const MasterKeySize = 32
 
 const (
-	checkFile    = "master.check"
-	keysDir      = "keys"
-	destroyedDir = "destroyed"
-	wrapVersion  = 1
+	checkFile   = "master.check"
+	logFile     = "keys.log"
+	wrapVersion = 1
+
+	recordKey  = 1
+	recordTomb = 2
 )
 
 var checkPlain = []byte("talentledger keystore master key check v1")
 
-// reTalent is what a talent ID may be to name a file.
+// reTalent is what a talent ID may be.
 var reTalent = regexp.MustCompile(`^[a-z0-9_]{3,64}$`)
 
 // Store is a key store directory opened with its master key. It is safe
@@ -53,9 +59,27 @@ var reTalent = regexp.MustCompile(`^[a-z0-9_]{3,64}$`)
 type Store struct {
 	dir    string
 	master cipher.AEAD
-	// mu serializes creating and destroying a talent's key against each
-	// other, so a key destroyed is never made again by a racing create.
-	mu sync.Mutex
+
+	// mu guards the file's end, the index and the tombstones.
+	mu   sync.Mutex
+	f    *os.File
+	end  int64
+	keys map[string]keyRecord
+	dead map[string]bool
+
+	// Group commit: written counts appends, synced those on disk.
+	smu             sync.Mutex
+	cond            *sync.Cond
+	written, synced uint64
+	syncing         bool
+	syncErr         error
+}
+
+// keyRecord is where a talent's wrapped key lies in the file.
+type keyRecord struct {
+	off     int64 // of the wrapped key
+	wrapped []byte
+	seq     uint64 // its append, for syncThrough; 0 when loaded
 }
 
 var _ domain.KeyStore = (*Store)(nil)
@@ -103,9 +127,7 @@ func WriteMasterKey(path string) error {
 	return f.Close()
 }
 
-// Open opens (creating when absent) the key store in dir with the master
-// key. A directory made with another master key is refused.
-func Open(dir string, master []byte) (*Store, error) {
+func newAEAD(master []byte) (cipher.AEAD, error) {
 	if len(master) != MasterKeySize {
 		return nil, fmt.Errorf("keystore: master key must be %d bytes", MasterKeySize)
 	}
@@ -113,36 +135,118 @@ func Open(dir string, master []byte) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := cipher.NewGCM(b)
+	return cipher.NewGCM(b)
+}
+
+// Open opens (creating when absent) the key store in dir with the master
+// key. A directory made with another master key is refused.
+func Open(dir string, master []byte) (*Store, error) {
+	a, err := newAEAD(master)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, master: a}
-	for _, d := range []string{dir, filepath.Join(dir, keysDir), filepath.Join(dir, destroyedDir)} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, err
-		}
+	s := &Store{dir: dir, master: a, keys: map[string]keyRecord{}, dead: map[string]bool{}}
+	s.cond = sync.NewCond(&s.smu)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
 	}
-	check, err := os.ReadFile(filepath.Join(dir, checkFile))
+	if err := s.checkMaster(true); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	s.f = f
+	if err := s.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, syncDir(dir)
+}
+
+// checkMaster checks the master key against the directory's check value,
+// writing one when create is set and there is none.
+func (s *Store) checkMaster(create bool) error {
+	path := filepath.Join(s.dir, checkFile)
+	check, err := os.ReadFile(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist) && create:
 		sealed, err := s.wrap("check", checkPlain)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := writeFileSync(filepath.Join(dir, checkFile), sealed); err != nil {
-			return nil, err
-		}
+		return writeFileSync(path, sealed)
 	case err != nil:
-		return nil, err
-	default:
-		plain, err := s.unwrap("check", check)
-		if err != nil || !bytes.Equal(plain, checkPlain) {
-			return nil, fmt.Errorf("keystore %s was made with another master key", dir)
+		return fmt.Errorf("%s is not a key store: %w", s.dir, err)
+	}
+	plain, err := s.unwrap("check", check)
+	if err != nil || !bytes.Equal(plain, checkPlain) {
+		return fmt.Errorf("keystore %s was made with another master key", s.dir)
+	}
+	return nil
+}
+
+// load reads the file into the index, cutting off a torn last record.
+func (s *Store) load() error {
+	b, err := io.ReadAll(s.f)
+	if err != nil {
+		return err
+	}
+	off := 0
+	for off < len(b) {
+		kind, id, wrapped, n, ok := parseRecord(b[off:])
+		if !ok {
+			break
+		}
+		switch kind {
+		case recordKey:
+			s.keys[id] = keyRecord{off: int64(off + n - len(wrapped)), wrapped: wrapped}
+		case recordTomb:
+			delete(s.keys, id)
+			s.dead[id] = true
+		}
+		off += n
+	}
+	if off < len(b) {
+		// Never acknowledged: its append did not finish syncing.
+		if err := s.f.Truncate(int64(off)); err != nil {
+			return err
+		}
+		if err := s.f.Sync(); err != nil {
+			return err
 		}
 	}
-	return s, nil
+	s.end = int64(off)
+	return nil
 }
+
+func parseRecord(b []byte) (kind byte, id string, wrapped []byte, n int, ok bool) {
+	if len(b) < 2 {
+		return 0, "", nil, 0, false
+	}
+	kind, idLen := b[0], int(b[1])
+	if kind != recordKey && kind != recordTomb || len(b) < 2+idLen+2 {
+		return 0, "", nil, 0, false
+	}
+	id = string(b[2 : 2+idLen])
+	wl := int(binary.BigEndian.Uint16(b[2+idLen:]))
+	n = 2 + idLen + 2 + wl
+	if len(b) < n || !reTalent.MatchString(id) {
+		return 0, "", nil, 0, false
+	}
+	return kind, id, bytes.Clone(b[n-wl : n]), n, true
+}
+
+func record(kind byte, id string, wrapped []byte) []byte {
+	out := []byte{kind, byte(len(id))}
+	out = append(out, id...)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(wrapped)))
+	return append(out, wrapped...)
+}
+
+// Close closes the store's file.
+func (s *Store) Close() error { return s.f.Close() }
 
 // Dir returns the store's directory.
 func (s *Store) Dir() string { return s.dir }
@@ -159,27 +263,9 @@ func (s *Store) wrap(name string, plain []byte) ([]byte, error) {
 func (s *Store) unwrap(name string, b []byte) ([]byte, error) {
 	n := s.master.NonceSize()
 	if len(b) < 1+n || b[0] != wrapVersion {
-		return nil, errors.New("keystore: damaged key file")
+		return nil, errors.New("keystore: damaged key record")
 	}
 	return s.master.Open(nil, b[1:1+n], b[1+n:], []byte("talentledger/keystore\x00"+name))
-}
-
-func shard(id string) string { return id[len(id)-2:] }
-
-func (s *Store) keyPath(id string) string {
-	return filepath.Join(s.dir, keysDir, shard(id), id)
-}
-
-func (s *Store) tombPath(id string) string {
-	return filepath.Join(s.dir, destroyedDir, shard(id), id)
-}
-
-func exists(path string) (bool, error) {
-	_, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil, err
 }
 
 // DataKey implements domain.KeyStore.
@@ -187,125 +273,171 @@ func (s *Store) DataKey(talentID string, create bool) ([]byte, error) {
 	if !reTalent.MatchString(talentID) {
 		return nil, fmt.Errorf("keystore: bad talent ID %q", talentID)
 	}
-	if k, err := s.read(talentID); err == nil || !errors.Is(err, domain.ErrNoKey) || !create {
-		return k, err
-	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if k, err := s.read(talentID); !errors.Is(err, domain.ErrNoKey) {
-		return k, err
+	rec, ok := s.keys[talentID]
+	dead := s.dead[talentID]
+	if ok || dead || !create {
+		s.mu.Unlock()
+		switch {
+		case dead:
+			return nil, domain.ErrKeyDestroyed
+		case !ok:
+			return nil, domain.ErrNoKey
+		}
+		// Made by a caller whose sync may still be under way.
+		if err := s.syncThrough(rec.seq); err != nil {
+			return nil, err
+		}
+		return s.unwrap(talentID, rec.wrapped)
 	}
 	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
+		s.mu.Unlock()
 		return nil, err
 	}
 	w, err := s.wrap(talentID, k)
 	if err != nil {
+		s.mu.Unlock()
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(s.keyPath(talentID)), 0o700); err != nil {
+	seq, err := s.appendLocked(record(recordKey, talentID, w))
+	if err == nil {
+		s.keys[talentID] = keyRecord{off: s.end - int64(len(w)), wrapped: w, seq: seq}
+	}
+	s.mu.Unlock()
+	if err != nil {
 		return nil, err
 	}
-	if err := writeFileSync(s.keyPath(talentID), w); err != nil {
+	if err := s.syncThrough(seq); err != nil {
 		return nil, err
 	}
 	return k, nil
 }
 
-func (s *Store) read(id string) ([]byte, error) {
-	b, err := os.ReadFile(s.keyPath(id))
-	if err == nil {
-		return s.unwrap(id, b)
+// appendLocked writes rec at the file's end; s.mu is held. It returns the
+// append's sequence number for syncThrough.
+func (s *Store) appendLocked(rec []byte) (uint64, error) {
+	if _, err := s.f.WriteAt(rec, s.end); err != nil {
+		return 0, err
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	dead, err := exists(s.tombPath(id))
-	switch {
-	case err != nil:
-		return nil, err
-	case dead:
-		return nil, domain.ErrKeyDestroyed
-	}
-	return nil, domain.ErrNoKey
+	s.end += int64(len(rec))
+	s.smu.Lock()
+	s.written++
+	seq := s.written
+	s.smu.Unlock()
+	return seq, nil
 }
 
-// Destroy implements domain.KeyStore: the tombstone is written first, then
-// the key file is overwritten with zeros, synced and removed.
+// syncThrough returns once the append seq is on disk, syncing the file
+// itself unless a sync that covers it is under way (group commit).
+func (s *Store) syncThrough(seq uint64) error {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	for s.synced < seq {
+		if s.syncErr != nil {
+			return s.syncErr
+		}
+		if s.syncing {
+			s.cond.Wait()
+			continue
+		}
+		s.syncing = true
+		target := s.written
+		s.smu.Unlock()
+		err := s.f.Sync()
+		s.smu.Lock()
+		s.syncing = false
+		if err != nil {
+			// A failed sync leaves the file's state unknown: no later
+			// key is acknowledged by this process.
+			s.syncErr = err
+		} else {
+			s.synced = max(s.synced, target)
+		}
+		s.cond.Broadcast()
+	}
+	return nil
+}
+
+// Destroy implements domain.KeyStore: the key's bytes are overwritten with
+// zeros where they lie, a tombstone is appended, and both are synced.
 func (s *Store) Destroy(talentID string) error {
 	if !reTalent.MatchString(talentID) {
 		return fmt.Errorf("keystore: bad talent ID %q", talentID)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := os.MkdirAll(filepath.Dir(s.tombPath(talentID)), 0o700); err != nil {
-		return err
+	if s.dead[talentID] {
+		s.mu.Unlock()
+		return nil
 	}
-	if ok, err := exists(s.tombPath(talentID)); err != nil {
-		return err
-	} else if !ok {
-		if err := writeFileSync(s.tombPath(talentID), nil); err != nil {
+	if rec, ok := s.keys[talentID]; ok {
+		if _, err := s.f.WriteAt(make([]byte, len(rec.wrapped)), rec.off); err != nil {
+			s.mu.Unlock()
 			return err
 		}
+		delete(s.keys, talentID)
 	}
-	return shred(s.keyPath(talentID))
+	seq, err := s.appendLocked(record(recordTomb, talentID, nil))
+	if err == nil {
+		s.dead[talentID] = true
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.syncThrough(seq)
 }
 
 // Destroyed lists the talents whose keys were destroyed.
-func (s *Store) Destroyed() ([]string, error) {
-	return list(filepath.Join(s.dir, destroyedDir))
+func (s *Store) Destroyed() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.dead))
+	for id := range s.dead {
+		out = append(out, id)
+	}
+	return out
 }
 
 // Keys lists the talents that have a key.
-func (s *Store) Keys() ([]string, error) {
-	return list(filepath.Join(s.dir, keysDir))
+func (s *Store) Keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.keys))
+	for id := range s.keys {
+		out = append(out, id)
+	}
+	return out
 }
 
-func list(root string) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && !strings.HasPrefix(d.Name(), ".tmp") {
-			out = append(out, d.Name())
-		}
-		return nil
-	})
-	return out, err
-}
-
-// shred overwrites a file with zeros, syncs it and removes it, then syncs
-// its directory. A file already gone is fine.
-func shred(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+// WrappedKeys reads the key store in dir without its master key (it may
+// be in use): the talents with a key and their wrapped keys, and the
+// talents whose keys were destroyed. It serves audits of a store or a
+// backup: what it lists is all that could ever open a talent's data.
+func WrappedKeys(dir string) (keys map[string][]byte, destroyed map[string]bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, logFile))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	fi, err := f.Stat()
-	if err == nil {
-		_, err = f.WriteAt(make([]byte, fi.Size()), 0)
+	keys, destroyed = map[string][]byte{}, map[string]bool{}
+	for off := 0; off < len(b); {
+		kind, id, wrapped, n, ok := parseRecord(b[off:])
+		if !ok {
+			break
+		}
+		if kind == recordKey {
+			keys[id] = wrapped
+		} else {
+			delete(keys, id)
+			destroyed[id] = true
+		}
+		off += n
 	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
+	return keys, destroyed, nil
 }
 
 func writeFileSync(path string, b []byte) error {
-	tmp := filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-"+hex.EncodeToString(randBytes(4)))
+	tmp := path + ".tmp-" + hex.EncodeToString(randBytes(4))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -346,62 +478,61 @@ func syncDir(dir string) error {
 }
 
 // Backup copies the key store into dst, a new directory: its master key
-// check, its keys and its tombstones, each file synced.
+// check and its file of keys, synced.
 func (s *Store) Backup(dst string) error {
 	if _, err := os.Stat(dst); err == nil {
 		return fmt.Errorf("keystore backup: %s already exists", dst)
 	}
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return err
+	}
+	check, err := os.ReadFile(filepath.Join(s.dir, checkFile))
+	if err != nil {
+		return err
+	}
+	if err := writeFileSync(filepath.Join(dst, checkFile), check); err != nil {
+		return err
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return filepath.WalkDir(s.dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(s.dir, path)
-		to := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(to, 0o700)
-		}
-		if strings.HasPrefix(d.Name(), ".tmp") {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return writeFileSync(to, b)
-	})
+	b := make([]byte, s.end)
+	_, err = s.f.ReadAt(b, 0)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return writeFileSync(filepath.Join(dst, logFile), b)
 }
 
 // PurgeBackup removes from the key store backup in dir every key this
-// store has destroyed, and records their tombstones there, so that
-// restoring the backup cannot bring an erased talent back. It returns how
-// many keys it removed. The backup must have been made with the same
+// store has destroyed (overwritten in place, a tombstone appended), so
+// that restoring the backup cannot bring an erased talent back. It returns
+// how many keys it removed. The backup must have been made with the same
 // master key.
 func (s *Store) PurgeBackup(dir string) (int, error) {
-	check, err := os.ReadFile(filepath.Join(dir, checkFile))
+	b := &Store{dir: dir, master: s.master, keys: map[string]keyRecord{}, dead: map[string]bool{}}
+	b.cond = sync.NewCond(&b.smu)
+	if err := b.checkMaster(false); err != nil {
+		return 0, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_RDWR, 0)
 	if err != nil {
 		return 0, fmt.Errorf("%s is not a key store backup: %w", dir, err)
 	}
-	if plain, err := s.unwrap("check", check); err != nil || !bytes.Equal(plain, checkPlain) {
-		return 0, fmt.Errorf("%s was made with another master key", dir)
-	}
-	dead, err := s.Destroyed()
-	if err != nil {
+	defer f.Close()
+	b.f = f
+	if err := b.load(); err != nil {
 		return 0, err
 	}
-	backup := &Store{dir: dir, master: s.master}
 	n := 0
-	for _, id := range dead {
-		had, err := exists(backup.keyPath(id))
-		if err != nil {
-			return n, err
+	for _, id := range s.Destroyed() {
+		if b.dead[id] {
+			continue
 		}
-		if err := backup.Destroy(id); err != nil {
-			return n, err
-		}
-		if had {
+		if _, had := b.keys[id]; had {
 			n++
+		}
+		if err := b.Destroy(id); err != nil {
+			return n, err
 		}
 	}
 	return n, nil

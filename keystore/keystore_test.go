@@ -80,6 +80,7 @@ func TestKeysAreWrappedAndDestroyed(t *testing.T) {
 	if got, err := s2.DataKey(id, false); err != nil || !bytes.Equal(got, k) {
 		t.Fatalf("after reopening: %v", err)
 	}
+	s2.Close()
 	_, other := masterKey(t)
 	if _, err := Open(dir, other); err == nil || !strings.Contains(err.Error(), "another master key") {
 		t.Errorf("another master key: %v", err)
@@ -89,9 +90,13 @@ func TestKeysAreWrappedAndDestroyed(t *testing.T) {
 	if err := s.Backup(backup); err != nil {
 		t.Fatal(err)
 	}
-	wrapped, err := os.ReadFile(s.keyPath(id))
+	keys, _, err := WrappedKeys(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	wrapped := keys[id]
+	if len(wrapped) == 0 {
+		t.Fatal("WrappedKeys does not list the key")
 	}
 	if err := s.Destroy(id); err != nil {
 		t.Fatal(err)
@@ -101,6 +106,9 @@ func TestKeysAreWrappedAndDestroyed(t *testing.T) {
 	}
 	if hits := grepDir(t, dir, wrapped); len(hits) > 0 {
 		t.Errorf("the destroyed key is still in %v", hits)
+	}
+	if keys, dead, err := WrappedKeys(dir); err != nil || keys[id] != nil || !dead[id] {
+		t.Errorf("after destruction WrappedKeys lists %v, destroyed %v (%v)", keys, dead, err)
 	}
 	// The backup taken before still holds it, until purged.
 	if hits := grepDir(t, backup, wrapped); len(hits) == 0 {
@@ -181,5 +189,45 @@ func TestMasterKeyFile(t *testing.T) {
 	}
 	if err := WriteMasterKey(p); err == nil {
 		t.Error("new-master-key overwrote a file")
+	}
+}
+
+// TestTornRecordIsCutOff: a record a crash cut short was never
+// acknowledged; the store opens without it and goes on appending.
+func TestTornRecordIsCutOff(t *testing.T) {
+	_, master := masterKey(t)
+	dir := t.TempDir()
+	s, err := Open(dir, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := s.DataKey("t00000000000000dd", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	torn := record(recordKey, "t00000000000000ee", bytes.Repeat([]byte{9}, 60))
+	f.Write(torn[:len(torn)-7])
+	f.Close()
+	s, err = Open(dir, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.DataKey("t00000000000000dd", false); err != nil || !bytes.Equal(got, k) {
+		t.Fatalf("the key before the torn record: %v", err)
+	}
+	if _, err := s.DataKey("t00000000000000ee", false); !errors.Is(err, domain.ErrNoKey) {
+		t.Errorf("the torn record's key: %v", err)
+	}
+	if _, err := s.DataKey("t00000000000000ff", true); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _, _ := WrappedKeys(dir); len(keys) != 2 {
+		t.Errorf("after a new key: %d keys", len(keys))
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"talentledger/domain/auditproof"
 	"talentledger/eventstore"
 	ledgerhttp "talentledger/http"
+	"talentledger/keystore"
 )
 
 // The personal data of the test talent: a name, an ID number and a bank
@@ -244,10 +245,10 @@ func TestPersonalDataErasedWhileProofsHold(t *testing.T) {
 	if hits := grepTree(t, secrets, data, backup); len(hits) > 0 {
 		t.Errorf("plain personal data before the erasure:\n%s", strings.Join(hits, "\n"))
 	}
-	keyFileB := filepath.Join(data+".keys", "keys", b[len(b)-2:], b)
-	wrapped, err := os.ReadFile(keyFileB)
-	if err != nil {
-		t.Fatalf("no key file for the talent: %v", err)
+	keysOf, _, err := keystore.WrappedKeys(data + ".keys")
+	wrapped := keysOf[b]
+	if err != nil || len(wrapped) == 0 {
+		t.Fatalf("no key for the talent in the key store: %v", err)
 	}
 	balances := func() []byte {
 		var tb map[string]any
@@ -279,8 +280,8 @@ func TestPersonalDataErasedWhileProofsHold(t *testing.T) {
 	if err := json.Unmarshal(c.get("approver", "/v1/erasures?state=scheduled&min_position="+pos), &list); err != nil || len(list) != 1 || list[0]["talent_id"] != a {
 		t.Errorf("scheduled erasures: %v %v", list, err)
 	}
-	if _, err := os.Stat(keyFileB); err == nil {
-		t.Error("the key file survived the erasure")
+	if keysOf, dead, err := keystore.WrappedKeys(data + ".keys"); err != nil || keysOf[b] != nil || !dead[b] || keysOf[a] == nil {
+		t.Errorf("after the erasure the key store has B's key %v, destroyed %v, A's key %v (%v)", keysOf[b] != nil, dead[b], keysOf[a] != nil, err)
 	}
 	if hits := grepTree(t, []string{string(wrapped)}, data+".keys"); len(hits) > 0 {
 		t.Errorf("the destroyed key is still in the key store: %v", hits)
