@@ -38,6 +38,19 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 	}
+	if cfg.personal.keystore == "" && !cfg.personal.noEncryption {
+		// Likewise its key store: the new data's talents get new keys.
+		if _, err := os.Stat(cfg.data); errors.Is(err, fs.ErrNotExist) {
+			ks := cfg.personal.keystoreDir(cfg.data)
+			if _, err := os.Stat(ks); err == nil {
+				old := ks + ".old-" + timeNow().UTC().Format("20060102T150405Z")
+				if err := os.Rename(ks, old); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "a new data directory: the previous key store was set aside as %s\n", old)
+			}
+		}
+	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return err
 	}
