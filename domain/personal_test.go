@@ -338,3 +338,46 @@ func TestErasureRacesApproval(t *testing.T) {
 		}
 	}
 }
+
+// TestErasureRacesPayment releases a grant's last installment while its
+// talent's erasure is approved, many times: the payment always goes
+// through, and the erasure is refused (the grant still open when it was
+// decided) or scheduled after the retention (the payment seen), never
+// carried out beside it.
+func TestErasureRacesPayment(t *testing.T) {
+	ctx := context.Background()
+	for round := range 6 {
+		keys := newMemKeys()
+		s := newServiceOver(newTestStore(t), WithCipher(NewCipher(keys)))
+		tid, gid := approvedHousing(t, s)
+		payInstallment(t, s, gid, 1, "2024-01-20")
+		payInstallment(t, s, gid, 2, "2025-01-20")
+		p := must(t)(s.PreparePayment(ctx, PreparePayment{Meta: on(clerk, "2026-01-20"), GrantID: gid, Installment: 3}))
+		must(t)(s.ApprovePayment(ctx, PaymentCommand{Meta: on(approver, "2026-01-20"), PaymentID: p.ID}))
+		must(t)(s.RequestErasure(ctx, RequestErasure{Meta: erasureMeta(clerk, "2026-01-20"), TalentID: tid}))
+		var wg sync.WaitGroup
+		var payErr, eraseErr error
+		var out ErasureOutcome
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, payErr = s.ReleasePayment(ctx, PaymentCommand{Meta: CommandMeta{Actor: treasurer}, PaymentID: p.ID, BankReference: "BK-3"})
+		}()
+		go func() {
+			defer wg.Done()
+			out, eraseErr = s.ApproveErasure(ctx, ApproveErasure{Meta: CommandMeta{Actor: approver2}, TalentID: tid})
+		}()
+		wg.Wait()
+		if payErr != nil {
+			t.Fatalf("round %d: the payment was refused: %v", round, payErr)
+		}
+		if !keys.has(tid) || out.Erased {
+			t.Fatalf("round %d: the talent was erased beside a payment: %+v", round, out)
+		}
+		if eraseErr != nil {
+			wantCode(t, eraseErr, ECONFLICT)
+		} else if want := AddMonths("2024-01-15", 60); out.NotBefore < want {
+			t.Fatalf("round %d: scheduled for %s, before the service ends on %s", round, out.NotBefore, want)
+		}
+	}
+}
