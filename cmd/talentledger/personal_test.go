@@ -373,3 +373,29 @@ func TestPersonalDataErasedWhileProofsHold(t *testing.T) {
 		t.Errorf("the purged backup still holds the key: %v", hits)
 	}
 }
+
+func TestKeystoreCommandRefusesBadUsage(t *testing.T) {
+	dir := t.TempDir()
+	master := filepath.Join(dir, "m.key")
+	if code, msg := runCmd(t, "keystore", "new-master-key", master); code != exitOK {
+		t.Fatalf("new-master-key: %d %s", code, msg)
+	}
+	for _, args := range [][]string{
+		{"keystore"},
+		{"keystore", "rotate"},
+		{"keystore", "new-master-key"},
+		{"keystore", "new-master-key", master}, // exists: never overwritten
+		{"keystore", "backup", "--data", dir},  // no master key
+		{"keystore", "purge-backups", "--data", dir, "--master-key", master},
+		{"keystore", "purge-backups", "--data", dir, "--master-key", master, filepath.Join(dir, "nothing")},
+	} {
+		if code, msg := runCmd(t, args...); code != exitCantRun {
+			t.Errorf("%v: exit %d, want %d; %s", args, code, exitCantRun, msg)
+		}
+	}
+	principals := writePrincipals(t, dir, map[string]string{"clerk": "tok"})
+	code, msg := runCmd(t, "serve", "--data", filepath.Join(dir, "d"), "--principals", principals, "--no-witness", "--no-encryption", "--master-key", master)
+	if code != exitCantRun || !strings.Contains(msg, "--no-encryption goes with neither") {
+		t.Errorf("serve with --no-encryption and a master key: exit %d; %s", code, msg)
+	}
+}
