@@ -30,6 +30,7 @@ const (
 	TypeTalentErasureRequested  = "TalentErasureRequested"
 	TypeTalentErasureApproved   = "TalentErasureApproved"
 	TypePersonalDataUnmasked    = "PersonalDataUnmasked"
+	TypeMasterKeyRotated        = "MasterKeyRotated"
 	erasureSystemPrincipal      = "system"
 	maxErasureDecisionAttempts  = 8
 	unmaskReasonRequiredMessage = "reason is required: an unmasking is recorded with why it was needed"
@@ -68,6 +69,44 @@ type TalentErasureApproved struct {
 type PersonalDataUnmasked struct {
 	TalentID string   `json:"talent_id"`
 	Fields   []string `json:"fields"`
+}
+
+// MasterKeyRotated records that every data key in the key store was
+// wrapped again under a new master key (the keys themselves, and so the
+// sealed data, are unchanged). It goes to the key store's stream.
+type MasterKeyRotated struct {
+	// Keys is how many data keys were wrapped again.
+	Keys      int    `json:"keys"`
+	RotatedOn string `json:"rotated_on"`
+}
+
+// EventType implements Event.
+func (*MasterKeyRotated) EventType() string { return TypeMasterKeyRotated }
+
+// streamKeyStore is the stream of the key store's own events.
+const streamKeyStore = "keystore"
+
+// keyStoreLog is the key store stream's state: nothing is decided on it.
+type keyStoreLog struct{}
+
+func (*keyStoreLog) apply(Event) {}
+
+// RecordMasterKeyRotation records a rotation of the master key, done
+// offline by an operator acting as admin.
+//
+// Errors: EINVALID.
+func (s *Service) RecordMasterKeyRotation(ctx context.Context, meta CommandMeta, keys int) (Result, error) {
+	m, err := s.newMeta(meta, RoleAdmin)
+	if err != nil {
+		return Result{}, err
+	}
+	if keys < 0 {
+		return Result{}, Errorf(EINVALID, "keys must not be negative")
+	}
+	res, err := s.repo.execute(ctx, streamKeyStore, func() aggregate { return &keyStoreLog{} }, m, func(*entry) ([]Event, error) {
+		return []Event{&MasterKeyRotated{Keys: keys, RotatedOn: m.today}}, nil
+	})
+	return result(streamKeyStore, res), err
 }
 
 // EventType implements Event.

@@ -432,6 +432,8 @@ func eventSchema(name string) (Event, int) {
 		return &TalentErasureApproved{}, 1
 	case TypePersonalDataUnmasked:
 		return &PersonalDataUnmasked{}, 1
+	case TypeMasterKeyRotated:
+		return &MasterKeyRotated{}, 1
 	case TypeEntitlementReserved:
 		// Version 2 adds the award's shares by fiscal year (years):
 		// a version-1 approval reserved its whole award in its year.

@@ -150,6 +150,9 @@ func Open(dir string, master []byte) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	if err := finishRotation(dir); err != nil {
+		return nil, err
+	}
 	if err := s.checkMaster(true); err != nil {
 		return nil, err
 	}
@@ -506,13 +509,13 @@ func (s *Store) Backup(dst string) error {
 // PurgeBackup removes from the key store backup in dir every key this
 // store has destroyed (overwritten in place, a tombstone appended), so
 // that restoring the backup cannot bring an erased talent back. It returns
-// how many keys it removed. The backup must have been made with the same
-// master key.
+// how many keys it removed. It needs no master key: a backup made under
+// an earlier one is purged alike.
 func (s *Store) PurgeBackup(dir string) (int, error) {
-	b := &Store{dir: dir, master: s.master, keys: map[string]keyRecord{}, dead: map[string]bool{}}
+	b := &Store{dir: dir, keys: map[string]keyRecord{}, dead: map[string]bool{}}
 	b.cond = sync.NewCond(&b.smu)
-	if err := b.checkMaster(false); err != nil {
-		return 0, err
+	if _, err := os.Stat(filepath.Join(dir, checkFile)); err != nil {
+		return 0, fmt.Errorf("%s is not a key store backup: %w", dir, err)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_RDWR, 0)
 	if err != nil {
@@ -536,4 +539,94 @@ func (s *Store) PurgeBackup(dir string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// Rotate wraps every key of the store in dir again under a new master
+// key, and the check value with it; the store must not be open elsewhere
+// (the server stopped). The new file is written beside the old one,
+// synced, and renamed over it; the old file's blocks, which a master key
+// compromised could still open, are overwritten first. It returns how many
+// keys it wrapped again. Tombstones are kept.
+func Rotate(dir string, oldMaster, newMaster []byte) (int, error) {
+	s, err := Open(dir, oldMaster)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	na, err := newAEAD(newMaster)
+	if err != nil {
+		return 0, err
+	}
+	next := &Store{dir: dir, master: na}
+	var out []byte
+	n := 0
+	s.mu.Lock()
+	for id, rec := range s.keys {
+		k, err := s.unwrap(id, rec.wrapped)
+		if err != nil {
+			s.mu.Unlock()
+			return 0, fmt.Errorf("keystore: the key of %s does not open: %w", id, err)
+		}
+		w, err := next.wrap(id, k)
+		if err != nil {
+			s.mu.Unlock()
+			return 0, err
+		}
+		out = append(out, record(recordKey, id, w)...)
+		n++
+	}
+	for id := range s.dead {
+		out = append(out, record(recordTomb, id, nil)...)
+	}
+	end := s.end
+	s.mu.Unlock()
+	check, err := next.wrap("check", checkPlain)
+	if err != nil {
+		return 0, err
+	}
+	// The new check value and file are written aside first; the file is
+	// renamed in, then the check value (finishRotation completes a
+	// rotation a crash cut between the two). Only then are the old file's
+	// blocks, still open here, overwritten.
+	if err := writeFileSync(filepath.Join(dir, checkFile+rotating), check); err != nil {
+		return 0, err
+	}
+	if err := writeFileSync(filepath.Join(dir, logFile+rotating), out); err != nil {
+		return 0, err
+	}
+	if err := os.Rename(filepath.Join(dir, logFile+rotating), filepath.Join(dir, logFile)); err != nil {
+		return 0, err
+	}
+	if err := finishRotation(dir); err != nil {
+		return 0, err
+	}
+	if _, err := s.f.WriteAt(make([]byte, end), 0); err != nil {
+		return 0, err
+	}
+	return n, s.f.Sync()
+}
+
+const rotating = ".rotating"
+
+// finishRotation settles a rotation a crash interrupted: before the new
+// file was renamed in, it is undone (the old file and check value are
+// whole); after, it is completed.
+func finishRotation(dir string) error {
+	newCheck := filepath.Join(dir, checkFile+rotating)
+	if _, err := os.Stat(newCheck); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, logFile+rotating)); err == nil {
+		if err := os.Remove(filepath.Join(dir, logFile+rotating)); err != nil {
+			return err
+		}
+		if err := os.Remove(newCheck); err != nil {
+			return err
+		}
+		return syncDir(dir)
+	}
+	if err := os.Rename(newCheck, filepath.Join(dir, checkFile)); err != nil {
+		return err
+	}
+	return syncDir(dir)
 }

@@ -231,3 +231,86 @@ func TestTornRecordIsCutOff(t *testing.T) {
 		t.Errorf("after a new key: %d keys", len(keys))
 	}
 }
+
+func TestRotateWrapsEveryKeyAgain(t *testing.T) {
+	_, oldM := masterKey(t)
+	_, newM := masterKey(t)
+	dir := t.TempDir()
+	s, err := Open(dir, oldM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, _ := s.DataKey("t0000000000000001", true)
+	if _, err := s.DataKey("t0000000000000002", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Destroy("t0000000000000002"); err != nil {
+		t.Fatal(err)
+	}
+	before, _, _ := WrappedKeys(dir)
+	s.Close()
+	n, err := Rotate(dir, oldM, newM)
+	if err != nil || n != 1 {
+		t.Fatalf("rotate: %d %v", n, err)
+	}
+	if _, err := Open(dir, oldM); err == nil {
+		t.Error("the old master key still opens the store")
+	}
+	s, err = Open(dir, newM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if k, err := s.DataKey("t0000000000000001", false); err != nil || !bytes.Equal(k, k1) {
+		t.Errorf("the data key changed or does not open: %v", err)
+	}
+	if _, err := s.DataKey("t0000000000000002", true); !errors.Is(err, domain.ErrKeyDestroyed) {
+		t.Errorf("a tombstone was lost: %v", err)
+	}
+	if hits := grepDir(t, dir, before["t0000000000000001"]); len(hits) > 0 {
+		t.Errorf("the key wrapped under the old master key is still in %v", hits)
+	}
+}
+
+// TestInterruptedRotation: a rotation cut before its file was renamed in
+// is undone at the next open; one cut after is completed.
+func TestInterruptedRotation(t *testing.T) {
+	_, oldM := masterKey(t)
+	_, newM := masterKey(t)
+	for _, renamed := range []bool{false, true} {
+		dir := t.TempDir()
+		s, err := Open(dir, oldM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k1, _ := s.DataKey("t0000000000000001", true)
+		s.Close()
+		// Rotate into a copy, then lay its files out as a crash would.
+		cp := t.TempDir()
+		for _, f := range []string{checkFile, logFile} {
+			b, _ := os.ReadFile(filepath.Join(dir, f))
+			os.WriteFile(filepath.Join(cp, f), b, 0o600)
+		}
+		if _, err := Rotate(cp, oldM, newM); err != nil {
+			t.Fatal(err)
+		}
+		newCheck, _ := os.ReadFile(filepath.Join(cp, checkFile))
+		newLog, _ := os.ReadFile(filepath.Join(cp, logFile))
+		os.WriteFile(filepath.Join(dir, checkFile+rotating), newCheck, 0o600)
+		want := oldM
+		if renamed {
+			os.WriteFile(filepath.Join(dir, logFile), newLog, 0o600)
+			want = newM
+		} else {
+			os.WriteFile(filepath.Join(dir, logFile+rotating), newLog, 0o600)
+		}
+		s, err = Open(dir, want)
+		if err != nil {
+			t.Fatalf("renamed %v: %v", renamed, err)
+		}
+		if k, err := s.DataKey("t0000000000000001", false); err != nil || !bytes.Equal(k, k1) {
+			t.Errorf("renamed %v: the key: %v", renamed, err)
+		}
+		s.Close()
+	}
+}

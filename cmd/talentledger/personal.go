@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"talentledger/domain"
+	"talentledger/eventstore/pebble"
 	"talentledger/keystore"
 	"talentledger/projections"
 )
@@ -68,9 +69,9 @@ func (c *personalConfig) open(data string, makeKey bool) (*domain.Cipher, *keyst
 }
 
 // runKeystore runs the key store's subcommands.
-func runKeystore(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runKeystore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("keystore: new-master-key FILE, backup DIR or purge-backups DIR")
+		return usagef("keystore: new-master-key FILE, backup DIR, purge-backups DIR or rotate-master")
 	}
 	switch args[0] {
 	case "new-master-key":
@@ -118,8 +119,10 @@ func runKeystore(_ context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		fmt.Fprintf(stdout, "%s: removed %d destroyed keys\n", fs.Arg(0), n)
 		return nil
+	case "rotate-master":
+		return runRotateMaster(ctx, args[1:], stdout)
 	}
-	return usagef("keystore: unknown subcommand %q (new-master-key, backup, purge-backups)", clipArg(args[0]))
+	return usagef("keystore: unknown subcommand %q (new-master-key, backup, purge-backups, rotate-master)", clipArg(args[0]))
 }
 
 func (c *personalConfig) openStore(data string) (*keystore.Store, error) {
@@ -188,4 +191,50 @@ func (a *app) revealFor(sealed string, roles []string) string {
 		}
 	}
 	return a.svc.Cipher().Reveal(sealed, role, false)
+}
+
+// runRotateMaster wraps the key store's data keys again under a new master
+// key, with the server stopped, and records MasterKeyRotated in the log.
+func runRotateMaster(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("keystore rotate-master", stdout)
+	var cfg personalConfig
+	data := fs.String("data", "./data", "data directory (the server stopped): the rotation is recorded in its log")
+	newKey := fs.String("new-master-key", "", "file of the new master key (see new-master-key)")
+	principal := fs.String("principal", "", "who rotates, recorded as an admin (required)")
+	cfg.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *newKey == "" || *principal == "" || cfg.masterKey == "" {
+		return usagef("keystore rotate-master needs --master-key (the old), --new-master-key and --principal")
+	}
+	oldK, err := keystore.ReadMasterKey(cfg.masterKey)
+	if err != nil {
+		return err
+	}
+	newK, err := keystore.ReadMasterKey(*newKey)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(*data); err != nil || !fi.IsDir() {
+		return fmt.Errorf("--data %s is not a data directory", *data)
+	}
+	// Opening the store first makes sure no server runs on it.
+	store, err := pebble.Open(*data, pebble.WithLogger(quietLogger()))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	n, err := keystore.Rotate(cfg.keystoreDir(*data), oldK, newK)
+	if err != nil {
+		return err
+	}
+	svc := domain.NewService(store)
+	res, err := svc.RecordMasterKeyRotation(ctx, domain.CommandMeta{Actor: domain.Actor{Principal: *principal, Role: domain.RoleAdmin},
+		Reason: "master key rotation"}, n)
+	if err != nil {
+		return fmt.Errorf("the keys were wrapped again under the new master key, but the rotation could not be recorded: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrapped %d data keys again under %s; recorded at position %s; the old master key opens nothing now\n", n, *newKey, res.Position)
+	return nil
 }

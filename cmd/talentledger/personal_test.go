@@ -361,11 +361,34 @@ func TestPersonalDataErasedWhileProofsHold(t *testing.T) {
 	if code, msg := runVerifyCmd(t, "--data", data, "--witness", witness, "--public-key", publicKeyString(auditKey)); code != exitOK {
 		t.Errorf("verify after the erasure: exit %d; %s", code, msg)
 	}
+	// The master key rotated: A's key opens under the new one only, the
+	// rotation is in the log, and the log still verifies.
+	newMaster := filepath.Join(dir, "master2.key")
+	if code, msg := runCmd(t, "keystore", "new-master-key", newMaster); code != exitOK {
+		t.Fatalf("new-master-key: %d %s", code, msg)
+	}
+	if code, msg := runCmd(t, "keystore", "rotate-master", "--data", data, "--master-key", master, "--new-master-key", newMaster,
+		"--principal", "admin"); code != exitOK || !strings.Contains(msg, "wrapped 1 data keys") {
+		t.Fatalf("rotate-master: %d %s", code, msg)
+	}
+	newK, _ := keystore.ReadMasterKey(newMaster)
+	ks, err := keystore.Open(data+".keys", newK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ks.DataKey(a, false); err != nil {
+		t.Errorf("A's key under the new master key: %v", err)
+	}
+	ks.Close()
+	if code, msg := runVerifyCmd(t, "--data", data, "--witness", witness, "--public-key", publicKeyString(auditKey)); code != exitOK {
+		t.Errorf("verify after the rotation: exit %d; %s", code, msg)
+	}
+
 	// The key store backup still holds B's key until purged.
 	if hits := grepTree(t, []string{string(wrapped)}, keysBackup); len(hits) == 0 {
 		t.Fatal("the key store backup lacks the key it was taken with")
 	}
-	code, msg := runCmd(t, "keystore", "purge-backups", "--data", data, "--master-key", master, keysBackup)
+	code, msg := runCmd(t, "keystore", "purge-backups", "--data", data, "--master-key", newMaster, keysBackup)
 	if code != exitOK || !strings.Contains(msg, "removed 1 destroyed keys") {
 		t.Errorf("purge-backups: %d %s", code, msg)
 	}

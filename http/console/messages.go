@@ -299,6 +299,7 @@ var catalogue = map[string]text{
 	"event.TalentErasureRequested":  {"申请删除个人信息", "erasure requested"},
 	"event.TalentErasureApproved":   {"批准删除个人信息", "erasure approved"},
 	"event.PersonalDataUnmasked":    {"审计查看完整证件号/账号", "masked fields seen in full"},
+	"event.MasterKeyRotated":        {"主密钥轮换", "master key rotated"},
 	"event.PrincipalRestored":       {"恢复用户", "principal restored"}, "event.EnrollmentRedeemed": {"兑换开通码", "enrollment redeemed"},
 
 	// Each problem code: what it means, in words.
