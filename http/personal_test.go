@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"talentledger/domain"
-	"talentledger/keystore"
+	"talentledger/domain/keystore"
 )
 
 func cipherFor(t *testing.T) *domain.Cipher {

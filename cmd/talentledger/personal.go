@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 
 	"talentledger/domain"
+	"talentledger/domain/keystore"
 	"talentledger/eventstore/pebble"
-	"talentledger/keystore"
 	"talentledger/projections"
 )
 

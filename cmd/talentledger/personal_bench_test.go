@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"talentledger/domain"
+	"talentledger/domain/keystore"
 	"talentledger/eventstore/pebble"
-	"talentledger/keystore"
 	"talentledger/projections"
 )
 

@@ -17,9 +17,9 @@ import (
 
 	"talentledger/domain"
 	"talentledger/domain/auditproof"
+	"talentledger/domain/keystore"
 	"talentledger/eventstore"
 	ledgerhttp "talentledger/http"
-	"talentledger/keystore"
 )
 
 // The personal data of the test talent: a name, an ID number and a bank
