@@ -225,7 +225,7 @@ func (sw *streamWriter) WriteHeader(code int) {
 	}
 	sw.started = true
 	h := sw.w.Header()
-	for _, k := range []string{"Content-Type", "Content-Disposition"} {
+	for _, k := range []string{"Content-Type", "Content-Disposition", "X-Report-As-Of", "X-Report-Tree-Size", "X-Report-Root-Hash"} {
 		if v := sw.Header().Get(k); v != "" {
 			h.Set(k, v)
 		}
