@@ -253,7 +253,7 @@ var catalogue = map[string]text{
 	"audit.downloads":         {"报表下载", "Downloads"},
 	"audit.report":            {"报表", "Report"},
 	"audit.files":             {"下载", "Download"},
-	"audit.reports_hint":      {"每份报表首行注明截至日期和所依据的默克尔树头（大小与根哈希），可与签名树头核对。", "Each report's first row names the date it is as of and the Merkle tree head it was drawn from (size and root hash), to check against the signed head."},
+	"audit.reports_hint":      {"每份 Excel 报表首行注明截至日期和所依据的默克尔树头（大小与根哈希），预算执行、追回款和基金的 CSV 报表在响应头 X-Report-* 中注明，可与签名树头核对。", "Each workbook's first row names the date it is as of and the Merkle tree head it was drawn from (size and root hash); the budget-execution, clawbacks and funds CSVs carry them in their X-Report-* headers. Check them against the signed head."},
 	"report.grants":           {"补助登记簿", "Grants register"},
 	"report.journal":          {"记账凭证日记账", "Journal"},
 	"report.budget_execution": {"预算执行情况", "Budget execution"},
