@@ -359,16 +359,16 @@ func yuan(t testing.TB, amount string) string {
 	if err != nil {
 		t.Fatalf("amount %q: %v", amount, err)
 	}
-	s := m.Decimal().StringFixed(2)
-	intPart, frac, _ := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, ch := range intPart {
-		if i > 0 && (len(intPart)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(ch)
+	intPart, frac, _ := strings.Cut(m.Decimal().StringFixed(2), ".")
+	return "¥" + thousands(intPart) + "." + frac
+}
+
+// thousands puts a comma between each group of three digits.
+func thousands(digits string) string {
+	if len(digits) <= 3 {
+		return digits
 	}
-	return "¥" + b.String() + "." + frac
+	return thousands(digits[:len(digits)-3]) + "," + digits[len(digits)-3:]
 }
 
 // registerIDs downloads the grants register workbook at path with the
