@@ -359,8 +359,12 @@ func yuan(t testing.TB, amount string) string {
 	if err != nil {
 		t.Fatalf("amount %q: %v", amount, err)
 	}
-	intPart, frac, _ := strings.Cut(m.Decimal().StringFixed(2), ".")
-	return "¥" + thousands(intPart) + "." + frac
+	intPart, frac, _ := strings.Cut(m.Decimal().Abs().StringFixed(2), ".")
+	sign := ""
+	if m.Sign() < 0 {
+		sign = "-"
+	}
+	return "¥" + sign + thousands(intPart) + "." + frac
 }
 
 // thousands puts a comma between each group of three digits.
