@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -532,5 +533,35 @@ func TestBudgetsAndDownloads(t *testing.T) {
 	}
 	if p := fm.get("/audit/download/grants.xlsx"); p.status != http.StatusForbidden {
 		t.Errorf("grants register as the fund manager: %d", p.status)
+	}
+}
+
+// TestNewPagesInEnglish: in English, the fund, project, LP-statement,
+// apartment and budget pages show no Chinese but the ledger's own data
+// (names of funds, projects, talents, programs, buildings).
+func TestNewPagesInEnglish(t *testing.T) {
+	e := newEnv(t)
+	s := e.seedLedger()
+	c := e.client()
+	c.signIn("auditor")
+	if p := c.post("/lang", url.Values{"csrf": {c.csrf("/")}, "lang": {"en"}, "next": {"/"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("switching to English: %d", p.status)
+	}
+	f := e.apiCall("auditor", "GET", "/v1/funds/direct", nil, http.StatusOK)
+	lp := f["lps"].([]any)[0].(map[string]any)["id"].(string)
+	data := []string{"平湖产业直投基金", "平湖投资管理", "光刻胶项目", "平湖微电子", "平湖市财政局", "购房补助", "张伟", "李娜",
+		"人才公寓A栋", "人才公寓B栋"}
+	for _, path := range []string{"/funds", "/funds/direct", "/projects/" + s.project, "/funds/direct/lps/" + lp, "/apartments", "/budgets", "/audit"} {
+		p := c.get(path)
+		if p.status != http.StatusOK || !strings.Contains(p.body, `<html lang="en">`) {
+			t.Fatalf("%s in English: %d", path, p.status)
+		}
+		main := text(between(p.body, "<main", "</main>"))
+		for _, d := range data {
+			main = strings.ReplaceAll(main, d, "")
+		}
+		if han := regexp.MustCompile(`\p{Han}+`).FindAllString(main, -1); len(han) > 0 {
+			t.Errorf("%s in English still shows %q", path, han)
+		}
 	}
 }
