@@ -11,11 +11,13 @@ import (
 	"talentledger/projections"
 )
 
-// The fund pages read the API's fund answers (GET /v1/funds, /v1/funds/
-// {id}, /v1/funds/{id}/projects, /v1/funds/alerts, /v1/sectors,
-// /v1/projects/{id} and the LP statements) as the signed-in principal:
-// every figure on them, each measure (DPI, RVPI, TVPI, IRR) included, is
-// the API's, for the date the API takes (?as_of=, today by default).
+// The fund pages show the API's figures: a fund, its projects, a project
+// and an LP statement are the API's answers (GET /v1/funds/{id},
+// /v1/funds/{id}/projects, /v1/projects/{id}, the LP statement) to the
+// signed-in principal; the funds overview reads the read models as the
+// API's lists do. Every figure, each measure (DPI, RVPI, TVPI, IRR)
+// included, is the read models', for the day asked (?as_of=, today by
+// default); the console computes none.
 
 type fundsData struct {
 	AsOf     string // the day asked for, if any
@@ -47,57 +49,36 @@ func asOfQuery(r *http.Request) string {
 }
 
 // handleFunds shows a card per fund with its measures, the alerts, the
-// sectors, and charts of what is invested, by sector and by fund.
+// sectors, and charts of what is invested, by sector and by fund. It
+// reads the read models as GET /v1/funds, /v1/projects, /v1/funds/alerts
+// and /v1/sectors answer from them, from one replay when a past day is
+// asked for.
 func (c *Console) handleFunds(w http.ResponseWriter, r *http.Request, s *session) {
-	q := asOfQuery(r)
-	var list struct {
-		AsOf   string                 `json:"as_of"`
-		Funds  []projections.FundView `json:"funds"`
-		Totals projections.FundTotals `json:"totals"`
-	}
-	if res := c.get(r, s, "/v1/funds"+q, &list); !res.ok() {
-		c.failAPI(w, r, s, res)
+	v, asOf, err := c.views(r)
+	if err != nil {
+		c.fail(w, r, s, http.StatusBadRequest, domain.ErrorCode(err), domain.ErrorMessage(err))
 		return
 	}
-	var projects struct {
-		Totals projections.ProjectTotals `json:"totals"`
+	day := asOf
+	if day == "" {
+		day = c.today()
 	}
-	if res := c.get(r, s, "/v1/projects"+q, &projects); !res.ok() {
-		c.failAPI(w, r, s, res)
-		return
-	}
-	var alerts struct {
-		Alerts []projections.Alert `json:"alerts"`
-	}
-	if res := c.get(r, s, "/v1/funds/alerts"+q, &alerts); !res.ok() {
-		c.failAPI(w, r, s, res)
-		return
-	}
-	var sectors struct {
-		Sectors []struct {
-			ID       string `json:"id"`
-			Projects int    `json:"projects"`
-		} `json:"sectors"`
-	}
-	if res := c.get(r, s, "/v1/sectors"+q, &sectors); !res.ok() {
-		c.failAPI(w, r, s, res)
-		return
-	}
-	d := fundsData{AsOf: r.URL.Query().Get("as_of"), Day: list.AsOf, Funds: list.Funds, Totals: list.Totals, Alerts: alerts.Alerts, Names: map[string]string{},
-		Report: anyOf(s, fundReportRoles)}
-	for _, sec := range sectors.Sectors {
-		row := sectorRow{ID: sec.ID, Projects: sec.Projects, Cost: domain.Zero, Valuation: domain.Zero}
-		if g := projects.Totals.BySector[sec.ID]; g != nil {
-			row.Cost, row.Valuation = g.Cost, g.Valuation
+	d := fundsData{AsOf: asOf, Day: day, Alerts: v.FundAlerts(day), Names: map[string]string{}, Report: anyOf(s, fundReportRoles)}
+	d.Funds, d.Totals = v.Funds(day)
+	_, totals := v.Projects(projections.ProjectFilter{AsOf: day})
+	for _, id := range domain.Sectors {
+		row := sectorRow{ID: id, Cost: domain.Zero, Valuation: domain.Zero}
+		if g := totals.BySector[id]; g != nil {
+			row.Projects, row.Cost, row.Valuation = g.Projects, g.Cost, g.Valuation
 		}
 		d.Sectors = append(d.Sectors, row)
 	}
 	lang := langOf(r)
-	d.BySector = groupChart(projects.Totals.BySector, func(k string) string { return msg(lang, "sector."+k) })
+	d.BySector = groupChart(totals.BySector, func(k string) string { return msg(lang, "sector."+k) })
 	for _, f := range d.Funds {
 		d.Names[f.ID] = f.Name
 	}
-	d.ByFund = groupChart(projects.Totals.ByFund, func(k string) string {
+	d.ByFund = groupChart(totals.ByFund, func(k string) string {
 		if n := d.Names[k]; n != "" {
 			return n
 		}
