@@ -4,12 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 
 	"talentledger/domain"
-	"talentledger/eventstore"
 	ledgerhttp "talentledger/http"
 	"talentledger/projections"
 )
@@ -49,18 +46,7 @@ const (
 // outcome is the one the demo states.
 func (d *demoLoader) importDemoStatement() error {
 	work := projections.NewWork()
-	feed := projections.NewFeed(d.svc.Store(), slog.New(slog.NewTextHandler(io.Discard, nil)), domain.Codec{}, work)
-	it := d.svc.Store().ReadAll(d.ctx, eventstore.Start)
-	for it.Next() {
-		ev := it.Event()
-		if err := feed.Apply(&ev); err != nil {
-			it.Close()
-			return err
-		}
-	}
-	err := it.Err()
-	it.Close()
-	if err != nil {
+	if err := projections.ReplayInto(d.ctx, d.svc.Store(), work); err != nil {
 		return err
 	}
 	batch := work.BankFile(demoBatch)
