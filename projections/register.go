@@ -95,7 +95,7 @@ func (w *Work) Payments(f PaymentFilter) (rows []PaymentRow, total, next int) {
 
 // paymentPage is how many matching payments EachPayment draws under one
 // hold of the model's lock.
-const paymentPage = 512
+var paymentPage = 512
 
 // EachPayment calls yield with every payment that matches f (its After
 // and Limit aside), in the register's order: the rows Payments answers.
