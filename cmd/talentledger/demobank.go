@@ -61,7 +61,10 @@ func (d *demoLoader) importDemoStatement() error {
 		if i == 2 || i == 6 { // the bank booked these short
 			amount = amount.Add(short)
 		}
-		fmt.Fprintf(&b, "%s,%s,%s,%s,代发人才补贴\r\n", demoBatchDate, in.Reference, amount, in.PayeeName)
+		// The bank's statement names the payee in plain text, as the
+		// treasurer sees it.
+		payee := d.svc.Cipher().Reveal(in.PayeeName, domain.RoleTreasurer, false)
+		fmt.Fprintf(&b, "%s,%s,%s,%s,代发人才补贴\r\n", demoBatchDate, in.Reference, amount, payee)
 	}
 	fmt.Fprintf(&b, "%s,%s,%s,浙江平湖农村商业银行,代发手续费\r\n", demoBatchDate, demoBankFee, demoBankFeeAmount)
 	body := []byte(b.String())

@@ -19,6 +19,7 @@ import (
 	"talentledger/domain/auditproof"
 	"talentledger/domain/keystore"
 	"talentledger/eventstore"
+	"talentledger/eventstore/pebble"
 	ledgerhttp "talentledger/http"
 )
 
@@ -420,5 +421,30 @@ func TestKeystoreCommandRefusesBadUsage(t *testing.T) {
 	code, msg := runCmd(t, "serve", "--data", filepath.Join(dir, "d"), "--principals", principals, "--no-witness", "--no-encryption", "--master-key", master)
 	if code != exitCantRun || !strings.Contains(msg, "--no-encryption goes with neither") {
 		t.Errorf("serve with --no-encryption and a master key: exit %d; %s", code, msg)
+	}
+}
+
+// TestDemoLoadsSealed loads the demo data set with encryption on, as
+// demo does: it loads, and its data directory names none of its talents.
+func TestDemoLoadsSealed(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	store, err := pebble.Open(data, pebble.WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := keystore.Open(filepath.Join(dir, "keys"), bytes.Repeat([]byte{3}, keystore.MasterKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Close()
+	svc := domain.NewService(store, domain.WithCipher(domain.NewCipher(ks)))
+	if err := loadDemo(context.Background(), svc); err != nil {
+		store.Close()
+		t.Fatalf("loadDemo, sealed: %v", err)
+	}
+	store.Close()
+	if hits := grepTree(t, []string{"Thomas Müller", "Lucía García"}, data); len(hits) > 0 {
+		t.Errorf("the demo's names in plain text:\n%s", strings.Join(hits, "\n"))
 	}
 }
