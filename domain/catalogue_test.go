@@ -48,6 +48,7 @@ func TestCatalogue(t *testing.T) {
 var placeholders = map[string]string{
 	"housing": "<program>", "2024": "<fy>", "t1": "<talent>", "g1": "<grant>", "f1": "<fund>",
 	"i1": "<investment>", "City_Treasury": "<lp>", "c1": "<command>", "clerk9": "<principal>",
+	"s1": "<statement>",
 }
 
 func generalize(s, sep string) string {

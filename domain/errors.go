@@ -44,6 +44,7 @@ const (
 	EMETHOD           = "method_not_allowed"
 	EUNAVAILABLE      = "unavailable"
 	ESLOWBODY         = "request_timeout"
+	EUNKNOWNPARAM     = "unknown_parameter"
 )
 
 // CodeInfo is what an error code means and the HTTP status it answers
@@ -87,6 +88,7 @@ var Codes = []CodeInfo{
 	{EMETHOD, http.StatusMethodNotAllowed, "a method the path does not take"},
 	{EUNAVAILABLE, http.StatusServiceUnavailable, "the server cannot answer now: starting, read-only or shedding load"},
 	{ESLOWBODY, http.StatusRequestTimeout, "a request body sent too slowly"},
+	{EUNKNOWNPARAM, http.StatusBadRequest, "a query parameter the endpoint does not take"},
 }
 
 // Error is the one error type of the domain. Code is stable and safe to show;

@@ -126,6 +126,10 @@ type TalentRegistered struct {
 	Employer         string `json:"employer" personal:"true"`
 	OverseasEngineer bool   `json:"overseas_engineer,omitempty"`
 	RegisteredOn     string `json:"registered_on"`
+	// BankAccount and BankName are where the talent's payments are sent,
+	// as the bank file names them; empty when not given.
+	BankAccount string `json:"bank_account,omitempty" personal:"true"`
+	BankName    string `json:"bank_name,omitempty" personal:"true"`
 }
 
 // TalentDeparted records that a talent left local employment.
@@ -405,6 +409,8 @@ func eventSchema(name string) (Event, int) {
 		return &RecoveryWaived{}, 1
 	case TypeIdempotencyRecorded:
 		return &IdempotencyRecorded{}, 1
+	case TypeBankStatementReconciled:
+		return &BankStatementReconciled{}, 1
 	case TypeEntitlementReserved:
 		// Version 2 adds the award's shares by fiscal year (years):
 		// a version-1 approval reserved its whole award in its year.
@@ -471,6 +477,14 @@ func eventSchema(name string) (Event, int) {
 		return &PrincipalRestored{}, 1
 	case TypeEnrollmentRedeemed:
 		return &EnrollmentRedeemed{}, 1
+	case TypeApartmentRegistered:
+		return &ApartmentRegistered{}, 1
+	case TypeApartmentApplied:
+		return &ApartmentApplied{}, 1
+	case TypeApartmentAllocated:
+		return &ApartmentAllocated{}, 1
+	case TypeApartmentVacated:
+		return &ApartmentVacated{}, 1
 	}
 	return nil, 0
 }

@@ -231,6 +231,10 @@ var fastDecoders = map[string]func(r *jreader) Event{
 				return r.field(5) && r.bool(&e.OverseasEngineer)
 			case "registered_on":
 				return r.field(6) && r.str(&e.RegisteredOn)
+			case "bank_account":
+				return r.field(7) && r.str(&e.BankAccount)
+			case "bank_name":
+				return r.field(8) && r.str(&e.BankName)
 			}
 			return false
 		})

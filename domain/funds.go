@@ -31,6 +31,28 @@ const (
 var Sectors = []string{"semiconductors", "high_end_equipment", "new_materials", "biomedicine",
 	"new_energy", "digital_economy", "other"}
 
+// SectorNames are the sectors' names in Chinese and English.
+var SectorNames = map[string][2]string{
+	"semiconductors":     {"半导体", "Semiconductors"},
+	"high_end_equipment": {"高端装备", "High-end equipment"},
+	"new_materials":      {"新材料", "New materials"},
+	"biomedicine":        {"生物医药", "Biomedicine"},
+	"new_energy":         {"新能源", "New energy"},
+	"digital_economy":    {"数字经济", "Digital economy"},
+	"other":              {"其他", "Other"},
+}
+
+// ParseSector returns the sector named s, matched without regard to case
+// or surrounding spaces. Errors are EINVALID, listing the sectors.
+func ParseSector(s string) (string, error) {
+	for _, x := range Sectors {
+		if strings.EqualFold(strings.TrimSpace(s), x) {
+			return x, nil
+		}
+	}
+	return "", Errorf(EINVALID, "sector %q is not one of %s", truncate(s, 40), strings.Join(Sectors, ", "))
+}
+
 // Investment states.
 const (
 	InvestmentApprovedState = "approved"
@@ -52,6 +74,36 @@ type FundEstablished struct {
 	// ConcentrationLimitPct is the largest share of the target one
 	// investment may take before it is flagged.
 	ConcentrationLimitPct decimal.Decimal `json:"concentration_limit_pct"`
+	// The alert thresholds: paid-in cash idle for more than IdleCashDays
+	// is flagged once it exceeds IdleCashPct of the paid-in capital, and
+	// the term's end once it is TermWarningDays away or nearer. Absent
+	// (zero) means the defaults, see FundAlertThresholds.
+	IdleCashPct     int `json:"idle_cash_pct,omitempty"`
+	IdleCashDays    int `json:"idle_cash_days,omitempty"`
+	TermWarningDays int `json:"term_warning_days,omitempty"`
+}
+
+// Default alert thresholds of a fund.
+const (
+	DefaultIdleCashPct     = 20
+	DefaultIdleCashDays    = 365
+	DefaultTermWarningDays = 180
+)
+
+// FundAlertThresholds returns a fund's alert thresholds, defaults filled
+// in.
+func (e *FundEstablished) FundAlertThresholds() (idlePct, idleDays, termDays int) {
+	idlePct, idleDays, termDays = e.IdleCashPct, e.IdleCashDays, e.TermWarningDays
+	if idlePct == 0 {
+		idlePct = DefaultIdleCashPct
+	}
+	if idleDays == 0 {
+		idleDays = DefaultIdleCashDays
+	}
+	if termDays == 0 {
+		termDays = DefaultTermWarningDays
+	}
+	return idlePct, idleDays, termDays
 }
 
 // CommitmentMade records a limited partner's commitment (认缴).
@@ -278,6 +330,10 @@ type EstablishFund struct {
 	TermYears             int
 	Manager               string
 	ConcentrationLimitPct *decimal.Decimal
+	// Alert thresholds; nil means the default (DefaultIdleCashPct, …).
+	IdleCashPct     *int
+	IdleCashDays    *int
+	TermWarningDays *int
 }
 
 // EstablishFund creates a fund; its establishment date is the command's
@@ -314,8 +370,23 @@ func (s *Service) EstablishFund(ctx context.Context, c EstablishFund) (Result, e
 			return Result{}, err
 		}
 	}
+	thresholds := [3]int{DefaultIdleCashPct, DefaultIdleCashDays, DefaultTermWarningDays}
+	for i, t := range []struct {
+		name     string
+		v        *int
+		min, max int
+	}{{"idle_cash_pct", c.IdleCashPct, 1, 100}, {"idle_cash_days", c.IdleCashDays, 1, 3650}, {"term_warning_days", c.TermWarningDays, 1, 3650}} {
+		if t.v == nil {
+			continue
+		}
+		if *t.v < t.min || *t.v > t.max {
+			return Result{}, Errorf(EINVALID, "%s must be between %d and %d", t.name, t.min, t.max)
+		}
+		thresholds[i] = *t.v
+	}
 	ev := &FundEstablished{FundID: c.FundID, Name: c.Name, FundType: c.FundType, Target: c.Target, TermYears: c.TermYears,
-		EstablishedOn: m.date, TermEnd: AddMonths(m.date, 12*c.TermYears), Manager: c.Manager, ConcentrationLimitPct: limit}
+		EstablishedOn: m.date, TermEnd: AddMonths(m.date, 12*c.TermYears), Manager: c.Manager, ConcentrationLimitPct: limit,
+		IdleCashPct: thresholds[0], IdleCashDays: thresholds[1], TermWarningDays: thresholds[2]}
 	res, err := s.repo.execute(ctx, streamFund(c.FundID), newFund, m, func(e *entry) ([]Event, error) {
 		if e.agg.(*fund).est != nil {
 			return nil, Errorf(ECONFLICT, "fund %s already exists", c.FundID)
@@ -419,7 +490,11 @@ type ApproveInvestment struct {
 // ApproveInvestment records an approved investment and returns its ID. Only
 // a fund manager may.
 //
-// Errors: EINVALID, ENOTFOUND.
+// A project's name is unique within its fund, compared without regard to
+// case, width or surrounding and repeated spaces: two investments of one
+// fund under one name would make every report about it ambiguous.
+//
+// Errors: EINVALID, ENOTFOUND, ECONFLICT (a project of that name exists).
 func (s *Service) ApproveInvestment(ctx context.Context, c ApproveInvestment) (Result, error) {
 	m, err := s.newMeta(c.Meta, RoleFundManager)
 	if err != nil {
@@ -441,11 +516,38 @@ func (s *Service) ApproveInvestment(ctx context.Context, c ApproveInvestment) (R
 	}
 	id := newID(prefixInvestment, m.CommandID, "investment")
 	res, err := s.fundCommand(ctx, m, c.FundID, func(f *fund) ([]Event, error) {
+		key := ProjectNameKey(c.Project)
+		for _, inv := range f.investments {
+			if ProjectNameKey(inv.approved.Project) == key {
+				return nil, Errorf(ECONFLICT, "fund %s already has a project named %q (%s)", c.FundID, inv.approved.Project, inv.approved.InvestmentID)
+			}
+		}
 		return []Event{&InvestmentApproved{FundID: c.FundID, InvestmentID: id, CommitteeRef: c.CommitteeRef, Project: c.Project,
 			Company: c.Company, Sector: c.Sector, Amount: c.Amount, StakePct: c.StakePct, ApprovedOn: m.date}}, nil
 	})
 	res.ID = id
 	return res, err
+}
+
+// ProjectNameKey is the form in which project names are compared: see
+// FoldName.
+func ProjectNameKey(name string) string { return FoldName(name) }
+
+// FoldName folds a name for comparison and search: full-width ASCII forms
+// (ＡＢＣ１２３, the ideographic space) become their narrow forms, letters
+// lower case, surrounding spaces go and runs of spaces become one. Chinese
+// characters are left as they are.
+func FoldName(name string) string {
+	folded := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 0xFF01 && r <= 0xFF5E:
+			return r - 0xFEE0
+		case r == 0x3000:
+			return ' '
+		}
+		return r
+	}, name)
+	return strings.Join(strings.Fields(strings.ToLower(folded)), " ")
 }
 
 // InvestmentCommand acts on one investment of a fund.

@@ -31,6 +31,8 @@ type fundFixture struct {
 	// fixed days, and the clock never goes back. Goroutines share it.
 	mu   sync.Mutex
 	last string
+	// projects counts the projects approved, to name each one apart.
+	projects int
 }
 
 // newFundFixture returns a fixture over a fresh in-memory store, or over st
@@ -138,8 +140,9 @@ func (f *fundFixture) capital(fund, lp, amount, date string) {
 // approve records an approved investment and returns its ID.
 func (f *fundFixture) approve(fund, amount string) string {
 	f.t.Helper()
+	f.projects++
 	r := f.ok(f.s.ApproveInvestment(f.ctx, ApproveInvestment{Meta: f.fm("2024-03-01"), FundID: fund, CommitteeRef: "IC-2024-01",
-		Project: "Project " + amount, Company: "Pinghu Wafer Co.", Sector: "semiconductors", Amount: f.money(amount), StakePct: f.pct("10")}))
+		Project: fmt.Sprintf("Project %d", f.projects), Company: "Pinghu Wafer Co.", Sector: "semiconductors", Amount: f.money(amount), StakePct: f.pct("10")}))
 	return r.ID
 }
 
@@ -500,7 +503,7 @@ func TestInvestmentStake(t *testing.T) {
 	} {
 		before := f.position()
 		r, err := f.s.ApproveInvestment(f.ctx, ApproveInvestment{Meta: f.fm("2024-03-01"), FundID: "dif", CommitteeRef: "IC-1",
-			Project: "P", Company: "C", Sector: "new_energy", Amount: f.money("1000000"), StakePct: f.pct(c.stake)})
+			Project: "P " + c.stake, Company: "C", Sector: "new_energy", Amount: f.money("1000000"), StakePct: f.pct(c.stake)})
 		if got := ErrorCode(err); got != c.code {
 			t.Errorf("stake %s: code %q (%v), want %q", c.stake, got, err, c.code)
 			continue
@@ -532,6 +535,49 @@ func TestInvestmentStake(t *testing.T) {
 		return f.s.ApproveInvestment(f.ctx, ApproveInvestment{Meta: f.fm("2024-03-01"), FundID: "nofund", CommitteeRef: "IC",
 			Project: "P", Company: "C", Sector: "biomedicine", Amount: f.money("1"), StakePct: f.pct("5")})
 	})
+}
+
+// TestDuplicateProjectNames: a fund refuses a second project under a name
+// it already holds, whatever the case, width or spacing, also when the two
+// are approved at once; another fund may use the name.
+func TestDuplicateProjectNames(t *testing.T) {
+	f := newFundFixture(t, nil)
+	f.establish("dif", FundDirectInvestment, "500000000", "2023-01-01")
+	f.establish("sci", FundSpecial, "100000000", "2023-01-01")
+	approve := func(fund, project, cmd string) (Result, error) {
+		m := f.fm("2024-03-01")
+		m.CommandID = cmd
+		return f.s.ApproveInvestment(f.ctx, ApproveInvestment{Meta: m, FundID: fund, CommitteeRef: "IC-1", Project: project,
+			Company: "Pinghu Optics", Sector: "semiconductors", Amount: f.money("1000000"), StakePct: f.pct("10")})
+	}
+	f.ok(approve("dif", "Wafer Optics 晶圆", "first"))
+	for _, name := range []string{"Wafer Optics 晶圆", "wafer optics 晶圆", "  WAFER   optics 晶圆 ", "Ｗａｆｅｒ　Ｏｐｔｉｃｓ　晶圆"} {
+		f.refused("duplicate "+name, ECONFLICT, func() (Result, error) { return approve("dif", name, "dup "+name) })
+	}
+	f.ok(approve("sci", "Wafer Optics 晶圆", "other fund"))
+	f.ok(approve("dif", "Wafer Optics 晶圆 II", "another name"))
+
+	var wg sync.WaitGroup
+	var won, conflicts atomic.Int32
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := approve("dif", "Concurrent line", fmt.Sprintf("race-%d", i))
+			switch ErrorCode(err) {
+			case "":
+				won.Add(1)
+			case ECONFLICT:
+				conflicts.Add(1)
+			default:
+				t.Errorf("racer %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 1 || conflicts.Load() != 7 {
+		t.Errorf("8 concurrent approvals of one name: %d approved, %d refused; want 1 and 7", won.Load(), conflicts.Load())
+	}
 }
 
 // TestInvestmentLifecycleConflicts: nothing is valued, distributed, exited

@@ -61,5 +61,8 @@ func streamGrant(id string) string  { return "grant-" + id }
 // StreamGrant returns the stream of a grant.
 func StreamGrant(id string) string { return streamGrant(id) }
 
+// StreamTalent returns the stream of a talent.
+func StreamTalent(id string) string { return streamTalent(id) }
+
 // StreamBudget returns the stream of a program's budget for a fiscal year.
 func StreamBudget(program string, fy int) string { return streamBudget(program, fy) }

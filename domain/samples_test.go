@@ -2,6 +2,7 @@ package domain
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -96,6 +97,12 @@ func sampleList() []sample {
 		{"grant-g1", &ClawbackAssessed{GrantID: "g1", TalentID: "t1", FiscalYear: 2024, Amount: m("90000"), Formula: "max(0, 240000.00 - 600000.00 * 15 / 60)"}},
 		{"grant-g1", &RecoveryReceived{GrantID: "g1", TalentID: "t1", FiscalYear: 2024, Amount: m("50000"), BankReference: "BANK-0002"}},
 		{"grant-g1", &RecoveryWaived{GrantID: "g1", TalentID: "t1", FiscalYear: 2024, Amount: m("40000"), Reason: "hardship"}},
+		{"statement-s1", &BankStatementReconciled{StatementID: "s1", Digest: strings.Repeat("ab", 32), Account: "ZJRCB 3301 0001",
+			From: "2024-03-01", To: "2024-03-31", Matched: 1, Mismatched: 1, Unmatched: 1, Lines: []StatementLine{
+				{Line: 2, ValueDate: "2024-03-05", Reference: "BANK-0001", Amount: m("-240000"), Outcome: LineMatched, Kind: MatchPayment, GrantID: "g1", PaymentID: "p1"},
+				{Line: 3, ValueDate: "2024-03-06", Reference: "REC-0001", Amount: m("1000"), Outcome: LineMismatched, Kind: MatchRecovery, GrantID: "g1",
+					Expected: &[]Money{m("1200")}[0], Note: "the amount differs"},
+				{Line: 4, ValueDate: "2024-03-07", Reference: "UNKNOWN-1", Amount: m("-50"), Outcome: LineUnmatched}}}},
 		{"idempotency-c1", &IdempotencyRecorded{Key: "k1", RequestHash: "9f86d081884c7d65", Status: 201, Response: json.RawMessage(`{"id":"g1","position":"12"}`)}},
 		{"fund-f1", &FundEstablished{FundID: "f1", Name: "Talent industry fund", FundType: FundDirectInvestment, Target: m("1000000000"), TermYears: 10,
 			EstablishedOn: "2024-01-02", TermEnd: "2034-01-02", Manager: "City Capital", ConcentrationLimitPct: decimal.RequireFromString("20")}},
@@ -121,6 +128,12 @@ func sampleList() []sample {
 		{"principal-clerk9", &AccessRejected{PrincipalID: "clerk9", RequestID: "r2", RejectedBy: "admin2"}},
 		{"principal-clerk9", &PrincipalRestored{PrincipalID: "clerk9"}},
 		{"principal-clerk9", &EnrollmentRedeemed{PrincipalID: "clerk9", RequestID: "r1", TokenSHA256: "a665a45920422f9d417e4867efdc4fb8a04a1f3fff1fa07e998e86f7f7a27ae3"}},
+		{"apartments", &ApartmentRegistered{Unit: "A-101", Building: "Pinghu Talent Apartments, Block A", SizeSqm: decimal.RequireFromString("68.5"),
+			MarketRent: m("4200"), DiscountedRent: m("1200")}},
+		{"apartments", &ApartmentApplied{ApplicationID: "w1", TalentID: "t1", AppliedOn: "2024-03-01"}},
+		{"apartments", &ApartmentAllocated{AllocationID: "l1", Unit: "A-101", ApplicationID: "w1", TalentID: "t1", StartDate: "2024-04-01",
+			EndDate: "2026-03-31", GrantID: "g1"}},
+		{"apartments", &ApartmentVacated{AllocationID: "l1", Unit: "A-101", TalentID: "t1", EndDate: "2025-06-30", Reason: "left Pinghu"}},
 	}
 	return list
 }

@@ -10,6 +10,9 @@ type RegisterTalent struct {
 	Tier             string
 	Employer         string
 	OverseasEngineer bool
+	// BankAccount and BankName, optional, are where payments are sent.
+	BankAccount string
+	BankName    string
 }
 
 // RegisterTalent records a talent and returns its new ID. Only a clerk may.
@@ -26,6 +29,12 @@ func (s *Service) RegisterTalent(ctx context.Context, c RegisterTalent) (Result,
 	if err := checkText("employer", c.Employer, true); err != nil {
 		return Result{}, err
 	}
+	if err := checkText("bank_account", c.BankAccount, false); err != nil {
+		return Result{}, err
+	}
+	if err := checkText("bank_name", c.BankName, false); err != nil {
+		return Result{}, err
+	}
 	if !contains(Tiers, c.Tier) {
 		return Result{}, Errorf(EINVALID, "tier must be one of %v", Tiers)
 	}
@@ -34,7 +43,7 @@ func (s *Service) RegisterTalent(ctx context.Context, c RegisterTalent) (Result,
 	}
 	id := newID(prefixTalent, m.CommandID, "talent")
 	ev := &TalentRegistered{TalentID: id, Name: c.Name, PermitCategory: c.PermitCategory, Tier: c.Tier,
-		Employer: c.Employer, OverseasEngineer: c.OverseasEngineer, RegisteredOn: m.date}
+		Employer: c.Employer, OverseasEngineer: c.OverseasEngineer, RegisteredOn: m.date, BankAccount: c.BankAccount, BankName: c.BankName}
 	res, err := s.repo.execute(ctx, streamTalent(id), newTalent, m, func(e *entry) ([]Event, error) {
 		if e.agg.(*talent).reg != nil {
 			return nil, Errorf(ECONFLICT, "talent %s already exists", id)

@@ -42,7 +42,12 @@ type commandFunc func(r *http.Request, body []byte, m domain.CommandMeta) (int, 
 // events could not be found. pathCommand is for the commands whose events
 // can be found from the path alone.
 func (s *Server) command(run commandFunc) http.HandlerFunc {
-	return s.keyedCommand(run, false)
+	return s.keyedCommand(readBody, run, false)
+}
+
+// commandOf is command for a body read by read.
+func (s *Server) commandOf(read func(w http.ResponseWriter, r *http.Request) ([]byte, error), run commandFunc) http.HandlerFunc {
+	return s.keyedCommand(read, run, false)
 }
 
 // pathCommand wraps a command whose first stream follows from its path and
@@ -55,12 +60,12 @@ func (s *Server) command(run commandFunc) http.HandlerFunc {
 // body finds the other hash there and is refused before anything is
 // written. One durable append per keyed command, where command needs two.
 func (s *Server) pathCommand(run commandFunc) http.HandlerFunc {
-	return s.keyedCommand(run, true)
+	return s.keyedCommand(readBody, run, true)
 }
 
-func (s *Server) keyedCommand(run commandFunc, byEvents bool) http.HandlerFunc {
+func (s *Server) keyedCommand(read func(w http.ResponseWriter, r *http.Request) ([]byte, error), run commandFunc, byEvents bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBody(w, r)
+		body, err := read(w, r)
 		if err != nil {
 			s.Error(w, r, err)
 			return

@@ -118,8 +118,8 @@ func checkConcurrentApprovalsNeverOverdraw(t *testing.T, e *testEnv) {
 	type list struct {
 		Total int `json:"total"`
 	}
-	wantEqual(t, "approved grants", fetch[list](e.as(auditor), "/v1/grants?program=transport&status=approved").Total, 10)
-	wantEqual(t, "grants still reviewed", fetch[list](e.as(auditor), "/v1/grants?program=transport&status=reviewed").Total, 40)
+	wantEqual(t, "approved grants", fetch[list](e.as(auditor), "/v1/grants?program=transport&state=approved").Total, 10)
+	wantEqual(t, "grants still reviewed", fetch[list](e.as(auditor), "/v1/grants?program=transport&state=reviewed").Total, 40)
 
 	wantBalances(t, "after approvals", fetch[balancesJSON](e.as(auditor), "/v1/ledger/balances"), map[string]string{
 		"budget:transport:2024:available":  "0.00",

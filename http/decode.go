@@ -28,13 +28,23 @@ const MaxBodyBytes = 64 << 10
 // in UTF-8, the only encoding JSON has (RFC 8259), so a body declared in
 // another charset is refused rather than read as if it were UTF-8.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	return readBodyOf(w, r, "application/json", false, MaxBodyBytes)
+}
+
+// readBodyOf reads a body of media type mt (in UTF-8) of at most max
+// bytes; required says the Content-Type must be given.
+func readBodyOf(w http.ResponseWriter, r *http.Request, want string, required bool, max int64) ([]byte, error) {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" && required {
+		return nil, &domain.Error{Code: EUNSUPPORTEDMEDIA, Message: "send " + want + " (the Content-Type is required)"}
+	}
+	if ct != "" {
 		mt, params, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return nil, &domain.Error{Code: EUNSUPPORTEDMEDIA, Message: "send application/json"}
+		if err != nil || mt != want {
+			return nil, &domain.Error{Code: EUNSUPPORTEDMEDIA, Message: "send " + want}
 		}
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-			return nil, &domain.Error{Code: EUNSUPPORTEDMEDIA, Message: "send application/json in UTF-8 (charset=utf-8 or none)"}
+			return nil, &domain.Error{Code: EUNSUPPORTEDMEDIA, Message: "send " + want + " in UTF-8 (charset=utf-8 or none)"}
 		}
 	}
 	src := io.ReadCloser(r.Body)
@@ -52,7 +62,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 			io.Closer
 		}{a.s.bodyReader(w, r), r.Body}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, src, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, src, max))
 	if err != nil {
 		var ne net.Error
 		if errors.Is(err, errSlowBody) || (errors.As(err, &ne) && ne.Timeout()) {
@@ -60,7 +70,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		}
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
-			return nil, &domain.Error{Code: ETOOLARGE, Message: fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes), Err: err}
+			return nil, &domain.Error{Code: ETOOLARGE, Message: fmt.Sprintf("the body is larger than %d bytes", max), Err: err}
 		}
 		return nil, domain.Errorf(domain.EINVALID, "could not read the body")
 	}

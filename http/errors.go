@@ -42,7 +42,33 @@ type Problem struct {
 	// Pointer names the field of the request body at fault, as a JSON
 	// pointer (RFC 6901), when the problem is about one.
 	Pointer string `json:"pointer,omitempty"`
+	// Parameter names the query parameter at fault, and Allowed what it
+	// takes (the parameters of the endpoint, or the values of a filter),
+	// when the problem is about one.
+	Parameter string   `json:"parameter,omitempty"`
+	Allowed   []string `json:"allowed,omitempty"`
+	// Lines lists, for an uploaded file refused, each malformed line with
+	// its number and what is wrong with it.
+	Lines []ProblemLine `json:"lines,omitempty"`
 }
+
+// ProblemLine is one malformed line of an uploaded file.
+type ProblemLine struct {
+	Line   int    `json:"line"`
+	Detail string `json:"detail"`
+}
+
+// LinesError refuses an uploaded file for its malformed lines. It is a
+// domain error (EINVALID) with the lines.
+type LinesError struct {
+	Err   *domain.Error
+	Lines []ProblemLine
+}
+
+func (e *LinesError) Error() string { return e.Err.Error() }
+
+// Unwrap exposes the domain error.
+func (e *LinesError) Unwrap() error { return e.Err }
 
 // Error writes err as problem+json. Errors that are not domain errors are
 // logged in full and shown as a generic internal error, so internals never
@@ -83,6 +109,16 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &de) {
 		pointer = de.Field
 	}
+	var le *LinesError
+	if errors.As(err, &le) {
+		writeProblemDoc(w, r, Problem{Status: status, Code: code, Detail: detail, Lines: le.Lines})
+		return
+	}
+	var pe *ParamError
+	if errors.As(err, &pe) {
+		writeProblemDoc(w, r, Problem{Status: status, Code: code, Detail: detail, Parameter: pe.Param, Allowed: pe.Allowed})
+		return
+	}
 	writeProblemAt(w, r, status, code, detail, pointer)
 }
 
@@ -92,16 +128,16 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, deta
 
 // writeProblemAt writes a problem about the body's field at pointer.
 func writeProblemAt(w http.ResponseWriter, r *http.Request, status int, code, detail, pointer string) {
-	p := Problem{
-		Type:      "urn:talentledger:problem:" + code,
-		Title:     http.StatusText(status),
-		Status:    status,
-		Detail:    detail,
-		Code:      code,
-		Instance:  r.URL.Path,
-		RequestID: requestID(r.Context()),
-		Pointer:   pointer,
-	}
+	writeProblemDoc(w, r, Problem{Status: status, Code: code, Detail: detail, Pointer: pointer})
+}
+
+// writeProblemDoc writes p, filling in what every problem carries.
+func writeProblemDoc(w http.ResponseWriter, r *http.Request, p Problem) {
+	status := p.Status
+	p.Type = "urn:talentledger:problem:" + p.Code
+	p.Title = http.StatusText(status)
+	p.Instance = r.URL.Path
+	p.RequestID = requestID(r.Context())
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

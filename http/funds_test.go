@@ -46,6 +46,10 @@ type fundJSON struct {
 	IdleSince              string      `json:"idle_since"`
 	MOIC                   string      `json:"moic"`
 	TVPI                   string      `json:"tvpi"`
+	NAV                    string      `json:"nav"`
+	DPI                    string      `json:"dpi"`
+	RVPI                   string      `json:"rvpi"`
+	IRR                    string      `json:"irr"`
 	Projects               int         `json:"projects"`
 	LPs                    []lpJSON    `json:"lps"`
 	Alerts                 []alertJSON `json:"alerts"`
@@ -230,13 +234,14 @@ func TestFundQueries(t *testing.T) {
 		"direct_investment 100000000.00 2023-01-01 2033-01-01 100000000.00 50000000.00 40000000.00 30000000.00 "+
 			"45000000.00 17000000.00 15000000.00 0.00 10000000.00 2023-08-01 1.55 1.44 2")
 	wantEqual(t, "dif LPs", fmt.Sprint(dif.LPs), "[{city platform 60000000.00 30000000.00} {social capital 40000000.00 20000000.00}]")
+	wantEqual(t, "dif measures", fmt.Sprint(dif.NAV, " ", dif.DPI, " ", dif.RVPI, " ", dif.TVPI), "55000000.00 0.34 1.10 1.44")
 	wantEqual(t, "dif alerts", fmt.Sprint(alertList(dif.Alerts)), fmt.Sprint([]string{"concentration/dif/" + s.a}))
 	culture := fetch[fundJSON](e.as(clerk1), "/v1/funds/culture?as_of=2024-06-01")
 	wantEqual(t, "culture", fmt.Sprintf("%v %v %v %v %v %v %v %v %v", culture.FundType, culture.TermEnd, culture.PaidIn,
 		culture.Invested, culture.Valuation, culture.IdleCash, culture.IdleSince, culture.MOIC, culture.TVPI),
 		"special 2025-06-01 8000000.00 2000000.00 2000000.00 6000000.00 2020-07-01 1.00 1.00")
 	wantEqual(t, "culture alerts", fmt.Sprint(alertList(culture.Alerts)),
-		fmt.Sprint([]string{"idle_cash/culture/", "term_ending/culture/", "concentration/culture/" + s.d}))
+		fmt.Sprint([]string{"idle_cash/culture/", "concentration/culture/" + s.d}))
 
 	// Without as_of, alerts are reckoned at the server's date (here the
 	// test clock's, in 2024), never the wall clock's, by which the culture
@@ -294,9 +299,12 @@ func TestFundQueries(t *testing.T) {
 		want []string
 	}{
 		{"2024-05-31", []string{"idle_cash/culture/", "concentration/culture/" + s.d, "concentration/dif/" + s.a}},
-		{"2024-06-01", []string{"idle_cash/culture/", "term_ending/culture/", "concentration/culture/" + s.d, "concentration/dif/" + s.a}},
-		{"2024-07-31", []string{"idle_cash/culture/", "term_ending/culture/", "concentration/culture/" + s.d, "concentration/dif/" + s.a}},
-		{"2024-08-02", []string{"idle_cash/culture/", "term_ending/culture/", "concentration/culture/" + s.d, "idle_cash/dif/", "concentration/dif/" + s.a}},
+		// culture's term ends on 2025-06-01: flagged 180 days before.
+		{"2024-12-02", []string{"idle_cash/culture/", "concentration/culture/" + s.d, "concentration/dif/" + s.a}},
+		{"2024-12-03", []string{"idle_cash/culture/", "term_ending/culture/", "concentration/culture/" + s.d, "concentration/dif/" + s.a}},
+		// dif's 10,000,000 idle since 2023-08-01 is exactly 20 % of its
+		// paid-in: not above it, not flagged.
+		{"2024-08-02", []string{"idle_cash/culture/", "concentration/culture/" + s.d, "concentration/dif/" + s.a}},
 	} {
 		got := fetch[alerts](fm, "/v1/funds/alerts?as_of="+c.asOf)
 		wantEqual(t, "alerts as_of", got.AsOf, c.asOf)
@@ -304,8 +312,9 @@ func TestFundQueries(t *testing.T) {
 	}
 	got := fetch[alerts](fm, "/v1/funds/alerts?as_of=2024-08-02")
 	for _, a := range got.Alerts {
-		if a.Kind == "idle_cash" && a.FundID == "dif" && a.Message != "paid-in cash of 10000000.00 has been idle since 2023-08-01" {
-			t.Errorf("dif idle alert %q", a.Message)
+		if a.Kind == "idle_cash" && a.FundID == "culture" &&
+			a.Message != "paid-in cash of 6000000.00 has been idle for more than 365 days (since 2020-07-01): above 20% of the paid-in capital of 8000000.00" {
+			t.Errorf("culture idle alert %q", a.Message)
 		}
 	}
 

@@ -146,7 +146,7 @@ func FuzzAPI(f *testing.F) {
 	}{
 		{"GET", "/v1/programs", domain.RoleClerk, "", ""},
 		{"GET", "/v1/programs/transport/budgets/2024?as_of=2024-06-30", domain.RoleAuditor, "", ""},
-		{"GET", "/v1/grants?status=approved&limit=5&offset=1", domain.RoleClerk, "", ""},
+		{"GET", "/v1/grants?state=approved&limit=5&offset=1", domain.RoleClerk, "", ""},
 		{"GET", "/v1/grants/" + g + "/trail", domain.RoleAuditor, "", ""},
 		{"GET", "/v1/talents/" + t, domain.RoleClerk, "", ""},
 		{"GET", "/v1/payments/" + p, domain.RoleTreasurer, "", ""},

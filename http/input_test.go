@@ -106,7 +106,8 @@ func TestBadRequests(t *testing.T) {
 		{name: "limit above 1000", who: clerk1, method: "GET", path: "/v1/grants?limit=1001", status: 400, code: "invalid"},
 		// Zero would lift the bound on the page size altogether.
 		{name: "zero limit", who: clerk1, method: "GET", path: "/v1/grants?limit=0", status: 400, code: "invalid"},
-		{name: "unknown grant status", who: clerk1, method: "GET", path: "/v1/grants?status=bogus", status: 400, code: "invalid"},
+		{name: "unknown grant state", who: clerk1, method: "GET", path: "/v1/grants?state=bogus", status: 400, code: "invalid"},
+		{name: "status is not the grants filter", who: clerk1, method: "GET", path: "/v1/grants?status=terminated", status: 400, code: "unknown_parameter"},
 		{name: "bad fiscal year", who: clerk1, method: "GET", path: "/v1/programs/housing/budgets/20x4", status: 400, code: "invalid"},
 	}
 	for _, c := range cases {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"talentledger/domain"
@@ -197,17 +198,20 @@ func TestClawbackJourney(t *testing.T) {
 		}
 		last = pos
 	}
-	wantTypes := []string{"GrantApplied", "GrantReviewed", "PublicNoticeOpened", "PublicNoticeClosed",
-		"BudgetReserved", "ForwardCommitted", "ForwardCommitted", "GrantApproved",
+	// The talent's own events that changed the grant are in its trail:
+	// the registration, the entitlement it used and gave back, and the
+	// departure that ended it.
+	wantTypes := []string{"TalentRegistered", "GrantApplied", "GrantReviewed", "PublicNoticeOpened", "PublicNoticeClosed",
+		"EntitlementReserved", "BudgetReserved", "ForwardCommitted", "ForwardCommitted", "GrantApproved",
 		"PaymentPrepared", "PaymentApproved", "PaymentCharged", "PaymentReleased",
 		"PaymentPrepared", "PaymentApproved", "PaymentCharged", "PaymentReleased",
-		"GrantTerminated", "ClawbackAssessed", "BudgetReservationReleased",
+		"TalentDeparted", "GrantTerminated", "ClawbackAssessed", "BudgetReservationReleased", "EntitlementReleased",
 		"RecoveryReceived", "RecoveryWaived"}
 	// The forward commitments are appended side by side with the
 	// approval: the three come in either order.
 	if len(types) == len(wantTypes) {
-		slices.Sort(types[5:8])
-		slices.Sort(wantTypes[5:8])
+		slices.Sort(types[7:10])
+		slices.Sort(wantTypes[7:10])
 	}
 	if !slices.Equal(types, wantTypes) {
 		t.Fatalf("trail types:\n got %v\nwant %v", types, wantTypes)
@@ -217,23 +221,26 @@ func TestClawbackJourney(t *testing.T) {
 		return [4]string{ev.Principal, ev.Role, ev.EffectiveDate, ev.DocumentRef}
 	}
 	for i, want := range map[int][4]string{
-		0:  {clerk1, "clerk", "2024-01-03", "PHRS-APP-2024-0007"},
-		3:  {reviewer1, "reviewer", "2024-01-13", ""},
-		4:  {approver1, "approver", "2024-01-15", "PHCZ-APR-2024-0003"},
-		5:  {approver1, "approver", "2024-01-15", "PHCZ-APR-2024-0003"},
+		1:  {clerk1, "clerk", "2024-01-03", "PHRS-APP-2024-0007"},
+		4:  {reviewer1, "reviewer", "2024-01-13", ""},
+		6:  {approver1, "approver", "2024-01-15", "PHCZ-APR-2024-0003"},
 		7:  {approver1, "approver", "2024-01-15", "PHCZ-APR-2024-0003"},
-		10: {treasurer1, "treasurer", "2024-01-15", ""},
-		11: {treasurer1, "treasurer", "2024-01-15", ""},
-		15: {treasurer2, "treasurer", "2025-01-15", ""},
-		16: {approver1, "approver", "2025-09-15", ""},
-		20: {approver2, "approver", "2025-10-20", ""},
+		9:  {approver1, "approver", "2024-01-15", "PHCZ-APR-2024-0003"},
+		12: {treasurer1, "treasurer", "2024-01-15", ""},
+		13: {treasurer1, "treasurer", "2024-01-15", ""},
+		17: {treasurer2, "treasurer", "2025-01-15", ""},
+		19: {approver1, "approver", "2025-09-15", ""},
+		24: {approver2, "approver", "2025-10-20", ""},
 	} {
 		if got := whoWhen(i); got != want {
 			t.Errorf("trail event %d (%s): principal, role, date, document = %v, want %v", i, types[i], got, want)
 		}
 	}
-	wantEqual(t, "termination reason", trail.Events[16].Reason, "left Pinghu before serving 60 months")
-	if ps := trail.Events[11].Postings; len(ps) != 1 || ps[0].Amount != "240000.00" || ps[0].Destination != paidAcct {
+	wantEqual(t, "termination reason", trail.Events[19].Reason, "left Pinghu before serving 60 months")
+	if dep := trail.Events[18]; dep.Principal != clerk1 || !strings.Contains(string(dep.Data), "2025-09-15") {
+		t.Errorf("the departure in the trail: %+v, want clerk1's report of 2025-09-15", dep)
+	}
+	if ps := trail.Events[13].Postings; len(ps) != 1 || ps[0].Amount != "240000.00" || ps[0].Destination != paidAcct {
 		t.Errorf("postings of the first release = %+v", ps)
 	}
 	fetch[trailJSON](e.as(approver1), g+"/trail") // approvers may read it too

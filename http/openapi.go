@@ -40,10 +40,20 @@ type routeDoc struct {
 	Status int
 	Query  []string
 	Errors []string
+	// Example and RequestExample, when set, are an answer and a body as
+	// the route sends and takes them (JSON values, or CSV text).
+	Example, RequestExample any
 }
 
-// csvAnswer marks a route answering CSV.
-type csvAnswer struct{}
+// csvAnswer marks a route answering CSV; xlsxAnswer one answering an
+// Excel workbook.
+type (
+	csvAnswer  struct{}
+	xlsxAnswer struct{}
+)
+
+// csvBody marks a route taking a CSV body.
+type csvBody struct{}
 
 // Answers that handlers build as maps, described as the structs they are.
 type (
@@ -66,6 +76,7 @@ type (
 		Offset   int                     `json:"offset"`
 		Limit    int                     `json:"limit"`
 		Position string                  `json:"position"`
+		pointInTimeStamp
 	}
 	fundListAnswer struct {
 		Funds        []projections.FundView `json:"funds"`
@@ -83,6 +94,19 @@ type (
 		Projects []projections.ProjectView `json:"projects"`
 		Totals   projections.ProjectTotals `json:"totals"`
 		pointInTimeStamp
+	}
+	apartmentListAnswer struct {
+		AsOf       string                      `json:"as_of"`
+		Apartments []projections.ApartmentView `json:"apartments"`
+		Totals     projections.ApartmentTotals `json:"totals"`
+		pointInTimeStamp
+	}
+	waitingListAnswer struct {
+		Waiting []projections.WaitingEntry `json:"waiting"`
+		pointInTimeStamp
+	}
+	sectorListAnswer struct {
+		Sectors []sectorAnswer `json:"sectors"`
 	}
 	projectListAnswer struct {
 		Projects []projections.ProjectView `json:"projects"`
@@ -147,7 +171,9 @@ func routeErrors(rt Route, d routeDoc) []string {
 			delete(set, domain.EIDEMPOTENCYMISMATCH)
 		}
 	}
-	for _, q := range d.Query {
+	// Every route refuses a query parameter it does not take.
+	set[EUNKNOWNPARAM] = true
+	for _, q := range routeQuery(rt) {
 		set[domain.EINVALID] = true
 		if q == "min_position" {
 			set[ETIMEOUT] = true
@@ -189,8 +215,9 @@ func (s *Server) openAPI() map[string]any {
 		for _, m := range reParam.FindAllStringSubmatch(rt.Path, -1) {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]string{"type": "string"}})
 		}
-		for _, q := range d.Query {
-			params = append(params, map[string]any{"name": q, "in": "query", "schema": map[string]string{"type": "string"}})
+		for _, q := range routeQuery(rt) {
+			pd := paramDoc(rt.Method+" "+rt.Path, q)
+			params = append(params, map[string]any{"name": q, "in": "query", "description": pd.Desc, "schema": paramSchema(pd)})
 		}
 		if rt.Method == "POST" && rt.Roles != nil { // POST /v1/enroll works once: no retries
 			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header",
@@ -200,9 +227,23 @@ func (s *Server) openAPI() map[string]any {
 		if len(params) > 0 {
 			op["parameters"] = params
 		}
-		if d.Request != nil {
-			op["requestBody"] = map[string]any{"required": false, "content": map[string]any{
-				"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(d.Request), true)}}}
+		switch d.Request.(type) {
+		case nil:
+		case csvBody:
+			body := map[string]any{"schema": map[string]any{"type": "string", "maxLength": MaxStatementBytes,
+				"description": "a header line naming the columns (" + strings.Join(statementColumns, ", ") +
+					"; the first three required), then one line per movement: value_date YYYY-MM-DD, the bank's reference, " +
+					"the amount signed (negative: money out, a payment; positive: money in, a recovery)"}}
+			if d.RequestExample != nil {
+				body["example"] = d.RequestExample
+			}
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"text/csv": body}}
+		default:
+			body := map[string]any{"schema": g.schema(reflect.TypeOf(d.Request), true)}
+			if d.RequestExample != nil {
+				body["example"] = d.RequestExample
+			}
+			op["requestBody"] = map[string]any{"required": false, "content": map[string]any{"application/json": body}}
 		}
 		status := d.Status
 		if status == 0 {
@@ -212,9 +253,19 @@ func (s *Server) openAPI() map[string]any {
 		switch d.Response.(type) {
 		case nil:
 		case csvAnswer:
-			ok["content"] = map[string]any{"text/csv": map[string]any{"schema": map[string]string{"type": "string"}}}
+			c := map[string]any{"schema": map[string]string{"type": "string"}}
+			if d.Example != nil {
+				c["example"] = d.Example
+			}
+			ok["content"] = map[string]any{"text/csv": c}
+		case xlsxAnswer:
+			ok["content"] = map[string]any{xlsxType: map[string]any{"schema": map[string]string{"type": "string", "format": "binary"}}}
 		default:
-			ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(d.Response), false)}}
+			c := map[string]any{"schema": g.schema(reflect.TypeOf(d.Response), false)}
+			if d.Example != nil {
+				c["example"] = d.Example
+			}
+			ok["content"] = map[string]any{"application/json": c}
 		}
 		responses := map[string]any{strconv.Itoa(status): ok}
 		errs := routeErrors(rt, d)
@@ -365,13 +416,21 @@ func (g *schemaGen) schema(t reflect.Type, request bool) map[string]any {
 }
 
 // object returns the schema of a struct's JSON object.
+// Its required members are, in an answer, those always written (no
+// omitempty or omitzero); in a request, those tagged required:"true".
 func (g *schemaGen) object(t reflect.Type, request bool) map[string]any {
 	props := map[string]any{}
-	g.fields(t, request, props)
-	return map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	required := []string{}
+	g.fields(t, request, props, &required)
+	s := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	if len(required) > 0 {
+		sort.Strings(required)
+		s["required"] = required
+	}
+	return s
 }
 
-func (g *schemaGen) fields(t reflect.Type, request bool, props map[string]any) {
+func (g *schemaGen) fields(t reflect.Type, request bool, props map[string]any, required *[]string) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, skip := jsonName(f)
@@ -383,13 +442,18 @@ func (g *schemaGen) fields(t reflect.Type, request bool, props map[string]any) {
 			ft = ft.Elem()
 		}
 		if f.Anonymous && ft.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
-			g.fields(ft, request, props) // flattened, as encoding/json does
+			g.fields(ft, request, props, required) // flattened, as encoding/json does
 			continue
 		}
 		if !f.IsExported() {
 			continue
 		}
 		props[name] = g.schema(f.Type, request)
+		_, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		always := !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero")
+		if (request && f.Tag.Get("required") == "true") || (!request && always) {
+			*required = append(*required, name)
+		}
 	}
 }
 

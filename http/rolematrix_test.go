@@ -53,6 +53,7 @@ var expectedRoles = map[string][]string{
 
 	// POST /v1/talents, /v1/talents/{id}/departure | clerk; GET /v1/talents/{id} | any
 	"POST /v1/talents":                clerks,
+	"GET /v1/talents":                 anyRole,
 	"GET /v1/talents/{id}":            anyRole,
 	"POST /v1/talents/{id}/departure": clerks,
 
@@ -76,6 +77,21 @@ var expectedRoles = map[string][]string{
 	"POST /v1/grants/{id}/recoveries":                      treas,
 	"POST /v1/grants/{id}/waive":                           apprs,
 	"GET /v1/grants/{id}/trail":                            {domain.RoleAuditor, domain.RoleApprover},
+
+	// GET /v1/inbox | clerk, reviewer, approver, treasurer; GET /v1/payments,
+	// /v1/installments | any; POST /v1/payments/batch-approve | approver;
+	// POST /v1/payments/batch-release | treasurer
+	"GET /v1/inbox":                   {domain.RoleClerk, domain.RoleReviewer, domain.RoleApprover, domain.RoleTreasurer},
+	"GET /v1/payments":                anyRole,
+	"GET /v1/installments":            anyRole,
+	"POST /v1/payments/batch-approve": apprs,
+	"POST /v1/payments/batch-release": treas,
+	// GET /v1/payments/bank-file, /v1/bank/statements[/{id}] | treasurer,
+	// approver, auditor; POST /v1/bank/statements | treasurer
+	"GET /v1/payments/bank-file":   {domain.RoleTreasurer, domain.RoleApprover, domain.RoleAuditor},
+	"POST /v1/bank/statements":     treas,
+	"GET /v1/bank/statements":      {domain.RoleTreasurer, domain.RoleApprover, domain.RoleAuditor},
+	"GET /v1/bank/statements/{id}": {domain.RoleTreasurer, domain.RoleApprover, domain.RoleAuditor},
 
 	// POST /v1/payments/{id}/approve · /release · /fail · /reverse | approver / treasurer
 	"GET /v1/payments/{id}":          anyRole,
@@ -102,6 +118,24 @@ var expectedRoles = map[string][]string{
 	"POST /v1/funds/{id}/investments/{iid}/exit":          fms,
 	"POST /v1/funds/{id}/investments/{iid}/write-off":     fms,
 	"GET /v1/projects":                                    anyRole,
+	"GET /v1/projects/{id}":                               anyRole,
+	"GET /v1/reports/budget-execution.xlsx":               {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/reports/budget-execution.csv":                {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/reports/clawbacks.xlsx":                      {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/reports/clawbacks.csv":                       {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/reports/funds.xlsx":                          {domain.RoleAuditor, domain.RoleApprover, domain.RoleFundManager},
+	"GET /v1/reports/funds.csv":                           {domain.RoleAuditor, domain.RoleApprover, domain.RoleFundManager},
+	"GET /v1/reports/grants.xlsx":                         {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/reports/journal.xlsx":                        {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/sectors":                                     anyRole,
+	"POST /v1/apartments":                                 {domain.RoleReviewer},
+	"GET /v1/apartments":                                  anyRole,
+	"GET /v1/apartments/waiting-list":                     anyRole,
+	"POST /v1/apartments/applications":                    {domain.RoleClerk},
+	"GET /v1/apartments/{id}":                             anyRole,
+	"POST /v1/apartments/{id}/allocations":                {domain.RoleReviewer},
+	"POST /v1/apartments/allocations/{aid}/vacate":        {domain.RoleClerk},
+	"GET /v1/funds/{id}/lps/{lp}/statement":               anyRole,
 
 	// GET /v1/audit/verify, /v1/audit/... | auditor
 	"GET /v1/audit/verify":             auds,
@@ -146,7 +180,7 @@ var rePathVar = regexp.MustCompile(`\{([a-z]+)\}`)
 // name nothing, so that an allowed call is refused for its input (400,
 // 404, 409) and never touches a real record.
 var pathValues = map[string]string{"id": "x0123456789abcdef", "fy": "2024", "n": "1", "oid": "o0123456789abcdef",
-	"iid": "i0123456789abcdef", "role": domain.RoleClerk, "rid": "r0123456789abcdef", "aid": "a0123456789abcdef"}
+	"iid": "i0123456789abcdef", "role": domain.RoleClerk, "rid": "r0123456789abcdef", "aid": "a0123456789abcdef", "lp": "lp_0123456789abcdef"}
 
 // TestRoleMatrix walks the router, so a new route cannot escape, and calls
 // every route without a token, with a token nobody holds, and as a holder

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"talentledger/domain"
@@ -19,9 +20,11 @@ const exportWriteWindow = 60 * time.Second
 func (s *Server) registerExportRoutes() {
 	roles := []string{domain.RoleAuditor, domain.RoleApprover}
 	s.handle("GET", "/v1/export/journal.csv", roles,
-		"every posting of the events effective ?from= ?to= (inclusive, optional), as a CSV journal: a debit and a credit line per posting", s.handleExportJournal, routeDoc{Response: csvAnswer{}, Query: []string{"min_position", "from", "to"}})
+		"every posting of the events effective ?from= ?to= (inclusive, optional), as a CSV journal: a debit and a credit line per posting, with the bank reference, grant and talent it concerns",
+		s.handleExportJournal, routeDoc{Response: csvAnswer{}, Query: []string{"min_position", "from", "to", "lang"}})
 	s.handle("GET", "/v1/export/grants.csv", roles,
-		"the grants register as CSV, also ?as_of= and ?recorded_as_of=", s.handleExportGrants, routeDoc{Response: csvAnswer{}, Query: qPointTime})
+		"the grants register as CSV with talents' names and the documents of application and approval, also ?as_of= and ?recorded_as_of=",
+		s.handleExportGrants, routeDoc{Response: csvAnswer{}, Query: append(slices.Clone(qPointTime), "lang")})
 }
 
 func (s *Server) handleExportJournal(w http.ResponseWriter, r *http.Request) {
@@ -34,8 +37,12 @@ func (s *Server) handleExportJournal(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	header := projections.JournalHeader
+	if r.URL.Query().Get("lang") == "zh" {
+		header = projections.JournalHeaderZH
+	}
 	flush := s.startCSV(w, rng.Filename())
-	st, err := s.proj.WriteJournal(r.Context(), w, rng, flush)
+	st, err := s.proj.WriteJournal(r.Context(), w, rng, flush, header)
 	s.endCSV(r, "journal", st.Rows, err)
 }
 
@@ -48,8 +55,12 @@ func (s *Server) handleExportGrants(w http.ResponseWriter, r *http.Request) {
 	if pt.AsOf != "" {
 		name += "_as_of_" + pt.AsOf
 	}
+	header := projections.GrantsHeader
+	if r.URL.Query().Get("lang") == "zh" {
+		header = projections.GrantsHeaderZH
+	}
 	flush := s.startCSV(w, name+".csv")
-	n, err := projections.WriteGrantsCSV(r.Context(), w, v, flush)
+	n, err := projections.WriteGrantsCSVIn(r.Context(), w, v, flush, header)
 	s.endCSV(r, "grants", int64(n), err)
 }
 

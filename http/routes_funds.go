@@ -41,6 +41,29 @@ func (s *Server) registerFundRoutes() {
 		routeDoc{Request: commandFields{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
 	s.handle("GET", "/v1/projects", AnyRole, "projects by fund, sector and status, with totals (?as_of=, ?recorded_as_of=)", s.handleProjectList,
 		routeDoc{Response: projectListAnswer{}, Query: []string{"min_position", "fund", "sector", "status", "as_of", "recorded_as_of"}})
+	s.handle("GET", "/v1/projects/{id}", AnyRole, "one project with its IRR, tranches, valuations, distributions and events (?as_of=, ?recorded_as_of=)", s.handleProjectGet,
+		routeDoc{Response: projections.ProjectDetail{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}})
+	s.handle("GET", "/v1/sectors", AnyRole, "the sectors a project may be in, with their names and how many projects each holds", s.handleSectorList,
+		routeDoc{Response: sectorListAnswer{}, Query: qPointTime})
+	s.handle("GET", "/v1/funds/{id}/lps/{lp}/statement", AnyRole,
+		"an LP's capital-account statement for ?from= to ?to= (inclusive; by default the year to today): opening and closing balance, paid-in, distributions, gain or loss, movements, DPI/RVPI/TVPI/IRR", s.handleLPStatement,
+		routeDoc{Response: projections.CapitalStatement{}, Query: []string{"min_position", "from", "to"}, Errors: []string{domain.ENOTFOUND}})
+}
+
+// projectFilter reads the project filters of a list: sector and status
+// are matched without regard to case; an unknown sector is refused with
+// the list of sectors.
+func projectFilter(r *http.Request, fund, asOf string) (projections.ProjectFilter, error) {
+	q := r.URL.Query()
+	f := projections.ProjectFilter{FundID: fund, Status: q.Get("status"), AsOf: asOf}
+	if sec := q.Get("sector"); sec != "" {
+		canon, err := domain.ParseSector(sec)
+		if err != nil {
+			return f, err
+		}
+		f.Sector = canon
+	}
+	return f, nil
 }
 
 type fundRequest struct {
@@ -52,6 +75,9 @@ type fundRequest struct {
 	TermYears             int              `json:"term_years"`
 	Manager               string           `json:"manager"`
 	ConcentrationLimitPct *decimal.Decimal `json:"concentration_limit_pct"`
+	IdleCashPct           *int             `json:"idle_cash_pct"`
+	IdleCashDays          *int             `json:"idle_cash_days"`
+	TermWarningDays       *int             `json:"term_warning_days"`
 }
 
 func (s *Server) handleFundCreate(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
@@ -60,7 +86,8 @@ func (s *Server) handleFundCreate(r *http.Request, body []byte, m domain.Command
 		return 0, nil, err
 	}
 	res, err := s.svc.EstablishFund(r.Context(), domain.EstablishFund{Meta: req.meta(m), FundID: req.ID, Name: req.Name,
-		FundType: req.FundType, Target: req.Target, TermYears: req.TermYears, Manager: req.Manager, ConcentrationLimitPct: req.ConcentrationLimitPct})
+		FundType: req.FundType, Target: req.Target, TermYears: req.TermYears, Manager: req.Manager, ConcentrationLimitPct: req.ConcentrationLimitPct,
+		IdleCashPct: req.IdleCashPct, IdleCashDays: req.IdleCashDays, TermWarningDays: req.TermWarningDays})
 	return http.StatusCreated, answer(res), err
 }
 
@@ -183,19 +210,99 @@ func (s *Server) handleFundProjects(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "fund %q not found", clip(id)))
 		return
 	}
-	q := r.URL.Query()
-	ps, totals := v.Projects(projections.ProjectFilter{FundID: id, Sector: q.Get("sector"), Status: q.Get("status")})
+	f, err := projectFilter(r, id, d)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	ps, totals := v.Projects(f)
 	writeJSON(w, http.StatusOK, stamp(map[string]any{"fund_id": id, "projects": ps, "totals": totals}, pt))
 }
 
 func (s *Server) handleProjectList(w http.ResponseWriter, r *http.Request) {
-	v, pt, ok := s.query(w, r)
+	d, v, pt, ok := s.fundQuery(w, r)
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	ps, totals := v.Projects(projections.ProjectFilter{FundID: q.Get("fund"), Sector: q.Get("sector"), Status: q.Get("status")})
+	f, err := projectFilter(r, r.URL.Query().Get("fund"), d)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	ps, totals := v.Projects(f)
 	writeJSON(w, http.StatusOK, stamp(map[string]any{"projects": ps, "totals": totals}, pt))
+}
+
+func (s *Server) handleProjectGet(w http.ResponseWriter, r *http.Request) {
+	d, v, _, ok := s.fundQuery(w, r)
+	if !ok {
+		return
+	}
+	id := mux.Vars(r)["id"]
+	p, found := v.Project(id, d)
+	if !found {
+		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "project %q not found", clip(id)))
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// sectorAnswer is one sector of GET /v1/sectors.
+type sectorAnswer struct {
+	ID       string `json:"id"`
+	NameZH   string `json:"name_zh"`
+	NameEN   string `json:"name_en"`
+	Projects int    `json:"projects"`
+}
+
+func (s *Server) handleSectorList(w http.ResponseWriter, r *http.Request) {
+	v, _, ok := s.query(w, r)
+	if !ok {
+		return
+	}
+	_, totals := v.Projects(projections.ProjectFilter{})
+	out := make([]sectorAnswer, 0, len(domain.Sectors))
+	for _, id := range domain.Sectors {
+		n := 0
+		if g := totals.BySector[id]; g != nil {
+			n = g.Projects
+		}
+		names := domain.SectorNames[id]
+		out = append(out, sectorAnswer{ID: id, NameZH: names[0], NameEN: names[1], Projects: n})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sectors": out})
+}
+
+func (s *Server) handleLPStatement(w http.ResponseWriter, r *http.Request) {
+	if err := s.waitMinPosition(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	to, from := q.Get("to"), q.Get("from")
+	if to == "" {
+		to = s.svc.Today()
+	}
+	if from == "" {
+		from = to[:4] + "-01-01"
+	}
+	for name, d := range map[string]string{"from": from, "to": to} {
+		if _, err := domain.ParseDate(d); err != nil {
+			s.Error(w, r, domain.Errorf(domain.EINVALID, "%s: %v", name, err))
+			return
+		}
+	}
+	if from > to {
+		s.Error(w, r, domain.Errorf(domain.EINVALID, "from (%s) is after to (%s)", from, to))
+		return
+	}
+	v := mux.Vars(r)
+	st, found := s.proj.Statement(v["id"], v["lp"], from, to)
+	if !found {
+		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "no LP %q in fund %q", clip(v["lp"]), clip(v["id"])))
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) handleFundAlerts(w http.ResponseWriter, r *http.Request) {

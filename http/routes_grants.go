@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/gorilla/mux"
 
@@ -15,10 +16,11 @@ func (s *Server) registerGrantRoutes() {
 	approver := []string{domain.RoleApprover}
 	s.handle("POST", "/v1/grants", clerk, "apply for a grant", s.pathCommand(s.handleGrantApply),
 		routeDoc{Request: applyRequest{}, Response: created{}, Status: 201, Errors: []string{domain.ENOTFOUND, domain.ENOTELIGIBLE}})
-	s.handle("GET", "/v1/grants", AnyRole, "list grants by program, status and talent", s.handleGrantList,
-		routeDoc{Response: grantListAnswer{}, Query: []string{"min_position", "program", "status", "talent", "limit", "offset"}})
+	s.handle("GET", "/v1/grants", AnyRole, "list grants by program, state, talent and dates of application and approval", s.handleGrantList,
+		routeDoc{Response: grantListAnswer{}, Query: append(slices.Clone(qPointTime), "program", "state", "talent",
+			"applied_from", "applied_to", "approved_from", "approved_to", "limit", "offset")})
 	s.handle("GET", "/v1/grants/{id}", AnyRole, "a grant's state, installments, payments and clawback", s.handleGrantGet,
-		routeDoc{Response: projections.GrantView{}, Query: qMin, Errors: []string{domain.ENOTFOUND}})
+		routeDoc{Response: projections.GrantView{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}})
 	s.handle("POST", "/v1/grants/{id}/review", reviewer, "the talent office's review", s.pathCommand(s.handleGrantReview),
 		routeDoc{Request: reviewRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION}})
 	s.handle("POST", "/v1/grants/{id}/notice", reviewer, "open the public notice", s.pathCommand(s.handleGrantNoticeOpen),
@@ -61,8 +63,8 @@ func (s *Server) handleGrantApply(r *http.Request, body []byte, m domain.Command
 }
 
 func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
-	if err := s.waitMinPosition(r); err != nil {
-		s.Error(w, r, err)
+	v, pt, ok := s.query(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -81,23 +83,27 @@ func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if st := q.Get("status"); st != "" && !contains(domain.GrantStates, st) {
-		s.Error(w, r, domain.Errorf(domain.EINVALID, "status must be one of %v", domain.GrantStates))
-		return
+	for _, pair := range [][2]string{{"applied_from", "applied_to"}, {"approved_from", "approved_to"}} {
+		if a, b := q.Get(pair[0]), q.Get(pair[1]); a != "" && b != "" && a > b {
+			s.Error(w, r, paramErrorf(EBADPARAM, pair[0], nil, "%s (%s) is after %s (%s)", pair[0], a, pair[1], b))
+			return
+		}
 	}
-	gs, total := s.proj.Grants(projections.GrantFilter{ProgramID: q.Get("program"), State: q.Get("status"),
-		TalentID: q.Get("talent"), Offset: offset, Limit: limit})
-	writeJSON(w, http.StatusOK, map[string]any{"grants": gs, "total": total, "offset": offset, "limit": limit,
-		"position": s.proj.Position().String()})
+	// state's values were checked, and made canonical, by strictQuery.
+	gs, total := v.Grants(projections.GrantFilter{ProgramID: q.Get("program"), State: q.Get("state"),
+		TalentID: q.Get("talent"), AppliedFrom: q.Get("applied_from"), AppliedTo: q.Get("applied_to"),
+		ApprovedFrom: q.Get("approved_from"), ApprovedTo: q.Get("approved_to"), Offset: offset, Limit: limit})
+	writeJSON(w, http.StatusOK, stamp(map[string]any{"grants": gs, "total": total, "offset": offset, "limit": limit,
+		"position": v.Position().String()}, pt))
 }
 
 func (s *Server) handleGrantGet(w http.ResponseWriter, r *http.Request) {
-	if err := s.waitMinPosition(r); err != nil {
-		s.Error(w, r, err)
+	v, _, ok := s.query(w, r)
+	if !ok {
 		return
 	}
 	id := mux.Vars(r)["id"]
-	g, ok := s.proj.Grant(id)
+	g, ok := v.Grant(id)
 	if !ok {
 		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "grant %q not found", clip(id)))
 		return

@@ -12,7 +12,7 @@ import (
 
 func (s *Server) registerPaymentRoutes() {
 	s.handle("GET", "/v1/payments/{id}", AnyRole, "one payment", s.handlePaymentGet,
-		routeDoc{Response: projections.PaymentView{}, Query: qMin, Errors: []string{domain.ENOTFOUND}})
+		routeDoc{Response: projections.PaymentView{}, Query: qPointTime, Errors: []string{domain.ENOTFOUND}})
 	s.handle("POST", "/v1/payments/{id}/approve", []string{domain.RoleApprover}, "approve a prepared payment", s.pathCommand(s.paymentCommand(s.svc.ApprovePayment)),
 		routeDoc{Request: paymentRequest{}, Response: created{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT, domain.ESEGREGATION}})
 	s.handle("POST", "/v1/payments/{id}/release", []string{domain.RoleTreasurer}, "release an approved payment to the bank", s.pathCommand(s.paymentCommand(s.svc.ReleasePayment)),
@@ -41,13 +41,13 @@ func (s *Server) paymentCommand(run func(ctx context.Context, c domain.PaymentCo
 }
 
 func (s *Server) handlePaymentGet(w http.ResponseWriter, r *http.Request) {
-	if err := s.waitMinPosition(r); err != nil {
-		s.Error(w, r, err)
+	v, _, ok := s.query(w, r)
+	if !ok {
 		return
 	}
 	id := mux.Vars(r)["id"]
 	if grantID, _, ok := domain.ParsePaymentID(id); ok {
-		if g, ok := s.proj.Grant(grantID); ok {
+		if g, ok := v.Grant(grantID); ok {
 			for _, p := range g.Payments {
 				if p.ID == id {
 					writeJSON(w, http.StatusOK, p)

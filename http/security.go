@@ -99,3 +99,14 @@ func (s *Server) authenticate(token string) *Principal {
 	}
 	return &Principal{ID: v.ID, Roles: v.Roles}
 }
+
+// Authenticate returns the principal holding token and its roles, as the
+// API's own checks see them: the web console asks it on every request,
+// so a rotated or revoked token ends its sessions at once.
+func (s *Server) Authenticate(token string) (id string, roles []string, ok bool) {
+	p := s.authenticate(token)
+	if p == nil {
+		return "", nil, false
+	}
+	return p.ID, append([]string(nil), p.Roles...), true
+}

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -135,12 +136,16 @@ func New(cfg Config) *Server {
 	s.registerProgramRoutes()
 	s.registerTalentRoutes()
 	s.registerGrantRoutes()
+	s.registerWorkRoutes()
+	s.registerBankRoutes()
 	s.registerPaymentRoutes()
 	s.registerLedgerRoutes()
 	s.registerFundRoutes()
 	s.registerAuditRoutes()
 	s.registerPrincipalRoutes()
 	s.registerExportRoutes()
+	s.registerReportRoutes()
+	s.registerApartmentRoutes()
 	s.registerExtraRoutes()
 	for _, rt := range s.routes {
 		s.router.Handle(rt.Path, s.guard(rt)).Methods(rt.Method).Name(rt.Method + " " + rt.Path)
@@ -248,7 +253,9 @@ func (s *Server) guard(rt Route) http.Handler {
 				}
 				defer a.release()
 			}
-			rt.handler(w, r)
+			if r, ok := s.strictQuery(w, r, rt); ok {
+				rt.handler(w, r)
+			}
 			return
 		}
 		if rt.Method != http.MethodGet {
@@ -267,6 +274,10 @@ func (s *Server) guard(rt Route) http.Handler {
 		if p, role, imported := importedPrincipal(r, rt); imported {
 			if role == "" {
 				writeProblem(w, r, http.StatusForbidden, domain.EFORBIDDEN, "the imported command's role may not call this endpoint")
+				return
+			}
+			r, ok := s.strictQuery(w, r, rt)
+			if !ok {
 				return
 			}
 			ctx := context.WithValue(r.Context(), keyPrincipal, p)
@@ -303,6 +314,18 @@ func (s *Server) guard(rt Route) http.Handler {
 			return
 		}
 		defer a.release()
+		r, ok = s.strictQuery(w, r, rt)
+		if !ok {
+			return
+		}
+		if rt.Method == http.MethodGet && !slices.Contains(rt.doc.Query, "min_position") {
+			// Every query honours ?min_position=: here when its handler
+			// does not wait itself.
+			if err := s.waitMinPosition(r); err != nil {
+				s.Error(w, r, err)
+				return
+			}
+		}
 		ctx := context.WithValue(r.Context(), keyPrincipal, p)
 		ctx = context.WithValue(ctx, keyRole, role)
 		ctx = context.WithValue(ctx, keyAdmission, a)

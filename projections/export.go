@@ -6,7 +6,9 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
+	"sync"
 
 	"talentledger/domain"
 	"talentledger/eventstore"
@@ -37,6 +39,15 @@ var JournalHeader = []string{
 	"event_id", "position", "stream", "version", "type", "principal", "role",
 	"recorded_at", "effective_date", "posting", "account", "debit", "credit",
 	"reason", "document_ref", "correlation_id",
+	"bank_reference", "grant_id", "talent_id", "talent_name",
+}
+
+// JournalHeaderZH is JournalHeader in Chinese (?lang=zh).
+var JournalHeaderZH = []string{
+	"事件编号", "日志位置", "流", "流内序号", "事件类型", "操作人", "角色",
+	"记录时间", "业务日期", "分录序号", "科目", "借方", "贷方",
+	"事由", "文件编号", "关联编号",
+	"银行流水号", "补贴编号", "人才编号", "人才姓名",
 }
 
 // GrantsHeader names the grants register's columns: one row per grant in
@@ -47,6 +58,16 @@ var GrantsHeader = []string{
 	"amount_requested", "award", "deduction", "amount", "fiscal_year",
 	"applied_on", "approved_on", "paid", "due",
 	"clawback_assessed", "clawback_recovered", "clawback_waived", "clawback_outstanding",
+	"application_document_ref", "approval_document_ref",
+}
+
+// GrantsHeaderZH is GrantsHeader in Chinese (?lang=zh).
+var GrantsHeaderZH = []string{
+	"补贴编号", "人才编号", "人才姓名", "补贴项目", "状态",
+	"申请金额", "核定金额", "抵扣金额", "应发金额", "预算年度",
+	"申请日期", "批准日期", "已发放", "待发放",
+	"应追回", "已追回", "已豁免", "未追回",
+	"申请文件编号", "批准文件编号",
 }
 
 // flushEvery is how many rows are written between flushes to the client.
@@ -166,21 +187,41 @@ func Text(s string) string {
 // hundred rows and at the end, so that an HTTP answer reaches the client as
 // it is written. Errors are the store's, ctx's or w's.
 func WriteJournalCSV(ctx context.Context, w io.Writer, store eventstore.Store, rng JournalRange, flush func() error) (JournalStats, error) {
+	return WriteJournalCSVIn(ctx, w, store, rng, flush, JournalHeader)
+}
+
+// WriteJournalCSVIn is WriteJournalCSV with the header given (JournalHeader
+// or JournalHeaderZH). Talents' names and grants' talents are learnt as
+// the log is read (a talent is registered before anything is paid to it),
+// so memory grows with the talents and grants, not with the postings.
+func WriteJournalCSVIn(ctx context.Context, w io.Writer, store eventstore.Store, rng JournalRange, flush func() error, header []string) (JournalStats, error) {
 	var st JournalStats
 	st.Debits, st.Credits = domain.Zero, domain.Zero
 	out, err := newCSVOut(w, flush)
 	if err != nil {
 		return st, err
 	}
-	if err := out.write(JournalHeader); err != nil {
+	if err := out.write(header); err != nil {
 		return st, err
 	}
+	names := map[string]string{}       // talent → name
+	grantTalent := map[string]string{} // grant → talent
 	it := store.ReadAll(ctx, eventstore.Start)
 	defer it.Close()
 	row := make([]string, len(JournalHeader))
 	for it.Next() {
 		ev := it.Event()
 		st.Last = ev.Position
+		switch ev.Type {
+		case domain.TypeTalentRegistered, domain.TypeGrantApplied:
+			// Learnt whatever the range, for the lines within it.
+			switch e := decodeQuiet(&ev).(type) {
+			case *domain.TalentRegistered:
+				names[e.TalentID] = e.Name
+			case *domain.GrantApplied:
+				grantTalent[e.GrantID] = e.TalentID
+			}
+		}
 		if !rng.Keep(&ev) {
 			continue
 		}
@@ -196,6 +237,11 @@ func WriteJournalCSV(ctx context.Context, w io.Writer, store eventstore.Store, r
 		}
 		st.Events++
 		fillEventColumns(row, &ev)
+		sub := subjectOf(payload)
+		if sub.talent == "" {
+			sub.talent = grantTalent[sub.grant]
+		}
+		row[16], row[17], row[18], row[19] = Text(sub.bankRef), Text(sub.grant), Text(sub.talent), Text(names[sub.talent])
 		for i, p := range ps {
 			st.Postings++
 			amount := p.Amount.String()
@@ -219,6 +265,56 @@ func WriteJournalCSV(ctx context.Context, w io.Writer, store eventstore.Store, r
 	return st, out.flush()
 }
 
+// decodeQuiet decodes an event, or returns nil when it cannot: the
+// journal's own decoding reports it when the event is in range.
+func decodeQuiet(ev *eventstore.Event) domain.Event {
+	p, err := domain.DecodeEvent(ev.Type, ev.Data)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// subject is what an event is about, as far as its payload names it.
+type subject struct{ grant, talent, bankRef string }
+
+// subjectFields caches, by payload type, the indexes of its GrantID,
+// TalentID and BankReference fields (-1 when it has none).
+var subjectFields sync.Map // reflect.Type → [3]int
+
+// subjectOf reads the grant, talent and bank reference an event names.
+// Every event type names them with these fields, so they are found by
+// name rather than listed type by type.
+func subjectOf(payload domain.Event) subject {
+	v := reflect.ValueOf(payload)
+	for v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return subject{}
+	}
+	t := v.Type()
+	idx, ok := subjectFields.Load(t)
+	if !ok {
+		var f [3]int
+		for i, name := range []string{"GrantID", "TalentID", "BankReference"} {
+			f[i] = -1
+			if sf, ok := t.FieldByName(name); ok && len(sf.Index) == 1 && sf.Type.Kind() == reflect.String {
+				f[i] = sf.Index[0]
+			}
+		}
+		idx, _ = subjectFields.LoadOrStore(t, f)
+	}
+	f := idx.([3]int)
+	get := func(i int) string {
+		if f[i] < 0 {
+			return ""
+		}
+		return v.Field(f[i]).String()
+	}
+	return subject{grant: get(0), talent: get(1), bankRef: get(2)}
+}
+
 // fillEventColumns sets the columns every line of an event shares.
 func fillEventColumns(row []string, ev *eventstore.Event) {
 	recorded := ""
@@ -240,7 +336,7 @@ func fillEventColumns(row []string, ev *eventstore.Event) {
 }
 
 // grantRow is one line of the register, copied under the lock.
-type grantRow [18]string
+type grantRow [20]string
 
 // grantRows copies the register rows of up to n grants from index i of
 // the application order, and the index to continue from: the grants under
@@ -259,6 +355,7 @@ func (p *Projector) grantRows(i, n int) ([]grantRow, int) {
 			g.AmountRequested.String(), g.Award.String(), g.Deduction.String(), g.Amount.String(), fy,
 			g.AppliedOn, g.ApprovedOn, g.Paid.String(), g.Due.String(),
 			g.Clawback.Assessed.String(), g.Clawback.Recovered.String(), g.Clawback.Waived.String(), g.Clawback.Outstanding.String(),
+			Text(g.DocumentRef), Text(g.ApprovalDocumentRef),
 		})
 	})
 	for k, name := range p.talents.Names(talents) {
@@ -275,11 +372,17 @@ func (p *Projector) grantRows(i, n int) ([]grantRow, int) {
 // may appear at the end. flush is as for WriteJournalCSV. Errors are ctx's
 // or w's.
 func WriteGrantsCSV(ctx context.Context, w io.Writer, p *Projector, flush func() error) (int, error) {
+	return WriteGrantsCSVIn(ctx, w, p, flush, GrantsHeader)
+}
+
+// WriteGrantsCSVIn is WriteGrantsCSV with the header given (GrantsHeader
+// or GrantsHeaderZH).
+func WriteGrantsCSVIn(ctx context.Context, w io.Writer, p *Projector, flush func() error, header []string) (int, error) {
 	out, err := newCSVOut(w, flush)
 	if err != nil {
 		return 0, err
 	}
-	if err := out.write(GrantsHeader); err != nil {
+	if err := out.write(header); err != nil {
 		return 0, err
 	}
 	n := 0

@@ -174,6 +174,24 @@ func procStatus(field string) uint64 {
 // resetPeakRSS makes VmHWM start again from the current RSS (Linux).
 func resetPeakRSS() bool { return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil }
 
+// benchSizes are the export benchmarks' sizes: 100,000 and 1,000,000
+// postings, or those of TALENTLEDGER_EXPORT_BENCH_SIZES (comma-separated).
+func benchSizes(b *testing.B) []int {
+	v := os.Getenv("TALENTLEDGER_EXPORT_BENCH_SIZES")
+	if v == "" {
+		return []int{100_000, 1_000_000}
+	}
+	var sizes []int
+	for _, s := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			b.Fatalf("TALENTLEDGER_EXPORT_BENCH_SIZES: %q", s)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
+
 // BenchmarkJournalExport streams the journal of a Pebble store of N
 // payment events (one posting, two lines each) to a writer that discards
 // it, counting the bytes, and reports the Go heap in use before the export
@@ -186,18 +204,7 @@ func resetPeakRSS() bool { return os.WriteFile("/proc/self/clear_refs", []byte("
 //
 //	go test ./projections -run '^$' -bench JournalExport -benchtime 1x -timeout 30m
 func BenchmarkJournalExport(b *testing.B) {
-	sizes := []int{100_000, 1_000_000}
-	if v := os.Getenv("TALENTLEDGER_EXPORT_BENCH_SIZES"); v != "" {
-		sizes = nil
-		for _, s := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || n <= 0 {
-				b.Fatalf("TALENTLEDGER_EXPORT_BENCH_SIZES: %q", s)
-			}
-			sizes = append(sizes, n)
-		}
-	}
-	for _, n := range sizes {
+	for _, n := range benchSizes(b) {
 		b.Run(fmt.Sprintf("postings=%d", n), func(b *testing.B) {
 			dir := b.TempDir()
 			store, err := pebble.Open(dir, pebble.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
@@ -241,6 +248,69 @@ func BenchmarkJournalExport(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 			b.ReportMetric(float64(out)/(1<<20), "csv-MiB")
+			b.ReportMetric(float64(heapBefore)/(1<<20), "heap-before-MiB")
+			b.ReportMetric(float64(peakHeap)/(1<<20), "heap-peak-MiB")
+			if peakRSS > 0 {
+				b.ReportMetric(float64(peakRSS)/(1<<20), "rss-peak-MiB")
+			}
+		})
+	}
+}
+
+// BenchmarkJournalWorkbook writes the journal of a Pebble store of N
+// payment events as an Excel workbook (projections.JournalReport, the
+// route GET /v1/reports/journal.xlsx) to a writer that discards it, and
+// reports the Go heap before and its peak during the writing, and the
+// process's peak RSS. The sheet is written by excelize's stream writer,
+// which spills to a temporary file; if rows were held, the peaks would
+// grow with N. Sizes as BenchmarkJournalExport's
+// (TALENTLEDGER_EXPORT_BENCH_SIZES):
+//
+//	go test ./projections -run '^$' -bench JournalWorkbook -benchtime 1x -timeout 60m
+func BenchmarkJournalWorkbook(b *testing.B) {
+	for _, n := range benchSizes(b) {
+		b.Run(fmt.Sprintf("postings=%d", n), func(b *testing.B) {
+			store, err := pebble.Open(b.TempDir(), pebble.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer store.Close()
+			start := time.Now()
+			writePayments(b, store, n)
+			b.Logf("wrote %d events in %s", n, time.Since(start).Round(time.Millisecond))
+			var peakHeap, peakRSS, heapBefore uint64
+			var rows int64
+			var out countingWriter
+			head := projections.ReportHead{AsOf: "2024-12-31", TreeSize: uint64(n), RootHash: "bench"}
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				heapBefore = ms.HeapInuse
+				canReset := resetPeakRSS()
+				sampler := sampleMemory(5 * time.Millisecond)
+				b.StartTimer()
+				out = 0
+				st, err := projections.JournalReportOf(store, projections.JournalRange{}).WriteXLSX(context.Background(), &out, projections.LangZH, head)
+				b.StopTimer()
+				peakHeap = max(peakHeap, sampler.Stop())
+				if canReset {
+					peakRSS = max(peakRSS, procStatus("VmHWM"))
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				if st.Rows != 2*int64(n) {
+					b.Fatalf("rows %d, want %d", st.Rows, 2*n)
+				}
+				rows = st.Rows
+				b.StartTimer()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(out)/(1<<20), "xlsx-MiB")
 			b.ReportMetric(float64(heapBefore)/(1<<20), "heap-before-MiB")
 			b.ReportMetric(float64(peakHeap)/(1<<20), "heap-peak-MiB")
 			if peakRSS > 0 {

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
+	"talentledger/domain"
 	"talentledger/eventstore"
 	"talentledger/projections"
 )
@@ -73,6 +75,38 @@ func TestWriteJournalCSV(t *testing.T) {
 	}
 	if len(cf.sizes) != 1 || cf.sizes[0] != buf.Len() {
 		t.Errorf("flushes at %v bytes; want one, at the end (%d bytes)", cf.sizes, buf.Len())
+	}
+	// A release's lines name its bank reference, its grant and its
+	// talent by ID and name; a budget's appropriation names none.
+	col := func(name string) int { return slices.Index(projections.JournalHeader, name) }
+	releases, appropriations := 0, 0
+	for _, r := range recs[1:] {
+		switch r[col("type")] {
+		case domain.TypePaymentReleased:
+			releases++
+			if r[col("bank_reference")] == "" || r[col("grant_id")] == "" || r[col("talent_id")] == "" ||
+				(r[col("talent_name")] != "张伟" && r[col("talent_name")] != "李娜") {
+				t.Errorf("a release's line lacks what it is about: %q", r)
+			}
+		case domain.TypeBudgetAppropriated:
+			appropriations++
+			if r[col("grant_id")] != "" || r[col("talent_name")] != "" || r[col("bank_reference")] != "" {
+				t.Errorf("an appropriation's line names a grant or talent: %q", r)
+			}
+		}
+	}
+	if releases == 0 || appropriations == 0 {
+		t.Errorf("%d release lines and %d appropriation lines, want some of each", releases, appropriations)
+	}
+	var zh bytes.Buffer
+	if _, err := projections.WriteJournalCSVIn(b.ctx, &zh, b.store, projections.JournalRange{}, nil, projections.JournalHeaderZH); err != nil ||
+		!strings.HasPrefix(zh.String(), projections.BOM+strings.Join(projections.JournalHeaderZH, ",")+"\r\n") ||
+		strings.TrimPrefix(zh.String(), projections.BOM+strings.Join(projections.JournalHeaderZH, ",")) !=
+			strings.TrimPrefix(buf.String(), projections.BOM+strings.Join(projections.JournalHeader, ",")) {
+		t.Errorf("the journal in Chinese differs from the English but for its header (%v)", err)
+	}
+	if len(projections.JournalHeaderZH) != len(projections.JournalHeader) || len(projections.GrantsHeaderZH) != len(projections.GrantsHeader) {
+		t.Error("a Chinese header has not the English one's columns")
 	}
 }
 
@@ -175,7 +209,7 @@ func TestWriteGrantsCSV(t *testing.T) {
 		}
 		want += strings.Join([]string{g.ID, g.TalentID, name, "quick", state, g.AmountRequested.String(), g.Award.String(), "0.00",
 			g.Amount.String(), "2024", g.AppliedOn, g.ApprovedOn, paid, g.Amount.Sub(yuan(paid)).String(),
-			"0.00", "0.00", "0.00", "0.00"}, ",") + "\r\n"
+			"0.00", "0.00", "0.00", "0.00", "DOC-1", "DOC-1"}, ",") + "\r\n"
 	}
 	if buf.String() != want {
 		t.Errorf("register:\n%s\nwant:\n%s", buf.String(), want)

@@ -1,7 +1,9 @@
 package projections
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/shopspring/decimal"
@@ -20,8 +22,12 @@ type FundView struct {
 	EstablishedOn         string          `json:"established_on"`
 	TermEnd               string          `json:"term_end"`
 	ConcentrationLimitPct decimal.Decimal `json:"concentration_limit_pct"`
-	Committed             domain.Money    `json:"committed"`
-	PaidIn                domain.Money    `json:"paid_in"`
+	// The alert thresholds (see domain.FundEstablished).
+	IdleCashPct     int          `json:"idle_cash_pct"`
+	IdleCashDays    int          `json:"idle_cash_days"`
+	TermWarningDays int          `json:"term_warning_days"`
+	Committed       domain.Money `json:"committed"`
+	PaidIn          domain.Money `json:"paid_in"`
 	// Invested is everything ever funded, at cost; HeldAtCost is the cost
 	// of the investments still held.
 	Invested   domain.Money `json:"invested"`
@@ -41,13 +47,19 @@ type FundView struct {
 	// IdleSince is when the oldest part of it was paid in.
 	IdleCash  domain.Money `json:"idle_cash"`
 	IdleSince string       `json:"idle_since,omitempty"`
-	// MOIC = (valuation + distributions) ÷ invested;
-	// TVPI = (valuation + distributions + idle cash) ÷ paid-in.
-	MOIC     string   `json:"moic"`
-	TVPI     string   `json:"tvpi"`
-	Projects int      `json:"projects"`
-	LPs      []LPView `json:"lps"`
-	Alerts   []Alert  `json:"alerts"`
+	// MOIC = (valuation + distributions) ÷ invested. NAV is the
+	// valuation plus the idle cash; DPI = distributions ÷ paid-in,
+	// RVPI = NAV ÷ paid-in, TVPI = DPI + RVPI, and IRR the XIRR of the
+	// paid-in, the distributions and the NAV (see fundFlows).
+	MOIC     string       `json:"moic"`
+	NAV      domain.Money `json:"nav"`
+	DPI      string       `json:"dpi"`
+	RVPI     string       `json:"rvpi"`
+	TVPI     string       `json:"tvpi"`
+	IRR      string       `json:"irr"`
+	Projects int          `json:"projects"`
+	LPs      []LPView     `json:"lps"`
+	Alerts   []Alert      `json:"alerts"`
 
 	lots  []lot
 	fen   fundFen // the amounts, shown only in the copies handed out
@@ -60,11 +72,22 @@ type fundFen struct {
 	distributions, exitProceeds, writtenOff, appropriated int64
 }
 
-// LPView is one limited partner's position.
+// LPView is one limited partner's position: its commitment, paid-in and
+// unfunded commitment, its share of the distributions and of the NAV, and
+// the measures of them.
 type LPView struct {
-	LP        string       `json:"lp"`
-	Committed domain.Money `json:"committed"`
-	PaidIn    domain.Money `json:"paid_in"`
+	// ID keys the LP's account (see LPID); LP is its name.
+	ID            string       `json:"id"`
+	LP            string       `json:"lp"`
+	Committed     domain.Money `json:"committed"`
+	PaidIn        domain.Money `json:"paid_in"`
+	Unfunded      domain.Money `json:"unfunded"`
+	Distributions domain.Money `json:"distributions"`
+	NAV           domain.Money `json:"nav"`
+	DPI           string       `json:"dpi"`
+	RVPI          string       `json:"rvpi"`
+	TVPI          string       `json:"tvpi"`
+	IRR           string       `json:"irr"`
 }
 
 // lpFen is a limited partner's amounts in fen, beside its LPView.
@@ -78,25 +101,28 @@ type lot struct {
 
 // ProjectView is one investment.
 type ProjectView struct {
-	ID             string          `json:"id"`
-	FundID         string          `json:"fund_id"`
-	FundName       string          `json:"fund_name"`
-	Project        string          `json:"project"`
-	Company        string          `json:"company"`
-	Sector         string          `json:"sector"`
-	CommitteeRef   string          `json:"committee_ref"`
-	ApprovedOn     string          `json:"approved_on"`
-	Approved       domain.Money    `json:"approved"`
-	StakePct       decimal.Decimal `json:"stake_pct"`
-	Cost           domain.Money    `json:"cost"`
-	Tranches       int             `json:"tranches"`
-	Valuation      domain.Money    `json:"valuation"`
-	ValuationAsOf  string          `json:"valuation_as_of,omitempty"`
-	Distributions  domain.Money    `json:"distributions"`
-	ExitProceeds   domain.Money    `json:"exit_proceeds"`
-	WrittenOff     domain.Money    `json:"written_off"`
-	Multiple       string          `json:"multiple"`
-	Status         string          `json:"status"`
+	ID            string          `json:"id"`
+	FundID        string          `json:"fund_id"`
+	FundName      string          `json:"fund_name"`
+	Project       string          `json:"project"`
+	Company       string          `json:"company"`
+	Sector        string          `json:"sector"`
+	CommitteeRef  string          `json:"committee_ref"`
+	ApprovedOn    string          `json:"approved_on"`
+	Approved      domain.Money    `json:"approved"`
+	StakePct      decimal.Decimal `json:"stake_pct"`
+	Cost          domain.Money    `json:"cost"`
+	Tranches      int             `json:"tranches"`
+	Valuation     domain.Money    `json:"valuation"`
+	ValuationAsOf string          `json:"valuation_as_of,omitempty"`
+	Distributions domain.Money    `json:"distributions"`
+	ExitProceeds  domain.Money    `json:"exit_proceeds"`
+	WrittenOff    domain.Money    `json:"written_off"`
+	Multiple      string          `json:"multiple"`
+	// IRR is the XIRR of the tranches, the cash returned and the
+	// valuation still held, dated on the day asked about.
+	IRR            string `json:"irr"`
+	Status         string `json:"status"`
 	valuationIsSet bool
 	fen            projectFen // the amounts, shown only in the copies handed out
 }
@@ -148,9 +174,11 @@ func (fm *Funds) apply(payload domain.Event) {
 	t := &fm.tally
 	switch e := payload.(type) {
 	case *domain.FundEstablished:
-		fm.funds[e.FundID] = &FundView{ID: e.FundID, Name: e.Name, FundType: e.FundType, Manager: e.Manager,
+		f := &FundView{ID: e.FundID, Name: e.Name, FundType: e.FundType, Manager: e.Manager,
 			TermYears: e.TermYears, EstablishedOn: e.EstablishedOn, TermEnd: e.TermEnd, ConcentrationLimitPct: e.ConcentrationLimitPct,
 			fen: fundFen{target: t.fen(e.Target)}}
+		f.IdleCashPct, f.IdleCashDays, f.TermWarningDays = e.FundAlertThresholds()
+		fm.funds[e.FundID] = f
 		fm.fundOrder = append(fm.fundOrder, e.FundID)
 	case *domain.CommitmentMade:
 		if f := fm.funds[e.FundID]; f != nil {
@@ -230,7 +258,7 @@ func (f *FundView) lp(name string) *lpFen {
 			return &f.lpFen[i]
 		}
 	}
-	f.LPs = append(f.LPs, LPView{LP: name})
+	f.LPs = append(f.LPs, LPView{ID: LPID(name), LP: name})
 	f.lpFen = append(f.lpFen, lpFen{})
 	return &f.lpFen[len(f.lpFen)-1]
 }
@@ -304,23 +332,39 @@ func (m *Funds) fundLocked(id, asOf string) FundView {
 	}
 	f.MOIC = multiple(f.Valuation.Add(f.Distributions), f.Invested)
 	f.TVPI = multiple(f.Valuation.Add(f.Distributions).Add(f.IdleCash), f.PaidIn)
-	f.Alerts = m.fundAlerts(&f, asOf)
+	f.Alerts = m.fundAlerts(&f, f.lots, asOf)
 	f.lots, f.lpFen = nil, nil
 	return f
 }
 
-// fundAlerts flags idle cash older than 12 months, a term ending within 12
-// months, and investments above the fund's concentration limit.
-func (m *Funds) fundAlerts(f *FundView, asOf string) []Alert {
+// fundAlerts flags, by the fund's thresholds: paid-in cash idle for more
+// than IdleCashDays when it exceeds IdleCashPct of the paid-in capital (the
+// lots are spent oldest first, so what is left of the oldest is what has
+// been idle longest); a term ending within TermWarningDays, or ended; and
+// investments above the fund's concentration limit.
+func (m *Funds) fundAlerts(f *FundView, lots []lot, asOf string) []Alert {
 	alerts := []Alert{}
 	if asOf == "" {
 		return alerts
 	}
-	if f.IdleSince != "" && domain.AddMonths(f.IdleSince, 12) <= asOf {
-		alerts = append(alerts, Alert{Kind: "idle_cash", FundID: f.ID,
-			Message: "paid-in cash of " + f.IdleCash.String() + " has been idle since " + f.IdleSince})
+	var idleFen int64
+	since := ""
+	cutoff := domain.AddDays(asOf, -f.IdleCashDays)
+	for _, l := range lots {
+		if l.date < cutoff {
+			idleFen += l.amount
+			if since == "" {
+				since = l.date
+			}
+		}
 	}
-	if f.TermEnd <= domain.AddMonths(asOf, 12) {
+	longIdle := money(idleFen)
+	if longIdle.Sign() > 0 && longIdle.Cmp(f.PaidIn.Percent(decimal.NewFromInt(int64(f.IdleCashPct)))) > 0 {
+		alerts = append(alerts, Alert{Kind: "idle_cash", FundID: f.ID,
+			Message: fmt.Sprintf("paid-in cash of %s has been idle for more than %d days (since %s): above %d%% of the paid-in capital of %s",
+				longIdle, f.IdleCashDays, since, f.IdleCashPct, f.PaidIn)})
+	}
+	if f.TermEnd <= domain.AddDays(asOf, f.TermWarningDays) {
 		msg := "the fund's term ends on " + f.TermEnd
 		if f.TermEnd <= asOf {
 			msg = "the fund's term ended on " + f.TermEnd
@@ -387,11 +431,14 @@ func (m *Funds) Fund(id, asOf string) (FundView, bool) {
 	return m.fundLocked(id, asOf), true
 }
 
-// ProjectFilter selects projects; empty fields match all.
+// ProjectFilter selects projects; empty fields match all. Sector and
+// Status match without regard to case. AsOf dates the valuation of the
+// projects' IRR (the latest event's date when empty or earlier).
 type ProjectFilter struct {
 	FundID string
 	Sector string
 	Status string
+	AsOf   string
 }
 
 // ProjectTotals sums projects by sector and by fund.
@@ -421,7 +468,8 @@ func (m *Funds) Projects(f ProjectFilter) ([]ProjectView, ProjectTotals) {
 	t := ProjectTotals{BySector: map[string]*GroupTotal{}, ByFund: map[string]*GroupTotal{}}
 	for _, id := range m.projectOrder {
 		pr := m.projects[id]
-		if (f.FundID != "" && pr.FundID != f.FundID) || (f.Sector != "" && pr.Sector != f.Sector) || (f.Status != "" && pr.Status != f.Status) {
+		if (f.FundID != "" && pr.FundID != f.FundID) || (f.Sector != "" && !strings.EqualFold(pr.Sector, f.Sector)) ||
+			(f.Status != "" && !strings.EqualFold(pr.Status, f.Status)) {
 			continue
 		}
 		v := pr.settle()
@@ -468,6 +516,18 @@ func (m *Funds) PendingFunds() []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// Project returns one project, its figures settled; ok is false when
+// there is none.
+func (m *Funds) Project(id string) (ProjectView, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	pr := m.projects[id]
+	if pr == nil {
+		return ProjectView{}, false
+	}
+	return pr.settle(), true
 }
 
 var _ Model = (*Funds)(nil)

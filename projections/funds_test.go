@@ -174,8 +174,9 @@ func TestFundViews(t *testing.T) {
 		// (45,000,000 + 17,000,000 + 6,000,000) ÷ 50,000,000
 		"tvpi": "1.36", "projects": "3", "term_end": "2033-01-01",
 	})
-	if got := fmt.Sprint(dif.LPs); got != "[{city platform 60000000.00 30000000.00} {social capital 40000000.00 20000000.00}]" {
-		t.Errorf("dif LPs %s", got)
+	if len(dif.LPs) != 2 || dif.LPs[0].LP != "city platform" || dif.LPs[0].Committed.String() != "60000000.00" || dif.LPs[0].PaidIn.String() != "30000000.00" ||
+		dif.LPs[1].LP != "social capital" || dif.LPs[1].Committed.String() != "40000000.00" || dif.LPs[1].PaidIn.String() != "20000000.00" {
+		t.Errorf("dif LPs %+v", dif.LPs)
 	}
 	culture := e.fund("culture", "2024-05-31")
 	wantFigures(t, "culture", figures(culture), map[string]string{
@@ -297,19 +298,21 @@ func TestFundAlerts(t *testing.T) {
 		{"2020-12-31", []string{"concentration/culture/" + d, "concentration/dif/" + a}},
 		{"2021-07-02", []string{"idle_cash/culture/", "concentration/culture/" + d, "concentration/dif/" + a}},
 		{"2024-05-31", []string{"idle_cash/culture/", "concentration/culture/" + d, "concentration/dif/" + a}},
-		{"2024-06-01", []string{"idle_cash/culture/", "term_ending/culture/", "concentration/culture/" + d, "concentration/dif/" + a}},
-		{"2024-07-31", []string{"idle_cash/culture/", "term_ending/culture/", "concentration/culture/" + d, "concentration/dif/" + a}},
-		{"2024-08-02", []string{"idle_cash/culture/", "term_ending/culture/", "concentration/culture/" + d,
-			"idle_cash/dif/", "concentration/dif/" + a}},
+		// culture's term ends on 2025-06-01: flagged from 180 days before.
+		{"2024-12-02", []string{"idle_cash/culture/", "concentration/culture/" + d, "concentration/dif/" + a}},
+		{"2024-12-03", []string{"idle_cash/culture/", "term_ending/culture/", "concentration/culture/" + d, "concentration/dif/" + a}},
+		// dif's 6,000,000 idle is 12 % of its paid-in: below 20 %, never
+		// flagged.
+		{"2025-08-02", []string{"idle_cash/culture/", "term_ending/culture/", "concentration/culture/" + d, "concentration/dif/" + a}},
 	} {
 		wantAlerts(t, "as of "+c.asOf, e.proj.FundAlerts(c.asOf), c.want...)
 	}
-	f := e.fund("culture", "2024-06-01")
+	f := e.fund("culture", "2024-12-03")
 	for _, al := range f.Alerts {
 		var want string
 		switch al.Kind {
 		case "idle_cash":
-			want = "paid-in cash of 5000000.00 has been idle since 2020-07-01"
+			want = "paid-in cash of 5000000.00 has been idle for more than 365 days (since 2020-07-01): above 20% of the paid-in capital of 8000000.00"
 		case "term_ending":
 			want = "the fund's term ends on 2025-06-01"
 		case "concentration":
@@ -409,6 +412,47 @@ func TestIdleSinceFIFO(t *testing.T) {
 	e.payIn("sci", "city platform", "100", "2023-03-01")
 	f := e.fund("sci", "2024-03-02")
 	wantFigures(t, "new cash", figures(f), map[string]string{"idle_cash": "100.00", "idle_since": "2023-03-01"})
-	wantAlerts(t, "new cash a year and a day on", f.Alerts, "idle_cash/sci/")
-	wantAlerts(t, "new cash a day short of a year", e.fund("sci", "2024-02-29").Alerts)
+	// 100.00 of 6,000,100.00 paid in: far below 20 %, no alert.
+	wantAlerts(t, "a little new cash, idle long", f.Alerts)
+
+	// solo: 30 % of its paid-in idle since 2023-03-01; flagged once idle
+	// for more than 365 days.
+	e.establish("solo", domain.FundDirectInvestment, "10000000", 10, "", "2023-01-01")
+	e.commit("solo", "city platform", "1000000", "2023-01-01")
+	e.payIn("solo", "city platform", "1000000", "2023-03-01")
+	y := e.invest("solo", "Y", "new_energy", "1000000", "10", "2023-03-02")
+	e.tranche("solo", y, "700000", "2023-03-02")
+	wantAlerts(t, "30 % idle for 365 days", e.fund("solo", "2024-02-29").Alerts)
+	wantAlerts(t, "30 % idle for 366 days", e.fund("solo", "2024-03-01").Alerts, "idle_cash/solo/")
+	if a := e.fund("solo", "2024-03-01").Alerts; len(a) == 1 && a[0].Message != "paid-in cash of 300000.00 has been idle for more than 365 days (since 2023-03-01): above 20% of the paid-in capital of 1000000.00" {
+		t.Errorf("idle alert %q", a[0].Message)
+	}
+	e.tranche("solo", y, "150000", "2024-03-01")
+	wantAlerts(t, "15 % idle", e.fund("solo", "2024-03-01").Alerts)
+}
+
+// TestFundAlertThresholds: a fund's own thresholds decide its alerts.
+func TestFundAlertThresholds(t *testing.T) {
+	e := newEnv(t)
+	ten, days, term := 10, 90, 400
+	e.do(e.svc.EstablishFund(e.ctx, domain.EstablishFund{Meta: e.fm("2023-01-01"), FundID: "keen", Name: "Keen", FundType: domain.FundSpecial,
+		Target: e.money("10000000"), TermYears: 2, Manager: "M", IdleCashPct: &ten, IdleCashDays: &days, TermWarningDays: &term}))
+	e.establish("calm", domain.FundSpecial, "10000000", 2, "", "2023-01-01")
+	for _, id := range []string{"keen", "calm"} {
+		e.commit(id, "city platform", "1000000", "2023-01-01")
+		e.payIn(id, "city platform", "1000000", "2023-01-02")
+		p := e.invest(id, "P", "new_energy", "1000000", "10", "2023-01-03")
+		e.tranche(id, p, "850000", "2023-01-03")
+	}
+	// 15 % idle since 2023-01-02; the terms end on 2025-01-01.
+	wantAlerts(t, "keen after 91 days", e.fund("keen", "2023-04-03").Alerts, "idle_cash/keen/")
+	wantAlerts(t, "keen after 90 days", e.fund("keen", "2023-04-02").Alerts)
+	wantAlerts(t, "calm after two years", e.fund("calm", "2024-07-01").Alerts)
+	wantAlerts(t, "keen 400 days before its end", e.fund("keen", "2023-11-28").Alerts, "idle_cash/keen/", "term_ending/keen/")
+	wantAlerts(t, "keen 401 days before its end", e.fund("keen", "2023-11-27").Alerts, "idle_cash/keen/")
+	wantAlerts(t, "calm 180 days before its end", e.fund("calm", "2024-07-05").Alerts, "term_ending/calm/")
+	wantAlerts(t, "calm 181 days before its end", e.fund("calm", "2024-07-04").Alerts)
+	if f := e.fund("calm", "2024-07-04"); f.IdleCashPct != 20 || f.IdleCashDays != 365 || f.TermWarningDays != 180 {
+		t.Errorf("calm thresholds %d %d %d, want the defaults 20 365 180", f.IdleCashPct, f.IdleCashDays, f.TermWarningDays)
+	}
 }

@@ -10,23 +10,27 @@ import (
 
 // GrantView is a grant's state with its installments and payments.
 type GrantView struct {
-	ID              string            `json:"id"`
-	TalentID        string            `json:"talent_id"`
-	ProgramID       string            `json:"program_id"`
-	State           string            `json:"state"`
-	AmountRequested domain.Money      `json:"amount_requested"`
-	AppliedOn       string            `json:"applied_on"`
-	Review          *ReviewView       `json:"review,omitempty"`
-	Notice          *NoticeView       `json:"notice,omitempty"`
-	Award           domain.Money      `json:"award"`
-	Deduction       domain.Money      `json:"deduction"`
-	Amount          domain.Money      `json:"amount"`
-	FiscalYear      int               `json:"fiscal_year,omitempty"`
-	ApprovedOn      string            `json:"approved_on,omitempty"`
-	ServiceStart    string            `json:"service_start,omitempty"`
-	ServiceMonths   int               `json:"service_months"`
-	Installments    []InstallmentView `json:"installments"`
-	Payments        []PaymentView     `json:"payments"`
+	ID              string       `json:"id"`
+	TalentID        string       `json:"talent_id"`
+	ProgramID       string       `json:"program_id"`
+	State           string       `json:"state"`
+	AmountRequested domain.Money `json:"amount_requested"`
+	AppliedOn       string       `json:"applied_on"`
+	// DocumentRef is the application's document, ApprovalDocumentRef the
+	// approval's (the documents the commands named).
+	DocumentRef         string            `json:"document_ref,omitempty"`
+	ApprovalDocumentRef string            `json:"approval_document_ref,omitempty"`
+	Review              *ReviewView       `json:"review,omitempty"`
+	Notice              *NoticeView       `json:"notice,omitempty"`
+	Award               domain.Money      `json:"award"`
+	Deduction           domain.Money      `json:"deduction"`
+	Amount              domain.Money      `json:"amount"`
+	FiscalYear          int               `json:"fiscal_year,omitempty"`
+	ApprovedOn          string            `json:"approved_on,omitempty"`
+	ServiceStart        string            `json:"service_start,omitempty"`
+	ServiceMonths       int               `json:"service_months"`
+	Installments        []InstallmentView `json:"installments"`
+	Payments            []PaymentView     `json:"payments"`
 	// Paid is what has been released, net of reversals; Due is what is
 	// still scheduled to be paid.
 	Paid        domain.Money     `json:"paid"`
@@ -138,10 +142,8 @@ func (m *Grants) apply(c *Change) {
 			pc = &stateCounts{}
 			m.programCounts[e.ProgramID] = pc
 		}
-		g := &GrantView{ID: e.GrantID, TalentID: e.TalentID, ProgramID: e.ProgramID,
-			State: domain.GrantStateAfter("", e, false), AppliedOn: e.AppliedOn,
-			Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: c.Event.Position, counts: pc,
-			fen: grantFen{requested: m.fen(e.AmountRequested)}}
+		g := newGrantView(&m.tally, c.Event, e)
+		g.counts = pc
 		m.grants[e.GrantID] = g
 		m.order = append(m.order, e.GrantID)
 		m.changed(g, true)
@@ -294,6 +296,7 @@ func (g *GrantView) apply(t *tally, ev *eventstore.Event, payload domain.Event) 
 			g.Notice.ClosedOn = e.ClosedOn
 		}
 	case *domain.GrantApproved:
+		g.ApprovalDocumentRef = ev.Metadata.DocumentRef
 		g.fen.award, g.fen.deduction, g.fen.amount = t.fen(e.Award), t.fen(e.Deduction), t.fen(e.Amount)
 		g.FiscalYear, g.ApprovedOn, g.ServiceStart, g.ServiceMonths = e.FiscalYear, e.ApprovedOn, e.ServiceStart, e.ServiceMonths
 		g.Installments = make([]InstallmentView, len(e.Installments))
@@ -320,6 +323,14 @@ func (g *GrantView) apply(t *tally, ev *eventstore.Event, payload domain.Event) 
 		g.applyPayment(t, by, payload)
 	}
 	g.State = domain.GrantStateAfter(g.State, payload, g.allPaid())
+}
+
+// newGrantView starts a grant's page from its application.
+func newGrantView(t *tally, ev *eventstore.Event, e *domain.GrantApplied) *GrantView {
+	return &GrantView{ID: e.GrantID, TalentID: e.TalentID, ProgramID: e.ProgramID,
+		State: domain.GrantStateAfter("", e, false), AppliedOn: e.AppliedOn, DocumentRef: ev.Metadata.DocumentRef,
+		Installments: []InstallmentView{}, Payments: []PaymentView{}, Position: ev.Position,
+		fen: grantFen{requested: t.fen(e.AmountRequested)}}
 }
 
 // BudgetYears lists the fiscal years whose budgets hold the grant's money:
@@ -398,8 +409,30 @@ type GrantFilter struct {
 	ProgramID string
 	State     string
 	TalentID  string
-	Offset    int
-	Limit     int
+	// AppliedFrom … ApprovedTo bound the dates of application and of
+	// approval, inclusive; a grant not approved has no approval date.
+	AppliedFrom, AppliedTo   string
+	ApprovedFrom, ApprovedTo string
+	Offset                   int
+	Limit                    int
+}
+
+// dated reports whether f filters by a date.
+func (f *GrantFilter) dated() bool {
+	return f.AppliedFrom != "" || f.AppliedTo != "" || f.ApprovedFrom != "" || f.ApprovedTo != ""
+}
+
+// matchDates reports whether a grant applied and approved on these dates
+// passes f's bounds.
+func (f *GrantFilter) matchDates(applied, approved string) bool {
+	switch {
+	case f.AppliedFrom != "" && applied < f.AppliedFrom,
+		f.AppliedTo != "" && applied > f.AppliedTo,
+		f.ApprovedFrom != "" && (approved == "" || approved < f.ApprovedFrom),
+		f.ApprovedTo != "" && (approved == "" || approved > f.ApprovedTo):
+		return false
+	}
+	return true
 }
 
 // List lists grants in the order they were applied for, and the number
@@ -415,14 +448,14 @@ func (m *Grants) List(f GrantFilter) ([]GrantView, int) {
 	if f.ProgramID != "" {
 		ids = m.byProgram[f.ProgramID]
 	}
-	counted := f.TalentID == "" && stateIndex(f.State) >= 0
+	counted := f.TalentID == "" && !f.dated() && stateIndex(f.State) >= 0
 	for _, id := range ids {
 		if counted && f.Limit > 0 && len(out) >= f.Limit {
 			break
 		}
-		program, state, talent := m.summary(id)
-		if (f.ProgramID != "" && program != f.ProgramID) || (f.State != "" && state != f.State) ||
-			(f.TalentID != "" && talent != f.TalentID) {
+		g := m.summary(id)
+		if (f.ProgramID != "" && g.Program != f.ProgramID) || (f.State != "" && g.State != f.State) ||
+			(f.TalentID != "" && g.Talent != f.TalentID) || !f.matchDates(g.Applied, g.Approved) {
 			continue
 		}
 		if n >= f.Offset && (f.Limit <= 0 || len(out) < f.Limit) {

@@ -40,6 +40,9 @@ type grantMeta struct {
 	Program string `json:"program"`
 	Talent  string `json:"talent"`
 	State   string `json:"state"`
+	// Applied and Approved are the grant's dates, for the list's filters.
+	Applied  string `json:"applied,omitempty"`
+	Approved string `json:"approved,omitempty"`
 }
 
 func grantKey(id string) []byte { return append([]byte("g/"), id...) }
@@ -145,6 +148,7 @@ func (m *Grants) changed(g *GrantView, meta bool) {
 	}
 	if meta {
 		gm.Program, gm.Talent, gm.State = g.ProgramID, g.TalentID, g.State
+		gm.Applied, gm.Approved = g.AppliedOn, g.ApprovedOn
 		d.metaDirty[g.ID] = true
 	}
 }
@@ -183,8 +187,9 @@ func (m *Grants) fromDisk(id string) *GrantView {
 	if err == nil {
 		err = json.Unmarshal(v, &sg)
 	}
-	if err == nil && (sg.View == nil || len(sg.Inst) != len(sg.View.Installments) || len(sg.Pay) != len(sg.View.Payments)) {
-		err = fmt.Errorf("its amounts do not match its installments and payments")
+	var g *GrantView
+	if err == nil {
+		g, err = sg.restore()
 	}
 	if err != nil {
 		// The summary names a grant whose view cannot be read: the
@@ -192,6 +197,15 @@ func (m *Grants) fromDisk(id string) *GrantView {
 		err = fmt.Errorf("projections: grant %s: its stored view is unreadable: %w", id, err)
 		m.disk.err.CompareAndSwap(nil, &err)
 		return nil
+	}
+	g.counts = m.programCounts[g.ProgramID]
+	return g
+}
+
+// restore returns the stored grant's view with its amounts in fen.
+func (sg *grantStored) restore() (*GrantView, error) {
+	if sg.View == nil || len(sg.Inst) != len(sg.View.Installments) || len(sg.Pay) != len(sg.View.Payments) {
+		return nil, fmt.Errorf("its amounts do not match its installments and payments")
 	}
 	g := sg.View
 	x := sg.Fen
@@ -203,8 +217,7 @@ func (m *Grants) fromDisk(id string) *GrantView {
 	for i := range g.Payments {
 		g.Payments[i].fen = sg.Pay[i]
 	}
-	g.counts = m.programCounts[g.ProgramID]
-	return g
+	return g, nil
 }
 
 // grantStored is a grant as stored: its view, and the amounts the model
@@ -233,15 +246,15 @@ func storedGrant(g *GrantView) grantStored {
 
 // summary returns a grant's program, state and talent without reading
 // its view. m.mu is held.
-func (m *Grants) summary(id string) (program, state, talent string) {
+func (m *Grants) summary(id string) grantMeta {
 	if m.disk != nil {
 		if gm := m.disk.meta[id]; gm != nil {
-			return gm.Program, gm.State, gm.Talent
+			return *gm
 		}
-		return "", "", ""
+		return grantMeta{}
 	}
 	g := m.grants[id]
-	return g.ProgramID, g.State, g.TalentID
+	return grantMeta{ID: id, Program: g.ProgramID, Talent: g.TalentID, State: g.State, Applied: g.AppliedOn, Approved: g.ApprovedOn}
 }
 
 var _ Persistent = (*Grants)(nil)

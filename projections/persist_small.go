@@ -280,6 +280,10 @@ func (m *Principals) Open(vs *viewstore.Model) error {
 	for _, p := range st.Principals {
 		v := p.View
 		v.tokenSHA256 = p.Token
+		// What the domain folds the principal's later events onto: the
+		// view holds all of it (a view exists once created; active is
+		// not revoked).
+		v.access = domain.PrincipalAccess{Created: true, Roles: v.Roles, TokenSHA256: p.Token, Revoked: !v.Active}
 		m.byID[v.ID] = v
 		m.order = append(m.order, v.ID)
 		if v.Active && p.Token != "" {

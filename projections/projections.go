@@ -7,10 +7,11 @@
 // A Feed subscribes to the global log from the position it has reached and
 // hands events, in order and in batches, to its models: each a type of its
 // own (see Model) in a file of its own, with its own lock, folding only
-// the events it needs. The models live in memory and are rebuilt from the
-// log when the process starts; the log is the only state, so a restart can
-// never leave them out of step with it. WaitFor lets a client read its own
-// writes (?min_position=).
+// the events it needs. Given a views directory (OpenViews), each model
+// keeps its state there with the position it reflects, and a start resumes
+// from it; the log is the only state, so a model whose views are missing,
+// damaged or of another schema is folded from the log again. WaitFor lets
+// a client read its own writes (?min_position=).
 //
 // A Projector is the feed with the models this build serves; New lists
 // them, in one place.
@@ -39,6 +40,11 @@ type Projector struct {
 	principals *Principals
 	audit      *Audit
 	pending    *Pending
+	work       *Work
+	talentIdx  *TalentIndex
+	flows      *FundFlows
+	reports    *Reports
+	apartments *Apartments
 }
 
 type options struct {
@@ -73,6 +79,11 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		principals: NewPrincipals(),
 		audit:      NewAudit(),
 		pending:    NewPending(),
+		work:       NewWork(),
+		talentIdx:  NewTalentIndex(),
+		flows:      NewFundFlows(),
+		reports:    NewReports(),
+		apartments: NewApartments(),
 	}
 	// The models of this build: every one the feed folds is here.
 	p.Feed = NewFeed(store, log, o.codec,
@@ -84,10 +95,18 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		p.principals,
 		p.audit,
 		p.pending,
+		p.work,
+		p.talentIdx,
+		p.flows,
+		p.reports,
+		p.apartments,
 	)
 	p.Feed.commitEvery = o.commitEvery
 	return p
 }
+
+// ApartmentsModel returns the talent apartments' model.
+func (p *Projector) ApartmentsModel() *Apartments { return p.apartments }
 
 // Budgets returns the programs-and-budgets model.
 func (p *Projector) Budgets() *Budgets { return p.budgets }
@@ -110,6 +129,13 @@ func (p *Projector) PrincipalsModel() *Principals { return p.principals }
 
 // Audit returns the audit tree.
 func (p *Projector) Audit() *Audit { return p.audit }
+
+// Work returns the model of what waits for someone: the inbox, the
+// payments register and the installments.
+func (p *Projector) Work() *Work { return p.work }
+
+// TalentIndex returns the model that finds talents.
+func (p *Projector) TalentIndex() *TalentIndex { return p.talentIdx }
 
 // Pending returns the model of unfinished flows.
 func (p *Projector) Pending() *Pending { return p.pending }
@@ -155,16 +181,79 @@ func (p *Projector) Grants(f GrantFilter) ([]GrantView, int) { return p.grants.L
 // TrialBalance returns the current trial balance.
 func (p *Projector) TrialBalance() TrialBalance { return p.balances.TrialBalance() }
 
-// Funds lists the funds as of a date (for alerts), with their totals.
-func (p *Projector) Funds(asOf string) ([]FundView, FundTotals) { return p.funds.Funds(asOf) }
+// Funds lists the funds as of a date (for alerts), with their totals and
+// their measures (see FundFlows).
+func (p *Projector) Funds(asOf string) ([]FundView, FundTotals) {
+	fs, t := p.funds.Funds(asOf)
+	for i := range fs {
+		p.measure(&fs[i], asOf)
+	}
+	return fs, t
+}
 
-// Fund returns one fund as of a date.
-func (p *Projector) Fund(id, asOf string) (FundView, bool) { return p.funds.Fund(id, asOf) }
+// Fund returns one fund as of a date, with its measures.
+func (p *Projector) Fund(id, asOf string) (FundView, bool) {
+	f, ok := p.funds.Fund(id, asOf)
+	if ok {
+		p.measure(&f, asOf)
+	}
+	return f, ok
+}
+
+// measure sets a fund's and its LPs' NAV, DPI, RVPI, TVPI and IRR from the
+// fund-flows model.
+func (p *Projector) measure(f *FundView, asOf string) {
+	perf, lps, ok := p.flows.Current(f.ID, asOf)
+	if !ok {
+		return
+	}
+	f.NAV, f.DPI, f.RVPI, f.TVPI, f.IRR = perf.NAV, perf.DPI, perf.RVPI, perf.TVPI, perf.IRR
+	for _, l := range lps {
+		for i := range f.LPs {
+			if v := &f.LPs[i]; v.LP == l.LP {
+				v.Unfunded, v.Distributions, v.NAV = l.Unfunded, l.Distributions, l.NAV
+				v.DPI, v.RVPI, v.TVPI, v.IRR = l.DPI, l.RVPI, l.TVPI, l.IRR
+			}
+		}
+	}
+}
 
 // Projects lists the investments that match, in the order they were
-// approved, with totals by sector and by fund.
+// approved, with totals by sector and by fund, each with its IRR.
 func (p *Projector) Projects(f ProjectFilter) ([]ProjectView, ProjectTotals) {
-	return p.funds.Projects(f)
+	ps, t := p.funds.Projects(f)
+	for i := range ps {
+		ps[i].IRR = p.flows.ProjectIRR(ps[i].FundID, ps[i].ID, f.AsOf, ps[i].Valuation)
+	}
+	return ps, t
+}
+
+// Project returns one project as of a date (the day its IRR values what is
+// held), with its history; ok is false when there is none.
+func (p *Projector) Project(id, asOf string) (ProjectDetail, bool) {
+	v, ok := p.funds.Project(id)
+	if !ok {
+		return ProjectDetail{}, false
+	}
+	d, ok := p.flows.History(v.FundID, id)
+	if !ok {
+		return ProjectDetail{}, false
+	}
+	v.IRR = p.flows.ProjectIRR(v.FundID, id, asOf, v.Valuation)
+	d.ProjectView = v
+	return d, true
+}
+
+// Statement draws the capital statement of the LP with ID lpID in a fund
+// for the days from..to (inclusive).
+func (p *Projector) Statement(fundID, lpID, from, to string) (CapitalStatement, bool) {
+	return p.flows.Statement(fundID, lpID, from, to)
+}
+
+// Clawbacks lists the clawbacks with something outstanding (or every one,
+// with all), aged to asOf.
+func (p *Projector) Clawbacks(asOf string, all bool) []ClawbackRow {
+	return p.reports.Clawbacks(asOf, all)
 }
 
 // FundAlerts lists every fund's alerts as of a date.

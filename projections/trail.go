@@ -97,7 +97,9 @@ func (p *Projector) streamTrail(ctx context.Context, stream string, keep func(do
 	return out, nil
 }
 
-// GrantTrail collects the grant's own stream and the events of its budget
+// GrantTrail collects the grant's own stream, the events of its talent's
+// stream that changed it (the registration, the entitlement it used and
+// gave back, the departure that ended it), and the events of its budget
 // streams (every fiscal year its installments are charged to) that concern
 // it, in global order.
 func (p *Projector) GrantTrail(ctx context.Context, g GrantView) ([]TrailEntry, error) {
@@ -105,6 +107,11 @@ func (p *Projector) GrantTrail(ctx context.Context, g GrantView) ([]TrailEntry, 
 	if err != nil {
 		return nil, err
 	}
+	talent, err := p.streamTrail(ctx, domain.StreamTalent(g.TalentID), func(e domain.Event) bool { return talentChanged(e, g.ID) })
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, talent...)
 	for _, fy := range g.BudgetYears() {
 		more, err := p.streamTrail(ctx, domain.StreamBudget(g.ProgramID, fy), func(e domain.Event) bool { return concernsGrant(e, g.ID) })
 		if err != nil {
@@ -114,6 +121,21 @@ func (p *Projector) GrantTrail(ctx context.Context, g GrantView) ([]TrailEntry, 
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].pos.Before(out[j].pos) })
 	return out, nil
+}
+
+// talentChanged reports whether an event of a talent's stream changed the
+// grant: the talent's registration and departure, and the entitlement the
+// grant used and gave back.
+func talentChanged(p domain.Event, grant string) bool {
+	switch e := p.(type) {
+	case *domain.TalentRegistered, *domain.TalentDeparted:
+		return true
+	case *domain.EntitlementReserved:
+		return e.GrantID == grant
+	case *domain.EntitlementReleased:
+		return e.GrantID == grant
+	}
+	return false
 }
 
 // concernsGrant reports whether an event of a budget stream concerns the
@@ -219,7 +241,7 @@ func (p *Projector) BalancesAt(ctx context.Context, pt PointInTime) (TrialBalanc
 }
 
 // WriteJournal writes the journal of the log's events in rng to w (see
-// WriteJournalCSV).
-func (p *Projector) WriteJournal(ctx context.Context, w io.Writer, rng JournalRange, flush func() error) (JournalStats, error) {
-	return WriteJournalCSV(ctx, w, p.store, rng, flush)
+// WriteJournalCSV), headed by header (JournalHeader or JournalHeaderZH).
+func (p *Projector) WriteJournal(ctx context.Context, w io.Writer, rng JournalRange, flush func() error, header []string) (JournalStats, error) {
+	return WriteJournalCSVIn(ctx, w, p.store, rng, flush, header)
 }

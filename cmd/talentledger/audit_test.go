@@ -88,7 +88,7 @@ func TestAuditProofsOffline(t *testing.T) {
 			ID string `json:"id"`
 		} `json:"grants"`
 	}
-	getJSON(t, base, token, "/v1/grants?status=terminated", &terminated)
+	getJSON(t, base, token, "/v1/grants?state=terminated", &terminated)
 	var trail struct {
 		TreeHead auditproof.TreeHead `json:"tree_head"`
 		Events   []struct {

@@ -471,7 +471,7 @@ func (s *scaleServer) sample() (*scaleSample, error) {
 	}
 	for i, p := range smp.programs {
 		for _, st := range []string{"approved", "completed", "terminated"} {
-			path := fmt.Sprintf("/v1/grants?program=%s&status=%s&limit=50", p, st)
+			path := fmt.Sprintf("/v1/grants?program=%s&state=%s&limit=50", p, st)
 			smp.lists = append(smp.lists, path)
 			if i%4 != 0 {
 				continue

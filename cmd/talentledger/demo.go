@@ -96,6 +96,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	a.metricsAddr = cfg.metricsAddr
 	a.tls = tlsConfig
 	a.timeouts = cfg.limits.timeouts
+	a.signins = cfg.signinJournal(log)
 	last, err := store.LastPosition(ctx)
 	if err != nil {
 		g.close()
@@ -192,9 +193,15 @@ func printDemoHelp(w io.Writer, base string, tokens map[string]string, dir strin
 	fmt.Fprintf(w, `
 Try:
   curl -s -H "Authorization: Bearer %[2]s" %[1]s/v1/programs
-  curl -s -H "Authorization: Bearer %[2]s" "%[1]s/v1/grants?status=terminated"
+  curl -s -H "Authorization: Bearer %[2]s" "%[1]s/v1/grants?state=terminated"
   curl -s -H "Authorization: Bearer %[3]s" %[1]s/v1/ledger/balances
   curl -s -H "Authorization: Bearer %[3]s" %[1]s/v1/audit/verify
+
+Web console (Simplified Chinese; English by the switch at the top right):
+  %[1]s/
+Sign in with any token above: the console shows each principal the screens
+of its role (demo-clerk, demo-reviewer, demo-approver, demo-treasurer,
+demo-fund_manager, demo-auditor, demo-admin).
 
 Stop with Ctrl-C; run the same command again to reuse the data.
 `, base, tokens[domain.RoleClerk], tokens[domain.RoleAuditor])

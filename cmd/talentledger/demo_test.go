@@ -4,12 +4,20 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
+	"github.com/shopspring/decimal"
+	"github.com/xuri/excelize/v2"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"talentledger/domain"
 	"talentledger/eventstore"
@@ -199,6 +207,29 @@ func TestDemoRestartServesSameViews(t *testing.T) {
 
 func checkDemoFigures(t *testing.T, base, token string) {
 	t.Helper()
+	checkDemoGrants(t, base, token)
+	// The 19 talent apartments, every one let at the end of 2025, each
+	// with the grant that pays its discount; eight talents waiting.
+	var apts struct {
+		Apartments []struct {
+			Unit    string `json:"unit"`
+			Current *struct {
+				GrantID string `json:"grant_id"`
+			} `json:"current"`
+		} `json:"apartments"`
+		Totals struct {
+			Units, Occupied, Waiting int
+		} `json:"totals"`
+	}
+	getJSON(t, base, token, "/v1/apartments?as_of=2025-12-31", &apts)
+	if apts.Totals.Units != 19 || apts.Totals.Occupied != 19 || apts.Totals.Waiting != 8 {
+		t.Errorf("apartments %+v, want 19 units, all let, 8 waiting", apts.Totals)
+	}
+	for _, a := range apts.Apartments {
+		if a.Current == nil || a.Current.GrantID == "" {
+			t.Errorf("apartment %s: no allocation with a grant at the end of 2025", a.Unit)
+		}
+	}
 	// Budgets of fiscal year 2024, as appropriated.
 	for program, want := range map[string]string{
 		"housing": "30000000.00", "living": "12000000.00", "rent": "3000000.00",
@@ -240,9 +271,16 @@ func checkDemoFigures(t *testing.T, base, token string) {
 			} `json:"clawback"`
 		} `json:"grants"`
 	}
-	getJSON(t, base, token, "/v1/grants?status=terminated", &terminated)
-	if len(terminated.Grants) != 1 || terminated.Grants[0].Paid != "420000.00" || terminated.Grants[0].Clawback.Assessed != "220000.00" {
-		t.Errorf("terminated grants = %+v, want one with 420000.00 paid and 220000.00 assessed", terminated.Grants)
+	getJSON(t, base, token, "/v1/grants?state=terminated", &terminated)
+	// Three early departures: the worked example, and two of the crowd
+	// (45,000.00 recovered in full, 50,000.00 of 105,000.00 so far).
+	clawbacks := map[string]string{}
+	for _, g := range terminated.Grants {
+		clawbacks[g.Paid+" "+g.Clawback.Assessed] = g.Clawback.Outstanding
+	}
+	if len(terminated.Grants) != 3 || clawbacks["420000.00 220000.00"] != "220000.00" || clawbacks["60000.00 45000.00"] != "0.00" ||
+		clawbacks["140000.00 105000.00"] != "55000.00" {
+		t.Errorf("terminated grants = %+v, want 420000.00 paid and 220000.00 assessed, and the crowd's two", terminated.Grants)
 	} else {
 		// The demo is history: its trail says every event was imported.
 		var trail struct {
@@ -278,7 +316,7 @@ func checkDemoFigures(t *testing.T, base, token string) {
 		t.Errorf("%d housing grants with the 15000.00 rent deduction, want 1", deducted)
 	}
 	var completed struct{ Total int }
-	getJSON(t, base, token, "/v1/grants?status=completed", &completed)
+	getJSON(t, base, token, "/v1/grants?state=completed", &completed)
 	if completed.Total < 1 {
 		t.Errorf("no completed grant in the demo")
 	}
@@ -312,13 +350,35 @@ func checkDemoFigures(t *testing.T, base, token string) {
 				t.Errorf("direct fund: no idle_cash alert for cash idle since 2019")
 			}
 		}
-		if f.ID == "hr" && f.IdleCash != "9000000.00" {
-			// 25,000,000 paid in − 14,000,000 invested − 2,000,000 appropriated to a program.
-			t.Errorf("hr fund idle cash = %s, want 9000000.00", f.IdleCash)
+		if f.ID == "hr" && f.IdleCash != "3000000.00" {
+			// 19,000,000 paid in − 14,000,000 invested − 2,000,000 appropriated to a program.
+			t.Errorf("hr fund idle cash = %s, want 3000000.00", f.IdleCash)
 		}
-		if f.ID == "culture" && !hasAlert(f.Alerts, "term_ending") {
-			t.Errorf("culture fund (term ends 2026-12-01): no term_ending alert as of 2026-01-01")
+		// Only the alerts that matter: of the idle cash, the direct fund's
+		// 53 % alone is above 20 %; no term ends within 180 days.
+		if f.ID != "direct" && hasAlert(f.Alerts, "idle_cash") {
+			t.Errorf("%s: an idle_cash alert for %s idle of %s paid in", f.ID, f.IdleCash, f.PaidIn)
 		}
+		if hasAlert(f.Alerts, "term_ending") {
+			t.Errorf("%s: a term_ending alert as of 2026-01-01", f.ID)
+		}
+	}
+	// culture's term ends on 2026-12-01: flagged from 2026-06-04.
+	var alerts struct {
+		Alerts []struct {
+			Kind   string `json:"kind"`
+			FundID string `json:"fund_id"`
+		} `json:"alerts"`
+	}
+	getJSON(t, base, token, "/v1/funds/alerts?as_of=2026-06-04", &alerts)
+	terms := []string{}
+	for _, a := range alerts.Alerts {
+		if a.Kind == "term_ending" {
+			terms = append(terms, a.FundID)
+		}
+	}
+	if fmt.Sprint(terms) != "[culture]" {
+		t.Errorf("term_ending alerts as of 2026-06-04 for %v, want [culture]", terms)
 	}
 	if special != 6 || direct != 1 {
 		t.Errorf("special, direct funds = %d, %d; want 6, 1", special, direct)
@@ -387,4 +447,227 @@ func hasAlert(alerts []struct {
 		}
 	}
 	return false
+}
+
+// TestDemoScale checks the demo's people against docs/domain.md: 530
+// holders of foreign work permits, at least 94 % of category A, B or
+// permanent residence; 55 provincial overseas engineers, ten at one
+// employer and fewer at every other; Chinese and foreign names.
+func TestDemoScale(t *testing.T) {
+	all := append(append([]demoTalent{}, demoTalents...), demoCrowdTalents()...)
+	if len(all) != 530 {
+		t.Errorf("%d talents, want 530", len(all))
+	}
+	high, engineers, chinese := 0, 0, 0
+	byEmployer := map[string]int{}
+	names := map[string]bool{}
+	for _, tl := range all {
+		if tl.permit == "A" || tl.permit == "B" || tl.permit == "permanent_resident" {
+			high++
+		}
+		if tl.engineer {
+			engineers++
+			byEmployer[tl.employer]++
+		}
+		for _, r := range tl.name {
+			if unicode.Is(unicode.Han, r) {
+				chinese++
+				break
+			}
+		}
+		names[tl.name] = true
+	}
+	if high*100 < 94*len(all) {
+		t.Errorf("%d of %d hold A, B or permanent residence: below 94 %%", high, len(all))
+	}
+	if engineers != 55 {
+		t.Errorf("%d overseas engineers, want 55", engineers)
+	}
+	tens := 0
+	for e, n := range byEmployer {
+		switch {
+		case n == 10 && e == demoEngineerEmployer:
+			tens++
+		case n >= 10:
+			t.Errorf("%s has %d engineers, want fewer than 10", e, n)
+		}
+	}
+	if tens != 1 {
+		t.Errorf("engineers by employer %v: want 10 at %s", byEmployer, demoEngineerEmployer)
+	}
+	if chinese < 100 || chinese > len(all)-100 {
+		t.Errorf("%d Chinese names of %d: want both Chinese and foreign names in numbers", chinese, len(all))
+	}
+	if len(names) < 400 {
+		t.Errorf("only %d distinct names", len(names))
+	}
+}
+
+// checkDemoGrants checks that every program has grants, and that some
+// installments are overdue: due before 2026-01-01 with no payment.
+func checkDemoGrants(t *testing.T, base, token string) {
+	t.Helper()
+	overdue := 0
+	for _, program := range []string{"housing", "living", "rent", "transport", "medical", "apartment"} {
+		var gs struct {
+			Total  int `json:"total"`
+			Grants []struct {
+				State        string `json:"state"`
+				Installments []struct {
+					DueDate   string `json:"due_date"`
+					PaymentID string `json:"payment_id"`
+					State     string `json:"state"`
+				} `json:"installments"`
+			} `json:"grants"`
+		}
+		getJSON(t, base, token, "/v1/grants?program="+program+"&limit=1000", &gs)
+		if gs.Total == 0 {
+			t.Errorf("no %s grants in the demo", program)
+		}
+		for _, g := range gs.Grants {
+			if g.State != domain.GrantStateApproved {
+				continue
+			}
+			for _, in := range g.Installments {
+				if in.DueDate < "2026-01-01" && in.PaymentID == "" && in.State != "cancelled" {
+					overdue++
+				}
+			}
+		}
+	}
+	if overdue < 50 {
+		t.Errorf("%d installments overdue at the end of 2025, want many", overdue)
+	}
+}
+
+// TestDemoFundManagerAndAuditor walks two days on the demo: the fund
+// manager reads the direct fund's DPI, RVPI, TVPI and IRR and the city
+// platform's capital statement; the auditor exports the grants register
+// as a workbook and checks it against the API.
+func TestDemoFundManagerAndAuditor(t *testing.T) {
+	base, token := demoServer(t, t.TempDir(), true)
+
+	var f struct {
+		PaidIn        string `json:"paid_in"`
+		Distributions string `json:"distributions"`
+		NAV           string `json:"nav"`
+		DPI, RVPI     string
+		TVPI, IRR     string
+		LPs           []struct {
+			ID  string `json:"id"`
+			LP  string `json:"lp"`
+			NAV string `json:"nav"`
+		} `json:"lps"`
+	}
+	getJSON(t, base, token, "/v1/funds/direct?as_of=2026-01-01", &f)
+	paid, dist, nav := money(f.PaidIn), money(f.Distributions), money(f.NAV)
+	ratio := func(a domain.Money) string { return a.Decimal().DivRound(paid.Decimal(), 2).StringFixed(2) }
+	if f.DPI != ratio(dist) || f.RVPI != ratio(nav) || f.TVPI != ratio(dist.Add(nav)) {
+		t.Errorf("direct fund dpi %s rvpi %s tvpi %s; want %s, %s, %s", f.DPI, f.RVPI, f.TVPI, ratio(dist), ratio(nav), ratio(dist.Add(nav)))
+	}
+	// The flows of docs/domain.md's direct fund: 280,000,000 paid in on
+	// 2019-07-01 and 120,000,000 on 2020-03-02, the exit's 36,000,000 on
+	// 2024-06-28, and the NAV on 2026-01-01.
+	navF, _ := strconv.ParseFloat(f.NAV, 64)
+	flows := []struct {
+		date   string
+		amount float64
+	}{{"2019-07-01", -280e6}, {"2020-03-02", -120e6}, {"2024-06-28", 36e6}, {"2026-01-01", navF}}
+	npv := func(r float64) float64 {
+		t0, _ := time.Parse(time.DateOnly, flows[0].date)
+		v := 0.0
+		for _, fl := range flows {
+			d, _ := time.Parse(time.DateOnly, fl.date)
+			v += fl.amount / math.Pow(1+r, d.Sub(t0).Hours()/24/365)
+		}
+		return v
+	}
+	irr, err := strconv.ParseFloat(f.IRR, 64)
+	if err != nil || npv(irr-0.00005) < 0 || npv(irr+0.00005) > 0 {
+		t.Errorf("direct fund irr %q does not zero its flows", f.IRR)
+	}
+	if dist.String() != "36000000.00" {
+		t.Errorf("direct fund distributions %s, want the exit's 36000000.00", dist)
+	}
+
+	var st struct {
+		LP      string `json:"lp"`
+		Opening struct {
+			Balance string `json:"balance"`
+		} `json:"opening"`
+		PaidIn        string `json:"paid_in"`
+		Distributions string `json:"distributions"`
+		GainOrLoss    string `json:"gain_or_loss"`
+		Closing       struct {
+			Balance   string `json:"balance"`
+			Committed string `json:"committed"`
+		} `json:"closing"`
+		Measures struct {
+			DPI, RVPI, TVPI, IRR string
+		} `json:"measures"`
+	}
+	getJSON(t, base, token, "/v1/funds/direct/lps/"+f.LPs[0].ID+"/statement?from=2024-01-01&to=2026-01-01", &st)
+	if st.LP != "City investment platform" || st.Closing.Committed != "200000000.00" || st.Closing.Balance != f.LPs[0].NAV {
+		t.Errorf("city platform statement %+v; want its commitment of 200000000.00 and a closing balance of %s", st, f.LPs[0].NAV)
+	}
+	if got := money(st.Opening.Balance).Add(money(st.PaidIn)).Sub(money(st.Distributions)).Add(money(st.GainOrLoss)); got.Cmp(money(st.Closing.Balance)) != 0 {
+		t.Errorf("opening + paid-in − distributions + gain = %s, closing %s", got, st.Closing.Balance)
+	}
+	if st.Measures.DPI == "" || st.Measures.IRR == "" {
+		t.Errorf("city platform measures %+v", st.Measures)
+	}
+
+	// The auditor's register, as a workbook.
+	req, _ := http.NewRequest("GET", base+"/v1/reports/grants.xlsx", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("grants.xlsx: %d", resp.StatusCode)
+	}
+	wb, err := excelize.OpenReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Close()
+	sheet := wb.GetSheetName(0)
+	rows, err := wb.GetRows(sheet, excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) < 3 || !strings.Contains(rows[0][0], "补助登记簿") || rows[1][0] != "补助编号" {
+		t.Fatalf("workbook starts %q", rows[:min(3, len(rows))])
+	}
+	paidCol := slices.Index(rows[1], "已支付")
+	if paidCol < 0 {
+		t.Fatalf("no 已支付 column in %q", rows[1])
+	}
+	cell, _ := excelize.CoordinatesToCellName(paidCol+1, 3)
+	style, _ := wb.GetCellStyle(sheet, cell)
+	if s, err := wb.GetStyle(style); err != nil || s.CustomNumFmt == nil || *s.CustomNumFmt != "#,##0.00" {
+		t.Errorf("paid column's number format: %v", err)
+	}
+	sum := decimal.Zero
+	for _, r := range rows[2:] {
+		if paidCol < len(r) && r[paidCol] != "" {
+			sum = sum.Add(decimal.RequireFromString(r[paidCol]))
+		}
+	}
+	var grants struct {
+		Total  int `json:"total"`
+		Grants []struct {
+			Paid string `json:"paid"`
+		} `json:"grants"`
+	}
+	getJSON(t, base, token, "/v1/grants?limit=1000", &grants)
+	want := decimal.Zero
+	for _, g := range grants.Grants {
+		want = want.Add(money(g.Paid).Decimal())
+	}
+	if len(rows)-2 != grants.Total || !sum.Equal(want) {
+		t.Errorf("workbook: %d grants paid %s; API: %d grants paid %s", len(rows)-2, sum, grants.Total, want)
+	}
 }

@@ -164,10 +164,12 @@ var demoTalents = []demoTalent{
 
 // loadDemo writes the demo data set: docs/domain.md's programs and budgets for
 // fiscal year 2024 (and 2025's, appropriated alike, and housing's 2026),
-// housing's 2024 closed with a carry-over and a lapse, thirty talents, and grants at every stage, among them
-// one completed, one midway through its installments, one rejected, one
-// whose award is reduced by rent already received, and the early departure
-// that owes the 220,000.00 clawback. It is history, entered through the
+// housing's 2024 closed with a carry-over and a lapse, thirty talents whose
+// grants are at every stage, among them one completed, one midway through
+// its installments, one rejected, one whose award is reduced by rent
+// already received, and the early departure that owes the 220,000.00
+// clawback; the funds; the crowd of 500 more talents and their grants
+// (demotalents.go); and the 19 talent apartments. It is history, entered through the
 // import path into the store svc writes to; svc must not have read the
 // store yet.
 func loadDemo(ctx context.Context, svc *domain.Service) error {
@@ -245,7 +247,10 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 		d.pay(g, n+1, date)
 	}
 
-	// More approved grants, each with its first installment paid.
+	// More approved grants, each with its first installment paid; the
+	// two apartment grants pay the discount of a unit (see
+	// loadDemoApartments).
+	var aptGrants []*string
 	for _, c := range []struct {
 		t                        int
 		program, amount, applied string
@@ -264,6 +269,9 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 	} {
 		g := d.approvedGrant(talents[c.t], c.program, c.amount, c.applied, c.approved)
 		d.pay(g, 1, c.approved)
+		if c.program == "apartment" {
+			aptGrants = append(aptGrants, g)
+		}
 	}
 
 	// Grants still on their way: applied, reviewed, in notice, and one rejected.
@@ -299,6 +307,8 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 	d.pay(lapsed, 1, "2025-01-16")
 
 	d.loadDemoFunds()
+	crowd := d.loadDemoCrowd()
+	d.loadDemoApartments([]*string{talents[8], talents[13]}, aptGrants, crowd)
 	// Two overseas engineers receive the HR special fund's award.
 	for _, t := range []int{20, 22} {
 		g := d.approvedGrant(talents[t], "hr_awards", "200000", "2024-03-04", "2024-03-11")

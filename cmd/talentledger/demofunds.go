@@ -26,17 +26,17 @@ var demoFunds = []demoFund{
 		{"Social capital partners", "150000000", "120000000", "2020-03-02"},
 	}},
 	{"scitech", "Sci-tech Innovation Special Fund (科创专项基金)", domain.FundSpecial, "100000000", 10, "2020-03-16", 35, []demoLP{
-		{"Pinghu Finance Bureau", "100000000", "80000000", "2020-04-01"}}},
+		{"Pinghu Finance Bureau", "100000000", "65000000", "2020-04-01"}}},
 	{"culture", "Culture Special Fund (文化专项基金)", domain.FundSpecial, "30000000", 9, "2017-12-01", 35, []demoLP{
-		{"Pinghu Finance Bureau", "30000000", "20000000", "2018-01-15"}}},
+		{"Pinghu Finance Bureau", "30000000", "13000000", "2018-01-15"}}},
 	{"hr", "Human Resources Special Fund (人力资源专项基金)", domain.FundSpecial, "30000000", 8, "2021-05-10", 35, []demoLP{
-		{"Pinghu Finance Bureau", "30000000", "25000000", "2021-06-01"}}},
+		{"Pinghu Finance Bureau", "30000000", "19000000", "2021-06-01"}}},
 	{"manufacturing", "Advanced Manufacturing Special Fund (先进制造专项基金)", domain.FundSpecial, "80000000", 10, "2020-09-01", 35, []demoLP{
-		{"Pinghu Finance Bureau", "80000000", "60000000", "2020-10-08"}}},
+		{"Pinghu Finance Bureau", "80000000", "50000000", "2020-10-08"}}},
 	{"digital", "Digital Economy Special Fund (数字经济专项基金)", domain.FundSpecial, "60000000", 10, "2021-01-18", 35, []demoLP{
-		{"Pinghu Finance Bureau", "60000000", "50000000", "2021-02-01"}}},
+		{"Pinghu Finance Bureau", "60000000", "42000000", "2021-02-01"}}},
 	{"open", "Open Economy Special Fund (开放型经济专项基金)", domain.FundSpecial, "30000000", 10, "2021-08-02", 35, []demoLP{
-		{"Pinghu Finance Bureau", "30000000", "20000000", "2021-09-01"}}},
+		{"Pinghu Finance Bureau", "30000000", "18000000", "2021-09-01"}}},
 }
 
 type demoProject struct {

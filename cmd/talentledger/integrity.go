@@ -59,6 +59,8 @@ type integrityConfig struct {
 	headInterval time.Duration
 	allowDamaged bool
 	scrubRate    int
+	// fullCheck re-verifies the whole log at every start.
+	fullCheck bool
 }
 
 func (c *integrityConfig) register(fs interface {
@@ -73,6 +75,7 @@ func (c *integrityConfig) register(fs interface {
 	fs.DurationVar(&c.headInterval, "head-interval", 10*time.Second, "how often a tree head is signed and witnessed when the log has grown")
 	fs.BoolVar(&c.allowDamaged, "allow-damaged", false, "start read-only on a store that fails its self-check, for investigation")
 	fs.IntVar(&c.scrubRate, "scrub-rate", 2000, "events per second the background scrub re-verifies (0: no scrub)")
+	fs.BoolVar(&c.fullCheck, "full-check", false, "re-verify the whole log at start, instead of from the witnessed checkpoint with a random sample of older events")
 }
 
 // guard keeps the ledger honest while it runs: it verified the log at
@@ -281,10 +284,13 @@ func (g *guard) selfCheck(ctx context.Context, wit *integrity.Witness) error {
 			"the witness file was rolled back, replaced or removed", cp.Size, g.cfg.witness, describeWitness(wit))}
 	}
 	g.checker = integrity.NewChecker(g.store)
-	if cp != nil && ok && last.TreeSize == cp.Size && bytes.Equal(last.RootHash, cp.Root) && cp.Size > sampleSize {
+	if cp != nil && ok && last.TreeSize == cp.Size && bytes.Equal(last.RootHash, cp.Root) && cp.Size > sampleSize && !g.cfg.fullCheck {
 		c, err := integrity.Resume(g.store, *cp)
 		if err != nil {
 			return &integrity.Problem{What: err.Error()}
+		}
+		if err := c.CheckHeld(ctx, expects...); err != nil {
+			return err
 		}
 		r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 13))
 		if err := c.Sample(ctx, sampleSize, func(k uint64) uint64 { return r.Uint64N(k) }); err != nil {

@@ -79,7 +79,10 @@ func TestAllowDamaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := newGuard(context.Background(), store, integrityConfig{witness: d.witness, headInterval: time.Hour, allowDamaged: true}, d.key, log)
+	// The whole log is checked: from its checkpoint, a start would check
+	// only a random sample of the events before it.
+	g, err := newGuard(context.Background(), store, integrityConfig{witness: d.witness, headInterval: time.Hour, allowDamaged: true,
+		fullCheck: true}, d.key, log)
 	if err != nil {
 		t.Fatal(err)
 	}

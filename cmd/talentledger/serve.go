@@ -46,6 +46,9 @@ type serveConfig struct {
 	integ integrityConfig
 	// views is the read models' views directory, "" for none.
 	views string
+	// signins is the web console's sign-in journal; empty for the data
+	// directory's (embedded store) or memory only (EventStoreDB).
+	signins string
 }
 
 // viewsDir returns the views directory the flags name, "" to keep the
@@ -77,8 +80,24 @@ func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API (CORS); empty: CORS off")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", ledgerhttp.DefaultMaxInFlight, "requests served at once; more are answered 503 (negative: no cap)")
 	fs.IntVar(&c.maxBackdate, "max-backdate", domain.DefaultMaxBackdate, "days before the server's date a command's effective_date may lie; older history enters by import")
+	fs.StringVar(&c.signins, "console-signins", "", "file the web console appends sign-ins to (default: console-signins.jsonl in --data with the embedded store; with EventStoreDB, memory only unless given)")
 	c.limits.register(fs)
 	c.integ.register(fs)
+}
+
+// signinJournal returns the web console's sign-in journal: the flag's,
+// else the data directory's with the embedded store; with EventStoreDB,
+// whose servers keep no data directory, none (memory only, said in the
+// log).
+func (c *serveConfig) signinJournal(log *slog.Logger) string {
+	switch {
+	case c.signins != "":
+		return c.signins
+	case c.store == "":
+		return filepath.Join(c.data, "console-signins.jsonl")
+	}
+	log.Warn("the web console keeps its sign-in records in memory only: give --console-signins FILE to keep them")
+	return ""
 }
 
 // serviceOptions returns the domain options the flags set.
@@ -182,6 +201,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	app.metricsAddr = cfg.metricsAddr
 	app.tls = tlsConfig
 	app.timeouts = cfg.limits.timeouts
+	app.signins = cfg.signinJournal(log)
 	return app.serve(ctx, cfg.addr, nil)
 }
 
@@ -227,6 +247,10 @@ type app struct {
 	// preflight, when set, runs before serve listens or reconciles,
 	// while the read models catch up; its error ends serve.
 	preflight func(context.Context) error
+	// auditPub checks the signed heads the web console shows; signins
+	// is the console's sign-in journal (empty: kept in memory).
+	auditPub ed25519.PublicKey
+	signins  string
 }
 
 func newApp(store eventstore.Store, principals *ledgerhttp.Principals, auditKey ed25519.PrivateKey, log *slog.Logger) *app {
@@ -259,7 +283,11 @@ func newAppWithService(store eventstore.Store, principals *ledgerhttp.Principals
 	}
 	api := ledgerhttp.New(cfg)
 	m.watchProjections(store, proj)
-	return &app{store: store, svc: svc, proj: proj, api: api, log: log, metrics: m}
+	a := &app{store: store, svc: svc, proj: proj, api: api, log: log, metrics: m}
+	if auditKey != nil {
+		a.auditPub = auditKey.Public().(ed25519.PublicKey)
+	}
+	return a
 }
 
 // runProjections feeds the read models until ctx is done, resubscribing
@@ -382,7 +410,15 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 		}
 	}
 
+	handler, closeConsole, cerr := a.withConsole(handler)
+	if cerr == nil {
+		defer closeConsole()
+	}
 	ln, err := net.Listen("tcp", addr)
+	if err == nil && cerr != nil {
+		ln.Close()
+		err = fmt.Errorf("web console: %w", cerr)
+	}
 	stopMetrics := func() {}
 	if err == nil && a.metricsAddr != "" {
 		if _, stopMetrics, err = a.metrics.serveMetrics(a.metricsAddr, a.log); err != nil {

@@ -384,6 +384,54 @@ func Resume(store eventstore.Store, cp Checkpoint) (*Checker, error) {
 	return c, nil
 }
 
+// CheckHeld checks, for a checker resumed from a checkpoint, that the log
+// still holds the checkpoint's last event: records removed from the end of
+// the log are told as lost events against the newest expected head (or the
+// checkpoint), rather than found by chance among sampled events.
+func (c *Checker) CheckHeld(ctx context.Context, expects ...Expect) error {
+	if !c.resumed || c.size == 0 {
+		return nil
+	}
+	if ok, err := c.holds(ctx, c.size); ok || err != nil {
+		return err
+	}
+	// The log is a prefix of positions 1..n: find n.
+	lo, hi := uint64(0), c.size
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		ok, err := c.holds(ctx, mid)
+		if err != nil {
+			return err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	name, size := "the store's integrity checkpoint", c.size
+	for _, e := range expects {
+		if e.Size >= size {
+			name, size = e.Name, e.Size
+		}
+	}
+	return &Problem{Position: lo + 1, What: fmt.Sprintf("the log holds %d events but %s signed %d: %d acknowledged events were lost or removed",
+		lo, name, size, size-lo)}
+}
+
+// holds reports whether the embedded store's log has an event at pos.
+func (c *Checker) holds(ctx context.Context, pos uint64) (bool, error) {
+	it := c.store.ReadAll(ctx, eventstore.Position{Commit: pos - 1, Prepare: pos - 1})
+	defer it.Close()
+	if it.Next() {
+		return it.Event().Position.Commit == pos, nil
+	}
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	return false, nil
+}
+
 // Sample re-verifies n events picked at random among those before the
 // checker's current size (the embedded store only): each one's hash, its
 // link to its predecessor and its index entries. pick returns a number in
@@ -402,6 +450,9 @@ func (c *Checker) Sample(ctx context.Context, n int, pick func(k uint64) uint64)
 		if !ok || ev.Position.Commit != pos {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if err == nil {
+				return &Problem{Position: pos, What: "the event is missing from the log", Err: err}
 			}
 			return &Problem{Position: pos, What: fmt.Sprintf("the event cannot be read: %v", err), Err: err}
 		}

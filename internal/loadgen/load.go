@@ -422,7 +422,7 @@ func (l *loadRun) query(s *clientState) {
 			kind, path = "grant", "/v1/grants/"+g
 		}
 	case r < 60:
-		kind, path = "grant_list", "/v1/grants?program="+s.program+"&status=completed&limit=20"
+		kind, path = "grant_list", "/v1/grants?program="+s.program+"&state=completed&limit=20"
 	case r < 75:
 		kind, path = "talent", "/v1/talents/"+s.talents[s.next()%uint64(len(s.talents))]
 	case r < 85:

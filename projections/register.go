@@ -1,0 +1,220 @@
+package projections
+
+import (
+	"talentledger/domain"
+)
+
+// PaymentRow is one payment in the payments register: the payment, its
+// installment's due date and the grant's program and talent.
+type PaymentRow struct {
+	ID          string       `json:"id"`
+	GrantID     string       `json:"grant_id"`
+	Installment int          `json:"installment"`
+	ProgramID   string       `json:"program_id"`
+	TalentID    string       `json:"talent_id"`
+	TalentName  string       `json:"talent_name"`
+	Amount      domain.Money `json:"amount"`
+	State       string       `json:"state"`
+	DueDate     string       `json:"due_date"`
+	// FiscalYear is the year the payment is charged to: the year of its
+	// release once released, else its installment's.
+	FiscalYear    int    `json:"fiscal_year"`
+	PreparedBy    string `json:"prepared_by"`
+	ApprovedBy    string `json:"approved_by,omitempty"`
+	ReleasedBy    string `json:"released_by,omitempty"`
+	BankReference string `json:"bank_reference,omitempty"`
+	ReleasedOn    string `json:"released_on,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+	// ReconciledIn names the bank statement that matched the payment.
+	ReconciledIn string `json:"reconciled_in,omitempty"`
+}
+
+// RowFilter is what the payments and installments lists filter on alike;
+// zero fields match all. Dates are inclusive.
+type RowFilter struct {
+	State, ProgramID, TalentID, GrantID string
+	FiscalYear                          int
+	// DueFrom and DueTo bound the installment's due date.
+	DueFrom, DueTo       string
+	MinAmount, MaxAmount *domain.Money
+}
+
+func (f *RowFilter) match(state, program, talent, grant string, fy int, due string, amount domain.Money) bool {
+	switch {
+	case f.State != "" && state != f.State,
+		f.ProgramID != "" && program != f.ProgramID,
+		f.TalentID != "" && talent != f.TalentID,
+		f.GrantID != "" && grant != f.GrantID,
+		f.FiscalYear != 0 && fy != f.FiscalYear,
+		f.DueFrom != "" && due < f.DueFrom,
+		f.DueTo != "" && due > f.DueTo,
+		f.MinAmount != nil && amount.Cmp(*f.MinAmount) < 0,
+		f.MaxAmount != nil && amount.Cmp(*f.MaxAmount) > 0:
+		return false
+	}
+	return true
+}
+
+// PaymentFilter selects payments; zero fields match all. Dates are
+// inclusive.
+type PaymentFilter struct {
+	RowFilter
+	ReleasedFrom, ReleasedTo string
+	// After is the cursor: only payments prepared after the one at this
+	// place in the register (-1 for none).
+	After int
+	Limit int
+}
+
+// Payments lists the payments that match f in the order they were
+// prepared, at most f.Limit of them after f.After, with the number that
+// match in all and the cursor of the next page (-1 when there is none).
+func (w *Work) Payments(f PaymentFilter) (rows []PaymentRow, total, next int) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	rows, next = []PaymentRow{}, -1
+	last := -1
+	for _, wp := range w.payments {
+		row := w.paymentRow(wp)
+		if !f.match(&row) {
+			continue
+		}
+		total++
+		if wp.seq <= f.After {
+			continue
+		}
+		if len(rows) < f.Limit {
+			rows = append(rows, row)
+			last = wp.seq
+		} else if next < 0 {
+			next = last
+		}
+	}
+	return rows, total, next
+}
+
+func (w *Work) paymentRow(wp *workPayment) PaymentRow {
+	g := wp.grant
+	p := g.payment(wp.id)
+	row := PaymentRow{ID: p.ID, GrantID: p.GrantID, Installment: p.Installment, ProgramID: g.view.ProgramID,
+		TalentID: g.view.TalentID, TalentName: w.talentName(g.view.TalentID), Amount: money(p.fen), State: p.State,
+		FiscalYear: p.FiscalYear, PreparedBy: p.PreparedBy, ApprovedBy: p.ApprovedBy, ReleasedBy: p.ReleasedBy,
+		BankReference: p.BankReference, ReleasedOn: p.ReleasedOn, Reason: p.Reason,
+		ReconciledIn: w.reconciled[matchKey(domain.MatchPayment, p.ID, "", "")]}
+	if in := g.installment(p.Installment); in != nil {
+		row.DueDate = in.DueDate
+		if row.FiscalYear == 0 {
+			row.FiscalYear = in.FiscalYear
+		}
+	}
+	return row
+}
+
+func (w *Work) talentName(id string) string {
+	if t := w.talents[id]; t != nil {
+		return t.name
+	}
+	return ""
+}
+
+func (f *PaymentFilter) match(r *PaymentRow) bool {
+	switch {
+	case f.ReleasedFrom != "" && (r.ReleasedOn == "" || r.ReleasedOn < f.ReleasedFrom),
+		f.ReleasedTo != "" && (r.ReleasedOn == "" || r.ReleasedOn > f.ReleasedTo):
+		return false
+	}
+	return f.RowFilter.match(r.State, r.ProgramID, r.TalentID, r.GrantID, r.FiscalYear, r.DueDate, r.Amount)
+}
+
+// InstallmentRow is one scheduled payout with its grant's program and
+// talent. DaysOverdue counts the days since its due date while it waits
+// for a payment (scheduled and due before today).
+type InstallmentRow struct {
+	GrantID     string       `json:"grant_id"`
+	N           int          `json:"n"`
+	ProgramID   string       `json:"program_id"`
+	TalentID    string       `json:"talent_id"`
+	TalentName  string       `json:"talent_name"`
+	Amount      domain.Money `json:"amount"`
+	DueDate     string       `json:"due_date"`
+	State       string       `json:"state"`
+	PaymentID   string       `json:"payment_id,omitempty"`
+	FiscalYear  int          `json:"fiscal_year"`
+	DaysOverdue int          `json:"days_overdue"`
+}
+
+// InstallmentCursor is a place in the installments list: a grant's place
+// in the order of application and an installment's number.
+type InstallmentCursor struct{ Grant, N int }
+
+// InstallmentFilter selects installments; zero fields match all. Today is
+// the date overdue days are counted to.
+type InstallmentFilter struct {
+	RowFilter
+	Today string
+	// After is the cursor: only installments after it (nil for none).
+	After *InstallmentCursor
+	Limit int
+}
+
+// Installments lists the installments that match f by grant (in the order
+// applied for) and number, at most f.Limit after f.After, with the number
+// that match in all and the cursor of the next page (nil when none).
+func (w *Work) Installments(f InstallmentFilter) (rows []InstallmentRow, total int, next *InstallmentCursor) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	rows = []InstallmentRow{}
+	var last InstallmentCursor
+	for _, g := range w.grants {
+		for i := range g.view.Installments {
+			in := &g.view.Installments[i]
+			row := w.installmentRow(g, in, f.Today)
+			if !f.match(&row) {
+				continue
+			}
+			total++
+			if f.After != nil && (g.seq < f.After.Grant || (g.seq == f.After.Grant && in.N <= f.After.N)) {
+				continue
+			}
+			if len(rows) < f.Limit {
+				rows = append(rows, row)
+				last = InstallmentCursor{g.seq, in.N}
+			} else if next == nil {
+				c := last
+				next = &c
+			}
+		}
+	}
+	return rows, total, next
+}
+
+func (w *Work) installmentRow(g *workGrant, in *InstallmentView, today string) InstallmentRow {
+	row := InstallmentRow{GrantID: g.view.ID, N: in.N, ProgramID: g.view.ProgramID, TalentID: g.view.TalentID,
+		TalentName: w.talentName(g.view.TalentID), Amount: money(in.fen), DueDate: in.DueDate, State: in.State,
+		PaymentID: in.PaymentID, FiscalYear: in.FiscalYear}
+	if in.State == InstallmentScheduled && today != "" && in.DueDate < today {
+		row.DaysOverdue = daysBetween(in.DueDate, today)
+	}
+	return row
+}
+
+func (f *InstallmentFilter) match(r *InstallmentRow) bool {
+	return f.RowFilter.match(r.State, r.ProgramID, r.TalentID, r.GrantID, r.FiscalYear, r.DueDate, r.Amount)
+}
+
+// daysBetween counts the days from a to b (dates YYYY-MM-DD).
+func daysBetween(a, b string) int {
+	ta, err1 := domain.ParseDate(a)
+	tb, err2 := domain.ParseDate(b)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return int(tb.Sub(ta).Hours() / 24)
+}
+
+// InstallmentStates lists the states of an installment.
+var InstallmentStates = []string{InstallmentScheduled, InstallmentPrepared, InstallmentApproved, InstallmentPaid, InstallmentCancelled}
+
+// PaymentStates lists the states of a payment.
+var PaymentStates = []string{domain.PaymentStatePrepared, domain.PaymentStateApproved, domain.PaymentStateReleased,
+	domain.PaymentStateFailed, domain.PaymentStateReversed}
