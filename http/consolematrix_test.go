@@ -51,10 +51,13 @@ var expectedConsoleRoles = map[string][]string{
 	"POST /payments/{id}/release": treas,
 	"POST /payments/{id}/fail":    treas,
 
-	"GET /budgets":    anyRole,
-	"GET /funds":      anyRole,
-	"GET /funds/{id}": anyRole,
-	"GET /apartments": anyRole,
+	"GET /budgets":             anyRole,
+	"GET /funds":               anyRole,
+	"GET /funds/{id}":          anyRole,
+	"GET /funds/{id}/lps/{lp}": anyRole,
+	"GET /funds/report/{file}": {domain.RoleAuditor, domain.RoleApprover, domain.RoleFundManager},
+	"GET /projects/{id}":       anyRole,
+	"GET /apartments":          anyRole,
 
 	"GET /audit":                 auds,
 	"GET /audit/download/{file}": {domain.RoleAuditor, domain.RoleApprover},
@@ -68,7 +71,7 @@ var expectedConsoleRoles = map[string][]string{
 }
 
 var consolePathValues = map[string]string{"id": "x0123456789abcdef", "n": "1", "file": "none.txt", "pid": "p0123456789",
-	"rid": "r0123456789abcdef", "handle": "h0123456789abcdef"}
+	"rid": "r0123456789abcdef", "handle": "h0123456789abcdef", "lp": "lp_0123456789abcdef"}
 
 var reConsoleCSRF = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
 

@@ -21,27 +21,35 @@ type budgetsData struct {
 	Budgets []budgetRow
 	Chart   chart
 	AsOf    string
+	Report  bool // the principal may download the budget-execution report
 }
 
 type budgetRow struct {
-	projections.BudgetView
-	ProgramName string
+	projections.BudgetExecutionRow
+	CarriedOver domain.Money
+	Adjustments domain.Money
+	Closed      bool
 	Href        string // the program's grants
 }
 
-// handleBudgets shows each program's budget execution in a fiscal year,
-// with a chart; each row drills down to the program's grants.
+// handleBudgets shows each program's budget execution in a fiscal year —
+// the figures of the budget-execution report (appropriated, carried over,
+// adjustments, the budget they make, reserved, paid, released,
+// recovered, available, execution rate) — with a chart; each row drills
+// down to the program's grants.
 func (c *Console) handleBudgets(w http.ResponseWriter, r *http.Request, s *session) {
 	v, asOf, err := c.views(r)
 	if err != nil {
 		c.fail(w, r, s, http.StatusBadRequest, domain.ErrorCode(err), domain.ErrorMessage(err))
 		return
 	}
-	d := budgetsData{AsOf: asOf}
+	d := budgetsData{AsOf: asOf, Report: anyOf(s, []string{domain.RoleAuditor, domain.RoleApprover})}
 	years := map[int]bool{}
+	views := map[string]projections.BudgetView{}
 	for _, p := range v.Programs() {
 		for _, b := range p.Budgets {
 			years[b.FiscalYear] = true
+			views[p.ID+"/"+strconv.Itoa(b.FiscalYear)] = b
 		}
 	}
 	for y := range years {
@@ -56,108 +64,14 @@ func (c *Console) handleBudgets(w http.ResponseWriter, r *http.Request, s *sessi
 		}
 	}
 	var bars []bar
-	for _, p := range v.Programs() {
-		for _, b := range p.Budgets {
-			if b.FiscalYear != d.Year {
-				continue
-			}
-			d.Budgets = append(d.Budgets, budgetRow{BudgetView: b, ProgramName: p.Name,
-				Href: "/grants?program=" + url.QueryEscape(p.ID)})
-			total := b.Appropriated.Add(b.CarriedOver).Add(b.Adjustments)
-			bars = append(bars, bar{Label: p.Name, Values: []domain.Money{total, b.Reserved, b.Paid}})
-		}
+	for _, row := range v.BudgetExecution(d.Year) {
+		b := views[row.ProgramID+"/"+strconv.Itoa(row.FiscalYear)]
+		d.Budgets = append(d.Budgets, budgetRow{BudgetExecutionRow: row, CarriedOver: b.CarriedOver, Adjustments: b.Adjustments,
+			Closed: b.Closed, Href: "/grants?program=" + url.QueryEscape(row.ProgramID)})
+		bars = append(bars, bar{Label: row.ProgramName, Values: []domain.Money{row.Budget, row.Reserved, row.Paid}})
 	}
 	d.Chart = barChart(bars, []string{"chart.appropriated", "chart.reserved", "chart.paid"})
 	c.render(w, r, s, http.StatusOK, "budgets", "budgets.title", d)
-}
-
-type fundsData struct {
-	Funds    []projections.FundView
-	Totals   projections.FundTotals
-	BySector chart
-	ByFund   chart
-}
-
-// handleFunds shows a card per fund and charts of what is invested, by
-// sector and by fund.
-func (c *Console) handleFunds(w http.ResponseWriter, r *http.Request, s *session) {
-	v, _, err := c.views(r)
-	if err != nil {
-		c.fail(w, r, s, http.StatusBadRequest, domain.ErrorCode(err), domain.ErrorMessage(err))
-		return
-	}
-	d := fundsData{}
-	d.Funds, d.Totals = v.Funds(r.URL.Query().Get("as_of"))
-	_, pt := v.Projects(projections.ProjectFilter{})
-	lang := langOf(r)
-	d.BySector = groupChart(pt.BySector, func(k string) string { return msg(lang, "sector."+k) })
-	names := map[string]string{}
-	for _, f := range d.Funds {
-		names[f.ID] = f.Name
-	}
-	d.ByFund = groupChart(pt.ByFund, func(k string) string {
-		if n := names[k]; n != "" {
-			return n
-		}
-		return k
-	})
-	c.render(w, r, s, http.StatusOK, "funds", "funds.title", d)
-}
-
-func groupChart(m map[string]*projections.GroupTotal, label func(string) string) chart {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return m[keys[i]].Cost.Cmp(m[keys[j]].Cost) > 0 })
-	var bars []bar
-	for _, k := range keys {
-		bars = append(bars, bar{Label: label(k), Values: []domain.Money{m[k].Cost, m[k].Valuation}})
-	}
-	return barChart(bars, []string{"chart.cost", "chart.valuation"})
-}
-
-type fundData struct {
-	Fund     projections.FundView
-	Projects []projections.ProjectView
-	Chart    chart
-}
-
-func (c *Console) handleFund(w http.ResponseWriter, r *http.Request, s *session) {
-	id := mux.Vars(r)["id"]
-	f, ok := c.proj.Fund(id, "")
-	if !ok {
-		c.fail(w, r, s, http.StatusNotFound, domain.ENOTFOUND, "")
-		return
-	}
-	ps, _ := c.proj.Projects(projections.ProjectFilter{FundID: id})
-	var bars []bar
-	for _, p := range ps {
-		bars = append(bars, bar{Label: p.Project, Values: []domain.Money{p.Cost, p.Valuation}})
-	}
-	c.render(w, r, s, http.StatusOK, "fund", "fund.title", fundData{Fund: f, Projects: ps,
-		Chart: barChart(bars, []string{"chart.cost", "chart.valuation"})})
-}
-
-type apartmentsData struct {
-	Rows []grantRow
-}
-
-// handleApartments lists the talent apartments' rent grants.
-func (c *Console) handleApartments(w http.ResponseWriter, r *http.Request, s *session) {
-	d := apartmentsData{}
-	names := programNames(c.proj)
-	for _, p := range c.proj.Programs() {
-		if p.Kind != domain.KindApartmentRent {
-			continue
-		}
-		gs, _ := c.proj.Grants(projections.GrantFilter{ProgramID: p.ID})
-		for _, g := range gs {
-			t, _ := c.proj.Talent(g.TalentID)
-			d.Rows = append(d.Rows, grantRow{GrantView: g, TalentName: t.Name, ProgramName: names[g.ProgramID]})
-		}
-	}
-	c.render(w, r, s, http.StatusOK, "apartments", "apartments.title", d)
 }
 
 type auditData struct {
@@ -180,6 +94,7 @@ type auditData struct {
 	HeadOK      bool
 	HeadTime    string
 	SignIns     []signin
+	Downloads   []downloadRow
 }
 
 // handleAudit shows the chain and witness status, the latest signed head
@@ -199,21 +114,62 @@ func (c *Console) handleAudit(w http.ResponseWriter, r *http.Request, s *session
 		}
 	}
 	d.SignIns = c.signins.list(r.URL.Query().Get("principal"), 200)
+	d.Downloads = downloadRows
 	c.render(w, r, s, http.StatusOK, "audit", "audit.title", d)
 }
 
-// downloads are the files the console passes through from the API.
+// downloads are the files the Audit page offers, passed through from the
+// API: the exports and the reports, each as a workbook (.xlsx) and as
+// CSV, with Chinese headers or, with ?lang=en, English ones.
 var downloads = map[string]string{
-	"grants.csv":  "/v1/export/grants.csv",
-	"journal.csv": "/v1/export/journal.csv",
+	"grants.csv":            "/v1/export/grants.csv",
+	"journal.csv":           "/v1/export/journal.csv",
+	"grants.xlsx":           "/v1/reports/grants.xlsx",
+	"journal.xlsx":          "/v1/reports/journal.xlsx",
+	"budget-execution.xlsx": "/v1/reports/budget-execution.xlsx",
+	"budget-execution.csv":  "/v1/reports/budget-execution.csv",
+	"clawbacks.xlsx":        "/v1/reports/clawbacks.xlsx",
+	"clawbacks.csv":         "/v1/reports/clawbacks.csv",
+	"funds.xlsx":            "/v1/reports/funds.xlsx",
+	"funds.csv":             "/v1/reports/funds.csv",
 }
 
-// handleDownload streams an export of the API through, as the principal:
-// its answer goes straight to the browser unless it is a refusal, which
-// is shown as a page.
+// downloadRow is one report of the Audit page: its title and the files
+// it comes as.
+type downloadRow struct {
+	Key   string // message key of its title
+	Files []downloadFile
+}
+
+// downloadFile is a name in downloads, its kind (xlsx, csv; the key of
+// its link's text, and ExtEN that of its English headers' link) and the
+// ID of its link.
+type downloadFile struct{ Name, Ext, ExtEN, ID string }
+
+func reportFiles(base string) []downloadFile {
+	return []downloadFile{{base + ".xlsx", "xlsx", "xlsx_en", "dl-" + base + "-xlsx"}, {base + ".csv", "csv", "csv_en", "dl-" + base + "-csv"}}
+}
+
+var downloadRows = []downloadRow{
+	{"report.grants", reportFiles("grants")},
+	{"report.journal", reportFiles("journal")},
+	{"report.budget_execution", reportFiles("budget-execution")},
+	{"report.clawbacks", reportFiles("clawbacks")},
+	{"report.funds", reportFiles("funds")},
+}
+
+// handleDownload streams an export or a report of the API through.
 func (c *Console) handleDownload(w http.ResponseWriter, r *http.Request, s *session) {
+	c.passThrough(w, r, s, downloads)
+}
+
+// passThrough streams the API's answer for the file named in the path
+// through, as the principal: it goes straight to the browser unless it
+// is a refusal, which is shown as a page. The query goes to the API,
+// which checks it.
+func (c *Console) passThrough(w http.ResponseWriter, r *http.Request, s *session, files map[string]string) {
 	name := mux.Vars(r)["file"]
-	p, ok := downloads[name]
+	p, ok := files[name]
 	if !ok {
 		c.fail(w, r, s, http.StatusNotFound, domain.ENOTFOUND, "")
 		return
@@ -269,7 +225,7 @@ func (sw *streamWriter) WriteHeader(code int) {
 	}
 	sw.started = true
 	h := sw.w.Header()
-	for _, k := range []string{"Content-Type", "Content-Disposition"} {
+	for _, k := range []string{"Content-Type", "Content-Disposition", "X-Report-As-Of", "X-Report-Tree-Size", "X-Report-Root-Hash"} {
 		if v := sw.Header().Get(k); v != "" {
 			h.Set(k, v)
 		}

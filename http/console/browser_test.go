@@ -2,7 +2,7 @@ package console_test
 
 import (
 	"context"
-	"io"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"talentledger/domain"
+	"talentledger/projections"
 )
 
 // browserCtx starts Debian's Chromium headless at 1280×800. Without it
@@ -301,12 +302,17 @@ func TestBrowserJourneys(t *testing.T) {
 			t.Fatal("the audit page does not show the chain and the head's signature verified")
 		}
 		d.screenshot("audit")
-		// The grants register, downloaded with the browser's session.
+		// The grants register workbook, from the page's link, downloaded
+		// with the browser's session: its rows are the ledger's grants.
+		link := run(d, chromedp.AttributeValue(chromedp.CSS("#dl-grants-xlsx"), "href"))
+		if !link.Exists || d.text("#downloads") == "" || !strings.Contains(d.text("#downloads"), "补助登记簿") {
+			t.Fatalf("the audit page offers no grants register workbook (%q)", link.Value)
+		}
 		cookies, err := chromedp.Call(d.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{e.srv.URL}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, _ := http.NewRequest("GET", e.srv.URL+"/audit/download/grants.csv", nil)
+		req, _ := http.NewRequest("GET", e.srv.URL+link.Value, nil)
 		for _, c := range cookies.Cookies {
 			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
 		}
@@ -314,30 +320,66 @@ func TestBrowserJourneys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		csv, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(csv), s.noticed) || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Disposition"), ".xlsx") {
 			t.Fatalf("grants register: %d %s", resp.StatusCode, resp.Header.Get("Content-Disposition"))
+		}
+		ids := workbookIDs(t, resp.Body)
+		gs, _ := e.proj.Grants(projections.GrantFilter{})
+		for _, g := range gs {
+			if !ids[g.ID] {
+				t.Errorf("the register lacks grant %s", g.ID)
+			}
+		}
+		if len(ids) != len(gs) || !ids[s.noticed] {
+			t.Fatalf("the register holds %d grants, the ledger %d", len(ids), len(gs))
 		}
 	})
 
-	t.Run("fund manager reads the direct fund", func(t *testing.T) {
+	t.Run("fund manager reads the direct fund's IRR and a project's valuation history", func(t *testing.T) {
 		d.t = t
+		// A year on, the project has returned cash and been valued again.
+		e.clock.advance(365 * 24 * time.Hour)
+		e.do("fund_manager", "/v1/funds/direct/investments/"+s.project+"/distributions", map[string]any{"amount": "3000000.00"})
+		e.do("fund_manager", "/v1/funds/direct/investments/"+s.project+"/valuations", map[string]any{"valuation": "52000000.00"})
+		f, _ := e.proj.Fund("direct", e.today())
+		if f.IRR == "" {
+			t.Fatal("the ledger gives the direct fund no IRR")
+		}
 		d.signIn("fund_manager")
 		d.open("/funds")
 		d.screenshot("funds")
+		if irr := d.text("#fund-direct .irr"); irr != percentOf(t, f.IRR) {
+			t.Fatalf("the direct fund's card reads IRR %q, the ledger %s", irr, f.IRR)
+		}
 		d.click("#fund-direct")
-		if tvpi := d.text("#fund-tvpi"); tvpi == "" {
-			t.Fatal("no TVPI on the fund's card")
+		if irr, tvpi := d.text("#fund-irr"), d.text("#fund-tvpi"); irr != percentOf(t, f.IRR) || tvpi != f.TVPI+"×" {
+			t.Fatalf("the fund page reads IRR %q, TVPI %q; the ledger %s, %s", irr, tvpi, f.IRR, f.TVPI)
 		}
 		row := d.text("#projects tbody tr")
-		if !strings.Contains(row, "光刻胶项目") || !strings.Contains(row, "¥45,000,000.00") || !strings.Contains(row, "半导体") {
+		if !strings.Contains(row, "光刻胶项目") || !strings.Contains(row, "¥52,000,000.00") || !strings.Contains(row, "半导体") {
 			t.Fatalf("the project row reads %q", row)
 		}
 		d.click("#unit-wan")
-		if row := d.text("#projects tbody tr"); !strings.Contains(row, "4,500.00万元") {
+		if row := d.text("#projects tbody tr"); !strings.Contains(row, "5,200.00万元") {
 			t.Fatalf("in 万元 the project row reads %q", row)
 		}
+		d.click("#projects .project-link")
+		p, _ := e.proj.Project(s.project, e.today())
+		if n := d.count("#valuations tbody tr"); n != len(p.Valuations) || n != 2 {
+			t.Fatalf("the valuation history shows %d rows, the ledger holds %d valuations", n, len(p.Valuations))
+		}
+		for i, v := range p.Valuations {
+			row := d.text(fmt.Sprintf("#valuations tbody tr:nth-child(%d)", i+1))
+			if !strings.Contains(row, v.AsOf) || !strings.Contains(row, yuan(t, v.Valuation.String())) {
+				t.Fatalf("valuation %d reads %q, the ledger holds %s on %s", i+1, row, v.Valuation, v.AsOf)
+			}
+		}
+		if irr := d.text("#project-irr"); irr != percentOf(t, p.IRR) {
+			t.Fatalf("the project's IRR reads %q, the ledger %s", irr, p.IRR)
+		}
+		d.do(chromedp.ScrollIntoView(chromedp.CSS("#valuation-history")))
+		d.screenshot("project")
 	})
 
 	t.Run("an expired session and a CSRF-less POST are refused", func(t *testing.T) {
@@ -389,7 +431,7 @@ func TestBrowserJourneys(t *testing.T) {
 		d.t = t
 		d.signIn("treasurer")
 		d.do(chromedp.EmulateViewport(390, 844))
-		for _, p := range []string{"/", "/grants/" + s.paid, "/funds"} {
+		for _, p := range []string{"/", "/grants/" + s.paid, "/funds", "/funds/direct", "/projects/" + s.project, "/apartments", "/budgets"} {
 			d.open(p)
 			if w := run(d, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 390 {
 				t.Errorf("%s is %d px wide on a 390 px phone", p, w)

@@ -89,6 +89,9 @@ func families(t *testing.T) map[string][]string {
 		"signin":   {eventSignIn, eventSignInFailed, eventSignOut, eventSessionEnded, eventSessionRevok},
 		"source":   {"log", "file"},
 		"field":    fields,
+		"dl":       {"xlsx", "csv", "xlsx_en", "csv_en"},
+		"return":   {"distribution", "exit"},
+		"movement": {"commitment", "paid_in", "distribution"},
 	}
 }
 
@@ -166,7 +169,7 @@ func TestCatalogue(t *testing.T) {
 			}
 			s, _ := strconv.Unquote(lit.Value)
 			p, _, _ := strings.Cut(s, ".")
-			if reKey.MatchString(s) && prefixes[p] && !strings.HasSuffix(s, ".csv") {
+			if reKey.MatchString(s) && prefixes[p] && !strings.HasSuffix(s, ".csv") && !strings.HasSuffix(s, ".xlsx") {
 				need(s, fset.Position(lit.Pos()).String())
 			}
 			return true

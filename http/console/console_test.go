@@ -5,12 +5,14 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"talentledger/domain"
 	"talentledger/http/console"
+	"talentledger/projections"
 )
 
 // TestPagesAnswer opens every page as every role, in both languages: each
@@ -392,6 +394,174 @@ func TestConcurrentRequests(t *testing.T) {
 	for range 20 {
 		if code := <-done; code != http.StatusOK {
 			t.Errorf("a concurrent request answered %d", code)
+		}
+	}
+}
+
+// TestFundPages: the fund pages show the API's figures and measures for
+// the day asked about: a fund's DPI, RVPI, TVPI and IRR, a project's IRR
+// and valuation history, an LP's capital statement.
+func TestFundPages(t *testing.T) {
+	e := newEnv(t)
+	s := e.seedLedger()
+	// A year on, the project returns cash and is valued again, so that the
+	// fund has a rate of return.
+	e.clock.advance(365 * 24 * time.Hour)
+	e.do("fund_manager", "/v1/funds/direct/investments/"+s.project+"/distributions", map[string]any{"amount": "3000000.00"})
+	e.do("fund_manager", "/v1/funds/direct/investments/"+s.project+"/valuations", map[string]any{"valuation": "52000000.00"})
+	f := e.apiCall("fund_manager", "GET", "/v1/funds/direct", nil, http.StatusOK)
+	if f["irr"] == "" || f["dpi"] == "" {
+		t.Fatalf("the API gives the fund no measures: %v", f)
+	}
+	c := e.client()
+	c.signIn("fund_manager")
+	page := c.get("/funds/direct").body
+	for id, want := range map[string]string{"fund-irr": percentOf(t, f["irr"].(string)), "fund-dpi": f["dpi"].(string) + "×",
+		"fund-rvpi": f["rvpi"].(string) + "×", "fund-tvpi": f["tvpi"].(string) + "×", "fund-nav": yuan(t, f["nav"].(string))} {
+		if got := byID(page, id); got != want {
+			t.Errorf("#%s reads %q, want %q (the API's)", id, got, want)
+		}
+	}
+	if cards := text(c.get("/funds").body); !strings.Contains(cards, percentOf(t, f["irr"].(string))) || !strings.Contains(cards, "半导体") {
+		t.Errorf("the fund cards lack the IRR or the sectors: %s", shortText(cards))
+	}
+
+	p := e.apiCall("fund_manager", "GET", "/v1/projects/"+s.project, nil, http.StatusOK)
+	pp := c.get("/projects/" + s.project)
+	if got, want := byID(pp.body, "project-irr"), percentOf(t, p["irr"].(string)); got != want {
+		t.Errorf("the project's IRR reads %q, want %q", got, want)
+	}
+	history := text(between(pp.body, `id="valuations"`, "</table>"))
+	vals := p["valuations"].([]any)
+	if len(vals) != 2 || !strings.Contains(history, "¥45,000,000.00") || !strings.Contains(history, "¥52,000,000.00") ||
+		!strings.Contains(history, vals[1].(map[string]any)["as_of"].(string)) {
+		t.Errorf("the valuation history reads %q; the ledger holds %v", history, vals)
+	}
+
+	lp := f["lps"].([]any)[0].(map[string]any)["id"].(string)
+	st := e.apiCall("fund_manager", "GET", "/v1/funds/direct/lps/"+lp+"/statement?from=2024-01-01&to="+e.today(), nil, http.StatusOK)
+	sp := c.get("/funds/direct/lps/" + lp + "?from=2024-01-01&to=" + e.today())
+	closing := st["closing"].(map[string]any)["balance"].(string)
+	if got := byID(sp.body, "st-closing"); got != yuan(t, closing) {
+		t.Errorf("the statement's closing balance reads %q, want %s", got, closing)
+	}
+	if got := byID(sp.body, "st-distributions"); got != yuan(t, st["distributions"].(string)) {
+		t.Errorf("the statement's distributions read %q, want %s", got, st["distributions"])
+	}
+	// A bad date is the API's refusal, in words.
+	if bad := c.get("/funds/direct/lps/" + lp + "?from=2024-13-01"); bad.status != http.StatusBadRequest {
+		t.Errorf("a statement from 2024-13-01: %d", bad.status)
+	}
+}
+
+// TestApartmentsPage: the register shows every unit, who holds each
+// until when, and the waiting list in order.
+func TestApartmentsPage(t *testing.T) {
+	e := newEnv(t)
+	e.seedLedger()
+	c := e.client()
+	c.signIn("treasurer")
+	p := c.get("/apartments").body
+	for id, want := range map[string]string{"ap-units": "3", "ap-occupied": "1", "ap-vacant": "2", "ap-waiting": "1"} {
+		if got := byID(p, id); got != want {
+			t.Errorf("#%s reads %q, want %s", id, got, want)
+		}
+	}
+	let := text(between(p, `id="unit-A-101"`, "</tr>"))
+	if !strings.Contains(let, "张伟") || !strings.Contains(let, "2026-01-11") || !strings.Contains(let, "¥2,000.00") {
+		t.Errorf("A-101 reads %q", let)
+	}
+	if w := text(between(p, `id="waiting-list"`, "</table>")); !strings.Contains(w, "1 李娜") {
+		t.Errorf("the waiting list reads %q", w)
+	}
+	// The day before the letting, the unit was free.
+	if p := c.get("/apartments?as_of=2024-01-02").body; byID(p, "ap-occupied") != "0" {
+		t.Errorf("on 2024-01-02 %s units are occupied", byID(p, "ap-occupied"))
+	}
+}
+
+// TestBudgetsAndDownloads: the budgets page shows the budget-execution
+// report's figures, and the auditor downloads the reports as the API
+// writes them.
+func TestBudgetsAndDownloads(t *testing.T) {
+	e := newEnv(t)
+	s := e.seedLedger()
+	c := e.client()
+	c.signIn("auditor")
+	row := text(between(c.get("/budgets?fy=2024").body, `id="budget-housing"`, "</tr>"))
+	exec := e.proj.BudgetExecution(2024)
+	if len(exec) != 1 {
+		t.Fatalf("the ledger holds %d budgets for 2024", len(exec))
+	}
+	for _, want := range []string{"购房补助", yuan(t, exec[0].Budget.String()), yuan(t, exec[0].Reserved.String()), exec[0].ExecutionRate + "%"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("the housing budget row reads %q, lacking %q", row, want)
+		}
+	}
+	for _, name := range []string{"grants.xlsx", "budget-execution.csv", "clawbacks.xlsx", "funds.csv", "journal.xlsx"} {
+		for _, q := range []string{"", "?lang=en"} {
+			resp, err := c.http.Get(e.srv.URL + "/audit/download/" + name + q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := read(t, resp)
+			if p.status != http.StatusOK || !strings.Contains(p.header.Get("Content-Disposition"), "attachment") || p.header.Get("X-Report-As-Of") != e.today() ||
+				p.header.Get("X-Report-Tree-Size") == "" {
+				t.Errorf("%s%s: %d %s", name, q, p.status, p.header.Get("Content-Disposition"))
+			}
+		}
+	}
+	// The register's rows are the ledger's grants.
+	ids := registerIDs(t, c, "/audit/download/grants.xlsx")
+	for _, g := range []string{s.noticed, s.ownEntry, s.paid, s.paid2} {
+		if !ids[g] {
+			t.Errorf("the grants register lacks %s", g)
+		}
+	}
+	if gs, _ := e.proj.Grants(projections.GrantFilter{}); len(ids) != len(gs) {
+		t.Errorf("the register holds %d grants, the ledger %d", len(ids), len(gs))
+	}
+	// A query the API refuses is shown as its refusal.
+	if p := c.get("/audit/download/budget-execution.xlsx?fiscal_year=nineteen"); p.status != http.StatusBadRequest || !strings.Contains(p.body, `data-code="invalid"`) {
+		t.Errorf("a bad fiscal year: %d", p.status)
+	}
+	// The fund manager downloads the fund report, and not the others.
+	fm := e.client()
+	fm.signIn("fund_manager")
+	if p := fm.get("/funds/report/funds.xlsx"); p.status != http.StatusOK {
+		t.Errorf("fund report as the fund manager: %d", p.status)
+	}
+	if p := fm.get("/audit/download/grants.xlsx"); p.status != http.StatusForbidden {
+		t.Errorf("grants register as the fund manager: %d", p.status)
+	}
+}
+
+// TestNewPagesInEnglish: in English, the fund, project, LP-statement,
+// apartment and budget pages show no Chinese but the ledger's own data
+// (names of funds, projects, talents, programs, buildings).
+func TestNewPagesInEnglish(t *testing.T) {
+	e := newEnv(t)
+	s := e.seedLedger()
+	c := e.client()
+	c.signIn("auditor")
+	if p := c.post("/lang", url.Values{"csrf": {c.csrf("/")}, "lang": {"en"}, "next": {"/"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("switching to English: %d", p.status)
+	}
+	f := e.apiCall("auditor", "GET", "/v1/funds/direct", nil, http.StatusOK)
+	lp := f["lps"].([]any)[0].(map[string]any)["id"].(string)
+	data := []string{"平湖产业直投基金", "平湖投资管理", "光刻胶项目", "平湖微电子", "平湖市财政局", "购房补助", "张伟", "李娜",
+		"人才公寓A栋", "人才公寓B栋"}
+	for _, path := range []string{"/funds", "/funds/direct", "/projects/" + s.project, "/funds/direct/lps/" + lp, "/apartments", "/budgets", "/audit"} {
+		p := c.get(path)
+		if p.status != http.StatusOK || !strings.Contains(p.body, `<html lang="en">`) {
+			t.Fatalf("%s in English: %d", path, p.status)
+		}
+		main := text(between(p.body, "<main", "</main>"))
+		for _, d := range data {
+			main = strings.ReplaceAll(main, d, "")
+		}
+		if han := regexp.MustCompile(`\p{Han}+`).FindAllString(main, -1); len(han) > 0 {
+			t.Errorf("%s in English still shows %q", path, han)
 		}
 	}
 }

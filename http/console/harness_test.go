@@ -14,10 +14,14 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/xuri/excelize/v2"
 
 	"talentledger/domain"
 	"talentledger/eventstore"
@@ -166,12 +170,15 @@ type seed struct {
 	// paid is an approved grant whose first installment waits to be
 	// released, as does the one of paid2.
 	paid, paid2 string
+	// project is the direct fund's investment.
+	project string
 }
 
 // seedLedger defines the housing program and its 2024 budget, registers
 // talents with Chinese names, and takes grants to the stages the
-// journeys start from; and establishes a direct-investment fund with a
-// project valued twice.
+// journeys start from; establishes a direct-investment fund with a
+// project valued once; and registers three talent apartments, one let to
+// 张伟 with 李娜 waiting.
 func (e *env) seedLedger() seed {
 	e.t.Helper()
 	var s seed
@@ -213,8 +220,20 @@ func (e *env) seedLedger() seed {
 		"company": "平湖微电子", "sector": "semiconductors", "amount": "40000000.00", "stake_pct": "15"})
 	e.do("fund_manager", "/v1/funds/direct/investments/"+inv+"/tranches", map[string]any{"amount": "30000000.00"})
 	e.do("fund_manager", "/v1/funds/direct/investments/"+inv+"/valuations", map[string]any{"valuation": "45000000.00"})
+	s.project = inv
+
+	for _, u := range []string{"A-101", "A-102", "B-201"} {
+		e.id("reviewer", "/v1/apartments", map[string]any{"unit": u, "building": "人才公寓" + u[:1] + "栋", "size_sqm": "68.5",
+			"market_rent": "3200.00", "discounted_rent": "1200.00"})
+	}
+	app := e.id("clerk", "/v1/apartments/applications", map[string]any{"talent_id": s.zhang})
+	e.id("clerk", "/v1/apartments/applications", map[string]any{"talent_id": s.li})
+	e.id("reviewer", "/v1/apartments/A-101/allocations", map[string]any{"application_id": app, "start_date": e.today(), "end_date": "2026-01-11"})
 	return s
 }
+
+// today is the ledger's business date.
+func (e *env) today() string { return e.clock.Now().In(domain.CityTime).Format("2006-01-02") }
 
 // client is a browser without a browser: a cookie jar and the forms'
 // CSRF tokens.
@@ -290,4 +309,109 @@ var reTags = regexp.MustCompile(`(?s)<[^>]*>`)
 // text returns a page's text without its tags, white space squeezed.
 func text(body string) string {
 	return strings.Join(strings.Fields(html.UnescapeString(reTags.ReplaceAllString(body, " "))), " ")
+}
+
+// byID returns the text of the element with id on a page (up to its
+// closing tag).
+func byID(body, id string) string {
+	i := strings.Index(body, `id="`+id+`"`)
+	if i < 0 {
+		return ""
+	}
+	rest := body[i:]
+	start := strings.Index(rest, ">")
+	end := strings.Index(rest, "</")
+	if start < 0 || end < start {
+		return ""
+	}
+	return text(rest[start+1 : end])
+}
+
+// between returns the part of body from the first from up to the next
+// to after it.
+func between(body, from, to string) string {
+	i := strings.Index(body, from)
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(body[i:], to)
+	if j < 0 {
+		return body[i:]
+	}
+	return body[i : i+j]
+}
+
+// percentOf writes a rate the API gives as a fraction in percent, as the
+// console shows it: "0.2063" is 20.63%.
+func percentOf(t testing.TB, rate string) string {
+	t.Helper()
+	d, err := decimal.NewFromString(rate)
+	if err != nil {
+		t.Fatalf("rate %q: %v", rate, err)
+	}
+	return d.Shift(2).StringFixed(2) + "%"
+}
+
+// yuan writes an amount the API gives as the console shows it.
+func yuan(t testing.TB, amount string) string {
+	t.Helper()
+	m, err := domain.ParseMoney(amount)
+	if err != nil {
+		t.Fatalf("amount %q: %v", amount, err)
+	}
+	intPart, frac, _ := strings.Cut(m.Decimal().Abs().StringFixed(2), ".")
+	sign := ""
+	if m.Sign() < 0 {
+		sign = "-"
+	}
+	return "¥" + sign + thousands(intPart) + "." + frac
+}
+
+// thousands puts a comma between each group of three digits.
+func thousands(digits string) string {
+	if len(digits) <= 3 {
+		return digits
+	}
+	return thousands(digits[:len(digits)-3]) + "," + digits[len(digits)-3:]
+}
+
+// registerIDs downloads the grants register workbook at path with the
+// client's session and returns the grant IDs of its rows.
+func registerIDs(t testing.TB, c *client, path string) map[string]bool {
+	t.Helper()
+	resp, err := c.http.Get(c.e.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" {
+		t.Fatalf("%s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return workbookIDs(t, resp.Body)
+}
+
+// workbookIDs reads a grants register workbook: a title row, the header
+// row, then a row per grant; it returns the grant IDs.
+func workbookIDs(t testing.TB, r io.Reader) map[string]bool {
+	t.Helper()
+	f, err := excelize.OpenReader(r)
+	if err != nil {
+		t.Fatalf("the register is not a workbook: %v", err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows(f.GetSheetName(0))
+	if err != nil || len(rows) < 2 {
+		t.Fatalf("the register has %d rows: %v", len(rows), err)
+	}
+	col := slices.Index(rows[1], "补助编号")
+	if col < 0 {
+		t.Fatalf("the register's header has no grant ID: %q", rows[1])
+	}
+	ids := map[string]bool{}
+	for _, row := range rows[2:] {
+		if col < len(row) && row[col] != "" {
+			ids[row[col]] = true
+		}
+	}
+	return ids
 }

@@ -86,6 +86,8 @@ func funcs(lang string) template.FuncMap {
 		"money":  func(v any) string { return formatMoney(toDecimal(v), "yuan", lang) },
 		"moneyu": func(v any, unit string) string { return formatMoney(toDecimal(v), unit, lang) },
 		"short":  func(s string, n int) string { return shorten(s, n) },
+		"pct":    percent,
+		"ratio":  ratio,
 		"join":   strings.Join,
 		"list1":  func(b button) []button { return []button{b} },
 		// when shows an instant in the city's time.
@@ -224,6 +226,25 @@ func toDecimal(v any) decimal.Decimal {
 }
 
 var tenThousand = decimal.NewFromInt(10000)
+
+// percent shows a rate the API gives as a fraction ("0.2063") in percent
+// (20.63%); an empty rate (none can be found) shows as a dash.
+func percent(rate string) string {
+	d, err := decimal.NewFromString(rate)
+	if err != nil {
+		return "—"
+	}
+	return d.Shift(2).StringFixed(2) + "%"
+}
+
+// ratio shows a multiple the API gives ("1.09"), or a dash when it has
+// none (nothing paid in).
+func ratio(m string) string {
+	if m == "" {
+		return "—"
+	}
+	return m + "×"
+}
 
 // formatMoney writes an amount as ¥1,234,567.00, or in 万元 (ten
 // thousands of yuan) as 123.46万元, in English ¥123.46 ×10,000.

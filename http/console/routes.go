@@ -50,7 +50,10 @@ func (c *Console) registerRoutes() {
 
 	c.handle("GET", "/budgets", AnyRole, c.handleBudgets)
 	c.handle("GET", "/funds", AnyRole, c.handleFunds)
+	c.handle("GET", "/funds/report/{file}", fundReportRoles, c.handleFundReport)
 	c.handle("GET", "/funds/{id}", AnyRole, c.handleFund)
+	c.handle("GET", "/funds/{id}/lps/{lp}", AnyRole, c.handleStatement)
+	c.handle("GET", "/projects/{id}", AnyRole, c.handleProject)
 	c.handle("GET", "/apartments", AnyRole, c.handleApartments)
 
 	c.handle("GET", "/audit", auditor, c.handleAudit)
