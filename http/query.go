@@ -121,6 +121,10 @@ var routeParams = map[string]Param{
 	"GET /v1/export/journal.csv from":         {Kind: ParamDate, Desc: "the first effective date (inclusive)"},
 	"GET /v1/export/journal.csv to":           {Kind: ParamDate, Desc: "the last effective date (inclusive)"},
 	"GET /v1/audit/proofs/inclusion position": {Kind: ParamPosition, Desc: "the log position of the event to prove"},
+	"GET /v1/reports/payments.xlsx from":      {Kind: ParamDate, Desc: "the first release date of the period (inclusive; default: from the first payment)"},
+	"GET /v1/reports/payments.xlsx to":        {Kind: ParamDate, Desc: "the last release date of the period (inclusive; default: the report's date, ?as_of= or today)"},
+	"GET /v1/reports/payments.csv from":       {Kind: ParamDate, Desc: "the first release date of the period (inclusive; default: from the first payment)"},
+	"GET /v1/reports/payments.csv to":         {Kind: ParamDate, Desc: "the last release date of the period (inclusive; default: the report's date, ?as_of= or today)"},
 }
 
 var investmentStates = []string{domain.InvestmentApprovedState, domain.InvestmentFundedState, domain.InvestmentExited, domain.InvestmentWrittenOff}

@@ -123,6 +123,8 @@ var expectedRoles = map[string][]string{
 	"GET /v1/reports/budget-execution.csv":                {domain.RoleAuditor, domain.RoleApprover},
 	"GET /v1/reports/clawbacks.xlsx":                      {domain.RoleAuditor, domain.RoleApprover},
 	"GET /v1/reports/clawbacks.csv":                       {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/reports/payments.xlsx":                       {domain.RoleAuditor, domain.RoleApprover},
+	"GET /v1/reports/payments.csv":                        {domain.RoleAuditor, domain.RoleApprover},
 	"GET /v1/reports/funds.xlsx":                          {domain.RoleAuditor, domain.RoleApprover, domain.RoleFundManager},
 	"GET /v1/reports/funds.csv":                           {domain.RoleAuditor, domain.RoleApprover, domain.RoleFundManager},
 	"GET /v1/reports/grants.xlsx":                         {domain.RoleAuditor, domain.RoleApprover},

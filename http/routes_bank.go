@@ -138,6 +138,11 @@ func (s *Server) handleStatementImport(r *http.Request, body []byte, m domain.Co
 	return http.StatusCreated, statementAnswer{ID: res.ID, Position: res.Position.String(), Statement: st}, nil
 }
 
+// ParseStatement reads a bank statement as POST /v1/bank/statements does,
+// for tools that import one through the domain: its entries, or EINVALID
+// naming every malformed line (a *LinesError).
+func ParseStatement(body []byte) ([]projections.StatementEntry, error) { return parseStatement(body) }
+
 // parseStatement reads a statement: a header naming its columns, then a
 // line per movement. Every malformed line is reported, with its number,
 // and nothing is imported.

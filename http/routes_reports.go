@@ -39,6 +39,19 @@ func (s *Server) registerReportRoutes() {
 			s.reportHandler(f, func(_ *http.Request, v *projections.Projector, asOf string) (projections.Report, error) {
 				return v.ClawbacksReport(asOf), nil
 			}), routeDoc{Response: answer, Query: append([]string{"lang"}, qPointTime...)})
+		s.handle("GET", "/v1/reports/payments."+f, finance,
+			"the payments register of a period: every payment released from ?from= to ?to= (inclusive; to defaults to the report's date), reversed ones with their state, and a total line, as "+f,
+			s.reportHandler(f, func(r *http.Request, v *projections.Projector, asOf string) (projections.Report, error) {
+				q := r.URL.Query()
+				from, to := q.Get("from"), q.Get("to")
+				if to == "" {
+					to = asOf
+				}
+				if from != "" && from > to {
+					return projections.Report{}, paramErrorf(EBADPARAM, "from", nil, "from (%s) is after to (%s)", from, to)
+				}
+				return v.PaymentsRegisterReport(from, to), nil
+			}), routeDoc{Response: answer, Query: append([]string{"from", "to", "lang"}, qPointTime...)})
 		s.handle("GET", "/v1/reports/funds."+f, funds,
 			"per fund and per project: paid-in, cost, valuation, distributions, NAV, stake, multiple, DPI, RVPI, TVPI, IRR, as "+f,
 			s.reportHandler(f, func(_ *http.Request, v *projections.Projector, asOf string) (projections.Report, error) {

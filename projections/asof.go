@@ -99,6 +99,20 @@ func Replay(ctx context.Context, store eventstore.Store, keep func(*eventstore.E
 	return p, nil
 }
 
+// ReplayInto folds the whole log into models, fresh ones of their kind,
+// and returns once the log has been read to its end: for a tool that needs
+// a model or two, not every view. Errors are the store's, or that of an
+// event it cannot read.
+func ReplayInto(ctx context.Context, store eventstore.Store, models ...Model) error {
+	f := NewFeed(store, slog.New(slog.NewTextHandler(io.Discard, nil)), domain.Codec{}, models...)
+	it := store.ReadAll(ctx, eventstore.Start)
+	defer it.Close()
+	if err := f.feed(it, nil, false); err != nil {
+		return fmt.Errorf("projections: replay: %w", err)
+	}
+	return nil
+}
+
 // BalancesAt computes the trial balance of the books at pt. It streams the
 // log and keeps only the balances, so its memory does not grow with the
 // log. Errors are the store's, or that of an event it cannot read.

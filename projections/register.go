@@ -93,6 +93,42 @@ func (w *Work) Payments(f PaymentFilter) (rows []PaymentRow, total, next int) {
 	return rows, total, next
 }
 
+// paymentPage is how many matching payments EachPayment draws under one
+// hold of the model's lock.
+var paymentPage = 512
+
+// EachPayment calls yield with every payment that matches f (its After
+// and Limit aside), in the register's order: the rows Payments answers.
+// It lists the payments prepared when it starts, drawn a page at a time,
+// and holds the model's lock only while it draws a page, never while
+// yield runs, so a long report neither holds up the feed nor keeps every
+// row in memory. It stops at yield's first error and returns it.
+func (w *Work) EachPayment(f PaymentFilter, yield func(PaymentRow) error) error {
+	page := make([]PaymentRow, 0, paymentPage)
+	n := -1 // the payments prepared when the first page is drawn
+	for from := 0; ; {
+		page = page[:0]
+		w.mu.RLock()
+		if n < 0 {
+			n = len(w.payments)
+		}
+		for ; from < n && len(page) < paymentPage; from++ {
+			if row := w.paymentRow(w.payments[from]); f.match(&row) {
+				page = append(page, row)
+			}
+		}
+		w.mu.RUnlock()
+		for i := range page {
+			if err := yield(page[i]); err != nil {
+				return err
+			}
+		}
+		if from >= n {
+			return nil
+		}
+	}
+}
+
 func (w *Work) paymentRow(wp *workPayment) PaymentRow {
 	g := wp.grant
 	p := g.payment(wp.id)

@@ -38,6 +38,9 @@ var columnNames = map[string][2]string{
 	"cost": {"投资成本", "Cost"}, "valuation": {"估值", "Valuation"}, "distributions": {"分配", "Distributions"},
 	"nav": {"净资产值", "NAV"}, "multiple": {"倍数", "Multiple"}, "dpi": {"DPI", "DPI"}, "rvpi": {"RVPI", "RVPI"},
 	"tvpi": {"TVPI", "TVPI"}, "irr": {"IRR", "IRR"}, "status": {"状态", "Status"},
+	"payment_id": {"支付编号", "Payment ID"}, "installment": {"期次", "Installment"}, "due_date": {"应付日期", "Due date"},
+	"released_on": {"支付日期", "Released on"}, "prepared_by": {"制单人", "Prepared by"}, "approved_by": {"审批人", "Approved by"},
+	"released_by": {"出纳", "Released by"}, "reconciled_in": {"对账单", "Reconciled in"},
 }
 
 // columnKinds types the exports' columns by key; a key not named is text.
@@ -53,6 +56,7 @@ var columnKinds = map[string]ColumnKind{
 	"distributions": ColMoney, "nav": ColMoney,
 	"execution_rate": ColRatio, "stake_pct": ColRatio, "multiple": ColRatio, "dpi": ColRatio, "rvpi": ColRatio,
 	"tvpi": ColRatio, "irr": ColRatio,
+	"installment": ColInt, "due_date": ColDate, "released_on": ColDate,
 }
 
 func columns(keys ...string) []Column {
@@ -186,6 +190,42 @@ func (p *Projector) FundReport(asOf string) Report {
 				}
 			}
 			return nil
+		}}
+}
+
+// PaymentsRegisterReport is the payments register of a period: every
+// payment released from from to to (inclusive; from "" for no lower
+// bound), reversed ones too with their state, in the register's order (as
+// prepared), the rows of GET /v1/payments?released_from=&released_to=
+// drawn from the work model, and a total line summing their amounts.
+func (p *Projector) PaymentsRegisterReport(from, to string) Report {
+	period := from + " 至 " + to
+	periodEN := from + " to " + to
+	if from == "" {
+		period, periodEN = "截至 "+to, "up to "+to
+	}
+	return Report{Name: "payments_register", TitleZH: "支付登记簿（支付日期 " + period + "）",
+		TitleEN: "Payments register (released " + periodEN + ")",
+		Columns: columns("payment_id", "released_on", "bank_reference", "grant_id", "installment", "program_id", "talent_id",
+			"talent_name", "amount", "fiscal_year", "due_date", "state", "prepared_by", "approved_by", "released_by", "reconciled_in"),
+		Rows: func(ctx context.Context, yield func([]string) error) error {
+			var total domain.Money
+			f := PaymentFilter{ReleasedFrom: from, ReleasedTo: to}
+			if err := p.Work().EachPayment(f, func(r PaymentRow) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if r.ReleasedOn == "" { // neither bound given: released ones only
+					return nil
+				}
+				total = total.Add(r.Amount)
+				return yield([]string{r.ID, r.ReleasedOn, r.BankReference, r.GrantID, strconv.Itoa(r.Installment), r.ProgramID,
+					r.TalentID, r.TalentName, r.Amount.String(), strconv.Itoa(r.FiscalYear), r.DueDate, r.State, r.PreparedBy,
+					r.ApprovedBy, r.ReleasedBy, r.ReconciledIn})
+			}); err != nil {
+				return err
+			}
+			return yield([]string{"合计 Total", "", "", "", "", "", "", "", total.String()})
 		}}
 }
 

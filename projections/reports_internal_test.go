@@ -53,3 +53,12 @@ func TestWorkbookSheets(t *testing.T) {
 		t.Errorf("values %v, want 1 to 7", values)
 	}
 }
+
+// SetPaymentPage sets how many payments EachPayment draws under one hold
+// of the lock, for the tests of the package's users; it returns the
+// restore.
+func SetPaymentPage(n int) (restore func()) {
+	old := paymentPage
+	paymentPage = n
+	return func() { paymentPage = old }
+}

@@ -197,6 +197,12 @@ Try:
   curl -s -H "Authorization: Bearer %[3]s" %[1]s/v1/ledger/balances
   curl -s -H "Authorization: Bearer %[3]s" %[1]s/v1/audit/verify
 
+The bank's statement for release batch %[4]s (the %[5]d payments released
+on %[6]s) is imported: %[7]d lines matched, %[8]d mismatched (the bank booked
+%[9]s less), %[10]d unmatched (its charge for the batch):
+  curl -s -H "Authorization: Bearer %[3]s" %[1]s/v1/bank/statements
+  curl -s -H "Authorization: Bearer %[3]s" "%[1]s/v1/payments/bank-file?batch=%[4]s"
+
 Web console (Simplified Chinese; English by the switch at the top right):
   %[1]s/
 Sign in with any token above: the console shows each principal the screens
@@ -204,5 +210,6 @@ of its role (demo-clerk, demo-reviewer, demo-approver, demo-treasurer,
 demo-fund_manager, demo-auditor, demo-admin).
 
 Stop with Ctrl-C; run the same command again to reuse the data.
-`, base, tokens[domain.RoleClerk], tokens[domain.RoleAuditor])
+`, base, tokens[domain.RoleClerk], tokens[domain.RoleAuditor], demoBatch, demoBatchPayments, demoBatchDate,
+		demoStatementMatched, demoStatementMismatched, demoStatementShort, demoStatementUnmatched)
 }

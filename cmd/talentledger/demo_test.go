@@ -208,6 +208,7 @@ func TestDemoRestartServesSameViews(t *testing.T) {
 func checkDemoFigures(t *testing.T, base, token string) {
 	t.Helper()
 	checkDemoGrants(t, base, token)
+	checkDemoStatement(t, base, token)
 	// The 19 talent apartments, every one let at the end of 2025, each
 	// with the grant that pays its discount; eight talents waiting.
 	var apts struct {
@@ -670,4 +671,105 @@ func TestDemoFundManagerAndAuditor(t *testing.T) {
 	if len(rows)-2 != grants.Total || !sum.Equal(want) {
 		t.Errorf("workbook: %d grants paid %s; API: %d grants paid %s", len(rows)-2, sum, grants.Total, want)
 	}
+}
+
+// checkDemoStatement checks the demo's bank statement: release batch
+// RB20250214 of ten payments released on 2025-02-14, and the bank's
+// statement of it, imported once: eight lines matched, two mismatched
+// (booked 50.00 short, the ledger's amount given) and one unmatched (the
+// bank's charge); the eight matched payments, and only they, are
+// reconciled in it in the payments register. The printed summary says so.
+func checkDemoStatement(t *testing.T, base, token string) {
+	t.Helper()
+	var list struct {
+		Statements []struct {
+			StatementID string `json:"statement_id"`
+			From, To    string
+			Lines       int `json:"lines"`
+			Matched     int `json:"matched"`
+			Mismatched  int `json:"mismatched"`
+			Unmatched   int `json:"unmatched"`
+		} `json:"statements"`
+	}
+	getJSON(t, base, token, "/v1/bank/statements", &list)
+	if len(list.Statements) != 1 {
+		t.Fatalf("statements %+v, want the demo's one", list)
+	}
+	s := list.Statements[0]
+	if s.Lines != 11 || s.Matched != 8 || s.Mismatched != 2 || s.Unmatched != 1 || s.From != "2025-02-14" || s.To != "2025-02-14" {
+		t.Errorf("the demo's statement %+v: want 11 lines of 2025-02-14, 8 matched, 2 mismatched, 1 unmatched", s)
+	}
+	var st struct {
+		Lines []struct {
+			Reference string  `json:"reference"`
+			Amount    string  `json:"amount"`
+			Outcome   string  `json:"outcome"`
+			PaymentID string  `json:"payment_id"`
+			Expected  *string `json:"expected"`
+			Note      string  `json:"note"`
+		} `json:"lines"`
+	}
+	getJSON(t, base, token, "/v1/bank/statements/"+s.StatementID, &st)
+	matched := map[string]bool{}
+	for _, l := range st.Lines {
+		switch l.Outcome {
+		case "matched":
+			matched[l.PaymentID] = true
+			if !strings.HasPrefix(l.Reference, "RB20250214-") {
+				t.Errorf("matched line %+v is not of the batch", l)
+			}
+		case "mismatched":
+			if l.Expected == nil || !amountIs(t, l.Expected, l.Amount, "50.00") || !strings.Contains(l.Note, "amount") {
+				t.Errorf("mismatched line %+v: want the bank's amount 50.00 short of the ledger's, said", l)
+			}
+		case "unmatched":
+			if l.Reference != "ZJRCB-FEE-20250214" || l.Amount != "-20.00" {
+				t.Errorf("unmatched line %+v, want the bank's charge", l)
+			}
+		}
+	}
+	var reg struct {
+		Payments []struct {
+			ID            string `json:"id"`
+			BankReference string `json:"bank_reference"`
+			ReconciledIn  string `json:"reconciled_in"`
+		} `json:"payments"`
+		Total int `json:"total"`
+	}
+	getJSON(t, base, token, "/v1/payments?released_from=2025-02-14&released_to=2025-02-14", &reg)
+	reconciled := 0
+	for _, p := range reg.Payments {
+		if !strings.HasPrefix(p.BankReference, "RB20250214-") {
+			t.Errorf("payment %+v released on the batch's day is not of the batch", p)
+		}
+		if (p.ReconciledIn == s.StatementID) != matched[p.ID] || (p.ReconciledIn != "" && p.ReconciledIn != s.StatementID) {
+			t.Errorf("payment %+v: reconciled_in %q, matched by the statement %v", p, p.ReconciledIn, matched[p.ID])
+		}
+		if p.ReconciledIn != "" {
+			reconciled++
+		}
+	}
+	if reg.Total != 10 || reconciled != 8 {
+		t.Errorf("the batch's day: %d payments, %d reconciled; want 10 and 8", reg.Total, reconciled)
+	}
+	var help strings.Builder
+	printDemoHelp(&help, base, map[string]string{}, t.TempDir())
+	if out := help.String(); !strings.Contains(out, "release batch RB20250214") || !strings.Contains(out, "8 lines matched, 2 mismatched") ||
+		!strings.Contains(out, "1 unmatched") {
+		t.Errorf("the printed summary does not state the statement's figures:\n%s", out)
+	}
+}
+
+// amountIs reports whether the bank's (signed) amount exceeds the
+// ledger's expected amount by diff, compared by value: a payment booked
+// diff short.
+func amountIs(t *testing.T, expected *string, amount, diff string) bool {
+	t.Helper()
+	e, err1 := decimal.NewFromString(*expected)
+	a, err2 := decimal.NewFromString(amount)
+	d, err3 := decimal.NewFromString(diff)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return false
+	}
+	return a.Sub(e).Equal(d)
 }

@@ -23,6 +23,8 @@ type demoLoader struct {
 	n     int
 	err   error
 	steps []demoStep
+	// batched counts the payments of the release batch demoBatch.
+	batched int
 }
 
 type demoStep struct {
@@ -169,9 +171,10 @@ var demoTalents = []demoTalent{
 // its installments, one rejected, one whose award is reduced by rent
 // already received, and the early departure that owes the 220,000.00
 // clawback; the funds; the crowd of 500 more talents and their grants
-// (demotalents.go); and the 19 talent apartments. It is history, entered through the
-// import path into the store svc writes to; svc must not have read the
-// store yet.
+// (demotalents.go); the 19 talent apartments; and the bank's statement
+// for one release batch, with mismatches (demobank.go). It is history,
+// entered through the import path into the store svc writes to; svc must
+// not have read the store yet.
 func loadDemo(ctx context.Context, svc *domain.Service) error {
 	d := &demoLoader{ctx: ctx, svc: domain.NewService(svc.Store(), domain.WithImport())}
 	for _, p := range demoPrograms {
@@ -314,7 +317,10 @@ func loadDemo(ctx context.Context, svc *domain.Service) error {
 		g := d.approvedGrant(talents[t], "hr_awards", "200000", "2024-03-04", "2024-03-11")
 		d.pay(g, 1, "2024-03-11")
 	}
-	return d.run()
+	if err := d.run(); err != nil {
+		return err
+	}
+	return d.importDemoStatement()
 }
 
 func (d *demoLoader) apply(talent *string, program, amount, date string) *string {
@@ -357,7 +363,9 @@ func (d *demoLoader) approvedGrant(talent *string, program, amount, applied, app
 	return g
 }
 
-// pay prepares, approves and releases installment n on date.
+// pay prepares, approves and releases installment n on date; the
+// payments released on demoBatchDate are the release batch demoBatch and
+// get its references, in the order released.
 func (d *demoLoader) pay(g *string, n int, date string) {
 	p := d.at(date, "prepare", func() (domain.Result, error) {
 		return d.svc.PreparePayment(d.ctx, domain.PreparePayment{Meta: d.meta(domain.RoleClerk, date, ""), GrantID: *g, Installment: n})
@@ -366,7 +374,12 @@ func (d *demoLoader) pay(g *string, n int, date string) {
 		return d.svc.ApprovePayment(d.ctx, domain.PaymentCommand{Meta: d.meta(domain.RoleApprover, date, ""), PaymentID: *p})
 	})
 	d.at(date, "release", func() (domain.Result, error) {
+		ref := fmt.Sprintf("ZJRCB-%s-%04d", date, d.n)
+		if date == demoBatchDate {
+			d.batched++
+			ref = fmt.Sprintf("%s-%03d", demoBatch, d.batched)
+		}
 		return d.svc.ReleasePayment(d.ctx, domain.PaymentCommand{Meta: d.meta(domain.RoleTreasurer, date, ""), PaymentID: *p,
-			BankReference: fmt.Sprintf("ZJRCB-%s-%04d", date, d.n)})
+			BankReference: ref})
 	})
 }
