@@ -111,12 +111,25 @@ func ValidateAppendMulti(parts []AppendPart, maxEventSize int) error {
 		return ErrNoEvents
 	}
 	n := 0
+	// first holds the first part naming each stream, once there are
+	// parts enough for the pairwise check to cost more than the map.
+	var first map[string]int
+	if len(parts) > 16 {
+		first = make(map[string]int, len(parts))
+	}
 	for i := range parts {
 		p := &parts[i]
 		if err := ValidateAppend(p.Stream, p.Expected, p.Events, maxEventSize); err != nil {
 			return fmt.Errorf("part %d: %w", i, err)
 		}
-		if p.Expected == NoStream || p.Expected == StreamExists {
+		if first != nil {
+			j, seen := first[p.Stream]
+			if !seen {
+				first[p.Stream] = i
+			} else if p.Expected == NoStream || p.Expected == StreamExists {
+				return fmt.Errorf("%w: part %d expects stream %q at %s, after part %d appended to it", ErrInvalid, i, p.Stream, p.Expected, j)
+			}
+		} else if p.Expected == NoStream || p.Expected == StreamExists {
 			for j := range i {
 				if parts[j].Stream == p.Stream {
 					return fmt.Errorf("%w: part %d expects stream %q at %s, after part %d appended to it", ErrInvalid, i, p.Stream, p.Expected, j)

@@ -228,3 +228,28 @@ func TestValidJSONSkipsTheScan(t *testing.T) {
 		t.Errorf("promised data scanned again: %v", err)
 	}
 }
+
+// A multi-stream append may not expect a stream to be new (or to exist)
+// after an earlier part of it appended there, however many parts it has.
+func TestValidateAppendMultiStreamNamedAgain(t *testing.T) {
+	for _, n := range []int{2, 40} {
+		for _, exp := range []eventstore.Version{eventstore.NoStream, eventstore.StreamExists} {
+			parts := make([]eventstore.AppendPart, n)
+			for i := range parts {
+				parts[i] = eventstore.AppendPart{Stream: "s-" + strings.Repeat("x", i), Expected: eventstore.NoStream,
+					Events: []eventstore.EventData{{ID: eventstore.DeriveEventID("t", "s", strings.Repeat("y", i)), Type: "T", Data: []byte(`{}`)}}}
+			}
+			if err := eventstore.ValidateAppendMulti(parts, 1<<20); err != nil {
+				t.Fatalf("%d parts on distinct streams: %v", n, err)
+			}
+			parts[n-1].Stream, parts[n-1].Expected = parts[0].Stream, exp
+			if err := eventstore.ValidateAppendMulti(parts, 1<<20); !errors.Is(err, eventstore.ErrInvalid) {
+				t.Fatalf("%d parts, the last expecting %s on the first's stream: %v", n, exp, err)
+			}
+			parts[n-1].Expected = 0
+			if err := eventstore.ValidateAppendMulti(parts, 1<<20); err != nil {
+				t.Fatalf("%d parts, the last at an exact version on the first's stream: %v", n, err)
+			}
+		}
+	}
+}

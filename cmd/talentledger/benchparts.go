@@ -14,6 +14,7 @@ type machineLoad = loadgen.MachineLoad
 
 func readMachineLoad() machineLoad            { return loadgen.ReadMachineLoad() }
 func procStatus(pid int, field string) uint64 { return loadgen.ProcStatus(pid, field) }
+func procCPU(pid int) float64                 { return loadgen.ProcCPU(pid) }
 func heapLive() uint64                        { return loadgen.HeapLive() }
 func rss() uint64                             { return loadgen.RSS() }
 func mib(b uint64) float64                    { return loadgen.MiB(b) }

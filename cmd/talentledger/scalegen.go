@@ -72,7 +72,6 @@ func (q *scaleQueue) Pop() any {
 // scaleGrant is what the generator knows of one grant.
 type scaleGrant struct {
 	id, talent, program, kind string
-	chain                     context.Context
 	installments              []domain.Installment
 	paid                      int
 	serviceMonths             int
@@ -84,14 +83,12 @@ type scaleGrant struct {
 
 type scaleTalent struct {
 	id, tier string
-	ctx      context.Context
 	grants   []*scaleGrant
 	departed bool
 }
 
 type scaleFund struct {
 	id          string
-	ctx         context.Context
 	lps         []string
 	committed   int64 // per LP, yuan
 	paidIn      int64 // per LP, yuan
@@ -254,12 +251,11 @@ func scalePrograms(city string) []scaleProgram {
 }
 
 func (s *scaleSim) setup() error {
-	ctx := withChain(s.ctx, "setup")
 	for _, city := range scaleCities {
 		for _, p := range scalePrograms(city) {
 			def := p.def
 			def.Meta = s.staff(domain.RoleAdmin, "ZJRS-PROGRAM-"+def.ProgramID)
-			if _, err := s.svc.DefineProgram(ctx, def); err != nil {
+			if _, err := s.svc.DefineProgram(s.ctx, def); err != nil {
 				return fmt.Errorf("define %s: %w", def.ProgramID, err)
 			}
 		}
@@ -270,19 +266,18 @@ func (s *scaleSim) setup() error {
 	for i, city := range append([]string{"province"}, scaleCities...) {
 		f := &scaleFund{id: city + "_fund", lps: []string{city + " Finance Bureau", city + " State-owned Assets Co."},
 			committed: 500_000_000}
-		f.ctx = withChain(s.ctx, "fund-"+f.id)
 		kind, name := domain.FundSpecial, "Special Fund"
 		if i == 0 {
 			kind, name = domain.FundDirectInvestment, "Direct-Investment Fund"
 		}
 		limit := decimal.NewFromInt(35)
-		if _, err := s.svc.EstablishFund(f.ctx, domain.EstablishFund{Meta: s.staff(domain.RoleFundManager, "ZJCZ-FUND-"+f.id),
+		if _, err := s.svc.EstablishFund(s.ctx, domain.EstablishFund{Meta: s.staff(domain.RoleFundManager, "ZJCZ-FUND-"+f.id),
 			FundID: f.id, Name: city + " " + name, FundType: kind, Target: money("1000000000"), TermYears: 10,
 			Manager: "Zhejiang Industrial Investment Management Co.", ConcentrationLimitPct: &limit}); err != nil {
 			return fmt.Errorf("establish %s: %w", f.id, err)
 		}
 		for _, lp := range f.lps {
-			if _, err := s.svc.MakeCommitment(f.ctx, domain.CapitalCommand{Meta: s.staff(domain.RoleFundManager, ""),
+			if _, err := s.svc.MakeCommitment(s.ctx, domain.CapitalCommand{Meta: s.staff(domain.RoleFundManager, ""),
 				FundID: f.id, LP: lp, Amount: domain.Yuan(f.committed)}); err != nil {
 				return fmt.Errorf("commit %s: %w", f.id, err)
 			}
@@ -294,10 +289,9 @@ func (s *scaleSim) setup() error {
 
 // appropriate appropriates every program's budget of year fy.
 func (s *scaleSim) appropriate(fy int) error {
-	ctx := withChain(s.ctx, "setup")
 	for _, city := range scaleCities {
 		for _, p := range scalePrograms(city) {
-			if _, err := s.svc.AppropriateBudget(ctx, domain.AppropriateBudget{Meta: s.staff(domain.RoleApprover, fmt.Sprintf("ZJCZ-%d-%s", fy, p.def.ProgramID)),
+			if _, err := s.svc.AppropriateBudget(s.ctx, domain.AppropriateBudget{Meta: s.staff(domain.RoleApprover, fmt.Sprintf("ZJCZ-%d-%s", fy, p.def.ProgramID)),
 				ProgramID: p.def.ProgramID, FiscalYear: fy, Amount: money(p.budget)}); err != nil {
 				return fmt.Errorf("budget %s %d: %w", p.def.ProgramID, fy, err)
 			}
@@ -316,7 +310,7 @@ var (
 func (s *scaleSim) arrive() error {
 	s.talents++
 	city := scaleCities[s.rng.IntN(len(scaleCities))]
-	t := &scaleTalent{ctx: withChain(s.ctx, fmt.Sprintf("talent-%d", s.talents))}
+	t := &scaleTalent{}
 	r, tier := s.rng.IntN(100), ""
 	for i, w := range scaleTierWeights {
 		if r < w {
@@ -328,7 +322,7 @@ func (s *scaleSim) arrive() error {
 	permit := []string{"A", "A", "B", "B", "permanent_resident"}[s.rng.IntN(5)]
 	name := fmt.Sprintf("Talent %d", s.talents)
 	employer := strings.ToUpper(city[:1]) + city[1:] + " " + scaleEmployers[s.rng.IntN(len(scaleEmployers))]
-	res, err := s.svc.RegisterTalent(t.ctx, domain.RegisterTalent{Meta: s.staff(domain.RoleClerk, ""), Name: name,
+	res, err := s.svc.RegisterTalent(s.ctx, domain.RegisterTalent{Meta: s.staff(domain.RoleClerk, ""), Name: name,
 		PermitCategory: permit, Tier: tier, Employer: employer, OverseasEngineer: s.rng.IntN(4) == 0})
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
@@ -371,12 +365,12 @@ func (s *scaleSim) apply(t *scaleTalent, program string) error {
 	if def.Schedule.MonthlyAmount != nil {
 		amount = def.Schedule.MonthlyAmount.MulRatio(int64(def.Schedule.Months), 1)
 	}
-	res, err := s.svc.ApplyGrant(t.ctx, domain.ApplyGrant{Meta: s.staff(domain.RoleClerk, fmt.Sprintf("ZJRS-APP-%d", s.commands)),
+	res, err := s.svc.ApplyGrant(s.ctx, domain.ApplyGrant{Meta: s.staff(domain.RoleClerk, fmt.Sprintf("ZJRS-APP-%d", s.commands)),
 		TalentID: t.id, ProgramID: program, AmountRequested: amount})
 	if err != nil {
 		return fmt.Errorf("apply %s for %s: %w", program, t.id, err)
 	}
-	g := &scaleGrant{id: res.ID, talent: t.id, program: program, kind: def.Kind, chain: t.ctx, serviceMonths: def.ServiceMonths}
+	g := &scaleGrant{id: res.ID, talent: t.id, program: program, kind: def.Kind, serviceMonths: def.ServiceMonths}
 	s.grants[g.id] = g
 	t.grants = append(t.grants, g)
 	s.at(s.now.AddDate(0, 0, 2+s.rng.IntN(5)), "review", func() error { return s.review(t, g, def) })
@@ -395,11 +389,11 @@ func (s *scaleSim) programDef(id string) domain.DefineProgram {
 
 func (s *scaleSim) review(t *scaleTalent, g *scaleGrant, def domain.DefineProgram) error {
 	if s.rng.IntN(100) < 4 {
-		_, err := s.svc.ReviewGrant(g.chain, domain.ReviewGrant{Meta: s.staff(domain.RoleReviewer, ""), GrantID: g.id, Decision: "reject",
+		_, err := s.svc.ReviewGrant(s.ctx, domain.ReviewGrant{Meta: s.staff(domain.RoleReviewer, ""), GrantID: g.id, Decision: "reject",
 			Note: "documents incomplete"})
 		return err
 	}
-	if _, err := s.svc.ReviewGrant(g.chain, domain.ReviewGrant{Meta: s.staff(domain.RoleReviewer, ""), GrantID: g.id, Decision: "approve",
+	if _, err := s.svc.ReviewGrant(s.ctx, domain.ReviewGrant{Meta: s.staff(domain.RoleReviewer, ""), GrantID: g.id, Decision: "approve",
 		Note: "employer verified"}); err != nil {
 		return err
 	}
@@ -408,13 +402,13 @@ func (s *scaleSim) review(t *scaleTalent, g *scaleGrant, def domain.DefineProgra
 		return nil
 	}
 	s.at(s.now.AddDate(0, 0, 1), "notice", func() error {
-		if _, err := s.svc.OpenNotice(g.chain, domain.NoticeCommand{Meta: s.staff(domain.RoleReviewer, "ZJRS-NOTICE"), GrantID: g.id}); err != nil {
+		if _, err := s.svc.OpenNotice(s.ctx, domain.NoticeCommand{Meta: s.staff(domain.RoleReviewer, "ZJRS-NOTICE"), GrantID: g.id}); err != nil {
 			return err
 		}
 		// Five working days, counted from the day after it opens: three
 		// weeks leave room for the longest holidays.
 		s.at(s.now.AddDate(0, 0, 21), "close notice", func() error {
-			if _, err := s.svc.CloseNotice(g.chain, domain.NoticeCommand{Meta: s.staff(domain.RoleReviewer, ""), GrantID: g.id}); err != nil {
+			if _, err := s.svc.CloseNotice(s.ctx, domain.NoticeCommand{Meta: s.staff(domain.RoleReviewer, ""), GrantID: g.id}); err != nil {
 				return err
 			}
 			s.at(s.now.AddDate(0, 0, 1+s.rng.IntN(5)), "approve", func() error { return s.approve(t, g) })
@@ -429,7 +423,7 @@ func (s *scaleSim) approve(t *scaleTalent, g *scaleGrant) error {
 	if t.departed {
 		return nil
 	}
-	if _, err := s.svc.ApproveGrant(g.chain, domain.ApproveGrant{Meta: s.staff(domain.RoleApprover, fmt.Sprintf("ZJCZ-APR-%d", s.commands)),
+	if _, err := s.svc.ApproveGrant(s.ctx, domain.ApproveGrant{Meta: s.staff(domain.RoleApprover, fmt.Sprintf("ZJCZ-APR-%d", s.commands)),
 		GrantID: g.id}); err != nil {
 		return fmt.Errorf("approve %s (%s): %w", g.id, g.program, err)
 	}
@@ -452,7 +446,7 @@ func (s *scaleSim) pay(g *scaleGrant, n int) error {
 	if g.stopped {
 		return nil
 	}
-	res, err := s.svc.PreparePayment(g.chain, domain.PreparePayment{Meta: s.staff(domain.RoleClerk, ""), GrantID: g.id, Installment: n})
+	res, err := s.svc.PreparePayment(s.ctx, domain.PreparePayment{Meta: s.staff(domain.RoleClerk, ""), GrantID: g.id, Installment: n})
 	if err != nil {
 		return fmt.Errorf("prepare %s/%d: %w", g.id, n, err)
 	}
@@ -466,7 +460,7 @@ func (s *scaleSim) pay(g *scaleGrant, n int) error {
 		return d
 	}
 	stop := func() error {
-		_, err := s.svc.FailPayment(g.chain, domain.PaymentCommand{Meta: s.staff(domain.RoleTreasurer, ""), PaymentID: pid,
+		_, err := s.svc.FailPayment(s.ctx, domain.PaymentCommand{Meta: s.staff(domain.RoleTreasurer, ""), PaymentID: pid,
 			Reason: "the talent departed"})
 		return err
 	}
@@ -474,7 +468,7 @@ func (s *scaleSim) pay(g *scaleGrant, n int) error {
 		if g.stopped {
 			return stop()
 		}
-		if _, err := s.svc.ApprovePayment(g.chain, domain.PaymentCommand{Meta: s.staff(domain.RoleApprover, ""), PaymentID: pid}); err != nil {
+		if _, err := s.svc.ApprovePayment(s.ctx, domain.PaymentCommand{Meta: s.staff(domain.RoleApprover, ""), PaymentID: pid}); err != nil {
 			return fmt.Errorf("approve payment %s: %w", pid, err)
 		}
 		s.at(next(1), "release", func() error {
@@ -482,14 +476,14 @@ func (s *scaleSim) pay(g *scaleGrant, n int) error {
 				return stop()
 			}
 			if s.rng.IntN(100) == 0 && next(3).Year() == s.now.Year() {
-				if _, err := s.svc.FailPayment(g.chain, domain.PaymentCommand{Meta: s.staff(domain.RoleTreasurer, ""), PaymentID: pid,
+				if _, err := s.svc.FailPayment(s.ctx, domain.PaymentCommand{Meta: s.staff(domain.RoleTreasurer, ""), PaymentID: pid,
 					Reason: "account closed"}); err != nil {
 					return fmt.Errorf("fail payment %s: %w", pid, err)
 				}
 				s.at(next(2), "prepare again", func() error { return s.pay(g, n) })
 				return nil
 			}
-			_, err := s.svc.ReleasePayment(g.chain, domain.PaymentCommand{Meta: s.staff(domain.RoleTreasurer, ""), PaymentID: pid,
+			_, err := s.svc.ReleasePayment(s.ctx, domain.PaymentCommand{Meta: s.staff(domain.RoleTreasurer, ""), PaymentID: pid,
 				BankReference: fmt.Sprintf("ZJRCB-%d", s.commands)})
 			if err != nil {
 				return fmt.Errorf("release %s: %w", pid, err)
@@ -506,7 +500,7 @@ func (s *scaleSim) pay(g *scaleGrant, n int) error {
 // those bound to service months, are terminated, and the clawbacks
 // recovered or waived.
 func (s *scaleSim) depart(t *scaleTalent) error {
-	if _, err := s.svc.ReportDeparture(t.ctx, domain.ReportDeparture{Meta: s.staff(domain.RoleClerk, ""), TalentID: t.id,
+	if _, err := s.svc.ReportDeparture(s.ctx, domain.ReportDeparture{Meta: s.staff(domain.RoleClerk, ""), TalentID: t.id,
 		DepartureDate: domain.Today(s.now)}); err != nil {
 		return fmt.Errorf("departure of %s: %w", t.id, err)
 	}
@@ -518,7 +512,7 @@ func (s *scaleSim) depart(t *scaleTalent) error {
 		}
 		// After the payments under way have failed.
 		s.at(s.now.AddDate(0, 0, 5), "terminate", func() error {
-			if _, err := s.svc.TerminateGrant(g.chain, domain.TerminateGrant{Meta: s.staff(domain.RoleApprover, "ZJCZ-TERM"), GrantID: g.id}); err != nil {
+			if _, err := s.svc.TerminateGrant(s.ctx, domain.TerminateGrant{Meta: s.staff(domain.RoleApprover, "ZJCZ-TERM"), GrantID: g.id}); err != nil {
 				return fmt.Errorf("terminate %s: %w", g.id, err)
 			}
 			if g.clawback.Sign() <= 0 {
@@ -528,12 +522,12 @@ func (s *scaleSim) depart(t *scaleTalent) error {
 				c := domain.RecoveryCommand{GrantID: g.id, Amount: g.clawback}
 				if s.rng.IntN(10) < 7 {
 					c.Meta, c.BankReference = s.staff(domain.RoleTreasurer, ""), fmt.Sprintf("ZJRCB-R-%d", s.commands)
-					_, err := s.svc.RecordRecovery(g.chain, c)
+					_, err := s.svc.RecordRecovery(s.ctx, c)
 					return err
 				}
 				c.Meta = s.staff(domain.RoleApprover, "ZJCZ-WAIVE")
 				c.Meta.Reason = "hardship"
-				_, err := s.svc.WaiveRecovery(g.chain, c)
+				_, err := s.svc.WaiveRecovery(s.ctx, c)
 				return err
 			})
 			return nil
@@ -550,7 +544,7 @@ func (s *scaleSim) fundQuarter() error {
 			if f.paidIn+call > f.committed {
 				continue
 			}
-			if _, err := s.svc.PayInCapital(f.ctx, domain.CapitalCommand{Meta: s.staff(domain.RoleFundManager, ""), FundID: f.id, LP: lp,
+			if _, err := s.svc.PayInCapital(s.ctx, domain.CapitalCommand{Meta: s.staff(domain.RoleFundManager, ""), FundID: f.id, LP: lp,
 				Amount: domain.Yuan(call)}); err != nil {
 				return fmt.Errorf("pay in %s: %w", f.id, err)
 			}
@@ -559,7 +553,7 @@ func (s *scaleSim) fundQuarter() error {
 		f.paidIn += call
 		amount := int64(5_000_000 + s.rng.IntN(20)*1_000_000)
 		if f.cash >= 2*amount {
-			res, err := s.svc.ApproveInvestment(f.ctx, domain.ApproveInvestment{Meta: s.staff(domain.RoleFundManager, ""), FundID: f.id,
+			res, err := s.svc.ApproveInvestment(s.ctx, domain.ApproveInvestment{Meta: s.staff(domain.RoleFundManager, ""), FundID: f.id,
 				CommitteeRef: fmt.Sprintf("IC-%s-%d", f.id, s.commands), Project: fmt.Sprintf("Project %d", s.commands),
 				Company: fmt.Sprintf("Company %d", s.commands), Sector: scaleSectors[s.rng.IntN(len(scaleSectors))],
 				Amount: domain.Yuan(amount), StakePct: decimal.NewFromInt(int64(3 + s.rng.IntN(15)))})
@@ -567,7 +561,7 @@ func (s *scaleSim) fundQuarter() error {
 				return fmt.Errorf("invest %s: %w", f.id, err)
 			}
 			inv := res.ID
-			if _, err := s.svc.FundTranche(f.ctx, domain.InvestmentCommand{Meta: s.staff(domain.RoleFundManager, ""), FundID: f.id,
+			if _, err := s.svc.FundTranche(s.ctx, domain.InvestmentCommand{Meta: s.staff(domain.RoleFundManager, ""), FundID: f.id,
 				InvestmentID: inv, Amount: domain.Yuan(amount)}); err != nil {
 				return fmt.Errorf("tranche %s: %w", f.id, err)
 			}
@@ -578,12 +572,12 @@ func (s *scaleSim) fundQuarter() error {
 			for i, inv := range f.investments {
 				c := domain.InvestmentCommand{Meta: s.staff(domain.RoleFundManager, "VAL"), FundID: f.id, InvestmentID: inv,
 					Amount: domain.Yuan(int64(4_000_000 + s.rng.IntN(40)*1_000_000))}
-				if _, err := s.svc.UpdateValuation(f.ctx, c); err != nil {
+				if _, err := s.svc.UpdateValuation(s.ctx, c); err != nil {
 					return fmt.Errorf("valuation %s: %w", inv, err)
 				}
 				if i%5 == 0 {
 					c.Meta, c.Amount = s.staff(domain.RoleFundManager, "DIST"), domain.Yuan(500_000)
-					if _, err := s.svc.RecordDistribution(f.ctx, c); err != nil {
+					if _, err := s.svc.RecordDistribution(s.ctx, c); err != nil {
 						return fmt.Errorf("distribution %s: %w", inv, err)
 					}
 				}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -13,16 +12,12 @@ import (
 // The generator is the store's only writer and runs its commands one at a
 // time, so an append can be acknowledged at once, before it is durable:
 // the service decides exactly as it would on the real store. The appends
-// are then written to the real store in waves, each wave's appends at
-// once, so that the store's group commit makes one WAL sync of many
-// appends instead of one sync each.
-//
-// Waves keep every order a reader can see: an append goes into the first
-// wave after its stream's previous append and after its chain's previous
-// append, a chain being a sequence of commands that depend on each other
-// (one talent's registration, grants and payments). Appends of one wave
-// touch different streams and different chains, so their order within the
-// global log does not matter to anything folded from it.
+// are then written to the real store in the order they were acknowledged,
+// many at a time in one multi-stream append (eventstore.MultiAppender:
+// one batch and one WAL sync for thousands of appends), each at the exact
+// version it was acknowledged at. The global log is therefore exactly the
+// sequence of appends the domain made, as if each had been durable at
+// once.
 type scaleStore struct {
 	eventstore.Store // the real store: reads, subscriptions, the last position
 
@@ -32,152 +27,152 @@ type scaleStore struct {
 
 	mu      sync.Mutex
 	changed *sync.Cond
-	streams map[string]*scaleStream
-	chains  map[string]uint64
-	waves   map[uint64][]*scaleAppend
-	// issued is the last wave handed to the real store, written the last
-	// wave it has made durable.
-	issued, written uint64
-	pending         int // events acknowledged, not yet durable
-	closed          bool
-	err             error
-	flusherDone     chan struct{}
-	// durable counts the events written to the real store.
-	durable uint64
+	// heads holds each stream's version after its last acknowledged
+	// append, and the sequence number of that append.
+	heads map[string]scaleHead
+	// queue holds the appends acknowledged and not yet handed to the real
+	// store, in order; queued counts their events.
+	queue  []eventstore.AppendPart
+	queued int
+	// acked numbers the appends acknowledged; written is the number of
+	// the last one the real store has made durable.
+	acked, written uint64
+	closed         bool
+	// readers counts the reads waiting for appends to be written: the
+	// queue is written as soon as one waits, or else once it holds
+	// scaleMaxBatch events.
+	readers     int
+	err         error
+	flusherDone chan struct{}
+	// durable counts the events written to the real store, calls the
+	// calls that wrote them.
+	durable, calls uint64
 }
 
-type scaleStream struct {
-	head eventstore.Version
-	wave uint64
-}
-
-type scaleAppend struct {
-	stream   string
-	expected eventstore.Version
-	events   []eventstore.EventData
-}
-
-// scaleChainKey is the context key of the chain an append belongs to.
-type scaleChainKey struct{}
-
-// withChain returns ctx marking its appends as part of chain.
-func withChain(ctx context.Context, chain string) context.Context {
-	return context.WithValue(ctx, scaleChainKey{}, chain)
+type scaleHead struct {
+	version eventstore.Version
+	seq     uint64
 }
 
 // scaleMaxPending bounds the events acknowledged but not yet durable: the
 // generator waits when it is that far ahead of the real store.
-const scaleMaxPending = 200_000
+// scaleMaxBatch bounds the events of one call to the real store.
+const (
+	scaleMaxPending = 200_000
+	scaleMaxBatch   = 20_000
+)
 
 func newScaleStore(real eventstore.Store, peek func(string, *eventstore.EventData)) *scaleStore {
-	s := &scaleStore{Store: real, peek: peek, streams: map[string]*scaleStream{}, chains: map[string]uint64{},
-		waves: map[uint64][]*scaleAppend{}, flusherDone: make(chan struct{})}
+	s := &scaleStore{Store: real, peek: peek, heads: map[string]scaleHead{}, flusherDone: make(chan struct{})}
 	s.changed = sync.NewCond(&s.mu)
 	go s.flush()
 	return s
 }
 
-// Append acknowledges the append at once and queues it for its wave.
+// Append acknowledges the append at once and queues it.
 func (s *scaleStore) Append(ctx context.Context, stream string, expected eventstore.Version, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	if len(events) == 0 {
 		return eventstore.AppendResult{}, eventstore.ErrNoEvents
 	}
-	chain, _ := ctx.Value(scaleChainKey{}).(string)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.pending > scaleMaxPending && s.err == nil {
+	for s.queued >= scaleMaxPending && s.err == nil {
 		s.changed.Wait()
 	}
 	if s.err != nil {
 		return eventstore.AppendResult{}, s.err
 	}
-	st := s.streams[stream]
-	head := eventstore.NoStream
-	if st != nil {
-		head = st.head
+	if s.closed {
+		return eventstore.AppendResult{}, eventstore.ErrClosed
 	}
-	if expected != eventstore.Any && expected != head {
-		return eventstore.AppendResult{}, &eventstore.WrongVersionError{Stream: stream, Expected: expected, Actual: head}
+	h, ok := s.heads[stream]
+	if !ok {
+		h.version = eventstore.NoStream
 	}
-	if st == nil {
-		st = &scaleStream{head: eventstore.NoStream}
-		s.streams[stream] = st
+	if expected != eventstore.Any && expected != h.version {
+		return eventstore.AppendResult{}, &eventstore.WrongVersionError{Stream: stream, Expected: expected, Actual: h.version}
 	}
-	wave := max(st.wave, s.chains[chain], s.issued) + 1
 	evs := append([]eventstore.EventData(nil), events...)
-	s.waves[wave] = append(s.waves[wave], &scaleAppend{stream: stream, expected: head, events: evs})
-	st.wave = wave
-	st.head += eventstore.Version(len(evs))
-	s.chains[chain] = wave
-	s.pending += len(evs)
+	s.queue = append(s.queue, eventstore.AppendPart{Stream: stream, Expected: h.version, Events: evs})
+	s.queued += len(evs)
+	s.acked++
+	h.version += eventstore.Version(len(evs))
+	h.seq = s.acked
+	s.heads[stream] = h
 	s.changed.Broadcast()
 	if s.peek != nil {
 		for i := range evs {
 			s.peek(stream, &evs[i])
 		}
 	}
-	// The position is not known before the wave is written; the service
+	// The position is not known before the append is written; the service
 	// keeps it only to answer retries, which the generator never makes.
-	return eventstore.AppendResult{Version: st.head}, nil
+	return eventstore.AppendResult{Version: h.version}, nil
 }
 
 // ReadStream reads the real store once the stream's appends are durable.
 func (s *scaleStore) ReadStream(ctx context.Context, stream string, from eventstore.Version) eventstore.Iterator {
 	s.mu.Lock()
-	if st := s.streams[stream]; st != nil {
-		for s.written < st.wave && s.err == nil {
+	if h, ok := s.heads[stream]; ok {
+		s.readers++
+		s.changed.Broadcast()
+		for s.written < h.seq && s.err == nil {
 			s.changed.Wait()
 		}
+		s.readers--
 	}
 	s.mu.Unlock()
 	return s.Store.ReadStream(ctx, stream, from)
 }
 
-// flush writes wave after wave to the real store.
+// flush writes the queue to the real store, in order, up to scaleMaxBatch
+// events a call, once it holds that many, a read waits for it, or the
+// store is drained.
 func (s *scaleStore) flush() {
 	defer close(s.flusherDone)
+	multi, _ := s.Store.(eventstore.MultiAppender)
 	for {
 		s.mu.Lock()
-		for len(s.waves[s.issued+1]) == 0 && !s.closed && s.err == nil {
+		for (len(s.queue) == 0 || s.queued < scaleMaxBatch && s.readers == 0) && !s.closed && s.err == nil {
 			s.changed.Wait()
 		}
-		w := s.issued + 1
-		batch := s.waves[w]
-		if len(batch) == 0 || s.err != nil {
+		if len(s.queue) == 0 || s.err != nil {
 			s.mu.Unlock()
 			return
 		}
-		delete(s.waves, w)
-		s.issued = w
-		// Chains and streams last touched before this wave can never
-		// hold back a later one: forget them, so memory follows the
-		// chains in flight rather than every chain ever seen.
-		if w%4096 == 0 {
-			for c, cw := range s.chains {
-				if cw < w {
-					delete(s.chains, c)
+		n, k := 0, 0
+		for k < len(s.queue) && (k == 0 || n+len(s.queue[k].Events) <= scaleMaxBatch) {
+			n += len(s.queue[k].Events)
+			k++
+		}
+		batch := s.queue[:k:k]
+		s.queue = s.queue[k:]
+		if len(s.queue) == 0 {
+			s.queue = nil
+		}
+		last := s.written + uint64(k)
+		s.mu.Unlock()
+
+		var err error
+		if multi != nil {
+			_, err = multi.AppendMulti(context.Background(), batch...)
+		} else {
+			for _, p := range batch {
+				if _, err = s.Store.Append(context.Background(), p.Stream, p.Expected, p.Events...); err != nil {
+					break
 				}
 			}
 		}
-		s.mu.Unlock()
-
-		errs := make([]error, len(batch))
-		n := 0
-		var wg sync.WaitGroup
-		for i, a := range batch {
-			n += len(a.events)
-			wg.Go(func() {
-				_, errs[i] = s.Store.Append(context.Background(), a.stream, a.expected, a.events...)
-			})
-		}
-		wg.Wait()
-		err := errors.Join(errs...)
 		s.mu.Lock()
-		s.written = w
-		s.pending -= n
-		s.durable += uint64(n)
-		if err != nil && s.err == nil {
-			s.err = fmt.Errorf("scale store: writing wave %d: %w", w, err)
+		s.calls++
+		if err != nil {
+			if s.err == nil {
+				s.err = fmt.Errorf("scale store: writing appends %d to %d: %w", s.written+1, last, err)
+			}
+		} else {
+			s.written = last
+			s.queued -= n
+			s.durable += uint64(n)
 		}
 		s.changed.Broadcast()
 		s.mu.Unlock()
@@ -201,8 +196,8 @@ func (s *scaleStore) Drain() error {
 	<-s.flusherDone
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err == nil && s.pending != 0 {
-		s.err = fmt.Errorf("scale store: %d events left unwritten", s.pending)
+	if s.err == nil && s.queued != 0 {
+		s.err = fmt.Errorf("scale store: %d events left unwritten", s.queued)
 	}
 	if s.err == nil {
 		s.err = eventstore.ErrClosed
