@@ -456,22 +456,29 @@ func (s *Service) UnmaskPersonalData(ctx context.Context, c UnmaskPersonalData) 
 	return result(c.TalentID, res), err
 }
 
-// applyErasure folds the key and erasure events into a talent.
+// applyErasure folds the key and erasure events into a talent. The
+// erasure is replaced, never changed in place: copies of the talent taken
+// by loadTalent share it.
 func (t *talent) applyErasure(e Event, md *eventstore.Metadata) {
+	next := func() *erasure {
+		if t.erasure == nil {
+			return &erasure{}
+		}
+		cp := *t.erasure
+		return &cp
+	}
 	switch e := e.(type) {
 	case *TalentKeyCreated:
 		t.keyed = true
 	case *TalentErasureRequested:
 		t.erasure = &erasure{requestedBy: md.Principal}
 	case *TalentErasureApproved:
-		if t.erasure == nil {
-			t.erasure = &erasure{}
-		}
-		t.erasure.approved, t.erasure.notBefore = true, e.NotBefore
+		er := next()
+		er.approved, er.notBefore = true, e.NotBefore
+		t.erasure = er
 	case *TalentKeyDestroyed:
-		if t.erasure == nil {
-			t.erasure = &erasure{}
-		}
-		t.erasure.done = e.ErasedOn
+		er := next()
+		er.done = e.ErasedOn
+		t.erasure = er
 	}
 }
