@@ -20,7 +20,7 @@ import (
 	"talentledger/eventstore"
 	"talentledger/eventstore/pebble"
 	ledgerhttp "talentledger/http"
-	"talentledger/internal/loadgen"
+	"talentledger/cmd/internal/loadgen"
 )
 
 // benchConfig is the bench's flags.

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"talentledger/internal/loadgen"
+	"talentledger/cmd/internal/loadgen"
 )
 
 func TestBenchDrivesTheMixWithoutErrors(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"talentledger/internal/loadgen"
+	"talentledger/cmd/internal/loadgen"
 )
 
 // The load generator lives in internal/loadgen; these are its pieces under

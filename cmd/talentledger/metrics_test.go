@@ -18,7 +18,7 @@ import (
 
 	"talentledger/eventstore"
 	ledgerhttp "talentledger/http"
-	"talentledger/internal/loadgen"
+	"talentledger/cmd/internal/loadgen"
 	"talentledger/projections"
 )
 
