@@ -16,11 +16,11 @@ import (
 	"sync"
 	"time"
 
+	"talentledger/cmd/internal/loadgen"
 	"talentledger/domain"
 	"talentledger/eventstore"
 	"talentledger/eventstore/pebble"
 	ledgerhttp "talentledger/http"
-	"talentledger/cmd/internal/loadgen"
 )
 
 // benchConfig is the bench's flags.

@@ -16,9 +16,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"talentledger/cmd/internal/loadgen"
 	"talentledger/eventstore"
 	ledgerhttp "talentledger/http"
-	"talentledger/cmd/internal/loadgen"
 	"talentledger/projections"
 )
 
