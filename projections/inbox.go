@@ -75,15 +75,19 @@ type InboxQueue struct {
 // oldest first, with their days overdue; other items in the order they
 // entered the ledger.
 func (w *Work) Inbox(today, principal string, roles []string, page int) []InboxQueue {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
+	unlock := w.readLock()
+	defer unlock()
 	out := []InboxQueue{}
 	for _, q := range inboxQueues {
 		if !slices.ContainsFunc(q.roles, func(r string) bool { return slices.Contains(roles, r) }) {
 			continue
 		}
 		iq := InboxQueue{Name: q.name, Roles: q.roles, Items: []InboxItem{}, Segregated: []InboxItem{}}
-		add := func(it InboxItem) {
+		w.eachEntry(queueCodes[q.name], today, func(e *queueEntry) {
+			it, ok := w.present(q.name, e, today, principal)
+			if !ok {
+				return
+			}
 			if it.Reason != "" {
 				iq.SegregatedCount++
 				if len(iq.Segregated) < page {
@@ -95,131 +99,221 @@ func (w *Work) Inbox(today, principal string, roles []string, page int) []InboxQ
 			if len(iq.Items) < page {
 				iq.Items = append(iq.Items, it)
 			}
-		}
-		if q.name == QueueInstallmentsDue {
-			// Oldest due first: collect, sort, then page.
-			var due []InboxItem
-			w.each(q.name, today, principal, func(it InboxItem) { due = append(due, it) })
-			sort.SliceStable(due, func(i, j int) bool { return due[i].Since < due[j].Since })
-			for _, it := range due {
-				add(it)
-			}
-		} else {
-			w.each(q.name, today, principal, add)
-		}
+		})
 		out = append(out, iq)
 	}
 	return out
 }
 
-// each calls f with every item of a queue. w.mu is held.
-func (w *Work) each(queue, today, principal string, f func(InboxItem)) {
-	if queue == QueuePaymentApprove || queue == QueuePaymentRelease || queue == QueuePaymentFailed {
-		w.eachPayment(queue, principal, f)
-		return
-	}
-	for _, g := range w.grants {
-		v := &g.view
-		item := func() InboxItem {
-			return InboxItem{GrantID: v.ID, ProgramID: v.ProgramID, TalentID: v.TalentID, TalentName: w.talentName(v.TalentID)}
-		}
-		switch queue {
-		case QueueReview:
-			if v.State == domain.GrantStateApplied && v.Review == nil {
-				it := item()
-				it.Amount, it.Since, it.Action = money(v.fen.requested), v.AppliedOn, "POST /v1/grants/"+v.ID+"/review"
-				if g.appliedBy == principal {
-					it.Reason = "the clerk who entered an application may not review it"
-				}
-				f(it)
-			}
-		case QueueNoticeOpen:
-			if v.State == domain.GrantStateReviewed && w.notice[v.ProgramID] > 0 {
-				it := item()
-				it.Amount, it.Action = money(v.fen.requested), "POST /v1/grants/"+v.ID+"/notice"
-				f(it)
-			}
-		case QueueNoticeClose:
-			if v.State == domain.GrantStateInNotice && v.Notice != nil && g.openObjections() == 0 &&
-				domain.NoticeClosesOn(v.Notice.OpenedOn, w.notice[v.ProgramID]) <= today {
-				it := item()
-				it.Amount, it.Since, it.Action = money(v.fen.requested), v.Notice.OpenedOn, "POST /v1/grants/"+v.ID+"/notice/close"
-				f(it)
-			}
-		case QueueGrantApprove:
-			ready := v.State == domain.GrantStateNoticeClosed || (v.State == domain.GrantStateReviewed && w.notice[v.ProgramID] == 0)
-			if ready && !g.upheld && g.openObjections() == 0 {
-				it := item()
-				it.Amount, it.Action = money(v.fen.requested), "POST /v1/grants/"+v.ID+"/approve"
-				if v.Notice != nil {
-					it.Since = v.Notice.ClosedOn
-				}
-				if principal == g.appliedBy || (v.Review != nil && principal == v.Review.ReviewedBy) {
-					it.Reason = "the approver may not be the clerk who entered or the reviewer who reviewed the application"
-				}
-				f(it)
-			}
-		case QueueInstallmentsDue:
-			if v.State != domain.GrantStateApproved {
-				continue
-			}
-			for _, in := range v.Installments {
-				if in.State != InstallmentScheduled || in.DueDate > today {
-					continue
-				}
-				it := item()
-				it.Installment, it.Amount, it.Since = in.N, money(in.fen), in.DueDate
-				it.DaysOverdue = daysBetween(in.DueDate, today)
-				it.Action = "POST /v1/grants/" + v.ID + "/installments/" + strconv.Itoa(in.N) + "/payments"
-				f(it)
-			}
-		case QueueClawbacks:
-			if owed := g.outstanding(); owed > 0 {
-				it := item()
-				it.Amount, it.Action = money(owed), "POST /v1/grants/"+v.ID+"/recoveries"
-				if v.Termination != nil {
-					it.Since = v.Termination.DepartureDate
-				}
-				f(it)
-			}
-		}
-	}
+// queueEntry is a grant, an installment or a payment in one of the
+// queues' indexes: what the inbox shows of it and what decides, with the
+// day, the caller and the program's notice, whether and how it is shown.
+// The indexes do not depend on those, so an entry changes only when its
+// grant does.
+type queueEntry struct {
+	code byte
+	// seq is the grant's place in the order applied for, or the
+	// payment's in the register.
+	seq                                     int
+	state                                   string
+	grantID, paymentID, programID, talentID string
+	n                                       int
+	amount                                  int64
+	since                                   string
+	// by and reviewer are who may not act on it: who entered the
+	// application (or prepared the payment) and who reviewed it (or
+	// approved the payment).
+	by, reviewer string
+	reviewed     bool
 }
 
-// eachPayment calls f with every payment of a payments queue. w.mu is
-// held.
-func (w *Work) eachPayment(queue, principal string, f func(InboxItem)) {
-	for _, wp := range w.payments {
-		g := wp.grant
-		p := g.payment(wp.id)
-		it := InboxItem{GrantID: g.view.ID, PaymentID: p.ID, Installment: p.Installment, ProgramID: g.view.ProgramID,
-			TalentID: g.view.TalentID, TalentName: w.talentName(g.view.TalentID), Amount: money(p.fen)}
-		switch queue {
-		case QueuePaymentApprove:
-			if p.State != domain.PaymentStatePrepared {
-				continue
-			}
-			it.Action = "POST /v1/payments/" + p.ID + "/approve"
-			if p.PreparedBy == principal {
-				it.Reason = "whoever prepares a payment may not approve it"
-			}
-		case QueuePaymentRelease:
-			if p.State != domain.PaymentStateApproved {
-				continue
-			}
-			it.Action = "POST /v1/payments/" + p.ID + "/release"
-			if p.PreparedBy == principal || p.ApprovedBy == principal {
-				it.Reason = "whoever approves or prepares a payment may not release it"
-			}
-		case QueuePaymentFailed:
-			// A failed payment waits until its installment is prepared
-			// again (or the grant ends).
-			in := g.installment(p.Installment)
-			if p.State != domain.PaymentStateFailed || in == nil || in.State != InstallmentScheduled || g.view.State != domain.GrantStateApproved {
-				continue
-			}
-			it.Action = "POST /v1/grants/" + g.view.ID + "/installments/" + strconv.Itoa(p.Installment) + "/payments"
+// The indexes: each queue's candidates, by code.
+const (
+	codeReview      = 'a' // applied, not reviewed
+	codeReviewed    = 'o' // reviewed: a notice may open
+	codeInNotice    = 'c' // in notice, no objection open
+	codeApprovable  = 'g' // reviewed or notice closed, nothing objected
+	codeDue         = 'd' // an approved grant's scheduled installment
+	codeClawback    = 'k' // a clawback outstanding
+	codePrepared    = 'P' // a payment prepared
+	codeApproved    = 'A' // a payment approved
+	codeFailedRetry = 'F' // a failed payment whose installment waits
+)
+
+var queueCodes = map[string]byte{
+	QueueReview: codeReview, QueueNoticeOpen: codeReviewed, QueueNoticeClose: codeInNotice, QueueGrantApprove: codeApprovable,
+	QueueInstallmentsDue: codeDue, QueuePaymentApprove: codePrepared, QueuePaymentRelease: codeApproved,
+	QueuePaymentFailed: codeFailedRetry, QueueClawbacks: codeClawback,
+}
+
+// entries returns the grant's entries in the grant-level queues and its
+// installments'; paymentEntry a payment's.
+func (g *workGrant) entries() []queueEntry {
+	v := &g.view
+	base := queueEntry{seq: g.seq, state: v.State, grantID: v.ID, programID: v.ProgramID, talentID: v.TalentID,
+		amount: v.fen.requested, by: g.appliedBy}
+	if v.Review != nil {
+		base.reviewer, base.reviewed = v.Review.ReviewedBy, true
+	}
+	var out []queueEntry
+	add := func(code byte, since string) {
+		e := base
+		e.code, e.since = code, since
+		out = append(out, e)
+	}
+	open := g.openObjections()
+	switch v.State {
+	case domain.GrantStateApplied:
+		if v.Review == nil {
+			add(codeReview, v.AppliedOn)
 		}
-		f(it)
+	case domain.GrantStateReviewed:
+		add(codeReviewed, "")
+	case domain.GrantStateInNotice:
+		if v.Notice != nil && open == 0 {
+			add(codeInNotice, v.Notice.OpenedOn)
+		}
+	}
+	if (v.State == domain.GrantStateNoticeClosed || v.State == domain.GrantStateReviewed) && !g.upheld && open == 0 {
+		since := ""
+		if v.Notice != nil {
+			since = v.Notice.ClosedOn
+		}
+		add(codeApprovable, since)
+	}
+	if v.State == domain.GrantStateApproved {
+		for _, in := range v.Installments {
+			if in.State == InstallmentScheduled {
+				e := base
+				e.code, e.n, e.amount, e.since = codeDue, in.N, in.fen, in.DueDate
+				out = append(out, e)
+			}
+		}
+	}
+	if owed := g.outstanding(); owed > 0 {
+		since := ""
+		if v.Termination != nil {
+			since = v.Termination.DepartureDate
+		}
+		e := base
+		e.code, e.amount, e.since = codeClawback, owed, since
+		out = append(out, e)
+	}
+	return out
+}
+
+// paymentEntry returns the k-th payment's entry, if it waits in a queue.
+func (g *workGrant) paymentEntry(k int) (queueEntry, bool) {
+	p := &g.view.Payments[k]
+	e := queueEntry{seq: g.pays[k], state: p.State, grantID: g.view.ID, paymentID: p.ID, programID: g.view.ProgramID,
+		talentID: g.view.TalentID, n: p.Installment, amount: p.fen, by: p.PreparedBy, reviewer: p.ApprovedBy}
+	switch p.State {
+	case domain.PaymentStatePrepared:
+		e.code = codePrepared
+	case domain.PaymentStateApproved:
+		e.code = codeApproved
+	case domain.PaymentStateFailed:
+		// A failed payment waits until its installment is prepared
+		// again (or the grant ends).
+		in := g.installment(p.Installment)
+		if in == nil || in.State != InstallmentScheduled || g.view.State != domain.GrantStateApproved {
+			return e, false
+		}
+		e.code = codeFailedRetry
+	default:
+		return e, false
+	}
+	return e, true
+}
+
+// present returns the inbox item an entry makes in a queue, today, for
+// principal, if the queue shows it. w.mu is held.
+func (w *Work) present(queue string, e *queueEntry, today, principal string) (InboxItem, bool) {
+	it := InboxItem{GrantID: e.grantID, PaymentID: e.paymentID, ProgramID: e.programID, TalentID: e.talentID,
+		TalentName: w.talentName(e.talentID), Amount: money(e.amount), Since: e.since}
+	notice := w.notice[e.programID]
+	switch queue {
+	case QueueReview:
+		it.Action = "POST /v1/grants/" + e.grantID + "/review"
+		if e.by == principal {
+			it.Reason = "the clerk who entered an application may not review it"
+		}
+	case QueueNoticeOpen:
+		if notice <= 0 {
+			return it, false
+		}
+		it.Action = "POST /v1/grants/" + e.grantID + "/notice"
+	case QueueNoticeClose:
+		if domain.NoticeClosesOn(e.since, notice) > today {
+			return it, false
+		}
+		it.Action = "POST /v1/grants/" + e.grantID + "/notice/close"
+	case QueueGrantApprove:
+		if e.state == domain.GrantStateReviewed && notice != 0 {
+			return it, false
+		}
+		it.Action = "POST /v1/grants/" + e.grantID + "/approve"
+		if principal == e.by || (e.reviewed && principal == e.reviewer) {
+			it.Reason = "the approver may not be the clerk who entered or the reviewer who reviewed the application"
+		}
+	case QueueInstallmentsDue:
+		if e.since > today {
+			return it, false
+		}
+		it.Installment, it.DaysOverdue = e.n, daysBetween(e.since, today)
+		it.Action = "POST /v1/grants/" + e.grantID + "/installments/" + strconv.Itoa(e.n) + "/payments"
+	case QueueClawbacks:
+		it.Action = "POST /v1/grants/" + e.grantID + "/recoveries"
+	case QueuePaymentApprove:
+		it.Installment, it.Since = e.n, ""
+		it.Action = "POST /v1/payments/" + e.paymentID + "/approve"
+		if e.by == principal {
+			it.Reason = "whoever prepares a payment may not approve it"
+		}
+	case QueuePaymentRelease:
+		it.Installment, it.Since = e.n, ""
+		it.Action = "POST /v1/payments/" + e.paymentID + "/release"
+		if e.by == principal || e.reviewer == principal {
+			it.Reason = "whoever approves or prepares a payment may not release it"
+		}
+	case QueuePaymentFailed:
+		it.Installment, it.Since = e.n, ""
+		it.Action = "POST /v1/grants/" + e.grantID + "/installments/" + strconv.Itoa(e.n) + "/payments"
+	}
+	return it, true
+}
+
+// eachEntry calls f with the entries of the index code in the queue's
+// order: installments due oldest first (up to today), others in the
+// order they entered the ledger. w.mu is held.
+func (w *Work) eachEntry(code byte, today string, f func(*queueEntry)) {
+	if w.disk != nil {
+		w.disk.eachEntry(code, today, f)
+		return
+	}
+	switch code {
+	case codePrepared, codeApproved, codeFailedRetry:
+		for _, wp := range w.payments {
+			if e, ok := wp.grant.paymentEntry(wp.grant.paymentIndex(wp.id)); ok && e.code == code {
+				f(&e)
+			}
+		}
+		return
+	}
+	var due []queueEntry
+	for _, g := range w.grants {
+		for _, e := range g.entries() {
+			switch {
+			case e.code != code:
+			case code == codeDue:
+				due = append(due, e)
+			default:
+				f(&e)
+			}
+		}
+	}
+	sort.SliceStable(due, func(i, j int) bool { return due[i].since < due[j].since })
+	for i := range due {
+		f(&due[i])
 	}
 }

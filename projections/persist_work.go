@@ -1,195 +1,623 @@
 package projections
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sync/atomic"
 
 	"talentledger/domain"
 	"talentledger/projections/viewstore"
 )
 
-// The work model on disk, one key for each thing that grows with the
-// ledger, written when it changed:
+// The work model on disk: its queues, its registers and its grants, each
+// record under a key of its own, written when its bytes change; memory
+// holds the programs' notice days, counts, and a cache of grants.
 //
-//	g/<n>          the n-th grant applied for: its view, who entered it,
-//	               whether an objection was upheld
-//	p/<n>          the n-th payment prepared: its grant and ID
-//	t/<id>         a talent's name and bank account
-//	n/<program>    a program's notice days
-//	r/<reference>  what the bank moved under a reference: released
-//	               payments and recoveries, in the order recorded
-//	s/<n>          the n-th bank statement reconciled, with its lines
+//	c                    how many grants, payments and statements
+//	n/<program>          a program's notice days
+//	t/<talent>           a talent's name and bank account
+//	g/<grant>            a grant's view without its installments and
+//	                     payments, who entered it, whether an objection was
+//	                     upheld, and its payments' places in the register
+//	i/<seq>/<n>          the n-th installment of the seq-th grant applied
+//	                     for, with the grant's ID, program and talent: the
+//	                     installments list is a scan of i/
+//	p/<seq>              the seq-th payment prepared, with its grant's
+//	                     program and talent and its installment's due date
+//	                     and year: the payments register is a scan of p/
+//	q/<code>/<seq>       a grant or payment waiting in a queue (see
+//	q/d/<due>/<seq>/<n>  queueEntry), installments due by due date: an
+//	                     inbox queue is a scan of its code
+//	r/<reference>        what the bank moved under a reference
+//	s/<n>                the n-th bank statement reconciled
+//	x/<item>             the statement that matched a payment or recovery
 //
-// (n in 16 hex digits, so that keys sort in order). The queues, the
-// payments register and statement matching scan every grant and payment,
-// so Open reads the whole model back into memory; what statements matched
-// is worked out again from the statements.
-const workSchema = 1
+// (seq and n as 8 and 4 bytes big-endian, so that keys sort in order).
+// Records are in the binary form of bincodec.go, the grant's head and
+// statements in JSON. Open reads the counts and the notice days only.
+const (
+	workSchema = 2
+	// workCached is how many grants the model keeps in memory between
+	// commits; the rest are read from disk when an event needs them.
+	workCached = 20_000
+)
 
-// workDisk is what changed since the last Save. Its methods do nothing on
-// a nil workDisk: the model then lives in memory only.
+// workDisk is the model's store and what was folded since the last Save.
+// Every change is noted in pend (a nil value deletes) before queries read
+// it, so that a query reads pend over the store: the state the feed has
+// folded, whether committed or not.
 type workDisk struct {
-	grants   map[*workGrant]bool
-	talents  map[string]bool
-	programs map[string]bool
-	refs     map[string]bool
-	// payments and statements are appended to, never changed: how many
-	// of each are saved.
-	payments, statements int
+	vs    *viewstore.Model
+	pend  map[string][]byte
+	dirty map[*workGrant]bool
+	count struct{ grants, payments, statements int }
+	// savedCount is the count as last noted in pend.
+	savedCount [3]int
+	// err is the first record found unreadable: the store is damaged,
+	// and the next Save fails with it, which stops the feed.
+	err atomic.Pointer[error]
+}
+
+// grantSaved is what the store holds of a grant, by hashes of its records.
+type grantSaved struct {
+	head       uint64
+	inst, pays []uint64
+	entries    map[string]uint64
 }
 
 func (d *workDisk) grantChanged(g *workGrant) {
 	if d != nil {
-		d.grants[g] = true
+		d.dirty[g] = true
 	}
 }
 
-func (d *workDisk) talentChanged(id string) {
-	if d != nil {
-		d.talents[id] = true
+func (d *workDisk) fail(err error) {
+	err = fmt.Errorf("projections: work: the store is damaged: %w", err)
+	d.err.CompareAndSwap(nil, &err)
+}
+
+func (d *workDisk) set(k []byte, v []byte) {
+	if v == nil {
+		v = []byte{}
+	}
+	d.pend[string(k)] = v
+}
+
+func (d *workDisk) del(k string) { d.pend[k] = nil }
+
+// get returns the value of k, folded or committed, nil when none.
+func (d *workDisk) get(k []byte) []byte {
+	if v, ok := d.pend[string(k)]; ok {
+		return v
+	}
+	v, err := d.vs.Get(k)
+	if err != nil {
+		d.fail(err)
+		return nil
+	}
+	return v
+}
+
+// scan calls f with the keys from lo to hi (exclusive) folded or
+// committed, in order, until f returns false.
+func (d *workDisk) scan(lo, hi []byte, f func(k, v []byte) bool) {
+	var pk []string
+	for k := range d.pend {
+		if k >= string(lo) && k < string(hi) {
+			pk = append(pk, k)
+		}
+	}
+	slices.Sort(pk)
+	i, stopped := 0, false
+	emit := func(k, v []byte) bool {
+		if v == nil {
+			return true
+		}
+		if !f(k, v) {
+			stopped = true
+			return false
+		}
+		return true
+	}
+	err := d.vs.ScanRange(lo, hi, func(k, v []byte) bool {
+		for i < len(pk) && pk[i] < string(k) {
+			if !emit([]byte(pk[i]), d.pend[pk[i]]) {
+				return false
+			}
+			i++
+		}
+		if i < len(pk) && pk[i] == string(k) {
+			v = d.pend[pk[i]]
+			i++
+		}
+		return emit(k, v)
+	})
+	if err != nil {
+		d.fail(err)
+		return
+	}
+	for ; !stopped && i < len(pk); i++ {
+		emit([]byte(pk[i]), d.pend[pk[i]])
 	}
 }
 
-func (d *workDisk) programChanged(id string) {
-	if d != nil {
-		d.programs[id] = true
+func prefixAfter(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return []byte{0xff, 0xff, 0xff, 0xff}
+}
+
+func seqKey(prefix string, seq int) []byte {
+	return binary.BigEndian.AppendUint64([]byte(prefix), uint64(seq))
+}
+
+func installmentKey(seq, n int) []byte {
+	k := binary.BigEndian.AppendUint64([]byte("i/"), uint64(seq))
+	k = append(k, '/')
+	return binary.BigEndian.AppendUint32(k, uint32(n))
+}
+
+func queueKey(e *queueEntry) []byte {
+	k := []byte{'q', '/', e.code, '/'}
+	if e.code == codeDue {
+		k = append(append(k, e.since...), '/')
+		k = binary.BigEndian.AppendUint64(k, uint64(e.seq))
+		return binary.BigEndian.AppendUint32(k, uint32(e.n))
+	}
+	return binary.BigEndian.AppendUint64(k, uint64(e.seq))
+}
+
+// workGrantHead is a grant's head as stored.
+type workGrantHead struct {
+	View      *GrantView `json:"view"`
+	Fen       [10]int64  `json:"fen"`
+	Seq       int        `json:"seq"`
+	AppliedBy string     `json:"applied_by"`
+	Upheld    bool       `json:"upheld,omitempty"`
+	Pays      []int      `json:"pays"`
+}
+
+func (g *workGrant) head() ([]byte, error) {
+	v := g.view
+	v.Installments, v.Payments = nil, nil
+	f := &v.fen
+	return json.Marshal(workGrantHead{View: &v, Fen: [10]int64{f.requested, f.award, f.deduction, f.amount, f.paid, f.due,
+		f.assessed, f.recovered, f.waived, f.released}, Seq: g.seq, AppliedBy: g.appliedBy, Upheld: g.upheld, Pays: g.pays})
+}
+
+func (g *workGrant) installmentBytes(i int) []byte {
+	e := enc{b: make([]byte, 0, 96)}
+	e.b = append(e.b, recordV1)
+	e.str(g.view.ID)
+	e.str(g.view.ProgramID)
+	e.str(g.view.TalentID)
+	e.installment(&g.view.Installments[i])
+	return e.b
+}
+
+func decodeInstallment(key, v []byte) (installmentRecord, error) {
+	var r installmentRecord
+	if len(key) != 2+8+1+4 || len(v) == 0 || v[0] != recordV1 {
+		return r, errShortRecord
+	}
+	r.grantSeq = int(binary.BigEndian.Uint64(key[2:]))
+	d := dec{b: v[1:]}
+	r.grant, r.program, r.talent = d.str(), d.str(), d.str()
+	d.installment(&r.in)
+	return r, d.done()
+}
+
+func (g *workGrant) paymentBytes(k int) []byte {
+	r := g.paymentRecord(k)
+	e := enc{b: make([]byte, 0, 160)}
+	e.b = append(e.b, recordV1)
+	e.payment(&r.p)
+	e.str(r.program)
+	e.str(r.talent)
+	e.str(r.due)
+	e.int(int64(r.instFY))
+	return e.b
+}
+
+func decodePayment(key, v []byte) (paymentRecord, error) {
+	var r paymentRecord
+	if len(key) != 2+8 || len(v) == 0 || v[0] != recordV1 {
+		return r, errShortRecord
+	}
+	r.seq = int(binary.BigEndian.Uint64(key[2:]))
+	d := dec{b: v[1:]}
+	d.payment(&r.p)
+	r.program, r.talent, r.due = d.str(), d.str(), d.str()
+	r.instFY = int(d.int())
+	return r, d.done()
+}
+
+func entryBytes(x *queueEntry) []byte {
+	e := enc{b: make([]byte, 0, 128)}
+	e.b = append(e.b, recordV1, x.code)
+	e.int(int64(x.seq))
+	e.str(x.state)
+	e.str(x.grantID)
+	e.str(x.paymentID)
+	e.str(x.programID)
+	e.str(x.talentID)
+	e.int(int64(x.n))
+	e.int(x.amount)
+	e.str(x.since)
+	e.str(x.by)
+	e.str(x.reviewer)
+	e.bool(x.reviewed)
+	return e.b
+}
+
+func decodeEntry(v []byte) (queueEntry, error) {
+	var x queueEntry
+	if len(v) < 2 || v[0] != recordV1 {
+		return x, errShortRecord
+	}
+	x.code = v[1]
+	d := dec{b: v[2:]}
+	x.seq = int(d.int())
+	x.state, x.grantID, x.paymentID, x.programID, x.talentID = d.str(), d.str(), d.str(), d.str(), d.str()
+	x.n = int(d.int())
+	x.amount = d.int()
+	x.since, x.by, x.reviewer = d.str(), d.str(), d.str()
+	x.reviewed = d.bool()
+	return x, d.done()
+}
+
+// allEntries returns a grant's entries in every queue, its payments'
+// included.
+func (g *workGrant) allEntries() []queueEntry {
+	out := g.entries()
+	for k := range g.view.Payments {
+		if e, ok := g.paymentEntry(k); ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// loadGrant reads a grant from the store, nil when there is none.
+func (d *workDisk) loadGrant(id string) *workGrant {
+	hb := d.get([]byte("g/" + id))
+	if hb == nil {
+		return nil
+	}
+	var h workGrantHead
+	if err := json.Unmarshal(hb, &h); err != nil || h.View == nil {
+		d.fail(fmt.Errorf("grant %s: %v", id, err))
+		return nil
+	}
+	g := &workGrant{seq: h.Seq, view: *h.View, appliedBy: h.AppliedBy, upheld: h.Upheld, pays: h.Pays}
+	x := h.Fen
+	g.view.fen = grantFen{requested: x[0], award: x[1], deduction: x[2], amount: x[3], paid: x[4], due: x[5], assessed: x[6],
+		recovered: x[7], waived: x[8], released: x[9]}
+	s := &grantSaved{head: recordHash(hb), entries: map[string]uint64{}}
+	g.view.Installments = []InstallmentView{}
+	g.view.Payments = make([]PaymentView, 0, len(g.pays))
+	prefix := append(seqKey("i/", g.seq), '/')
+	var bad error
+	d.scan(prefix, prefixAfter(prefix), func(k, v []byte) bool {
+		r, err := decodeInstallment(k, v)
+		if err != nil || r.in.N != len(g.view.Installments)+1 {
+			bad = fmt.Errorf("grant %s: installment %d: %v", id, len(g.view.Installments)+1, err)
+			return false
+		}
+		g.view.Installments = append(g.view.Installments, r.in)
+		s.inst = append(s.inst, recordHash(v))
+		return true
+	})
+	for _, seq := range g.pays {
+		k := seqKey("p/", seq)
+		v := d.get(k)
+		r, err := decodePayment(k, v)
+		if err != nil {
+			bad = fmt.Errorf("grant %s: payment %d: %v", id, seq, err)
+			break
+		}
+		g.view.Payments = append(g.view.Payments, r.p)
+		s.pays = append(s.pays, recordHash(v))
+	}
+	if bad != nil {
+		d.fail(bad)
+		return nil
+	}
+	for _, e := range g.allEntries() {
+		s.entries[string(queueKey(&e))] = recordHash(entryBytes(&e))
+	}
+	g.saved = s
+	return g
+}
+
+// flush notes in pend what the grants folded since the last flush changed.
+func (d *workDisk) flush() {
+	for g := range d.dirty {
+		if err := d.flushGrant(g); err != nil {
+			d.fail(err)
+		}
+	}
+	clear(d.dirty)
+	if c := [3]int{d.count.grants, d.count.payments, d.count.statements}; c != d.savedCount {
+		e := enc{}
+		for _, n := range c {
+			e.int(int64(n))
+		}
+		d.set([]byte("c"), e.b)
+		d.savedCount = c
 	}
 }
 
-func (d *workDisk) refChanged(ref string) {
-	if d != nil {
-		d.refs[ref] = true
+func (d *workDisk) flushGrant(g *workGrant) error {
+	s := g.saved
+	if s == nil {
+		s = &grantSaved{entries: map[string]uint64{}}
+		g.saved = s
+	}
+	hb, err := g.head()
+	if err != nil {
+		return err
+	}
+	if h := recordHash(hb); h != s.head {
+		d.set([]byte("g/"+g.view.ID), hb)
+		s.head = h
+	}
+	for i := range g.view.Installments {
+		v := g.installmentBytes(i)
+		h := recordHash(v)
+		if i < len(s.inst) && s.inst[i] == h {
+			continue
+		}
+		d.set(installmentKey(g.seq, i+1), v)
+		if i < len(s.inst) {
+			s.inst[i] = h
+		} else {
+			s.inst = append(s.inst, h)
+		}
+	}
+	for i := len(g.view.Installments); i < len(s.inst); i++ {
+		d.del(string(installmentKey(g.seq, i+1)))
+	}
+	s.inst = s.inst[:len(g.view.Installments)]
+	for k := range g.view.Payments {
+		v := g.paymentBytes(k)
+		h := recordHash(v)
+		if k < len(s.pays) && s.pays[k] == h {
+			continue
+		}
+		d.set(seqKey("p/", g.pays[k]), v)
+		if k < len(s.pays) {
+			s.pays[k] = h
+		} else {
+			s.pays = append(s.pays, h)
+		}
+	}
+	now := map[string]uint64{}
+	for _, e := range g.allEntries() {
+		k, v := string(queueKey(&e)), entryBytes(&e)
+		h := recordHash(v)
+		now[k] = h
+		if s.entries[k] != h {
+			d.set([]byte(k), v)
+		}
+	}
+	for k := range s.entries {
+		if _, ok := now[k]; !ok {
+			d.del(k)
+		}
+	}
+	s.entries = now
+	return nil
+}
+
+func (d *workDisk) setNotice(program string, days int) {
+	e := enc{}
+	e.int(int64(days))
+	d.set([]byte("n/"+program), e.b)
+}
+
+func (d *workDisk) setTalent(id string, t *workTalent) {
+	e := enc{b: []byte{recordV1}}
+	e.str(t.name)
+	e.str(t.bankAccount)
+	e.str(t.bankName)
+	d.set([]byte("t/"+id), e.b)
+}
+
+func (d *workDisk) talent(id string) *workTalent {
+	v := d.get([]byte("t/" + id))
+	if v == nil {
+		return nil
+	}
+	if v[0] != recordV1 {
+		d.fail(fmt.Errorf("talent %s: %w", id, errShortRecord))
+		return nil
+	}
+	x := dec{b: v[1:]}
+	t := &workTalent{name: x.str(), bankAccount: x.str(), bankName: x.str()}
+	if err := x.done(); err != nil {
+		d.fail(fmt.Errorf("talent %s: %w", id, err))
+		return nil
+	}
+	return t
+}
+
+func (d *workDisk) bankItems(ref string) []*bankItem {
+	v := d.get([]byte("r/" + ref))
+	if len(v) == 0 {
+		return nil
+	}
+	x := dec{b: v}
+	var out []*bankItem
+	for len(x.b) > 0 && x.err == nil {
+		it := &bankItem{kind: x.str(), grantID: x.str(), paymentID: x.str(), paySeq: int(x.int()), amount: x.int()}
+		it.key = matchKey(it.kind, it.paymentID, it.grantID, ref)
+		out = append(out, it)
+	}
+	if err := x.done(); err != nil {
+		d.fail(fmt.Errorf("bank reference %s: %w", ref, err))
+		return nil
+	}
+	return out
+}
+
+func (d *workDisk) addBankItem(ref string, it *bankItem) {
+	k := []byte("r/" + ref)
+	e := enc{b: d.get(k)}
+	e.str(it.kind)
+	e.str(it.grantID)
+	e.str(it.paymentID)
+	e.int(int64(it.paySeq))
+	e.int(it.amount)
+	d.set(k, e.b)
+}
+
+func (d *workDisk) paymentState(seq int) string {
+	if seq < 0 {
+		return ""
+	}
+	k := seqKey("p/", seq)
+	v := d.get(k)
+	if v == nil {
+		return ""
+	}
+	r, err := decodePayment(k, v)
+	if err != nil {
+		d.fail(fmt.Errorf("payment %d: %w", seq, err))
+		return ""
+	}
+	return r.p.State
+}
+
+func (d *workDisk) reconciledIn(key string) string {
+	return string(d.get([]byte("x/" + key)))
+}
+
+func (d *workDisk) addStatement(s *domain.BankStatementReconciled) {
+	v, err := json.Marshal(s)
+	if err != nil {
+		d.fail(err)
+		return
+	}
+	d.set(seqKey("s/", d.count.statements), v)
+	d.count.statements++
+	for _, l := range s.Lines {
+		if l.Outcome == domain.LineMatched {
+			d.set([]byte("x/"+matchKey(l.Kind, l.PaymentID, l.GrantID, l.Reference)), []byte(s.StatementID))
+		}
 	}
 }
 
-// workGrantStored is a grant as the work model stores it.
-type workGrantStored struct {
-	grantStored
-	AppliedBy string `json:"applied_by"`
-	Upheld    bool   `json:"upheld,omitempty"`
+func (d *workDisk) eachStatement(f func(*domain.BankStatementReconciled) bool) {
+	d.scan([]byte("s/"), []byte("s0"), func(k, v []byte) bool {
+		s := &domain.BankStatementReconciled{}
+		if err := json.Unmarshal(v, s); err != nil {
+			d.fail(fmt.Errorf("statement: %w", err))
+			return false
+		}
+		return f(s)
+	})
 }
 
-type workTalentStored struct {
-	Name        string `json:"name"`
-	BankAccount string `json:"bank_account,omitempty"`
-	BankName    string `json:"bank_name,omitempty"`
+func (d *workDisk) eachPayment(from, to int, f func(*paymentRecord) bool) {
+	hi := []byte("p0")
+	if to >= 0 {
+		hi = seqKey("p/", to)
+	}
+	d.scan(seqKey("p/", from), hi, func(k, v []byte) bool {
+		r, err := decodePayment(k, v)
+		if err != nil {
+			d.fail(fmt.Errorf("payment: %w", err))
+			return false
+		}
+		return f(&r)
+	})
 }
 
-// bankItemStored is a released payment or a recovery as stored, its
-// amount in fen.
-type bankItemStored struct {
-	Kind    string `json:"kind"`
-	Grant   string `json:"grant"`
-	Payment string `json:"payment,omitempty"`
-	Amount  int64  `json:"amount"`
+func (d *workDisk) eachInstallment(f func(*installmentRecord)) {
+	d.scan([]byte("i/"), []byte("i0"), func(k, v []byte) bool {
+		r, err := decodeInstallment(k, v)
+		if err != nil {
+			d.fail(fmt.Errorf("installment: %w", err))
+			return false
+		}
+		f(&r)
+		return true
+	})
+}
+
+func (d *workDisk) eachEntry(code byte, today string, f func(*queueEntry)) {
+	prefix := []byte{'q', '/', code, '/'}
+	d.scan(prefix, prefixAfter(prefix), func(k, v []byte) bool {
+		if code == codeDue && string(k[len(prefix):min(len(k), len(prefix)+len(today))]) > today {
+			return false
+		}
+		e, err := decodeEntry(v)
+		if err != nil || e.code != code {
+			d.fail(fmt.Errorf("queue entry: %v", err))
+			return false
+		}
+		f(&e)
+		return true
+	})
+}
+
+// readLock holds the model for a query and returns what releases it: the
+// read lock, or, when grants were folded since they were last noted in
+// pend, the write lock, to note them first.
+func (w *Work) readLock() func() {
+	w.mu.RLock()
+	if w.disk == nil || len(w.disk.dirty) == 0 {
+		return w.mu.RUnlock
+	}
+	w.mu.RUnlock()
+	w.mu.Lock()
+	w.disk.flush()
+	return w.mu.Unlock
 }
 
 // Schema implements Persistent.
 func (w *Work) Schema() uint32 { return workSchema }
 
-// Open implements Persistent: it reads the whole model.
+// Open implements Persistent: it reads the counts and the programs'
+// notice days; the rest stays on disk.
 func (w *Work) Open(vs *viewstore.Model) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	d := &workDisk{grants: map[*workGrant]bool{}, talents: map[string]bool{}, programs: map[string]bool{}, refs: map[string]bool{}}
-	var bad error
-	scan := func(prefix string, f func(k string, v []byte) error) error {
-		err := vs.Scan([]byte(prefix), func(k, v []byte) bool {
-			if err := f(string(k[len(prefix):]), v); err != nil {
-				bad = fmt.Errorf("work: stored %s%s unreadable: %w", prefix, k[len(prefix):], err)
-				return false
-			}
-			return true
-		})
-		if err != nil {
-			return err
-		}
-		return bad
-	}
-	err := scan("n/", func(k string, v []byte) error {
-		var days int
-		err := json.Unmarshal(v, &days)
-		w.notice[k] = days
-		return err
-	})
-	if err == nil {
-		err = scan("t/", func(k string, v []byte) error {
-			var t workTalentStored
-			err := json.Unmarshal(v, &t)
-			w.talents[k] = &workTalent{name: t.Name, bankAccount: t.BankAccount, bankName: t.BankName}
-			return err
-		})
-	}
-	if err == nil {
-		err = scan("g/", func(k string, v []byte) error {
-			var s workGrantStored
-			if err := json.Unmarshal(v, &s); err != nil {
-				return err
-			}
-			view, err := s.restore()
-			if err != nil {
-				return err
-			}
-			if k != string(orderKey("", len(w.grants))) {
-				return fmt.Errorf("grant %d missing", len(w.grants))
-			}
-			g := &workGrant{seq: len(w.grants), view: *view, appliedBy: s.AppliedBy, upheld: s.Upheld}
-			w.grants = append(w.grants, g)
-			w.byID[g.view.ID] = g
-			return nil
-		})
-	}
-	if err == nil {
-		err = scan("p/", func(k string, v []byte) error {
-			var ids [2]string
-			if err := json.Unmarshal(v, &ids); err != nil {
-				return err
-			}
-			g := w.byID[ids[0]]
-			switch {
-			case k != string(orderKey("", len(w.payments))):
-				return fmt.Errorf("payment %d missing", len(w.payments))
-			case g == nil || g.payment(ids[1]) == nil:
-				return fmt.Errorf("payment %s of grant %s not found", ids[1], ids[0])
-			}
-			w.payments = append(w.payments, &workPayment{seq: len(w.payments), grant: g, id: ids[1]})
-			return nil
-		})
-	}
-	if err == nil {
-		err = scan("r/", func(ref string, v []byte) error {
-			var items []bankItemStored
-			if err := json.Unmarshal(v, &items); err != nil {
-				return err
-			}
-			for _, it := range items {
-				g := w.byID[it.Grant]
-				if g == nil {
-					return fmt.Errorf("grant %s not found", it.Grant)
-				}
-				w.byRef[ref] = append(w.byRef[ref], &bankItem{kind: it.Kind, grant: g, paymentID: it.Payment, amount: it.Amount,
-					key: matchKey(it.Kind, it.Payment, it.Grant, ref)})
-			}
-			return nil
-		})
-	}
-	if err == nil {
-		err = scan("s/", func(k string, v []byte) error {
-			s := &domain.BankStatementReconciled{}
-			if err := json.Unmarshal(v, s); err != nil {
-				return err
-			}
-			if k != string(orderKey("", len(w.statements))) {
-				return fmt.Errorf("statement %d missing", len(w.statements))
-			}
-			w.applyStatement(s)
-			return nil
-		})
-	}
+	d := &workDisk{vs: vs, pend: map[string][]byte{}, dirty: map[*workGrant]bool{}}
+	c, err := vs.Get([]byte("c"))
 	if err != nil {
 		return err
 	}
-	d.payments, d.statements = len(w.payments), len(w.statements)
+	if c != nil {
+		x := dec{b: c}
+		d.count.grants, d.count.payments, d.count.statements = int(x.int()), int(x.int()), int(x.int())
+		if err := x.done(); err != nil {
+			return fmt.Errorf("work: stored counts unreadable: %w", err)
+		}
+		d.savedCount = [3]int{d.count.grants, d.count.payments, d.count.statements}
+	}
+	var bad error
+	err = vs.Scan([]byte("n/"), func(k, v []byte) bool {
+		x := dec{b: v}
+		w.notice[string(k[2:])] = int(x.int())
+		bad = x.done()
+		return bad == nil
+	})
+	if err == nil {
+		err = bad
+	}
+	if err != nil {
+		return fmt.Errorf("work: stored notice days unreadable: %w", err)
+	}
 	w.disk = d
 	return nil
 }
@@ -199,58 +627,28 @@ func (w *Work) Save(b *viewstore.Batch) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	d := w.disk
-	for g := range d.grants {
-		v, err := json.Marshal(workGrantStored{grantStored: storedGrant(&g.view), AppliedBy: g.appliedBy, Upheld: g.upheld})
-		if err != nil {
-			return err
-		}
-		b.Set(orderKey("g/", g.seq), v)
+	d.flush()
+	if err := d.err.Load(); err != nil {
+		return *err
 	}
-	for id := range d.talents {
-		t := w.talents[id]
-		v, err := json.Marshal(workTalentStored{Name: t.name, BankAccount: t.bankAccount, BankName: t.bankName})
-		if err != nil {
-			return err
+	for k, v := range d.pend {
+		if v == nil {
+			b.Delete([]byte(k))
+		} else {
+			b.Set([]byte(k), v)
 		}
-		b.Set([]byte("t/"+id), v)
 	}
-	for id := range d.programs {
-		v, err := json.Marshal(w.notice[id])
-		if err != nil {
-			return err
+	clear(d.pend)
+	if len(w.byID) > workCached {
+		// Every grant is saved now: drop half, whichever the map's
+		// order gives, so that memory stays bounded.
+		for id := range w.byID {
+			if len(w.byID) <= workCached/2 {
+				break
+			}
+			delete(w.byID, id)
 		}
-		b.Set([]byte("n/"+id), v)
 	}
-	for ref := range d.refs {
-		items := make([]bankItemStored, len(w.byRef[ref]))
-		for i, it := range w.byRef[ref] {
-			items[i] = bankItemStored{Kind: it.kind, Grant: it.grant.view.ID, Payment: it.paymentID, Amount: it.amount}
-		}
-		v, err := json.Marshal(items)
-		if err != nil {
-			return err
-		}
-		b.Set([]byte("r/"+ref), v)
-	}
-	for ; d.payments < len(w.payments); d.payments++ {
-		wp := w.payments[d.payments]
-		v, err := json.Marshal([2]string{wp.grant.view.ID, wp.id})
-		if err != nil {
-			return err
-		}
-		b.Set(orderKey("p/", d.payments), v)
-	}
-	for ; d.statements < len(w.statements); d.statements++ {
-		v, err := json.Marshal(w.statements[d.statements])
-		if err != nil {
-			return err
-		}
-		b.Set(orderKey("s/", d.statements), v)
-	}
-	clear(d.grants)
-	clear(d.talents)
-	clear(d.programs)
-	clear(d.refs)
 	return nil
 }
 

@@ -70,26 +70,27 @@ type PaymentFilter struct {
 // prepared, at most f.Limit of them after f.After, with the number that
 // match in all and the cursor of the next page (-1 when there is none).
 func (w *Work) Payments(f PaymentFilter) (rows []PaymentRow, total, next int) {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
+	unlock := w.readLock()
+	defer unlock()
 	rows, next = []PaymentRow{}, -1
 	last := -1
-	for _, wp := range w.payments {
-		row := w.paymentRow(wp)
+	w.eachPaymentRecord(0, -1, func(r *paymentRecord) bool {
+		row := w.paymentRow(r)
 		if !f.match(&row) {
-			continue
+			return true
 		}
 		total++
-		if wp.seq <= f.After {
-			continue
+		if r.seq <= f.After {
+			return true
 		}
 		if len(rows) < f.Limit {
 			rows = append(rows, row)
-			last = wp.seq
+			last = r.seq
 		} else if next < 0 {
 			next = last
 		}
-	}
+		return true
+	})
 	return rows, total, next
 }
 
@@ -108,16 +109,21 @@ func (w *Work) EachPayment(f PaymentFilter, yield func(PaymentRow) error) error 
 	n := -1 // the payments prepared when the first page is drawn
 	for from := 0; ; {
 		page = page[:0]
-		w.mu.RLock()
+		unlock := w.readLock()
 		if n < 0 {
-			n = len(w.payments)
+			n = w.paymentCount()
 		}
-		for ; from < n && len(page) < paymentPage; from++ {
-			if row := w.paymentRow(w.payments[from]); f.match(&row) {
+		w.eachPaymentRecord(from, n, func(r *paymentRecord) bool {
+			from = r.seq + 1
+			if row := w.paymentRow(r); f.match(&row) {
 				page = append(page, row)
 			}
+			return len(page) < paymentPage
+		})
+		unlock()
+		if len(page) < paymentPage {
+			from = n
 		}
-		w.mu.RUnlock()
 		for i := range page {
 			if err := yield(page[i]); err != nil {
 				return err
@@ -129,25 +135,66 @@ func (w *Work) EachPayment(f PaymentFilter, yield func(PaymentRow) error) error 
 	}
 }
 
-func (w *Work) paymentRow(wp *workPayment) PaymentRow {
-	g := wp.grant
-	p := g.payment(wp.id)
-	row := PaymentRow{ID: p.ID, GrantID: p.GrantID, Installment: p.Installment, ProgramID: g.view.ProgramID,
-		TalentID: g.view.TalentID, TalentName: w.talentName(g.view.TalentID), Amount: money(p.fen), State: p.State,
-		FiscalYear: p.FiscalYear, PreparedBy: p.PreparedBy, ApprovedBy: p.ApprovedBy, ReleasedBy: p.ReleasedBy,
-		BankReference: p.BankReference, ReleasedOn: p.ReleasedOn, Reason: p.Reason,
-		ReconciledIn: w.reconciled[matchKey(domain.MatchPayment, p.ID, "", "")]}
-	if in := g.installment(p.Installment); in != nil {
-		row.DueDate = in.DueDate
-		if row.FiscalYear == 0 {
-			row.FiscalYear = in.FiscalYear
+// paymentCount is the number of payments prepared. w.mu is held.
+func (w *Work) paymentCount() int {
+	if w.disk != nil {
+		return w.disk.count.payments
+	}
+	return len(w.payments)
+}
+
+// eachPaymentRecord calls f with the payments from the register's place
+// from up to to (exclusive; -1 for all), in order, until f returns false.
+// w.mu is held.
+func (w *Work) eachPaymentRecord(from, to int, f func(*paymentRecord) bool) {
+	if w.disk != nil {
+		w.disk.eachPayment(from, to, f)
+		return
+	}
+	if to < 0 || to > len(w.payments) {
+		to = len(w.payments)
+	}
+	for _, wp := range w.payments[min(from, to):to] {
+		r := wp.grant.paymentRecord(wp.grant.paymentIndex(wp.id))
+		if !f(&r) {
+			return
 		}
+	}
+}
+
+func (w *Work) paymentRow(r *paymentRecord) PaymentRow {
+	p := &r.p
+	row := PaymentRow{ID: p.ID, GrantID: p.GrantID, Installment: p.Installment, ProgramID: r.program,
+		TalentID: r.talent, TalentName: w.talentName(r.talent), Amount: money(p.fen), State: p.State,
+		FiscalYear: p.FiscalYear, PreparedBy: p.PreparedBy, ApprovedBy: p.ApprovedBy, ReleasedBy: p.ReleasedBy,
+		BankReference: p.BankReference, ReleasedOn: p.ReleasedOn, Reason: p.Reason, DueDate: r.due,
+		ReconciledIn: w.reconciledIn(matchKey(domain.MatchPayment, p.ID, "", ""))}
+	if row.FiscalYear == 0 {
+		row.FiscalYear = r.instFY
 	}
 	return row
 }
 
+// reconciledIn returns the statement that matched an item, "" for none.
+// w.mu is held.
+func (w *Work) reconciledIn(key string) string {
+	if w.disk != nil {
+		return w.disk.reconciledIn(key)
+	}
+	return w.reconciled[key]
+}
+
+// talent returns a talent's name and bank account, nil when unknown.
+// w.mu is held.
+func (w *Work) talent(id string) *workTalent {
+	if w.disk != nil {
+		return w.disk.talent(id)
+	}
+	return w.talents[id]
+}
+
 func (w *Work) talentName(id string) string {
-	if t := w.talents[id]; t != nil {
+	if t := w.talent(id); t != nil {
 		return t.name
 	}
 	return ""
@@ -197,36 +244,50 @@ type InstallmentFilter struct {
 // applied for) and number, at most f.Limit after f.After, with the number
 // that match in all and the cursor of the next page (nil when none).
 func (w *Work) Installments(f InstallmentFilter) (rows []InstallmentRow, total int, next *InstallmentCursor) {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
+	unlock := w.readLock()
+	defer unlock()
 	rows = []InstallmentRow{}
 	var last InstallmentCursor
-	for _, g := range w.grants {
-		for i := range g.view.Installments {
-			in := &g.view.Installments[i]
-			row := w.installmentRow(g, in, f.Today)
-			if !f.match(&row) {
-				continue
-			}
-			total++
-			if f.After != nil && (g.seq < f.After.Grant || (g.seq == f.After.Grant && in.N <= f.After.N)) {
-				continue
-			}
-			if len(rows) < f.Limit {
-				rows = append(rows, row)
-				last = InstallmentCursor{g.seq, in.N}
-			} else if next == nil {
-				c := last
-				next = &c
-			}
+	w.eachInstallment(func(r *installmentRecord) {
+		row := w.installmentRow(r, f.Today)
+		if !f.match(&row) {
+			return
 		}
-	}
+		total++
+		if f.After != nil && (r.grantSeq < f.After.Grant || (r.grantSeq == f.After.Grant && r.in.N <= f.After.N)) {
+			return
+		}
+		if len(rows) < f.Limit {
+			rows = append(rows, row)
+			last = InstallmentCursor{r.grantSeq, r.in.N}
+		} else if next == nil {
+			c := last
+			next = &c
+		}
+	})
 	return rows, total, next
 }
 
-func (w *Work) installmentRow(g *workGrant, in *InstallmentView, today string) InstallmentRow {
-	row := InstallmentRow{GrantID: g.view.ID, N: in.N, ProgramID: g.view.ProgramID, TalentID: g.view.TalentID,
-		TalentName: w.talentName(g.view.TalentID), Amount: money(in.fen), DueDate: in.DueDate, State: in.State,
+// eachInstallment calls f with every installment by grant, in the order
+// applied for, and number. w.mu is held.
+func (w *Work) eachInstallment(f func(*installmentRecord)) {
+	if w.disk != nil {
+		w.disk.eachInstallment(f)
+		return
+	}
+	for _, g := range w.grants {
+		for i := range g.view.Installments {
+			r := installmentRecord{grantSeq: g.seq, grant: g.view.ID, program: g.view.ProgramID, talent: g.view.TalentID,
+				in: g.view.Installments[i]}
+			f(&r)
+		}
+	}
+}
+
+func (w *Work) installmentRow(r *installmentRecord, today string) InstallmentRow {
+	in := &r.in
+	row := InstallmentRow{GrantID: r.grant, N: in.N, ProgramID: r.program, TalentID: r.talent,
+		TalentName: w.talentName(r.talent), Amount: money(in.fen), DueDate: in.DueDate, State: in.State,
 		PaymentID: in.PaymentID, FiscalYear: in.FiscalYear}
 	if in.State == InstallmentScheduled && today != "" && in.DueDate < today {
 		row.DaysOverdue = daysBetween(in.DueDate, today)

@@ -26,13 +26,13 @@ type StatementEntry struct {
 // wrong direction, or a payment since reversed. A reference the ledger
 // does not know leaves the line unmatched.
 func (w *Work) MatchStatement(entries []StatementEntry) []domain.StatementLine {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
+	unlock := w.readLock()
+	defer unlock()
 	taken := map[string]int{} // item key → the line of this file that matched it
 	out := make([]domain.StatementLine, len(entries))
 	for i, en := range entries {
 		l := domain.StatementLine{Line: en.Line, ValueDate: en.ValueDate, Reference: en.Reference, Amount: en.Amount, Outcome: domain.LineUnmatched}
-		items := w.byRef[en.Reference]
+		items := w.bankItems(en.Reference)
 		// The first item free to match with the same amount wins; else
 		// the line is set against the first item, as mismatched.
 		var best *bankItem
@@ -45,8 +45,8 @@ func (w *Work) MatchStatement(entries []StatementEntry) []domain.StatementLine {
 			}
 			why := ""
 			switch {
-			case w.reconciled[it.key] != "":
-				why = "already matched by statement " + w.reconciled[it.key]
+			case w.reconciledIn(it.key) != "":
+				why = "already matched by statement " + w.reconciledIn(it.key)
 			case taken[it.key] != 0:
 				why = "already matched by line " + strconv.Itoa(taken[it.key])
 			case it.kind == domain.MatchPayment && w.paymentState(it) != domain.PaymentStateReleased:
@@ -67,7 +67,7 @@ func (w *Work) MatchStatement(entries []StatementEntry) []domain.StatementLine {
 			if best.kind == domain.MatchPayment {
 				expected = expected.Neg()
 			}
-			l.Kind, l.GrantID, l.PaymentID, l.Expected = best.kind, best.grant.view.ID, best.paymentID, &expected
+			l.Kind, l.GrantID, l.PaymentID, l.Expected = best.kind, best.grantID, best.paymentID, &expected
 			if note == "" {
 				l.Outcome = domain.LineMatched
 				taken[best.key] = en.Line
@@ -83,10 +83,37 @@ func (w *Work) MatchStatement(entries []StatementEntry) []domain.StatementLine {
 }
 
 func (w *Work) paymentState(it *bankItem) string {
-	if p := it.grant.payment(it.paymentID); p != nil {
-		return p.State
+	if w.disk != nil {
+		return w.disk.paymentState(it.paySeq)
+	}
+	if g := w.byID[it.grantID]; g != nil {
+		if p := g.payment(it.paymentID); p != nil {
+			return p.State
+		}
 	}
 	return ""
+}
+
+// bankItems returns what the bank moved under a reference. w.mu is held.
+func (w *Work) bankItems(ref string) []*bankItem {
+	if w.disk != nil {
+		return w.disk.bankItems(ref)
+	}
+	return w.byRef[ref]
+}
+
+// eachStatement calls f with the statements in the order imported until
+// f returns false. w.mu is held.
+func (w *Work) eachStatement(f func(*domain.BankStatementReconciled) bool) {
+	if w.disk != nil {
+		w.disk.eachStatement(f)
+		return
+	}
+	for _, s := range w.statements {
+		if !f(s) {
+			return
+		}
+	}
 }
 
 // StatementSummary is an imported statement without its lines.
@@ -103,28 +130,31 @@ type StatementSummary struct {
 
 // Statements lists the imported statements in the order imported.
 func (w *Work) Statements() []StatementSummary {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	out := make([]StatementSummary, 0, len(w.statements))
-	for _, s := range w.statements {
+	unlock := w.readLock()
+	defer unlock()
+	out := []StatementSummary{}
+	w.eachStatement(func(s *domain.BankStatementReconciled) bool {
 		out = append(out, StatementSummary{StatementID: s.StatementID, Digest: s.Digest, From: s.From, To: s.To,
 			Lines: len(s.Lines), Matched: s.Matched, Mismatched: s.Mismatched, Unmatched: s.Unmatched})
-	}
+		return true
+	})
 	return out
 }
 
 // Statement returns one imported statement with its lines.
 func (w *Work) Statement(id string) (domain.BankStatementReconciled, bool) {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	for _, s := range w.statements {
+	unlock := w.readLock()
+	defer unlock()
+	var c domain.BankStatementReconciled
+	found := false
+	w.eachStatement(func(s *domain.BankStatementReconciled) bool {
 		if s.StatementID == id {
-			c := *s
+			c, found = *s, true
 			c.Lines = append([]domain.StatementLine(nil), s.Lines...)
-			return c, true
 		}
-	}
-	return domain.BankStatementReconciled{}, false
+		return !found
+	})
+	return c, found
 }
 
 // BankInstruction is one payment of a release batch as the bank is told
@@ -146,22 +176,23 @@ type BankInstruction struct {
 // reference is the batch's name, a dash and a number), in the order of
 // their references.
 func (w *Work) BankFile(batch string) []BankInstruction {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
+	unlock := w.readLock()
+	defer unlock()
 	prefix := batch + "-"
 	var out []BankInstruction
-	for _, wp := range w.payments {
-		p := wp.grant.payment(wp.id)
+	w.eachPaymentRecord(0, -1, func(r *paymentRecord) bool {
+		p := &r.p
 		if len(p.BankReference) <= len(prefix) || p.BankReference[:len(prefix)] != prefix {
-			continue
+			return true
 		}
 		in := BankInstruction{PaymentID: p.ID, Amount: money(p.fen), Reference: p.BankReference, ReleasedOn: p.ReleasedOn,
-			ProgramID: wp.grant.view.ProgramID, GrantID: p.GrantID, Installment: p.Installment}
-		if t := w.talents[wp.grant.view.TalentID]; t != nil {
+			ProgramID: r.program, GrantID: p.GrantID, Installment: p.Installment}
+		if t := w.talent(r.talent); t != nil {
 			in.PayeeName, in.Account, in.Bank = t.name, t.bankAccount, t.bankName
 		}
 		out = append(out, in)
-	}
+		return true
+	})
 	slices.SortStableFunc(out, func(a, b BankInstruction) int { return strings.Compare(a.Reference, b.Reference) })
 	return out
 }

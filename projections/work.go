@@ -14,18 +14,27 @@ import (
 // inbox are answered from it. It has its own lock and folds only the
 // events it needs, so its queries never wait for the other models.
 //
+// Kept in memory, it holds every grant; persisted (persist_work.go), it
+// holds its queues, registers and grants on disk and a cache of grants in
+// memory, and its queries scan the keys they need.
+//
 // Nothing decides on it: approving or releasing from the inbox runs the
 // same commands, with the same checks on the streams, as anywhere else.
 type Work struct {
 	tally
-	mu sync.RWMutex
+	mu     sync.RWMutex
+	notice map[string]int // program → notice days
+	// byID holds every grant in memory, or the grants cached when the
+	// model persists.
+	byID map[string]*workGrant
+
+	// Kept in memory only (disk is nil):
+	//
 	// grants in the order they were applied for; seq indexes it.
 	grants []*workGrant
-	byID   map[string]*workGrant
 	// payments in the order they were prepared: the register's order.
 	payments []*workPayment
 	talents  map[string]*workTalent
-	notice   map[string]int // program → notice days
 	// byRef finds released payments and recoveries by bank reference.
 	byRef map[string][]*bankItem
 	// reconciled maps a payment's ID, or a recovery's grant and
@@ -33,8 +42,8 @@ type Work struct {
 	reconciled map[string]string
 	statements []*domain.BankStatementReconciled
 
-	// disk notes what changed since the last Save once the model
-	// persists (see persist_work.go); nil while it lives in memory only.
+	// disk holds the model on disk once it persists (see
+	// persist_work.go); nil while it lives in memory only.
 	disk *workDisk
 }
 
@@ -42,9 +51,11 @@ type Work struct {
 // (out) or a recovery (in).
 type bankItem struct {
 	kind      string // domain.MatchPayment or domain.MatchRecovery
-	grant     *workGrant
+	grantID   string
 	paymentID string
-	amount    int64 // fen
+	// paySeq is a payment's place in the register.
+	paySeq int
+	amount int64 // fen
 	// key identifies the item in reconciled.
 	key string
 }
@@ -56,6 +67,11 @@ type workGrant struct {
 	// upheld is set once an objection to the notice was upheld: the grant
 	// can no longer be approved.
 	upheld bool
+	// pays holds each payment's place in the register, by its place in
+	// view.Payments.
+	pays []int
+	// saved is what the store holds of the grant, when it persists.
+	saved *grantSaved
 }
 
 type workPayment struct {
@@ -89,20 +105,33 @@ func (w *Work) Apply(b Batch) {
 
 // apply folds one event. w.mu is held.
 func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
+	d := w.disk
 	switch e := payload.(type) {
 	case *domain.ProgramDefined:
 		w.notice[e.ProgramID] = e.NoticeDays
-		w.disk.programChanged(e.ProgramID)
+		if d != nil {
+			d.setNotice(e.ProgramID, e.NoticeDays)
+		}
 		return
 	case *domain.TalentRegistered:
-		w.talents[e.TalentID] = &workTalent{name: e.Name, bankAccount: e.BankAccount, bankName: e.BankName}
-		w.disk.talentChanged(e.TalentID)
+		t := &workTalent{name: e.Name, bankAccount: e.BankAccount, bankName: e.BankName}
+		if d != nil {
+			d.setTalent(e.TalentID, t)
+		} else {
+			w.talents[e.TalentID] = t
+		}
 		return
 	case *domain.GrantApplied:
-		g := &workGrant{seq: len(w.grants), appliedBy: ev.Metadata.Principal, view: *newGrantView(&w.tally, ev, e)}
-		w.grants = append(w.grants, g)
+		g := &workGrant{appliedBy: ev.Metadata.Principal, view: *newGrantView(&w.tally, ev, e)}
+		if d != nil {
+			g.seq = d.count.grants
+			d.count.grants++
+			d.grantChanged(g)
+		} else {
+			g.seq = len(w.grants)
+			w.grants = append(w.grants, g)
+		}
 		w.byID[e.GrantID] = g
-		w.disk.grantChanged(g)
 		return
 	case *domain.BudgetCarriedOver:
 		w.movedTo(e.GrantID, e.FiscalYear, e.Installments)
@@ -120,23 +149,31 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 	if gid == "" {
 		return
 	}
-	g := w.byID[gid]
+	g := w.grant(gid)
 	if g == nil {
 		return
 	}
 	g.view.apply(&w.tally, ev, payload)
-	w.disk.grantChanged(g)
+	d.grantChanged(g)
 	switch e := payload.(type) {
 	case *domain.PaymentPrepared:
-		w.payments = append(w.payments, &workPayment{seq: len(w.payments), grant: g, id: e.PaymentID})
+		if d != nil {
+			g.pays = append(g.pays, d.count.payments)
+			d.count.payments++
+		} else {
+			g.pays = append(g.pays, len(w.payments))
+			w.payments = append(w.payments, &workPayment{seq: len(w.payments), grant: g, id: e.PaymentID})
+		}
 	case *domain.PaymentReleased:
-		w.byRef[e.BankReference] = append(w.byRef[e.BankReference], &bankItem{kind: domain.MatchPayment, grant: g,
-			paymentID: e.PaymentID, amount: w.fen(e.Amount), key: matchKey(domain.MatchPayment, e.PaymentID, e.GrantID, e.BankReference)})
-		w.disk.refChanged(e.BankReference)
+		seq := -1
+		if k := g.paymentIndex(e.PaymentID); k >= 0 {
+			seq = g.pays[k]
+		}
+		w.addBankItem(e.BankReference, &bankItem{kind: domain.MatchPayment, grantID: g.view.ID, paymentID: e.PaymentID, paySeq: seq,
+			amount: w.fen(e.Amount), key: matchKey(domain.MatchPayment, e.PaymentID, e.GrantID, e.BankReference)})
 	case *domain.RecoveryReceived:
-		w.byRef[e.BankReference] = append(w.byRef[e.BankReference], &bankItem{kind: domain.MatchRecovery, grant: g,
+		w.addBankItem(e.BankReference, &bankItem{kind: domain.MatchRecovery, grantID: g.view.ID, paySeq: -1,
 			amount: w.fen(e.Amount), key: matchKey(domain.MatchRecovery, "", e.GrantID, e.BankReference)})
-		w.disk.refChanged(e.BankReference)
 	case *domain.ObjectionResolved:
 		if e.Upheld {
 			g.upheld = true
@@ -144,9 +181,34 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 	}
 }
 
+// grant returns the grant id, read from disk if need be, or nil when there
+// is none. w.mu is held for writing.
+func (w *Work) grant(id string) *workGrant {
+	if g := w.byID[id]; g != nil || w.disk == nil {
+		return g
+	}
+	g := w.disk.loadGrant(id)
+	if g != nil {
+		w.byID[id] = g
+	}
+	return g
+}
+
+func (w *Work) addBankItem(ref string, it *bankItem) {
+	if w.disk != nil {
+		w.disk.addBankItem(ref, it)
+		return
+	}
+	w.byRef[ref] = append(w.byRef[ref], it)
+}
+
 // applyStatement keeps a reconciled statement and notes what its lines
 // matched. w.mu is held.
 func (w *Work) applyStatement(e *domain.BankStatementReconciled) {
+	if w.disk != nil {
+		w.disk.addStatement(e)
+		return
+	}
 	w.statements = append(w.statements, e)
 	for _, l := range e.Lines {
 		if l.Outcome == domain.LineMatched {
@@ -167,7 +229,7 @@ func matchKey(kind, paymentID, grantID, ref string) string {
 // movedTo charges a grant's unpaid installments to fy, as the grants
 // model does at a year-end close.
 func (w *Work) movedTo(grantID string, fy int, installments []int) {
-	g := w.byID[grantID]
+	g := w.grant(grantID)
 	if g == nil {
 		return
 	}
@@ -192,11 +254,18 @@ func (g *workGrant) openObjections() int {
 	return n
 }
 
-func (g *workGrant) payment(id string) *PaymentView {
+func (g *workGrant) paymentIndex(id string) int {
 	for i := range g.view.Payments {
 		if g.view.Payments[i].ID == id {
-			return &g.view.Payments[i]
+			return i
 		}
+	}
+	return -1
+}
+
+func (g *workGrant) payment(id string) *PaymentView {
+	if i := g.paymentIndex(id); i >= 0 {
+		return &g.view.Payments[i]
 	}
 	return nil
 }
@@ -212,4 +281,32 @@ func (g *workGrant) installment(n int) *InstallmentView {
 func (g *workGrant) outstanding() int64 {
 	f := &g.view.fen
 	return f.assessed - f.recovered - f.waived
+}
+
+// paymentRecord is a payment as the register lists it: the payment, its
+// grant's program and talent, and its installment's due date and fiscal
+// year.
+type paymentRecord struct {
+	seq             int
+	p               PaymentView
+	program, talent string
+	due             string
+	instFY          int
+}
+
+// paymentRecord returns the k-th payment of g as the register lists it.
+func (g *workGrant) paymentRecord(k int) paymentRecord {
+	p := &g.view.Payments[k]
+	r := paymentRecord{seq: g.pays[k], p: *p, program: g.view.ProgramID, talent: g.view.TalentID}
+	if in := g.installment(p.Installment); in != nil {
+		r.due, r.instFY = in.DueDate, in.FiscalYear
+	}
+	return r
+}
+
+// installmentRecord is an installment as the installments list shows it.
+type installmentRecord struct {
+	grantSeq               int
+	grant, program, talent string
+	in                     InstallmentView
 }
