@@ -6,16 +6,28 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"talentledger/eventstore"
 	"talentledger/projections/viewstore"
 )
 
-// The grants model on disk: each grant's view under "g/<id>", and a
-// summary of each (program, talent, state) under "m/<n>", n being its
-// place in the order applied for. Memory holds the summaries, which lists
+// The grants model on disk, each record under a key of its own, written
+// when its bytes change:
+//
+//	g/<grant>         the grant's view without its installments and
+//	                  payments, with its amounts in fen (JSON)
+//	i/<grant>␀<n>     its n-th installment
+//	y/<grant>␀<k>     its k-th payment (from 0)
+//	m/<seq>           a summary of the seq-th grant applied for: program,
+//	                  talent, state, dates, fiscal year, amounts in fen
+//
+// (n, k and seq big-endian, so that keys sort in order; installments,
+// payments and summaries in the binary form of bincodec.go). A payment
+// released rewrites the payment, its installment, the head and the
+// summary, not the whole grant. Memory holds the summaries, which lists
 // and counts need, and a cache of views; a view is read from disk when a
-// query or an event needs it.
+// query for one grant or an event needs it.
 const (
-	grantsSchema = 1
+	grantsSchema = 2
 	// grantsCached is how many views the model keeps in memory between
 	// commits; the rest are read from disk when needed.
 	grantsCached = 20_000
@@ -26,33 +38,75 @@ type grantsDisk struct {
 	// meta summarises every grant; seq is each grant's place in order.
 	meta map[string]*grantMeta
 	seq  map[string]int
-	// dirty holds the grants changed since the last Save, metaDirty those
-	// whose summary changed; dirty views stay cached until saved.
-	dirty     map[string]bool
-	metaDirty map[string]bool
+	// saved is what the store holds of each cached view.
+	saved map[string]*grantSaved
+	// dirty holds the grants changed since the last Save; dirty views
+	// stay cached until saved.
+	dirty map[string]bool
 	// err is the first view found unreadable: the store is damaged, and
 	// the next Save fails with it, which stops the feed.
 	err atomic.Pointer[error]
 }
 
+// grantMeta is what the model keeps in memory of every grant: what lists
+// filter on and show.
 type grantMeta struct {
-	ID      string `json:"id"`
-	Program string `json:"program"`
-	Talent  string `json:"talent"`
-	State   string `json:"state"`
+	ID, Program, Talent, State string
 	// Applied and Approved are the grant's dates, for the list's filters.
-	Applied  string `json:"applied,omitempty"`
-	Approved string `json:"approved,omitempty"`
+	Applied, Approved string
+	FiscalYear        int
+	// fen: requested, award, deduction, amount, paid, due, assessed,
+	// recovered, waived.
+	fen [9]int64
+	pos eventstore.Position
+}
+
+func metaOf(g *GrantView) grantMeta {
+	f := &g.fen
+	return grantMeta{ID: g.ID, Program: g.ProgramID, Talent: g.TalentID, State: g.State, Applied: g.AppliedOn, Approved: g.ApprovedOn,
+		FiscalYear: g.FiscalYear, fen: [9]int64{f.requested, f.award, f.deduction, f.amount, f.paid, f.due, f.assessed, f.recovered, f.waived},
+		pos: g.Position}
+}
+
+func (gm *grantMeta) bytes() []byte {
+	e := enc{b: make([]byte, 0, 128)}
+	e.b = append(e.b, recordV1)
+	for _, s := range []string{gm.ID, gm.Program, gm.Talent, gm.State, gm.Applied, gm.Approved} {
+		e.str(s)
+	}
+	e.int(int64(gm.FiscalYear))
+	for _, f := range gm.fen {
+		e.int(f)
+	}
+	e.int(int64(gm.pos.Commit))
+	e.int(int64(gm.pos.Prepare))
+	return e.b
+}
+
+func decodeMeta(v []byte) (*grantMeta, error) {
+	if len(v) == 0 || v[0] != recordV1 {
+		return nil, errShortRecord
+	}
+	d := dec{b: v[1:]}
+	gm := &grantMeta{ID: d.str(), Program: d.str(), Talent: d.str(), State: d.str(), Applied: d.str(), Approved: d.str()}
+	gm.FiscalYear = int(d.int())
+	for i := range gm.fen {
+		gm.fen[i] = d.int()
+	}
+	gm.pos.Commit, gm.pos.Prepare = uint64(d.int()), uint64(d.int())
+	return gm, d.done()
 }
 
 func grantKey(id string) []byte { return append([]byte("g/"), id...) }
 
-func grantMetaKey(n int) []byte {
-	k := make([]byte, 10)
-	copy(k, "m/")
-	binary.BigEndian.PutUint64(k[2:], uint64(n))
-	return k
+// grantRowKey is the key of a grant's n-th installment (kind 'i') or
+// payment ('y').
+func grantRowKey(kind byte, id string, n int) []byte {
+	k := append(append([]byte{kind, '/'}, id...), 0)
+	return binary.BigEndian.AppendUint32(k, uint32(n))
 }
+
+func grantMetaKey(n int) []byte { return seqKey("m/", n) }
 
 // Schema implements Persistent.
 func (m *Grants) Schema() uint32 { return grantsSchema }
@@ -62,11 +116,11 @@ func (m *Grants) Schema() uint32 { return grantsSchema }
 func (m *Grants) Open(vs *viewstore.Model) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	d := &grantsDisk{vs: vs, meta: map[string]*grantMeta{}, seq: map[string]int{}, dirty: map[string]bool{}, metaDirty: map[string]bool{}}
+	d := &grantsDisk{vs: vs, meta: map[string]*grantMeta{}, seq: map[string]int{}, saved: map[string]*grantSaved{}, dirty: map[string]bool{}}
 	var bad error
 	err := vs.Scan([]byte("m/"), func(_, v []byte) bool {
-		gm := &grantMeta{}
-		if err := json.Unmarshal(v, gm); err != nil {
+		gm, err := decodeMeta(v)
+		if err != nil {
 			bad = fmt.Errorf("grant summary: %w", err)
 			return false
 		}
@@ -92,6 +146,37 @@ func (m *Grants) Open(vs *viewstore.Model) error {
 	return nil
 }
 
+// grantHead is a grant's head as stored: its view without installments
+// and payments, and the amounts the model keeps in fen beside it
+// (requested, award, deduction, amount, paid, due, assessed, recovered,
+// waived, released).
+type grantHead struct {
+	View *GrantView `json:"view"`
+	Fen  [10]int64  `json:"fen"`
+}
+
+func headBytes(g *GrantView) ([]byte, error) {
+	v := *g
+	v.Installments, v.Payments, v.counts = nil, nil, nil
+	f := &g.fen
+	return json.Marshal(grantHead{View: &v, Fen: [10]int64{f.requested, f.award, f.deduction, f.amount, f.paid, f.due, f.assessed,
+		f.recovered, f.waived, f.released}})
+}
+
+func installmentBytes(in *InstallmentView) []byte {
+	e := enc{b: make([]byte, 0, 48)}
+	e.b = append(e.b, recordV1)
+	e.installment(in)
+	return e.b
+}
+
+func paymentBytes(p *PaymentView) []byte {
+	e := enc{b: make([]byte, 0, 128)}
+	e.b = append(e.b, recordV1)
+	e.payment(p)
+	return e.b
+}
+
 // Save implements Persistent.
 func (m *Grants) Save(b *viewstore.Batch) error {
 	m.mu.Lock()
@@ -101,22 +186,12 @@ func (m *Grants) Save(b *viewstore.Batch) error {
 		return *err
 	}
 	for id := range d.dirty {
-		g := m.grants[id]
-		v, err := json.Marshal(storedGrant(g))
-		if err != nil {
+		if err := d.save(b, m.grants[id]); err != nil {
 			return err
 		}
-		b.Set(grantKey(id), v)
-	}
-	for id := range d.metaDirty {
-		v, err := json.Marshal(d.meta[id])
-		if err != nil {
-			return err
-		}
-		b.Set(grantMetaKey(d.seq[id]), v)
+		b.Set(grantMetaKey(d.seq[id]), d.meta[id].bytes())
 	}
 	clear(d.dirty)
-	clear(d.metaDirty)
 	if len(m.grants) > grantsCached {
 		// Every view is saved now: drop half, whichever the map's
 		// order gives, so that the cache holds grants recently
@@ -126,14 +201,57 @@ func (m *Grants) Save(b *viewstore.Batch) error {
 				break
 			}
 			delete(m.grants, id)
+			delete(d.saved, id)
 		}
 	}
 	return nil
 }
 
-// changed notes that g changed, and its summary when meta is set.
-// m.mu is held for writing.
-func (m *Grants) changed(g *GrantView, meta bool) {
+// save writes what changed of g since it was last saved or read.
+func (d *grantsDisk) save(b *viewstore.Batch, g *GrantView) error {
+	s := d.saved[g.ID]
+	if s == nil {
+		s = &grantSaved{}
+		d.saved[g.ID] = s
+	}
+	hb, err := headBytes(g)
+	if err != nil {
+		return err
+	}
+	if h := recordHash(hb); h != s.head {
+		b.Set(grantKey(g.ID), hb)
+		s.head = h
+	}
+	s.inst = saveRows(b, 'i', g.ID, s.inst, len(g.Installments), func(i int) []byte { return installmentBytes(&g.Installments[i]) }, 1)
+	s.pays = saveRows(b, 'y', g.ID, s.pays, len(g.Payments), func(i int) []byte { return paymentBytes(&g.Payments[i]) }, 0)
+	return nil
+}
+
+// saveRows writes the rows whose bytes changed, and deletes those no
+// longer there; rows are numbered from base. It returns the rows' hashes.
+func saveRows(b *viewstore.Batch, kind byte, id string, hashes []uint64, n int, row func(int) []byte, base int) []uint64 {
+	for i := range n {
+		v := row(i)
+		h := recordHash(v)
+		if i < len(hashes) && hashes[i] == h {
+			continue
+		}
+		b.Set(grantRowKey(kind, id, i+base), v)
+		if i < len(hashes) {
+			hashes[i] = h
+		} else {
+			hashes = append(hashes, h)
+		}
+	}
+	for i := n; i < len(hashes); i++ {
+		b.Delete(grantRowKey(kind, id, i+base))
+	}
+	return hashes[:min(n, len(hashes))]
+}
+
+// changed notes that g changed, and its summary. m.mu is held for
+// writing.
+func (m *Grants) changed(g *GrantView, _ bool) {
 	d := m.disk
 	if d == nil {
 		return
@@ -141,16 +259,10 @@ func (m *Grants) changed(g *GrantView, meta bool) {
 	d.dirty[g.ID] = true
 	gm := d.meta[g.ID]
 	if gm == nil {
-		gm = &grantMeta{ID: g.ID}
-		d.meta[g.ID] = gm
 		d.seq[g.ID] = len(m.order) - 1
-		meta = true
 	}
-	if meta {
-		gm.Program, gm.Talent, gm.State = g.ProgramID, g.TalentID, g.State
-		gm.Applied, gm.Approved = g.AppliedOn, g.ApprovedOn
-		d.metaDirty[g.ID] = true
-	}
+	x := metaOf(g)
+	d.meta[g.ID] = &x
 }
 
 // load returns the grant id, read from disk into the cache if need be, or
@@ -159,9 +271,10 @@ func (m *Grants) load(id string) *GrantView {
 	if g := m.grants[id]; g != nil || m.disk == nil {
 		return g
 	}
-	g := m.fromDisk(id)
+	g, s := m.fromDisk(id)
 	if g != nil {
 		m.grants[id] = g
+		m.disk.saved[id] = s
 	}
 	return g
 }
@@ -172,80 +285,92 @@ func (m *Grants) read(id string) *GrantView {
 	if g := m.grants[id]; g != nil || m.disk == nil {
 		return g
 	}
-	return m.fromDisk(id)
+	g, _ := m.fromDisk(id)
+	return g
 }
 
-func (m *Grants) fromDisk(id string) *GrantView {
+func (m *Grants) fromDisk(id string) (*GrantView, *grantSaved) {
 	if m.disk.meta[id] == nil {
-		return nil
+		return nil, nil
 	}
-	v, err := m.disk.vs.Get(grantKey(id))
-	var sg grantStored
-	if err == nil && v == nil {
-		err = fmt.Errorf("no view")
-	}
-	if err == nil {
-		err = json.Unmarshal(v, &sg)
-	}
-	var g *GrantView
-	if err == nil {
-		g, err = sg.restore()
-	}
+	g, s, err := m.disk.readGrant(id)
 	if err != nil {
 		// The summary names a grant whose view cannot be read: the
 		// store is damaged (the two are written in one batch).
 		err = fmt.Errorf("projections: grant %s: its stored view is unreadable: %w", id, err)
 		m.disk.err.CompareAndSwap(nil, &err)
-		return nil
+		return nil, nil
 	}
 	g.counts = m.programCounts[g.ProgramID]
-	return g
+	return g, s
 }
 
-// restore returns the stored grant's view with its amounts in fen.
-func (sg *grantStored) restore() (*GrantView, error) {
-	if sg.View == nil || len(sg.Inst) != len(sg.View.Installments) || len(sg.Pay) != len(sg.View.Payments) {
-		return nil, fmt.Errorf("its amounts do not match its installments and payments")
+func (d *grantsDisk) readGrant(id string) (*GrantView, *grantSaved, error) {
+	hb, err := d.vs.Get(grantKey(id))
+	if err == nil && hb == nil {
+		err = fmt.Errorf("no view")
 	}
-	g := sg.View
-	x := sg.Fen
+	if err != nil {
+		return nil, nil, err
+	}
+	var h grantHead
+	if err := json.Unmarshal(hb, &h); err != nil {
+		return nil, nil, err
+	}
+	if h.View == nil {
+		return nil, nil, fmt.Errorf("no view")
+	}
+	g := h.View
+	x := h.Fen
 	g.fen = grantFen{requested: x[0], award: x[1], deduction: x[2], amount: x[3], paid: x[4], due: x[5], assessed: x[6],
 		recovered: x[7], waived: x[8], released: x[9]}
-	for i := range g.Installments {
-		g.Installments[i].fen = sg.Inst[i]
+	s := &grantSaved{head: recordHash(hb)}
+	g.Installments, g.Payments = []InstallmentView{}, []PaymentView{}
+	var bad error
+	row := func(kind byte, base int, f func(d *dec)) error {
+		prefix := append(append([]byte{kind, '/'}, id...), 0)
+		n := base
+		err := d.vs.Scan(prefix, func(k, v []byte) bool {
+			if len(k) != len(prefix)+4 || int(binary.BigEndian.Uint32(k[len(prefix):])) != n || len(v) == 0 || v[0] != recordV1 {
+				bad = fmt.Errorf("row %c%d missing or unreadable", kind, n)
+				return false
+			}
+			x := dec{b: v[1:]}
+			f(&x)
+			if bad = x.done(); bad != nil {
+				return false
+			}
+			if kind == 'i' {
+				s.inst = append(s.inst, recordHash(v))
+			} else {
+				s.pays = append(s.pays, recordHash(v))
+			}
+			n++
+			return true
+		})
+		if err == nil {
+			err = bad
+		}
+		return err
 	}
-	for i := range g.Payments {
-		g.Payments[i].fen = sg.Pay[i]
+	err = row('i', 1, func(x *dec) {
+		g.Installments = append(g.Installments, InstallmentView{})
+		x.installment(&g.Installments[len(g.Installments)-1])
+	})
+	if err == nil {
+		err = row('y', 0, func(x *dec) {
+			g.Payments = append(g.Payments, PaymentView{})
+			x.payment(&g.Payments[len(g.Payments)-1])
+		})
 	}
-	return g, nil
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, s, nil
 }
 
-// grantStored is a grant as stored: its view, and the amounts the model
-// keeps in fen beside it (requested, award, deduction, amount, paid, due,
-// assessed, recovered, waived, released), each installment's and each
-// payment's.
-type grantStored struct {
-	View *GrantView `json:"view"`
-	Fen  [10]int64  `json:"fen"`
-	Inst []int64    `json:"installments"`
-	Pay  []int64    `json:"payments"`
-}
-
-func storedGrant(g *GrantView) grantStored {
-	f := &g.fen
-	sg := grantStored{View: g, Fen: [10]int64{f.requested, f.award, f.deduction, f.amount, f.paid, f.due, f.assessed, f.recovered,
-		f.waived, f.released}, Inst: make([]int64, len(g.Installments)), Pay: make([]int64, len(g.Payments))}
-	for i := range g.Installments {
-		sg.Inst[i] = g.Installments[i].fen
-	}
-	for i := range g.Payments {
-		sg.Pay[i] = g.Payments[i].fen
-	}
-	return sg
-}
-
-// summary returns a grant's program, state and talent without reading
-// its view. m.mu is held.
+// summary returns a grant's summary without reading its view. m.mu is
+// held.
 func (m *Grants) summary(id string) grantMeta {
 	if m.disk != nil {
 		if gm := m.disk.meta[id]; gm != nil {
@@ -253,8 +378,7 @@ func (m *Grants) summary(id string) grantMeta {
 		}
 		return grantMeta{}
 	}
-	g := m.grants[id]
-	return grantMeta{ID: id, Program: g.ProgramID, Talent: g.TalentID, State: g.State, Applied: g.AppliedOn, Approved: g.ApprovedOn}
+	return metaOf(m.grants[id])
 }
 
 var _ Persistent = (*Grants)(nil)
