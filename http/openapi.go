@@ -71,11 +71,11 @@ type (
 		pointInTimeStamp
 	}
 	grantListAnswer struct {
-		Grants   []projections.GrantView `json:"grants"`
-		Total    int                     `json:"total"`
-		Offset   int                     `json:"offset"`
-		Limit    int                     `json:"limit"`
-		Position string                  `json:"position"`
+		Grants   []projections.GrantSummary `json:"grants"`
+		Total    int                        `json:"total"`
+		Offset   int                        `json:"offset"`
+		Limit    int                        `json:"limit"`
+		Position string                     `json:"position"`
 		pointInTimeStamp
 	}
 	fundListAnswer struct {

@@ -90,7 +90,7 @@ func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// state's values were checked, and made canonical, by strictQuery.
-	gs, total := v.Grants(projections.GrantFilter{ProgramID: q.Get("program"), State: q.Get("state"),
+	gs, total := v.GrantSummaries(projections.GrantFilter{ProgramID: q.Get("program"), State: q.Get("state"),
 		TalentID: q.Get("talent"), AppliedFrom: q.Get("applied_from"), AppliedTo: q.Get("applied_to"),
 		ApprovedFrom: q.Get("approved_from"), ApprovedTo: q.Get("approved_to"), Offset: offset, Limit: limit})
 	writeJSON(w, http.StatusOK, stamp(map[string]any{"grants": gs, "total": total, "offset": offset, "limit": limit,

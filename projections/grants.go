@@ -435,22 +435,85 @@ func (f *GrantFilter) matchDates(applied, approved string) bool {
 	return true
 }
 
-// List lists grants in the order they were applied for, and the number
-// that match in all. Unless it filters by talent, it stops at the end of
-// the page and takes the total from counts kept as grants change state, so
-// a page costs the same however many grants there are.
+// List lists grants, whole, in the order they were applied for, and the
+// number that match in all. Unless it filters by talent, it stops at the
+// end of the page and takes the total from counts kept as grants change
+// state, so a page costs the same however many grants there are.
 func (m *Grants) List(f GrantFilter) ([]GrantView, int) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := []GrantView{}
-	n := 0
+	n := m.list(f, func(id string, _ *grantMeta) {
+		if g := m.read(id); g != nil {
+			out = append(out, g.clone())
+		}
+	})
+	return out, n
+}
+
+// GrantSummary is a grant as lists show it: its state, dates and amounts,
+// without its review, notice, installments and payments, which the
+// grant's own page has.
+type GrantSummary struct {
+	ID              string       `json:"id"`
+	TalentID        string       `json:"talent_id"`
+	ProgramID       string       `json:"program_id"`
+	State           string       `json:"state"`
+	AmountRequested domain.Money `json:"amount_requested"`
+	AppliedOn       string       `json:"applied_on"`
+	Award           domain.Money `json:"award"`
+	Deduction       domain.Money `json:"deduction"`
+	Amount          domain.Money `json:"amount"`
+	FiscalYear      int          `json:"fiscal_year,omitempty"`
+	ApprovedOn      string       `json:"approved_on,omitempty"`
+	// Paid is what has been released, net of reversals; Due is what is
+	// still scheduled to be paid.
+	Paid     domain.Money        `json:"paid"`
+	Due      domain.Money        `json:"due"`
+	Clawback ClawbackTotals      `json:"clawback"`
+	Position eventstore.Position `json:"position"`
+}
+
+// ClawbackTotals is what a talent owes back on a grant, as lists show it.
+type ClawbackTotals struct {
+	Assessed    domain.Money `json:"assessed"`
+	Recovered   domain.Money `json:"recovered"`
+	Waived      domain.Money `json:"waived"`
+	Outstanding domain.Money `json:"outstanding"`
+}
+
+func (gm *grantMeta) summary() GrantSummary {
+	f := &gm.fen
+	s := GrantSummary{ID: gm.ID, TalentID: gm.Talent, ProgramID: gm.Program, State: gm.State, AmountRequested: money(f[0]),
+		AppliedOn: gm.Applied, Award: money(f[1]), Deduction: money(f[2]), Amount: money(f[3]), FiscalYear: gm.FiscalYear,
+		ApprovedOn: gm.Approved, Paid: money(f[4]), Due: money(f[5]), Position: gm.pos,
+		Clawback: ClawbackTotals{Assessed: money(f[6]), Recovered: money(f[7]), Waived: money(f[8])}}
+	c := &s.Clawback
+	c.Outstanding = c.Assessed.Sub(c.Recovered).Sub(c.Waived)
+	return s
+}
+
+// Summaries is List answered with summaries: from memory, without reading
+// any grant's view.
+func (m *Grants) Summaries(f GrantFilter) ([]GrantSummary, int) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := []GrantSummary{}
+	n := m.list(f, func(_ string, gm *grantMeta) { out = append(out, gm.summary()) })
+	return out, n
+}
+
+// list calls take with the grants of f's page, in the order applied for,
+// and returns the number that match in all. m.mu is held.
+func (m *Grants) list(f GrantFilter, take func(id string, gm *grantMeta)) int {
+	taken, n := 0, 0
 	ids := m.order
 	if f.ProgramID != "" {
 		ids = m.byProgram[f.ProgramID]
 	}
 	counted := f.TalentID == "" && !f.dated() && stateIndex(f.State) >= 0
 	for _, id := range ids {
-		if counted && f.Limit > 0 && len(out) >= f.Limit {
+		if counted && f.Limit > 0 && taken >= f.Limit {
 			break
 		}
 		g := m.summary(id)
@@ -458,10 +521,9 @@ func (m *Grants) List(f GrantFilter) ([]GrantView, int) {
 			(f.TalentID != "" && g.Talent != f.TalentID) || !f.matchDates(g.Applied, g.Approved) {
 			continue
 		}
-		if n >= f.Offset && (f.Limit <= 0 || len(out) < f.Limit) {
-			if g := m.read(id); g != nil {
-				out = append(out, g.clone())
-			}
+		if n >= f.Offset && (f.Limit <= 0 || taken < f.Limit) {
+			take(id, &g)
+			taken++
 		}
 		n++
 	}
@@ -475,7 +537,7 @@ func (m *Grants) List(f GrantFilter) ([]GrantView, int) {
 			n = c[stateIndex(f.State)]
 		}
 	}
-	return out, n
+	return n
 }
 
 // page calls fn with up to n grants from index i of the application

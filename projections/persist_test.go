@@ -251,3 +251,40 @@ func TestEveryModelPersists(t *testing.T) {
 		}
 	}
 }
+
+// A grant's summary in a list says what its whole view says, on every log
+// and in both forms of the model (kept in memory, and resumed from disk).
+func TestGrantSummariesAgreeWithViews(t *testing.T) {
+	for name, evs := range logs(t) {
+		mem := projections.New(nil, quietLog())
+		fold(t, mem, evs)
+		dir := t.TempDir()
+		p := openViews(t, dir)
+		fold(t, p, evs)
+		if err := p.CloseViews(); err != nil {
+			t.Fatal(err)
+		}
+		disk := openViews(t, dir)
+		for form, q := range map[string]*projections.Projector{"memory": mem, "disk": disk} {
+			sums, total := q.GrantSummaries(projections.GrantFilter{})
+			views, vtotal := q.Grants(projections.GrantFilter{})
+			if total != vtotal || len(sums) != len(views) {
+				t.Fatalf("%s, %s: %d summaries (total %d), %d views (total %d)", name, form, len(sums), total, len(views), vtotal)
+			}
+			for i, s := range sums {
+				v := views[i]
+				c := v.Clawback
+				same := s.ID == v.ID && s.TalentID == v.TalentID && s.ProgramID == v.ProgramID && s.State == v.State &&
+					s.AppliedOn == v.AppliedOn && s.ApprovedOn == v.ApprovedOn && s.FiscalYear == v.FiscalYear && s.Position == v.Position &&
+					s.AmountRequested.Cmp(v.AmountRequested) == 0 && s.Award.Cmp(v.Award) == 0 && s.Deduction.Cmp(v.Deduction) == 0 &&
+					s.Amount.Cmp(v.Amount) == 0 && s.Paid.Cmp(v.Paid) == 0 && s.Due.Cmp(v.Due) == 0 &&
+					s.Clawback.Assessed.Cmp(c.Assessed) == 0 && s.Clawback.Recovered.Cmp(c.Recovered) == 0 &&
+					s.Clawback.Waived.Cmp(c.Waived) == 0 && s.Clawback.Outstanding.Cmp(c.Outstanding) == 0
+				if !same {
+					t.Errorf("%s, %s: grant %s: summary %+v, view %+v", name, form, v.ID, s, v)
+				}
+			}
+		}
+		disk.CloseViews()
+	}
+}

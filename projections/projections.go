@@ -178,6 +178,9 @@ func (p *Projector) Grant(id string) (GrantView, bool) { return p.grants.Grant(i
 // that match in all (see Grants.List).
 func (p *Projector) Grants(f GrantFilter) ([]GrantView, int) { return p.grants.List(f) }
 
+// GrantSummaries lists grants as Grants does, as summaries.
+func (p *Projector) GrantSummaries(f GrantFilter) ([]GrantSummary, int) { return p.grants.Summaries(f) }
+
 // TrialBalance returns the current trial balance.
 func (p *Projector) TrialBalance() TrialBalance { return p.balances.TrialBalance() }
 

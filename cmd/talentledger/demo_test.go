@@ -513,12 +513,8 @@ func checkDemoGrants(t *testing.T, base, token string) {
 		var gs struct {
 			Total  int `json:"total"`
 			Grants []struct {
-				State        string `json:"state"`
-				Installments []struct {
-					DueDate   string `json:"due_date"`
-					PaymentID string `json:"payment_id"`
-					State     string `json:"state"`
-				} `json:"installments"`
+				ID    string `json:"id"`
+				State string `json:"state"`
 			} `json:"grants"`
 		}
 		getJSON(t, base, token, "/v1/grants?program="+program+"&limit=1000", &gs)
@@ -529,7 +525,17 @@ func checkDemoGrants(t *testing.T, base, token string) {
 			if g.State != domain.GrantStateApproved {
 				continue
 			}
-			for _, in := range g.Installments {
+			// A list shows summaries: the installments are on the
+			// grant's own page.
+			var full struct {
+				Installments []struct {
+					DueDate   string `json:"due_date"`
+					PaymentID string `json:"payment_id"`
+					State     string `json:"state"`
+				} `json:"installments"`
+			}
+			getJSON(t, base, token, "/v1/grants/"+g.ID, &full)
+			for _, in := range full.Installments {
 				if in.DueDate < "2026-01-01" && in.PaymentID == "" && in.State != "cancelled" {
 					overdue++
 				}

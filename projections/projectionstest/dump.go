@@ -43,6 +43,8 @@ func Dump(p *projections.Projector) string {
 	d["budgets"] = budgets
 	grants, total := p.Grants(projections.GrantFilter{})
 	d["grants"], d["grants_total"] = grants, total
+	summaries, stotal := p.GrantSummaries(projections.GrantFilter{})
+	d["grant_summaries"], d["grant_summaries_total"] = summaries, stotal
 	one := map[string]any{}
 	var talents []string
 	for _, g := range grants {
