@@ -8,7 +8,8 @@ import (
 	"talentledger/eventstore"
 )
 
-// The answers most asked for (the fund list, a budget, a grant) are the
+// The answers most asked for (the fund list, a budget, a grant, the trial
+// balance, whose every account's figures are formatted anew) are the
 // same until an event changes the read models they are folded from, yet
 // every request encoded them afresh. An answerCache keeps their encoded
 // bytes, keyed by the request and by the position of the read models
@@ -83,6 +84,7 @@ var cachedRoutes = map[string]bool{
 	"/v1/projects":                   true,
 	"/v1/grants":                     true,
 	"/v1/grants/{id}":                true,
+	"/v1/ledger/balances":            true,
 	"/v1/payments/{id}":              true,
 	"/v1/talents/{id}":               true,
 	"/v1/programs":                   true,

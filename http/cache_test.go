@@ -44,3 +44,28 @@ func TestCachedAnswersFollowTheLog(t *testing.T) {
 		t.Errorf("fund list as of %s the next day, want 2024-03-02", f.AsOf)
 	}
 }
+
+// The trial balance is kept encoded like the other answers: asked twice at
+// one position it is the same, and an approval folded since changes it.
+func TestCachedTrialBalanceFollowsTheLog(t *testing.T) {
+	e := newTestServer(t)
+	e.setupProgram(quickProgram("transport", "18000.00"), "1500000.00")
+	type balances struct {
+		Position    string `json:"position"`
+		TotalDebits string `json:"total_debits"`
+	}
+	const path = "/v1/ledger/balances"
+	first := e.as(auditor).get(path)
+	if again := e.as(auditor).get(path); first.status != http.StatusOK || !bytes.Equal(first.body, again.body) {
+		t.Fatalf("%s then %s: want the same answer", first, again)
+	}
+	before := decodeAs[balances](t, first)
+	e.approvedGrant(e.registerTalent("Lucia Romano", "C"), "transport", "18000.00")
+	after := fetch[balances](e.as(auditor), path)
+	if after.Position == before.Position || after.TotalDebits == before.TotalDebits {
+		t.Errorf("after an approval the trial balance answers %+v, as before it (%+v)", after, before)
+	}
+	if other := fetch[balances](e.as(approver1), path); other != after {
+		t.Errorf("an approver reads %+v, the auditor %+v", other, after)
+	}
+}
