@@ -39,6 +39,9 @@ type scaleConfig struct {
 	// not take --views (an earlier build keeps its read models in
 	// memory).
 	exe string
+	// plain is set when the measured build takes --no-encryption: the
+	// history is written without a cipher, so it is served as such.
+	plain bool
 }
 
 // scaleResults is what bench scale prints and writes as JSON.
@@ -121,6 +124,7 @@ func runScaleBench(ctx context.Context, args []string, stdout io.Writer) error {
 	// every start, which is what it is measured doing.
 	help, _ := exec.CommandContext(ctx, c.exe, "serve", "-h").CombinedOutput()
 	c.views = map[bool]string{true: c.views, false: ""}[strings.Contains(string(help), "-views")]
+	c.plain = strings.Contains(string(help), "-no-encryption")
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return err
 	}
@@ -339,6 +343,12 @@ func startScaleServer(ctx context.Context, c scaleConfig, storeDir, witness stri
 	if c.views != "" {
 		args = append(args, "--views", c.views)
 	}
+	if c.plain {
+		// The history holds personal data in plain text (the generator
+		// writes without a cipher), as a server without a key store
+		// records it.
+		args = append(args, "--no-encryption")
+	}
 	s.cmd = exec.CommandContext(ctx, c.exe, args...)
 	s.cmd.Env = append(os.Environ(), "TALENTLEDGER_METRICS_ADDR=")
 	logf, err := os.OpenFile(filepath.Join(c.data, "serve.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -356,7 +366,9 @@ func startScaleServer(ctx context.Context, c scaleConfig, storeDir, witness stri
 		return nil, err
 	}
 	addrc := make(chan string, 1)
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		defer logf.Close()
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -373,6 +385,9 @@ func startScaleServer(ctx context.Context, c scaleConfig, storeDir, witness stri
 	select {
 	case a := <-addrc:
 		s.base = "http://" + a
+	case <-ended:
+		s.stop()
+		return nil, fmt.Errorf("the server ended before serving (its log: %s)", filepath.Join(c.data, "serve.log"))
 	case <-time.After(30 * time.Minute):
 		s.stop()
 		return nil, errors.New("the server never said where it serves")
