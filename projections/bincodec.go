@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/maphash"
+
+	"talentledger/domain"
 )
 
 // The stored form of the records the models write most often (a grant's
@@ -138,3 +140,85 @@ func (d *dec) payment(p *PaymentView) {
 var recordSeed = maphash.MakeSeed()
 
 func recordHash(b []byte) uint64 { return maphash.Bytes(recordSeed, b) }
+
+// rowMarks notes which of a grant's installments and payments changed
+// since it was last saved, so that saving it encodes those rows only: a
+// payment's event changes the payment and its installment; any other
+// event of the grant may change any row.
+type rowMarks struct {
+	all        bool
+	inst, pays []int // indexes in Installments and Payments
+}
+
+// note marks what payload, just folded into g, changed.
+func (r *rowMarks) note(g *GrantView, payload domain.Event) {
+	if r.all {
+		return
+	}
+	id := ""
+	switch e := payload.(type) {
+	case *domain.PaymentPrepared:
+		id = e.PaymentID
+	case *domain.PaymentApproved:
+		id = e.PaymentID
+	case *domain.PaymentReleased:
+		id = e.PaymentID
+	case *domain.PaymentFailed:
+		id = e.PaymentID
+	case *domain.PaymentReversed:
+		id = e.PaymentID
+		r.inst = append(r.inst, e.Installment-1)
+	}
+	k := -1
+	if id != "" {
+		for i := range g.Payments {
+			if g.Payments[i].ID == id {
+				k = i
+			}
+		}
+	}
+	if k < 0 {
+		r.all = true
+		return
+	}
+	r.pays = append(r.pays, k)
+	r.inst = append(r.inst, g.Payments[k].Installment-1)
+}
+
+// each calls inst and pay with the marked rows that exist, then clears
+// the marks.
+func (r *rowMarks) each(nInst, nPays int, inst, pay func(int)) {
+	if r.all {
+		for i := range nInst {
+			inst(i)
+		}
+		for k := range nPays {
+			pay(k)
+		}
+	} else {
+		for _, i := range r.inst {
+			if i >= 0 && i < nInst {
+				inst(i)
+			}
+		}
+		for _, k := range r.pays {
+			if k >= 0 && k < nPays {
+				pay(k)
+			}
+		}
+	}
+	r.all, r.inst, r.pays = false, r.inst[:0], r.pays[:0]
+}
+
+// saveHash records row i's hash h among hashes and reports whether it
+// differs from the one saved.
+func saveHash(hashes *[]uint64, i int, h uint64) bool {
+	for len(*hashes) <= i {
+		*hashes = append(*hashes, 0)
+	}
+	if (*hashes)[i] == h {
+		return false
+	}
+	(*hashes)[i] = h
+	return true
+}

@@ -146,7 +146,7 @@ func (m *Grants) apply(c *Change) {
 		g.counts = pc
 		m.grants[e.GrantID] = g
 		m.order = append(m.order, e.GrantID)
-		m.changed(g, true)
+		m.changed(g, nil)
 		m.byProgram[e.ProgramID] = append(m.byProgram[e.ProgramID], e.GrantID)
 		m.count(pc, m.grants[e.GrantID].State, 1)
 		return
@@ -167,7 +167,7 @@ func (m *Grants) apply(c *Change) {
 				m.count(g.counts, was, -1)
 				m.count(g.counts, g.State, 1)
 			}
-			m.changed(g, g.State != was)
+			m.changed(g, c.Payload)
 		}
 	}
 }
@@ -179,7 +179,7 @@ func (m *Grants) movedTo(grantID string, fy int, installments []int) {
 	if g == nil {
 		return
 	}
-	m.changed(g, false)
+	m.changed(g, nil)
 	for _, n := range installments {
 		if n >= 1 && n <= len(g.Installments) && g.Installments[n-1].State != InstallmentPaid {
 			g.Installments[n-1].FiscalYear = fy

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"talentledger/domain"
 	"talentledger/eventstore"
 	"talentledger/projections/viewstore"
 )
@@ -40,9 +41,9 @@ type grantsDisk struct {
 	seq  map[string]int
 	// saved is what the store holds of each cached view.
 	saved map[string]*grantSaved
-	// dirty holds the grants changed since the last Save; dirty views
-	// stay cached until saved.
-	dirty map[string]bool
+	// dirty holds the grants changed since the last Save, with the rows
+	// that changed; dirty views stay cached until saved.
+	dirty map[string]*rowMarks
 	// err is the first view found unreadable: the store is damaged, and
 	// the next Save fails with it, which stops the feed.
 	err atomic.Pointer[error]
@@ -116,7 +117,7 @@ func (m *Grants) Schema() uint32 { return grantsSchema }
 func (m *Grants) Open(vs *viewstore.Model) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	d := &grantsDisk{vs: vs, meta: map[string]*grantMeta{}, seq: map[string]int{}, saved: map[string]*grantSaved{}, dirty: map[string]bool{}}
+	d := &grantsDisk{vs: vs, meta: map[string]*grantMeta{}, seq: map[string]int{}, saved: map[string]*grantSaved{}, dirty: map[string]*rowMarks{}}
 	var bad error
 	err := vs.Scan([]byte("m/"), func(_, v []byte) bool {
 		gm, err := decodeMeta(v)
@@ -185,8 +186,8 @@ func (m *Grants) Save(b *viewstore.Batch) error {
 	if err := d.err.Load(); err != nil {
 		return *err
 	}
-	for id := range d.dirty {
-		if err := d.save(b, m.grants[id]); err != nil {
+	for id, marks := range d.dirty {
+		if err := d.save(b, m.grants[id], marks); err != nil {
 			return err
 		}
 		b.Set(grantMetaKey(d.seq[id]), d.meta[id].bytes())
@@ -207,8 +208,9 @@ func (m *Grants) Save(b *viewstore.Batch) error {
 	return nil
 }
 
-// save writes what changed of g since it was last saved or read.
-func (d *grantsDisk) save(b *viewstore.Batch, g *GrantView) error {
+// save writes what changed of g since it was last saved or read: its
+// head, and the rows marks names whose bytes changed.
+func (d *grantsDisk) save(b *viewstore.Batch, g *GrantView, marks *rowMarks) error {
 	s := d.saved[g.ID]
 	if s == nil {
 		s = &grantSaved{}
@@ -222,41 +224,46 @@ func (d *grantsDisk) save(b *viewstore.Batch, g *GrantView) error {
 		b.Set(grantKey(g.ID), hb)
 		s.head = h
 	}
-	s.inst = saveRows(b, 'i', g.ID, s.inst, len(g.Installments), func(i int) []byte { return installmentBytes(&g.Installments[i]) }, 1)
-	s.pays = saveRows(b, 'y', g.ID, s.pays, len(g.Payments), func(i int) []byte { return paymentBytes(&g.Payments[i]) }, 0)
+	all := marks.all
+	marks.each(len(g.Installments), len(g.Payments), func(i int) {
+		if v := installmentBytes(&g.Installments[i]); saveHash(&s.inst, i, recordHash(v)) {
+			b.Set(grantRowKey('i', g.ID, i+1), v)
+		}
+	}, func(k int) {
+		if v := paymentBytes(&g.Payments[k]); saveHash(&s.pays, k, recordHash(v)) {
+			b.Set(grantRowKey('y', g.ID, k), v)
+		}
+	})
+	if all {
+		for i := len(g.Installments); i < len(s.inst); i++ {
+			b.Delete(grantRowKey('i', g.ID, i+1))
+		}
+		s.inst = s.inst[:min(len(s.inst), len(g.Installments))]
+		for k := len(g.Payments); k < len(s.pays); k++ {
+			b.Delete(grantRowKey('y', g.ID, k))
+		}
+		s.pays = s.pays[:min(len(s.pays), len(g.Payments))]
+	}
 	return nil
 }
 
-// saveRows writes the rows whose bytes changed, and deletes those no
-// longer there; rows are numbered from base. It returns the rows' hashes.
-func saveRows(b *viewstore.Batch, kind byte, id string, hashes []uint64, n int, row func(int) []byte, base int) []uint64 {
-	for i := range n {
-		v := row(i)
-		h := recordHash(v)
-		if i < len(hashes) && hashes[i] == h {
-			continue
-		}
-		b.Set(grantRowKey(kind, id, i+base), v)
-		if i < len(hashes) {
-			hashes[i] = h
-		} else {
-			hashes = append(hashes, h)
-		}
-	}
-	for i := n; i < len(hashes); i++ {
-		b.Delete(grantRowKey(kind, id, i+base))
-	}
-	return hashes[:min(n, len(hashes))]
-}
-
-// changed notes that g changed, and its summary. m.mu is held for
-// writing.
-func (m *Grants) changed(g *GrantView, _ bool) {
+// changed notes that g changed by payload (nil for any change), and its
+// summary. m.mu is held for writing.
+func (m *Grants) changed(g *GrantView, payload domain.Event) {
 	d := m.disk
 	if d == nil {
 		return
 	}
-	d.dirty[g.ID] = true
+	r := d.dirty[g.ID]
+	if r == nil {
+		r = &rowMarks{}
+		d.dirty[g.ID] = r
+	}
+	if payload == nil {
+		r.all = true
+	} else {
+		r.note(g, payload)
+	}
 	gm := d.meta[g.ID]
 	if gm == nil {
 		d.seq[g.ID] = len(m.order) - 1

@@ -31,7 +31,8 @@ import (
 //	q/<code>/<seq>       a grant or payment waiting in a queue (see
 //	q/d/<due>/<seq>/<n>  queueEntry), installments due by due date: an
 //	                     inbox queue is a scan of its code
-//	r/<reference>        what the bank moved under a reference
+//	r/<reference>␀<n>    the n-th payment released or recovery received,
+//	                     under its bank reference
 //	s/<n>                the n-th bank statement reconciled
 //	x/<item>             the statement that matched a payment or recovery
 //
@@ -53,9 +54,9 @@ type workDisk struct {
 	vs    *viewstore.Model
 	pend  map[string][]byte
 	dirty map[*workGrant]bool
-	count struct{ grants, payments, statements int }
+	count struct{ grants, payments, statements, bankItems int }
 	// savedCount is the count as last noted in pend.
-	savedCount [3]int
+	savedCount [4]int
 	// err is the first record found unreadable: the store is damaged,
 	// and the next Save fails with it, which stops the feed.
 	err atomic.Pointer[error]
@@ -346,7 +347,7 @@ func (d *workDisk) flush() {
 		}
 	}
 	clear(d.dirty)
-	if c := [3]int{d.count.grants, d.count.payments, d.count.statements}; c != d.savedCount {
+	if c := [4]int{d.count.grants, d.count.payments, d.count.statements, d.count.bankItems}; c != d.savedCount {
 		e := enc{}
 		for _, n := range c {
 			e.int(int64(n))
@@ -370,35 +371,21 @@ func (d *workDisk) flushGrant(g *workGrant) error {
 		d.set([]byte("g/"+g.view.ID), hb)
 		s.head = h
 	}
-	for i := range g.view.Installments {
-		v := g.installmentBytes(i)
-		h := recordHash(v)
-		if i < len(s.inst) && s.inst[i] == h {
-			continue
+	all := g.marks.all
+	g.marks.each(len(g.view.Installments), len(g.view.Payments), func(i int) {
+		if v := g.installmentBytes(i); saveHash(&s.inst, i, recordHash(v)) {
+			d.set(installmentKey(g.seq, i+1), v)
 		}
-		d.set(installmentKey(g.seq, i+1), v)
-		if i < len(s.inst) {
-			s.inst[i] = h
-		} else {
-			s.inst = append(s.inst, h)
+	}, func(k int) {
+		if v := g.paymentBytes(k); saveHash(&s.pays, k, recordHash(v)) {
+			d.set(seqKey("p/", g.pays[k]), v)
 		}
-	}
-	for i := len(g.view.Installments); i < len(s.inst); i++ {
-		d.del(string(installmentKey(g.seq, i+1)))
-	}
-	s.inst = s.inst[:len(g.view.Installments)]
-	for k := range g.view.Payments {
-		v := g.paymentBytes(k)
-		h := recordHash(v)
-		if k < len(s.pays) && s.pays[k] == h {
-			continue
+	})
+	if all {
+		for i := len(g.view.Installments); i < len(s.inst); i++ {
+			d.del(string(installmentKey(g.seq, i+1)))
 		}
-		d.set(seqKey("p/", g.pays[k]), v)
-		if k < len(s.pays) {
-			s.pays[k] = h
-		} else {
-			s.pays = append(s.pays, h)
-		}
+		s.inst = s.inst[:min(len(s.inst), len(g.view.Installments))]
 	}
 	now := map[string]uint64{}
 	for _, e := range g.allEntries() {
@@ -451,33 +438,34 @@ func (d *workDisk) talent(id string) *workTalent {
 }
 
 func (d *workDisk) bankItems(ref string) []*bankItem {
-	v := d.get([]byte("r/" + ref))
-	if len(v) == 0 {
-		return nil
-	}
-	x := dec{b: v}
+	prefix := []byte("r/" + ref + "\x00")
 	var out []*bankItem
-	for len(x.b) > 0 && x.err == nil {
+	d.scan(prefix, prefixAfter(prefix), func(_, v []byte) bool {
+		x := dec{b: v}
 		it := &bankItem{kind: x.str(), grantID: x.str(), paymentID: x.str(), paySeq: int(x.int()), amount: x.int()}
+		if err := x.done(); err != nil {
+			d.fail(fmt.Errorf("bank reference %s: %w", ref, err))
+			out = nil
+			return false
+		}
 		it.key = matchKey(it.kind, it.paymentID, it.grantID, ref)
 		out = append(out, it)
-	}
-	if err := x.done(); err != nil {
-		d.fail(fmt.Errorf("bank reference %s: %w", ref, err))
-		return nil
-	}
+		return true
+	})
 	return out
 }
 
+// addBankItem records an item under its reference, after those recorded
+// before: written once, without reading the others.
 func (d *workDisk) addBankItem(ref string, it *bankItem) {
-	k := []byte("r/" + ref)
-	e := enc{b: d.get(k)}
+	e := enc{}
 	e.str(it.kind)
 	e.str(it.grantID)
 	e.str(it.paymentID)
 	e.int(int64(it.paySeq))
 	e.int(it.amount)
-	d.set(k, e.b)
+	d.set(seqKey("r/"+ref+"\x00", d.count.bankItems), e.b)
+	d.count.bankItems++
 }
 
 func (d *workDisk) paymentState(seq int) string {
@@ -599,11 +587,11 @@ func (w *Work) Open(vs *viewstore.Model) error {
 	}
 	if c != nil {
 		x := dec{b: c}
-		d.count.grants, d.count.payments, d.count.statements = int(x.int()), int(x.int()), int(x.int())
+		d.count.grants, d.count.payments, d.count.statements, d.count.bankItems = int(x.int()), int(x.int()), int(x.int()), int(x.int())
 		if err := x.done(); err != nil {
 			return fmt.Errorf("work: stored counts unreadable: %w", err)
 		}
-		d.savedCount = [3]int{d.count.grants, d.count.payments, d.count.statements}
+		d.savedCount = [4]int{d.count.grants, d.count.payments, d.count.statements, d.count.bankItems}
 	}
 	var bad error
 	err = vs.Scan([]byte("n/"), func(k, v []byte) bool {

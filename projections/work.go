@@ -70,8 +70,10 @@ type workGrant struct {
 	// pays holds each payment's place in the register, by its place in
 	// view.Payments.
 	pays []int
-	// saved is what the store holds of the grant, when it persists.
+	// saved is what the store holds of the grant, when it persists, and
+	// marks the rows changed since.
 	saved *grantSaved
+	marks rowMarks
 }
 
 type workPayment struct {
@@ -126,6 +128,7 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 		if d != nil {
 			g.seq = d.count.grants
 			d.count.grants++
+			g.marks.all = true
 			d.grantChanged(g)
 		} else {
 			g.seq = len(w.grants)
@@ -154,7 +157,10 @@ func (w *Work) apply(ev *eventstore.Event, payload domain.Event) {
 		return
 	}
 	g.view.apply(&w.tally, ev, payload)
-	d.grantChanged(g)
+	if d != nil {
+		g.marks.note(&g.view, payload)
+		d.grantChanged(g)
+	}
 	switch e := payload.(type) {
 	case *domain.PaymentPrepared:
 		if d != nil {
@@ -233,7 +239,10 @@ func (w *Work) movedTo(grantID string, fy int, installments []int) {
 	if g == nil {
 		return
 	}
-	w.disk.grantChanged(g)
+	if w.disk != nil {
+		g.marks.all = true
+		w.disk.grantChanged(g)
+	}
 	for _, n := range installments {
 		if in := g.installment(n); in != nil && in.State != InstallmentPaid {
 			in.FiscalYear = fy
