@@ -87,13 +87,11 @@ type TerminationView struct {
 	Released       domain.Money `json:"released"`
 }
 
-// ClawbackView is what a talent owes back on a grant.
+// ClawbackView is what a talent owes back on a grant, and how it was
+// worked out.
 type ClawbackView struct {
-	Assessed    domain.Money `json:"assessed"`
-	Recovered   domain.Money `json:"recovered"`
-	Waived      domain.Money `json:"waived"`
-	Outstanding domain.Money `json:"outstanding"`
-	Formula     string       `json:"formula,omitempty"`
+	ClawbackTotals
+	Formula string `json:"formula,omitempty"`
 }
 
 // Grants is the grants with their installments and payments, in the order
@@ -474,7 +472,8 @@ type GrantSummary struct {
 	Position eventstore.Position `json:"position"`
 }
 
-// ClawbackTotals is what a talent owes back on a grant, as lists show it.
+// ClawbackTotals is what a talent owes back on a grant: all lists show of
+// it.
 type ClawbackTotals struct {
 	Assessed    domain.Money `json:"assessed"`
 	Recovered   domain.Money `json:"recovered"`

@@ -193,18 +193,8 @@ func (m *Grants) Save(b *viewstore.Batch) error {
 		b.Set(grantMetaKey(d.seq[id]), d.meta[id].bytes())
 	}
 	clear(d.dirty)
-	if len(m.grants) > grantsCached {
-		// Every view is saved now: drop half, whichever the map's
-		// order gives, so that the cache holds grants recently
-		// folded or read, and memory stays bounded.
-		for id := range m.grants {
-			if len(m.grants) <= grantsCached/2 {
-				break
-			}
-			delete(m.grants, id)
-			delete(d.saved, id)
-		}
-	}
+	// Every view is saved now.
+	shrinkCache(m.grants, grantsCached, func(id string) { delete(d.saved, id) })
 	return nil
 }
 
@@ -389,3 +379,22 @@ func (m *Grants) summary(id string) grantMeta {
 }
 
 var _ Persistent = (*Grants)(nil)
+
+// shrinkCache drops half of a cache of saved entries once it holds more
+// than limit, whichever the map's order gives, so that it holds entries
+// recently folded or read and memory stays bounded; dropped is told each
+// key dropped.
+func shrinkCache[V any](cache map[string]V, limit int, dropped func(string)) {
+	if len(cache) <= limit {
+		return
+	}
+	for k := range cache {
+		if len(cache) <= limit/2 {
+			return
+		}
+		delete(cache, k)
+		if dropped != nil {
+			dropped(k)
+		}
+	}
+}

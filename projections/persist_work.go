@@ -627,16 +627,8 @@ func (w *Work) Save(b *viewstore.Batch) error {
 		}
 	}
 	clear(d.pend)
-	if len(w.byID) > workCached {
-		// Every grant is saved now: drop half, whichever the map's
-		// order gives, so that memory stays bounded.
-		for id := range w.byID {
-			if len(w.byID) <= workCached/2 {
-				break
-			}
-			delete(w.byID, id)
-		}
-	}
+	// Every grant is saved now.
+	shrinkCache(w.byID, workCached, nil)
 	return nil
 }
 
