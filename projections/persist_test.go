@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"talentledger/domain"
@@ -286,5 +287,58 @@ func TestGrantSummariesAgreeWithViews(t *testing.T) {
 			}
 		}
 		disk.CloseViews()
+	}
+}
+
+// A record of the work model's store found unreadable (the store damaged
+// on disk) stops the feed at its next commit with an error naming the
+// damage, and never panics a query or the fold.
+func TestWorkStoreDamageStopsTheFeed(t *testing.T) {
+	evs := logs(t)["work"]
+	// Cut after the first payment prepared.
+	half := 0
+	for half < len(evs) && !strings.HasPrefix(evs[half].Type, "PaymentPrepared") {
+		half++
+	}
+	half++
+	dir := t.TempDir()
+	p := openViews(t, dir)
+	fold(t, p, evs[:half])
+	if rows, _, _ := p.Work().Payments(projections.PaymentFilter{After: -1, Limit: 1}); len(rows) == 0 {
+		t.Fatal("no payment before the cut: the test damages none")
+	}
+	if err := p.CloseViews(); err != nil {
+		t.Fatal(err)
+	}
+	// Every payment record of the register overwritten with bytes of no
+	// known form, at the same checkpoint.
+	vs, err := viewstore.Open(dir, "work", p.Work().Schema(), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys [][]byte
+	if err := vs.Scan([]byte("p/"), func(k, _ []byte) bool { keys = append(keys, append([]byte(nil), k...)); return true }); err != nil {
+		t.Fatal(err)
+	}
+	b := vs.NewBatch()
+	for _, k := range keys {
+		b.Set(k, []byte{0xee, 0x01})
+	}
+	if err := b.Commit(vs.Checkpoint()); err != nil {
+		t.Fatal(err)
+	}
+	vs.Close()
+	q := projections.New(nil, quietLog(), projections.WithCommitEvery(1))
+	if err := q.OpenViews(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer q.CloseViews()
+	q.Work().Payments(projections.PaymentFilter{After: -1, Limit: 10})
+	var stopped error
+	for i := half; i < len(evs) && stopped == nil; i++ {
+		stopped = q.Apply(&evs[i])
+	}
+	if stopped == nil || !strings.Contains(stopped.Error(), "damaged") {
+		t.Fatalf("the fold after damage to the work store: %v, want it stopped on the damage", stopped)
 	}
 }
