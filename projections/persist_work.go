@@ -51,10 +51,14 @@ const (
 // it, so that a query reads pend over the store: the state the feed has
 // folded, whether committed or not.
 type workDisk struct {
-	vs    *viewstore.Model
-	pend  map[string][]byte
-	dirty map[*workGrant]bool
-	count struct{ grants, payments, statements, bankItems int }
+	vs   *viewstore.Model
+	pend map[string][]byte
+	// sorted lists pend's keys in order, for scans; stale once pend
+	// changed, until a query sorts it again (under the write lock).
+	sorted []string
+	stale  bool
+	dirty  map[*workGrant]bool
+	count  struct{ grants, payments, statements, bankItems int }
 	// savedCount is the count as last noted in pend.
 	savedCount [4]int
 	// err is the first record found unreadable: the store is damaged,
@@ -85,9 +89,26 @@ func (d *workDisk) set(k []byte, v []byte) {
 		v = []byte{}
 	}
 	d.pend[string(k)] = v
+	d.stale = true
 }
 
-func (d *workDisk) del(k string) { d.pend[k] = nil }
+func (d *workDisk) del(k string) {
+	d.pend[k] = nil
+	d.stale = true
+}
+
+// sortPend sorts pend's keys for scans, if they changed.
+func (d *workDisk) sortPend() {
+	if !d.stale {
+		return
+	}
+	d.sorted = d.sorted[:0]
+	for k := range d.pend {
+		d.sorted = append(d.sorted, k)
+	}
+	slices.Sort(d.sorted)
+	d.stale = false
+}
 
 // get returns the value of k, folded or committed, nil when none.
 func (d *workDisk) get(k []byte) []byte {
@@ -103,15 +124,12 @@ func (d *workDisk) get(k []byte) []byte {
 }
 
 // scan calls f with the keys from lo to hi (exclusive) folded or
-// committed, in order, until f returns false.
+// committed, in order, until f returns false. It reads pend's sorted keys:
+// the caller holds the model through readLock.
 func (d *workDisk) scan(lo, hi []byte, f func(k, v []byte) bool) {
-	var pk []string
-	for k := range d.pend {
-		if k >= string(lo) && k < string(hi) {
-			pk = append(pk, k)
-		}
-	}
-	slices.Sort(pk)
+	i0, _ := slices.BinarySearch(d.sorted, string(lo))
+	i1, _ := slices.BinarySearch(d.sorted, string(hi))
+	pk := d.sorted[i0:max(i0, i1)]
 	i, stopped := 0, false
 	emit := func(k, v []byte) bool {
 		if v == nil {
@@ -184,6 +202,8 @@ type workGrantHead struct {
 	AppliedBy string     `json:"applied_by"`
 	Upheld    bool       `json:"upheld,omitempty"`
 	Pays      []int      `json:"pays"`
+	// Inst is how many installments the grant has.
+	Inst int `json:"installments"`
 }
 
 func (g *workGrant) head() ([]byte, error) {
@@ -191,7 +211,8 @@ func (g *workGrant) head() ([]byte, error) {
 	v.Installments, v.Payments = nil, nil
 	f := &v.fen
 	return json.Marshal(workGrantHead{View: &v, Fen: [10]int64{f.requested, f.award, f.deduction, f.amount, f.paid, f.due,
-		f.assessed, f.recovered, f.waived, f.released}, Seq: g.seq, AppliedBy: g.appliedBy, Upheld: g.upheld, Pays: g.pays})
+		f.assessed, f.recovered, f.waived, f.released}, Seq: g.seq, AppliedBy: g.appliedBy, Upheld: g.upheld, Pays: g.pays,
+		Inst: len(g.view.Installments)})
 }
 
 func (g *workGrant) installmentBytes(i int) []byte {
@@ -305,18 +326,18 @@ func (d *workDisk) loadGrant(id string) *workGrant {
 	s := &grantSaved{head: recordHash(hb), entries: map[string]uint64{}}
 	g.view.Installments = []InstallmentView{}
 	g.view.Payments = make([]PaymentView, 0, len(g.pays))
-	prefix := append(seqKey("i/", g.seq), '/')
 	var bad error
-	d.scan(prefix, prefixAfter(prefix), func(k, v []byte) bool {
+	for n := 1; n <= h.Inst; n++ {
+		k := installmentKey(g.seq, n)
+		v := d.get(k)
 		r, err := decodeInstallment(k, v)
-		if err != nil || r.in.N != len(g.view.Installments)+1 {
-			bad = fmt.Errorf("grant %s: installment %d: %v", id, len(g.view.Installments)+1, err)
-			return false
+		if err != nil || r.in.N != n {
+			bad = fmt.Errorf("grant %s: installment %d: %v", id, n, err)
+			break
 		}
 		g.view.Installments = append(g.view.Installments, r.in)
 		s.inst = append(s.inst, recordHash(v))
-		return true
-	})
+	}
 	for _, seq := range g.pays {
 		k := seqKey("p/", seq)
 		v := d.get(k)
@@ -560,15 +581,17 @@ func (d *workDisk) eachEntry(code byte, today string, f func(*queueEntry)) {
 
 // readLock holds the model for a query and returns what releases it: the
 // read lock, or, when grants were folded since they were last noted in
-// pend, the write lock, to note them first.
+// pend or pend changed since its keys were sorted, the write lock, to
+// note and sort them first.
 func (w *Work) readLock() func() {
 	w.mu.RLock()
-	if w.disk == nil || len(w.disk.dirty) == 0 {
+	if d := w.disk; d == nil || (len(d.dirty) == 0 && !d.stale) {
 		return w.mu.RUnlock
 	}
 	w.mu.RUnlock()
 	w.mu.Lock()
 	w.disk.flush()
+	w.disk.sortPend()
 	return w.mu.Unlock
 }
 
@@ -627,6 +650,7 @@ func (w *Work) Save(b *viewstore.Batch) error {
 		}
 	}
 	clear(d.pend)
+	d.sorted, d.stale = d.sorted[:0], false
 	// Every grant is saved now.
 	shrinkCache(w.byID, workCached, nil)
 	return nil
