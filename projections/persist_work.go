@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"talentledger/domain"
@@ -64,7 +65,19 @@ type workDisk struct {
 	// err is the first record found unreadable: the store is damaged,
 	// and the next Save fails with it, which stops the feed.
 	err atomic.Pointer[error]
+
+	// memo keeps what queries looked up for every row (talents, and
+	// which statement matched a payment), so that lists do not read
+	// them again; concurrent queries share it under memoMu. Talents are
+	// never changed once registered; a statement reconciled clears what
+	// matched.
+	memoMu     sync.Mutex
+	names      map[string]*workTalent
+	reconciled map[string]string
 }
+
+// memoLimit bounds each memo: past it, a memo starts again empty.
+const memoLimit = 100_000
 
 // grantSaved is what the store holds of a grant, by hashes of its records.
 type grantSaved struct {
@@ -438,9 +451,29 @@ func (d *workDisk) setTalent(id string, t *workTalent) {
 	e.str(t.bankAccount)
 	e.str(t.bankName)
 	d.set([]byte("t/"+id), e.b)
+	d.memoMu.Lock()
+	delete(d.names, id)
+	d.memoMu.Unlock()
 }
 
 func (d *workDisk) talent(id string) *workTalent {
+	d.memoMu.Lock()
+	t, ok := d.names[id]
+	d.memoMu.Unlock()
+	if ok {
+		return t
+	}
+	t = d.readTalent(id)
+	d.memoMu.Lock()
+	if d.names == nil || len(d.names) >= memoLimit {
+		d.names = map[string]*workTalent{}
+	}
+	d.names[id] = t
+	d.memoMu.Unlock()
+	return t
+}
+
+func (d *workDisk) readTalent(id string) *workTalent {
 	v := d.get([]byte("t/" + id))
 	if v == nil {
 		return nil
@@ -507,7 +540,20 @@ func (d *workDisk) paymentState(seq int) string {
 }
 
 func (d *workDisk) reconciledIn(key string) string {
-	return string(d.get([]byte("x/" + key)))
+	d.memoMu.Lock()
+	st, ok := d.reconciled[key]
+	d.memoMu.Unlock()
+	if ok {
+		return st
+	}
+	st = string(d.get([]byte("x/" + key)))
+	d.memoMu.Lock()
+	if d.reconciled == nil || len(d.reconciled) >= memoLimit {
+		d.reconciled = map[string]string{}
+	}
+	d.reconciled[key] = st
+	d.memoMu.Unlock()
+	return st
 }
 
 func (d *workDisk) addStatement(s *domain.BankStatementReconciled) {
@@ -518,6 +564,9 @@ func (d *workDisk) addStatement(s *domain.BankStatementReconciled) {
 	}
 	d.set(seqKey("s/", d.count.statements), v)
 	d.count.statements++
+	d.memoMu.Lock()
+	d.reconciled = nil
+	d.memoMu.Unlock()
 	for _, l := range s.Lines {
 		if l.Outcome == domain.LineMatched {
 			d.set([]byte("x/"+matchKey(l.Kind, l.PaymentID, l.GrantID, l.Reference)), []byte(s.StatementID))
