@@ -99,6 +99,8 @@ type OrphanKeys interface {
 	Orphans() []string
 	// BindOrphan binds one to the talent the log binds it to.
 	BindOrphan(talentID, keyID string) error
+	// RetireOrphans destroys those the log names nowhere.
+	RetireOrphans(keyIDs []string) error
 }
 
 // RecoverKeyBindings binds to their talents, in the order of the log, the
@@ -108,7 +110,13 @@ type OrphanKeys interface {
 // path; the event is). It reads the whole log, and only when the key
 // store has such keys; it returns how many it bound. Run it before the
 // ledger takes commands.
-func RecoverKeyBindings(ctx context.Context, store eventstore.Store, c *Cipher) (int, error) {
+//
+// With sole set (the log has no other writer, and none of an earlier
+// process can still land: the embedded store) the orphans the log names
+// nowhere are destroyed: pooled keys never handed out, which sealed
+// nothing. On EventStoreDB an append the crashed process sent might still
+// land after the scan, so they are kept, and looked for at each start.
+func RecoverKeyBindings(ctx context.Context, store eventstore.Store, c *Cipher, sole bool) (int, error) {
 	if c == nil {
 		return 0, nil
 	}
@@ -126,7 +134,7 @@ func RecoverKeyBindings(ctx context.Context, store eventstore.Store, c *Cipher) 
 	it := store.ReadAll(ctx, eventstore.Start)
 	defer it.Close()
 	n := 0
-	for it.Next() && len(orphans) > 0 {
+	for it.Next() {
 		ev := it.Event()
 		var talentID, keyID string
 		switch ev.Type {
@@ -156,5 +164,15 @@ func RecoverKeyBindings(ctx context.Context, store eventstore.Store, c *Cipher) 
 		delete(orphans, keyID)
 		n++
 	}
-	return n, it.Err()
+	if err := it.Err(); err != nil {
+		return n, err
+	}
+	if sole && len(orphans) > 0 {
+		ids := make([]string, 0, len(orphans))
+		for id := range orphans {
+			ids = append(ids, id)
+		}
+		return n, ks.RetireOrphans(ids)
+	}
+	return n, nil
 }

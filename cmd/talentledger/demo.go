@@ -111,7 +111,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if keys != nil {
 		defer keys.Close()
 	}
-	if err := recoverKeyBindings(ctx, store, cipher, log); err != nil {
+	if err := recoverKeyBindings(ctx, store, cipher, cfg.store == "", log); err != nil {
 		store.Close()
 		return err
 	}

@@ -86,7 +86,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer store.Close()
-	if err := recoverKeyBindings(ctx, store, cipher, log); err != nil {
+	if err := recoverKeyBindings(ctx, store, cipher, true, log); err != nil {
 		return err
 	}
 

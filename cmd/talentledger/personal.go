@@ -71,9 +71,10 @@ func (c *personalConfig) open(data string, makeKey bool) (*domain.Cipher, *keyst
 }
 
 // recoverKeyBindings binds to their talents the keys whose bindings a
-// crash lost (the log names them), before anything is served or written.
-func recoverKeyBindings(ctx context.Context, store eventstore.Store, c *domain.Cipher, log *slog.Logger) error {
-	n, err := domain.RecoverKeyBindings(ctx, store, c)
+// crash lost (the log names them), before anything is served or written;
+// sole for the embedded store, the log's only writer.
+func recoverKeyBindings(ctx context.Context, store eventstore.Store, c *domain.Cipher, sole bool, log *slog.Logger) error {
+	n, err := domain.RecoverKeyBindings(ctx, store, c, sole)
 	if err != nil {
 		return fmt.Errorf("recovering the key store's bindings from the log: %w", err)
 	}

@@ -198,7 +198,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if err := recoverKeyBindings(ctx, store, cipher, log); err != nil {
+	if err := recoverKeyBindings(ctx, store, cipher, cfg.store == "", log); err != nil {
 		store.Close()
 		return err
 	}

@@ -116,6 +116,7 @@ type keyRecord struct {
 	wrapped []byte
 	name    string // the wrapping's additional data: the talent's ID (kind 1) or the key's
 	owner   string // the talent bound to; "" for none (in the pool, or an orphan)
+	mine    bool   // made by this process: pooled (or being pooled), never an orphan
 	seq     uint64 // the append of its binding, for syncThrough; 0 when loaded
 }
 
@@ -430,7 +431,7 @@ func (s *Store) makePooledLocked() (string, uint64, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	s.keys[id] = &keyRecord{off: s.end - int64(len(w)), wrapped: w, name: id}
+	s.keys[id] = &keyRecord{off: s.end - int64(len(w)), wrapped: w, name: id, mine: true}
 	return id, seq, nil
 }
 
@@ -614,7 +615,7 @@ func (s *Store) Orphans() []string {
 	defer s.mu.Unlock()
 	var out []string
 	for id, k := range s.keys {
-		if k.owner == "" && !slices.Contains(s.free, id) {
+		if k.owner == "" && !k.mine {
 			out = append(out, id)
 		}
 	}
@@ -640,7 +641,7 @@ func (s *Store) BindOrphan(talentID, keyID string) error {
 	case k != nil && k.owner == talentID:
 		s.mu.Unlock()
 		return nil
-	case k == nil || k.owner != "" || slices.Contains(s.free, keyID):
+	case k == nil || k.owner != "" || k.mine:
 		s.mu.Unlock()
 		return fmt.Errorf("keystore: key %s is not an orphan: it cannot be bound to %s", keyID, talentID)
 	}
@@ -649,6 +650,27 @@ func (s *Store) BindOrphan(talentID, keyID string) error {
 		k.owner, k.seq = talentID, seq
 		s.versions[talentID] = append(s.versions[talentID], keyID)
 	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.syncThrough(seq)
+}
+
+// RetireOrphans destroys the orphans named, which the log names nowhere:
+// pooled keys an earlier process made and never handed out. Keys that
+// are not orphans are left alone.
+func (s *Store) RetireOrphans(keyIDs []string) error {
+	s.mu.Lock()
+	var err error
+	for _, id := range keyIDs {
+		if k := s.keys[id]; k != nil && k.owner == "" && !k.mine {
+			if err = s.retireLocked(id); err != nil {
+				break
+			}
+		}
+	}
+	seq := s.writtenSeq()
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -713,7 +735,7 @@ func (s *Store) Destroy(talentID string, keyIDs ...string) error {
 	s.mu.Lock()
 	var err error
 	for _, id := range keyIDs {
-		if k := s.keys[id]; k != nil && k.owner == "" && !slices.Contains(s.free, id) {
+		if k := s.keys[id]; k != nil && k.owner == "" && !k.mine {
 			if err = s.retireLocked(id); err != nil {
 				break
 			}
