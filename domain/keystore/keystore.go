@@ -50,10 +50,10 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"talentledger/domain"
 )
@@ -79,8 +79,25 @@ const (
 
 var checkPlain = []byte("talentledger keystore master key check v1")
 
-// reTalent is what a talent ID or a key ID may be.
-var reTalent = regexp.MustCompile(`^[a-z0-9_]{3,64}$`)
+// reTalent is what a talent ID or a key ID may be: [a-z0-9_]{3,64}.
+var reTalent idPattern
+
+type idPattern struct{}
+
+// MatchString reports whether s is a talent or key ID, without the cost
+// of a regular expression on the command's path.
+func (idPattern) MatchString(s string) bool {
+	if len(s) < 3 || len(s) > 64 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // Store is a key store directory opened with its master key. It is safe
 // for concurrent use; one process opens a directory at a time.
@@ -97,8 +114,13 @@ type Store struct {
 	dead     map[string]bool       // talents whose keys were destroyed
 	deadKeys map[string]string     // keys destroyed → the talent they were bound to, or ""
 	free     []string              // pooled keys this process made, synced, not handed out
-	refill   sync.WaitGroup
+	// pend holds the records appended but not yet written, which lie at
+	// end-len(pend): a binding costs no system call on the command's
+	// path; the next sync writes them first.
+	pend     []byte
+	refill   sync.WaitGroup // the background refills and flushes
 	filling  bool
+	flushing bool
 	closed   bool
 
 	// Group commit: written counts appends, synced those on disk.
@@ -365,6 +387,9 @@ func (s *Store) retireLocked(id string) error {
 	if k == nil {
 		return nil
 	}
+	if err := s.flushLocked(); err != nil {
+		return err
+	}
 	if _, err := s.f.WriteAt(make([]byte, len(k.wrapped)), k.off); err != nil {
 		return err
 	}
@@ -534,6 +559,7 @@ func (s *Store) bindLocked(talentID string) (string, uint64, error) {
 	k.owner, k.seq = talentID, seq
 	s.versions[talentID] = append(s.versions[talentID], id)
 	s.kickLocked()
+	s.flushSoonLocked()
 	return id, made, nil
 }
 
@@ -678,18 +704,53 @@ func (s *Store) RetireOrphans(keyIDs []string) error {
 	return s.syncThrough(seq)
 }
 
-// appendLocked writes rec at the file's end; s.mu is held. It returns the
-// append's sequence number for syncThrough.
+// appendLocked appends rec at the file's end, in memory until the next
+// sync writes it; s.mu is held. It returns the append's sequence number
+// for syncThrough.
 func (s *Store) appendLocked(rec []byte) (uint64, error) {
-	if _, err := s.f.WriteAt(rec, s.end); err != nil {
-		return 0, err
-	}
+	s.pend = append(s.pend, rec...)
 	s.end += int64(len(rec))
 	s.smu.Lock()
 	s.written++
 	seq := s.written
 	s.smu.Unlock()
 	return seq, nil
+}
+
+// Sync writes and syncs every record appended so far (bindings are
+// otherwise written in the background, soon after).
+func (s *Store) Sync() error { return s.syncThrough(s.writtenSeq()) }
+
+// flushLocked writes the records appended since the last; s.mu is held.
+func (s *Store) flushLocked() error {
+	if len(s.pend) == 0 {
+		return nil
+	}
+	if _, err := s.f.WriteAt(s.pend, s.end-int64(len(s.pend))); err != nil {
+		return err
+	}
+	s.pend = s.pend[:0]
+	return nil
+}
+
+// flushDelay is how long a binding may wait in memory before the
+// background writes and syncs it (the log has it meanwhile).
+const flushDelay = 50 * time.Millisecond
+
+// flushSoonLocked schedules a sync of what is appended; s.mu is held.
+func (s *Store) flushSoonLocked() {
+	if s.flushing || s.closed {
+		return
+	}
+	s.flushing = true
+	s.refill.Add(1)
+	time.AfterFunc(flushDelay, func() {
+		defer s.refill.Done()
+		s.mu.Lock()
+		s.flushing = false
+		s.mu.Unlock()
+		_ = s.syncThrough(s.writtenSeq())
+	})
 }
 
 // syncThrough returns once the append seq is on disk, syncing the file
@@ -706,9 +767,18 @@ func (s *Store) syncThrough(seq uint64) error {
 			continue
 		}
 		s.syncing = true
+		s.smu.Unlock()
+		// What is appended is written first (s.mu before s.smu, as
+		// appendLocked takes them), then synced.
+		s.mu.Lock()
+		err := s.flushLocked()
+		s.smu.Lock()
 		target := s.written
 		s.smu.Unlock()
-		err := s.f.Sync()
+		s.mu.Unlock()
+		if err == nil {
+			err = s.f.Sync()
+		}
 		s.smu.Lock()
 		s.syncing = false
 		if err != nil {
@@ -872,7 +942,10 @@ func syncDir(dir string) error {
 func (s *Store) Backup(dst string) error {
 	s.mu.Lock()
 	b := make([]byte, s.end)
-	_, err := s.f.ReadAt(b, 0)
+	err := s.flushLocked()
+	if err == nil {
+		_, err = s.f.ReadAt(b, 0)
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err

@@ -234,6 +234,9 @@ func TestPurgeBackupRemovesKeysPooledAtTheBackup(t *testing.T) {
 	if _, _, err := s.BindKey(c, false); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
 	wrapped, _, _ := WrappedKeys(dir)
 	w := wrapped[c][0]
 	if hits := grepDir(t, backup, w); len(hits) != 1 {
