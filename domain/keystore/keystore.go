@@ -74,7 +74,7 @@ const (
 
 	// PoolSize is how many keys the pool holds when full; it is refilled,
 	// in one batch and one sync, when it falls to half.
-	PoolSize = 64
+	PoolSize = 256
 )
 
 var checkPlain = []byte("talentledger keystore master key check v1")
