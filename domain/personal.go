@@ -263,16 +263,37 @@ func (c *Cipher) Seal(talentID, field, v string) (string, error) {
 }
 
 func sealWith(a cipher.AEAD, talentID, keyID, field, v string) (string, error) {
-	buf := make([]byte, a.NonceSize(), a.NonceSize()+len(v)+a.Overhead())
-	if _, err := rand.Read(buf); err != nil {
+	nonce := make([]byte, a.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	buf = a.Seal(buf, buf, []byte(v), sealedAAD(talentID, keyID, field))
-	prefix := sealedPrefixV2 + talentID + ":" + keyID + ":"
+	return sealNonce(a, nonce, talentID, keyID, field, v), nil
+}
+
+// sealNonce seals v under a with the nonce given, which is never used
+// again.
+func sealNonce(a cipher.AEAD, nonce []byte, talentID, keyID, field, v string) string {
+	buf := make([]byte, len(nonce), len(nonce)+len(v)+a.Overhead())
+	copy(buf, nonce)
+	buf = a.Seal(buf, nonce, []byte(v), sealedAAD(talentID, keyID, field))
+	var b strings.Builder
+	b.Grow(len(sealedPrefixV2) + len(talentID) + len(keyID) + len(field) + 3 + base64.RawURLEncoding.EncodedLen(len(buf)))
 	if keyID == talentID {
-		prefix = sealedPrefixV1 + talentID + ":"
+		b.WriteString(sealedPrefixV1)
+		b.WriteString(talentID)
+	} else {
+		b.WriteString(sealedPrefixV2)
+		b.WriteString(talentID)
+		b.WriteByte(':')
+		b.WriteString(keyID)
 	}
-	return prefix + field + ":" + base64.RawURLEncoding.EncodeToString(buf), nil
+	b.WriteByte(':')
+	b.WriteString(field)
+	b.WriteByte(':')
+	enc := make([]byte, base64.RawURLEncoding.EncodedLen(len(buf)))
+	base64.RawURLEncoding.Encode(enc, buf)
+	b.Write(enc)
+	return b.String()
 }
 
 // parseSealed splits a sealed value into its talent, key, field and bytes.
@@ -405,30 +426,58 @@ func (c *Cipher) sealEventUnder(talentID, keyID string, ev Event) error {
 // sealFields seals the fields idxs of v under the talent's key keyID, or
 // its newest when keyID is "".
 func (c *Cipher) sealFields(talentID, keyID string, v reflect.Value, idxs [][]int) error {
-	var a cipher.AEAD
+	names := personalNames(v.Type())
+	n := 0
 	for _, idx := range idxs {
+		if f := v.FieldByIndex(idx); f.String() != "" && !Sealed(f.String()) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	var a cipher.AEAD
+	var err error
+	if keyID == "" {
+		keyID, a, err = c.newest(talentID, true)
+	} else {
+		a, err = c.key(talentID, keyID)
+	}
+	if err != nil {
+		return err
+	}
+	// One read of the random source for every field's fresh nonce.
+	ns := a.NonceSize()
+	nonces := make([]byte, n*ns)
+	if _, err := rand.Read(nonces); err != nil {
+		return err
+	}
+	for i, idx := range idxs {
 		f := v.FieldByIndex(idx)
 		if f.String() == "" || Sealed(f.String()) {
 			continue
 		}
-		if a == nil {
-			var err error
-			if keyID == "" {
-				keyID, a, err = c.newest(talentID, true)
-			} else {
-				a, err = c.key(talentID, keyID)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		sealed, err := sealWith(a, talentID, keyID, jsonName(v.Type().FieldByIndex(idx)), f.String())
-		if err != nil {
-			return err
-		}
-		f.SetString(sealed)
+		f.SetString(sealNonce(a, nonces[:ns:ns], talentID, keyID, names[i], f.String()))
+		nonces = nonces[ns:]
 	}
 	return nil
+}
+
+// personalNameCache caches, per event type, the JSON names of its
+// personal fields, in the order of personalIndexes.
+var personalNameCache sync.Map // reflect.Type → []string
+
+func personalNames(t reflect.Type) []string {
+	if v, ok := personalNameCache.Load(t); ok {
+		return v.([]string)
+	}
+	idxs := personalIndexes(t)
+	out := make([]string, len(idxs))
+	for i, idx := range idxs {
+		out[i] = jsonName(t.FieldByIndex(idx))
+	}
+	personalNameCache.Store(t, out)
+	return out
 }
 
 // HasPersonal reports whether events of ev's type carry personal fields.
