@@ -263,15 +263,7 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
-	off := 0
-	for off < len(b) {
-		kind, id, payload, n, ok := parseRecord(b[off:])
-		if !ok {
-			break
-		}
-		s.applyRecord(kind, id, payload, int64(off+n-len(payload)))
-		off += n
-	}
+	off := s.fold(b)
 	if off < len(b) {
 		// Never acknowledged: its append did not finish syncing.
 		if err := s.f.Truncate(int64(off)); err != nil {
@@ -283,6 +275,21 @@ func (s *Store) load() error {
 	}
 	s.end = int64(off)
 	return nil
+}
+
+// fold applies the whole records at the start of b and returns their
+// length: a torn last record is left out.
+func (s *Store) fold(b []byte) int {
+	off := 0
+	for off < len(b) {
+		kind, id, payload, n, ok := parseRecord(b[off:])
+		if !ok {
+			break
+		}
+		s.applyRecord(kind, id, payload, int64(off+n-len(payload)))
+		off += n
+	}
+	return off
 }
 
 // applyRecord folds one record, whose payload lies at off, into the
@@ -874,14 +881,7 @@ func WrappedKeys(dir string) (keys map[string][][]byte, destroyed map[string]boo
 		return nil, nil, err
 	}
 	s := newStore(dir)
-	for off := 0; off < len(b); {
-		kind, id, payload, n, ok := parseRecord(b[off:])
-		if !ok {
-			break
-		}
-		s.applyRecord(kind, id, payload, int64(off+n-len(payload)))
-		off += n
-	}
+	s.fold(b)
 	keys = map[string][][]byte{}
 	for _, k := range s.keys {
 		if k.owner == "" {
@@ -971,15 +971,7 @@ func BackupDir(src, dst string, master []byte) error {
 	if err != nil {
 		return err
 	}
-	off := 0
-	for off < len(b) {
-		_, _, _, n, ok := parseRecord(b[off:])
-		if !ok {
-			break
-		}
-		off += n
-	}
-	return backupTo(src, dst, b[:off])
+	return backupTo(src, dst, b[:newStore(src).fold(b)])
 }
 
 func backupTo(src, dst string, keys []byte) error {
