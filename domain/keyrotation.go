@@ -66,16 +66,25 @@ func (s *Service) RotateTalentKey(ctx context.Context, c RotateTalentKey) (KeyRo
 	if err := check(&t); err != nil {
 		return KeyRotation{}, err
 	}
-	// The new key is bound in the key store first (an erasure that
-	// destroys the talent's keys after this destroys it too), then named
-	// in the log at the stream's version, where an erasure recorded in
-	// between refuses it.
-	keyID, err := s.cipher.NewKey(c.TalentID, true)
-	if errors.Is(err, ErrKeyDestroyed) {
-		return KeyRotation{}, Errorf(ECONFLICT, "talent %s is erased: it has no key to rotate", c.TalentID)
-	}
+	// A retry of a rotation already recorded takes no new key: it is
+	// answered with the rotation's own.
+	prior, err := s.recordedRotation(ctx, m.CommandID, c.TalentID)
 	if err != nil {
 		return KeyRotation{}, err
+	}
+	var keyID string
+	if prior == nil {
+		// The new key is bound in the key store first (an erasure that
+		// destroys the talent's keys after this destroys it too), then
+		// named in the log at the stream's version, where an erasure
+		// recorded in between refuses it.
+		keyID, err = s.cipher.NewKey(c.TalentID, true)
+		if errors.Is(err, ErrKeyDestroyed) {
+			return KeyRotation{}, Errorf(ECONFLICT, "talent %s is erased: it has no key to rotate", c.TalentID)
+		}
+		if err != nil {
+			return KeyRotation{}, err
+		}
 	}
 	var version int
 	res, err := s.repo.execute(ctx, streamTalent(c.TalentID), newTalent, m, func(e *entry) ([]Event, error) {
@@ -83,13 +92,45 @@ func (s *Service) RotateTalentKey(ctx context.Context, c RotateTalentKey) (KeyRo
 		if err := check(t); err != nil {
 			return nil, err
 		}
+		if keyID == "" {
+			return nil, errors.New("domain: a rotation found recorded is no longer in its stream")
+		}
 		version = len(t.keys) + 1
 		return []Event{&TalentKeyRotated{TalentID: c.TalentID, KeyID: keyID, Version: version, RotatedOn: m.today}}, nil
 	})
 	if err != nil {
 		return KeyRotation{}, err
 	}
+	if prior != nil {
+		keyID, version = prior.KeyID, prior.Version
+	}
 	return KeyRotation{Result: result(c.TalentID, res), KeyID: keyID, Version: version}, nil
+}
+
+// recordedRotation returns the rotation the command recorded already in
+// the talent's stream, or nil.
+func (s *Service) recordedRotation(ctx context.Context, commandID, talentID string) (*TalentKeyRotated, error) {
+	stream := streamTalent(talentID)
+	done := false
+	if err := s.repo.view(ctx, stream, newTalent, func(e *entry) error {
+		_, done = e.replayed(commandID)
+		return nil
+	}); err != nil || !done {
+		return nil, err
+	}
+	id := eventID(commandID, stream, 0)
+	it := s.repo.store.ReadStream(ctx, stream, 0)
+	defer it.Close()
+	for it.Next() {
+		if ev := it.Event(); ev.ID == id {
+			var r TalentKeyRotated
+			if ev.Type != TypeTalentKeyRotated || json.Unmarshal(ev.Data, &r) != nil {
+				return nil, Errorf(ECONFLICT, "this command ID was used for another command")
+			}
+			return &r, nil
+		}
+	}
+	return nil, it.Err()
 }
 
 // OrphanKeys is implemented by a key store that can tell the keys a crash

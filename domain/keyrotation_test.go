@@ -206,3 +206,28 @@ func TestKeyRotationRacesErasure(t *testing.T) {
 	}
 	t.Logf("rotations first: %v; refused: %v", rotatedSome, refusedSome)
 }
+
+// TestKeyRotationRetried: a rotation sent again under its command ID (an
+// Idempotency-Key) is answered with the key it recorded, and takes none.
+func TestKeyRotationRetried(t *testing.T) {
+	ctx := context.Background()
+	keys := newMemKeys()
+	s := newServiceOver(newTestStore(t), WithCipher(NewCipher(keys)))
+	tid := registerTalent(t, s, "C")
+	m := rotationMeta("2024-02-01")
+	m.CommandID = "rotate-once"
+	first, err := s.RotateTalentKey(ctx, RotateTalentKey{Meta: m, TalentID: tid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.RotateTalentKey(ctx, RotateTalentKey{Meta: m, TalentID: tid})
+	if err != nil || again.KeyID != first.KeyID || again.Version != 2 || again.Position != first.Position {
+		t.Fatalf("a retried rotation answered %+v (%v), the first %+v", again, err, first)
+	}
+	if id, _, err := keys.DataKey(tid, false); err != nil || id != first.KeyID {
+		t.Fatalf("after a retried rotation the newest key is %s, want %s", id, first.KeyID)
+	}
+	if n := len(keys.keys[tid]); n != 2 {
+		t.Errorf("the talent has %d keys, want 2", n)
+	}
+}
