@@ -253,3 +253,51 @@ func TestPurgeBackupRemovesKeysPooledAtTheBackup(t *testing.T) {
 		t.Errorf("the purged backup still holds the key in %v", hits)
 	}
 }
+
+// TestDestroyNamedOrphan: an erasure destroys the keys the talent's
+// stream names, among them one whose binding a crash lost.
+func TestDestroyNamedOrphan(t *testing.T) {
+	_, master := masterKey(t)
+	dir := t.TempDir()
+	s, err := Open(dir, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fillPool(s)
+	s.mu.Lock()
+	end := s.end
+	s.mu.Unlock()
+	const a = "t00000000000000f1"
+	id, _, err := s.BindKey(a, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	wrapped := bytes.Clone(s.keys[id].wrapped)
+	s.mu.Unlock()
+	crashed := t.TempDir()
+	check, _ := os.ReadFile(filepath.Join(dir, checkFile))
+	keys, _ := os.ReadFile(filepath.Join(dir, logFile))
+	os.WriteFile(filepath.Join(crashed, checkFile), check, 0o600)
+	os.WriteFile(filepath.Join(crashed, logFile), keys[:end], 0o600)
+	c, err := Open(crashed, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Destroy(a, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Key(a, id); !errors.Is(err, domain.ErrKeyDestroyed) {
+		t.Errorf("the named orphan after the erasure: %v", err)
+	}
+	if hits := grepDir(t, crashed, wrapped); len(hits) > 0 {
+		t.Errorf("the named orphan is still in %v", hits)
+	}
+	for _, o := range c.Orphans() {
+		if o == id {
+			t.Error("the destroyed key is still an orphan")
+		}
+	}
+}
