@@ -45,6 +45,7 @@ type Projector struct {
 	flows      *FundFlows
 	reports    *Reports
 	apartments *Apartments
+	asof       *AsOfIndex
 }
 
 type options struct {
@@ -84,6 +85,7 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		flows:      NewFundFlows(),
 		reports:    NewReports(),
 		apartments: NewApartments(),
+		asof:       NewAsOfIndex(),
 	}
 	// The models of this build: every one the feed folds is here.
 	p.Feed = NewFeed(store, log, o.codec,
@@ -100,6 +102,7 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		p.flows,
 		p.reports,
 		p.apartments,
+		p.asof,
 	)
 	p.Feed.commitEvery = o.commitEvery
 	return p
@@ -107,6 +110,11 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 
 // ApartmentsModel returns the talent apartments' model.
 func (p *Projector) ApartmentsModel() *Apartments { return p.apartments }
+
+// AsOf returns the index of the books by business date and recording
+// time, which answers the trial balance and the budgets at a point in
+// time.
+func (p *Projector) AsOf() *AsOfIndex { return p.asof }
 
 // Budgets returns the programs-and-budgets model.
 func (p *Projector) Budgets() *Budgets { return p.budgets }

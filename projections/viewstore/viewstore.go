@@ -401,3 +401,56 @@ type Progress struct {
 	EventsPerSec float64 `json:"events_per_s"`
 	ETASeconds   float64 `json:"eta_s"`
 }
+
+// Snapshot is a model's store as it stood when the snapshot was taken:
+// every read through it sees the same committed batches, whatever is
+// committed meanwhile.
+type Snapshot struct {
+	name string
+	s    *pebble.Snapshot
+}
+
+// NewSnapshot takes a snapshot of the store. Close it when done.
+func (m *Model) NewSnapshot() (*Snapshot, error) {
+	if m.db == nil {
+		return nil, ErrClosed
+	}
+	return &Snapshot{name: m.name, s: m.db.NewSnapshot()}, nil
+}
+
+// Get returns the value of key, or nil when there is none.
+func (s *Snapshot) Get(key []byte) ([]byte, error) {
+	v, closer, err := s.s.Get(dataKey(nil, key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("viewstore: %s: %w", s.name, err)
+	}
+	out := bytes.Clone(v)
+	closer.Close()
+	return out, nil
+}
+
+// ScanRange calls f with the keys from lo (inclusive) to hi (exclusive)
+// and their values, in key order, until f returns false. Key and value
+// are valid only during the call.
+func (s *Snapshot) ScanRange(lo, hi []byte, f func(key, value []byte) bool) error {
+	it, err := s.s.NewIter(&pebble.IterOptions{LowerBound: dataKey(nil, lo), UpperBound: dataKey(nil, hi)})
+	if err != nil {
+		return fmt.Errorf("viewstore: %s: %w", s.name, err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		if !f(it.Key()[1:], it.Value()) {
+			break
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return fmt.Errorf("viewstore: %s: %w", s.name, err)
+	}
+	return it.Close()
+}
+
+// Close releases the snapshot.
+func (s *Snapshot) Close() error { return s.s.Close() }

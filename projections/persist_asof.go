@@ -1,0 +1,150 @@
+package projections
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"talentledger/projections/viewstore"
+)
+
+// The as-of index on disk: its sums, metas, events and forward points
+// under the keys asofindex.go describes, each value a list of int64
+// (a count, then each zigzag varint); the counters' names under "c" and
+// the ID (4 bytes); the program definitions as JSON under "p" and the
+// position (16 bytes); the generation of the last Save under "g"; "i"
+// when a business date was irregular. Memory holds the names, the
+// definitions, and what was folded since the last commit.
+const asofSchema = 1
+
+// Schema implements Persistent.
+func (m *AsOfIndex) Schema() uint32 { return asofSchema }
+
+// Open implements Persistent.
+func (m *AsOfIndex) Open(vs *viewstore.Model) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var bad error
+	err := vs.Scan([]byte("c"), func(k, v []byte) bool {
+		if len(k) != 5 || binary.BigEndian.Uint32(k[1:]) != uint32(len(m.names)) {
+			bad = errors.New("asof: counter names out of order")
+			return false
+		}
+		m.ids[string(v)] = uint32(len(m.names))
+		m.names = append(m.names, string(v))
+		return true
+	})
+	if err == nil {
+		err = vs.Scan([]byte("p"), func(_, v []byte) bool {
+			var d programDef
+			if err := json.Unmarshal(v, &d); err != nil {
+				bad = fmt.Errorf("asof: program definition: %w", err)
+				return false
+			}
+			m.defs = append(m.defs, d)
+			return true
+		})
+	}
+	if err == nil {
+		err = bad
+	}
+	if err != nil {
+		return err
+	}
+	g, err := vs.Get([]byte("g"))
+	if err != nil {
+		return err
+	}
+	if len(g) == 8 {
+		m.gen = binary.BigEndian.Uint64(g)
+	}
+	i, err := vs.Get([]byte("i"))
+	if err != nil {
+		return err
+	}
+	m.irregular = i != nil
+	m.saved, m.savedDefs = len(m.names), len(m.defs)
+	m.vs = vs
+	return nil
+}
+
+// Save implements Persistent: it adds what was folded since the last Save
+// to what the store holds.
+func (m *AsOfIndex) Save(b *viewstore.Batch) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return m.err
+	}
+	for id := m.saved; id < len(m.names); id++ {
+		b.Set(binary.BigEndian.AppendUint32([]byte("c"), uint32(id)), []byte(m.names[id]))
+	}
+	for _, d := range m.defs[m.savedDefs:] {
+		v, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		k := binary.BigEndian.AppendUint64([]byte("p"), d.Pos.Commit)
+		b.Set(binary.BigEndian.AppendUint64(k, d.Pos.Prepare), v)
+	}
+	for k, v := range m.pending.vals {
+		if k[0] != 'v' {
+			old, err := m.vs.Get([]byte(k))
+			if err != nil {
+				return err
+			}
+			prev, err := decodeInts(old)
+			if err != nil {
+				return fmt.Errorf("asof: %w", err)
+			}
+			v = mergeInts(k[0], prev, v, &m.tally)
+		}
+		b.Set([]byte(k), encodeInts(v))
+	}
+	if m.err != nil {
+		return m.err
+	}
+	m.gen++
+	b.Set([]byte("g"), binary.BigEndian.AppendUint64(nil, m.gen))
+	if m.irregular {
+		b.Set([]byte("i"), []byte{1})
+	}
+	m.saved, m.savedDefs = len(m.names), len(m.defs)
+	m.committing, m.committingGen = m.pending, m.gen
+	m.pending = newOverlay()
+	return nil
+}
+
+func encodeInts(v []int64) []byte {
+	b := binary.AppendUvarint(make([]byte, 0, 1+len(v)*3), uint64(len(v)))
+	for _, x := range v {
+		b = binary.AppendVarint(b, x)
+	}
+	return b
+}
+
+func decodeInts(b []byte) ([]int64, error) {
+	if b == nil {
+		return nil, nil
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, errors.New("stored figures unreadable")
+	}
+	b = b[k:]
+	out := make([]int64, n)
+	for i := range out {
+		x, k := binary.Varint(b)
+		if k <= 0 {
+			return nil, errors.New("stored figures unreadable")
+		}
+		out[i], b = x, b[k:]
+	}
+	if len(b) != 0 {
+		return nil, errors.New("stored figures unreadable")
+	}
+	return out, nil
+}
+
+var _ Persistent = (*AsOfIndex)(nil)
