@@ -315,6 +315,12 @@ func (s *asofSums) byRecording(pt PointInTime) {
 // included) that hold events on or before business date d (any date when
 // d is negative).
 func (s *asofSums) buckets(lvl byte, lo, hi string, d int64) {
+	if d < 0 {
+		// Every bucket counts whole: one read of the range.
+		s.sumRange(string([]byte{'r', s.fam, lvl}), lo, hi)
+		s.posRange(string([]byte{'s', lvl}), lo, hi)
+		return
+	}
 	metas := map[string][]int64{}
 	var order []string
 	s.scan(string([]byte{'s', lvl})+lo, string([]byte{'s', lvl})+hi, func(k string, v []int64) {
@@ -329,7 +335,7 @@ func (s *asofSums) buckets(lvl byte, lo, hi string, d int64) {
 	for _, b := range order {
 		m := metas[b]
 		switch {
-		case d < 0 || m[3] <= d:
+		case m[3] <= d:
 			s.sumRange(string([]byte{'r', s.fam, lvl}), b+"\x00", b+"\x01")
 			s.atLeast(metaPos(m))
 		case m[2] > d:
