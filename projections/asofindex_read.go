@@ -15,10 +15,11 @@ import (
 )
 
 // Serves reports whether the index answers for pt; when it does not (no
-// point in time, or a business date asked of a log holding an irregular
-// one), the caller answers from the live models or a replay.
+// point in time, a business date asked of a log holding an irregular one,
+// or no index: a replay has none), the caller answers from the live
+// models or a replay.
 func (m *AsOfIndex) Serves(pt PointInTime) bool {
-	if pt.IsZero() {
+	if m == nil || pt.IsZero() {
 		return false
 	}
 	m.mu.RLock()

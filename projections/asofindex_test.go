@@ -275,3 +275,37 @@ func TestAsOfIndexReleaseOfAForwardCommitment(t *testing.T) {
 		t.Fatalf("only %d different books: the points do not reach the cases", len(checked))
 	}
 }
+
+// An event whose business date is not YYYY-MM-DD cannot be placed by date:
+// the index then leaves questions by business date to the replay, still
+// answers those by recording time, and the projector's trial balance at a
+// point in time is the replay's either way.
+func TestAsOfIndexLeavesIrregularDatesToTheReplay(t *testing.T) {
+	evs := corpusEvents(t)
+	evs[len(evs)/2].Metadata.EffectiveDate = "2024-6-1"
+	store := storeOf(t, evs)
+	p := projections.New(store, quietLog())
+	fold(t, p, readLog(t, store))
+	ctx := context.Background()
+	byDate := projections.PointInTime{AsOf: "2024-06-30"}
+	byRecording := projections.PointInTime{RecordedAsOf: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if p.AsOf().Serves(byDate) {
+		t.Fatal("the index answers by business date on a log it cannot place")
+	}
+	if !p.AsOf().Serves(byRecording) {
+		t.Fatal("the index does not answer by recording time")
+	}
+	for _, pt := range []projections.PointInTime{byDate, byRecording} {
+		got, err := p.BalancesAt(ctx, pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := projections.BalancesAt(ctx, store, pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, w := jsonOf(t, got), jsonOf(t, want); g != w {
+			t.Fatalf("%+v: %s", pt, firstDiff(g, w))
+		}
+	}
+}

@@ -51,6 +51,9 @@ type Projector struct {
 type options struct {
 	codec       domain.Codec
 	commitEvery int
+	// noAsOf leaves the as-of index out of the feed: a replay for one
+	// point in time has no use for it.
+	noAsOf bool
 }
 
 // Option configures New.
@@ -88,7 +91,7 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		asof:       NewAsOfIndex(),
 	}
 	// The models of this build: every one the feed folds is here.
-	p.Feed = NewFeed(store, log, o.codec,
+	models := []Model{
 		p.budgets,
 		p.talents,
 		p.grants,
@@ -103,7 +106,11 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		p.reports,
 		p.apartments,
 		p.asof,
-	)
+	}
+	if o.noAsOf {
+		models, p.asof = models[:len(models)-1], nil
+	}
+	p.Feed = NewFeed(store, log, o.codec, models...)
 	p.Feed.commitEvery = o.commitEvery
 	return p
 }
@@ -113,7 +120,8 @@ func (p *Projector) ApartmentsModel() *Apartments { return p.apartments }
 
 // AsOf returns the index of the books by business date and recording
 // time, which answers the trial balance and the budgets at a point in
-// time.
+// time; nil in a replay (see Replay), which answers for one point in time
+// itself.
 func (p *Projector) AsOf() *AsOfIndex { return p.asof }
 
 // Budgets returns the programs-and-budgets model.
