@@ -27,16 +27,16 @@ import (
 //   - by business date: the sums of each year, month and day of E. The
 //     books as of a date are the years before its year, the months of its
 //     year before its month, and the days of its month up to it;
-//   - by recording time: the sums of each year, month, day, hour and
-//     minute of R (in UTC), each with the range of business dates it
-//     holds, the sums of each (recording day, business day), and each
-//     event under its exact recording time. The books as recorded by an
-//     instant are the whole years, months, days, hours and minutes before
-//     it and the events of its minute up to it. Asked both, a bucket whose
+//   - by recording time: the sums of each year, month, day and hour of R
+//     (in UTC), each with the range of business dates it holds, the sums
+//     of each (recording day, business day), and each event under its
+//     exact recording time. The books as recorded by an instant are the
+//     whole years, months, days and hours before it and the events of its
+//     hour up to it. Asked both, a bucket whose
 //     business dates all lie on or before the date counts whole, one whose
 //     dates all lie after it not at all, and one that straddles the date
 //     is read in its parts: months, days, then the (recording day,
-//     business day) sums; hours and minutes by their events. Business
+//     business day) sums; hours by their events. Business
 //     dates lie within the backdating window of their recording, so only
 //     the buckets recorded in that window after the date straddle it.
 //
@@ -80,6 +80,9 @@ type AsOfIndex struct {
 	// questions by business date are then answered by a replay.
 	irregular bool
 	vs        *viewstore.Model
+	// high is the greatest bucket stored of each class of keys (see
+	// keyClass): Save reads no stored value for a key after it.
+	high map[string]string
 	pos       eventstore.Position
 }
 
@@ -349,8 +352,8 @@ func (m *AsOfIndex) record(p point, pos eventstore.Position, sub byte, isEvent b
 	if p.eff != "" {
 		eb = [3]string{p.eff[:4], p.eff[:7], p.eff}
 	}
-	rs := p.r.UTC().Format(minuteLayout)
-	rb := [5]string{rs[:4], rs[:7], rs[:10], rs[:13], rs[:16]}
+	rs := p.r.UTC().Format(hourLayout)
+	rb := [4]string{rs[:4], rs[:7], rs[:10], rs[:13]}
 	for l, b := range eb {
 		if isEvent {
 			o.merge(metaKey('f', byte('1'+l), b), meta, t)
@@ -381,12 +384,13 @@ func (m *AsOfIndex) record(p point, pos eventstore.Position, sub byte, isEvent b
 	o.merge(eventKey(p.r, pos, sub), row, t)
 }
 
-// minuteLayout is the recording time's buckets: year, month, day, hour and
-// minute, in UTC.
-const minuteLayout = "2006-01-02T15:04"
+// hourLayout is the recording time's buckets: year, month, day and hour,
+// in UTC.
+const hourLayout = "2006-01-02T15"
 
 // Keys. Sums: 'e' (by business date) or 'r' (by recording time), the
-// family, the level ('1' year … '5' minute), the bucket, 0, the counter's
+// family, the level ('1' year … '4' hour by recording time, '3' day by
+// business date), the bucket, 0, the counter's
 // ID; 'x', the family, 0, the recording day, 0, the business day, 0, the
 // ID. Metas (greatest position, least and greatest business date): 'f' or
 // 's', the level, the bucket; 'y', the recording day, 0, the business

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -123,15 +122,7 @@ func (bb *BudgetBooks) Program(id string) (ProgramView, bool) {
 }
 
 func (bb *BudgetBooks) program(id string) ProgramView {
-	v := *bb.programs[id]
-	v.Budgets = []BudgetView{}
-	for k, b := range bb.budgets {
-		if k.program == id {
-			v.Budgets = append(v.Budgets, b.read())
-		}
-	}
-	sort.Slice(v.Budgets, func(i, j int) bool { return v.Budgets[i].FiscalYear < v.Budgets[j].FiscalYear })
-	return v
+	return withBudgets(bb.programs[id], bb.budgets)
 }
 
 // Budget returns a program's budget for a fiscal year.
@@ -303,13 +294,12 @@ func (s *asofSums) byRecording(pt PointInTime) {
 		d, _ = dateInt(pt.AsOf)
 	}
 	t := pt.RecordedAsOf.UTC()
-	ts := t.Format(minuteLayout)
-	bounds := []string{"", ts[:4], ts[:7], ts[:10], ts[:13], ts[:16]}
-	for l := 1; l <= 5; l++ {
+	ts := t.Format(hourLayout)
+	bounds := []string{"", ts[:4], ts[:7], ts[:10], ts[:13]}
+	for l := 1; l <= 4; l++ {
 		s.buckets(byte('0'+l), bounds[l-1], bounds[l], d)
 	}
-	minute := t.Truncate(time.Minute)
-	s.events(minute, t.Add(time.Nanosecond), d)
+	s.events(t.Truncate(time.Hour), t.Add(time.Nanosecond), d)
 }
 
 // buckets reads the recording buckets of level lvl from lo to hi (not
@@ -340,9 +330,8 @@ func (s *asofSums) buckets(lvl byte, lo, hi string, d int64) {
 			s.sumRange(string([]byte{'r', s.fam, lvl}), b+"\x00", b+"\x01")
 			s.atLeast(metaPos(m))
 		case m[2] > d:
-		case lvl < '3' || lvl == '4':
-			// Read its parts: the months of a year, the days of a month,
-			// the minutes of an hour.
+		case lvl < '3':
+			// Read its parts: the months of a year, the days of a month.
 			s.buckets(lvl+1, b, b+"\xff", d)
 		case lvl == '3':
 			// A day: its sums by business day, up to d.
@@ -350,13 +339,13 @@ func (s *asofSums) buckets(lvl byte, lo, hi string, d int64) {
 			s.sumRange(string([]byte{'x', s.fam})+b+"\x00", "", end)
 			s.posRange("y"+b+"\x00", "", end)
 		default:
-			// A minute: its events.
-			start, err := time.ParseInLocation(minuteLayout, b, time.UTC)
+			// An hour: its events.
+			start, err := time.ParseInLocation(hourLayout, b, time.UTC)
 			if err != nil {
 				s.err = fmt.Errorf("asof: bucket %q: %w", b, err)
 				return
 			}
-			s.events(start, start.Add(time.Minute), d)
+			s.events(start, start.Add(time.Hour), d)
 		}
 	}
 }

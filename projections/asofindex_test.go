@@ -184,18 +184,29 @@ func TestAsOfIndexAnswersAsTheReplay(t *testing.T) {
 			}
 			resumed := openViews(t, dir)
 			fold(t, resumed, evs[len(evs)/2:])
-			defer resumed.CloseViews()
 
-			for _, pt := range pts {
+			wants := make([]string, len(pts))
+			for i, pt := range pts {
 				if !live.AsOf().Serves(pt) {
 					t.Fatalf("%+v: the index does not answer", pt)
 				}
-				want := replayAnswers(t, store, pt)
-				if got := indexAnswers(t, live, pt); got != want {
-					t.Fatalf("as of %s, recorded as of %s: the index differs from the replay:\n%s", pt.AsOf, pt.RecordedAsOfString(), firstDiff(got, want))
+				wants[i] = replayAnswers(t, store, pt)
+				if got := indexAnswers(t, live, pt); got != wants[i] {
+					t.Fatalf("as of %s, recorded as of %s: the index differs from the replay:\n%s", pt.AsOf, pt.RecordedAsOfString(), firstDiff(got, wants[i]))
 				}
-				if got := indexAnswers(t, resumed, pt); got != want {
-					t.Fatalf("as of %s, recorded as of %s, after a restart: the index differs from the replay:\n%s", pt.AsOf, pt.RecordedAsOfString(), firstDiff(got, want))
+				if got := indexAnswers(t, resumed, pt); got != wants[i] {
+					t.Fatalf("as of %s, recorded as of %s, after a restart: the index differs from the replay:\n%s", pt.AsOf, pt.RecordedAsOfString(), firstDiff(got, wants[i]))
+				}
+			}
+			// And once the second half is committed too, from the store.
+			if err := resumed.CloseViews(); err != nil {
+				t.Fatal(err)
+			}
+			reopened := openViews(t, dir)
+			defer reopened.CloseViews()
+			for i, pt := range pts {
+				if got := indexAnswers(t, reopened, pt); got != wants[i] {
+					t.Fatalf("as of %s, recorded as of %s, committed and reopened: the index differs from the replay:\n%s", pt.AsOf, pt.RecordedAsOfString(), firstDiff(got, wants[i]))
 				}
 			}
 		})

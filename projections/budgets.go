@@ -413,10 +413,16 @@ func (m *Budgets) Program(id string) (ProgramView, bool) {
 }
 
 func (m *Budgets) programLocked(id string) ProgramView {
-	v := *m.programs[id]
+	return withBudgets(m.programs[id], m.budgets)
+}
+
+// withBudgets returns a program's view with its budgets among budgets, by
+// fiscal year.
+func withBudgets(p *ProgramView, budgets map[budgetKey]*budget) ProgramView {
+	v := *p
 	v.Budgets = []BudgetView{}
-	for k, b := range m.budgets {
-		if k.program == id {
+	for k, b := range budgets {
+		if k.program == p.ID {
 			v.Budgets = append(v.Budgets, b.read())
 		}
 	}

@@ -66,7 +66,58 @@ func (m *AsOfIndex) Open(vs *viewstore.Model) error {
 	m.irregular = i != nil
 	m.saved, m.savedDefs = len(m.names), len(m.defs)
 	m.vs = vs
+	// The greatest bucket of each class of keys.
+	m.high = map[string]string{}
+	for _, c := range keyClasses() {
+		err := vs.ScanReverse([]byte(c), append([]byte(c), 0xff), func(k, _ []byte) bool {
+			if _, b, ok := keyClass(string(k)); ok {
+				m.high[c] = b
+			}
+			return false
+		})
+		if err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// keyClasses lists the classes of keys ordered by a bucket first (a
+// recording or business date, or a part of one).
+func keyClasses() []string {
+	var cs []string
+	for _, fam := range []byte{famAccount, famBudget} {
+		for _, l := range "123" {
+			cs = append(cs, string([]byte{'e', fam, byte(l)}))
+		}
+		for _, l := range "1234" {
+			cs = append(cs, string([]byte{'r', fam, byte(l)}))
+		}
+		cs = append(cs, string([]byte{'x', fam}))
+	}
+	for _, l := range "123" {
+		cs = append(cs, "f"+string(l))
+	}
+	for _, l := range "1234" {
+		cs = append(cs, "s"+string(l))
+	}
+	return append(cs, "y")
+}
+
+// keyClass returns a key's class and bucket; ok is false for a key of no
+// class.
+func keyClass(k string) (class, bucket string, ok bool) {
+	switch {
+	case len(k) >= 8 && (k[0] == 'e' || k[0] == 'r'):
+		return k[:3], k[3 : len(k)-5], true
+	case len(k) >= 12 && k[0] == 'x':
+		return k[:2], k[2:12], true
+	case len(k) >= 11 && k[0] == 'y':
+		return k[:1], k[1:11], true
+	case len(k) >= 2 && (k[0] == 'f' || k[0] == 's'):
+		return k[:2], k[2:], true
+	}
+	return "", "", false
 }
 
 // Save implements Persistent: it adds what was folded since the last Save
@@ -88,8 +139,15 @@ func (m *AsOfIndex) Save(b *viewstore.Batch) error {
 		k := binary.BigEndian.AppendUint64([]byte("p"), d.Pos.Commit)
 		b.Set(binary.BigEndian.AppendUint64(k, d.Pos.Prepare), v)
 	}
+	high := map[string]string{}
 	for k, v := range m.pending.vals {
-		if k[0] != 'v' {
+		// A key in a bucket after every one stored is new: time moves
+		// on, so most of the hours, days and events are.
+		c, bucket, ok := keyClass(k)
+		if ok && bucket > high[c] {
+			high[c] = bucket
+		}
+		if k[0] != 'v' && !(ok && bucket > m.high[c]) {
 			old, err := m.vs.Get([]byte(k))
 			if err != nil {
 				return err
@@ -111,6 +169,9 @@ func (m *AsOfIndex) Save(b *viewstore.Batch) error {
 		b.Set([]byte("i"), []byte{1})
 	}
 	m.saved, m.savedDefs = len(m.names), len(m.defs)
+	for c, b := range high {
+		m.high[c] = max(m.high[c], b)
+	}
 	m.committing, m.committingGen = m.pending, m.gen
 	m.pending = newOverlay()
 	return nil

@@ -223,8 +223,14 @@ func (m *Model) ScanRange(lo, hi []byte, f func(key, value []byte) bool) error {
 		opts.UpperBound = []byte{prefixData + 1}
 	}
 	it, err := m.db.NewIter(opts)
+	return forward(m.name, it, err, f)
+}
+
+// forward calls f with the keys of it in order until f returns false, and
+// closes it; err is that of opening it.
+func forward(name string, it *pebble.Iterator, err error, f func(key, value []byte) bool) error {
 	if err != nil {
-		return fmt.Errorf("viewstore: %s: %w", m.name, err)
+		return fmt.Errorf("viewstore: %s: %w", name, err)
 	}
 	for ok := it.First(); ok; ok = it.Next() {
 		if !f(it.Key()[1:], it.Value()) {
@@ -233,7 +239,7 @@ func (m *Model) ScanRange(lo, hi []byte, f func(key, value []byte) bool) error {
 	}
 	if err := it.Error(); err != nil {
 		it.Close()
-		return fmt.Errorf("viewstore: %s: %w", m.name, err)
+		return fmt.Errorf("viewstore: %s: %w", name, err)
 	}
 	return it.Close()
 }
@@ -437,19 +443,7 @@ func (s *Snapshot) Get(key []byte) ([]byte, error) {
 // are valid only during the call.
 func (s *Snapshot) ScanRange(lo, hi []byte, f func(key, value []byte) bool) error {
 	it, err := s.s.NewIter(&pebble.IterOptions{LowerBound: dataKey(nil, lo), UpperBound: dataKey(nil, hi)})
-	if err != nil {
-		return fmt.Errorf("viewstore: %s: %w", s.name, err)
-	}
-	for ok := it.First(); ok; ok = it.Next() {
-		if !f(it.Key()[1:], it.Value()) {
-			break
-		}
-	}
-	if err := it.Error(); err != nil {
-		it.Close()
-		return fmt.Errorf("viewstore: %s: %w", s.name, err)
-	}
-	return it.Close()
+	return forward(s.name, it, err, f)
 }
 
 // Close releases the snapshot.
