@@ -83,7 +83,7 @@ type AsOfIndex struct {
 	// high is the greatest bucket stored of each class of keys (see
 	// keyClass): Save reads no stored value for a key after it.
 	high map[string]string
-	pos       eventstore.Position
+	pos  eventstore.Position
 }
 
 type programDef struct {
