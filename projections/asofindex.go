@@ -84,6 +84,8 @@ type AsOfIndex struct {
 	// keyClass): Save reads no stored value for a key after it.
 	high map[string]string
 	pos  eventstore.Position
+	// kb is a scratch buffer for keys.
+	kb []byte
 }
 
 type programDef struct {
@@ -356,16 +358,20 @@ func (m *AsOfIndex) record(p point, pos eventstore.Position, sub byte, isEvent b
 	rb := [4]string{rs[:4], rs[:7], rs[:10], rs[:13]}
 	for l, b := range eb {
 		if isEvent {
-			o.merge(metaKey('f', byte('1'+l), b), meta, t)
+			m.kb = append(append(m.kb[:0], 'f', byte('1'+l)), b...)
+			o.mergeBytes(m.kb, meta, t)
 		}
 		for _, it := range items {
-			o.merge(sumKey('e', it.fam, byte('1'+l), b, it.cid), it.v, t)
+			m.kb = appendSumKey(m.kb[:0], 'e', it.fam, byte('1'+l), b, it.cid)
+			o.mergeBytes(m.kb, it.v, t)
 		}
 	}
 	for l, b := range rb {
-		o.merge(metaKey('s', byte('1'+l), b), meta, t)
+		m.kb = append(append(m.kb[:0], 's', byte('1'+l)), b...)
+		o.mergeBytes(m.kb, meta, t)
 		for _, it := range items {
-			o.merge(sumKey('r', it.fam, byte('1'+l), b, it.cid), it.v, t)
+			m.kb = appendSumKey(m.kb[:0], 'r', it.fam, byte('1'+l), b, it.cid)
+			o.mergeBytes(m.kb, it.v, t)
 		}
 	}
 	cell := rb[2] + "\x00" + p.eff
@@ -377,7 +383,8 @@ func (m *AsOfIndex) record(p point, pos eventstore.Position, sub byte, isEvent b
 		row[1] = 1
 	}
 	for _, it := range items {
-		o.merge(sumKey('x', it.fam, 0, cell, it.cid), it.v, t)
+		m.kb = appendSumKey(m.kb[:0], 'x', it.fam, 0, cell, it.cid)
+		o.mergeBytes(m.kb, it.v, t)
 		row = append(row, int64(it.fam), int64(it.cid), int64(len(it.v)))
 		row = append(row, it.v...)
 	}
@@ -396,19 +403,15 @@ const hourLayout = "2006-01-02T15"
 // 's', the level, the bucket; 'y', the recording day, 0, the business
 // day. Events: 'v', the recording time (rtime), the position, a part
 // number (0 for the event's own point).
-func sumKey(typ, fam, lvl byte, bucket string, cid uint32) string {
-	k := make([]byte, 0, 8+len(bucket))
+func appendSumKey(k []byte, typ, fam, lvl byte, bucket string, cid uint32) []byte {
 	k = append(k, typ, fam)
 	if lvl != 0 {
 		k = append(k, lvl)
 	}
 	k = append(k, bucket...)
 	k = append(k, 0)
-	k = binary.BigEndian.AppendUint32(k, cid)
-	return string(k)
+	return binary.BigEndian.AppendUint32(k, cid)
 }
-
-func metaKey(typ, lvl byte, bucket string) string { return string([]byte{typ, lvl}) + bucket }
 
 // rtime encodes an instant in 12 bytes in the order of time.
 func rtime(t time.Time) []byte {
@@ -460,6 +463,17 @@ type overlay struct {
 }
 
 func newOverlay() *overlay { return &overlay{vals: map[string][]int64{}} }
+
+// mergeBytes is merge for a key in a scratch buffer: it is copied only
+// when new.
+func (o *overlay) mergeBytes(k []byte, v []int64, t *tally) {
+	if dst, ok := o.vals[string(k)]; ok && (len(dst) >= len(v) || k[0] == 'f' || k[0] == 's' || k[0] == 'y') {
+		// Summed or merged in place: the map keeps the same slice.
+		mergeInts(k[0], dst, v, t)
+		return
+	}
+	o.merge(string(k), v, t)
+}
 
 func (o *overlay) merge(k string, v []int64, t *tally) {
 	dst, ok := o.vals[k]
