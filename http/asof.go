@@ -19,7 +19,9 @@ import (
 // answered from the live read models. With one, the trial balance and the
 // programs and budgets are read from the as-of index
 // (projections.AsOfIndex): sums by business date and by recording time,
-// so that a question costs the same at any length of the log. The other
+// so that a question costs the same at any length of the log; like every
+// read model it holds the log up to the feed's position, which
+// ?min_position= waits for (a replay reads the log to its end). The other
 // views (funds, a year's forward commitments one by one, grants, talents,
 // reports, exports) are answered from models replayed from the log for
 // that query (projections.Replay), which reads the whole log: those
