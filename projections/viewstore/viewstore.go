@@ -21,6 +21,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -192,11 +193,16 @@ func (m *Model) getRaw(k []byte) ([]byte, error) {
 		return nil, ErrClosed
 	}
 	v, closer, err := m.db.Get(k)
+	return got(m.name, v, closer, err)
+}
+
+// got copies a value Pebble found: nil when there was none.
+func got(name string, v []byte, closer io.Closer, err error) ([]byte, error) {
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("viewstore: %s: %w", m.name, err)
+		return nil, fmt.Errorf("viewstore: %s: %w", name, err)
 	}
 	out := bytes.Clone(v)
 	closer.Close()
@@ -427,15 +433,7 @@ func (m *Model) NewSnapshot() (*Snapshot, error) {
 // Get returns the value of key, or nil when there is none.
 func (s *Snapshot) Get(key []byte) ([]byte, error) {
 	v, closer, err := s.s.Get(dataKey(nil, key))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("viewstore: %s: %w", s.name, err)
-	}
-	out := bytes.Clone(v)
-	closer.Close()
-	return out, nil
+	return got(s.name, v, closer, err)
 }
 
 // ScanRange calls f with the keys from lo (inclusive) to hi (exclusive)
