@@ -120,8 +120,8 @@ func (p *Projector) ApartmentsModel() *Apartments { return p.apartments }
 
 // AsOf returns the index of the books by business date and recording
 // time, which answers the trial balance and the budgets at a point in
-// time; nil in a replay (see Replay), which answers for one point in time
-// itself.
+// time; nil in a replay for one point in time (see Replay), which answers
+// for that point itself.
 func (p *Projector) AsOf() *AsOfIndex { return p.asof }
 
 // Budgets returns the programs-and-budgets model.
