@@ -93,15 +93,22 @@ func (a *atomicReq) chans() (done, lead chan struct{}) { return a.done, a.lead }
 // of the held steps' streams until it returns.
 func (r *repo) executeAtomic(ctx context.Context, key string, steps []step) ([]eventstore.AppendResult, error) {
 	req := &atomicReq{steps: steps, done: make(chan struct{}), lead: make(chan struct{})}
-	r.atomic.join(key, req, func(batch []*atomicReq) {
-		r.runAtomic(context.WithoutCancel(ctx), batch)
+	r.atomic.join(key, req, func(batch []*atomicReq) func() {
+		return r.runAtomic(context.WithoutCancel(ctx), batch)
 	})
 	return req.res, req.err
 }
 
 // runAtomic decides the commands of a batch in order and appends all
-// their events in one call.
-func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
+// their events in one call. On a store that reports an append's place in
+// the log before its sync (eventstore.OrderedAppender), it returns once
+// the append is ordered, with the streams unlocked and their states
+// holding the batch's events, so that the key's next batch is decided
+// and goes to the store while this one syncs, and may share its sync;
+// finish then waits for the sync and answers the batch. Nothing is
+// answered before the state it rests on is durable: a writer once its own
+// append is, a refusal once the appends it saw in flight are.
+func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) (finish func()) {
 	answer := func(req *atomicReq, err error) {
 		req.err = err
 		if err != nil {
@@ -129,27 +136,50 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 		}
 	}
 	slices.Sort(lock)
+	unlocks := make([]func(), 0, len(lock))
+	unlock := func() {
+		for _, u := range unlocks {
+			u()
+		}
+		unlocks = nil
+	}
+	defer unlock()
 	for _, stream := range lock {
-		defer r.lock(stream)()
+		unlocks = append(unlocks, r.lock(stream))
 	}
 	for _, stream := range lock {
-		e, err := r.load(ctx, stream, aggs[stream])
+		e, err := r.loadOrdered(ctx, stream, aggs[stream])
 		if err != nil {
 			for _, req := range batch {
 				answer(req, err)
 			}
-			return
+			return nil
 		}
 		entries[stream] = e
 	}
+	// inFlight are the appends, ordered but maybe not yet durable, that
+	// the batch decides on.
+	var inFlight []chan struct{}
+	for _, e := range entries {
+		if e.durable != nil {
+			inFlight = append(inFlight, e.durable)
+		}
+	}
+	settle := func() {
+		for _, c := range inFlight {
+			<-c
+		}
+	}
 
 	var parts []eventstore.AppendPart
-	var writers []*atomicReq
+	var writers, refused []*atomicReq
 	// failed answers every command not yet answered with err, and drops
 	// every state the batch touched, since they may hold events the store
 	// did not take. A held state is read again in place, for its caller
-	// goes on with it.
+	// goes on with it. The appends in flight are waited for first, so
+	// that what is read back holds them.
 	failed := func(err error) {
+		settle()
 		for _, stream := range lock {
 			r.cache.remove(stream)
 		}
@@ -160,8 +190,11 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 			default:
 			}
 			reqErr := err
+			if req.err != nil {
+				reqErr = req.err
+			}
 			for _, s := range req.steps {
-				if s.held == nil {
+				if s.held == nil || req.err != nil {
 					continue
 				}
 				if rerr := r.reread(ctx, s.held, s.newAgg); rerr != nil {
@@ -197,7 +230,9 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 			req.res[i] = eventstore.AppendResult{Version: e.version}
 		}
 		if refusal != nil {
-			answer(req, refusal)
+			// Answered once what it was decided on is durable.
+			req.err = refusal
+			refused = append(refused, req)
 			continue
 		}
 		// Every step accepted: fold the command's events now, so that the
@@ -212,7 +247,7 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 			evs, err := r.proposed(e, s.m, events[i])
 			if err != nil {
 				failed(err)
-				return
+				return nil
 			}
 			data := make([]eventstore.EventData, len(evs))
 			for j := range evs {
@@ -223,13 +258,29 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 		}
 		writers = append(writers, req)
 	}
-	if len(parts) == 0 {
-		for _, req := range writers {
-			answer(req, nil)
+	answerRefused := func() {
+		settle()
+		for _, req := range refused {
+			answer(req, req.err)
 		}
-		return
 	}
-	res, err := r.multi().AppendMulti(ctx, parts...)
+	if len(parts) == 0 {
+		unlock()
+		return func() {
+			answerRefused()
+			for _, req := range writers {
+				answer(req, nil)
+			}
+		}
+	}
+	var res []eventstore.AppendResult
+	var wait func() error
+	var err error
+	if o, ok := r.store.(eventstore.OrderedAppender); ok {
+		res, wait, err = o.AppendMultiOrdered(ctx, parts...)
+	} else {
+		res, err = r.multi().AppendMulti(ctx, parts...)
+	}
 	if err != nil {
 		if errors.Is(err, eventstore.ErrWrongVersion) {
 			// Someone else wrote after all: each command decides again,
@@ -237,10 +288,17 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 			err = errStepwise
 		}
 		failed(err)
-		return
+		return nil
 	}
+	// The states hold the batch's events from now on: the next batch, and
+	// any other command, waits for their sync before answering on them.
+	synced := make(chan struct{})
 	for k, p := range parts {
 		e := entries[p.Stream]
+		if e.durable != synced {
+			e.durable = synced
+			r.cache.pin(p.Stream, e)
+		}
 		last := res[k].Position.Commit
 		for j, ev := range p.Events {
 			at := last - uint64(len(p.Events)-1-j)
@@ -251,10 +309,48 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 		for i, k := range req.parts {
 			if k >= 0 {
 				req.res[i] = res[k]
-				req.steps[i].m.Outcome.set(outcomeWrote)
 			}
 		}
-		answer(req, nil)
+	}
+	unlock()
+	unpin := func() {
+		seen := map[string]bool{}
+		for _, p := range parts {
+			if !seen[p.Stream] {
+				seen[p.Stream] = true
+				r.cache.unpin(p.Stream, entries[p.Stream])
+			}
+		}
+	}
+	return func() {
+		if wait != nil {
+			if err := wait(); err != nil {
+				// The store failed and acknowledges nothing more; every
+				// state the batch wrote to is dropped, to be read again
+				// once it is reopened, so that no retry is answered from
+				// events the store did not take.
+				for _, p := range parts {
+					r.cache.remove(p.Stream)
+				}
+				close(synced)
+				answerRefused()
+				for _, req := range writers {
+					answer(req, err)
+				}
+				return
+			}
+		}
+		close(synced)
+		unpin()
+		answerRefused()
+		for _, req := range writers {
+			for i, k := range req.parts {
+				if k >= 0 {
+					req.steps[i].m.Outcome.set(outcomeWrote)
+				}
+			}
+			answer(req, nil)
+		}
 	}
 }
 

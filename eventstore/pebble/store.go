@@ -391,9 +391,53 @@ func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.AppendPart)
 	return res, err
 }
 
-var _ eventstore.MultiAppender = (*Store)(nil)
+var _ eventstore.OrderedAppender = (*Store)(nil)
+
+// AppendMultiOrdered implements eventstore.OrderedAppender: it returns
+// once the writer has decided the append into its next batch, while the
+// batch before it may still be syncing; the append becomes durable with
+// that batch's sync. The context is honoured as by Append.
+func (s *Store) AppendMultiOrdered(ctx context.Context, parts ...eventstore.AppendPart) ([]eventstore.AppendResult, func() error, error) {
+	start := time.Now()
+	r, err := s.sendMulti(ctx, parts, true)
+	if err != nil {
+		if s.obs.Append != nil {
+			s.obs.Append(time.Since(start), err)
+		}
+		return nil, nil, err
+	}
+	wait := func() error {
+		<-r.done
+		if s.obs.Append != nil {
+			s.obs.Append(time.Since(start), r.err)
+		}
+		return r.err
+	}
+	select {
+	case <-r.ordered:
+	case <-r.done:
+		if r.err != nil {
+			return nil, nil, wait()
+		}
+	}
+	return r.results(), wait, nil
+}
 
 func (s *Store) doAppendMulti(ctx context.Context, parts []eventstore.AppendPart) ([]eventstore.AppendResult, error) {
+	r, err := s.sendMulti(ctx, parts, false)
+	if err != nil {
+		return nil, err
+	}
+	<-r.done
+	if r.err != nil {
+		return nil, r.err
+	}
+	return r.results(), nil
+}
+
+// sendMulti queues an AppendMulti for the writer; with ordered, the writer
+// closes the request's ordered channel once it has decided it.
+func (s *Store) sendMulti(ctx context.Context, parts []eventstore.AppendPart, ordered bool) (*appendReq, error) {
 	if err := eventstore.ValidateAppendMulti(parts, s.maxEventSize); err != nil {
 		return nil, err
 	}
@@ -401,6 +445,9 @@ func (s *Store) doAppendMulti(ctx context.Context, parts []eventstore.AppendPart
 		return nil, err
 	}
 	r := &appendReq{ctx: ctx, parts: make([]*appendReq, len(parts)), done: make(chan struct{})}
+	if ordered {
+		r.ordered = make(chan struct{})
+	}
 	for i := range parts {
 		p := &parts[i]
 		pr, err := newAppendReq(ctx, p.Stream, p.Expected, p.Events)
@@ -412,15 +459,16 @@ func (s *Store) doAppendMulti(ctx context.Context, parts []eventstore.AppendPart
 	if err := s.send(ctx, r); err != nil {
 		return nil, err
 	}
-	<-r.done
-	if r.err != nil {
-		return nil, r.err
-	}
-	out := make([]eventstore.AppendResult, len(parts))
+	return r, nil
+}
+
+// results are the parts' results of a decided AppendMulti.
+func (r *appendReq) results() []eventstore.AppendResult {
+	out := make([]eventstore.AppendResult, len(r.parts))
 	for i, p := range r.parts {
 		out[i] = p.res
 	}
-	return out, nil
+	return out
 }
 
 // send queues r for the writer, unless the store is closed or ctx is done

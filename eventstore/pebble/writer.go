@@ -27,6 +27,11 @@ type appendReq struct {
 	recEnd  []int
 	dataOff []int
 	done    chan struct{}
+	// ordered, when not nil, is closed by the writer once it has decided
+	// the append into a batch without error: its results are set and its
+	// place in the log is fixed. done is closed later, once it is durable
+	// or has failed.
+	ordered chan struct{}
 
 	// Set by the writer before done is closed.
 	res   eventstore.AppendResult
@@ -296,6 +301,10 @@ func (s *Store) add(c *commit, r *appendReq) {
 	}
 	if err != nil {
 		r.err = err
+		return
+	}
+	if r.ordered != nil {
+		close(r.ordered)
 	}
 }
 
