@@ -277,7 +277,7 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) (finish func()
 	var wait func() error
 	var err error
 	if o, ok := r.store.(eventstore.OrderedAppender); ok {
-		res, wait, err = o.AppendMultiOrdered(ctx, parts...)
+		res, wait, err = o.AppendMultiOrdered(ctx, len(writers), parts...)
 	} else {
 		res, err = r.multi().AppendMulti(ctx, parts...)
 	}

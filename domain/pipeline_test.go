@@ -23,8 +23,8 @@ type gatedStore struct {
 	ordered chan struct{} // one send for each append ordered while gated
 }
 
-func (g *gatedStore) AppendMultiOrdered(ctx context.Context, parts ...eventstore.AppendPart) ([]eventstore.AppendResult, func() error, error) {
-	res, wait, err := g.Store.AppendMultiOrdered(ctx, parts...)
+func (g *gatedStore) AppendMultiOrdered(ctx context.Context, callers int, parts ...eventstore.AppendPart) ([]eventstore.AppendResult, func() error, error) {
+	res, wait, err := g.Store.AppendMultiOrdered(ctx, callers, parts...)
 	if err != nil {
 		return res, wait, err
 	}

@@ -104,8 +104,12 @@ type OrderedAppender interface {
 	// not wait for the sync: the store orders the next after this one,
 	// and fails it if this one fails.
 	//
+	// callers is how many callers of its own the append answers (the
+	// commands of a batch), which a store's group commit may wait for to
+	// come back with their next appends before its next sync.
+	//
 	// Errors, before it returns: as AppendMulti's; then wait is nil.
-	AppendMultiOrdered(ctx context.Context, parts ...AppendPart) (res []AppendResult, wait func() error, err error)
+	AppendMultiOrdered(ctx context.Context, callers int, parts ...AppendPart) (res []AppendResult, wait func() error, err error)
 }
 
 // AppendPart is one stream's part of a multi-stream append.

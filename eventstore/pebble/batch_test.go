@@ -223,7 +223,7 @@ func TestOrderedAppendBeforeItsSync(t *testing.T) {
 		}()
 		<-g.held
 
-		res, wait, err := s.AppendMultiOrdered(ctx,
+		res, wait, err := s.AppendMultiOrdered(ctx, 1,
 			eventstore.AppendPart{Stream: "a", Expected: eventstore.NoStream, Events: events(2)},
 			eventstore.AppendPart{Stream: "b", Expected: eventstore.NoStream, Events: events(1)})
 		if err != nil {
@@ -233,7 +233,7 @@ func TestOrderedAppendBeforeItsSync(t *testing.T) {
 			t.Fatalf("ordered results %+v", res)
 		}
 		// Decided on what the first leaves, before it is durable.
-		next, wait2, err := s.AppendMultiOrdered(ctx, eventstore.AppendPart{Stream: "a", Expected: res[0].Version, Events: events(1)})
+		next, wait2, err := s.AppendMultiOrdered(ctx, 1, eventstore.AppendPart{Stream: "a", Expected: res[0].Version, Events: events(1)})
 		if err != nil || next[0].Version != 2 {
 			t.Fatalf("append behind an ordered one: %+v, %v", next, err)
 		}
@@ -241,7 +241,7 @@ func TestOrderedAppendBeforeItsSync(t *testing.T) {
 		// decided in has synced.
 		conflict := make(chan error, 1)
 		go func() {
-			_, _, err := s.AppendMultiOrdered(ctx, eventstore.AppendPart{Stream: "a", Expected: res[0].Version, Events: events(1)})
+			_, _, err := s.AppendMultiOrdered(ctx, 1, eventstore.AppendPart{Stream: "a", Expected: res[0].Version, Events: events(1)})
 			conflict <- err
 		}()
 		if n := len(mustRead(t, s.ReadAll(ctx, eventstore.Start))); n != 1 {

@@ -397,9 +397,9 @@ var _ eventstore.OrderedAppender = (*Store)(nil)
 // once the writer has decided the append into its next batch, while the
 // batch before it may still be syncing; the append becomes durable with
 // that batch's sync. The context is honoured as by Append.
-func (s *Store) AppendMultiOrdered(ctx context.Context, parts ...eventstore.AppendPart) ([]eventstore.AppendResult, func() error, error) {
+func (s *Store) AppendMultiOrdered(ctx context.Context, callers int, parts ...eventstore.AppendPart) ([]eventstore.AppendResult, func() error, error) {
 	start := time.Now()
-	r, err := s.sendMulti(ctx, parts, true)
+	r, err := s.sendMulti(ctx, parts, max(callers, 1))
 	if err != nil {
 		if s.obs.Append != nil {
 			s.obs.Append(time.Since(start), err)
@@ -424,7 +424,7 @@ func (s *Store) AppendMultiOrdered(ctx context.Context, parts ...eventstore.Appe
 }
 
 func (s *Store) doAppendMulti(ctx context.Context, parts []eventstore.AppendPart) ([]eventstore.AppendResult, error) {
-	r, err := s.sendMulti(ctx, parts, false)
+	r, err := s.sendMulti(ctx, parts, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -435,9 +435,10 @@ func (s *Store) doAppendMulti(ctx context.Context, parts []eventstore.AppendPart
 	return r.results(), nil
 }
 
-// sendMulti queues an AppendMulti for the writer; with ordered, the writer
-// closes the request's ordered channel once it has decided it.
-func (s *Store) sendMulti(ctx context.Context, parts []eventstore.AppendPart, ordered bool) (*appendReq, error) {
+// sendMulti queues an AppendMulti for the writer. With callers, the
+// callers an ordered append answers, the writer closes the request's
+// ordered channel once it has decided it.
+func (s *Store) sendMulti(ctx context.Context, parts []eventstore.AppendPart, callers int) (*appendReq, error) {
 	if err := eventstore.ValidateAppendMulti(parts, s.maxEventSize); err != nil {
 		return nil, err
 	}
@@ -445,8 +446,8 @@ func (s *Store) sendMulti(ctx context.Context, parts []eventstore.AppendPart, or
 		return nil, err
 	}
 	r := &appendReq{ctx: ctx, parts: make([]*appendReq, len(parts)), done: make(chan struct{})}
-	if ordered {
-		r.ordered = make(chan struct{})
+	if callers > 0 {
+		r.ordered, r.answers = make(chan struct{}), callers
 	}
 	for i := range parts {
 		p := &parts[i]
