@@ -135,10 +135,8 @@ func (e *entry) fold(ev *eventstore.Event, c Codec) error {
 	if err != nil {
 		return fmt.Errorf("%s version %d at position %s: %w", e.stream, ev.Version, ev.Position, err)
 	}
-	if a, ok := e.agg.(metaAggregate); ok {
-		a.applyWith(payload, &ev.Metadata)
-	} else {
-		e.agg.apply(payload)
+	if err := e.applyStored(payload, &ev.Metadata); err != nil {
+		return fmt.Errorf("%s version %d at position %s: %w", e.stream, ev.Version, ev.Position, err)
 	}
 	e.version = ev.Version
 	e.lastHash = ev.Metadata.Hash
@@ -151,6 +149,31 @@ func (e *entry) fold(ev *eventstore.Event, c Codec) error {
 			e.requests = map[eventstore.EventID]string{}
 		}
 		e.requests[ev.ID] = h
+	}
+	return nil
+}
+
+// ErrOutOfContext reports a stored event its stream's state cannot take:
+// a payment's approval whose payment was never prepared, a grant's event
+// before its application. This build never writes such a stream; a log
+// written by another program, or damaged below its hashes, could hold one.
+// The stream is refused, not folded: no decision rests on it.
+var ErrOutOfContext = errors.New("event out of its stream's context")
+
+// applyStored folds one stored event. An aggregate's apply trusts its
+// stream's order (its decisions wrote it), so an event out of its context
+// would find state missing; that surfaces here as ErrOutOfContext, never
+// as a panic in the command that loaded the stream.
+func (e *entry) applyStored(payload Event, md *eventstore.Metadata) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrOutOfContext, payload.EventType(), r)
+		}
+	}()
+	if a, ok := e.agg.(metaAggregate); ok {
+		a.applyWith(payload, md)
+	} else {
+		e.agg.apply(payload)
 	}
 	return nil
 }

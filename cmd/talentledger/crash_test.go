@@ -40,7 +40,9 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeDemoTemplate()
+	os.Exit(code)
 }
 
 // child is `talentledger serve` running in a child process.

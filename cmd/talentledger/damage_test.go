@@ -343,14 +343,7 @@ func TestWitnessedClean(t *testing.T) {
 	// A never-witnessed directory: the chains verify, but nothing can
 	// show truncation.
 	plain := filepath.Join(t.TempDir(), "plain")
-	store, err := pebble.Open(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := loadDemo(context.Background(), domain.NewService(store)); err != nil {
-		t.Fatal(err)
-	}
-	store.Close()
+	copyDemo(t, plain)
 	code, out = runVerifyCmd(t, "--data", plain)
 	if code != exitNoWitness || !strings.Contains(out, "cannot be detected") {
 		t.Fatalf("verify without witness or head: exit %d, want %d; %s", code, exitNoWitness, out)

@@ -36,13 +36,17 @@ func demoServer(t *testing.T, dir string, load bool) (string, string) {
 }
 
 // keyedServer is demoServer with an audit key for signing tree heads.
+// With load, dir must be empty: it gets a copy of the demo's log.
 func keyedServer(t *testing.T, dir string, load bool, auditKey ed25519.PrivateKey) (string, string) {
 	t.Helper()
+	if load {
+		copyDemo(t, dir)
+	}
 	store, err := pebble.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return storeServer(t, store, load, auditKey)
+	return storeServer(t, store, false, auditKey)
 }
 
 // storeServer runs the app over store, which it closes when the test ends.

@@ -26,11 +26,9 @@ import (
 func demoDir(t *testing.T) (dir, headPath string, pub ed25519.PublicKey) {
 	t.Helper()
 	dir = t.TempDir()
+	copyDemo(t, dir)
 	store, err := pebble.Open(dir)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := loadDemo(context.Background(), domain.NewService(store)); err != nil {
 		t.Fatal(err)
 	}
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
