@@ -13,11 +13,14 @@
 // subscriptions and answers the appends. Append therefore returns only after
 // its events are on disk. AppendMulti's parts are decided together, all or
 // none, into one batch, so they share its sync and a crash keeps all or
-// none of them.
+// none of them. AppendMultiOrdered returns as soon as the writer has
+// decided its append into a batch, and leaves the wait for the sync to
+// its caller, who may decide its next append meanwhile.
 //
 // After a sync, the writer waits briefly for the callers it answered to come
 // back before starting the next one, so that closed-loop writers share one
-// sync instead of splitting into two groups that take turns (see gather).
+// sync instead of splitting into two groups that take turns (see gather);
+// an ordered append counts as the callers it says it answers.
 //
 // Events are numbered 1, 2, 3, … in the global log, without gaps; a
 // Position's Commit and Prepare are both that number.
