@@ -333,6 +333,10 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) (finish func()
 					r.cache.remove(p.Stream)
 				}
 				close(synced)
+				// A refusal may rest on the events that were lost.
+				for _, req := range refused {
+					req.err = err
+				}
 				answerRefused()
 				for _, req := range writers {
 					answer(req, err)
