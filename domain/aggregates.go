@@ -328,8 +328,10 @@ type talent struct {
 	// lock.
 	ents     map[string]*entitlementUse
 	entOrder []string
-	// keyed: the talent's personal fields are sealed under a data key.
+	// keyed: the talent's personal fields are sealed under a data key;
+	// keys are its keys' IDs, oldest first. Never changed in place.
 	keyed   bool
+	keys    []string
 	erasure *erasure
 }
 
@@ -343,7 +345,7 @@ func (t *talent) applyWith(e Event, md *eventstore.Metadata) {
 		t.departure = e.DepartureDate
 	case *EntitlementReserved, *EntitlementReleased:
 		t.applyEntitlement(e, md)
-	case *TalentKeyCreated, *TalentKeyDestroyed, *TalentErasureRequested, *TalentErasureApproved:
+	case *TalentKeyCreated, *TalentKeyRotated, *TalentKeyDestroyed, *TalentErasureRequested, *TalentErasureApproved:
 		t.applyErasure(e, md)
 	}
 }

@@ -26,6 +26,7 @@ const DefaultRetentionMonths = 60
 // Event types of keys and erasure, all on the talent's stream.
 const (
 	TypeTalentKeyCreated        = "TalentKeyCreated"
+	TypeTalentKeyRotated        = "TalentKeyRotated"
 	TypeTalentKeyDestroyed      = "TalentKeyDestroyed"
 	TypeTalentErasureRequested  = "TalentErasureRequested"
 	TypeTalentErasureApproved   = "TalentErasureApproved"
@@ -40,6 +41,22 @@ const (
 // under a data key of its own, kept in the key store (never in the log).
 type TalentKeyCreated struct {
 	TalentID string `json:"talent_id"`
+	// KeyID names the key (its first version), which this event binds to
+	// the talent; empty before key versions, when the key's ID is the
+	// talent's.
+	KeyID string `json:"key_id,omitempty"`
+}
+
+// TalentKeyRotated records that the talent's personal fields are sealed
+// from now on under a new data key, its version Version, named by KeyID
+// (the key itself is in the key store, never in the log). Fields sealed
+// before stay under the key they name, readable until the erasure
+// destroys every version.
+type TalentKeyRotated struct {
+	TalentID  string `json:"talent_id"`
+	KeyID     string `json:"key_id"`
+	Version   int    `json:"version"`
+	RotatedOn string `json:"rotated_on"`
 }
 
 // TalentKeyDestroyed records that the talent's data key was destroyed:
@@ -113,6 +130,9 @@ func (s *Service) RecordMasterKeyRotation(ctx context.Context, meta CommandMeta,
 func (*TalentKeyCreated) EventType() string { return TypeTalentKeyCreated }
 
 // EventType implements Event.
+func (*TalentKeyRotated) EventType() string { return TypeTalentKeyRotated }
+
+// EventType implements Event.
 func (*TalentKeyDestroyed) EventType() string { return TypeTalentKeyDestroyed }
 
 // EventType implements Event.
@@ -143,13 +163,23 @@ func (s *Service) Cipher() *Cipher { return s.cipher }
 func (s *Service) seal(talentID string, evs ...Event) error {
 	for _, ev := range evs {
 		if err := s.cipher.sealEvent(talentID, ev); err != nil {
-			if errors.Is(err, ErrKeyDestroyed) {
-				return Errorf(ECONFLICT, "talent %s is erased: no personal data is recorded for it", talentID)
-			}
-			return err
+			return sealError(talentID, err)
 		}
 	}
 	return nil
+}
+
+// sealUnder seals the personal fields of ev under one of the talent's
+// keys.
+func (s *Service) sealUnder(talentID, keyID string, ev Event) error {
+	return sealError(talentID, s.cipher.sealEventUnder(talentID, keyID, ev))
+}
+
+func sealError(talentID string, err error) error {
+	if errors.Is(err, ErrKeyDestroyed) {
+		return Errorf(ECONFLICT, "talent %s is erased: no personal data is recorded for it", talentID)
+	}
+	return err
 }
 
 // refuseErased refuses a command that would record or pay anything for a
@@ -313,6 +343,7 @@ func (s *Service) decideErasure(ctx context.Context, m *meta, talentID string, c
 		}
 		erase := notBefore <= m.today
 		out := ErasureOutcome{Erased: erase, NotBefore: max(notBefore, m.today)}
+		var keys []string
 		if !approve && !erase {
 			out.Result = Result{ID: talentID}
 			return out, nil
@@ -325,6 +356,7 @@ func (s *Service) decideErasure(ctx context.Context, m *meta, talentID string, c
 			if !slices.Equal(t.entOrder, grants) {
 				return nil, errTalentMoved
 			}
+			keys = t.keys
 			var evs []Event
 			if approve {
 				evs = append(evs, &TalentErasureApproved{TalentID: talentID, NotBefore: out.NotBefore})
@@ -344,8 +376,9 @@ func (s *Service) decideErasure(ctx context.Context, m *meta, talentID string, c
 		if erase {
 			// Recorded first, destroyed second: a crash between leaves a
 			// key the scheduler destroys at the next start (DestroyErased),
-			// never a key gone without the event that says why.
-			if err := s.cipher.Destroy(talentID); err != nil {
+			// never a key gone without the event that says why. Every
+			// version goes, those the stream names included.
+			if err := s.cipher.Destroy(talentID, keys...); err != nil {
 				return out, err
 			}
 		}
@@ -470,6 +503,13 @@ func (t *talent) applyErasure(e Event, md *eventstore.Metadata) {
 	switch e := e.(type) {
 	case *TalentKeyCreated:
 		t.keyed = true
+		id := e.KeyID
+		if id == "" {
+			id = e.TalentID
+		}
+		t.keys = append(slices.Clip(t.keys), id)
+	case *TalentKeyRotated:
+		t.keys = append(slices.Clip(t.keys), e.KeyID)
 	case *TalentErasureRequested:
 		t.erasure = &erasure{requestedBy: md.Principal}
 	case *TalentErasureApproved:

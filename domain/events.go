@@ -424,6 +424,8 @@ func eventSchema(name string) (Event, int) {
 		return &BankStatementReconciled{}, 1
 	case TypeTalentKeyCreated:
 		return &TalentKeyCreated{}, 1
+	case TypeTalentKeyRotated:
+		return &TalentKeyRotated{}, 1
 	case TypeTalentKeyDestroyed:
 		return &TalentKeyDestroyed{}, 1
 	case TypeTalentErasureRequested:

@@ -213,6 +213,19 @@ var fastDecoders = map[string]func(r *jreader) Event{
 		})
 		return e
 	},
+	TypeTalentKeyCreated: func(r *jreader) Event {
+		e := &TalentKeyCreated{}
+		r.object(func(k []byte) bool {
+			switch string(k) {
+			case "talent_id":
+				return r.field(0) && r.str(&e.TalentID)
+			case "key_id":
+				return r.field(1) && r.str(&e.KeyID)
+			}
+			return false
+		})
+		return e
+	},
 	TypeTalentRegistered: func(r *jreader) Event {
 		e := &TalentRegistered{}
 		r.object(func(k []byte) bool {

@@ -22,6 +22,7 @@ var slowTypes = map[string]func() Event{
 	TypePaymentReleased:             func() Event { return &PaymentReleased{} },
 	TypePaymentCharged:              func() Event { return &PaymentCharged{} },
 	TypeTalentRegistered:            func() Event { return &TalentRegistered{} },
+	TypeTalentKeyCreated:            func() Event { return &TalentKeyCreated{} },
 	TypeIdempotencyRecorded:         func() Event { return &IdempotencyRecorded{} },
 }
 
@@ -55,6 +56,8 @@ func fastSamples(t testing.TB) map[string][][]byte {
 		&GrantReviewed{GrantID: "g1", Decision: "approve", Note: "雇主已核实; documents complete"},
 		&GrantReviewed{GrantID: "g1", Decision: "reject", Note: `quotes "and" <tags> & back\slash`},
 		&PublicNoticeOpened{GrantID: "g1", OpenedOn: "2024-01-02"},
+		&TalentKeyCreated{TalentID: "t0123456789abcdef", KeyID: "k0123456789abcdef01234567"},
+		&TalentKeyCreated{TalentID: "t1"},
 		&PublicNoticeClosed{GrantID: "g1", ClosedOn: "2024-01-09"},
 		&approval, &bare, &GrantApproved{}, &split,
 		&BudgetReserved{Approval: split},

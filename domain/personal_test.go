@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -12,36 +13,75 @@ import (
 	"talentledger/eventstore"
 )
 
-// memKeys is a key store in memory for the tests.
+// memKeys is a key store in memory for the tests: each talent's keys by
+// version, oldest first.
 type memKeys struct {
 	mu   sync.Mutex
-	keys map[string][]byte
+	keys map[string][]memKey
 	dead map[string]bool
+	n    int
+}
+
+type memKey struct {
+	id string
+	k  []byte
 }
 
 var _ KeyStore = (*memKeys)(nil)
 
-func newMemKeys() *memKeys { return &memKeys{keys: map[string][]byte{}, dead: map[string]bool{}} }
+func newMemKeys() *memKeys { return &memKeys{keys: map[string][]memKey{}, dead: map[string]bool{}} }
 
-func (m *memKeys) DataKey(id string, create bool) ([]byte, error) {
+func (m *memKeys) DataKey(id string, create bool) (string, []byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dead[id] {
+		return "", nil, ErrKeyDestroyed
+	}
+	if v := m.keys[id]; len(v) > 0 {
+		return v[len(v)-1].id, v[len(v)-1].k, nil
+	}
+	if !create {
+		return "", nil, ErrNoKey
+	}
+	return m.newLocked(id)
+}
+
+func (m *memKeys) newLocked(id string) (string, []byte, error) {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	m.n++
+	kid := fmt.Sprintf("k%024d", m.n)
+	m.keys[id] = append(m.keys[id], memKey{kid, k})
+	return kid, k, nil
+}
+
+func (m *memKeys) BindKey(id string, rotate bool) (string, []byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dead[id] {
+		return "", nil, ErrKeyDestroyed
+	}
+	if v := m.keys[id]; len(v) > 0 && !rotate {
+		return v[len(v)-1].id, v[len(v)-1].k, nil
+	}
+	return m.newLocked(id)
+}
+
+func (m *memKeys) Key(id, keyID string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.dead[id] {
 		return nil, ErrKeyDestroyed
 	}
-	if k := m.keys[id]; k != nil {
-		return k, nil
+	for _, k := range m.keys[id] {
+		if k.id == keyID {
+			return k.k, nil
+		}
 	}
-	if !create {
-		return nil, ErrNoKey
-	}
-	k := make([]byte, 32)
-	_, _ = rand.Read(k)
-	m.keys[id] = k
-	return k, nil
+	return nil, ErrNoKey
 }
 
-func (m *memKeys) Destroy(id string) error {
+func (m *memKeys) Destroy(id string, _ ...string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.keys, id)
@@ -52,7 +92,7 @@ func (m *memKeys) Destroy(id string) error {
 func (m *memKeys) has(id string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.keys[id] != nil
+	return len(m.keys[id]) > 0
 }
 
 const (

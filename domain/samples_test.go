@@ -82,6 +82,7 @@ func sampleList() []sample {
 		{"talent-t1", &PersonalDataUnmasked{TalentID: "t1", Fields: []string{"bank_account", "id_number"}}},
 		{"talent-t1", &TalentErasureRequested{TalentID: "t1", RequestedOn: "2031-01-10"}},
 		{"talent-t1", &TalentErasureApproved{TalentID: "t1", NotBefore: "2031-01-12"}},
+		{"talent-t1", &TalentKeyRotated{TalentID: "t1", KeyID: "k0123456789abcdef01234567", Version: 2, RotatedOn: "2029-05-04"}},
 		{"talent-t1", &TalentKeyDestroyed{TalentID: "t1", ErasedOn: "2031-01-12"}},
 		{"keystore", &MasterKeyRotated{Keys: 530, RotatedOn: "2031-02-01"}},
 		{"grant-g1", &GrantApplied{GrantID: "g1", TalentID: "t1", ProgramID: "housing", AmountRequested: m("600000"), AppliedOn: "2024-01-15"}},

@@ -67,11 +67,17 @@ func (s *Service) RegisterTalent(ctx context.Context, c RegisterTalent) (Result,
 		BankAccount: c.BankAccount, BankName: c.BankName}
 	evs := []Event{ev}
 	if s.cipher != nil {
-		// The key is made, durably, before the event that needs it.
-		if err := s.seal(id, ev); err != nil {
+		// The key comes from the key store's pool, made and synced
+		// ahead; TalentKeyCreated binds it to the talent in the same
+		// append as the registration that needs it.
+		keyID, err := s.cipher.NewKey(id, false)
+		if err == nil {
+			err = s.sealUnder(id, keyID, ev)
+		}
+		if err != nil {
 			return Result{}, err
 		}
-		evs = []Event{&TalentKeyCreated{TalentID: id}, ev}
+		evs = []Event{&TalentKeyCreated{TalentID: id, KeyID: keyID}, ev}
 	}
 	res, err := s.repo.execute(ctx, streamTalent(id), newTalent, m, func(e *entry) ([]Event, error) {
 		if e.agg.(*talent).reg != nil {

@@ -102,6 +102,19 @@ func (s *Server) registerPersonalRoutes() {
 		"see a talent's masked fields (ID number, bank account) in full; recorded with its reason, which is required",
 		s.pathCommand(s.handleUnmask),
 		routeDoc{Request: commandFields{}, Response: unmaskAnswer{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+	s.handle("POST", "/v1/talents/{id}/key-rotation", []string{domain.RoleAdmin},
+		"give a talent a new data key (reason required): personal fields recorded from now on are sealed under it, those recorded before stay readable under theirs until the erasure destroys every version; TalentKeyRotated names the key, never holds it; refused once the talent is erased",
+		s.pathCommand(s.handleKeyRotation),
+		routeDoc{Request: commandFields{}, Response: domain.KeyRotation{}, Errors: []string{domain.ENOTFOUND, domain.ECONFLICT}})
+}
+
+func (s *Server) handleKeyRotation(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {
+	var req commandFields
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	out, err := s.svc.RotateTalentKey(r.Context(), domain.RotateTalentKey{Meta: req.meta(m), TalentID: mux.Vars(r)["id"]})
+	return http.StatusOK, out, err
 }
 
 func (s *Server) handleErasureRequest(r *http.Request, body []byte, m domain.CommandMeta) (int, any, error) {

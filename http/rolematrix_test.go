@@ -58,6 +58,8 @@ var expectedRoles = map[string][]string{
 	"POST /v1/talents/{id}/departure": clerks,
 	// POST /v1/talents/{id}/erasure | clerk; /erasure/approve | approver;
 	// POST /v1/talents/{id}/unmask | auditor; GET /v1/erasures | clerk, approver, auditor
+	// POST /v1/talents/{id}/key-rotation | admin (keys, as the master key)
+	"POST /v1/talents/{id}/key-rotation":    admins,
 	"POST /v1/talents/{id}/erasure":         clerks,
 	"POST /v1/talents/{id}/erasure/approve": apprs,
 	"POST /v1/talents/{id}/unmask":          auds,
@@ -294,8 +296,9 @@ func TestRoleMatrix(t *testing.T) {
 
 // TestRoleTableRules checks the separation of duties the role table must
 // keep: an auditor never writes (but for the record of an unmasking,
-// which records what the auditor read), and an admin writes only programs
-// and principals, never money.
+// which records what the auditor read), and an admin writes only programs,
+// principals and keys (a talent's data key, as the master key), never
+// money.
 func TestRoleTableRules(t *testing.T) {
 	for k, roles := range expectedRoles {
 		method, path, _ := strings.Cut(k, " ")
@@ -305,7 +308,8 @@ func TestRoleTableRules(t *testing.T) {
 		if slices.Contains(roles, domain.RoleAuditor) && k != "POST /v1/talents/{id}/unmask" {
 			t.Errorf("%s: an auditor may write", k)
 		}
-		if slices.Contains(roles, domain.RoleAdmin) && path != "/v1/programs" && !strings.HasPrefix(path, "/v1/principals") {
+		if slices.Contains(roles, domain.RoleAdmin) && path != "/v1/programs" && !strings.HasPrefix(path, "/v1/principals") &&
+			path != "/v1/talents/{id}/key-rotation" {
 			t.Errorf("%s: an admin may act on money", k)
 		}
 		if len(roles) == 0 && k != "POST /v1/enroll" { // an enrollment code is its credential

@@ -103,8 +103,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// (never inside it: the data must not hold its own key).
 		cfg.personal.masterKey = filepath.Clean(cfg.data) + ".master-key"
 	}
-	cipher, _, err := cfg.personal.open(cfg.data, true)
+	cipher, keys, err := cfg.personal.open(cfg.data, true)
 	if err != nil {
+		store.Close()
+		return err
+	}
+	if keys != nil {
+		defer keys.Close()
+	}
+	if err := recoverKeyBindings(ctx, store, cipher, cfg.store == "", log); err != nil {
 		store.Close()
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"talentledger/domain"
+	"talentledger/domain/keystore"
 	"talentledger/eventstore/pebble"
 	"talentledger/projections"
 )
@@ -33,9 +34,11 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var cipher *domain.Cipher
 	if personal.masterKey != "" {
 		var err error
-		if cipher, _, err = personal.open(*data, false); err != nil {
+		var keys *keystore.Store
+		if cipher, keys, err = personal.open(*data, false); err != nil {
 			return err
 		}
+		defer keys.Close()
 	}
 	if *out == "" {
 		return errors.New("--out is required")

@@ -66,9 +66,12 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlagsAnd(fs, args, "FILE"); err != nil {
 		return err
 	}
-	cipher, _, err := personal.open(*data, false)
+	cipher, keys, err := personal.open(*data, false)
 	if err != nil {
 		return err
+	}
+	if keys != nil {
+		defer keys.Close()
 	}
 	lines, err := readImportFile(fs.Arg(0))
 	if err != nil {
@@ -83,6 +86,9 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer store.Close()
+	if err := recoverKeyBindings(ctx, store, cipher, true, log); err != nil {
+		return err
+	}
 
 	// A rehearsal on a copy of the log: every bad line is found, and
 	// nothing is written, before the store is touched.

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 
 	"talentledger/domain"
 	"talentledger/domain/keystore"
+	"talentledger/eventstore"
 	"talentledger/eventstore/pebble"
 	"talentledger/projections"
 )
@@ -68,6 +70,20 @@ func (c *personalConfig) open(data string, makeKey bool) (*domain.Cipher, *keyst
 	return domain.NewCipher(ks), ks, nil
 }
 
+// recoverKeyBindings binds to their talents the keys whose bindings a
+// crash lost (the log names them), before anything is served or written;
+// sole for the embedded store, the log's only writer.
+func recoverKeyBindings(ctx context.Context, store eventstore.Store, c *domain.Cipher, sole bool, log *slog.Logger) error {
+	n, err := domain.RecoverKeyBindings(ctx, store, c, sole)
+	if err != nil {
+		return fmt.Errorf("recovering the key store's bindings from the log: %w", err)
+	}
+	if n > 0 {
+		log.Info("bound data keys to their talents from the log (bindings an interruption had not written)", "keys", n)
+	}
+	return nil
+}
+
 // runKeystore runs the key store's subcommands.
 func runKeystore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -92,14 +108,18 @@ func runKeystore(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err := parseFlagsAnd(fs, args[1:], "DIR"); err != nil {
 			return err
 		}
-		ks, err := cfg.openStore(*data)
+		if cfg.noEncryption || cfg.masterKey == "" {
+			return usagef("--master-key is required")
+		}
+		k, err := keystore.ReadMasterKey(cfg.masterKey)
 		if err != nil {
 			return err
 		}
-		if err := ks.Backup(fs.Arg(0)); err != nil {
+		// Copied without opening it: the server may be writing to it.
+		if err := keystore.BackupDir(cfg.keystoreDir(*data), fs.Arg(0), k); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "backed up the key store %s to %s\n", ks.Dir(), fs.Arg(0))
+		fmt.Fprintf(stdout, "backed up the key store %s to %s\n", cfg.keystoreDir(*data), fs.Arg(0))
 		return nil
 	case "purge-backups":
 		fs := newFlagSet("keystore purge-backups", stdout)
@@ -113,6 +133,7 @@ func runKeystore(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
+		defer ks.Close()
 		n, err := ks.PurgeBackup(fs.Arg(0))
 		if err != nil {
 			return fmt.Errorf("%s: %w", fs.Arg(0), err)

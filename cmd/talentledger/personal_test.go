@@ -232,6 +232,28 @@ func TestPersonalDataErasedWhileProofsHold(t *testing.T) {
 		t.Errorf("unmasked: %v", un)
 	}
 
+	// B's key rotated (by an admin, with a reason): what is recorded
+	// from now on is sealed under the new key, and what was recorded
+	// before still opens under the old one.
+	if code, _ := c.do("clerk", "POST", "/v1/talents/"+b+"/key-rotation", map[string]any{"reason": "key exposed"}); code != http.StatusForbidden {
+		t.Errorf("a clerk rotating a key: %d", code)
+	}
+	if code, _ := c.do("admin", "POST", "/v1/talents/"+b+"/key-rotation", map[string]any{}); code != http.StatusBadRequest {
+		t.Errorf("a rotation without a reason: %d", code)
+	}
+	rot := c.must(200, "admin", "POST", "/v1/talents/"+b+"/key-rotation", map[string]any{"reason": "a laptop with an export was lost"})
+	if rot["version"] != float64(2) || rot["key_id"] == "" {
+		t.Errorf("rotation: %v", rot)
+	}
+	gb2 := c.must(201, "clerk", "POST", "/v1/grants", map[string]any{"talent_id": b, "program_id": "transport", "amount_requested": "6000.00", "document_ref": "APP-B2"})["id"].(string)
+	rej2 := c.must(200, "reviewer", "POST", "/v1/grants/"+gb2+"/review", map[string]any{"decision": "reject", "note": "复核" + secretName + "仍不全"})
+	rotPos := fmt.Sprint(rej2["position"])
+	for path, want := range map[string]string{"/v1/grants/" + gb + "/trail": "申请人" + secretName + "材料不全", "/v1/grants/" + gb2 + "/trail": "复核" + secretName + "仍不全"} {
+		if trail := c.get("auditor", path+"?min_position="+rotPos); !bytes.Contains(trail, []byte(want)) {
+			t.Errorf("after the rotation %s does not show %q:\n%s", path, want, trail)
+		}
+	}
+
 	// Before the erasure: a backup of the data and one of the key store.
 	backup := filepath.Join(dir, "backup")
 	if code, msg := runCmd(t, "backup", "--data", data, "--out", backup, "--public-key", publicKeyString(auditKey)); code != exitOK {
@@ -247,9 +269,12 @@ func TestPersonalDataErasedWhileProofsHold(t *testing.T) {
 		t.Errorf("plain personal data before the erasure:\n%s", strings.Join(hits, "\n"))
 	}
 	keysOf, _, err := keystore.WrappedKeys(data + ".keys")
-	wrapped := keysOf[b]
-	if err != nil || len(wrapped) == 0 {
-		t.Fatalf("no key for the talent in the key store: %v", err)
+	if err != nil || len(keysOf[b]) != 2 {
+		t.Fatalf("the talent's two key versions are not in the key store: %d (%v)", len(keysOf[b]), err)
+	}
+	var wrapped []string
+	for _, w := range keysOf[b] {
+		wrapped = append(wrapped, string(w))
 	}
 	balances := func() []byte {
 		var tb map[string]any
@@ -284,8 +309,8 @@ func TestPersonalDataErasedWhileProofsHold(t *testing.T) {
 	if keysOf, dead, err := keystore.WrappedKeys(data + ".keys"); err != nil || keysOf[b] != nil || !dead[b] || keysOf[a] == nil {
 		t.Errorf("after the erasure the key store has B's key %v, destroyed %v, A's key %v (%v)", keysOf[b] != nil, dead[b], keysOf[a] != nil, err)
 	}
-	if hits := grepTree(t, []string{string(wrapped)}, data+".keys"); len(hits) > 0 {
-		t.Errorf("the destroyed key is still in the key store: %v", hits)
+	if hits := grepTree(t, wrapped, data+".keys"); len(hits) > 0 {
+		t.Errorf("a destroyed key is still in the key store: %v", hits)
 	}
 
 	// After: every answer shows B erased, the books are as they were.
@@ -301,7 +326,7 @@ func TestPersonalDataErasedWhileProofsHold(t *testing.T) {
 			t.Errorf("the tier went with the erasure: %v", m["tier"])
 		}
 	}
-	for path, who := range map[string]string{"/v1/export/grants.csv": "auditor", "/v1/grants/" + gb + "/trail": "auditor"} {
+	for path, who := range map[string]string{"/v1/export/grants.csv": "auditor", "/v1/grants/" + gb + "/trail": "auditor", "/v1/grants/" + gb2 + "/trail": "auditor"} {
 		body := c.get(who, path)
 		if bytes.Contains(body, []byte(secretName)) || !bytes.Contains(body, []byte(domain.Erased)) {
 			t.Errorf("%s after the erasure:\n%s", path, body)
@@ -377,7 +402,7 @@ func TestPersonalDataErasedWhileProofsHold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ks.DataKey(a, false); err != nil {
+	if _, _, err := ks.DataKey(a, false); err != nil {
 		t.Errorf("A's key under the new master key: %v", err)
 	}
 	ks.Close()
@@ -386,15 +411,15 @@ func TestPersonalDataErasedWhileProofsHold(t *testing.T) {
 	}
 
 	// The key store backup still holds B's key until purged.
-	if hits := grepTree(t, []string{string(wrapped)}, keysBackup); len(hits) == 0 {
-		t.Fatal("the key store backup lacks the key it was taken with")
+	if hits := grepTree(t, wrapped, keysBackup); len(hits) != 2 {
+		t.Fatalf("the key store backup lacks the keys it was taken with: %v", hits)
 	}
 	code, msg := runCmd(t, "keystore", "purge-backups", "--data", data, "--master-key", newMaster, keysBackup)
-	if code != exitOK || !strings.Contains(msg, "removed 1 destroyed keys") {
+	if code != exitOK || !strings.Contains(msg, "removed 2 destroyed keys") {
 		t.Errorf("purge-backups: %d %s", code, msg)
 	}
-	if hits := grepTree(t, []string{string(wrapped)}, keysBackup); len(hits) > 0 {
-		t.Errorf("the purged backup still holds the key: %v", hits)
+	if hits := grepTree(t, wrapped, keysBackup); len(hits) > 0 {
+		t.Errorf("the purged backup still holds a key: %v", hits)
 	}
 }
 

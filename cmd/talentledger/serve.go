@@ -166,9 +166,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	cipher, _, err := cfg.personal.open(cfg.data, false)
+	cipher, keys, err := cfg.personal.open(cfg.data, false)
 	if err != nil {
 		return err
+	}
+	if keys != nil {
+		// Closing destroys the pooled keys never handed out.
+		defer keys.Close()
 	}
 	svcOpts = append(svcOpts, domain.WithCipher(cipher))
 	var auditKey ed25519.PrivateKey
@@ -192,6 +196,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	m := newMetrics()
 	store, err := openStore(ctx, cfg, log, m)
 	if err != nil {
+		return err
+	}
+	if err := recoverKeyBindings(ctx, store, cipher, cfg.store == "", log); err != nil {
+		store.Close()
 		return err
 	}
 	g, err := openGuard(store, cfg.integ, auditKey, log)

@@ -1,20 +1,39 @@
 // Package keystore keeps the talents' data keys, apart from the log: one
 // append-only file in a directory of its own, each key wrapped (AES-256-GCM)
-// by a master key that is never stored there. Destroying a talent's key
-// (erasure) overwrites its record in place with zeros and appends a
-// tombstone, so the key is never made again; the log, which holds only
-// what the keys sealed, is not touched.
+// by a master key that is never stored there. Destroying a talent's keys
+// (erasure) overwrites their records in place with zeros and appends a
+// tombstone, so no key is ever made for the talent again; the log, which
+// holds only what the keys sealed, is not touched.
+//
+// A talent may have several keys, its versions, oldest first: the one made
+// at its registration and one more at each rotation. Each key has an ID
+// of its own, which the sealed values and the log's key events name.
+//
+// Keys are made ahead, in a pool: a background batch of keys is written
+// and synced at once, and a registration (or rotation) takes one from it,
+// binding it to the talent by a record that is not synced on the
+// command's path. The binding is also in the log: the TalentKeyCreated or
+// TalentKeyRotated event names the key, and is durable before the command
+// is acknowledged. A crash can thus lose a binding, never a key: the key
+// was synced before it was handed out. A pooled key made by an earlier
+// process and bound to no talent (an orphan) is never handed out again,
+// so no key is ever bound to two talents; BindOrphan binds it from the
+// log. Pooled keys never handed out are destroyed at Close.
 //
 // Layout under the directory:
 //
 //	master.check  the master key's check value (a sealed constant)
-//	keys.log      records, each: kind (1 byte: 1 key, 2 tombstone),
-//	              ID length (1 byte), ID, wrapped length (2 bytes, big
-//	              endian), wrapped key (version, nonce, ciphertext)
+//	keys.log      records, each: kind (1 byte), ID length (1 byte), ID,
+//	              payload length (2 bytes, big endian), payload
 //
-// Concurrent creations share one sync of the file (group commit): a key
-// DataKey returned is on disk. A record torn by a crash (never
-// acknowledged) is cut off at the next open.
+// Kinds: 1 a talent's first key under the talent's own ID (stores made
+// before key versions; payload: the wrapped key), 2 a talent's tombstone
+// (no payload), 3 a pooled key (ID: the key's; payload: the wrapped key),
+// 4 a binding (ID: the talent's; payload: the key's ID), 5 a pooled key
+// destroyed (ID: the key's). A wrapped key is version, nonce, ciphertext.
+//
+// A key returned by DataKey or Key is on disk with its binding. A record
+// torn by a crash (never acknowledged) is cut off at the next open.
 package keystore
 
 import (
@@ -28,11 +47,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"talentledger/domain"
 )
@@ -45,14 +66,38 @@ const (
 	logFile     = "keys.log"
 	wrapVersion = 1
 
-	recordKey  = 1
-	recordTomb = 2
+	recordKey    = 1
+	recordTomb   = 2
+	recordPooled = 3
+	recordBind   = 4
+	recordRetire = 5
+
+	// PoolSize is how many keys the pool holds when full; it is refilled,
+	// in one batch and one sync, when it falls to half.
+	PoolSize = 256
 )
 
 var checkPlain = []byte("talentledger keystore master key check v1")
 
-// reTalent is what a talent ID may be.
-var reTalent = regexp.MustCompile(`^[a-z0-9_]{3,64}$`)
+// reTalent is what a talent ID or a key ID may be: [a-z0-9_]{3,64}.
+var reTalent idPattern
+
+type idPattern struct{}
+
+// MatchString reports whether s is a talent or key ID, without the cost
+// of a regular expression on the command's path.
+func (idPattern) MatchString(s string) bool {
+	if len(s) < 3 || len(s) > 64 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // Store is a key store directory opened with its master key. It is safe
 // for concurrent use; one process opens a directory at a time.
@@ -60,12 +105,23 @@ type Store struct {
 	dir    string
 	master cipher.AEAD
 
-	// mu guards the file's end, the index and the tombstones.
-	mu   sync.Mutex
-	f    *os.File
-	end  int64
-	keys map[string]keyRecord
-	dead map[string]bool
+	// mu guards the file's end, the indexes, the tombstones and the pool.
+	mu       sync.Mutex
+	f        *os.File
+	end      int64
+	keys     map[string]*keyRecord // by key ID
+	versions map[string][]string   // talent → its key IDs, oldest first
+	dead     map[string]bool       // talents whose keys were destroyed
+	deadKeys map[string]string     // keys destroyed → the talent they were bound to, or ""
+	free     []string              // pooled keys this process made, synced, not handed out
+	// pend holds the records appended but not yet written, which lie at
+	// end-len(pend): a binding costs no system call on the command's
+	// path; the next sync writes them first.
+	pend     []byte
+	refill   sync.WaitGroup // the background refills and flushes
+	filling  bool
+	flushing bool
+	closed   bool
 
 	// Group commit: written counts appends, synced those on disk.
 	smu             sync.Mutex
@@ -75,11 +131,15 @@ type Store struct {
 	syncErr         error
 }
 
-// keyRecord is where a talent's wrapped key lies in the file.
+// keyRecord is a key: where its wrapped bytes lie in the file, under
+// which name they were wrapped, and which talent it is bound to.
 type keyRecord struct {
 	off     int64 // of the wrapped key
 	wrapped []byte
-	seq     uint64 // its append, for syncThrough; 0 when loaded
+	name    string // the wrapping's additional data: the talent's ID (kind 1) or the key's
+	owner   string // the talent bound to; "" for none (in the pool, or an orphan)
+	mine    bool   // made by this process: pooled (or being pooled), never an orphan
+	seq     uint64 // the append of its binding, for syncThrough; 0 when loaded
 }
 
 var _ domain.KeyStore = (*Store)(nil)
@@ -145,8 +205,8 @@ func Open(dir string, master []byte) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, master: a, keys: map[string]keyRecord{}, dead: map[string]bool{}}
-	s.cond = sync.NewCond(&s.smu)
+	s := newStore(dir)
+	s.master = a
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -166,6 +226,13 @@ func Open(dir string, master []byte) (*Store, error) {
 		return nil, err
 	}
 	return s, syncDir(dir)
+}
+
+func newStore(dir string) *Store {
+	s := &Store{dir: dir, keys: map[string]*keyRecord{}, versions: map[string][]string{},
+		dead: map[string]bool{}, deadKeys: map[string]string{}}
+	s.cond = sync.NewCond(&s.smu)
+	return s
 }
 
 // checkMaster checks the master key against the directory's check value,
@@ -190,27 +257,13 @@ func (s *Store) checkMaster(create bool) error {
 	return nil
 }
 
-// load reads the file into the index, cutting off a torn last record.
+// load reads the file into the indexes, cutting off a torn last record.
 func (s *Store) load() error {
 	b, err := io.ReadAll(s.f)
 	if err != nil {
 		return err
 	}
-	off := 0
-	for off < len(b) {
-		kind, id, wrapped, n, ok := parseRecord(b[off:])
-		if !ok {
-			break
-		}
-		switch kind {
-		case recordKey:
-			s.keys[id] = keyRecord{off: int64(off + n - len(wrapped)), wrapped: wrapped}
-		case recordTomb:
-			delete(s.keys, id)
-			s.dead[id] = true
-		}
-		off += n
-	}
+	off := s.fold(b)
 	if off < len(b) {
 		// Never acknowledged: its append did not finish syncing.
 		if err := s.f.Truncate(int64(off)); err != nil {
@@ -224,12 +277,65 @@ func (s *Store) load() error {
 	return nil
 }
 
-func parseRecord(b []byte) (kind byte, id string, wrapped []byte, n int, ok bool) {
+// fold applies the whole records at the start of b and returns their
+// length: a torn last record is left out.
+func (s *Store) fold(b []byte) int {
+	off := 0
+	for off < len(b) {
+		kind, id, payload, n, ok := parseRecord(b[off:])
+		if !ok {
+			break
+		}
+		s.applyRecord(kind, id, payload, int64(off+n-len(payload)))
+		off += n
+	}
+	return off
+}
+
+// applyRecord folds one record, whose payload lies at off, into the
+// indexes.
+func (s *Store) applyRecord(kind byte, id string, payload []byte, off int64) {
+	switch kind {
+	case recordKey:
+		if s.dead[id] || s.isDeadKey(id) {
+			return
+		}
+		s.keys[id] = &keyRecord{off: off, wrapped: payload, name: id, owner: id}
+		s.versions[id] = append(s.versions[id], id)
+	case recordPooled:
+		if s.isDeadKey(id) || s.keys[id] != nil {
+			return
+		}
+		s.keys[id] = &keyRecord{off: off, wrapped: payload, name: id}
+	case recordBind:
+		k := s.keys[string(payload)]
+		if k == nil || k.owner != "" || s.dead[id] {
+			return
+		}
+		k.owner = id
+		s.versions[id] = append(s.versions[id], string(payload))
+	case recordRetire:
+		if k := s.keys[id]; k != nil && k.owner != "" {
+			s.versions[k.owner] = slices.DeleteFunc(s.versions[k.owner], func(v string) bool { return v == id })
+		}
+		delete(s.keys, id)
+		s.deadKeys[id] = string(payload)
+	case recordTomb:
+		for _, k := range s.versions[id] {
+			delete(s.keys, k)
+			s.deadKeys[k] = id
+		}
+		delete(s.versions, id)
+		s.dead[id] = true
+	}
+}
+
+func parseRecord(b []byte) (kind byte, id string, payload []byte, n int, ok bool) {
 	if len(b) < 2 {
 		return 0, "", nil, 0, false
 	}
 	kind, idLen := b[0], int(b[1])
-	if kind != recordKey && kind != recordTomb || len(b) < 2+idLen+2 {
+	if kind < recordKey || kind > recordRetire || len(b) < 2+idLen+2 {
 		return 0, "", nil, 0, false
 	}
 	id = string(b[2 : 2+idLen])
@@ -241,15 +347,79 @@ func parseRecord(b []byte) (kind byte, id string, wrapped []byte, n int, ok bool
 	return kind, id, bytes.Clone(b[n-wl : n]), n, true
 }
 
-func record(kind byte, id string, wrapped []byte) []byte {
+func record(kind byte, id string, payload []byte) []byte {
 	out := []byte{kind, byte(len(id))}
 	out = append(out, id...)
-	out = binary.BigEndian.AppendUint16(out, uint16(len(wrapped)))
-	return append(out, wrapped...)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(payload)))
+	return append(out, payload...)
 }
 
-// Close closes the store's file.
-func (s *Store) Close() error { return s.f.Close() }
+// Close destroys the pooled keys never handed out (they sealed nothing)
+// and closes the store's file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.refill.Wait()
+	s.mu.Lock()
+	var err error
+	var seq uint64
+	for _, id := range s.free {
+		if err = s.retireLocked(id); err != nil {
+			break
+		}
+	}
+	s.free = nil
+	seq = s.writtenSeq()
+	s.mu.Unlock()
+	if err == nil {
+		err = s.syncThrough(seq)
+	}
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (s *Store) writtenSeq() uint64 {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.written
+}
+
+// retireLocked overwrites an unbound or bound key's bytes with zeros and
+// records that it is destroyed; s.mu is held.
+func (s *Store) retireLocked(id string) error {
+	k := s.keys[id]
+	if k == nil {
+		return nil
+	}
+	if err := s.flushLocked(); err != nil {
+		return err
+	}
+	if _, err := s.f.WriteAt(make([]byte, len(k.wrapped)), k.off); err != nil {
+		return err
+	}
+	if k.owner != id {
+		// A pooled key (the record names the talent it was bound to);
+		// a talent's first key under its own ID (kind 1) goes with the
+		// talent's tombstone.
+		if _, err := s.appendLocked(record(recordRetire, id, []byte(k.owner))); err != nil {
+			return err
+		}
+	}
+	if k.owner != "" {
+		s.versions[k.owner] = slices.DeleteFunc(s.versions[k.owner], func(v string) bool { return v == id })
+	}
+	delete(s.keys, id)
+	s.deadKeys[id] = k.owner
+	return nil
+}
+
+func (s *Store) isDeadKey(id string) bool {
+	_, ok := s.deadKeys[id]
+	return ok
+}
 
 // Dir returns the store's directory.
 func (s *Store) Dir() string { return s.dir }
@@ -271,64 +441,323 @@ func (s *Store) unwrap(name string, b []byte) ([]byte, error) {
 	return s.master.Open(nil, b[1:1+n], b[1+n:], []byte("talentledger/keystore\x00"+name))
 }
 
-// DataKey implements domain.KeyStore.
-func (s *Store) DataKey(talentID string, create bool) ([]byte, error) {
-	if !reTalent.MatchString(talentID) {
-		return nil, fmt.Errorf("keystore: bad talent ID %q", talentID)
-	}
-	s.mu.Lock()
-	rec, ok := s.keys[talentID]
-	dead := s.dead[talentID]
-	if ok || dead || !create {
-		s.mu.Unlock()
-		switch {
-		case dead:
-			return nil, domain.ErrKeyDestroyed
-		case !ok:
-			return nil, domain.ErrNoKey
-		}
-		// Made by a caller whose sync may still be under way.
-		if err := s.syncThrough(rec.seq); err != nil {
-			return nil, err
-		}
-		return s.unwrap(talentID, rec.wrapped)
-	}
+// newKeyID returns a new key's ID: "k" and 24 random hexadecimal digits.
+func newKeyID() string { return "k" + hex.EncodeToString(randBytes(12)) }
+
+// makePooledLocked makes a key and appends its record; s.mu is held. It
+// returns the key's ID and the append's sequence number.
+func (s *Store) makePooledLocked() (string, uint64, error) {
 	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
-		s.mu.Unlock()
-		return nil, err
+		return "", 0, err
 	}
-	w, err := s.wrap(talentID, k)
+	id := newKeyID()
+	for s.keys[id] != nil || s.isDeadKey(id) {
+		id = newKeyID()
+	}
+	w, err := s.wrap(id, k)
 	if err != nil {
-		s.mu.Unlock()
-		return nil, err
+		return "", 0, err
 	}
-	seq, err := s.appendLocked(record(recordKey, talentID, w))
-	if err == nil {
-		s.keys[talentID] = keyRecord{off: s.end - int64(len(w)), wrapped: w, seq: seq}
+	seq, err := s.appendLocked(record(recordPooled, id, w))
+	if err != nil {
+		return "", 0, err
+	}
+	s.keys[id] = &keyRecord{off: s.end - int64(len(w)), wrapped: w, name: id, mine: true}
+	return id, seq, nil
+}
+
+// fill makes a batch of pooled keys, syncs them once, and only then puts
+// them in the pool. It runs in the background.
+func (s *Store) fill() {
+	defer s.refill.Done()
+	s.mu.Lock()
+	var ids []string
+	var seq uint64
+	for range PoolSize - len(s.free) {
+		id, sq, err := s.makePooledLocked()
+		if err != nil {
+			break
+		}
+		ids, seq = append(ids, id), sq
 	}
 	s.mu.Unlock()
-	if err != nil {
-		return nil, err
+	err := s.syncThrough(seq)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.filling = false
+	if err == nil {
+		// Closing retires them with the rest of the pool.
+		s.free = append(s.free, ids...)
 	}
+}
+
+// kickLocked starts a refill when the pool is at half or below; s.mu is
+// held.
+func (s *Store) kickLocked() {
+	if s.filling || s.closed || len(s.free) > PoolSize/2 {
+		return
+	}
+	s.filling = true
+	s.refill.Add(1)
+	go s.fill()
+}
+
+// DataKey implements domain.KeyStore.
+func (s *Store) DataKey(talentID string, create bool) (string, []byte, error) {
+	if !reTalent.MatchString(talentID) {
+		return "", nil, fmt.Errorf("keystore: bad talent ID %q", talentID)
+	}
+	s.mu.Lock()
+	if !s.dead[talentID] && len(s.versions[talentID]) == 0 && create {
+		// Made and bound here, synced below: the log may not name it.
+		id, _, err := s.bindLocked(talentID)
+		if err != nil {
+			s.mu.Unlock()
+			return "", nil, err
+		}
+		s.mu.Unlock()
+		k, err := s.Key(talentID, id)
+		return id, k, err
+	}
+	s.mu.Unlock()
+	return s.current(talentID)
+}
+
+// current returns the talent's newest key, its binding on disk.
+func (s *Store) current(talentID string) (string, []byte, error) {
+	s.mu.Lock()
+	if s.dead[talentID] {
+		s.mu.Unlock()
+		return "", nil, domain.ErrKeyDestroyed
+	}
+	v := s.versions[talentID]
+	if len(v) == 0 {
+		s.mu.Unlock()
+		return "", nil, domain.ErrNoKey
+	}
+	id := v[len(v)-1]
+	s.mu.Unlock()
+	k, err := s.Key(talentID, id)
+	return id, k, err
+}
+
+// bindLocked takes a key from the pool (or makes one when it is empty)
+// and binds it to the talent as its newest version; s.mu is held. The
+// binding is written, not synced: the caller syncs it or names the key in
+// the log. It returns the append the key itself awaits: 0 for a pooled
+// key (synced before it was pooled), the key's record for one made here.
+func (s *Store) bindLocked(talentID string) (string, uint64, error) {
+	var id string
+	var made uint64
+	if n := len(s.free); n > 0 {
+		id, s.free = s.free[n-1], s.free[:n-1]
+	} else {
+		var err error
+		if id, made, err = s.makePooledLocked(); err != nil {
+			return "", 0, err
+		}
+	}
+	seq, err := s.appendLocked(record(recordBind, talentID, []byte(id)))
+	if err != nil {
+		return "", 0, err
+	}
+	k := s.keys[id]
+	k.owner, k.seq = talentID, seq
+	s.versions[talentID] = append(s.versions[talentID], id)
+	s.kickLocked()
+	s.flushSoonLocked()
+	return id, made, nil
+}
+
+// BindKey implements domain.KeyStore.
+func (s *Store) BindKey(talentID string, rotate bool) (string, []byte, error) {
+	if !reTalent.MatchString(talentID) {
+		return "", nil, fmt.Errorf("keystore: bad talent ID %q", talentID)
+	}
+	s.mu.Lock()
+	if s.dead[talentID] {
+		s.mu.Unlock()
+		return "", nil, domain.ErrKeyDestroyed
+	}
+	if v := s.versions[talentID]; len(v) > 0 && !rotate {
+		// A registration tried again: its key, whose binding may not be
+		// synced yet, as the first try's event names it.
+		id := v[len(v)-1]
+		k, err := s.unwrapLocked(id)
+		s.mu.Unlock()
+		return id, k, err
+	}
+	id, made, err := s.bindLocked(talentID)
+	if err != nil {
+		s.mu.Unlock()
+		return "", nil, err
+	}
+	k, err := s.unwrapLocked(id)
+	s.mu.Unlock()
+	if err != nil {
+		return "", nil, err
+	}
+	// The key itself was synced before it went into the pool, or is
+	// synced here when the pool was empty; its binding is not waited for.
+	if err := s.syncThrough(made); err != nil {
+		return "", nil, err
+	}
+	return id, k, nil
+}
+
+func (s *Store) unwrapLocked(id string) ([]byte, error) {
+	k := s.keys[id]
+	if k == nil {
+		return nil, domain.ErrKeyDestroyed
+	}
+	return s.unwrap(k.name, k.wrapped)
+}
+
+// Key implements domain.KeyStore: one of the talent's keys by its ID,
+// its binding on disk. A talent's first key from a store made before key
+// versions has the talent's ID.
+func (s *Store) Key(talentID, keyID string) ([]byte, error) {
+	if !reTalent.MatchString(talentID) || !reTalent.MatchString(keyID) {
+		return nil, fmt.Errorf("keystore: bad talent or key ID %q %q", talentID, keyID)
+	}
+	s.mu.Lock()
+	k := s.keys[keyID]
+	switch {
+	case s.dead[talentID] || s.isDeadKey(keyID):
+		s.mu.Unlock()
+		return nil, domain.ErrKeyDestroyed
+	case k == nil || k.owner != talentID:
+		s.mu.Unlock()
+		return nil, domain.ErrNoKey
+	}
+	seq := k.seq
+	w, name := k.wrapped, k.name
+	s.mu.Unlock()
 	if err := s.syncThrough(seq); err != nil {
 		return nil, err
 	}
-	return k, nil
+	return s.unwrap(name, w)
 }
 
-// appendLocked writes rec at the file's end; s.mu is held. It returns the
-// append's sequence number for syncThrough.
-func (s *Store) appendLocked(rec []byte) (uint64, error) {
-	if _, err := s.f.WriteAt(rec, s.end); err != nil {
-		return 0, err
+// Orphans lists the pooled keys bound to no talent that an earlier
+// process made: each is either unused or bound to a talent by the log
+// only, its binding lost in a crash.
+func (s *Store) Orphans() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for id, k := range s.keys {
+		if k.owner == "" && !k.mine {
+			out = append(out, id)
+		}
 	}
+	slices.Sort(out)
+	return out
+}
+
+// BindOrphan binds an orphan key to the talent, as the talent's newest
+// key, and syncs the binding: the log names the key for the talent (a
+// binding a crash lost). A key bound already, to this talent, is left as
+// it is; one bound to another talent, destroyed, or still in the pool is
+// refused.
+func (s *Store) BindOrphan(talentID, keyID string) error {
+	if !reTalent.MatchString(talentID) || !reTalent.MatchString(keyID) {
+		return fmt.Errorf("keystore: bad talent or key ID %q %q", talentID, keyID)
+	}
+	s.mu.Lock()
+	k := s.keys[keyID]
+	switch {
+	case s.dead[talentID] || s.isDeadKey(keyID):
+		s.mu.Unlock()
+		return domain.ErrKeyDestroyed
+	case k != nil && k.owner == talentID:
+		s.mu.Unlock()
+		return nil
+	case k == nil || k.owner != "" || k.mine:
+		s.mu.Unlock()
+		return fmt.Errorf("keystore: key %s is not an orphan: it cannot be bound to %s", keyID, talentID)
+	}
+	seq, err := s.appendLocked(record(recordBind, talentID, []byte(keyID)))
+	if err == nil {
+		k.owner, k.seq = talentID, seq
+		s.versions[talentID] = append(s.versions[talentID], keyID)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.syncThrough(seq)
+}
+
+// RetireOrphans destroys the orphans named, which the log names nowhere:
+// pooled keys an earlier process made and never handed out. Keys that
+// are not orphans are left alone.
+func (s *Store) RetireOrphans(keyIDs []string) error {
+	s.mu.Lock()
+	var err error
+	for _, id := range keyIDs {
+		if k := s.keys[id]; k != nil && k.owner == "" && !k.mine {
+			if err = s.retireLocked(id); err != nil {
+				break
+			}
+		}
+	}
+	seq := s.writtenSeq()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.syncThrough(seq)
+}
+
+// appendLocked appends rec at the file's end, in memory until the next
+// sync writes it; s.mu is held. It returns the append's sequence number
+// for syncThrough.
+func (s *Store) appendLocked(rec []byte) (uint64, error) {
+	s.pend = append(s.pend, rec...)
 	s.end += int64(len(rec))
 	s.smu.Lock()
 	s.written++
 	seq := s.written
 	s.smu.Unlock()
 	return seq, nil
+}
+
+// Sync writes and syncs every record appended so far (bindings are
+// otherwise written in the background, soon after).
+func (s *Store) Sync() error { return s.syncThrough(s.writtenSeq()) }
+
+// flushLocked writes the records appended since the last; s.mu is held.
+func (s *Store) flushLocked() error {
+	if len(s.pend) == 0 {
+		return nil
+	}
+	if _, err := s.f.WriteAt(s.pend, s.end-int64(len(s.pend))); err != nil {
+		return err
+	}
+	s.pend = s.pend[:0]
+	return nil
+}
+
+// flushDelay is how long a binding may wait in memory before the
+// background writes and syncs it (the log has it meanwhile).
+const flushDelay = 50 * time.Millisecond
+
+// flushSoonLocked schedules a sync of what is appended; s.mu is held.
+func (s *Store) flushSoonLocked() {
+	if s.flushing || s.closed {
+		return
+	}
+	s.flushing = true
+	s.refill.Add(1)
+	time.AfterFunc(flushDelay, func() {
+		defer s.refill.Done()
+		s.mu.Lock()
+		s.flushing = false
+		s.mu.Unlock()
+		_ = s.syncThrough(s.writtenSeq())
+	})
 }
 
 // syncThrough returns once the append seq is on disk, syncing the file
@@ -345,9 +774,18 @@ func (s *Store) syncThrough(seq uint64) error {
 			continue
 		}
 		s.syncing = true
+		s.smu.Unlock()
+		// What is appended is written first (s.mu before s.smu, as
+		// appendLocked takes them), then synced.
+		s.mu.Lock()
+		err := s.flushLocked()
+		s.smu.Lock()
 		target := s.written
 		s.smu.Unlock()
-		err := s.f.Sync()
+		s.mu.Unlock()
+		if err == nil {
+			err = s.f.Sync()
+		}
 		s.smu.Lock()
 		s.syncing = false
 		if err != nil {
@@ -362,28 +800,38 @@ func (s *Store) syncThrough(seq uint64) error {
 	return nil
 }
 
-// Destroy implements domain.KeyStore: the key's bytes are overwritten with
-// zeros where they lie, a tombstone is appended, and both are synced.
-func (s *Store) Destroy(talentID string) error {
+// Destroy implements domain.KeyStore: the bytes of every key of the
+// talent, and of the orphans named (keys the log binds to it, whose
+// binding a crash lost), are overwritten with zeros where they lie, a
+// tombstone is appended, and all is synced. A named key bound to another
+// talent is left alone.
+func (s *Store) Destroy(talentID string, keyIDs ...string) error {
 	if !reTalent.MatchString(talentID) {
 		return fmt.Errorf("keystore: bad talent ID %q", talentID)
 	}
 	s.mu.Lock()
-	if s.dead[talentID] {
-		s.mu.Unlock()
-		return nil
-	}
-	if rec, ok := s.keys[talentID]; ok {
-		if _, err := s.f.WriteAt(make([]byte, len(rec.wrapped)), rec.off); err != nil {
-			s.mu.Unlock()
-			return err
+	var err error
+	for _, id := range keyIDs {
+		if k := s.keys[id]; k != nil && k.owner == "" && !k.mine {
+			if err = s.retireLocked(id); err != nil {
+				break
+			}
 		}
-		delete(s.keys, talentID)
 	}
-	seq, err := s.appendLocked(record(recordTomb, talentID, nil))
 	if err == nil {
-		s.dead[talentID] = true
+		for _, id := range slices.Clone(s.versions[talentID]) {
+			if err = s.retireLocked(id); err != nil {
+				break
+			}
+		}
 	}
+	if err == nil && !s.dead[talentID] {
+		if _, err = s.appendLocked(record(recordTomb, talentID, nil)); err == nil {
+			s.dead[talentID] = true
+			delete(s.versions, talentID)
+		}
+	}
+	seq := s.writtenSeq()
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -406,37 +854,46 @@ func (s *Store) Destroyed() []string {
 func (s *Store) Keys() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.keys))
-	for id := range s.keys {
-		out = append(out, id)
+	out := make([]string, 0, len(s.versions))
+	for id, v := range s.versions {
+		if len(v) > 0 {
+			out = append(out, id)
+		}
 	}
 	return out
 }
 
+// Versions returns the IDs of the talent's keys, oldest first.
+func (s *Store) Versions(talentID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.versions[talentID])
+}
+
 // WrappedKeys reads the key store in dir without its master key (it may
-// be in use): the talents with a key and their wrapped keys, and the
+// be in use): the talents with keys and their wrapped keys, oldest first
+// (under "" the keys bound to no talent: pooled or orphans), and the
 // talents whose keys were destroyed. It serves audits of a store or a
 // backup: what it lists is all that could ever open a talent's data.
-func WrappedKeys(dir string) (keys map[string][]byte, destroyed map[string]bool, err error) {
+func WrappedKeys(dir string) (keys map[string][][]byte, destroyed map[string]bool, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, logFile))
 	if err != nil {
 		return nil, nil, err
 	}
-	keys, destroyed = map[string][]byte{}, map[string]bool{}
-	for off := 0; off < len(b); {
-		kind, id, wrapped, n, ok := parseRecord(b[off:])
-		if !ok {
-			break
+	s := newStore(dir)
+	s.fold(b)
+	keys = map[string][][]byte{}
+	for _, k := range s.keys {
+		if k.owner == "" {
+			keys[""] = append(keys[""], k.wrapped)
 		}
-		if kind == recordKey {
-			keys[id] = wrapped
-		} else {
-			delete(keys, id)
-			destroyed[id] = true
-		}
-		off += n
 	}
-	return keys, destroyed, nil
+	for t, v := range s.versions {
+		for _, id := range v {
+			keys[t] = append(keys[t], s.keys[id].wrapped)
+		}
+	}
+	return keys, s.dead, nil
 }
 
 func writeFileSync(path string, b []byte) error {
@@ -483,37 +940,66 @@ func syncDir(dir string) error {
 // Backup copies the key store into dst, a new directory: its master key
 // check and its file of keys, synced.
 func (s *Store) Backup(dst string) error {
+	s.mu.Lock()
+	b := make([]byte, s.end)
+	err := s.flushLocked()
+	if err == nil {
+		_, err = s.f.ReadAt(b, 0)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return backupTo(s.dir, dst, b)
+}
+
+// BackupDir copies the key store in src into dst, a new directory,
+// without opening it (the server may be writing to it): the master key
+// check, checked against master, and the file of keys up to its last whole
+// record, synced.
+func BackupDir(src, dst string, master []byte) error {
+	a, err := newAEAD(master)
+	if err != nil {
+		return err
+	}
+	s := newStore(src)
+	s.master = a
+	if err := s.checkMaster(false); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(src, logFile))
+	if err != nil {
+		return err
+	}
+	return backupTo(src, dst, b[:newStore(src).fold(b)])
+}
+
+func backupTo(src, dst string, keys []byte) error {
 	if _, err := os.Stat(dst); err == nil {
 		return fmt.Errorf("keystore backup: %s already exists", dst)
 	}
 	if err := os.MkdirAll(dst, 0o700); err != nil {
 		return err
 	}
-	check, err := os.ReadFile(filepath.Join(s.dir, checkFile))
+	check, err := os.ReadFile(filepath.Join(src, checkFile))
 	if err != nil {
 		return err
 	}
 	if err := writeFileSync(filepath.Join(dst, checkFile), check); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	b := make([]byte, s.end)
-	_, err = s.f.ReadAt(b, 0)
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return writeFileSync(filepath.Join(dst, logFile), b)
+	return writeFileSync(filepath.Join(dst, logFile), keys)
 }
 
 // PurgeBackup removes from the key store backup in dir every key this
 // store has destroyed (overwritten in place, a tombstone appended), so
-// that restoring the backup cannot bring an erased talent back. It returns
-// how many keys it removed. It needs no master key: a backup made under
-// an earlier one is purged alike.
+// that restoring the backup cannot bring an erased talent back: the keys
+// of the talents destroyed here, and every key destroyed here by its ID,
+// which the backup may hold still unbound (taken from the pool after the
+// backup was made). It returns how many keys it removed. It needs no
+// master key: a backup made under an earlier one is purged alike.
 func (s *Store) PurgeBackup(dir string) (int, error) {
-	b := &Store{dir: dir, keys: map[string]keyRecord{}, dead: map[string]bool{}}
-	b.cond = sync.NewCond(&b.smu)
+	b := newStore(dir)
 	if _, err := os.Stat(filepath.Join(dir, checkFile)); err != nil {
 		return 0, fmt.Errorf("%s is not a key store backup: %w", dir, err)
 	}
@@ -526,14 +1012,36 @@ func (s *Store) PurgeBackup(dir string) (int, error) {
 	if err := b.load(); err != nil {
 		return 0, err
 	}
+	s.mu.Lock()
+	deadKeys := maps.Clone(s.deadKeys)
+	s.mu.Unlock()
 	n := 0
+	b.mu.Lock()
+	for id, owner := range deadKeys {
+		k := b.keys[id]
+		if k == nil {
+			continue
+		}
+		if k.owner != "" || owner != "" {
+			// A talent's key; pooled keys never handed out, destroyed
+			// when the store closed, go uncounted.
+			n++
+		}
+		if err := b.retireLocked(id); err != nil {
+			b.mu.Unlock()
+			return n, err
+		}
+	}
+	seq := b.writtenSeq()
+	b.mu.Unlock()
+	if err := b.syncThrough(seq); err != nil {
+		return n, err
+	}
 	for _, id := range s.Destroyed() {
 		if b.dead[id] {
 			continue
 		}
-		if _, had := b.keys[id]; had {
-			n++
-		}
+		n += len(b.Versions(id))
 		if err := b.Destroy(id); err != nil {
 			return n, err
 		}
@@ -546,7 +1054,7 @@ func (s *Store) PurgeBackup(dir string) (int, error) {
 // (the server stopped). The new file is written beside the old one,
 // synced, and renamed over it; the old file's blocks, which a master key
 // compromised could still open, are overwritten first. It returns how many
-// keys it wrapped again. Tombstones are kept.
+// keys it wrapped again. Bindings, orphans and tombstones are kept.
 func Rotate(dir string, oldMaster, newMaster []byte) (int, error) {
 	s, err := Open(dir, oldMaster)
 	if err != nil {
@@ -561,19 +1069,46 @@ func Rotate(dir string, oldMaster, newMaster []byte) (int, error) {
 	var out []byte
 	n := 0
 	s.mu.Lock()
-	for id, rec := range s.keys {
-		k, err := s.unwrap(id, rec.wrapped)
+	rewrap := func(id string) ([]byte, error) {
+		k := s.keys[id]
+		plain, err := s.unwrap(k.name, k.wrapped)
 		if err != nil {
-			s.mu.Unlock()
-			return 0, fmt.Errorf("keystore: the key of %s does not open: %w", id, err)
+			return nil, fmt.Errorf("keystore: the key %s does not open: %w", id, err)
 		}
-		w, err := next.wrap(id, k)
+		n++
+		return next.wrap(k.name, plain)
+	}
+	// Keys in the order of their IDs, then each talent's bindings oldest
+	// first, so that versions keep their order.
+	ids := make([]string, 0, len(s.keys))
+	for id := range s.keys {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		k := s.keys[id]
+		w, err := rewrap(id)
 		if err != nil {
 			s.mu.Unlock()
 			return 0, err
 		}
-		out = append(out, record(recordKey, id, w)...)
-		n++
+		kind := byte(recordPooled)
+		if k.owner == id {
+			kind = recordKey
+		}
+		out = append(out, record(kind, id, w)...)
+	}
+	for t, v := range s.versions {
+		for _, id := range v {
+			if id != t {
+				out = append(out, record(recordBind, t, []byte(id))...)
+			}
+		}
+	}
+	for id, owner := range s.deadKeys {
+		if !s.dead[id] {
+			out = append(out, record(recordRetire, id, []byte(owner))...)
+		}
 	}
 	for id := range s.dead {
 		out = append(out, record(recordTomb, id, nil)...)

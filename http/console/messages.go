@@ -336,6 +336,7 @@ var catalogue = map[string]text{
 	"event.AccessApproved": {"权限批准", "access approved"}, "event.AccessRejected": {"权限驳回", "access rejected"},
 	"event.BankStatementReconciled": {"银行对账", "bank statement reconciled"},
 	"event.TalentKeyCreated":        {"个人信息密钥生成", "personal data key created"},
+	"event.TalentKeyRotated":        {"个人信息密钥轮换", "personal data key rotated"},
 	"event.TalentKeyDestroyed":      {"个人信息已删除（密钥销毁）", "personal data erased (key destroyed)"},
 	"event.TalentErasureRequested":  {"申请删除个人信息", "erasure requested"},
 	"event.TalentErasureApproved":   {"批准删除个人信息", "erasure approved"},
