@@ -423,7 +423,9 @@ func (s *Store) AppendMultiOrdered(ctx context.Context, callers int, parts ...ev
 			return nil, nil, wait()
 		}
 	}
-	return r.results(), wait, nil
+	// Not r.results(): the writer rewrites the parts' results if a sync
+	// before this append's fails, while the caller reads these.
+	return r.orderedRes, wait, nil
 }
 
 func (s *Store) doAppendMulti(ctx context.Context, parts []eventstore.AppendPart) ([]eventstore.AppendResult, error) {

@@ -32,6 +32,10 @@ type appendReq struct {
 	// place in the log is fixed. done is closed later, once it is durable
 	// or has failed.
 	ordered chan struct{}
+	// orderedRes, set before ordered is closed, are the parts' results
+	// as decided: the caller reads them while the writer may still turn
+	// res into a failure (failAll), so they are a copy of their own.
+	orderedRes []eventstore.AppendResult
 
 	// Set by the writer before done is closed.
 	res   eventstore.AppendResult
@@ -316,6 +320,7 @@ func (s *Store) add(c *commit, r *appendReq) {
 		return
 	}
 	if r.ordered != nil {
+		r.orderedRes = r.results()
 		close(r.ordered)
 	}
 }
