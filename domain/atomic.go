@@ -107,7 +107,10 @@ func (r *repo) executeAtomic(ctx context.Context, key string, steps []step) ([]e
 // and goes to the store while this one syncs, and may share its sync;
 // finish then waits for the sync and answers the batch. Nothing is
 // answered before the state it rests on is durable: a writer once its own
-// append is, a refusal once the appends it saw in flight are.
+// append is, a refusal once the appends it saw in flight are. If one of
+// those appends fails, the state held events the store did not take:
+// every command resting on it is answered with the store's error, never
+// with a refusal or a success.
 func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) (finish func()) {
 	answer := func(req *atomicReq, err error) {
 		req.err = err
@@ -159,16 +162,22 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) (finish func()
 	}
 	// inFlight are the appends, ordered but maybe not yet durable, that
 	// the batch decides on.
-	var inFlight []chan struct{}
+	var inFlight []*outcome
 	for _, e := range entries {
 		if e.durable != nil {
 			inFlight = append(inFlight, e.durable)
 		}
 	}
-	settle := func() {
-		for _, c := range inFlight {
-			<-c
+	// settle waits for the appends in flight and returns the error of
+	// one that failed.
+	settle := func() error {
+		var failure error
+		for _, o := range inFlight {
+			if err := o.wait(); err != nil && failure == nil {
+				failure = err
+			}
 		}
+		return failure
 	}
 
 	var parts []eventstore.AppendPart
@@ -177,9 +186,14 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) (finish func()
 	// every state the batch touched, since they may hold events the store
 	// did not take. A held state is read again in place, for its caller
 	// goes on with it. The appends in flight are waited for first, so
-	// that what is read back holds them.
+	// that what is read back holds them; if one of them failed, every
+	// command, a refused one too, is answered with its error, for what
+	// it was decided on is lost.
 	failed := func(err error) {
-		settle()
+		lost := settle()
+		if lost != nil {
+			err = lost
+		}
 		for _, stream := range lock {
 			r.cache.remove(stream)
 		}
@@ -190,11 +204,12 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) (finish func()
 			default:
 			}
 			reqErr := err
-			if req.err != nil {
+			refused := req.err != nil
+			if refused && lost == nil {
 				reqErr = req.err
 			}
 			for _, s := range req.steps {
-				if s.held == nil || req.err != nil {
+				if s.held == nil || refused {
 					continue
 				}
 				if rerr := r.reread(ctx, s.held, s.newAgg); rerr != nil {
@@ -258,18 +273,25 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) (finish func()
 		}
 		writers = append(writers, req)
 	}
-	answerRefused := func() {
-		settle()
+	// answerRefused answers the refusals once what they were decided on
+	// is durable, or with the store's error if it was lost.
+	answerRefused := func(lost error) {
 		for _, req := range refused {
+			if lost != nil {
+				req.err = lost
+			}
 			answer(req, req.err)
 		}
 	}
 	if len(parts) == 0 {
 		unlock()
 		return func() {
-			answerRefused()
+			// The commands that write nothing rest on the states as
+			// ordered too.
+			lost := settle()
+			answerRefused(lost)
 			for _, req := range writers {
-				answer(req, nil)
+				answer(req, lost)
 			}
 		}
 	}
@@ -292,7 +314,7 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) (finish func()
 	}
 	// The states hold the batch's events from now on: the next batch, and
 	// any other command, waits for their sync before answering on them.
-	synced := make(chan struct{})
+	synced := newOutcome()
 	for k, p := range parts {
 		e := entries[p.Stream]
 		if e.durable != synced {
@@ -328,25 +350,34 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) (finish func()
 				// The store failed and acknowledges nothing more; every
 				// state the batch wrote to is dropped, to be read again
 				// once it is reopened, so that no retry is answered from
-				// events the store did not take.
+				// events the store did not take, and marked failed before
+				// its waiters wake: whoever still holds it (a load waiting
+				// for it, the next batch) gets the store's error. A held
+				// state is read again in place, as failed does, for its
+				// caller still holds it.
 				for _, p := range parts {
 					r.cache.remove(p.Stream)
 				}
-				close(synced)
-				// A refusal may rest on the events that were lost.
-				for _, req := range refused {
-					req.err = err
-				}
-				answerRefused()
+				synced.settle(err)
+				answerRefused(err)
 				for _, req := range writers {
+					for _, s := range req.steps {
+						if s.held != nil {
+							if rerr := r.reread(ctx, s.held, s.newAgg); rerr != nil {
+								r.cache.remove(s.stream)
+							}
+						}
+					}
 					answer(req, err)
 				}
 				return
 			}
 		}
-		close(synced)
+		// The batch's append is durable, and with it every append the
+		// store ordered before it.
+		synced.settle(nil)
 		unpin()
-		answerRefused()
+		answerRefused(settle())
 		for _, req := range writers {
 			for i, k := range req.parts {
 				if k >= 0 {

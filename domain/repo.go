@@ -33,21 +33,47 @@ type entry struct {
 	// requests maps the ID of every event recorded with a request hash
 	// (a command sent with an Idempotency-Key) to that hash.
 	requests map[eventstore.EventID]string
-	// durable, when not nil, is closed once the last append folded into
-	// this state is durable or has failed. An atomic batch folds its
-	// events and lets the next batch decide on them as soon as the store
-	// has ordered its append (see atomic.go); until then nothing is
-	// answered on the strength of this state but by a batch whose own
-	// append the store orders after it.
-	durable chan struct{}
+	// durable, when not nil, is the outcome of the last append folded
+	// into this state. An atomic batch folds its events and lets the next
+	// batch decide on them as soon as the store has ordered its append
+	// (see atomic.go); until the outcome is known nothing is answered on
+	// the strength of this state but by a batch whose own append the
+	// store orders after it. If the append failed, the state holds events
+	// the store did not take: it is dropped from the cache, and whoever
+	// still holds it gets the store's error from settled, never an answer
+	// resting on it.
+	durable *outcome
 }
 
-// settled waits until every append folded into e is durable or has
-// failed.
-func (e *entry) settled() {
+// outcome is an append in flight: done is closed once it is durable or has
+// failed, err being set before, to nil or to why it failed.
+type outcome struct {
+	done chan struct{}
+	err  error
+}
+
+func newOutcome() *outcome { return &outcome{done: make(chan struct{})} }
+
+// wait waits for the append and returns its error.
+func (o *outcome) wait() error {
+	<-o.done
+	return o.err
+}
+
+// settle records the append's outcome and wakes its waiters.
+func (o *outcome) settle(err error) {
+	o.err = err
+	close(o.done)
+}
+
+// settled waits until every append folded into e is durable, and returns
+// the error of the one that failed if one did: e then holds events the
+// store did not take, and nothing may be decided or served on it.
+func (e *entry) settled() error {
 	if e.durable != nil {
-		<-e.durable
+		return e.durable.wait()
 	}
+	return nil
 }
 
 // repo loads, caches and appends to streams. Commands on one stream are
@@ -78,8 +104,9 @@ func newRepo(store eventstore.Store, cacheSize int) *repo {
 // Callers holding two locks always take a grant's before a budget's.
 func (r *repo) lock(stream string) func() { return r.locks.lock(stream) }
 
-// load returns the stream's current state, from the cache or the store.
-// The lock must be held.
+// load returns the stream's current state, from the cache or the store,
+// once every append folded into it is durable; if one failed, the store's
+// error. The lock must be held.
 //
 // A cached state is exact only for a sole writer. Otherwise another
 // process may have appended since, so the stream is read forward from the
@@ -87,10 +114,13 @@ func (r *repo) lock(stream string) func() { return r.locks.lock(stream) }
 // stale state.
 func (r *repo) load(ctx context.Context, stream string, newAgg func() aggregate) (*entry, error) {
 	e, err := r.loadOrdered(ctx, stream, newAgg)
-	if err == nil {
-		e.settled()
+	if err != nil {
+		return nil, err
 	}
-	return e, err
+	if err := e.settled(); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // loadOrdered is load for an atomic batch, which may decide on events the
@@ -386,7 +416,9 @@ func (r *repo) view(ctx context.Context, stream string, newAgg func() aggregate,
 // precheck runs f, a check that may refuse a command before an atomic
 // batch decides it again, on the stream's state as ordered: a pass
 // acknowledges nothing, so it need not wait for an append in flight, and
-// a refusal is returned only once the state it rests on is durable.
+// a refusal is returned only once the state it rests on is durable; if
+// that append failed, the refusal rested on events the store did not
+// take, and the store's error is returned instead.
 func (r *repo) precheck(ctx context.Context, stream string, newAgg func() aggregate, f func(e *entry) error) error {
 	unlock := r.lock(stream)
 	e, err := r.loadOrdered(ctx, stream, newAgg)
@@ -398,7 +430,9 @@ func (r *repo) precheck(ctx context.Context, stream string, newAgg func() aggreg
 	durable := e.durable
 	unlock()
 	if err != nil && durable != nil {
-		<-durable
+		if derr := durable.wait(); derr != nil {
+			return derr
+		}
 	}
 	return err
 }
