@@ -65,12 +65,7 @@ func (g *gatedStore) closeGate() (open func()) {
 
 func newGatedService(t *testing.T) (*Service, *gatedStore) {
 	t.Helper()
-	st, err := pebble.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	g := &gatedStore{Store: st}
+	g := &gatedStore{Store: openPebble(t)}
 	s := newServiceOver(g, WithSoleWriter())
 	if s.repo.multi() == nil {
 		t.Fatal("the gated store does not append to several streams at once")
@@ -147,16 +142,7 @@ func TestAtomicBatchesPipelined(t *testing.T) {
 func TestAtomicRefusalWaitsForDurableState(t *testing.T) {
 	ctx := context.Background()
 	s, g := newGatedService(t)
-	defineHousing(t, s, "housing", 5)
-	// Room for one approval's first-year share (240,000) only.
-	appropriate(t, s, "housing", 2024, "300000")
-	var grants []string
-	for range 2 {
-		gid := apply(t, s, registerTalent(t, s, "B"), "housing", "600000")
-		toNoticeClosed(t, s, gid)
-		grants = append(grants, gid)
-	}
-	on(approver, "2024-01-15")
+	grants := twoGrantsOneBudget(t, s)
 
 	open := g.closeGate()
 	var opened atomic.Bool

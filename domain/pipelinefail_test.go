@@ -81,14 +81,21 @@ func (f *failingStore) AppendMulti(ctx context.Context, parts ...eventstore.Appe
 	return f.Store.AppendMulti(ctx, parts...)
 }
 
-func newFailingService(t *testing.T) (*Service, *failingStore) {
+// openPebble opens an embedded store in a temporary folder, closed when
+// the test ends.
+func openPebble(t *testing.T) *pebble.Store {
 	t.Helper()
 	st, err := pebble.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	f := &failingStore{Store: st}
+	return st
+}
+
+func newFailingService(t *testing.T) (*Service, *failingStore) {
+	t.Helper()
+	f := &failingStore{Store: openPebble(t)}
 	s := newServiceOver(f, WithSoleWriter())
 	if s.repo.multi() == nil {
 		t.Fatal("no multi-stream append")
@@ -97,7 +104,7 @@ func newFailingService(t *testing.T) (*Service, *failingStore) {
 }
 
 // twoGrantsOneBudget: a budget with room for one approval's first-year
-// share only, and two grants ready for approval.
+// share (240,000) only, and two grants ready for approval.
 func twoGrantsOneBudget(t *testing.T, s *Service) []string {
 	defineHousing(t, s, "housing", 5)
 	appropriate(t, s, "housing", 2024, "300000")
@@ -111,6 +118,27 @@ func twoGrantsOneBudget(t *testing.T, s *Service) []string {
 	return grants
 }
 
+// approvalInFlight starts the approval of grant with f armed, and returns
+// once the store has ordered its append; fail then fails its sync and
+// checks that the approval is not acknowledged.
+func approvalInFlight(t *testing.T, s *Service, f *failingStore, grant string) (fail func()) {
+	t.Helper()
+	f.arm()
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.ApproveGrant(context.Background(), ApproveGrant{Meta: CommandMeta{Actor: approver}, GrantID: grant})
+		first <- err
+	}()
+	<-f.ordered
+	return func() {
+		t.Helper()
+		close(f.release)
+		if err := <-first; err == nil {
+			t.Fatal("first approval acknowledged though its sync failed")
+		}
+	}
+}
+
 // TestAtomicRefusalOnFailedAppend: an approval refused because an
 // approval in flight took the budget must not be answered with that
 // refusal when the in-flight append fails: the budget the store holds has
@@ -120,23 +148,14 @@ func TestAtomicRefusalOnFailedAppend(t *testing.T) {
 	s, f := newFailingService(t)
 	grants := twoGrantsOneBudget(t, s)
 
-	f.arm()
-	first := make(chan error, 1)
-	go func() {
-		_, err := s.ApproveGrant(ctx, ApproveGrant{Meta: CommandMeta{Actor: approver}, GrantID: grants[0]})
-		first <- err
-	}()
-	<-f.ordered
+	fail := approvalInFlight(t, s, f, grants[0])
 	second := make(chan error, 1)
 	go func() {
 		_, err := s.ApproveGrant(ctx, ApproveGrant{Meta: CommandMeta{Actor: approver}, GrantID: grants[1]})
 		second <- err
 	}()
 	time.Sleep(50 * time.Millisecond) // let the second decide on the in-flight state
-	close(f.release)
-	if err := <-first; err == nil {
-		t.Fatal("first approval acknowledged though its sync failed")
-	}
+	fail()
 	err := <-second
 	stored := budgetState(t, newServiceOver(f.Store), "housing", 2024)
 	t.Logf("store holds committed %s; second approval answered %v", stored.Committed, err)
@@ -152,13 +171,7 @@ func TestAtomicViewOnFailedAppend(t *testing.T) {
 	s, f := newFailingService(t)
 	grants := twoGrantsOneBudget(t, s)
 
-	f.arm()
-	first := make(chan error, 1)
-	go func() {
-		_, err := s.ApproveGrant(ctx, ApproveGrant{Meta: CommandMeta{Actor: approver}, GrantID: grants[0]})
-		first <- err
-	}()
-	<-f.ordered
+	fail := approvalInFlight(t, s, f, grants[0])
 	type viewed struct {
 		b   BudgetState
 		err error
@@ -169,10 +182,7 @@ func TestAtomicViewOnFailedAppend(t *testing.T) {
 		view <- viewed{b, err}
 	}()
 	time.Sleep(50 * time.Millisecond) // let the query wait on the in-flight state
-	close(f.release)
-	if err := <-first; err == nil {
-		t.Fatal("first approval acknowledged though its sync failed")
-	}
+	fail()
 	v := <-view
 	stored := budgetState(t, newServiceOver(f.Store), "housing", 2024)
 	if v.err == nil && v.b.Committed.Cmp(stored.Committed) != 0 {
@@ -180,15 +190,12 @@ func TestAtomicViewOnFailedAppend(t *testing.T) {
 	}
 }
 
-// TestAtomicConcurrentApprovalsPipelinedSmallCache: 50 concurrent approvals on the
-// embedded store, pipelined, with a cache far smaller than the streams
-// touched, never overdraw, and the cached state agrees with the log.
+// TestAtomicConcurrentApprovalsPipelinedSmallCache: 50 concurrent
+// approvals on the embedded store, pipelined, with a cache far smaller
+// than the streams touched, never overdraw, and the cached state agrees
+// with the log.
 func TestAtomicConcurrentApprovalsPipelinedSmallCache(t *testing.T) {
-	st, err := pebble.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openPebble(t)
 	s := newServiceOver(st, WithSoleWriter(), WithCacheSize(4))
 	grants := reviewedGrants(t, s, 50)
 	ok := approveAll(t, grants, s)

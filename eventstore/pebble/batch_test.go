@@ -205,23 +205,9 @@ func TestFailedSyncIsNeverAcknowledged(t *testing.T) {
 // itself durable before the sync, and a failed sync fails both.
 func TestOrderedAppendBeforeItsSync(t *testing.T) {
 	for _, fail := range []bool{false, true} {
-		g := newWALGate()
-		s, err := pebble.Open("db", pebble.WithFS(g.fs()), pebble.WithLogger(slog.New(slog.DiscardHandler)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx := context.Background()
-		mustAppend(t, s, "warm-up", eventstore.NoStream, events(1)...)
-
 		// A sync in flight: what follows is decided into the next batch.
-		g.hold.Store(true)
-		g.fail.Store(fail)
-		held := make(chan error, 1)
-		go func() {
-			_, err := s.Append(ctx, "held", eventstore.NoStream, events(1)...)
-			held <- err
-		}()
-		<-g.held
+		s, g, held := syncHeld(t, fail)
+		ctx := context.Background()
 
 		res, wait, err := s.AppendMultiOrdered(ctx, 1,
 			eventstore.AppendPart{Stream: "a", Expected: eventstore.NoStream, Events: events(2)},
