@@ -202,3 +202,43 @@ func TestAtomicConcurrentApprovalsPipelinedSmallCache(t *testing.T) {
 	checkTenApproved(t, newServiceOver(st), grants, ok)
 	wantMoney(t, "committed, cached", budgetState(t, s, "small", 2024).Committed, "1000000.00")
 }
+
+// TestAtomicBatchOnFailedAppend: a batch decided on a state holding an
+// append in flight, whose commands refuse or write nothing, answers them
+// with the store's error when that append fails: neither the refusal nor
+// the success rests on what the store holds.
+func TestAtomicBatchOnFailedAppend(t *testing.T) {
+	for _, refuse := range []bool{true, false} {
+		s, f := newFailingService(t)
+		grants := twoGrantsOneBudget(t, s)
+		fail := approvalInFlight(t, s, f, grants[0])
+		saw := make(chan bool, 1)
+		out := make(chan error, 1)
+		go func() {
+			_, err := s.repo.executeAtomic(context.Background(), streamBudget("housing", 2024), []step{{
+				stream: streamBudget("housing", 2024), newAgg: newBudget, m: s.systemMeta("probe", ""),
+				decide: func(e *entry) ([]Event, error) {
+					r := e.agg.(*budget).reservations[grants[0]]
+					reserved := r != nil && r.live()
+					select {
+					case saw <- reserved:
+					default:
+					}
+					if refuse && reserved {
+						return nil, Errorf(EINSUFFICIENTFUNDS, "the budget is reserved")
+					}
+					return nil, nil
+				},
+			}})
+			out <- err
+		}()
+		if !<-saw {
+			t.Fatal("the batch did not decide on the reservation in flight")
+		}
+		fail()
+		err := <-out
+		if err == nil || ErrorCode(err) == EINSUFFICIENTFUNDS {
+			t.Errorf("refuse %v: answered %v on a reservation the store did not take", refuse, err)
+		}
+	}
+}
