@@ -16,9 +16,18 @@ import (
 //	                           events recorded at or before it;
 //
 // alone or together (events must pass both). Without either, a view is
-// answered from the live read models. With one, it is answered from models
-// replayed from the log for that query (projections.Replay), which reads
-// the whole log: point-in-time views are for audits, not dashboards.
+// answered from the live read models. With one, the trial balance and the
+// programs and budgets are read from the as-of index
+// (projections.AsOfIndex): sums by business date and by recording time,
+// so that a question costs the same at any length of the log; like every
+// read model it holds the log up to the feed's position, which
+// ?min_position= waits for (a replay reads the log to its end). The other
+// views (funds, a year's forward commitments one by one, grants, talents,
+// reports, exports) are answered from models replayed from the log for
+// that query (projections.Replay), which reads the whole log: those
+// point-in-time views are for audits, not dashboards. So are the trial
+// balance and budgets by business date on a log holding a business date
+// that is not YYYY-MM-DD, which the index cannot place.
 
 // pointInTime reads ?as_of= and ?recorded_as_of=. Errors are EINVALID.
 func pointInTime(r *http.Request) (projections.PointInTime, error) {
@@ -73,4 +82,28 @@ func stamp(answer map[string]any, pt projections.PointInTime) map[string]any {
 		answer["recorded_as_of"] = pt.RecordedAsOfString()
 	}
 	return answer
+}
+
+// budgetQuery is query for the programs and budgets: at a point in time
+// it reads them from the as-of index, for program ("" for every one) and
+// fiscal year fy (0 for every one), unless the index cannot answer, when
+// it replays the log as query does.
+func (s *Server) budgetQuery(w http.ResponseWriter, r *http.Request, program string, fy int) (v projections.BudgetBook, pt projections.PointInTime, ok bool) {
+	pt, err := pointInTime(r)
+	if err == nil {
+		err = s.waitMinPosition(r)
+	}
+	if err == nil {
+		switch idx := s.proj.AsOf(); {
+		case idx.Serves(pt):
+			v, err = idx.Budgets(pt, program, fy)
+		default:
+			v, err = s.viewAt(r, pt)
+		}
+	}
+	if err != nil {
+		s.Error(w, r, err)
+		return nil, pt, false
+	}
+	return v, pt, true
 }

@@ -32,8 +32,7 @@ func (s *Server) handleLedgerBalances(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.proj.TrialBalance())
 		return
 	}
-	// Only balances are needed: stream the log rather than replay every
-	// model.
+	// From the as-of index (see asof.go).
 	tb, err := s.proj.BalancesAt(r.Context(), pt)
 	if err != nil {
 		s.Error(w, r, err)

@@ -140,7 +140,7 @@ func (s *Server) handleProgramCreate(r *http.Request, body []byte, m domain.Comm
 }
 
 func (s *Server) handleProgramList(w http.ResponseWriter, r *http.Request) {
-	v, pt, ok := s.query(w, r)
+	v, pt, ok := s.budgetQuery(w, r, "", 0)
 	if !ok {
 		return
 	}
@@ -148,11 +148,11 @@ func (s *Server) handleProgramList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleProgramGet(w http.ResponseWriter, r *http.Request) {
-	v, _, ok := s.query(w, r)
+	id := mux.Vars(r)["id"]
+	v, _, ok := s.budgetQuery(w, r, id, 0)
 	if !ok {
 		return
 	}
-	id := mux.Vars(r)["id"]
 	p, ok := v.Program(id)
 	if !ok {
 		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "program %q not found", clip(id)))
@@ -184,7 +184,7 @@ func (s *Server) handleBudgetGet(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	models, _, ok := s.query(w, r)
+	models, _, ok := s.budgetQuery(w, r, v["id"], fy)
 	if !ok {
 		return
 	}

@@ -84,12 +84,16 @@ func ParsePointInTime(asOf, recordedAsOf string) (PointInTime, error) {
 // Replay(ctx, store, pt.Keep).
 //
 // It reads the whole log and holds models as large as the live ones, so
-// it suits audit queries, not hot paths. The returned Projector is not
+// it suits audit queries, not hot paths (the trial balance and budgets at
+// a point in time come from the as-of index instead: see AsOfIndex). With
+// keep set it folds every model but that index. The returned Projector is not
 // subscribed: it does not change afterwards. Errors are the store's, or
 // that of an event it cannot read.
 func Replay(ctx context.Context, store eventstore.Store, keep func(*eventstore.Event) bool) (*Projector, error) {
 	// Replayed views warn about nothing the live one has not warned about.
-	p := New(store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// A replay for one point in time has no use for the as-of index;
+	// a replay of the whole log folds it like every model.
+	p := New(store, slog.New(slog.NewTextHandler(io.Discard, nil)), func(o *options) { o.noAsOf = keep != nil })
 	it := store.ReadAll(ctx, eventstore.Start)
 	defer it.Close()
 	if err := p.feed(it, keep, false); err != nil {

@@ -142,106 +142,188 @@ func (m *Budgets) Apply(b Batch) {
 
 func (m *Budgets) apply(payload domain.Event) {
 	t := &m.tally
-	switch e := payload.(type) {
-	case *domain.ProgramDefined:
-		m.programs[e.ProgramID] = &ProgramView{ID: e.ProgramID, Name: e.Name, Kind: e.Kind, Caps: e.Caps,
-			Schedule: e.Schedule, ServiceMonths: e.ServiceMonths, NoticeDays: e.NoticeDays,
-			PermitCategories: e.PermitCategories, DeductKinds: e.DeductKinds, FundingSource: e.FundingSource}
+	if e, ok := payload.(*domain.ProgramDefined); ok {
+		m.programs[e.ProgramID] = programView(e)
 		m.programOrder = append(m.programOrder, e.ProgramID)
-	case *domain.BudgetAppropriated:
-		b := m.budget(e.ProgramID, e.FiscalYear)
-		b.appropriated = t.addM(b.appropriated, e.Amount)
-	case *domain.BudgetReserved:
-		b := m.budget(e.ProgramID, e.FiscalYear)
-		b.reserved = t.addM(b.reserved, e.Amount)
-		b.grants++
+		return
+	}
+	budgetEffects(t, payload, func(k budgetKey, d *budgetDelta) {
+		b := m.budget(k.program, k.fy)
+		if d.forwardGrant != "" && m.forward[forwardKey{k.program, k.fy, d.forwardGrant}] {
+			d.v[bForwardCommitted] = t.add(d.v[bForwardCommitted], d.forwardRelease)
+		}
+		b.addDelta(t, &d.v)
+	})
+	switch e := payload.(type) {
 	case *domain.BudgetReservationReleased:
-		b := m.budget(e.ProgramID, e.FiscalYear)
-		f := t.fen(e.Amount)
-		if e.Uncovered {
-			b.uncovered = t.sub(b.uncovered, f)
-		} else {
-			b.reserved = t.sub(b.reserved, f)
-		}
-		if m.forward[forwardKey{e.ProgramID, e.FiscalYear, e.GrantID}] {
-			b.forwardCommitted = t.sub(b.forwardCommitted, f)
-		}
 		if c := m.commitment(e.ProgramID, e.FiscalYear, e.GrantID); c != nil {
+			f := t.fen(e.Amount)
 			c.released = t.add(c.released, f)
 			if e.Uncovered {
 				c.uncovered = t.sub(c.uncovered, f)
 			}
 		}
 	case *domain.YearEndClosed:
-		b := m.budget(e.ProgramID, e.FiscalYear)
-		b.closed = true
-		for _, it := range e.Carried {
-			f := t.fen(it.Amount)
-			b.reserved = t.sub(b.reserved, f)
-			b.carriedOut = t.add(b.carriedOut, f)
-		}
 		for _, it := range e.Lapsed {
-			f, unc := t.fen(it.Amount), t.fen(it.Uncovered)
+			unc := t.fen(it.Uncovered)
 			if c := m.commitment(e.ProgramID, e.FiscalYear, it.GrantID); c != nil && unc > 0 {
 				c.uncovered = t.sub(c.uncovered, unc)
 				c.released = t.add(c.released, unc)
 			}
-			b.reserved = t.sub(b.reserved, f)
-			b.uncovered = t.sub(b.uncovered, unc)
-			b.lapsed = t.add(b.lapsed, f)
 		}
-	case *domain.BudgetAdjusted:
-		b := m.budget(e.ProgramID, e.FiscalYear)
-		if e.Kind == domain.AdjustIncrease {
-			b.adjustments = t.addM(b.adjustments, e.Amount)
-		} else {
-			b.adjustments = t.subM(b.adjustments, e.Amount)
-		}
-	case *domain.BudgetTransferReceived:
-		b := m.budget(e.ProgramID, e.FiscalYear)
-		b.adjustments = t.addM(b.adjustments, e.Amount)
-	case *domain.BudgetCarriedOver:
-		b := m.budget(e.ProgramID, e.FiscalYear)
-		f := t.fen(e.Amount)
-		b.carriedOver = t.add(b.carriedOver, f)
-		b.reserved = t.add(b.reserved, f)
 	case *domain.ForwardCommitted:
-		b := m.budget(e.ProgramID, e.FiscalYear)
 		f := t.fen(e.Amount)
 		c := &commitment{grant: e.GrantID, talent: e.TalentID, amount: f, installments: e.Installments,
 			approvedIn: e.ApprovedIn, lapsedFrom: e.LapsedFrom}
 		if e.Covered {
-			b.reserved = t.add(b.reserved, f)
 			c.covered = f
 		} else {
-			b.uncovered = t.add(b.uncovered, f)
 			c.uncovered = f
 		}
-		b.forwardCommitted = t.add(b.forwardCommitted, f)
-		b.grants++
 		m.forward[forwardKey{e.ProgramID, e.FiscalYear, e.GrantID}] = true
 		k := budgetKey{e.ProgramID, e.FiscalYear}
 		m.commitments[k] = append(m.commitments[k], c)
 	case *domain.ForwardCommitmentCovered:
-		f := t.fen(e.Amount)
 		if c := m.commitment(e.ProgramID, e.FiscalYear, e.GrantID); c != nil {
+			f := t.fen(e.Amount)
 			c.covered = t.add(c.covered, f)
 			c.uncovered = t.sub(c.uncovered, f)
 		}
-		b := m.budget(e.ProgramID, e.FiscalYear)
-		b.uncovered = t.sub(b.uncovered, f)
-		b.reserved = t.add(b.reserved, f)
-	case *domain.PaymentReleased:
-		b := m.budget(e.ProgramID, e.FiscalYear)
-		f := t.fen(e.Amount)
-		b.reserved = t.sub(b.reserved, f)
-		b.paid = t.add(b.paid, f)
-	case *domain.PaymentReversed:
-		b := m.budget(e.ProgramID, e.FiscalYear)
-		f := t.fen(e.Amount)
-		b.reserved = t.add(b.reserved, f)
-		b.paid = t.sub(b.paid, f)
 	}
+}
+
+// programView is the view of a program as its definition has it, without
+// budgets.
+func programView(e *domain.ProgramDefined) *ProgramView {
+	return &ProgramView{ID: e.ProgramID, Name: e.Name, Kind: e.Kind, Caps: e.Caps,
+		Schedule: e.Schedule, ServiceMonths: e.ServiceMonths, NoticeDays: e.NoticeDays,
+		PermitCategories: e.PermitCategories, DeductKinds: e.DeductKinds, FundingSource: e.FundingSource}
+}
+
+// The figures of a budget, as the deltas an event makes to them: the
+// places of budgetDelta.v.
+const (
+	bAppropriated = iota
+	bReserved
+	bPaid
+	bForwardCommitted
+	bUncovered
+	bCarriedOver
+	bCarriedOut
+	bLapsed
+	bAdjustments
+	bClosed // how many closes: closed when above zero
+	bGrants
+	bTouched // how many events touched the budget: it exists when above zero
+	budgetFigures
+)
+
+// budgetDelta is what one event changes in one budget, in fen. A release
+// of a reservation also takes forwardRelease (negative) off the forward
+// commitments when, and only when, the grant named forwardGrant has a
+// forward commitment to the year folded before it: v leaves that part out.
+type budgetDelta struct {
+	v              [budgetFigures]int64
+	forwardGrant   string
+	forwardRelease int64
+}
+
+// budgetEffects calls f with each budget an event changes and what it
+// changes in it: the one description of how events move budgets, which
+// the budgets model and the as-of index both fold.
+func budgetEffects(t *tally, payload domain.Event, f func(budgetKey, *budgetDelta)) {
+	var d budgetDelta
+	v := &d.v
+	v[bTouched] = 1
+	var k budgetKey
+	switch e := payload.(type) {
+	case *domain.BudgetAppropriated:
+		k = budgetKey{e.ProgramID, e.FiscalYear}
+		v[bAppropriated] = t.fen(e.Amount)
+	case *domain.BudgetReserved:
+		k = budgetKey{e.ProgramID, e.FiscalYear}
+		v[bReserved] = t.fen(e.Amount)
+		v[bGrants] = 1
+	case *domain.BudgetReservationReleased:
+		k = budgetKey{e.ProgramID, e.FiscalYear}
+		a := t.fen(e.Amount)
+		if e.Uncovered {
+			v[bUncovered] = -a
+		} else {
+			v[bReserved] = -a
+		}
+		d.forwardGrant, d.forwardRelease = e.GrantID, -a
+	case *domain.YearEndClosed:
+		k = budgetKey{e.ProgramID, e.FiscalYear}
+		v[bClosed] = 1
+		for _, it := range e.Carried {
+			a := t.fen(it.Amount)
+			v[bReserved] = t.sub(v[bReserved], a)
+			v[bCarriedOut] = t.add(v[bCarriedOut], a)
+		}
+		for _, it := range e.Lapsed {
+			a, unc := t.fen(it.Amount), t.fen(it.Uncovered)
+			v[bReserved] = t.sub(v[bReserved], a)
+			v[bUncovered] = t.sub(v[bUncovered], unc)
+			v[bLapsed] = t.add(v[bLapsed], a)
+		}
+	case *domain.BudgetAdjusted:
+		k = budgetKey{e.ProgramID, e.FiscalYear}
+		if e.Kind == domain.AdjustIncrease {
+			v[bAdjustments] = t.fen(e.Amount)
+		} else {
+			v[bAdjustments] = t.sub(0, t.fen(e.Amount))
+		}
+	case *domain.BudgetTransferReceived:
+		k = budgetKey{e.ProgramID, e.FiscalYear}
+		v[bAdjustments] = t.fen(e.Amount)
+	case *domain.BudgetCarriedOver:
+		k = budgetKey{e.ProgramID, e.FiscalYear}
+		a := t.fen(e.Amount)
+		v[bCarriedOver], v[bReserved] = a, a
+	case *domain.ForwardCommitted:
+		k = budgetKey{e.ProgramID, e.FiscalYear}
+		a := t.fen(e.Amount)
+		if e.Covered {
+			v[bReserved] = a
+		} else {
+			v[bUncovered] = a
+		}
+		v[bForwardCommitted] = a
+		v[bGrants] = 1
+	case *domain.ForwardCommitmentCovered:
+		k = budgetKey{e.ProgramID, e.FiscalYear}
+		a := t.fen(e.Amount)
+		v[bUncovered], v[bReserved] = -a, a
+	case *domain.PaymentReleased:
+		k = budgetKey{e.ProgramID, e.FiscalYear}
+		a := t.fen(e.Amount)
+		v[bReserved], v[bPaid] = -a, a
+	case *domain.PaymentReversed:
+		k = budgetKey{e.ProgramID, e.FiscalYear}
+		a := t.fen(e.Amount)
+		v[bReserved], v[bPaid] = a, -a
+	default:
+		return
+	}
+	f(k, &d)
+}
+
+// addDelta adds an event's delta to the budget.
+func (b *budget) addDelta(t *tally, v *[budgetFigures]int64) {
+	b.appropriated = t.add(b.appropriated, v[bAppropriated])
+	b.reserved = t.add(b.reserved, v[bReserved])
+	b.paid = t.add(b.paid, v[bPaid])
+	b.forwardCommitted = t.add(b.forwardCommitted, v[bForwardCommitted])
+	b.uncovered = t.add(b.uncovered, v[bUncovered])
+	b.carriedOver = t.add(b.carriedOver, v[bCarriedOver])
+	b.carriedOut = t.add(b.carriedOut, v[bCarriedOut])
+	b.lapsed = t.add(b.lapsed, v[bLapsed])
+	b.adjustments = t.add(b.adjustments, v[bAdjustments])
+	if v[bClosed] > 0 {
+		b.closed = true
+	}
+	b.grants += int(v[bGrants])
 }
 
 func (m *Budgets) budget(program string, fy int) *budget {
@@ -331,10 +413,16 @@ func (m *Budgets) Program(id string) (ProgramView, bool) {
 }
 
 func (m *Budgets) programLocked(id string) ProgramView {
-	v := *m.programs[id]
+	return withBudgets(m.programs[id], m.budgets)
+}
+
+// withBudgets returns a program's view with its budgets among budgets, by
+// fiscal year.
+func withBudgets(p *ProgramView, budgets map[budgetKey]*budget) ProgramView {
+	v := *p
 	v.Budgets = []BudgetView{}
-	for k, b := range m.budgets {
-		if k.program == id {
+	for k, b := range budgets {
+		if k.program == p.ID {
 			v.Budgets = append(v.Budgets, b.read())
 		}
 	}

@@ -45,11 +45,15 @@ type Projector struct {
 	flows      *FundFlows
 	reports    *Reports
 	apartments *Apartments
+	asof       *AsOfIndex
 }
 
 type options struct {
 	codec       domain.Codec
 	commitEvery int
+	// noAsOf leaves the as-of index out of the feed: a replay for one
+	// point in time has no use for it.
+	noAsOf bool
 }
 
 // Option configures New.
@@ -84,9 +88,10 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		flows:      NewFundFlows(),
 		reports:    NewReports(),
 		apartments: NewApartments(),
+		asof:       NewAsOfIndex(),
 	}
 	// The models of this build: every one the feed folds is here.
-	p.Feed = NewFeed(store, log, o.codec,
+	models := []Model{
 		p.budgets,
 		p.talents,
 		p.grants,
@@ -100,13 +105,24 @@ func New(store eventstore.Store, log *slog.Logger, opts ...Option) *Projector {
 		p.flows,
 		p.reports,
 		p.apartments,
-	)
+		p.asof,
+	}
+	if o.noAsOf {
+		models, p.asof = models[:len(models)-1], nil
+	}
+	p.Feed = NewFeed(store, log, o.codec, models...)
 	p.Feed.commitEvery = o.commitEvery
 	return p
 }
 
 // ApartmentsModel returns the talent apartments' model.
 func (p *Projector) ApartmentsModel() *Apartments { return p.apartments }
+
+// AsOf returns the index of the books by business date and recording
+// time, which answers the trial balance and the budgets at a point in
+// time; nil in a replay for one point in time (see Replay), which answers
+// for that point itself.
+func (p *Projector) AsOf() *AsOfIndex { return p.asof }
 
 // Budgets returns the programs-and-budgets model.
 func (p *Projector) Budgets() *Budgets { return p.budgets }

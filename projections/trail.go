@@ -231,13 +231,41 @@ func (p *Projector) At(ctx context.Context, pt PointInTime) (*Projector, error) 
 	return Replay(ctx, p.store, pt.Keep)
 }
 
-// BalancesAt computes the trial balance of the books at pt, streaming the
-// log (see BalancesAt); the live balances when pt is zero.
+// BalancesAt returns the trial balance of the books at pt: the live
+// balances when pt is zero, else read from the as-of index (see
+// AsOfIndex), or, for a business date the index cannot place, folded from
+// the log (see BalancesAt).
 func (p *Projector) BalancesAt(ctx context.Context, pt PointInTime) (TrialBalance, error) {
 	if pt.IsZero() {
 		return p.TrialBalance(), nil
 	}
+	if p.asof.Serves(pt) {
+		return p.asof.TrialBalance(pt)
+	}
 	return BalancesAt(ctx, p.store, pt)
+}
+
+// BudgetsAt returns the programs and budgets at pt (every budget when
+// program is "", else those of program, and only its year fy when fy is
+// not zero): from the as-of index, or, for a business date the index
+// cannot place, from the log replayed (see Replay).
+func (p *Projector) BudgetsAt(ctx context.Context, pt PointInTime, program string, fy int) (BudgetBook, error) {
+	if pt.IsZero() {
+		return p, nil
+	}
+	if p.asof.Serves(pt) {
+		return p.asof.Budgets(pt, program, fy)
+	}
+	return Replay(ctx, p.store, pt.Keep)
+}
+
+// BudgetBook answers the questions about programs and budgets: the live
+// models, a replay, or the as-of index's BudgetBooks.
+type BudgetBook interface {
+	Programs() []ProgramView
+	Program(id string) (ProgramView, bool)
+	Budget(program string, fy int) (BudgetView, bool)
+	Position() eventstore.Position
 }
 
 // WriteJournal writes the journal of the log's events in rng to w (see

@@ -18,7 +18,8 @@ import (
 
 // Dump returns, as indented JSON, what every model of p answers: programs
 // and every budget with its commitments, every grant (listed, one by one
-// and by program and state), every talent of a grant, the trial balance,
+// and by program and state), every talent of a grant, the trial balance
+// (also at points in time, from the as-of index),
 // funds, projects and alerts, principals and access requests, the audit
 // tree's size, roots, every leaf's position and proofs, the flows under
 // way, the work (the inbox of every role and of each principal who acted,
@@ -68,6 +69,7 @@ func Dump(p *projections.Projector) string {
 	}
 	d["talents"] = tv
 	d["trial_balance"] = p.TrialBalance()
+	d["as_of"] = asOf(p)
 	funds, totals := p.Funds("")
 	d["funds"], d["fund_totals"] = funds, totals
 	for _, f := range funds {
@@ -272,3 +274,30 @@ func dumpTalentIndex(p *projections.Projector) map[string]any {
 // dumpDays are the business dates the dated queries are asked about: in
 // the first year of the test logs, after it, and past their last events.
 var dumpDays = []string{"2024-03-31", "2024-06-30", "2025-01-01", "2027-12-31"}
+
+// asOf is what the as-of index answers at a few points in time around
+// the test logs' dates: by business date, by recording time and both.
+func asOf(p *projections.Projector) map[string]any {
+	out := map[string]any{}
+	for _, d := range []string{"", "2023-12-31", "2024-03-31", "2024-06-30", "2024-12-31", "2025-06-30"} {
+		for _, r := range []string{"", "2024-03-31T12:00:00Z", "2024-07-31T00:00:00Z", "2025-01-15T00:00:00Z"} {
+			pt, err := projections.ParsePointInTime(d, r)
+			if err != nil || pt.IsZero() {
+				continue
+			}
+			key := d + "|" + r
+			tb, err := p.AsOf().TrialBalance(pt)
+			if err != nil {
+				out[key] = err.Error()
+				continue
+			}
+			bb, err := p.AsOf().Budgets(pt, "", 0)
+			if err != nil {
+				out[key] = err.Error()
+				continue
+			}
+			out[key] = map[string]any{"trial_balance": tb, "programs": bb.Programs(), "position": bb.Position().String()}
+		}
+	}
+	return out
+}

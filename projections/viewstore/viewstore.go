@@ -21,6 +21,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -192,11 +193,16 @@ func (m *Model) getRaw(k []byte) ([]byte, error) {
 		return nil, ErrClosed
 	}
 	v, closer, err := m.db.Get(k)
+	return got(m.name, v, closer, err)
+}
+
+// got copies a value Pebble found: nil when there was none.
+func got(name string, v []byte, closer io.Closer, err error) ([]byte, error) {
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("viewstore: %s: %w", m.name, err)
+		return nil, fmt.Errorf("viewstore: %s: %w", name, err)
 	}
 	out := bytes.Clone(v)
 	closer.Close()
@@ -223,8 +229,14 @@ func (m *Model) ScanRange(lo, hi []byte, f func(key, value []byte) bool) error {
 		opts.UpperBound = []byte{prefixData + 1}
 	}
 	it, err := m.db.NewIter(opts)
+	return forward(m.name, it, err, f)
+}
+
+// forward calls f with the keys of it in order until f returns false, and
+// closes it; err is that of opening it.
+func forward(name string, it *pebble.Iterator, err error, f func(key, value []byte) bool) error {
 	if err != nil {
-		return fmt.Errorf("viewstore: %s: %w", m.name, err)
+		return fmt.Errorf("viewstore: %s: %w", name, err)
 	}
 	for ok := it.First(); ok; ok = it.Next() {
 		if !f(it.Key()[1:], it.Value()) {
@@ -233,7 +245,7 @@ func (m *Model) ScanRange(lo, hi []byte, f func(key, value []byte) bool) error {
 	}
 	if err := it.Error(); err != nil {
 		it.Close()
-		return fmt.Errorf("viewstore: %s: %w", m.name, err)
+		return fmt.Errorf("viewstore: %s: %w", name, err)
 	}
 	return it.Close()
 }
@@ -401,3 +413,36 @@ type Progress struct {
 	EventsPerSec float64 `json:"events_per_s"`
 	ETASeconds   float64 `json:"eta_s"`
 }
+
+// Snapshot is a model's store as it stood when the snapshot was taken:
+// every read through it sees the same committed batches, whatever is
+// committed meanwhile.
+type Snapshot struct {
+	name string
+	s    *pebble.Snapshot
+}
+
+// NewSnapshot takes a snapshot of the store. Close it when done.
+func (m *Model) NewSnapshot() (*Snapshot, error) {
+	if m.db == nil {
+		return nil, ErrClosed
+	}
+	return &Snapshot{name: m.name, s: m.db.NewSnapshot()}, nil
+}
+
+// Get returns the value of key, or nil when there is none.
+func (s *Snapshot) Get(key []byte) ([]byte, error) {
+	v, closer, err := s.s.Get(dataKey(nil, key))
+	return got(s.name, v, closer, err)
+}
+
+// ScanRange calls f with the keys from lo (inclusive) to hi (exclusive)
+// and their values, in key order, until f returns false. Key and value
+// are valid only during the call.
+func (s *Snapshot) ScanRange(lo, hi []byte, f func(key, value []byte) bool) error {
+	it, err := s.s.NewIter(&pebble.IterOptions{LowerBound: dataKey(nil, lo), UpperBound: dataKey(nil, hi)})
+	return forward(s.name, it, err, f)
+}
+
+// Close releases the snapshot.
+func (s *Snapshot) Close() error { return s.s.Close() }

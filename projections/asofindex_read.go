@@ -1,0 +1,381 @@
+package projections
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"talentledger/domain"
+	"talentledger/eventstore"
+	"talentledger/projections/viewstore"
+)
+
+// Serves reports whether the index answers for pt; when it does not (no
+// point in time, a business date asked of a log holding an irregular one,
+// or no index: a replay has none), the caller answers from the live
+// models or a replay.
+func (m *AsOfIndex) Serves(pt PointInTime) bool {
+	if m == nil || pt.IsZero() {
+		return false
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return pt.AsOf == "" || !m.irregular
+}
+
+// TrialBalance returns the trial balance at pt, as BalancesAt would fold
+// it from the log up to the index's position.
+func (m *AsOfIndex) TrialBalance(pt PointInTime) (TrialBalance, error) {
+	s, err := m.sums(pt, famAccount, nil)
+	if err != nil {
+		return TrialBalance{}, err
+	}
+	l := NewLedger()
+	for cid, v := range s.sums {
+		if len(v) < accountFigures || v[aPostings] <= 0 {
+			continue
+		}
+		name := s.names[cid][1:]
+		l.accounts[name] = &account{debits: v[aDebits], credits: v[aCredits], balance: l.sub(v[aDebits], v[aCredits]),
+			nonNegative: domain.NonNegativeAccount(name)}
+	}
+	if err := l.Err(); err != nil {
+		return TrialBalance{}, err
+	}
+	tb := l.TrialBalance()
+	tb.AsOf, tb.RecordedAsOf, tb.Position = pt.AsOf, pt.RecordedAsOfString(), s.pos.String()
+	return tb, nil
+}
+
+// BudgetBooks is the programs and their budgets at a point in time, as
+// the budgets model folded from the events kept would answer.
+type BudgetBooks struct {
+	programs map[string]*ProgramView
+	order    []string
+	budgets  map[budgetKey]*budget
+	pos      eventstore.Position
+}
+
+// Budgets returns the programs and budgets at pt: every budget when
+// program is "", else those of program (and only its year fy when fy is
+// not zero).
+func (m *AsOfIndex) Budgets(pt PointInTime, program string, fy int) (*BudgetBooks, error) {
+	var want func(name string) bool
+	switch {
+	case program != "" && fy != 0:
+		n := budgetName(budgetKey{program, fy})
+		want = func(name string) bool { return name == n }
+	case program != "":
+		pre := "b" + program + "\x01"
+		want = func(name string) bool { return strings.HasPrefix(name, pre) }
+	}
+	s, err := m.sums(pt, famBudget, want)
+	if err != nil {
+		return nil, err
+	}
+	bb := &BudgetBooks{programs: map[string]*ProgramView{}, budgets: map[budgetKey]*budget{}, pos: s.pos}
+	for _, d := range s.defs {
+		if pt.keeps(d.E, d.R) {
+			bb.programs[d.View.ID] = d.View
+			bb.order = append(bb.order, d.View.ID)
+		}
+	}
+	for cid, v := range s.sums {
+		if len(v) < budgetFigures || v[bTouched] <= 0 {
+			continue
+		}
+		prog, year, _ := strings.Cut(s.names[cid][1:], "\x01")
+		y, err := strconv.Atoi(year)
+		if err != nil {
+			return nil, fmt.Errorf("asof: budget %q: %w", s.names[cid], err)
+		}
+		bb.budgets[budgetKey{prog, y}] = &budget{program: prog, fy: y, appropriated: v[bAppropriated], reserved: v[bReserved],
+			paid: v[bPaid], forwardCommitted: v[bForwardCommitted], uncovered: v[bUncovered], carriedOver: v[bCarriedOver],
+			carriedOut: v[bCarriedOut], lapsed: v[bLapsed], adjustments: v[bAdjustments], closed: v[bClosed] > 0,
+			grants: int(v[bGrants])}
+	}
+	return bb, nil
+}
+
+// Position is the position of the last event the books hold.
+func (bb *BudgetBooks) Position() eventstore.Position { return bb.pos }
+
+// Programs lists the programs in the order they were defined, with their
+// budgets.
+func (bb *BudgetBooks) Programs() []ProgramView {
+	out := make([]ProgramView, 0, len(bb.order))
+	for _, id := range bb.order {
+		out = append(out, bb.program(id))
+	}
+	return out
+}
+
+// Program returns one program.
+func (bb *BudgetBooks) Program(id string) (ProgramView, bool) {
+	if bb.programs[id] == nil {
+		return ProgramView{}, false
+	}
+	return bb.program(id), true
+}
+
+func (bb *BudgetBooks) program(id string) ProgramView {
+	return withBudgets(bb.programs[id], bb.budgets)
+}
+
+// Budget returns a program's budget for a fiscal year.
+func (bb *BudgetBooks) Budget(program string, fy int) (BudgetView, bool) {
+	b := bb.budgets[budgetKey{program, fy}]
+	if b == nil {
+		return BudgetView{}, false
+	}
+	return b.read(), true
+}
+
+// keeps is PointInTime.Keep for a point of the index.
+func (pt PointInTime) keeps(e int64, r time.Time) bool {
+	if pt.AsOf != "" {
+		d, _ := dateInt(pt.AsOf)
+		if e > d {
+			return false
+		}
+	}
+	return pt.RecordedAsOf.IsZero() || !r.After(pt.RecordedAsOf)
+}
+
+// asofSums is what a question read: each counter's figures, the greatest
+// position, and the names and definitions as they stood.
+type asofSums struct {
+	tally
+	fam   byte
+	want  func(name string) bool
+	names []string
+	defs  []programDef
+	sums  map[uint32][]int64
+	pos   eventstore.Position
+	snap  *viewstore.Snapshot
+	ovs   []*overlay
+	err   error
+}
+
+// errNotServed is returned for a point in time the index does not answer.
+var errNotServed = errors.New("projections: the as-of index does not answer for this point in time")
+
+// sums reads the figures of the counters of family fam that want accepts
+// (every one when nil) at pt.
+func (m *AsOfIndex) sums(pt PointInTime, fam byte, want func(string) bool) (*asofSums, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if pt.IsZero() || pt.AsOf != "" && m.irregular {
+		return nil, errNotServed
+	}
+	s := &asofSums{fam: fam, want: want, names: m.names, defs: m.defs, sums: map[uint32][]int64{}}
+	s.ovs = []*overlay{m.pending}
+	if m.vs != nil {
+		snap, err := m.vs.NewSnapshot()
+		if err != nil {
+			return nil, err
+		}
+		defer snap.Close()
+		s.snap = snap
+		g, err := snap.Get([]byte("g"))
+		if err != nil {
+			return nil, err
+		}
+		var gen uint64
+		if len(g) == 8 {
+			gen = binary.BigEndian.Uint64(g)
+		}
+		if m.committing != nil && gen < m.committingGen {
+			s.ovs = append(s.ovs, m.committing)
+		}
+	}
+	m.sortMu.Lock()
+	for _, o := range s.ovs {
+		o.sort()
+	}
+	m.sortMu.Unlock()
+	if pt.RecordedAsOf.IsZero() {
+		s.byDate(pt.AsOf)
+	} else {
+		s.byRecording(pt)
+	}
+	if s.err == nil {
+		s.err = s.tally.err
+	}
+	return s, s.err
+}
+
+// scan calls f with each key from lo to hi and its value, in the store
+// and in the overlays (a key may come more than once: the values merge).
+func (s *asofSums) scan(lo, hi string, f func(k string, v []int64)) {
+	if s.err != nil {
+		return
+	}
+	if s.snap != nil {
+		err := s.snap.ScanRange([]byte(lo), []byte(hi), func(k, raw []byte) bool {
+			v, err := decodeInts(raw)
+			if err != nil {
+				s.err = fmt.Errorf("asof: %s: %w", k, err)
+				return false
+			}
+			f(string(k), v)
+			return true
+		})
+		if err != nil && s.err == nil {
+			s.err = err
+		}
+	}
+	for _, o := range s.ovs {
+		o.scan(lo, hi, f)
+	}
+}
+
+// add adds a counter's figures.
+func (s *asofSums) add(cid uint32, v []int64) {
+	if int(cid) >= len(s.names) {
+		s.err = fmt.Errorf("asof: counter %d has no name", cid)
+		return
+	}
+	if s.want != nil && !s.want(s.names[cid]) {
+		return
+	}
+	dst := s.sums[cid]
+	for len(dst) < len(v) {
+		dst = append(dst, 0)
+	}
+	for i, x := range v {
+		dst[i] = s.tally.add(dst[i], x)
+	}
+	s.sums[cid] = dst
+}
+
+// sumRange adds the sums of keys prefix+lo to prefix+hi.
+func (s *asofSums) sumRange(prefix, lo, hi string) {
+	s.scan(prefix+lo, prefix+hi, func(k string, v []int64) {
+		s.add(binary.BigEndian.Uint32([]byte(k[len(k)-4:])), v)
+	})
+}
+
+func (s *asofSums) atLeast(p eventstore.Position) {
+	if s.pos.Before(p) {
+		s.pos = p
+	}
+}
+
+func metaPos(v []int64) eventstore.Position {
+	return eventstore.Position{Commit: uint64(v[0]), Prepare: uint64(v[1])}
+}
+
+// posRange moves the position to the greatest of the metas from
+// prefix+lo to prefix+hi.
+func (s *asofSums) posRange(prefix, lo, hi string) {
+	s.scan(prefix+lo, prefix+hi, func(_ string, v []int64) { s.atLeast(metaPos(v)) })
+}
+
+// byDate reads the books as of the end of a business date: the years
+// before its year, the months of its year before its month, the days of
+// its month up to it.
+func (s *asofSums) byDate(d string) {
+	y, mo, end := d[:4], d[:7], d+"\x01"
+	for _, r := range [][3]string{{"1", "", y}, {"2", y, mo}, {"3", mo, end}} {
+		s.sumRange(string([]byte{'e', s.fam})+r[0], r[1], r[2])
+		s.posRange("f"+r[0], r[1], r[2])
+	}
+}
+
+// byRecording reads the books as recorded by an instant, and as of a
+// business date when one is given too.
+func (s *asofSums) byRecording(pt PointInTime) {
+	d := int64(-1) // no business date: every bucket counts whole
+	if pt.AsOf != "" {
+		d, _ = dateInt(pt.AsOf)
+	}
+	t := pt.RecordedAsOf.UTC()
+	ts := t.Format(hourLayout)
+	bounds := []string{"", ts[:4], ts[:7], ts[:10], ts[:13]}
+	for l := 1; l <= 4; l++ {
+		s.buckets(byte('0'+l), bounds[l-1], bounds[l], d)
+	}
+	s.events(t.Truncate(time.Hour), t.Add(time.Nanosecond), d)
+}
+
+// buckets reads the recording buckets of level lvl from lo to hi (not
+// included) that hold events on or before business date d (any date when
+// d is negative).
+func (s *asofSums) buckets(lvl byte, lo, hi string, d int64) {
+	if d < 0 {
+		// Every bucket counts whole: one read of the range.
+		s.sumRange(string([]byte{'r', s.fam, lvl}), lo, hi)
+		s.posRange(string([]byte{'s', lvl}), lo, hi)
+		return
+	}
+	metas := map[string][]int64{}
+	var order []string
+	s.scan(string([]byte{'s', lvl})+lo, string([]byte{'s', lvl})+hi, func(k string, v []int64) {
+		b := k[2:]
+		m, ok := metas[b]
+		if !ok {
+			order = append(order, b)
+			m = make([]int64, 0, 4)
+		}
+		metas[b] = mergeInts('s', m, v, &s.tally)
+	})
+	for _, b := range order {
+		m := metas[b]
+		switch {
+		case m[3] <= d:
+			s.sumRange(string([]byte{'r', s.fam, lvl}), b+"\x00", b+"\x01")
+			s.atLeast(metaPos(m))
+		case m[2] > d:
+		case lvl < '3':
+			// Read its parts: the months of a year, the days of a month.
+			s.buckets(lvl+1, b, b+"\xff", d)
+		case lvl == '3':
+			// A day: its sums by business day, up to d.
+			end := dateString(d) + "\x01"
+			s.sumRange(string([]byte{'x', s.fam})+b+"\x00", "", end)
+			s.posRange("y"+b+"\x00", "", end)
+		default:
+			// An hour: its events.
+			start, err := time.ParseInLocation(hourLayout, b, time.UTC)
+			if err != nil {
+				s.err = fmt.Errorf("asof: bucket %q: %w", b, err)
+				return
+			}
+			s.events(start, start.Add(time.Hour), d)
+		}
+	}
+}
+
+// events reads the events recorded from (inclusive) to before, on or
+// before business date d (any when negative).
+func (s *asofSums) events(from, before time.Time, d int64) {
+	s.scan("v"+string(rtime(from)), "v"+string(rtime(before)), func(k string, v []int64) {
+		if len(v) < 2 || len(k) != 30 {
+			s.err = fmt.Errorf("asof: event row %x unreadable", k)
+			return
+		}
+		if d >= 0 && v[0] > d {
+			return
+		}
+		if v[1] == 1 {
+			s.atLeast(eventstore.Position{Commit: binary.BigEndian.Uint64([]byte(k[13:21])),
+				Prepare: binary.BigEndian.Uint64([]byte(k[21:29]))})
+		}
+		for i := 2; i+3 <= len(v); {
+			fam, cid, n := byte(v[i]), uint32(v[i+1]), int(v[i+2])
+			i += 3
+			if n < 0 || i+n > len(v) {
+				s.err = fmt.Errorf("asof: event row %x unreadable", k)
+				return
+			}
+			if fam == s.fam {
+				s.add(cid, v[i:i+n])
+			}
+			i += n
+		}
+	})
+}
