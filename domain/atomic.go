@@ -93,15 +93,25 @@ func (a *atomicReq) chans() (done, lead chan struct{}) { return a.done, a.lead }
 // of the held steps' streams until it returns.
 func (r *repo) executeAtomic(ctx context.Context, key string, steps []step) ([]eventstore.AppendResult, error) {
 	req := &atomicReq{steps: steps, done: make(chan struct{}), lead: make(chan struct{})}
-	r.atomic.join(key, req, func(batch []*atomicReq) {
-		r.runAtomic(context.WithoutCancel(ctx), batch)
+	r.atomic.join(key, req, func(batch []*atomicReq) func() {
+		return r.runAtomic(context.WithoutCancel(ctx), batch)
 	})
 	return req.res, req.err
 }
 
 // runAtomic decides the commands of a batch in order and appends all
-// their events in one call.
-func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
+// their events in one call. On a store that reports an append's place in
+// the log before its sync (eventstore.OrderedAppender), it returns once
+// the append is ordered, with the streams unlocked and their states
+// holding the batch's events, so that the key's next batch is decided
+// and goes to the store while this one syncs, and may share its sync;
+// finish then waits for the sync and answers the batch. Nothing is
+// answered before the state it rests on is durable: a writer once its own
+// append is, a refusal once the appends it saw in flight are. If one of
+// those appends fails, the state held events the store did not take:
+// every command resting on it is answered with the store's error, never
+// with a refusal or a success.
+func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) (finish func()) {
 	answer := func(req *atomicReq, err error) {
 		req.err = err
 		if err != nil {
@@ -129,27 +139,61 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 		}
 	}
 	slices.Sort(lock)
+	unlocks := make([]func(), 0, len(lock))
+	unlock := func() {
+		for _, u := range unlocks {
+			u()
+		}
+		unlocks = nil
+	}
+	defer unlock()
 	for _, stream := range lock {
-		defer r.lock(stream)()
+		unlocks = append(unlocks, r.lock(stream))
 	}
 	for _, stream := range lock {
-		e, err := r.load(ctx, stream, aggs[stream])
+		e, err := r.loadOrdered(ctx, stream, aggs[stream])
 		if err != nil {
 			for _, req := range batch {
 				answer(req, err)
 			}
-			return
+			return nil
 		}
 		entries[stream] = e
 	}
+	// inFlight are the appends, ordered but maybe not yet durable, that
+	// the batch decides on.
+	var inFlight []*outcome
+	for _, e := range entries {
+		if e.durable != nil {
+			inFlight = append(inFlight, e.durable)
+		}
+	}
+	// settle waits for the appends in flight and returns the error of
+	// one that failed.
+	settle := func() error {
+		var failure error
+		for _, o := range inFlight {
+			if err := o.wait(); err != nil && failure == nil {
+				failure = err
+			}
+		}
+		return failure
+	}
 
 	var parts []eventstore.AppendPart
-	var writers []*atomicReq
+	var writers, refused []*atomicReq
 	// failed answers every command not yet answered with err, and drops
 	// every state the batch touched, since they may hold events the store
 	// did not take. A held state is read again in place, for its caller
-	// goes on with it.
+	// goes on with it. The appends in flight are waited for first, so
+	// that what is read back holds them; if one of them failed, every
+	// command, a refused one too, is answered with its error, for what
+	// it was decided on is lost.
 	failed := func(err error) {
+		lost := settle()
+		if lost != nil {
+			err = lost
+		}
 		for _, stream := range lock {
 			r.cache.remove(stream)
 		}
@@ -160,8 +204,12 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 			default:
 			}
 			reqErr := err
+			refused := req.err != nil
+			if refused && lost == nil {
+				reqErr = req.err
+			}
 			for _, s := range req.steps {
-				if s.held == nil {
+				if s.held == nil || refused {
 					continue
 				}
 				if rerr := r.reread(ctx, s.held, s.newAgg); rerr != nil {
@@ -197,7 +245,9 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 			req.res[i] = eventstore.AppendResult{Version: e.version}
 		}
 		if refusal != nil {
-			answer(req, refusal)
+			// Answered once what it was decided on is durable.
+			req.err = refusal
+			refused = append(refused, req)
 			continue
 		}
 		// Every step accepted: fold the command's events now, so that the
@@ -212,7 +262,7 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 			evs, err := r.proposed(e, s.m, events[i])
 			if err != nil {
 				failed(err)
-				return
+				return nil
 			}
 			data := make([]eventstore.EventData, len(evs))
 			for j := range evs {
@@ -223,13 +273,36 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 		}
 		writers = append(writers, req)
 	}
-	if len(parts) == 0 {
-		for _, req := range writers {
-			answer(req, nil)
+	// answerRefused answers the refusals once what they were decided on
+	// is durable, or with the store's error if it was lost.
+	answerRefused := func(lost error) {
+		for _, req := range refused {
+			if lost != nil {
+				req.err = lost
+			}
+			answer(req, req.err)
 		}
-		return
 	}
-	res, err := r.multi().AppendMulti(ctx, parts...)
+	if len(parts) == 0 {
+		unlock()
+		return func() {
+			// The commands that write nothing rest on the states as
+			// ordered too.
+			lost := settle()
+			answerRefused(lost)
+			for _, req := range writers {
+				answer(req, lost)
+			}
+		}
+	}
+	var res []eventstore.AppendResult
+	var wait func() error
+	var err error
+	if o, ok := r.store.(eventstore.OrderedAppender); ok {
+		res, wait, err = o.AppendMultiOrdered(ctx, len(writers), parts...)
+	} else {
+		res, err = r.multi().AppendMulti(ctx, parts...)
+	}
 	if err != nil {
 		if errors.Is(err, eventstore.ErrWrongVersion) {
 			// Someone else wrote after all: each command decides again,
@@ -237,10 +310,17 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 			err = errStepwise
 		}
 		failed(err)
-		return
+		return nil
 	}
+	// The states hold the batch's events from now on: the next batch, and
+	// any other command, waits for their sync before answering on them.
+	synced := newOutcome()
 	for k, p := range parts {
 		e := entries[p.Stream]
+		if e.durable != synced {
+			e.durable = synced
+			r.cache.pin(p.Stream, e)
+		}
 		last := res[k].Position.Commit
 		for j, ev := range p.Events {
 			at := last - uint64(len(p.Events)-1-j)
@@ -251,10 +331,61 @@ func (r *repo) runAtomic(ctx context.Context, batch []*atomicReq) {
 		for i, k := range req.parts {
 			if k >= 0 {
 				req.res[i] = res[k]
-				req.steps[i].m.Outcome.set(outcomeWrote)
 			}
 		}
-		answer(req, nil)
+	}
+	unlock()
+	unpin := func() {
+		seen := map[string]bool{}
+		for _, p := range parts {
+			if !seen[p.Stream] {
+				seen[p.Stream] = true
+				r.cache.unpin(p.Stream, entries[p.Stream])
+			}
+		}
+	}
+	return func() {
+		if wait != nil {
+			if err := wait(); err != nil {
+				// The store failed and acknowledges nothing more; every
+				// state the batch wrote to is dropped, to be read again
+				// once it is reopened, so that no retry is answered from
+				// events the store did not take, and marked failed before
+				// its waiters wake: whoever still holds it (a load waiting
+				// for it, the next batch) gets the store's error. A held
+				// state is read again in place, as failed does, for its
+				// caller still holds it.
+				for _, p := range parts {
+					r.cache.remove(p.Stream)
+				}
+				synced.settle(err)
+				answerRefused(err)
+				for _, req := range writers {
+					for _, s := range req.steps {
+						if s.held != nil {
+							if rerr := r.reread(ctx, s.held, s.newAgg); rerr != nil {
+								r.cache.remove(s.stream)
+							}
+						}
+					}
+					answer(req, err)
+				}
+				return
+			}
+		}
+		// The batch's append is durable, and with it every append the
+		// store ordered before it.
+		synced.settle(nil)
+		unpin()
+		answerRefused(settle())
+		for _, req := range writers {
+			for i, k := range req.parts {
+				if k >= 0 {
+					req.steps[i].m.Outcome.set(outcomeWrote)
+				}
+			}
+			answer(req, nil)
+		}
 	}
 }
 

@@ -24,9 +24,11 @@ type batchQueue[R any] struct {
 }
 
 // join queues req under key and returns once it is answered, by another
-// request's batch or by a batch of its own, which run carries out and
-// which must answer every request it is given.
-func (b *batches[R]) join(key string, req R, run func(batch []R)) {
+// request's batch or by a batch of its own, which run carries out. run
+// returns finish, or nil: the key's next batch may start as soon as run
+// returns, and finish, called after that, completes what run began; the
+// two must answer every request of the batch.
+func (b *batches[R]) join(key string, req R, run func(batch []R) (finish func())) {
 	done, lead := req.chans()
 	b.mu.Lock()
 	if b.queues == nil {
@@ -52,7 +54,7 @@ func (b *batches[R]) join(key string, req R, run func(batch []R)) {
 	batch := q.pending
 	q.pending = nil
 	b.mu.Unlock()
-	run(batch)
+	finish := run(batch)
 	b.mu.Lock()
 	if len(q.pending) > 0 {
 		_, next := q.pending[0].chans()
@@ -62,5 +64,8 @@ func (b *batches[R]) join(key string, req R, run func(batch []R)) {
 		delete(b.queues, key)
 	}
 	b.mu.Unlock()
+	if finish != nil {
+		finish()
+	}
 	<-done
 }

@@ -41,8 +41,9 @@ func (c *combineReq) chans() (done, lead chan struct{}) { return c.done, c.lead 
 // executeCombined runs a command through its stream's combiner.
 func (r *repo) executeCombined(ctx context.Context, stream string, newAgg func() aggregate, m *meta, decide decideFunc) (eventstore.AppendResult, error) {
 	req := &combineReq{m: m, decide: decide, done: make(chan struct{}), lead: make(chan struct{})}
-	r.combine.join(stream, req, func(batch []*combineReq) {
+	r.combine.join(stream, req, func(batch []*combineReq) func() {
 		r.runBatch(context.WithoutCancel(ctx), stream, newAgg, batch)
+		return nil
 	})
 	return req.res, req.err
 }

@@ -551,7 +551,7 @@ func (s *Service) approveAtomic(ctx context.Context, ge *entry, m *meta, def *Pr
 // take now: no budget, too little available, or a business date before
 // the budget's latest.
 func (s *Service) budgetAllows(ctx context.Context, m *meta, a GrantApproved) error {
-	return s.repo.view(ctx, streamBudget(a.ProgramID, a.FiscalYear), newBudget, func(e *entry) error {
+	return s.repo.precheck(ctx, streamBudget(a.ProgramID, a.FiscalYear), newBudget, func(e *entry) error {
 		b := e.agg.(*budget)
 		if !b.exists {
 			return Errorf(EINSUFFICIENTFUNDS, "program %s has no budget for %d", a.ProgramID, a.FiscalYear)

@@ -33,6 +33,47 @@ type entry struct {
 	// requests maps the ID of every event recorded with a request hash
 	// (a command sent with an Idempotency-Key) to that hash.
 	requests map[eventstore.EventID]string
+	// durable, when not nil, is the outcome of the last append folded
+	// into this state. An atomic batch folds its events and lets the next
+	// batch decide on them as soon as the store has ordered its append
+	// (see atomic.go); until the outcome is known nothing is answered on
+	// the strength of this state but by a batch whose own append the
+	// store orders after it. If the append failed, the state holds events
+	// the store did not take: it is dropped from the cache, and whoever
+	// still holds it gets the store's error from settled, never an answer
+	// resting on it.
+	durable *outcome
+}
+
+// outcome is an append in flight: done is closed once it is durable or has
+// failed, err being set before, to nil or to why it failed.
+type outcome struct {
+	done chan struct{}
+	err  error
+}
+
+func newOutcome() *outcome { return &outcome{done: make(chan struct{})} }
+
+// wait waits for the append and returns its error.
+func (o *outcome) wait() error {
+	<-o.done
+	return o.err
+}
+
+// settle records the append's outcome and wakes its waiters.
+func (o *outcome) settle(err error) {
+	o.err = err
+	close(o.done)
+}
+
+// settled waits until every append folded into e is durable, and returns
+// the error of the one that failed if one did: e then holds events the
+// store did not take, and nothing may be decided or served on it.
+func (e *entry) settled() error {
+	if e.durable != nil {
+		return e.durable.wait()
+	}
+	return nil
 }
 
 // repo loads, caches and appends to streams. Commands on one stream are
@@ -63,14 +104,28 @@ func newRepo(store eventstore.Store, cacheSize int) *repo {
 // Callers holding two locks always take a grant's before a budget's.
 func (r *repo) lock(stream string) func() { return r.locks.lock(stream) }
 
-// load returns the stream's current state, from the cache or the store.
-// The lock must be held.
+// load returns the stream's current state, from the cache or the store,
+// once every append folded into it is durable; if one failed, the store's
+// error. The lock must be held.
 //
 // A cached state is exact only for a sole writer. Otherwise another
 // process may have appended since, so the stream is read forward from the
 // cached version first: one cheap read, and a decision never rests on a
 // stale state.
 func (r *repo) load(ctx context.Context, stream string, newAgg func() aggregate) (*entry, error) {
+	e, err := r.loadOrdered(ctx, stream, newAgg)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.settled(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// loadOrdered is load for an atomic batch, which may decide on events the
+// store has ordered but not yet made durable.
+func (r *repo) loadOrdered(ctx context.Context, stream string, newAgg func() aggregate) (*entry, error) {
 	if e, ok := r.cache.get(stream); ok {
 		if r.soleWriter {
 			return e, nil
@@ -358,6 +413,30 @@ func (r *repo) view(ctx context.Context, stream string, newAgg func() aggregate,
 	return f(e)
 }
 
+// precheck runs f, a check that may refuse a command before an atomic
+// batch decides it again, on the stream's state as ordered: a pass
+// acknowledges nothing, so it need not wait for an append in flight, and
+// a refusal is returned only once the state it rests on is durable; if
+// that append failed, the refusal rested on events the store did not
+// take, and the store's error is returned instead.
+func (r *repo) precheck(ctx context.Context, stream string, newAgg func() aggregate, f func(e *entry) error) error {
+	unlock := r.lock(stream)
+	e, err := r.loadOrdered(ctx, stream, newAgg)
+	if err != nil {
+		unlock()
+		return err
+	}
+	err = f(e)
+	durable := e.durable
+	unlock()
+	if err != nil && durable != nil {
+		if derr := durable.wait(); derr != nil {
+			return derr
+		}
+	}
+	return err
+}
+
 // keyedMutex is a set of mutexes created on demand and dropped when unused.
 type keyedMutex struct {
 	mu sync.Mutex
@@ -404,6 +483,9 @@ type lru struct {
 type lruItem struct {
 	key string
 	e   *entry
+	// pins counts the appends folded into e that are not yet durable:
+	// the store may not show them yet, so e is not evicted meanwhile.
+	pins int
 }
 
 func newLRU(size int) *lru {
@@ -428,12 +510,48 @@ func (c *lru) put(key string, e *entry) {
 		c.ll.MoveToFront(el)
 		return
 	}
-	c.items[key] = c.ll.PushFront(&lruItem{key, e})
-	for c.ll.Len() > c.size {
-		last := c.ll.Back()
-		c.ll.Remove(last)
-		delete(c.items, last.Value.(*lruItem).key)
+	c.items[key] = c.ll.PushFront(&lruItem{key: key, e: e})
+	c.evict()
+}
+
+// evict drops the least recently used states beyond the cache's size,
+// passing over pinned ones.
+func (c *lru) evict() {
+	for el := c.ll.Back(); el != nil && c.ll.Len() > c.size; {
+		prev := el.Prev()
+		if it := el.Value.(*lruItem); it.pins == 0 {
+			c.ll.Remove(el)
+			delete(c.items, it.key)
+		}
+		el = prev
 	}
+}
+
+// pin keeps e cached as key's state until as many unpins: e holds events
+// the store has ordered but may not show yet.
+func (c *lru) pin(key string, e *entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[key]
+	if !ok || el.Value.(*lruItem).e != e {
+		if ok {
+			c.ll.Remove(el)
+		}
+		el = c.ll.PushFront(&lruItem{key: key, e: e})
+		c.items[key] = el
+	}
+	el.Value.(*lruItem).pins++
+	c.evict()
+}
+
+// unpin undoes a pin of e.
+func (c *lru) unpin(key string, e *entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok && el.Value.(*lruItem).e == e && el.Value.(*lruItem).pins > 0 {
+		el.Value.(*lruItem).pins--
+	}
+	c.evict()
 }
 
 func (c *lru) remove(key string) {

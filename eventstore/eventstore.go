@@ -85,6 +85,33 @@ type MultiAppender interface {
 	AppendMulti(ctx context.Context, parts ...AppendPart) ([]AppendResult, error)
 }
 
+// OrderedAppender is implemented by a MultiAppender that can report an
+// append's place in the log before the append is durable. It is optional,
+// like MultiAppender.
+type OrderedAppender interface {
+	MultiAppender
+	// AppendMultiOrdered appends as AppendMulti does, but returns as soon
+	// as the store has decided the append and fixed its place in the log:
+	// its results are final from then on, every append the store decides
+	// after it is written after it, and none of those becomes durable
+	// before it does. The append is not yet durable: wait returns once it
+	// is, with nil, or with the error that makes it fail (a failed write
+	// or sync, after which the store acknowledges nothing more). Nothing
+	// may be acknowledged on the strength of the append before wait
+	// returns nil.
+	//
+	// A caller deciding its next append on the state this one leaves need
+	// not wait for the sync: the store orders the next after this one,
+	// and fails it if this one fails.
+	//
+	// callers is how many callers of its own the append answers (the
+	// commands of a batch), which a store's group commit may wait for to
+	// come back with their next appends before its next sync.
+	//
+	// Errors, before it returns: as AppendMulti's; then wait is nil.
+	AppendMultiOrdered(ctx context.Context, callers int, parts ...AppendPart) (res []AppendResult, wait func() error, err error)
+}
+
 // AppendPart is one stream's part of a multi-stream append.
 type AppendPart struct {
 	Stream   string

@@ -198,3 +198,65 @@ func TestFailedSyncIsNeverAcknowledged(t *testing.T) {
 		t.Errorf("the failed append is readable: %v", err)
 	}
 }
+
+// TestOrderedAppendBeforeItsSync: AppendMultiOrdered returns once its
+// append is decided, with the results AppendMulti would give, while a sync
+// is held; an append decided on them is taken behind it; neither reports
+// itself durable before the sync, and a failed sync fails both.
+func TestOrderedAppendBeforeItsSync(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		// A sync in flight: what follows is decided into the next batch.
+		s, g, held := syncHeld(t, fail)
+		ctx := context.Background()
+
+		res, wait, err := s.AppendMultiOrdered(ctx, 1,
+			eventstore.AppendPart{Stream: "a", Expected: eventstore.NoStream, Events: events(2)},
+			eventstore.AppendPart{Stream: "b", Expected: eventstore.NoStream, Events: events(1)})
+		if err != nil {
+			t.Fatalf("ordered append: %v", err)
+		}
+		if res[0].Version != 1 || res[1].Version != 0 || res[1].Position.Commit != res[0].Position.Commit+1 {
+			t.Fatalf("ordered results %+v", res)
+		}
+		// Decided on what the first leaves, before it is durable.
+		next, wait2, err := s.AppendMultiOrdered(ctx, 1, eventstore.AppendPart{Stream: "a", Expected: res[0].Version, Events: events(1)})
+		if err != nil || next[0].Version != 2 {
+			t.Fatalf("append behind an ordered one: %+v, %v", next, err)
+		}
+		// A conflict is answered, like any outcome, once the batch it was
+		// decided in has synced.
+		conflict := make(chan error, 1)
+		go func() {
+			_, _, err := s.AppendMultiOrdered(ctx, 1, eventstore.AppendPart{Stream: "a", Expected: res[0].Version, Events: events(1)})
+			conflict <- err
+		}()
+		if n := len(mustRead(t, s.ReadAll(ctx, eventstore.Start))); n != 1 {
+			t.Errorf("%d events readable before the sync, want the warm-up's only", n)
+		}
+		waited := make(chan error, 2)
+		go func() { waited <- wait() }()
+		go func() { waited <- wait2() }()
+		select {
+		case err := <-waited:
+			t.Fatalf("an ordered append reported itself settled (%v) while its sync is held", err)
+		default:
+		}
+		g.hold.Store(false)
+		close(g.release)
+		<-held
+		if err := <-conflict; !errors.Is(err, eventstore.ErrWrongVersion) && !fail {
+			t.Errorf("a second append at the same version: %v, want ErrWrongVersion", err)
+		}
+		for range 2 {
+			if err := <-waited; (err != nil) != fail {
+				t.Errorf("sync failing %v: wait returned %v", fail, err)
+			}
+		}
+		if !fail {
+			if n := len(mustRead(t, s.ReadAll(ctx, eventstore.Start))); n != 1+1+3+1 {
+				t.Errorf("%d events after the sync, want 6", n)
+			}
+		}
+		s.Close()
+	}
+}

@@ -13,11 +13,14 @@
 // subscriptions and answers the appends. Append therefore returns only after
 // its events are on disk. AppendMulti's parts are decided together, all or
 // none, into one batch, so they share its sync and a crash keeps all or
-// none of them.
+// none of them. AppendMultiOrdered returns as soon as the writer has
+// decided its append into a batch, and leaves the wait for the sync to
+// its caller, who may decide its next append meanwhile.
 //
 // After a sync, the writer waits briefly for the callers it answered to come
 // back before starting the next one, so that closed-loop writers share one
-// sync instead of splitting into two groups that take turns (see gather).
+// sync instead of splitting into two groups that take turns (see gather);
+// an ordered append counts as the callers it says it answers.
 //
 // Events are numbered 1, 2, 3, … in the global log, without gaps; a
 // Position's Commit and Prepare are both that number.
@@ -391,9 +394,56 @@ func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.AppendPart)
 	return res, err
 }
 
-var _ eventstore.MultiAppender = (*Store)(nil)
+var _ eventstore.OrderedAppender = (*Store)(nil)
+
+// AppendMultiOrdered implements eventstore.OrderedAppender: it returns
+// once the writer has decided the append into its next batch, while the
+// batch before it may still be syncing; the append becomes durable with
+// that batch's sync. The context is honoured as by Append.
+func (s *Store) AppendMultiOrdered(ctx context.Context, callers int, parts ...eventstore.AppendPart) ([]eventstore.AppendResult, func() error, error) {
+	start := time.Now()
+	r, err := s.sendMulti(ctx, parts, max(callers, 1))
+	if err != nil {
+		if s.obs.Append != nil {
+			s.obs.Append(time.Since(start), err)
+		}
+		return nil, nil, err
+	}
+	wait := func() error {
+		<-r.done
+		if s.obs.Append != nil {
+			s.obs.Append(time.Since(start), r.err)
+		}
+		return r.err
+	}
+	select {
+	case <-r.ordered:
+	case <-r.done:
+		if r.err != nil {
+			return nil, nil, wait()
+		}
+	}
+	// Not r.results(): the writer rewrites the parts' results if a sync
+	// before this append's fails, while the caller reads these.
+	return r.orderedRes, wait, nil
+}
 
 func (s *Store) doAppendMulti(ctx context.Context, parts []eventstore.AppendPart) ([]eventstore.AppendResult, error) {
+	r, err := s.sendMulti(ctx, parts, 0)
+	if err != nil {
+		return nil, err
+	}
+	<-r.done
+	if r.err != nil {
+		return nil, r.err
+	}
+	return r.results(), nil
+}
+
+// sendMulti queues an AppendMulti for the writer. With callers, the
+// callers an ordered append answers, the writer closes the request's
+// ordered channel once it has decided it.
+func (s *Store) sendMulti(ctx context.Context, parts []eventstore.AppendPart, callers int) (*appendReq, error) {
 	if err := eventstore.ValidateAppendMulti(parts, s.maxEventSize); err != nil {
 		return nil, err
 	}
@@ -401,6 +451,9 @@ func (s *Store) doAppendMulti(ctx context.Context, parts []eventstore.AppendPart
 		return nil, err
 	}
 	r := &appendReq{ctx: ctx, parts: make([]*appendReq, len(parts)), done: make(chan struct{})}
+	if callers > 0 {
+		r.ordered, r.answers = make(chan struct{}), callers
+	}
 	for i := range parts {
 		p := &parts[i]
 		pr, err := newAppendReq(ctx, p.Stream, p.Expected, p.Events)
@@ -412,15 +465,16 @@ func (s *Store) doAppendMulti(ctx context.Context, parts []eventstore.AppendPart
 	if err := s.send(ctx, r); err != nil {
 		return nil, err
 	}
-	<-r.done
-	if r.err != nil {
-		return nil, r.err
-	}
-	out := make([]eventstore.AppendResult, len(parts))
+	return r, nil
+}
+
+// results are the parts' results of a decided AppendMulti.
+func (r *appendReq) results() []eventstore.AppendResult {
+	out := make([]eventstore.AppendResult, len(r.parts))
 	for i, p := range r.parts {
 		out[i] = p.res
 	}
-	return out, nil
+	return out
 }
 
 // send queues r for the writer, unless the store is closed or ctx is done

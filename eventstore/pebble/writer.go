@@ -27,6 +27,15 @@ type appendReq struct {
 	recEnd  []int
 	dataOff []int
 	done    chan struct{}
+	// ordered, when not nil, is closed by the writer once it has decided
+	// the append into a batch without error: its results are set and its
+	// place in the log is fixed. done is closed later, once it is durable
+	// or has failed.
+	ordered chan struct{}
+	// orderedRes, set before ordered is closed, are the parts' results
+	// as decided: the caller reads them while the writer may still turn
+	// res into a failure (failAll), so they are a copy of their own.
+	orderedRes []eventstore.AppendResult
 
 	// Set by the writer before done is closed.
 	res   eventstore.AppendResult
@@ -39,7 +48,14 @@ type appendReq struct {
 	// parts, for an AppendMulti, are its streams' appends, decided all or
 	// none; the request itself then has no stream or events of its own.
 	parts []*appendReq
+	// answers is how many callers the append answers: more than one when
+	// a caller appends for several of its own (AppendMultiOrdered's
+	// callers); 0 counts as 1. Group commit waits for that many back.
+	answers int
 }
+
+// weight is how many callers r answers.
+func (r *appendReq) weight() int { return max(r.answers, 1) }
 
 // size is the bytes of records r offers.
 func (r *appendReq) size() int {
@@ -105,6 +121,9 @@ type commit struct {
 	// callers counts the calls waiting for the batch (an AppendMulti is
 	// one, whatever its parts).
 	callers int
+	// answers counts the callers the batch answers, as appendReq.answers
+	// counts them.
+	answers int
 	size    int    // bytes of records offered
 	last    uint64 // last position written, 0 when none
 	// applied is when the batch went to Pebble.
@@ -246,12 +265,13 @@ func (s *Store) gather(cur *commit, reqs <-chan *appendReq) bool {
 	}
 	w.timer.Reset(min(max(time.Duration(s.syncTime.Load()), gatherMin), gatherMax))
 	defer w.timer.Stop()
-	for have := 0; have < want && !cur.full(); have++ {
+	for have := 0; have < want && !cur.full(); {
 		select {
 		case r, ok := <-reqs:
 			if !ok {
 				return false
 			}
+			have += r.weight()
 			s.add(cur, r)
 		case <-w.timer.C:
 			// Most callers back but a straggler: closed loop still, go on
@@ -277,6 +297,7 @@ func (c *commit) full() bool {
 func (s *Store) add(c *commit, r *appendReq) {
 	s.batched.Add(1)
 	c.callers++
+	c.answers += r.weight()
 	c.reqs = append(c.reqs, r)
 	c.reqs = append(c.reqs, r.parts...)
 	c.size += r.size()
@@ -296,6 +317,11 @@ func (s *Store) add(c *commit, r *appendReq) {
 	}
 	if err != nil {
 		r.err = err
+		return
+	}
+	if r.ordered != nil {
+		r.orderedRes = r.results()
+		close(r.ordered)
 	}
 }
 
@@ -808,7 +834,7 @@ func (s *Store) runSyncer() {
 				}
 			}
 		}
-		s.lastAnswered.Store(int64(c.callers))
+		s.lastAnswered.Store(int64(c.answers))
 		s.synced <- struct{}{}
 		if c.last != 0 {
 			s.durable.Store(c.last)
