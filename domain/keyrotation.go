@@ -32,8 +32,8 @@ type KeyRotation struct {
 // rotation comes first and the erasure destroys its key with the others,
 // or the erasure does and the rotation is refused.
 //
-// Errors: EINVALID, ENOTFOUND, ECONFLICT (erased, or registered without
-// encryption), EUNAVAILABLE (the ledger runs without encryption).
+// Errors: EINVALID, ENOTFOUND, ECONFLICT (erased, registered without
+// encryption, or the ledger runs without encryption).
 func (s *Service) RotateTalentKey(ctx context.Context, c RotateTalentKey) (KeyRotation, error) {
 	m, err := s.newMeta(c.Meta, RoleAdmin)
 	if err != nil {
@@ -63,14 +63,16 @@ func (s *Service) RotateTalentKey(ctx context.Context, c RotateTalentKey) (KeyRo
 	if err != nil {
 		return KeyRotation{}, err
 	}
-	if err := check(&t); err != nil {
-		return KeyRotation{}, err
-	}
 	// A retry of a rotation already recorded takes no new key: it is
-	// answered with the rotation's own.
+	// answered with the rotation's own, even once the talent is erased.
 	prior, err := s.recordedRotation(ctx, m.CommandID, c.TalentID)
 	if err != nil {
 		return KeyRotation{}, err
+	}
+	if prior == nil {
+		if err := check(&t); err != nil {
+			return KeyRotation{}, err
+		}
 	}
 	var keyID string
 	if prior == nil {
@@ -87,7 +89,9 @@ func (s *Service) RotateTalentKey(ctx context.Context, c RotateTalentKey) (KeyRo
 		}
 	}
 	var version int
+	decided := false
 	res, err := s.repo.execute(ctx, streamTalent(c.TalentID), newTalent, m, func(e *entry) ([]Event, error) {
+		decided = true
 		t := e.agg.(*talent)
 		if err := check(t); err != nil {
 			return nil, err
@@ -100,6 +104,18 @@ func (s *Service) RotateTalentKey(ctx context.Context, c RotateTalentKey) (KeyRo
 	})
 	if err != nil {
 		return KeyRotation{}, err
+	}
+	if prior == nil && !decided {
+		// Another delivery of this command recorded its rotation between
+		// the look above and this append: answer with the key the log
+		// names (the key taken here stays bound to the talent, unused, and
+		// goes with its other keys at erasure).
+		if prior, err = s.recordedRotation(ctx, m.CommandID, c.TalentID); err != nil {
+			return KeyRotation{}, err
+		}
+		if prior == nil {
+			return KeyRotation{}, errors.New("domain: a rotation answered as recorded is not in its stream")
+		}
 	}
 	if prior != nil {
 		keyID, version = prior.KeyID, prior.Version
@@ -123,11 +139,12 @@ func (s *Service) recordedRotation(ctx context.Context, commandID, talentID stri
 	defer it.Close()
 	for it.Next() {
 		if ev := it.Event(); ev.ID == id {
-			var r TalentKeyRotated
-			if ev.Type != TypeTalentKeyRotated || json.Unmarshal(ev.Data, &r) != nil {
+			payload, err := s.repo.codec.Decode(ev.Type, ev.Data)
+			r, ok := payload.(*TalentKeyRotated)
+			if err != nil || !ok {
 				return nil, Errorf(ECONFLICT, "this command ID was used for another command")
 			}
-			return &r, nil
+			return r, nil
 		}
 	}
 	return nil, it.Err()
@@ -178,7 +195,8 @@ func RecoverKeyBindings(ctx context.Context, store eventstore.Store, c *Cipher, 
 	for it.Next() {
 		ev := it.Event()
 		var talentID, keyID string
-		switch ev.Type {
+		name, _, _ := ParseEventType(ev.Type)
+		switch name {
 		case TypeTalentKeyCreated, TypeTalentKeyRotated:
 			var k struct {
 				TalentID string `json:"talent_id"`

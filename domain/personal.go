@@ -217,6 +217,17 @@ func (c *Cipher) NewKey(talentID string, rotate bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if s, ok := c.keys.(interface{ Sync() error }); ok && rotate {
+		// A rotated key is the talent's newest from now on: a grant's
+		// note may be sealed under it before the rotation's event is
+		// durable. Its binding is synced first, so that a crash in
+		// between leaves it bound to the talent (a registration's key
+		// needs no sync here: nothing else seals under it before its
+		// event names it).
+		if err := s.Sync(); err != nil {
+			return "", err
+		}
+	}
 	a, err := newAEAD(k)
 	if err != nil {
 		return "", err

@@ -301,3 +301,29 @@ func TestDestroyNamedOrphan(t *testing.T) {
 		}
 	}
 }
+
+// TestRotatedKeyBindingIsSynced: a rotated key is the talent's newest as
+// soon as it is taken, so other commands may seal under it before the
+// rotation's event is durable; its binding is on disk before it is used.
+func TestRotatedKeyBindingIsSynced(t *testing.T) {
+	_, master := masterKey(t)
+	ks, err := Open(t.TempDir(), master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Close()
+	fillPool(ks)
+	c := domain.NewCipher(ks)
+	if _, err := c.NewKey("t0000000000000001", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.NewKey("t0000000000000001", true); err != nil {
+		t.Fatal(err)
+	}
+	ks.smu.Lock()
+	synced, written := ks.synced, ks.written
+	ks.smu.Unlock()
+	if synced < written {
+		t.Fatalf("the rotation's binding is not synced: %d of %d records", synced, written)
+	}
+}
