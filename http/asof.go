@@ -46,13 +46,23 @@ func (s *Server) viewAt(r *http.Request, pt projections.PointInTime) (*projectio
 	if pt.IsZero() {
 		return s.proj, nil
 	}
+	release, err := replaySlot(r)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return s.proj.At(r.Context(), pt)
+}
+
+// replaySlot waits for one of the replays allowed at once, and returns
+// the function that gives it back.
+func replaySlot(r *http.Request) (release func(), err error) {
 	select {
 	case replays <- struct{}{}:
+		return func() { <-replays }, nil
 	case <-r.Context().Done():
 		return nil, r.Context().Err()
 	}
-	defer func() { <-replays }()
-	return s.proj.At(r.Context(), pt)
 }
 
 // query starts a read that honours ?min_position=, ?as_of= and

@@ -32,7 +32,16 @@ func (s *Server) handleLedgerBalances(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.proj.TrialBalance())
 		return
 	}
-	// From the as-of index (see asof.go).
+	// From the as-of index (see asof.go), or folded from the log for a
+	// business date the index cannot place: one of the replays allowed.
+	if !s.proj.AsOf().Serves(pt) {
+		release, err := replaySlot(r)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		defer release()
+	}
 	tb, err := s.proj.BalancesAt(r.Context(), pt)
 	if err != nil {
 		s.Error(w, r, err)

@@ -35,7 +35,10 @@ func (m *AsOfIndex) TrialBalance(pt PointInTime) (TrialBalance, error) {
 	}
 	l := NewLedger()
 	for cid, v := range s.sums {
-		if len(v) < accountFigures || v[aPostings] <= 0 {
+		if len(v) != accountFigures {
+			return TrialBalance{}, fmt.Errorf("asof: account %q has %d figures: the index is damaged", s.names[cid], len(v))
+		}
+		if v[aPostings] <= 0 {
 			continue
 		}
 		name := s.names[cid][1:]
@@ -84,7 +87,10 @@ func (m *AsOfIndex) Budgets(pt PointInTime, program string, fy int) (*BudgetBook
 		}
 	}
 	for cid, v := range s.sums {
-		if len(v) < budgetFigures || v[bTouched] <= 0 {
+		if len(v) != budgetFigures {
+			return nil, fmt.Errorf("asof: budget %q has %d figures: the index is damaged", s.names[cid], len(v))
+		}
+		if v[bTouched] <= 0 {
 			continue
 		}
 		prog, year, _ := strings.Cut(s.names[cid][1:], "\x01")
@@ -217,8 +223,11 @@ func (s *asofSums) scan(lo, hi string, f func(k string, v []int64)) {
 	if s.snap != nil {
 		err := s.snap.ScanRange([]byte(lo), []byte(hi), func(k, raw []byte) bool {
 			v, err := decodeInts(raw)
+			if err == nil {
+				err = checkStoredLen(k, v)
+			}
 			if err != nil {
-				s.err = fmt.Errorf("asof: %s: %w", k, err)
+				s.err = fmt.Errorf("asof: %q: %w", k, err)
 				return false
 			}
 			f(string(k), v)
@@ -233,10 +242,43 @@ func (s *asofSums) scan(lo, hi string, f func(k string, v []int64)) {
 	}
 }
 
+// checkStoredLen refuses a stored value whose number of figures is not
+// its key's: a sum has its family's figures, a meta four. Damage found
+// here is reported, never read past nor left out of an answer.
+func checkStoredLen(k []byte, v []int64) error {
+	want := -1
+	switch {
+	case len(k) < 2:
+	case k[0] == 'f' || k[0] == 's' || k[0] == 'y':
+		want = 4
+	case k[0] == 'e' || k[0] == 'r' || k[0] == 'x':
+		want = familyFigures(k[1])
+	}
+	if want >= 0 && len(v) != want {
+		return fmt.Errorf("%d figures stored, want %d: the index is damaged", len(v), want)
+	}
+	return nil
+}
+
+// familyFigures is how many figures a counter of the family has.
+func familyFigures(fam byte) int {
+	switch fam {
+	case famAccount:
+		return accountFigures
+	case famBudget:
+		return budgetFigures
+	}
+	return -1
+}
+
 // add adds a counter's figures.
 func (s *asofSums) add(cid uint32, v []int64) {
 	if int(cid) >= len(s.names) {
 		s.err = fmt.Errorf("asof: counter %d has no name", cid)
+		return
+	}
+	if len(v) != familyFigures(s.fam) {
+		s.err = fmt.Errorf("asof: counter %d has %d figures: the index is damaged", cid, len(v))
 		return
 	}
 	if s.want != nil && !s.want(s.names[cid]) {

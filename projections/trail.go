@@ -245,20 +245,6 @@ func (p *Projector) BalancesAt(ctx context.Context, pt PointInTime) (TrialBalanc
 	return BalancesAt(ctx, p.store, pt)
 }
 
-// BudgetsAt returns the programs and budgets at pt (every budget when
-// program is "", else those of program, and only its year fy when fy is
-// not zero): from the as-of index, or, for a business date the index
-// cannot place, from the log replayed (see Replay).
-func (p *Projector) BudgetsAt(ctx context.Context, pt PointInTime, program string, fy int) (BudgetBook, error) {
-	if pt.IsZero() {
-		return p, nil
-	}
-	if p.asof.Serves(pt) {
-		return p.asof.Budgets(pt, program, fy)
-	}
-	return Replay(ctx, p.store, pt.Keep)
-}
-
 // BudgetBook answers the questions about programs and budgets: the live
 // models, a replay, or the as-of index's BudgetBooks.
 type BudgetBook interface {
