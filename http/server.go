@@ -266,16 +266,19 @@ func (s *Server) guard(rt Route) http.Handler {
 			}
 			return
 		}
-		if rt.Method != http.MethodGet {
-			// A replica that met an event of a newer build decides on
-			// nothing until it is upgraded; it still answers reads of what
-			// it folded.
-			if err := s.proj.Stopped(); err != nil {
-				why := "this server refuses commands until it is upgraded: "
-				if !errors.Is(err, domain.ErrUpgradeRequired) {
-					why = "this server refuses commands: its read models stopped: "
-				}
-				writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, why+err.Error())
+		// A replica that met an event of a newer build decides on nothing
+		// until it is upgraded; it still answers reads of what it folded.
+		// Read models stopped by anything else (an event that cannot be
+		// read, a damaged views store) answer nothing: what they hold may
+		// be wrong.
+		if err := s.proj.Stopped(); err != nil {
+			upgrade := errors.Is(err, domain.ErrUpgradeRequired)
+			switch {
+			case rt.Method != http.MethodGet && upgrade:
+				writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, "this server refuses commands until it is upgraded: "+err.Error())
+				return
+			case !upgrade:
+				writeProblem(w, r, http.StatusServiceUnavailable, EUNAVAILABLE, "this server answers nothing: its read models stopped: "+err.Error())
 				return
 			}
 		}

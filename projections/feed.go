@@ -131,10 +131,24 @@ func (f *Feed) markReady() {
 // It matches domain.ErrUpgradeRequired when a newer build wrote the event:
 // the models keep answering as of the event before it, and the feed is not
 // ready until a build that reads it takes over.
+//
+// A model that found its store damaged while answering a query (see
+// Damaged) stops the feed too, from that moment, not at its next commit.
 func (f *Feed) Stopped() error {
 	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.stopped
+	stopped := f.stopped
+	f.mu.RUnlock()
+	if stopped != nil {
+		return stopped
+	}
+	for _, m := range f.models {
+		if d, ok := m.(Damaged); ok {
+			if err := d.Damaged(); err != nil {
+				return fmt.Errorf("projections: model %s: %w", m.Name(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // Position returns the position of the last event applied.

@@ -73,3 +73,11 @@ func (t *tally) subM(a int64, m domain.Money) int64 { return t.sub(a, t.fen(m)) 
 
 // money converts a figure for an answer.
 func money(f int64) domain.Money { return domain.FromFen(f) }
+
+// Damaged is implemented by a model that keeps its state on disk and may
+// find the store damaged while answering a query, not only while folding.
+// Damaged returns that damage, or nil; once found, the feed reports it as
+// its stop (Feed.Stopped), and nothing more is answered from the model.
+type Damaged interface {
+	Damaged() error
+}

@@ -398,3 +398,17 @@ func shrinkCache[V any](cache map[string]V, limit int, dropped func(string)) {
 		}
 	}
 }
+
+// Damaged implements Damaged.
+func (m *Grants) Damaged() error {
+	m.mu.RLock()
+	d := m.disk
+	m.mu.RUnlock()
+	if d == nil {
+		return nil
+	}
+	if err := d.err.Load(); err != nil {
+		return *err
+	}
+	return nil
+}

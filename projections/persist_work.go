@@ -776,3 +776,17 @@ var (
 	_ Persistent = (*Work)(nil)
 	_ Persistent = (*TalentIndex)(nil)
 )
+
+// Damaged implements Damaged.
+func (w *Work) Damaged() error {
+	w.mu.RLock()
+	d := w.disk
+	w.mu.RUnlock()
+	if d == nil {
+		return nil
+	}
+	if err := d.err.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
