@@ -65,6 +65,9 @@ func TestAsOfDamageIsDetected(t *testing.T) {
 			if err == nil && len(got.Accounts) != len(want.Accounts) {
 				t.Fatalf("the damaged index answers %d accounts of %d, without an error", len(got.Accounts), len(want.Accounts))
 			}
+			if err != nil && q.Stopped() == nil {
+				t.Fatalf("the query found damage (%v), yet the read models go on", err)
+			}
 		})
 	}
 }

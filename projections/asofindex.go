@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"talentledger/domain"
@@ -61,6 +62,8 @@ import (
 type AsOfIndex struct {
 	tally
 	mu sync.RWMutex
+	// damaged is what a query found damaged in the stored index.
+	damaged atomic.Pointer[error]
 	// names is each counter's name by ID: "a" and an account, or "b" and
 	// a budget's program, "\x01" and its fiscal year; ids the reverse.
 	names []string

@@ -36,7 +36,7 @@ func (m *AsOfIndex) TrialBalance(pt PointInTime) (TrialBalance, error) {
 	l := NewLedger()
 	for cid, v := range s.sums {
 		if len(v) != accountFigures {
-			return TrialBalance{}, fmt.Errorf("asof: account %q has %d figures: the index is damaged", s.names[cid], len(v))
+			return TrialBalance{}, fmt.Errorf("asof: account %q has %d figures: %w", s.names[cid], len(v), errIndexDamaged)
 		}
 		if v[aPostings] <= 0 {
 			continue
@@ -88,7 +88,7 @@ func (m *AsOfIndex) Budgets(pt PointInTime, program string, fy int) (*BudgetBook
 	}
 	for cid, v := range s.sums {
 		if len(v) != budgetFigures {
-			return nil, fmt.Errorf("asof: budget %q has %d figures: the index is damaged", s.names[cid], len(v))
+			return nil, fmt.Errorf("asof: budget %q has %d figures: %w", s.names[cid], len(v), errIndexDamaged)
 		}
 		if v[bTouched] <= 0 {
 			continue
@@ -208,10 +208,24 @@ func (m *AsOfIndex) sums(pt PointInTime, fam byte, want func(string) bool) (*aso
 	} else {
 		s.byRecording(pt)
 	}
+	if errors.Is(s.err, errIndexDamaged) {
+		m.damaged.CompareAndSwap(nil, &s.err)
+	}
 	if s.err == nil {
 		s.err = s.tally.err
 	}
 	return s, s.err
+}
+
+// errIndexDamaged marks what a query found damaged in the stored index.
+var errIndexDamaged = errors.New("the index is damaged")
+
+// Damaged implements Damaged: what a query found damaged in the store.
+func (m *AsOfIndex) Damaged() error {
+	if err := m.damaged.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // scan calls f with each key from lo to hi and its value, in the store
@@ -227,7 +241,7 @@ func (s *asofSums) scan(lo, hi string, f func(k string, v []int64)) {
 				err = checkStoredLen(k, v)
 			}
 			if err != nil {
-				s.err = fmt.Errorf("asof: %q: %w", k, err)
+				s.err = fmt.Errorf("asof: %q: %w: %w", k, errIndexDamaged, err)
 				return false
 			}
 			f(string(k), v)
@@ -255,7 +269,7 @@ func checkStoredLen(k []byte, v []int64) error {
 		want = familyFigures(k[1])
 	}
 	if want >= 0 && len(v) != want {
-		return fmt.Errorf("%d figures stored, want %d: the index is damaged", len(v), want)
+		return fmt.Errorf("%d figures stored, want %d", len(v), want)
 	}
 	return nil
 }
@@ -278,7 +292,7 @@ func (s *asofSums) add(cid uint32, v []int64) {
 		return
 	}
 	if len(v) != familyFigures(s.fam) {
-		s.err = fmt.Errorf("asof: counter %d has %d figures: the index is damaged", cid, len(v))
+		s.err = fmt.Errorf("asof: counter %d has %d figures: %w", cid, len(v), errIndexDamaged)
 		return
 	}
 	if s.want != nil && !s.want(s.names[cid]) {
