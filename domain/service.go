@@ -249,6 +249,9 @@ func NewService(store eventstore.Store, opts ...Option) *Service {
 // service's clock: the date every time control is reckoned by.
 func (s *Service) Today() string { return Today(s.now()) }
 
+// Now is the server's clock: the instant events are recorded at.
+func (s *Service) Now() time.Time { return s.now() }
+
 // Store returns the event store the service writes to.
 func (s *Service) Store() eventstore.Store { return s.repo.store }
 

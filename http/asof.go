@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"time"
 
 	"talentledger/projections"
 )
@@ -29,11 +30,22 @@ import (
 // balance and budgets by business date on a log holding a business date
 // that is not YYYY-MM-DD, which the index cannot place.
 
-// pointInTime reads ?as_of= and ?recorded_as_of=. Errors are EINVALID.
-func pointInTime(r *http.Request) (projections.PointInTime, error) {
+// pointInTime reads ?as_of= and ?recorded_as_of=. Errors are EINVALID. A
+// recorded_as_of later than the server's clock (beyond recordedSkew, the
+// clocks of two replicas) is refused: its answer would change as events
+// are recorded, while it names a fixed instant.
+func (s *Server) pointInTime(r *http.Request) (projections.PointInTime, error) {
 	q := r.URL.Query()
-	return projections.ParsePointInTime(q.Get("as_of"), q.Get("recorded_as_of"))
+	pt, err := projections.ParsePointInTime(q.Get("as_of"), q.Get("recorded_as_of"))
+	if err == nil && pt.RecordedAsOf.After(s.svc.Now().Add(recordedSkew)) {
+		return pt, paramErrorf(EBADPARAM, "recorded_as_of", nil, "recorded_as_of %s is later than the server's clock: the books recorded by then are not written yet", pt.RecordedAsOfString())
+	}
+	return pt, err
 }
+
+// recordedSkew is how far a recorded_as_of may be ahead of the server's
+// clock.
+const recordedSkew = time.Minute
 
 // replays bounds the point-in-time replays running at once. Each reads the
 // whole log and holds models as large as the live ones, so a burst of them
@@ -69,7 +81,7 @@ func replaySlot(r *http.Request) (release func(), err error) {
 // ?recorded_as_of=: it returns the read models to answer from and the point
 // in time, or writes the error and returns ok false.
 func (s *Server) query(w http.ResponseWriter, r *http.Request) (v *projections.Projector, pt projections.PointInTime, ok bool) {
-	pt, err := pointInTime(r)
+	pt, err := s.pointInTime(r)
 	if err == nil {
 		err = s.waitMinPosition(r)
 	}
@@ -99,7 +111,7 @@ func stamp(answer map[string]any, pt projections.PointInTime) map[string]any {
 // fiscal year fy (0 for every one), unless the index cannot answer, when
 // it replays the log as query does.
 func (s *Server) budgetQuery(w http.ResponseWriter, r *http.Request, program string, fy int) (v projections.BudgetBook, pt projections.PointInTime, ok bool) {
-	pt, err := pointInTime(r)
+	pt, err := s.pointInTime(r)
 	if err == nil {
 		err = s.waitMinPosition(r)
 	}

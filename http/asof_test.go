@@ -235,6 +235,8 @@ func TestPointInTimeRefusesBadDates(t *testing.T) {
 		"as_of=2024-02-30", "as_of=31.12.2024", "as_of=2024-12-31T00:00:00Z",
 		"recorded_as_of=2024-07-01", "recorded_as_of=2024-07-01T00:00:00", "recorded_as_of=yesterday",
 		"as_of=2024-12-31&recorded_as_of=2024-13-01T00:00:00Z",
+		// Later than the server's clock (2024 here): not written yet.
+		"recorded_as_of=2099-01-01T00:00:00Z",
 	} {
 		for _, p := range paths {
 			wantProblem(t, e.as(auditor).get(p+"?"+query), http.StatusBadRequest, "invalid")

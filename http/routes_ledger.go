@@ -20,7 +20,7 @@ func (s *Server) registerLedgerRoutes() {
 }
 
 func (s *Server) handleLedgerBalances(w http.ResponseWriter, r *http.Request) {
-	pt, err := pointInTime(r)
+	pt, err := s.pointInTime(r)
 	if err == nil {
 		err = s.waitMinPosition(r)
 	}
