@@ -63,10 +63,8 @@ func (s *Server) handleGrantApply(r *http.Request, body []byte, m domain.Command
 }
 
 func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
-	v, pt, ok := s.query(w, r)
-	if !ok {
-		return
-	}
+	// Every parameter is checked before the read models are: a bad page
+	// costs no point-in-time replay.
 	q := r.URL.Query()
 	limit, err := queryInt(r, "limit", 100, 1000)
 	if err == nil && limit == 0 {
@@ -88,6 +86,10 @@ func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
 			s.Error(w, r, paramErrorf(EBADPARAM, pair[0], nil, "%s (%s) is after %s (%s)", pair[0], a, pair[1], b))
 			return
 		}
+	}
+	v, pt, ok := s.query(w, r)
+	if !ok {
+		return
 	}
 	// state's values were checked, and made canonical, by strictQuery.
 	gs, total := v.GrantSummaries(projections.GrantFilter{ProgramID: q.Get("program"), State: q.Get("state"),
