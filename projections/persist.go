@@ -42,6 +42,18 @@ type Persistent interface {
 	Save(b *viewstore.Batch) error
 }
 
+// committer is a Persistent model that keeps what it saved readable in
+// memory until its batch is committed: between Save and the commit its
+// store does not show the batch yet, and a query must not miss it.
+// Committed is called once the batch Save wrote is committed.
+type committer interface {
+	Committed()
+}
+
+// testHookSaved, when set by a test, runs between a model's Save and the
+// commit of its batch.
+var testHookSaved func(model string)
+
 // views is a feed's views directory: the stores of its persistent models
 // and where each resumes.
 type views struct {
@@ -327,8 +339,14 @@ func (f *Feed) commitViews() error {
 			b.Close()
 			return fmt.Errorf("projections: save model %s: %w", m.Name(), err)
 		}
+		if testHookSaved != nil {
+			testHookSaved(m.Name())
+		}
 		if err := b.Commit(pos); err != nil {
 			return err
+		}
+		if c, ok := m.(committer); ok {
+			c.Committed()
 		}
 		v.from[i] = pos
 	}

@@ -193,9 +193,18 @@ func (m *Grants) Save(b *viewstore.Batch) error {
 		b.Set(grantMetaKey(d.seq[id]), d.meta[id].bytes())
 	}
 	clear(d.dirty)
-	// Every view is saved now.
-	shrinkCache(m.grants, grantsCached, func(id string) { delete(d.saved, id) })
+	// The views stay in memory until the batch is committed (Committed):
+	// the store shows them only then.
 	return nil
+}
+
+// Committed implements committer: the saved views are in the store now,
+// and the cache may drop some.
+func (m *Grants) Committed() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d := m.disk
+	shrinkCache(m.grants, grantsCached, func(id string) { delete(d.saved, id) })
 }
 
 // save writes what changed of g since it was last saved or read: its

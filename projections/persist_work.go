@@ -698,11 +698,20 @@ func (w *Work) Save(b *viewstore.Batch) error {
 			b.Set([]byte(k), v)
 		}
 	}
+	// The changes stay readable from pend until the batch is committed
+	// (Committed): the store shows them only then.
+	return nil
+}
+
+// Committed implements committer: the saved changes are in the store now.
+func (w *Work) Committed() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d := w.disk
 	clear(d.pend)
 	d.sorted, d.stale = d.sorted[:0], false
 	// Every grant is saved now.
 	shrinkCache(w.byID, workCached, nil)
-	return nil
 }
 
 // The talent index on disk: "e/<n>" (n in 16 hex digits) the n-th talent
