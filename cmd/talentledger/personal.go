@@ -87,7 +87,7 @@ func recoverKeyBindings(ctx context.Context, store eventstore.Store, c *domain.C
 // runKeystore runs the key store's subcommands.
 func runKeystore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("keystore: new-master-key FILE, backup DIR, purge-backups DIR or rotate-master")
+		return usagef("keystore: new-master-key FILE, new-token FILE, serve, backup DIR, purge-backups DIR or rotate-master")
 	}
 	switch args[0] {
 	case "new-master-key":
@@ -142,8 +142,12 @@ func runKeystore(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return nil
 	case "rotate-master":
 		return runRotateMaster(ctx, args[1:], stdout)
+	case "new-token":
+		return runKeystoreNewToken(args[1:], stdout)
+	case "serve":
+		return runKeystoreServe(ctx, args[1:], stdout, stderr)
 	}
-	return usagef("keystore: unknown subcommand %q (new-master-key, backup, purge-backups, rotate-master)", clipArg(args[0]))
+	return usagef("keystore: unknown subcommand %q (new-master-key, new-token, serve, backup, purge-backups, rotate-master)", clipArg(args[0]))
 }
 
 func (c *personalConfig) openStore(data string) (*keystore.Store, error) {
@@ -167,6 +171,11 @@ func destroyErased(ctx context.Context, c *domain.Cipher, t *projections.Talents
 	for _, e := range t.Erasures(projections.ErasureErased) {
 		if ctx.Err() != nil {
 			return n, ctx.Err()
+		}
+		if c.DestroyConfirmed(e.TalentID) {
+			// Once confirmed is enough: a key store shared by replicas
+			// (a key service) is not asked again at every check.
+			continue
 		}
 		if err := c.Destroy(e.TalentID); err != nil {
 			return n, err
