@@ -129,11 +129,19 @@ func runKeystore(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err := parseFlagsAnd(fs, args[1:], "DIR"); err != nil {
 			return err
 		}
-		ks, err := cfg.openStore(*data)
+		if cfg.noEncryption || cfg.masterKey == "" {
+			return usagef("--master-key is required")
+		}
+		k, err := keystore.ReadMasterKey(cfg.masterKey)
 		if err != nil {
 			return err
 		}
-		defer ks.Close()
+		// Read without writing to it: a server or the key service may
+		// have it open.
+		ks, err := keystore.OpenReference(cfg.keystoreDir(*data), k)
+		if err != nil {
+			return err
+		}
 		n, err := ks.PurgeBackup(fs.Arg(0))
 		if err != nil {
 			return fmt.Errorf("%s: %w", fs.Arg(0), err)
@@ -148,17 +156,6 @@ func runKeystore(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return runKeystoreServe(ctx, args[1:], stdout, stderr)
 	}
 	return usagef("keystore: unknown subcommand %q (new-master-key, new-token, serve, backup, purge-backups, rotate-master)", clipArg(args[0]))
-}
-
-func (c *personalConfig) openStore(data string) (*keystore.Store, error) {
-	if c.noEncryption || c.masterKey == "" {
-		return nil, usagef("--master-key is required")
-	}
-	k, err := keystore.ReadMasterKey(c.masterKey)
-	if err != nil {
-		return nil, err
-	}
-	return keystore.Open(c.keystoreDir(data), k)
 }
 
 // destroyErased destroys the keys of the talents the read models say are
