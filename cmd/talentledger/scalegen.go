@@ -39,6 +39,13 @@ var (
 	scaleEnd   = time.Date(2026, 11, 30, 0, 0, 0, 0, domain.CityTime)
 )
 
+// scaleCacheSize is how many streams' states the generator's service
+// keeps. A grant's stream is touched about once a month over its life and
+// read back from the store when it was evicted; a larger cache saves
+// little time and costs about 8 KB a stream (decoded schedules), which at
+// ten million events would have held gigabytes.
+const scaleCacheSize = 20_000
+
 // scaleEventsPerTalent sets how many talents arrive a day: fewer events
 // than a talent's grants make over their lives, so that the log reaches
 // the events asked for before scaleEnd.
@@ -126,7 +133,7 @@ func generateScale(ctx context.Context, real eventstore.Store, target uint64, pr
 		grants: map[string]*scaleGrant{}, progress: progress}
 	sim.store = newScaleStore(real, sim.peek)
 	sim.svc = domain.NewService(sim.store, domain.WithSoleWriter(), domain.WithClock(func() time.Time { return sim.now }),
-		domain.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), domain.WithCacheSize(200_000))
+		domain.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), domain.WithCacheSize(scaleCacheSize))
 	days := scaleEnd.Sub(scaleStart).Hours() / 24
 	sim.perDay = float64(target) / scaleEventsPerTalent / days
 	err := sim.run()
