@@ -41,10 +41,11 @@ var (
 
 // scaleCacheSize is how many streams' states the generator's service
 // keeps. A grant's stream is touched about once a month over its life and
-// read back from the store when it was evicted; a larger cache saves
-// little time and costs about 8 KB a stream (decoded schedules), which at
-// ten million events would have held gigabytes.
-const scaleCacheSize = 20_000
+// read back from the store when it was evicted: at ten million events about
+// 100,000 grants are under way at once, and a cache smaller than that
+// halves the generator's speed; each state costs up to about 18 KB
+// (decoded schedules), so the cache holds at most about 2 GB.
+const scaleCacheSize = 100_000
 
 // scaleEventsPerTalent sets how many talents arrive a day: fewer events
 // than a talent's grants make over their lives, so that the log reaches
