@@ -253,7 +253,7 @@ func (c *Client) call(ctx context.Context, op string, q keyRequest) (keyAnswer, 
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return keyAnswer{}, unavailable("%v", errors.Unwrap(err))
+		return keyAnswer{}, unavailable("%v", err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
