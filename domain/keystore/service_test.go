@@ -202,3 +202,52 @@ func TestConcurrentBindsOneKeyPerTalent(t *testing.T) {
 		t.Errorf("orphans left: %v", strings.Join(o, " "))
 	}
 }
+
+// TestRotationOnOneReplicaWhileAnotherSeals: a replica that cached the
+// talent's key before another rotated it seals under that earlier key,
+// still the talent's: the value opens on both, and the erasure, which
+// destroys every version, erases it on both.
+func TestRotationOnOneReplicaWhileAnotherSeals(t *testing.T) {
+	s, url, _ := serveStore(t)
+	const talent = "t00000000000000rr"
+	a := domain.NewCipherTTL(client(t, url, testToken), time.Hour)
+	b := domain.NewCipherTTL(client(t, url, testToken), time.Hour)
+	first, err := a.NewKey(talent, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Seal(talent, "name", "欧阳震华"); err != nil { // b caches the first key
+		t.Fatal(err)
+	}
+	second, err := a.NewKey(talent, true)
+	if err != nil || second == first {
+		t.Fatalf("rotation: %q %v", second, err)
+	}
+	note, err := b.Seal(talent, "note", "材料不全")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := domain.SealedKey(note); k != first && k != second {
+		t.Fatalf("the note is sealed under %q, not one of the talent's keys", k)
+	}
+	for _, c := range []*domain.Cipher{a, b} {
+		if got, _, hidden := c.Open(note); hidden || got != "材料不全" {
+			t.Errorf("the note opens as %q", got)
+		}
+	}
+	if v := s.Versions(talent); len(v) != 2 {
+		t.Errorf("the talent has %d keys, want 2", len(v))
+	}
+	if err := a.Destroy(talent); err != nil {
+		t.Fatal(err)
+	}
+	b.KeyDestroyed(talent)
+	for _, c := range []*domain.Cipher{a, b} {
+		if got, _, _ := c.Open(note); got != domain.Erased {
+			t.Errorf("after the erasure the note opens as %q", got)
+		}
+	}
+	if keys, _, _ := WrappedKeys(s.Dir()); len(keys[talent]) != 0 {
+		t.Errorf("after the erasure the service holds %d keys of the talent", len(keys[talent]))
+	}
+}
