@@ -150,10 +150,6 @@ func NewCipherTTL(keys KeyStore, ttl time.Duration) *Cipher {
 		destroyed: map[string]bool{}, gone: map[string]bool{}}
 }
 
-// TTL returns how long a cached key is used before it is asked for
-// again; 0 for good.
-func (c *Cipher) TTL() time.Duration { return c.ttl }
-
 // fresh returns the cached key's cipher while it may still be used.
 func (c *Cipher) fresh(k cachedKey) cipher.AEAD {
 	if k.a == nil || c.ttl > 0 && time.Since(k.at) > c.ttl {
