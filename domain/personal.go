@@ -191,9 +191,11 @@ func newAEAD(k []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-// cache remembers a key's cipher, and makes it the talent's newest when
-// newest is set; it refuses a talent whose keys were destroyed.
-func (c *Cipher) cache(talentID, keyID string, a cipher.AEAD, newest bool) error {
+// cache remembers a key's cipher, asked of the key store at asked (its
+// cache time counts from then: the store may have destroyed it while its
+// answer travelled), and makes it the talent's newest when newest is set;
+// it refuses a talent whose keys were destroyed.
+func (c *Cipher) cache(talentID, keyID string, a cipher.AEAD, newest bool, asked time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.destroyed[talentID] {
@@ -203,7 +205,7 @@ func (c *Cipher) cache(talentID, keyID string, a cipher.AEAD, newest bool) error
 		clear(c.aeads)
 		clear(c.current)
 	}
-	c.aeads[keyID] = cachedKey{a, time.Now()}
+	c.aeads[keyID] = cachedKey{a, asked}
 	if newest {
 		c.current[talentID] = keyID
 	}
@@ -221,6 +223,7 @@ func (c *Cipher) key(talentID, keyID string) (cipher.AEAD, error) {
 	if a != nil {
 		return a, nil
 	}
+	asked := time.Now()
 	k, err := c.keys.Key(talentID, keyID)
 	if err != nil {
 		return nil, err
@@ -228,7 +231,7 @@ func (c *Cipher) key(talentID, keyID string) (cipher.AEAD, error) {
 	if a, err = newAEAD(k); err != nil {
 		return nil, err
 	}
-	return a, c.cache(talentID, keyID, a, false)
+	return a, c.cache(talentID, keyID, a, false, asked)
 }
 
 // newest returns the talent's newest key and its cipher, making a key if
@@ -244,6 +247,7 @@ func (c *Cipher) newest(talentID string, create bool) (string, cipher.AEAD, erro
 	if a != nil {
 		return id, a, nil
 	}
+	asked := time.Now()
 	id, k, err := c.keys.DataKey(talentID, create)
 	if err != nil {
 		return "", nil, err
@@ -251,7 +255,7 @@ func (c *Cipher) newest(talentID string, create bool) (string, cipher.AEAD, erro
 	if a, err = newAEAD(k); err != nil {
 		return "", nil, err
 	}
-	return id, a, c.cache(talentID, id, a, true)
+	return id, a, c.cache(talentID, id, a, true, asked)
 }
 
 // NewKey takes a new key for the talent, its newest from now on (with
@@ -264,6 +268,7 @@ func (c *Cipher) NewKey(talentID string, rotate bool) (string, error) {
 	if dead {
 		return "", ErrKeyDestroyed
 	}
+	asked := time.Now()
 	id, k, err := c.keys.BindKey(talentID, rotate)
 	if err != nil {
 		return "", err
@@ -283,7 +288,7 @@ func (c *Cipher) NewKey(talentID string, rotate bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return id, c.cache(talentID, id, a, true)
+	return id, c.cache(talentID, id, a, true, asked)
 }
 
 // Destroy destroys the talent's data keys, and those named.
