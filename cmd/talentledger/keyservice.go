@@ -174,11 +174,11 @@ func runKeystoreServe(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	// Closing destroys the pooled keys never handed out.
 	defer ks.Close()
-	h, err := keystore.NewHandler(ks, token)
+	log := newLogger(stderr)
+	h, err := keystore.NewHandler(ks, token, log)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err

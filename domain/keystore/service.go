@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -77,10 +78,14 @@ type (
 )
 
 // NewHandler returns the key service over s, which answers only requests
-// bearing token.
-func NewHandler(s *Store, token string) (http.Handler, error) {
+// bearing token, and logs to log the key store's failures it answers 500
+// (nil: slog's default).
+func NewHandler(s *Store, token string, log *slog.Logger) (http.Handler, error) {
 	if len(token) < MinTokenLength {
 		return nil, fmt.Errorf("keystore: the key service's token must have at least %d characters", MinTokenLength)
+	}
+	if log == nil {
+		log = slog.Default()
 	}
 	want := sha256.Sum256([]byte(token))
 	mux := http.NewServeMux()
@@ -111,6 +116,7 @@ func NewHandler(s *Store, token string) (http.Handler, error) {
 			case errors.Is(err, errBadID):
 				answer(w, http.StatusBadRequest, problem{Code: "invalid", Message: err.Error()})
 			case err != nil:
+				log.Error("the key store failed", "op", name, "err", err.Error())
 				answer(w, http.StatusInternalServerError, problem{Code: "internal", Message: "the key store failed; see the key service's log"})
 			default:
 				answer(w, http.StatusOK, out)

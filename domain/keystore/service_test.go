@@ -1,7 +1,9 @@
 package keystore
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -24,7 +26,7 @@ func serveStore(t *testing.T) (*Store, string, func()) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	h, err := NewHandler(s, testToken)
+	h, err := NewHandler(s, testToken, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func TestKeyServiceErrorsCrossTheWire(t *testing.T) {
 // TestKeyServiceRefusesWeakSetups: no service without a token of some
 // length; no client over plain HTTP but to a loopback address.
 func TestKeyServiceRefusesWeakSetups(t *testing.T) {
-	if _, err := NewHandler(nil, "short"); err == nil {
+	if _, err := NewHandler(nil, "short", nil); err == nil {
 		t.Error("a key service with a short token started")
 	}
 	for _, u := range []string{"http://10.0.0.5:7443", "http://keys.example:7443", "ftp://127.0.0.1:1", "https://h:1/path", "https://u:p@h:1"} {
@@ -249,5 +251,34 @@ func TestRotationOnOneReplicaWhileAnotherSeals(t *testing.T) {
 	}
 	if keys, _, _ := WrappedKeys(s.Dir()); len(keys[talent]) != 0 {
 		t.Errorf("after the erasure the service holds %d keys of the talent", len(keys[talent]))
+	}
+}
+
+// TestKeyServiceLogsTheStoreFailuresItAnswers500: a failure of the key
+// store is answered 500 "see the key service's log", and that log says
+// which operation failed and why; the answer itself does not.
+func TestKeyServiceLogsTheStoreFailuresItAnswers500(t *testing.T) {
+	_, master := masterKey(t)
+	s, err := Open(filepath.Join(t.TempDir(), "keys"), master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	h, err := NewHandler(s, testToken, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	// A store whose file is closed fails to write the binding.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = client(t, srv.URL, testToken).BindKey("t00000000000000aa", false)
+	if !unavailableCode(err) || !strings.Contains(err.Error(), "500") {
+		t.Fatalf("BindKey on a failing store: %v, want a 500 answered unavailable", err)
+	}
+	if !strings.Contains(logged.String(), "op=bind") || !strings.Contains(logged.String(), "closed") {
+		t.Errorf("the key service's log does not say what failed: %q", logged.String())
 	}
 }
