@@ -237,7 +237,11 @@ func NewClient(rawURL, token string, tlsConfig *tls.Config) (*Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConfig
 	tr.MaxIdleConnsPerHost = 64
-	return &Client{base: u.Scheme + "://" + u.Host, token: token, hc: &http.Client{Transport: tr, Timeout: ClientTimeout}}, nil
+	hc := &http.Client{Transport: tr, Timeout: ClientTimeout,
+		// The token goes to the service's URL only: a redirect (which
+		// would carry it, to plain HTTP or another port) is not followed.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &Client{base: u.Scheme + "://" + u.Host, token: token, hc: hc}, nil
 }
 
 // unavailable is the error of a key service that cannot answer: the

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -280,5 +282,27 @@ func TestKeyServiceLogsTheStoreFailuresItAnswers500(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "op=bind") || !strings.Contains(logged.String(), "closed") {
 		t.Errorf("the key service's log does not say what failed: %q", logged.String())
+	}
+}
+
+// TestKeyServiceClientFollowsNoRedirect: the client sends its token and
+// its requests only to the key service's URL; a redirect (to plain HTTP,
+// or another port) is an answer the client refuses, not followed.
+func TestKeyServiceClientFollowsNoRedirect(t *testing.T) {
+	var reached atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+	}))
+	t.Cleanup(elsewhere.Close)
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirecting.Close)
+	c := client(t, redirecting.URL, testToken)
+	if _, _, err := c.BindKey("t00000000000000aa", false); !unavailableCode(err) {
+		t.Errorf("BindKey answered by a redirect: %v, want an unavailable error", err)
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("the client followed a redirect %d times, with its token", n)
 	}
 }
