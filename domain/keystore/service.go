@@ -214,7 +214,7 @@ var (
 const ClientTimeout = 10 * time.Second
 
 // NewClient returns a client of the key service at rawURL (https://, or
-// http:// to a loopback address only), presenting token; tlsConfig, when
+// http:// to a loopback IP address only), presenting token; tlsConfig, when
 // not nil, is used for HTTPS (its RootCAs the service's CA).
 func NewClient(rawURL, token string, tlsConfig *tls.Config) (*Client, error) {
 	u, err := url.Parse(rawURL)
@@ -225,7 +225,9 @@ func NewClient(rawURL, token string, tlsConfig *tls.Config) (*Client, error) {
 	case "https":
 	case "http":
 		ip := net.ParseIP(u.Hostname())
-		if u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		// A loopback IP address, not a name: "localhost" is whatever the
+		// hosts file or DNS make it, and the token would travel in clear.
+		if ip == nil || !ip.IsLoopback() {
 			return nil, fmt.Errorf("the key service's URL must be https:// (plain http:// only to a loopback address)")
 		}
 	default:

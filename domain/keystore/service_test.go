@@ -111,7 +111,7 @@ func TestKeyServiceRefusesWeakSetups(t *testing.T) {
 	if _, err := NewHandler(nil, "short", nil); err == nil {
 		t.Error("a key service with a short token started")
 	}
-	for _, u := range []string{"http://10.0.0.5:7443", "http://keys.example:7443", "ftp://127.0.0.1:1", "https://h:1/path", "https://u:p@h:1"} {
+	for _, u := range []string{"http://10.0.0.5:7443", "http://keys.example:7443", "ftp://127.0.0.1:1", "https://h:1/path", "https://u:p@h:1", "http://localhost:7443"} {
 		if _, err := NewClient(u, testToken, nil); err == nil {
 			t.Errorf("a client of %s was made", u)
 		}
