@@ -53,6 +53,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"talentledger/domain"
@@ -100,7 +101,8 @@ func (idPattern) MatchString(s string) bool {
 }
 
 // Store is a key store directory opened with its master key. It is safe
-// for concurrent use; one process opens a directory at a time.
+// for concurrent use; one process opens a directory at a time (Open
+// locks its file).
 type Store struct {
 	dir    string
 	master cipher.AEAD
@@ -218,6 +220,15 @@ func Open(dir string, master []byte) (*Store, error) {
 	}
 	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
+		return nil, err
+	}
+	// One process at a time: two appending to one file would write over
+	// each other's records. The lock goes with the file's closing.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("key store %s is open in another process (a server or the key service): %w", dir, err)
+		}
 		return nil, err
 	}
 	s.f = f

@@ -71,16 +71,20 @@ func TestKeysAreWrappedAndDestroyed(t *testing.T) {
 	if _, _, err := s.DataKey("t00000000000000bb", false); !errors.Is(err, domain.ErrNoKey) {
 		t.Errorf("absent key: %v", err)
 	}
-	// Reopened with the same master key, the key is there; with another,
-	// the store is refused.
-	s2, err := Open(dir, master)
+	// Open in one place at a time; reopened with the same master key, the
+	// key is there; with another, the store is refused.
+	if _, err := Open(dir, master); err == nil || !strings.Contains(err.Error(), "another process") {
+		t.Errorf("a key store open already was opened again: %v", err)
+	}
+	s.Close()
+	s, err = Open(dir, master)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, got, err := s2.DataKey(id, false); err != nil || !bytes.Equal(got, k) {
+	defer s.Close()
+	if _, got, err := s.DataKey(id, false); err != nil || !bytes.Equal(got, k) {
 		t.Fatalf("after reopening: %v", err)
 	}
-	s2.Close()
 	_, other := masterKey(t)
 	if _, err := Open(dir, other); err == nil || !strings.Contains(err.Error(), "another master key") {
 		t.Errorf("another master key: %v", err)
