@@ -84,8 +84,16 @@ func (c *keyServiceConfig) open(ctx context.Context, p personalConfig) (*domain.
 }
 
 // readToken reads a bearer token file: one line of at least
-// keystore.MinTokenLength characters.
+// keystore.MinTokenLength characters. It opens every data key, as the
+// master key does: a file others may read is refused.
 func readToken(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("token %s is readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", err

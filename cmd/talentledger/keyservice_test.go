@@ -270,3 +270,26 @@ func TestReplicasShareAKeyService(t *testing.T) {
 		t.Errorf("the talents' list with the key service down: %d %s", code, body)
 	}
 }
+
+// TestKeyServiceTokenFileReadableByOthersIsRefused: the token opens every
+// data key at the key service, as the master key does; like the master
+// key's, a token file others may read is refused, by the key service and
+// by a server alike (both read it through readToken).
+func TestKeyServiceTokenFileReadableByOthersIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(path, []byte(strings.Repeat("c", 64)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readToken(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("a token file of mode 0644 was read: %v", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := readToken(path); err != nil || tok != strings.Repeat("c", 64) {
+		t.Errorf("a token file of mode 0600: %q %v", tok, err)
+	}
+}
