@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"talentledger/domain"
@@ -203,7 +204,17 @@ type Client struct {
 	base  string
 	token string
 	hc    *http.Client
+
+	// downUntil, after a call the service did not answer, is until when
+	// calls fail at once rather than each wait ClientTimeout: a page
+	// opens many sealed fields.
+	mu        sync.Mutex
+	downUntil time.Time
 }
+
+// ClientPause is how long calls fail at once after one the key service
+// did not answer; the next call after it tries the service again.
+const ClientPause = 2 * time.Second
 
 var (
 	_ domain.KeyStore   = (*Client)(nil)
@@ -263,7 +274,21 @@ func (c *Client) call(ctx context.Context, op string, q keyRequest) (keyAnswer, 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	c.mu.Lock()
+	down := time.Now().Before(c.downUntil)
+	c.mu.Unlock()
+	if down {
+		return keyAnswer{}, unavailable("it did not answer a moment ago")
+	}
 	resp, err := c.hc.Do(req)
+	c.mu.Lock()
+	switch {
+	case err == nil:
+		c.downUntil = time.Time{}
+	case ctx.Err() == nil:
+		c.downUntil = time.Now().Add(ClientPause)
+	}
+	c.mu.Unlock()
 	if err != nil {
 		return keyAnswer{}, unavailable("%v", err)
 	}

@@ -306,3 +306,31 @@ func TestKeyServiceClientFollowsNoRedirect(t *testing.T) {
 		t.Errorf("the client followed a redirect %d times, with its token", n)
 	}
 }
+
+// TestKeyServiceThatDoesNotAnswerIsNotWaitedForAtEveryField: a key
+// service that takes no calls (its host unreachable, packets dropped)
+// costs the client's time limit once, not at every sealed field a page
+// opens: until it answers again, calls fail at once as unavailable.
+func TestKeyServiceThatDoesNotAnswerIsNotWaitedForAtEveryField(t *testing.T) {
+	var reached atomic.Int32
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(silent.Close)
+	t.Cleanup(func() { close(release) })
+	c := client(t, silent.URL, testToken)
+	c.hc.Timeout = 50 * time.Millisecond
+	for i := range 10 {
+		if _, err := c.Key("t00000000000000aa", "k00000000000000000000000"); !unavailableCode(err) {
+			t.Fatalf("call %d to a silent key service: %v, want unavailable", i, err)
+		}
+	}
+	if n := reached.Load(); n != 1 {
+		t.Errorf("10 calls in a row waited on a silent key service %d times, want once", n)
+	}
+}
