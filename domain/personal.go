@@ -81,6 +81,9 @@ type KeyStore interface {
 var (
 	ErrKeyDestroyed = errors.New("the talent's data key was destroyed")
 	ErrNoKey        = errors.New("the talent has no data key")
+	// ErrKeyService is wrapped by the EUNAVAILABLE error of a key service
+	// that cannot answer now.
+	ErrKeyService = errors.New("the key service cannot be reached")
 )
 
 // Sealed reports whether s is a sealed value.

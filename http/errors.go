@@ -96,8 +96,12 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("upgrade required", "request_id", requestID(r.Context()), "route", r.URL.Path, "err", err.Error())
 	} else if code == EUNAVAILABLE {
 		// Say so plainly, and log the cause: the client should retry.
-		detail = "the event store cannot be reached now; retry the request (with its Idempotency-Key)"
-		s.log.Warn("event store unavailable", "request_id", requestID(r.Context()), "route", r.URL.Path, "err", err.Error())
+		what := "event store"
+		if errors.Is(err, domain.ErrKeyService) {
+			what = "key service"
+		}
+		detail = "the " + what + " cannot be reached now; retry the request (with its Idempotency-Key)"
+		s.log.Warn(what+" unavailable", "request_id", requestID(r.Context()), "route", r.URL.Path, "err", err.Error())
 		w.Header().Set("Retry-After", "1")
 	}
 	if code == domain.EINTERNAL {

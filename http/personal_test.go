@@ -2,10 +2,12 @@ package http_test
 
 import (
 	"bytes"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"talentledger/domain"
 	"talentledger/domain/keystore"
@@ -99,5 +101,26 @@ func TestMaskingByRoleFieldAndRoute(t *testing.T) {
 				t.Errorf("%s holds %q in plain text", ev.Type, s)
 			}
 		}
+	}
+}
+
+// TestKeyServiceDownIsSaidSo: a command refused because the key service
+// cannot be reached is answered 503 unavailable naming the key service,
+// and logged as such, not as the event store (which answers fine).
+func TestKeyServiceDownIsSaidSo(t *testing.T) {
+	var logged bytes.Buffer
+	// Nothing listens on port 1 of the loopback address.
+	ks, err := keystore.NewClient("http://127.0.0.1:1", strings.Repeat("t", keystore.MinTokenLength), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestServer(t, withCipher(domain.NewCipherTTL(ks, time.Second)), withLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+	r := e.as(clerk1).post("/v1/talents", map[string]any{"name": "司马相如", "tier": "B", "employer": "平湖光学", "effective_date": "2024-01-02"})
+	wantProblem(t, r, http.StatusServiceUnavailable, "unavailable")
+	if !strings.Contains(string(r.body), "key service") || strings.Contains(string(r.body), "event store") {
+		t.Errorf("the answer does not say the key service is down: %s", r.body)
+	}
+	if !strings.Contains(logged.String(), "key service unavailable") || strings.Contains(logged.String(), "event store unavailable") {
+		t.Errorf("the log does not say the key service is down: %s", logged.String())
 	}
 }

@@ -260,7 +260,8 @@ func NewClient(rawURL, token string, tlsConfig *tls.Config) (*Client, error) {
 // unavailable is the error of a key service that cannot answer: the
 // command that needs a key is refused, 503, and may be tried again.
 func unavailable(format string, args ...any) error {
-	return &domain.Error{Code: domain.EUNAVAILABLE, Message: "the key service cannot give the talent's data key now: " + fmt.Sprintf(format, args...)}
+	return &domain.Error{Code: domain.EUNAVAILABLE, Message: "the key service cannot give the talent's data key now: " + fmt.Sprintf(format, args...),
+		Err: domain.ErrKeyService}
 }
 
 func (c *Client) call(ctx context.Context, op string, q keyRequest) (keyAnswer, error) {
