@@ -108,8 +108,13 @@ func openDB(path string) (*pebble.DB, error) {
 	opts := &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{},
-		// Each model is small beside the log; several are open at once.
-		MemTableSize: 8 << 20,
+		// A rebuild commits batches of several MiB. A batch of half the
+		// memtable's size or more is flushed as a table of its own,
+		// sorted apart, so with smaller memtables a rebuild spent much of
+		// its time flushing and compacting small tables. Pebble starts a
+		// memtable at 256 KiB and doubles it only as writes come, so a
+		// model that writes little keeps small ones.
+		MemTableSize: 32 << 20,
 	}
 	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
 	return pebble.Open(path, opts)
