@@ -173,7 +173,7 @@ func (m *AsOfIndex) Save(b *viewstore.Batch) error {
 		m.high[c] = max(m.high[c], b)
 	}
 	m.committing, m.committingGen = m.pending, m.gen
-	m.pending = newOverlay()
+	m.pending = newOverlaySized(len(m.pending.vals))
 	return nil
 }
 
