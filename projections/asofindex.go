@@ -99,9 +99,14 @@ type programDef struct {
 }
 
 // Counter families: the first byte of a counter's name and of its keys.
+// The general ledger's accounts (the control accounts among them, each
+// summing its subsidiary ledger) are one family and the subsidiary
+// accounts another, so that the trial balance reads the general ledger's
+// sums alone, whatever the number of talents.
 const (
-	famAccount = 'a'
-	famBudget  = 'b'
+	famAccount    = 'a'
+	famBudget     = 'b'
+	famSubsidiary = 's'
 )
 
 // An account's figures: debits, credits and how many postings touched it
@@ -161,8 +166,8 @@ func (m *AsOfIndex) apply(c *Change) {
 	var items []item
 	for _, ps := range domain.Postings(c.Payload) {
 		f := t.fen(ps.Amount)
-		items = append(items, item{m.cid("a" + ps.Destination), famAccount, []int64{f, 0, 1}},
-			item{m.cid("a" + ps.Source), famAccount, []int64{0, f, 1}})
+		items = m.accountItems(items, ps.Destination, []int64{f, 0, 1})
+		items = m.accountItems(items, ps.Source, []int64{0, f, 1})
 	}
 	var derived []struct {
 		p    point
@@ -203,6 +208,15 @@ func (m *AsOfIndex) apply(c *Change) {
 		}
 		m.record(d.p, ev.Position, byte(i+1), false, []item{d.it})
 	}
+}
+
+// accountItems adds what a posting puts in an account: a general-ledger
+// account's counter, or a subsidiary account's and its control account's.
+func (m *AsOfIndex) accountItems(items []item, account string, v []int64) []item {
+	if cn, ok := domain.ControlAccount(account); ok {
+		return append(items, item{m.cid("s" + account), famSubsidiary, v}, item{m.cid("a" + cn), famAccount, append([]int64(nil), v...)})
+	}
+	return append(items, item{m.cid("a" + account), famAccount, v})
 }
 
 func budgetName(k budgetKey) string { return fmt.Sprintf("b%s\x01%d", k.program, k.fy) }

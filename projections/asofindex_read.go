@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -26,31 +27,123 @@ func (m *AsOfIndex) Serves(pt PointInTime) bool {
 	return pt.AsOf == "" || !m.irregular
 }
 
-// TrialBalance returns the trial balance at pt, as BalancesAt would fold
-// it from the log up to the index's position.
+// TrialBalance returns the trial balance at pt in detail (every account),
+// as BalancesAt would fold it from the log up to the index's position. It
+// reads every subsidiary account's sums: its cost follows the talents.
 func (m *AsOfIndex) TrialBalance(pt PointInTime) (TrialBalance, error) {
-	s, err := m.sums(pt, famAccount, nil)
+	gl, err := m.accountSums(pt, famAccount, nil)
+	if err != nil {
+		return TrialBalance{}, err
+	}
+	subs, err := m.accountSums(pt, famSubsidiary, nil)
 	if err != nil {
 		return TrialBalance{}, err
 	}
 	l := NewLedger()
-	for cid, v := range s.sums {
-		if len(v) != accountFigures {
-			return TrialBalance{}, fmt.Errorf("asof: account %q has %d figures: %w", s.names[cid], len(v), errIndexDamaged)
+	for _, a := range append(gl.lines, subs.lines...) {
+		if _, ok := domain.ControlAccount(a.name); ok == (a.fam == famAccount) {
+			continue // a control account's line, or a misplaced one
 		}
-		if v[aPostings] <= 0 {
-			continue
-		}
-		name := s.names[cid][1:]
-		l.accounts[name] = &account{debits: v[aDebits], credits: v[aCredits], balance: l.sub(v[aDebits], v[aCredits]),
-			nonNegative: domain.NonNegativeAccount(name)}
+		l.accounts[a.name] = &account{debits: a.v[aDebits], credits: a.v[aCredits], balance: l.sub(a.v[aDebits], a.v[aCredits]),
+			nonNegative: domain.NonNegativeAccount(a.name)}
 	}
 	if err := l.Err(); err != nil {
 		return TrialBalance{}, err
 	}
 	tb := l.TrialBalance()
-	tb.AsOf, tb.RecordedAsOf, tb.Position = pt.AsOf, pt.RecordedAsOfString(), s.pos.String()
+	tb.AsOf, tb.RecordedAsOf, tb.Position = pt.AsOf, pt.RecordedAsOfString(), maxPos(gl.pos, subs.pos).String()
 	return tb, nil
+}
+
+// ControlTrialBalance returns the trial balance at pt at control level:
+// the general ledger's accounts and the control accounts' lines. It reads
+// the general ledger's sums only, a number bounded by its accounts and the
+// calendar, whatever the number of talents. A control line does not count
+// its subsidiary accounts at a point in time, and is a violation when its
+// own total is below zero (the subsidiary ledger at pt shows each account).
+func (m *AsOfIndex) ControlTrialBalance(pt PointInTime) (TrialBalance, error) {
+	gl, err := m.accountSums(pt, famAccount, nil)
+	if err != nil {
+		return TrialBalance{}, err
+	}
+	lines := make([]AccountBalance, 0, len(gl.lines))
+	var t tally
+	for _, a := range gl.lines {
+		lines = append(lines, AccountBalance{Account: a.name, Debits: money(a.v[aDebits]), Credits: money(a.v[aCredits]),
+			Balance: money(t.sub(a.v[aDebits], a.v[aCredits])), NonNegative: domain.NonNegativeAccount(a.name)})
+	}
+	if t.err != nil {
+		return TrialBalance{}, t.err
+	}
+	tb := sumLines(lines, nil)
+	tb.AsOf, tb.RecordedAsOf, tb.Position = pt.AsOf, pt.RecordedAsOfString(), gl.pos.String()
+	return tb, nil
+}
+
+// Subsidiary returns a page of the subsidiary ledgers at pt. It reads
+// every subsidiary account's sums at pt, then keeps the page: its cost
+// follows the talents and the calendar, not the log.
+func (m *AsOfIndex) Subsidiary(pt PointInTime, f SubsidiaryFilter) (SubsidiaryLedger, error) {
+	want := func(name string) bool {
+		cn, _ := domain.ControlAccount(name[1:])
+		return f.keeps(name[1:], cn)
+	}
+	subs, err := m.accountSums(pt, famSubsidiary, want)
+	if err != nil {
+		return SubsidiaryLedger{}, err
+	}
+	sort.Slice(subs.lines, func(i, j int) bool { return subs.lines[i].name < subs.lines[j].name })
+	out := SubsidiaryLedger{AsOf: pt.AsOf, RecordedAsOf: pt.RecordedAsOfString(), Position: subs.pos.String(), Accounts: []AccountBalance{}}
+	var t tally
+	for _, a := range subs.lines {
+		if len(out.Accounts) == f.Limit {
+			out.Next = out.Accounts[len(out.Accounts)-1].Account
+			break
+		}
+		out.Accounts = append(out.Accounts, AccountBalance{Account: a.name, Debits: money(a.v[aDebits]), Credits: money(a.v[aCredits]),
+			Balance: money(t.sub(a.v[aDebits], a.v[aCredits])), NonNegative: domain.NonNegativeAccount(a.name)})
+	}
+	return out, t.err
+}
+
+// accountLines is what a question read of one family of accounts: each
+// account with postings at pt, and the greatest position.
+type accountLines struct {
+	lines []accountSum
+	pos   eventstore.Position
+}
+
+type accountSum struct {
+	name string
+	fam  byte
+	v    []int64
+}
+
+// accountSums reads the sums of the accounts of family fam (general
+// ledger or subsidiary) that want accepts at pt.
+func (m *AsOfIndex) accountSums(pt PointInTime, fam byte, want func(string) bool) (accountLines, error) {
+	s, err := m.sums(pt, fam, want)
+	if err != nil {
+		return accountLines{}, err
+	}
+	out := accountLines{pos: s.pos}
+	for cid, v := range s.sums {
+		if len(v) != accountFigures {
+			return accountLines{}, fmt.Errorf("asof: account %q has %d figures: %w", s.names[cid], len(v), errIndexDamaged)
+		}
+		if v[aPostings] <= 0 {
+			continue
+		}
+		out.lines = append(out.lines, accountSum{name: s.names[cid][1:], fam: fam, v: v})
+	}
+	return out, nil
+}
+
+func maxPos(a, b eventstore.Position) eventstore.Position {
+	if a.Before(b) {
+		return b
+	}
+	return a
 }
 
 // BudgetBooks is the programs and their budgets at a point in time, as
@@ -277,7 +370,7 @@ func checkStoredLen(k []byte, v []int64) error {
 // familyFigures is how many figures a counter of the family has.
 func familyFigures(fam byte) int {
 	switch fam {
-	case famAccount:
+	case famAccount, famSubsidiary:
 		return accountFigures
 	case famBudget:
 		return budgetFigures
