@@ -181,7 +181,12 @@ type envOptions struct {
 	soleWriter bool
 	// cipher seals personal fields (withCipher).
 	cipher *domain.Cipher
+	// views keeps the read models on disk in this directory (withViews).
+	views string
 }
+
+// withViews keeps the read models on disk in dir, as serve --views does.
+func withViews(dir string) envOption { return func(o *envOptions) { o.views = dir } }
 
 // withCipher seals personal fields with c, as serve does with a master key.
 func withCipher(c *domain.Cipher) envOption { return func(o *envOptions) { o.cipher = c } }
@@ -225,6 +230,12 @@ func newTestServer(t testing.TB, opts ...envOption) *testEnv {
 		t.Fatalf("open store: %v", err)
 	}
 	proj := projections.New(store, o.logger)
+	if o.views != "" {
+		if err := proj.OpenViews(o.views); err != nil {
+			store.Close()
+			t.Fatalf("open views: %v", err)
+		}
+	}
 	clock := newServerClock("2024-01-02")
 	svcOpts := []domain.Option{domain.WithLogger(o.logger), domain.WithClock(clock.Now)}
 	if o.soleWriter {
@@ -285,6 +296,9 @@ func (e *testEnv) close() {
 		e.cancel()
 		if e.runDone != nil {
 			<-e.runDone
+		}
+		if err := e.proj.CloseViews(); err != nil {
+			e.t.Errorf("close views: %v", err)
 		}
 		if err := e.store.Close(); err != nil {
 			e.t.Errorf("close store: %v", err)

@@ -346,6 +346,10 @@ func (s *Server) guard(rt Route) http.Handler {
 		ctx := context.WithValue(r.Context(), keyPrincipal, p)
 		ctx = context.WithValue(ctx, keyRole, role)
 		ctx = context.WithValue(ctx, keyAdmission, a)
+		if rt.Method == http.MethodGet {
+			s.gateQuery(w, r.WithContext(ctx), rt.handler)
+			return
+		}
 		rt.handler(w, r.WithContext(ctx))
 	})
 }

@@ -39,6 +39,14 @@ var (
 	scaleEnd   = time.Date(2026, 11, 30, 0, 0, 0, 0, domain.CityTime)
 )
 
+// scaleCacheSize is how many streams' states the generator's service
+// keeps. A grant's stream is touched about once a month over its life and
+// read back from the store when it was evicted: at ten million events about
+// 100,000 grants are under way at once, and a cache smaller than that
+// halves the generator's speed; each state costs up to about 18 KB
+// (decoded schedules), so the cache holds at most about 2 GB.
+const scaleCacheSize = 100_000
+
 // scaleEventsPerTalent sets how many talents arrive a day: fewer events
 // than a talent's grants make over their lives, so that the log reaches
 // the events asked for before scaleEnd.
@@ -126,7 +134,7 @@ func generateScale(ctx context.Context, real eventstore.Store, target uint64, pr
 		grants: map[string]*scaleGrant{}, progress: progress}
 	sim.store = newScaleStore(real, sim.peek)
 	sim.svc = domain.NewService(sim.store, domain.WithSoleWriter(), domain.WithClock(func() time.Time { return sim.now }),
-		domain.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), domain.WithCacheSize(200_000))
+		domain.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), domain.WithCacheSize(scaleCacheSize))
 	days := scaleEnd.Sub(scaleStart).Hours() / 24
 	sim.perDay = float64(target) / scaleEventsPerTalent / days
 	err := sim.run()
