@@ -88,7 +88,16 @@ func (m *AsOfIndex) Subsidiary(pt PointInTime, f SubsidiaryFilter) (SubsidiaryLe
 		cn, _ := domain.ControlAccount(name[1:])
 		return f.keeps(name[1:], cn)
 	}
-	subs, err := m.accountSums(pt, famSubsidiary, want)
+	var names []string
+	if f.Talent != "" {
+		// A talent's accounts are known by name: their sums are read
+		// key by key, at a cost bounded by the calendar.
+		names = []string{}
+		for _, cn := range domain.ControlAccounts {
+			names = append(names, "s"+"talent:"+f.Talent+strings.TrimPrefix(cn, "talent:*"))
+		}
+	}
+	subs, err := m.accountSumsOf(pt, famSubsidiary, want, names)
 	if err != nil {
 		return SubsidiaryLedger{}, err
 	}
@@ -122,7 +131,13 @@ type accountSum struct {
 // accountSums reads the sums of the accounts of family fam (general
 // ledger or subsidiary) that want accepts at pt.
 func (m *AsOfIndex) accountSums(pt PointInTime, fam byte, want func(string) bool) (accountLines, error) {
-	s, err := m.sums(pt, fam, want)
+	return m.accountSumsOf(pt, fam, want, nil)
+}
+
+// accountSumsOf is accountSums; with names not nil, of those counters
+// alone (see sumsOf).
+func (m *AsOfIndex) accountSumsOf(pt PointInTime, fam byte, want func(string) bool, names []string) (accountLines, error) {
+	s, err := m.sumsOf(pt, fam, want, names)
 	if err != nil {
 		return accountLines{}, err
 	}
@@ -248,8 +263,12 @@ func (pt PointInTime) keeps(e int64, r time.Time) bool {
 // position, and the names and definitions as they stood.
 type asofSums struct {
 	tally
-	fam   byte
-	want  func(name string) bool
+	fam  byte
+	want func(name string) bool
+	// cids, when not nil, are the only counters asked about: their sums
+	// are read key by key, in the buckets the metas list, rather than by
+	// ranges holding every counter's.
+	cids  []uint32
 	names []string
 	defs  []programDef
 	sums  map[uint32][]int64
@@ -265,12 +284,26 @@ var errNotServed = errors.New("projections: the as-of index does not answer for 
 // sums reads the figures of the counters of family fam that want accepts
 // (every one when nil) at pt.
 func (m *AsOfIndex) sums(pt PointInTime, fam byte, want func(string) bool) (*asofSums, error) {
+	return m.sumsOf(pt, fam, want, nil)
+}
+
+// sumsOf is sums; with names not nil, of those counters alone (read key
+// by key: see asofSums.cids).
+func (m *AsOfIndex) sumsOf(pt PointInTime, fam byte, want func(string) bool, names []string) (*asofSums, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if pt.IsZero() || pt.AsOf != "" && m.irregular {
 		return nil, errNotServed
 	}
 	s := &asofSums{fam: fam, want: want, names: m.names, defs: m.defs, sums: map[uint32][]int64{}}
+	if names != nil {
+		s.cids = []uint32{}
+		for _, n := range names {
+			if id, ok := m.ids[n]; ok {
+				s.cids = append(s.cids, id)
+			}
+		}
+	}
 	s.ovs = []*overlay{m.pending}
 	if m.vs != nil {
 		snap, err := m.vs.NewSnapshot()
@@ -403,9 +436,69 @@ func (s *asofSums) add(cid uint32, v []int64) {
 
 // sumRange adds the sums of keys prefix+lo to prefix+hi.
 func (s *asofSums) sumRange(prefix, lo, hi string) {
+	if s.cids != nil {
+		// The buckets are those the metas list: an event's point has a
+		// meta in each bucket it lies in, and only events' points touch
+		// accounts.
+		mp := metaPrefix(prefix)
+		seen := map[string]bool{}
+		var buckets []string
+		s.scan(mp+lo, mp+hi, func(k string, _ []int64) {
+			if b := k[len(mp):]; !seen[b] {
+				seen[b] = true
+				buckets = append(buckets, b)
+			}
+		})
+		for _, b := range buckets {
+			s.sumBucket(prefix, b)
+		}
+		return
+	}
 	s.scan(prefix+lo, prefix+hi, func(k string, v []int64) {
 		s.add(binary.BigEndian.Uint32([]byte(k[len(k)-4:])), v)
 	})
+}
+
+// metaPrefix is the prefix of the metas of the buckets of a sums' prefix:
+// 'e' (by business date) has 'f', 'r' (by recording time) 's', 'x' (by
+// recording and business day) 'y', without the family.
+func metaPrefix(prefix string) string {
+	m := map[byte]byte{'e': 'f', 'r': 's', 'x': 'y'}[prefix[0]]
+	return string(m) + prefix[2:]
+}
+
+// sumBucket adds the sums of the counters s.cids in one bucket, read key
+// by key from the store and the overlays.
+func (s *asofSums) sumBucket(prefix, bucket string) {
+	for _, cid := range s.cids {
+		k := binary.BigEndian.AppendUint32([]byte(prefix+bucket+"\x00"), cid)
+		if s.err != nil {
+			return
+		}
+		if s.snap != nil {
+			raw, err := s.snap.Get(k)
+			if err != nil {
+				s.err = err
+				return
+			}
+			if raw != nil {
+				v, err := decodeInts(raw)
+				if err == nil {
+					err = checkStoredLen(k, v)
+				}
+				if err != nil {
+					s.err = fmt.Errorf("asof: %q: %w: %w", k, errIndexDamaged, err)
+					return
+				}
+				s.add(cid, v)
+			}
+		}
+		for _, o := range s.ovs {
+			if v, ok := o.vals[string(k)]; ok {
+				s.add(cid, v)
+			}
+		}
+	}
 }
 
 func (s *asofSums) atLeast(p eventstore.Position) {
@@ -476,7 +569,11 @@ func (s *asofSums) buckets(lvl byte, lo, hi string, d int64) {
 		m := metas[b]
 		switch {
 		case m[3] <= d:
-			s.sumRange(string([]byte{'r', s.fam, lvl}), b+"\x00", b+"\x01")
+			if s.cids != nil {
+				s.sumBucket(string([]byte{'r', s.fam, lvl}), b)
+			} else {
+				s.sumRange(string([]byte{'r', s.fam, lvl}), b+"\x00", b+"\x01")
+			}
 			s.atLeast(metaPos(m))
 		case m[2] > d:
 		case lvl < '3':
