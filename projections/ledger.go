@@ -23,6 +23,9 @@ import (
 type Ledger struct {
 	tally
 	accounts map[string]*account
+	// general holds the general ledger's accounts (those of accounts
+	// that are no subsidiary account), controls the control accounts.
+	general  map[string]*account
 	controls map[string]*control
 	// subs is every subsidiary account's name, sorted up to sortedSubs;
 	// the ones after it came since the last sort (see subsidiaries).
@@ -79,7 +82,7 @@ type TrialBalance struct {
 
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
-	return &Ledger{accounts: map[string]*account{}, controls: map[string]*control{}}
+	return &Ledger{accounts: map[string]*account{}, general: map[string]*account{}, controls: map[string]*control{}}
 }
 
 // Post applies postings. An amount or balance out of range is remembered
@@ -143,6 +146,8 @@ func (l *Ledger) account(name string) *account {
 		if cn, ok := domain.ControlAccount(name); ok {
 			l.control(cn).accounts++
 			l.subs = append(l.subs, name)
+		} else {
+			l.general[name] = a
 		}
 	}
 	return a
@@ -193,11 +198,9 @@ func (l *Ledger) TrialBalance() TrialBalance {
 // name, with their total. Its cost follows the general ledger's accounts,
 // not the subsidiary ledgers'.
 func (l *Ledger) ControlTrialBalance() TrialBalance {
-	var lines []AccountBalance
-	for name, a := range l.accounts {
-		if _, ok := domain.ControlAccount(name); !ok {
-			lines = append(lines, accountLine(name, a, 0))
-		}
+	lines := make([]AccountBalance, 0, len(l.general)+len(l.controls))
+	for name, a := range l.general {
+		lines = append(lines, accountLine(name, a, 0))
 	}
 	var negative []string
 	for name, c := range l.controls {
