@@ -723,6 +723,23 @@ func books(c *client, query string) balancesJSON {
 		}
 		cursor = page.NextCursor
 	}
+	if len(subs) > 0 {
+		// One talent's accounts, asked by talent: those of the pages.
+		talent := domain.SubsidiaryTalent(subs[len(subs)-1].Account)
+		var want []string
+		for _, a := range subs {
+			if domain.SubsidiaryTalent(a.Account) == talent {
+				want = append(want, a.Account+" "+a.Balance)
+			}
+		}
+		var got []string
+		for _, a := range fetch[subsidiaryJSON](c, "/v1/ledger/subsidiary"+query+sep+"talent="+talent).Accounts {
+			got = append(got, a.Account+" "+a.Balance)
+		}
+		if !slices.Equal(got, want) {
+			c.t.Errorf("talent %s's accounts: %v, the pages list %v", talent, got, want)
+		}
+	}
 	sums := map[string][3]domain.Money{}
 	counts := map[string]int{}
 	for i, a := range subs {
