@@ -33,14 +33,10 @@ func (s *Server) handleLedgerBalances(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if pt.IsZero() {
-		tb, _ := s.proj.TrialBalanceAt(r.Context(), pt)
-		writeJSON(w, http.StatusOK, tb)
-		return
-	}
-	// From the as-of index (see asof.go), or folded from the log for a
-	// business date the index cannot place: one of the replays allowed.
-	if !s.proj.AsOf().Serves(pt) {
+	// Live, or from the as-of index (see asof.go), or folded from the log
+	// for a business date the index cannot place: one of the replays
+	// allowed.
+	if !pt.IsZero() && !s.proj.AsOf().Serves(pt) {
 		release, err := replaySlot(r)
 		if err != nil {
 			s.Error(w, r, err)
