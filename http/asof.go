@@ -1,9 +1,12 @@
 package http
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"time"
 
+	"talentledger/domain"
 	"talentledger/projections"
 )
 
@@ -34,13 +37,32 @@ import (
 // recorded_as_of later than the server's clock (beyond recordedSkew, the
 // clocks of two replicas) is refused: its answer would change as events
 // are recorded, while it names a fixed instant.
+//
+// An answer at a point in time is for the record: it must not depend on
+// how far behind this replica's read models are. So before one is read,
+// the models catch up with the log as it stands when the query arrives
+// (bounded by the min_position wait; 503 timeout past it): two replicas
+// asked the same past point in time give the same answer.
 func (s *Server) pointInTime(r *http.Request) (projections.PointInTime, error) {
 	q := r.URL.Query()
 	pt, err := projections.ParsePointInTime(q.Get("as_of"), q.Get("recorded_as_of"))
 	if err == nil && pt.RecordedAsOf.After(s.svc.Now().Add(recordedSkew)) {
 		return pt, paramErrorf(EBADPARAM, "recorded_as_of", nil, "recorded_as_of %s is later than the server's clock: the books recorded by then are not written yet", pt.RecordedAsOfString())
 	}
+	if err == nil && !pt.IsZero() {
+		err = s.catchUp(r.Context())
+	}
 	return pt, err
+}
+
+// catchUp waits, bounded, for the read models to apply every event the
+// log holds now.
+func (s *Server) catchUp(ctx context.Context) error {
+	err := s.proj.CatchUp(ctx, s.wait)
+	if errors.Is(err, projections.ErrNotReached) {
+		return &domain.Error{Code: ETIMEOUT, Message: "this server's read models have not caught up with the log yet; retry", Err: err}
+	}
+	return err
 }
 
 // recordedSkew is how far a recorded_as_of may be ahead of the server's

@@ -3,6 +3,7 @@ package http_test
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -265,5 +266,35 @@ func TestPointInTimeRefusesBadDates(t *testing.T) {
 		recorded, accounts := balances(c.query)
 		wantEqual(t, c.query+": recorded_as_of", recorded, c.recorded)
 		wantEqual(t, c.query+": accounts recorded by then", accounts, c.accounts)
+	}
+}
+
+// An answer at a point in time rests on the whole log as it stood when the
+// query arrived, whatever this replica's read models had folded: a replica
+// behind the log waits for them (bounded) or says so, and never answers
+// books that leave out events recorded before the query.
+func TestPointInTimeWaitsForTheLog(t *testing.T) {
+	e := newTestServer(t, withoutProjector())
+	e.setupProgram(quickProgram("transit", "5000.00"), "100000.00")
+	e.approvedGrant(e.registerTalent("Ada", "C"), "transit", "5000.00")
+	tok := e.tokens[auditor]
+	queries := []string{"/v1/ledger/balances?as_of=2024-12-31", "/v1/ledger/balances?recorded_as_of=" + url.QueryEscape(e.svc.Now().Format(time.RFC3339)),
+		"/v1/programs/transit/budgets/2024?as_of=2024-12-31"}
+	for _, q := range queries {
+		r, err := e.send(http.MethodGet, q, request{token: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantProblem(t, r, http.StatusGatewayTimeout, domain.ETIMEOUT)
+	}
+	e.startProjector()
+	for _, q := range queries {
+		r, err := e.send(http.MethodGet, q, request{token: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), "5000") {
+			t.Errorf("%s: want the approved grant's 5000.00 in the books: %s", q, r)
+		}
 	}
 }

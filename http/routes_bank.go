@@ -118,11 +118,7 @@ func (s *Server) handleStatementImport(r *http.Request, body []byte, m domain.Co
 	statementImports.Lock()
 	defer statementImports.Unlock()
 	// Match against models that have every event the log holds now.
-	last, err := s.svc.Store().LastPosition(r.Context())
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := s.proj.WaitFor(r.Context(), last, s.wait); err != nil {
+	if err := s.catchUp(r.Context()); err != nil {
 		return 0, nil, err
 	}
 	sum := sha256.Sum256(body)

@@ -213,6 +213,18 @@ func (f *Feed) WaitFor(ctx context.Context, pos eventstore.Position, timeout tim
 	}
 }
 
+// CatchUp blocks until the models have applied every event the log held
+// when it was called, ctx is done, or timeout passes (ErrNotReached): an
+// answer read after it rests on the whole log as it stood then, on any
+// replica, however far behind it was.
+func (f *Feed) CatchUp(ctx context.Context, timeout time.Duration) error {
+	last, err := f.store.LastPosition(ctx)
+	if err != nil {
+		return fmt.Errorf("projections: last position: %w", err)
+	}
+	return f.WaitFor(ctx, last, timeout)
+}
+
 // prepared is an event made ready to fold: its payload decoded and its
 // audit-tree leaf hashed. Both depend on the event alone, so they can be
 // worked out on another goroutine than the folding, which must go in log

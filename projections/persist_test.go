@@ -312,22 +312,9 @@ func TestWorkStoreDamageStopsTheFeed(t *testing.T) {
 	}
 	// Every payment record of the register overwritten with bytes of no
 	// known form, at the same checkpoint.
-	vs, err := viewstore.Open(dir, "work", p.Work().Schema(), quietLog())
-	if err != nil {
-		t.Fatal(err)
+	if projectionstest.DamageRecords(t, dir, "work", p.Work().Schema(), "p/") == 0 {
+		t.Fatal("no payment record in the work model's store")
 	}
-	var keys [][]byte
-	if err := vs.Scan([]byte("p/"), func(k, _ []byte) bool { keys = append(keys, append([]byte(nil), k...)); return true }); err != nil {
-		t.Fatal(err)
-	}
-	b := vs.NewBatch()
-	for _, k := range keys {
-		b.Set(k, []byte{0xee, 0x01})
-	}
-	if err := b.Commit(vs.Checkpoint()); err != nil {
-		t.Fatal(err)
-	}
-	vs.Close()
 	q := projections.New(nil, quietLog(), projections.WithCommitEvery(1))
 	if err := q.OpenViews(dir); err != nil {
 		t.Fatal(err)

@@ -80,9 +80,12 @@ func (q *scaleQueue) Pop() any {
 // scaleGrant is what the generator knows of one grant.
 type scaleGrant struct {
 	id, talent, program, kind string
-	installments              []domain.Installment
-	paid                      int
-	serviceMonths             int
+	// installments is the approved schedule, until approve has queued
+	// its payments; count is its length.
+	installments  []domain.Installment
+	count         int
+	paid          int
+	serviceMonths int
 	// stopped is set when the talent departs: no more payments are
 	// prepared, and those under way fail.
 	stopped  bool
@@ -443,8 +446,12 @@ func (s *scaleSim) approve(t *scaleTalent, g *scaleGrant) error {
 		if due.After(scaleEnd.AddDate(0, 1, 0)) {
 			break
 		}
-		s.at(due, "prepare", func() error { return s.pay(g, in.N) })
+		n := in.N
+		s.at(due, "prepare", func() error { return s.pay(g, n) })
 	}
+	// The schedule is queued: only its length is needed from now on (a
+	// ten-million-event history holds hundreds of thousands of grants).
+	g.count, g.installments = len(g.installments), nil
 	return nil
 }
 
@@ -515,7 +522,7 @@ func (s *scaleSim) depart(t *scaleTalent) error {
 	t.departed = true
 	for _, g := range t.grants {
 		g.stopped = true
-		if g.installments == nil || (g.serviceMonths == 0 && g.paid == len(g.installments)) {
+		if g.count == 0 || (g.serviceMonths == 0 && g.paid == g.count) {
 			continue
 		}
 		// After the payments under way have failed.
