@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -114,19 +115,69 @@ func Mask(v string) string {
 // only what was sealed, which it cannot read: it shows it erased.
 type Cipher struct {
 	keys KeyStore
-	mu   sync.RWMutex
+	// ttl, when set, is how long a cached key may be used before the key
+	// store is asked again: a key store shared by replicas (a key
+	// service) may have destroyed it at another's erasure.
+	ttl time.Duration
+	mu  sync.RWMutex
 	// aeads caches the keys' ciphers, by key ID.
-	aeads map[string]cipher.AEAD
+	aeads map[string]cachedKey
 	// current caches the talents' newest key IDs.
 	current map[string]string
-	// destroyed holds the talents whose keys this process destroyed, so
-	// that a key read just before is never cached after.
+	// destroyed holds the talents whose keys this process destroyed, or
+	// whose destruction the log recorded, so that a key read just before
+	// is never cached after.
 	destroyed map[string]bool
+	// gone holds the talents whose keys the key store confirmed destroyed
+	// to this process.
+	gone map[string]bool
 }
 
-// NewCipher returns a Cipher over keys.
-func NewCipher(keys KeyStore) *Cipher {
-	return &Cipher{keys: keys, aeads: map[string]cipher.AEAD{}, current: map[string]string{}, destroyed: map[string]bool{}}
+// cachedKey is a key's cipher and when the key store last gave it.
+type cachedKey struct {
+	a  cipher.AEAD
+	at time.Time
+}
+
+// NewCipher returns a Cipher over keys, caching them for good: keys that
+// only this process destroys.
+func NewCipher(keys KeyStore) *Cipher { return NewCipherTTL(keys, 0) }
+
+// NewCipherTTL returns a Cipher over keys that uses a cached key for at
+// most ttl before asking the key store for it again (0: for good).
+func NewCipherTTL(keys KeyStore, ttl time.Duration) *Cipher {
+	return &Cipher{keys: keys, ttl: ttl, aeads: map[string]cachedKey{}, current: map[string]string{},
+		destroyed: map[string]bool{}, gone: map[string]bool{}}
+}
+
+// fresh returns the cached key's cipher while it may still be used.
+func (c *Cipher) fresh(k cachedKey) cipher.AEAD {
+	if k.a == nil || c.ttl > 0 && time.Since(k.at) > c.ttl {
+		return nil
+	}
+	return k.a
+}
+
+// KeyDestroyed forgets the talent's keys: the log records their
+// destruction (TalentKeyDestroyed), which another replica may have
+// carried out on a shared key store. Nothing of the talent is opened or
+// sealed by this cipher from then on.
+func (c *Cipher) KeyDestroyed(talentID string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.destroyed[talentID] = true
+	delete(c.current, talentID)
+	c.mu.Unlock()
+}
+
+// DestroyConfirmed reports whether the key store confirmed to this
+// cipher that the talent's keys are destroyed.
+func (c *Cipher) DestroyConfirmed(talentID string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gone[talentID]
 }
 
 // KeyStore returns the cipher's key store.
@@ -152,7 +203,7 @@ func (c *Cipher) cache(talentID, keyID string, a cipher.AEAD, newest bool) error
 		clear(c.aeads)
 		clear(c.current)
 	}
-	c.aeads[keyID] = a
+	c.aeads[keyID] = cachedKey{a, time.Now()}
 	if newest {
 		c.current[talentID] = keyID
 	}
@@ -162,7 +213,7 @@ func (c *Cipher) cache(talentID, keyID string, a cipher.AEAD, newest bool) error
 // key returns the cipher of one of the talent's keys.
 func (c *Cipher) key(talentID, keyID string) (cipher.AEAD, error) {
 	c.mu.RLock()
-	a, dead := c.aeads[keyID], c.destroyed[talentID]
+	a, dead := c.fresh(c.aeads[keyID]), c.destroyed[talentID]
 	c.mu.RUnlock()
 	if dead {
 		return nil, ErrKeyDestroyed
@@ -185,7 +236,7 @@ func (c *Cipher) key(talentID, keyID string) (cipher.AEAD, error) {
 func (c *Cipher) newest(talentID string, create bool) (string, cipher.AEAD, error) {
 	c.mu.RLock()
 	id, dead := c.current[talentID], c.destroyed[talentID]
-	a := c.aeads[id]
+	a := c.fresh(c.aeads[id])
 	c.mu.RUnlock()
 	if dead {
 		return "", nil, ErrKeyDestroyed
@@ -249,7 +300,13 @@ func (c *Cipher) Destroy(talentID string, keyIDs ...string) error {
 	c.mu.Unlock()
 	// Keys cached by ID that were not named go with the cache's next
 	// clearing; none opens anything once destroyed is set.
-	return c.keys.Destroy(talentID, keyIDs...)
+	if err := c.keys.Destroy(talentID, keyIDs...); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.gone[talentID] = true
+	c.mu.Unlock()
+	return nil
 }
 
 func sealedAAD(talentID, keyID, field string) []byte {

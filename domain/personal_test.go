@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -420,4 +421,78 @@ func TestErasureRacesPayment(t *testing.T) {
 			t.Fatalf("round %d: scheduled for %s, before the service ends on %s", round, out.NotBefore, want)
 		}
 	}
+}
+
+// TestErasureOnOneReplicaRacesPaymentOnAnother is TestErasureRacesPayment
+// with two replicas on one log sharing one key store, each with a cipher
+// of its own (its own cache of keys): the payment on one, the erasure on
+// the other. The decision is the log's, so the outcome is the same: the
+// payment goes through, the erasure is refused or scheduled, and the
+// key is kept; what the paying replica sealed opens on the other.
+func TestErasureOnOneReplicaRacesPaymentOnAnother(t *testing.T) {
+	ctx := context.Background()
+	for round := range 4 {
+		keys := newMemKeys()
+		st := newTestStore(t)
+		a := newServiceOver(st, WithCipher(NewCipher(keys)))
+		b := newServiceOver(st, WithCipher(NewCipher(keys)))
+		tid, gid := approvedHousing(t, a)
+		payInstallment(t, b, gid, 1, "2024-01-20")
+		payInstallment(t, a, gid, 2, "2025-01-20")
+		p := must(t)(b.PreparePayment(ctx, PreparePayment{Meta: on(clerk, "2026-01-20"), GrantID: gid, Installment: 3}))
+		must(t)(a.ApprovePayment(ctx, PaymentCommand{Meta: on(approver, "2026-01-20"), PaymentID: p.ID}))
+		must(t)(a.RequestErasure(ctx, RequestErasure{Meta: erasureMeta(clerk, "2026-01-20"), TalentID: tid}))
+		var wg sync.WaitGroup
+		var payErr, eraseErr error
+		var out ErasureOutcome
+		wg.Go(func() {
+			_, payErr = b.ReleasePayment(ctx, PaymentCommand{Meta: CommandMeta{Actor: treasurer}, PaymentID: p.ID, BankReference: "BK-3"})
+		})
+		wg.Go(func() {
+			out, eraseErr = a.ApproveErasure(ctx, ApproveErasure{Meta: CommandMeta{Actor: approver2}, TalentID: tid})
+		})
+		wg.Wait()
+		if payErr != nil {
+			t.Fatalf("round %d: the payment was refused: %v", round, payErr)
+		}
+		if !keys.has(tid) || out.Erased {
+			t.Fatalf("round %d: the talent was erased beside a payment: %+v", round, out)
+		}
+		if eraseErr != nil {
+			wantCode(t, eraseErr, ECONFLICT)
+		}
+		for _, ev := range readAll(t, st) {
+			for _, v := range sealedIn(ev.Data) {
+				if plain, _, hidden := a.Cipher().Open(v); hidden {
+					t.Fatalf("round %d: a value sealed on one replica shows %q on the other", round, plain)
+				}
+			}
+		}
+	}
+}
+
+// sealedIn returns the sealed string values in an event's JSON.
+func sealedIn(data []byte) []string {
+	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			if Sealed(v) {
+				out = append(out, v)
+			}
+		case map[string]any:
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	var v any
+	_ = json.Unmarshal(data, &v)
+	walk(v)
+	return out
 }

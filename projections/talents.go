@@ -85,6 +85,18 @@ type Talents struct {
 	// persist_small.go); dirty is nil while it lives in memory only.
 	dirty map[string]bool
 	saved int
+	// keyDestroyed, when set, is told of every TalentKeyDestroyed folded.
+	keyDestroyed func(talentID string)
+}
+
+// OnKeyDestroyed makes the model call f with the talent of every
+// TalentKeyDestroyed it folds from now on (under its lock: f must not
+// query the model): a replica forgets the keys another erased. Call it
+// before the feed runs.
+func (m *Talents) OnKeyDestroyed(f func(talentID string)) {
+	m.mu.Lock()
+	m.keyDestroyed = f
+	m.mu.Unlock()
 }
 
 // NewTalents returns an empty talents model.
@@ -168,6 +180,9 @@ func (m *Talents) applyErasure(c *Change) {
 			t.v.Erasure.State, t.v.Erasure.NotBefore = ErasureScheduled, e.NotBefore
 		}
 	case *domain.TalentKeyDestroyed:
+		if m.keyDestroyed != nil {
+			m.keyDestroyed(e.TalentID)
+		}
 		if t := m.talents[e.TalentID]; t != nil {
 			if t.v.Erasure == nil {
 				t.v.Erasure = &ErasureView{}

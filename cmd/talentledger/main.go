@@ -9,7 +9,7 @@
 //	talentledger import   append a file of past decisions to a data directory, offline
 //	talentledger backup   copy a data directory, online, and verify the copy
 //	talentledger restore  restore a backup into a new data directory, verified
-//	talentledger keystore new-master-key, backup, purge-backups and rotate-master of the talents' data keys
+//	talentledger keystore new-master-key, new-token, serve, backup, purge-backups and rotate-master of the talents' data keys
 //	talentledger version  print the version, the Go version and the store format
 //
 // Every flag can also be set through an environment variable named
@@ -109,7 +109,8 @@ commands:
            head and the witness
   keystore the talents' data keys: new-master-key FILE, backup DIR,
            purge-backups DIR (remove from a backup the keys erasure destroyed),
-           rotate-master (wrap the keys again under a new master key)
+           rotate-master (wrap the keys again under a new master key),
+           new-token FILE, serve (the key service replicas share)
   version  print the version, the Go version and the store format
 
 Run 'talentledger <command> -h' for a command's flags. Every flag can also

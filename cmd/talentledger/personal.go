@@ -87,7 +87,7 @@ func recoverKeyBindings(ctx context.Context, store eventstore.Store, c *domain.C
 // runKeystore runs the key store's subcommands.
 func runKeystore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("keystore: new-master-key FILE, backup DIR, purge-backups DIR or rotate-master")
+		return usagef("keystore: new-master-key FILE, new-token FILE, serve, backup DIR, purge-backups DIR or rotate-master")
 	}
 	switch args[0] {
 	case "new-master-key":
@@ -129,11 +129,19 @@ func runKeystore(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err := parseFlagsAnd(fs, args[1:], "DIR"); err != nil {
 			return err
 		}
-		ks, err := cfg.openStore(*data)
+		if cfg.noEncryption || cfg.masterKey == "" {
+			return usagef("--master-key is required")
+		}
+		k, err := keystore.ReadMasterKey(cfg.masterKey)
 		if err != nil {
 			return err
 		}
-		defer ks.Close()
+		// Read without writing to it: a server or the key service may
+		// have it open.
+		ks, err := keystore.OpenReference(cfg.keystoreDir(*data), k)
+		if err != nil {
+			return err
+		}
 		n, err := ks.PurgeBackup(fs.Arg(0))
 		if err != nil {
 			return fmt.Errorf("%s: %w", fs.Arg(0), err)
@@ -142,19 +150,12 @@ func runKeystore(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return nil
 	case "rotate-master":
 		return runRotateMaster(ctx, args[1:], stdout)
+	case "new-token":
+		return runKeystoreNewToken(args[1:], stdout)
+	case "serve":
+		return runKeystoreServe(ctx, args[1:], stdout, stderr)
 	}
-	return usagef("keystore: unknown subcommand %q (new-master-key, backup, purge-backups, rotate-master)", clipArg(args[0]))
-}
-
-func (c *personalConfig) openStore(data string) (*keystore.Store, error) {
-	if c.noEncryption || c.masterKey == "" {
-		return nil, usagef("--master-key is required")
-	}
-	k, err := keystore.ReadMasterKey(c.masterKey)
-	if err != nil {
-		return nil, err
-	}
-	return keystore.Open(c.keystoreDir(data), k)
+	return usagef("keystore: unknown subcommand %q (new-master-key, new-token, serve, backup, purge-backups, rotate-master)", clipArg(args[0]))
 }
 
 // destroyErased destroys the keys of the talents the read models say are
@@ -167,6 +168,11 @@ func destroyErased(ctx context.Context, c *domain.Cipher, t *projections.Talents
 	for _, e := range t.Erasures(projections.ErasureErased) {
 		if ctx.Err() != nil {
 			return n, ctx.Err()
+		}
+		if c.DestroyConfirmed(e.TalentID) {
+			// Once confirmed is enough: a key store shared by replicas
+			// (a key service) is not asked again at every check.
+			continue
 		}
 		if err := c.Destroy(e.TalentID); err != nil {
 			return n, err

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"talentledger/domain"
+	"talentledger/domain/keystore"
 	"talentledger/eventstore"
 	"talentledger/eventstore/pebble"
 	ledgerhttp "talentledger/http"
@@ -46,6 +47,8 @@ type serveConfig struct {
 	integ integrityConfig
 	// views is the read models' views directory, "" for none.
 	views string
+	// keyService is the key service shared by replicas, instead.
+	keyService keyServiceConfig
 	// personal is the master key and the key store of personal data.
 	personal personalConfig
 	// signins is the web console's sign-in journal; empty for the data
@@ -86,6 +89,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, defaultData string) {
 	c.limits.register(fs)
 	c.integ.register(fs)
 	c.personal.register(fs)
+	c.keyService.register(fs)
 }
 
 // signinJournal returns the web console's sign-in journal: the flag's,
@@ -166,9 +170,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	cipher, keys, err := cfg.personal.open(cfg.data, false)
+	cipher, err := cfg.keyService.open(ctx, cfg.personal)
 	if err != nil {
 		return err
+	}
+	var keys *keystore.Store
+	if cipher == nil {
+		if cipher, keys, err = cfg.personal.open(cfg.data, false); err != nil {
+			return err
+		}
 	}
 	if keys != nil {
 		// Closing destroys the pooled keys never handed out.
@@ -210,6 +220,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	app := newAppWithService(store, principals, auditKey, log, m, svcOpts, apiOpts, g.configure)
 	app.guard = g
 	app.views = views
+	if cipher != nil {
+		// A replica forgets a talent's keys once the log says another
+		// destroyed them, without waiting for its cache to expire.
+		app.proj.Talents().OnKeyDestroyed(cipher.KeyDestroyed)
+		app.keyCheck = func(ctx context.Context) { warnMissingKeys(ctx, store, cipher, log) }
+	}
 	if views == "" {
 		log.Warn("the read models are kept in memory and folded from the whole log at every start; --views names a directory to resume from")
 	}
@@ -253,6 +269,9 @@ type app struct {
 	metrics *metrics
 	// metricsAddr is where serve also serves /metrics; empty for nowhere.
 	metricsAddr string
+	// keyCheck, when set, checks the key store against the log once the
+	// read models are ready.
+	keyCheck func(context.Context)
 	// tls, when set, makes serve answer HTTPS only.
 	tls *tls.Config
 	// timeouts are the HTTP server's; zero for defaultTimeouts.
@@ -353,6 +372,9 @@ func (a *app) reconcile(ctx context.Context, interval time.Duration) {
 		}
 	}
 	a.api.LogAccessState() // with one admin, changes of access wait for a second
+	if a.keyCheck != nil {
+		a.keyCheck(ctx)
+	}
 	cutoff := time.Now()
 	for {
 		if a.guard.damagedErr() != nil {

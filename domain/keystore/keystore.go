@@ -228,6 +228,29 @@ func Open(dir string, master []byte) (*Store, error) {
 	return s, syncDir(dir)
 }
 
+// OpenReference reads the key store in dir, checked against the master
+// key, without writing to it: a store another process (a server, a key
+// service) may be writing to, taken as the reference of PurgeBackup. It
+// holds what was on disk when it was read; only its lists are of use.
+func OpenReference(dir string, master []byte) (*Store, error) {
+	a, err := newAEAD(master)
+	if err != nil {
+		return nil, err
+	}
+	s := newStore(dir)
+	s.master = a
+	if err := s.checkMaster(false); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, logFile))
+	if err != nil {
+		return nil, err
+	}
+	s.fold(b)
+	s.closed = true
+	return s, nil
+}
+
 func newStore(dir string) *Store {
 	s := &Store{dir: dir, keys: map[string]*keyRecord{}, versions: map[string][]string{},
 		dead: map[string]bool{}, deadKeys: map[string]string{}}
@@ -357,6 +380,10 @@ func record(kind byte, id string, payload []byte) []byte {
 // Close destroys the pooled keys never handed out (they sealed nothing)
 // and closes the store's file.
 func (s *Store) Close() error {
+	if s.f == nil {
+		// A reference, read only.
+		return nil
+	}
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
