@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -214,12 +215,23 @@ func (m *AsOfIndex) apply(c *Change) {
 // account's counter, or a subsidiary account's and its control account's.
 func (m *AsOfIndex) accountItems(items []item, account string, v []int64) []item {
 	if cn, ok := domain.ControlAccount(account); ok {
-		return append(items, item{m.cid("s" + account), famSubsidiary, v}, item{m.cid("a" + cn), famAccount, append([]int64(nil), v...)})
+		return append(items, item{m.counterID(famSubsidiary, account), famSubsidiary, v},
+			item{m.counterID(famAccount, cn), famAccount, append([]int64(nil), v...)})
 	}
-	return append(items, item{m.cid("a" + account), famAccount, v})
+	return append(items, item{m.counterID(famAccount, account), famAccount, v})
 }
 
-func budgetName(k budgetKey) string { return fmt.Sprintf("b%s\x01%d", k.program, k.fy) }
+func budgetName(k budgetKey) string { return "b" + k.program + "\x01" + strconv.Itoa(k.fy) }
+
+// counterID is cid for an account's counter of family fam, named in the
+// scratch buffer so that a counter already known costs no allocation.
+func (m *AsOfIndex) counterID(fam byte, account string) uint32 {
+	m.kb = append(append(m.kb[:0], fam), account...)
+	if id, ok := m.ids[string(m.kb)]; ok {
+		return id
+	}
+	return m.cid(string(m.kb))
+}
 
 // cid returns a counter's ID, giving it one when it is new.
 func (m *AsOfIndex) cid(name string) uint32 {
@@ -475,24 +487,49 @@ func mergeInts(kind byte, dst, src []int64, t *tally) []int64 {
 // map, with its keys sorted on demand for the questions' ranges.
 type overlay struct {
 	vals   map[string][]int64
+	hint   int
 	sorted []string
 	fresh  []string
 }
 
-func newOverlay() *overlay { return &overlay{vals: map[string][]int64{}} }
+func newOverlay() *overlay { return newOverlaySized(0) }
+
+// newOverlaySized returns an overlay that makes room for n keys at its
+// first: the overlay after a commit holds about as many keys as the one
+// before, and a map grown to that size step by step costs the fold more
+// than one made at once. Nothing is allocated until a key comes, so an
+// index at rest keeps no room it does not use.
+func newOverlaySized(n int) *overlay { return &overlay{hint: n} }
+
+// room makes the overlay's map, when it has none yet.
+func (o *overlay) room() {
+	if o.vals == nil {
+		o.vals = make(map[string][]int64, o.hint)
+		o.fresh = make([]string, 0, o.hint)
+	}
+}
 
 // mergeBytes is merge for a key in a scratch buffer: it is copied only
 // when new.
 func (o *overlay) mergeBytes(k []byte, v []int64, t *tally) {
-	if dst, ok := o.vals[string(k)]; ok && (len(dst) >= len(v) || k[0] == 'f' || k[0] == 's' || k[0] == 'y') {
+	o.room()
+	dst, ok := o.vals[string(k)]
+	switch {
+	case !ok:
+		// New: the key is copied, and looked up no more.
+		ks := string(k)
+		o.fresh = append(o.fresh, ks)
+		o.vals[ks] = mergeInts(ks[0], make([]int64, 0, len(v)), v, t)
+	case len(dst) >= len(v) || k[0] == 'f' || k[0] == 's' || k[0] == 'y':
 		// Summed or merged in place: the map keeps the same slice.
 		mergeInts(k[0], dst, v, t)
-		return
+	default:
+		o.vals[string(k)] = mergeInts(k[0], dst, v, t)
 	}
-	o.merge(string(k), v, t)
 }
 
 func (o *overlay) merge(k string, v []int64, t *tally) {
+	o.room()
 	dst, ok := o.vals[k]
 	if !ok {
 		o.fresh = append(o.fresh, k)

@@ -282,12 +282,7 @@ func (f *Feed) foldBatch(batch []prepared, now time.Time) error {
 		pos = ev.Position
 	}
 	if len(changes) > 0 {
-		b := Batch{Changes: changes, Last: pos}
-		for i, m := range f.models {
-			if mb, ok := f.modelBatch(i, b); ok {
-				m.Apply(mb)
-			}
-		}
+		f.applyModels(Batch{Changes: changes, Last: pos})
 		for _, m := range f.models {
 			if fm, ok := m.(Failing); ok && fm.Err() != nil {
 				// The batch is not applied: the feed stays before it.
@@ -333,6 +328,34 @@ func (f *Feed) foldBatch(batch []prepared, now time.Time) error {
 		f.notify = make(chan struct{})
 	}
 	return f.stopped
+}
+
+// parallelFrom is the least number of events a batch (or a commit) must
+// hold for the models to take it side by side, each on a goroutine of its
+// own; a smaller one, as live events come, costs less in one goroutine.
+const parallelFrom = 16
+
+// applyModels hands b to every model that has not folded it yet. The
+// models share nothing but the batch, which none of them changes, and
+// each guards its own state, so a large batch is folded by all of them at
+// once: while catching up, the fold then takes every core rather than
+// one. f.fold is held.
+func (f *Feed) applyModels(b Batch) {
+	if len(b.Changes) < parallelFrom {
+		for i, m := range f.models {
+			if mb, ok := f.modelBatch(i, b); ok {
+				m.Apply(mb)
+			}
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for i, m := range f.models {
+		if mb, ok := f.modelBatch(i, b); ok {
+			wg.Go(func() { m.Apply(mb) })
+		}
+	}
+	wg.Wait()
 }
 
 // pipelineDepth is how many prepared events may wait to be folded, and

@@ -15,7 +15,9 @@ import (
 // need (its Apply switches on the payload's type), guards its own state
 // (its own lock, or a copy-on-write snapshot) so that its queries are safe
 // while it folds, and never reads another model: what it needs from an
-// event it keeps itself.
+// event it keeps itself. The models of a feed take a batch side by side,
+// each on a goroutine of its own (see Feed.applyModels), so a model never
+// changes the batch, its events or their payloads.
 //
 // A batch is the unit of progress: once Apply returns, the model reflects
 // every event up to and including the batch's last, whose position is

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -327,28 +328,28 @@ func (f *Feed) commitViews() error {
 	f.mu.RLock()
 	pos := f.pos
 	f.mu.RUnlock()
-	for i, m := range f.models {
+	// Each model writes its own store: after many events, side by side
+	// (see applyModels).
+	errs := make([]error, len(f.models))
+	var wg sync.WaitGroup
+	for i := range f.models {
 		vs := v.stores[i]
 		if vs == nil || !v.from[i].Before(pos) {
 			// Kept in memory, or already at pos (it resumed ahead of
 			// the feed and has folded nothing since).
 			continue
 		}
-		b := vs.NewBatch()
-		if err := m.(Persistent).Save(b); err != nil {
-			b.Close()
-			return fmt.Errorf("projections: save model %s: %w", m.Name(), err)
+		if v.since < parallelFrom {
+			errs[i] = f.commitModel(i, pos)
+		} else {
+			wg.Go(func() { errs[i] = f.commitModel(i, pos) })
 		}
-		if testHookSaved != nil {
-			testHookSaved(m.Name())
-		}
-		if err := b.Commit(pos); err != nil {
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			return err
 		}
-		if c, ok := m.(committer); ok {
-			c.Committed()
-		}
-		v.from[i] = pos
 	}
 	// The head moves forward only: while a rebuilt model catches up with
 	// the others, the event it names is still the last folded by all.
@@ -365,6 +366,28 @@ func (f *Feed) commitViews() error {
 		}
 	}
 	v.since, v.last = 0, time.Now()
+	return nil
+}
+
+// commitModel writes model i's changes to its store with the position
+// pos. f.fold is held.
+func (f *Feed) commitModel(i int, pos eventstore.Position) error {
+	v, m := f.views, f.models[i]
+	b := v.stores[i].NewBatch()
+	if err := m.(Persistent).Save(b); err != nil {
+		b.Close()
+		return fmt.Errorf("projections: save model %s: %w", m.Name(), err)
+	}
+	if testHookSaved != nil {
+		testHookSaved(m.Name())
+	}
+	if err := b.Commit(pos); err != nil {
+		return err
+	}
+	if c, ok := m.(committer); ok {
+		c.Committed()
+	}
+	v.from[i] = pos
 	return nil
 }
 

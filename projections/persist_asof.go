@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 
 	"talentledger/projections/viewstore"
 )
@@ -140,6 +141,9 @@ func (m *AsOfIndex) Save(b *viewstore.Batch) error {
 		b.Set(binary.BigEndian.AppendUint64(k, d.Pos.Prepare), v)
 	}
 	high := map[string]string{}
+	// The keys whose stored figures are added to, read in key order
+	// through one iterator.
+	var reads []string
 	for k, v := range m.pending.vals {
 		// A key in a bucket after every one stored is new: time moves
 		// on, so most of the hours, days and events are.
@@ -148,17 +152,23 @@ func (m *AsOfIndex) Save(b *viewstore.Batch) error {
 			high[c] = bucket
 		}
 		if k[0] != 'v' && !(ok && bucket > m.high[c]) {
-			old, err := m.vs.Get([]byte(k))
-			if err != nil {
-				return err
-			}
-			prev, err := decodeInts(old)
-			if err != nil {
-				return fmt.Errorf("asof: %w", err)
-			}
-			v = mergeInts(k[0], prev, v, &m.tally)
+			reads = append(reads, k)
+			continue
 		}
 		b.Set([]byte(k), encodeInts(v))
+	}
+	sort.Strings(reads)
+	err := m.vs.GetSorted(reads, func(i int, old []byte) error {
+		prev, err := decodeInts(old)
+		if err != nil {
+			return fmt.Errorf("asof: %w", err)
+		}
+		k := reads[i]
+		b.Set([]byte(k), encodeInts(mergeInts(k[0], prev, m.pending.vals[k], &m.tally)))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if m.err != nil {
 		return m.err
@@ -173,7 +183,7 @@ func (m *AsOfIndex) Save(b *viewstore.Batch) error {
 		m.high[c] = max(m.high[c], b)
 	}
 	m.committing, m.committingGen = m.pending, m.gen
-	m.pending = newOverlay()
+	m.pending = newOverlaySized(len(m.pending.vals))
 	return nil
 }
 

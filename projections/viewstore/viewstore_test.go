@@ -233,3 +233,44 @@ func TestSIGKILLMidBatchLeavesTheCheckpointsState(t *testing.T) {
 		m.Close()
 	}
 }
+
+// GetSorted finds what Get finds, key by key, whether the value is in the
+// memtable or flushed, and nil for a key stored nowhere; the store's own
+// keys (schema, checkpoint) are never a model's.
+func TestGetSortedAgreesWithGet(t *testing.T) {
+	m := mustOpen(t, t.TempDir(), "asof", 1)
+	b := m.NewBatch()
+	for i := 0; i < 200; i += 2 {
+		b.Set(fmt.Appendf(nil, "k%03d", i), fmt.Appendf(nil, "v%d", i))
+	}
+	if err := b.Commit(pos(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	b = m.NewBatch()
+	b.Set([]byte("k101"), []byte("late"))
+	if err := b.Commit(pos(2)); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"\x00c", "\x00s", "a", "k000", "k001", "k100", "k101", "k198", "k199", "z"}
+	seen := 0
+	err := m.GetSorted(keys, func(i int, v []byte) error {
+		seen++
+		want, err := m.Get([]byte(keys[i]))
+		if err != nil {
+			return err
+		}
+		if string(v) != string(want) || (v == nil) != (want == nil) {
+			t.Errorf("%q: GetSorted %q, Get %q", keys[i], v, want)
+		}
+		return nil
+	})
+	if err != nil || seen != len(keys) {
+		t.Fatalf("GetSorted: %v after %d of %d keys", err, seen, len(keys))
+	}
+	if v, _ := m.Get([]byte("k101")); string(v) != "late" {
+		t.Fatalf("k101 = %q, want late", v)
+	}
+}
