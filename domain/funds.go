@@ -318,6 +318,10 @@ func (f *fund) apply(e Event) {
 
 func streamFund(id string) string { return "fund-" + id }
 
+// FundStream names a fund's stream, which holds every event of the fund
+// and its investments.
+func FundStream(id string) string { return streamFund(id) }
+
 const prefixInvestment = "i"
 
 // EstablishFund is the command that creates a fund.

@@ -29,6 +29,42 @@ func accountTalentPaid(talent string) string { return "talent:" + talent + ":pai
 
 func accountTalentClawback(talent string) string { return "talent:" + talent + ":clawback_due" }
 
+// ControlAccounts are the general ledger's control accounts, each the
+// total of a subsidiary ledger of one account per talent: what was paid to
+// each talent, and what each owes back. The trial balance shows them; the
+// subsidiary ledger shows their accounts one by one.
+var ControlAccounts = []string{"talent:*:clawback_due", "talent:*:paid"}
+
+// ControlAccount returns the control account a subsidiary account rolls up
+// into ("talent:*:paid" for "talent:<id>:paid"), and whether it is one; a
+// general-ledger account is its own line.
+func ControlAccount(account string) (string, bool) {
+	rest, ok := strings.CutPrefix(account, "talent:")
+	if !ok {
+		return "", false
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i <= 0 {
+		return "", false
+	}
+	switch rest[i+1:] {
+	case "paid":
+		return "talent:*:paid", true
+	case "clawback_due":
+		return "talent:*:clawback_due", true
+	}
+	return "", false
+}
+
+// SubsidiaryTalent returns the talent of a subsidiary account.
+func SubsidiaryTalent(account string) string {
+	rest := strings.TrimPrefix(account, "talent:")
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		return rest[:i]
+	}
+	return rest
+}
+
 func accountTreasuryAppropriation(fy int) string {
 	return "treasury:" + strconv.Itoa(fy) + ":appropriation"
 }

@@ -117,6 +117,24 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) (v *projections.P
 	return v, pt, true
 }
 
+// fundsQuery is query for the funds and projects: at a point in time
+// their models are folded from the funds' streams alone (see
+// Projector.FundsAt), not replayed from the whole log.
+func (s *Server) fundsQuery(w http.ResponseWriter, r *http.Request) (v *projections.Projector, pt projections.PointInTime, ok bool) {
+	pt, err := s.pointInTime(r)
+	if err == nil {
+		err = s.waitMinPosition(r)
+	}
+	if err == nil {
+		v, err = s.proj.FundsAt(r.Context(), pt)
+	}
+	if err != nil {
+		s.Error(w, r, err)
+		return nil, pt, false
+	}
+	return v, pt, true
+}
+
 // stamp adds the point in time asked for to a list's answer.
 func stamp(answer map[string]any, pt projections.PointInTime) map[string]any {
 	if pt.AsOf != "" {

@@ -163,7 +163,7 @@ func TestPointInTimeViews(t *testing.T) {
 		wantEqual(t, c.name+" programs as_of", progs.AsOf, wantAsOf)
 		wantEqual(t, c.name+" programs recorded_as_of", progs.RecordedAsOf, wantRecorded)
 
-		tb := fetch[balancesJSON](e.as(auditor), "/v1/ledger/balances"+q)
+		tb := books(e.as(auditor), q)
 		wantBalances(t, c.name+" balances", tb, c.want.accounts)
 		wantEqual(t, c.name+" balances as_of", tb.AsOf, wantAsOf)
 

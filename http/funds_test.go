@@ -328,7 +328,7 @@ func TestFundQueries(t *testing.T) {
 	wantProblem(t, e.anonymous().get("/v1/funds"), http.StatusUnauthorized, "unauthenticated")
 
 	// The ledger agrees with the views.
-	wantBalances(t, "funds", fetch[balancesJSON](e.as(auditor), "/v1/ledger/balances"), map[string]string{
+	wantBalances(t, "funds", books(e.as(auditor), ""), map[string]string{
 		"fund:dif:cash": "10000000.00", "fund:dif:investments:" + s.a: "30000000.00", "fund:dif:investments:" + s.b: "0.00",
 		"fund:dif:distributable": "17000000.00", "fund:dif:gains": "-5000000.00", "fund:dif:income:" + s.b: "-2000000.00",
 		"fund:culture:cash": "6000000.00",
@@ -574,7 +574,7 @@ func TestConcurrentTranchesOverHTTP(t *testing.T) {
 		funded++
 	}
 	wantEqual(t, "funded projects", funded, 4)
-	b := fetch[balancesJSON](e.as(auditor), "/v1/ledger/balances")
+	b := books(e.as(auditor), "")
 	wantBalances(t, "after the race", b, map[string]string{"fund:race:cash": "0.00", "fund:race:capital:city_platform": "-2000000.00"})
 	invested := 0
 	for _, a := range b.Accounts {

@@ -660,17 +660,123 @@ type talentJSON struct {
 }
 
 type balancesJSON struct {
-	AsOf     string `json:"as_of"`
-	Position string `json:"position"`
-	Accounts []struct {
-		Account     string `json:"account"`
-		Debits      string `json:"debits"`
-		Credits     string `json:"credits"`
-		Balance     string `json:"balance"`
-		NonNegative bool   `json:"non_negative"`
-	} `json:"accounts"`
-	Total      string   `json:"total"`
-	Violations []string `json:"violations"`
+	AsOf       string        `json:"as_of"`
+	Position   string        `json:"position"`
+	Accounts   []accountJSON `json:"accounts"`
+	Total      string        `json:"total"`
+	Violations []string      `json:"violations"`
+}
+
+type accountJSON struct {
+	Account     string `json:"account"`
+	Debits      string `json:"debits"`
+	Credits     string `json:"credits"`
+	Balance     string `json:"balance"`
+	NonNegative bool   `json:"non_negative"`
+	Subsidiary  int    `json:"subsidiary_accounts"`
+}
+
+// subsidiaryJSON is a page of the subsidiary ledgers.
+type subsidiaryJSON struct {
+	AsOf       string        `json:"as_of"`
+	Position   string        `json:"position"`
+	Accounts   []accountJSON `json:"accounts"`
+	Limit      int           `json:"limit"`
+	NextCursor string        `json:"next_cursor"`
+}
+
+func mustMoney(t testing.TB, v string) domain.Money {
+	t.Helper()
+	m, err := domain.ParseMoney(v)
+	if err != nil {
+		t.Fatalf("amount %q: %v", v, err)
+	}
+	return m
+}
+
+// books reads the trial balance at control level (GET /v1/ledger/balances
+// with query, "" or "?…") and every page of the subsidiary ledgers at the
+// same point, three accounts a page, checks that each control account's
+// line is the sum of its subsidiary accounts (and, live, counts them) and
+// that both answers are at one position, and returns the trial balance in
+// detail: the general ledger's accounts and the subsidiary accounts.
+func books(c *client, query string) balancesJSON {
+	c.t.Helper()
+	tb := fetch[balancesJSON](c, "/v1/ledger/balances"+query)
+	sep := "?"
+	if query != "" {
+		sep = "&"
+	}
+	var subs []accountJSON
+	for cursor := ""; ; {
+		path := "/v1/ledger/subsidiary" + query + sep + "limit=3"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		page := fetch[subsidiaryJSON](c, path)
+		if page.Position != tb.Position || page.AsOf != tb.AsOf {
+			c.t.Fatalf("%s: at position %s as of %q, the trial balance at %s as of %q", path, page.Position, page.AsOf, tb.Position, tb.AsOf)
+		}
+		subs = append(subs, page.Accounts...)
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if len(subs) > 0 {
+		// One talent's accounts, asked by talent: those of the pages.
+		talent := domain.SubsidiaryTalent(subs[len(subs)-1].Account)
+		var want []string
+		for _, a := range subs {
+			if domain.SubsidiaryTalent(a.Account) == talent {
+				want = append(want, a.Account+" "+a.Balance)
+			}
+		}
+		var got []string
+		for _, a := range fetch[subsidiaryJSON](c, "/v1/ledger/subsidiary"+query+sep+"talent="+talent).Accounts {
+			got = append(got, a.Account+" "+a.Balance)
+		}
+		if !slices.Equal(got, want) {
+			c.t.Errorf("talent %s's accounts: %v, the pages list %v", talent, got, want)
+		}
+	}
+	sums := map[string][3]domain.Money{}
+	counts := map[string]int{}
+	for i, a := range subs {
+		cn, ok := domain.ControlAccount(a.Account)
+		if !ok || i > 0 && subs[i-1].Account >= a.Account {
+			c.t.Fatalf("subsidiary ledger: %q out of place", a.Account)
+		}
+		s := sums[cn]
+		for j, v := range []string{a.Debits, a.Credits, a.Balance} {
+			s[j] = s[j].Add(mustMoney(c.t, v))
+		}
+		sums[cn] = s
+		counts[cn]++
+	}
+	detail := tb
+	detail.Accounts = nil
+	for _, a := range tb.Accounts {
+		if !strings.Contains(a.Account, ":*:") {
+			detail.Accounts = append(detail.Accounts, a)
+			continue
+		}
+		s := sums[a.Account]
+		for j, v := range []string{a.Debits, a.Credits, a.Balance} {
+			if s[j].Cmp(mustMoney(c.t, v)) != 0 {
+				c.t.Errorf("control account %s: figure %d is %s, its subsidiary accounts sum to %s", a.Account, j, v, s[j])
+			}
+		}
+		if query == "" && a.Subsidiary != counts[a.Account] {
+			c.t.Errorf("control account %s counts %d subsidiary accounts, the subsidiary ledger lists %d", a.Account, a.Subsidiary, counts[a.Account])
+		}
+		delete(sums, a.Account)
+	}
+	for cn := range sums {
+		c.t.Errorf("the subsidiary ledger has accounts of %s, the trial balance no line", cn)
+	}
+	detail.Accounts = append(detail.Accounts, subs...)
+	return detail
 }
 
 // balance returns an account's balance, "" if the account is not listed.

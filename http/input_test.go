@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -103,6 +104,13 @@ func TestBadRequests(t *testing.T) {
 		{name: "min_position far ahead", who: clerk1, method: "GET", path: "/v1/programs?min_position=99999999", status: 504, code: "timeout"},
 		{name: "bad as_of", who: auditor, method: "GET", path: "/v1/ledger/balances?as_of=31.12.2024", status: 400, code: "invalid"},
 		{name: "bad limit", who: clerk1, method: "GET", path: "/v1/grants?limit=-1", status: 400, code: "invalid"},
+		{name: "clerk reads the subsidiary ledger", who: clerk1, method: "GET", path: "/v1/ledger/subsidiary", status: 403, code: "forbidden"},
+		{name: "subsidiary ledger: zero limit", who: auditor, method: "GET", path: "/v1/ledger/subsidiary?limit=0", status: 400, code: "invalid"},
+		{name: "subsidiary ledger: a cursor not its own", who: auditor, method: "GET", path: "/v1/ledger/subsidiary?cursor=p3", status: 400, code: "invalid"},
+		{name: "subsidiary ledger: a cursor naming no subsidiary account", who: auditor, method: "GET", path: "/v1/ledger/subsidiary?cursor=s" + base64.RawURLEncoding.EncodeToString([]byte("treasury:2024:appropriation")), status: 400, code: "invalid"},
+		{name: "subsidiary ledger: unknown control account", who: auditor, method: "GET", path: "/v1/ledger/subsidiary?control=budget:*:available", status: 400, code: "invalid"},
+		{name: "subsidiary ledger: bad as_of", who: auditor, method: "GET", path: "/v1/ledger/subsidiary?as_of=2024-13-01", status: 400, code: "invalid"},
+		{name: "trial balance takes no detail parameter", who: auditor, method: "GET", path: "/v1/ledger/balances?talent=t1", status: 400, code: "unknown_parameter"},
 		{name: "limit above 1000", who: clerk1, method: "GET", path: "/v1/grants?limit=1001", status: 400, code: "invalid"},
 		// Zero would lift the bound on the page size altogether.
 		{name: "zero limit", who: clerk1, method: "GET", path: "/v1/grants?limit=0", status: 400, code: "invalid"},

@@ -125,7 +125,7 @@ func TestClawbackJourney(t *testing.T) {
 	wantEqual(t, "talent departure", tv.DepartureDate, "2025-09-15")
 
 	paidAcct, dueAcct := "talent:"+talent+":paid", "talent:"+talent+":clawback_due"
-	wantBalances(t, "after termination", fetch[balancesJSON](e.as(auditor), "/v1/ledger/balances"), map[string]string{
+	wantBalances(t, "after termination", books(e.as(auditor), ""), map[string]string{
 		"budget:housing:2024:available":  "29760000.00",
 		"budget:housing:2025:available":  "29820000.00",
 		"budget:housing:2026:uncovered":  "0.00",
@@ -150,7 +150,7 @@ func TestClawbackJourney(t *testing.T) {
 	wantEqual(t, "talent clawback due after recovery", tv.ClawbackDue, "100000.00")
 	// A recovery books clawback_due → treasury recoveries; a waiver books
 	// clawback_due back to paid (the talent keeps it).
-	wantBalances(t, "after recovery", fetch[balancesJSON](e.as(approver1), "/v1/ledger/balances"), map[string]string{
+	wantBalances(t, "after recovery", books(e.as(approver1), ""), map[string]string{
 		"budget:housing:2024:available": "29760000.00",
 		paidAcct:                        "220000.00",
 		dueAcct:                         "100000.00",
@@ -164,7 +164,7 @@ func TestClawbackJourney(t *testing.T) {
 	// covered by the 2025 budget and installment 3 committed to 2026.
 	// Installment 2's payment and the termination belong to 2025.
 	appropriated, inst1, inst2 := 30_000_000, 240_000, 180_000
-	asOf := fetch[balancesJSON](e.as(auditor), "/v1/ledger/balances?as_of=2024-12-31")
+	asOf := books(e.as(auditor), "?as_of=2024-12-31")
 	wantEqual(t, "as_of", asOf.AsOf, "2024-12-31")
 	wantBalances(t, "as of 2024-12-31", asOf, map[string]string{
 		"budget:housing:2024:available":  yuan(appropriated - inst1),
@@ -175,7 +175,7 @@ func TestClawbackJourney(t *testing.T) {
 		"treasury:2024:appropriation":    yuan(-appropriated),
 		dueAcct:                          "",
 	})
-	wantBalances(t, "as of 2023-12-31", fetch[balancesJSON](e.as(auditor), "/v1/ledger/balances?as_of=2023-12-31"),
+	wantBalances(t, "as of 2023-12-31", books(e.as(auditor), "?as_of=2023-12-31"),
 		map[string]string{"treasury:2024:appropriation": ""})
 
 	// The audit trail: every event of the grant and its budget postings,

@@ -88,6 +88,8 @@ var commonParams = map[string]Param{
 // routeParams describes parameters whose meaning is the route's own, keyed
 // "METHOD path name".
 var routeParams = map[string]Param{
+	"GET /v1/ledger/subsidiary control":       {Kind: ParamEnum, Enum: domain.ControlAccounts, Desc: "one control account's subsidiary ledger (default: every one)"},
+	"GET /v1/ledger/subsidiary talent":        {Kind: ParamString, Desc: "a talent's accounts only"},
 	"GET /v1/grants state":                    {Kind: ParamEnum, Enum: domain.GrantStates, Desc: "the grant's state"},
 	"GET /v1/grants applied_from":             {Kind: ParamDate, Desc: "applied on or after this date"},
 	"GET /v1/grants applied_to":               {Kind: ParamDate, Desc: "applied on or before this date"},

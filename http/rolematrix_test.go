@@ -110,6 +110,8 @@ var expectedRoles = map[string][]string{
 
 	// GET /v1/ledger/balances | approver, auditor
 	"GET /v1/ledger/balances": {domain.RoleApprover, domain.RoleAuditor},
+	// GET /v1/ledger/subsidiary | approver, auditor
+	"GET /v1/ledger/subsidiary": {domain.RoleApprover, domain.RoleAuditor},
 
 	// POST /v1/funds… | fund_manager; GET /v1/funds…, /v1/projects | any
 	"POST /v1/funds":                                      fms,

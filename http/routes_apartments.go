@@ -96,7 +96,7 @@ func (s *Server) handleApartmentVacate(r *http.Request, body []byte, m domain.Co
 }
 
 func (s *Server) handleApartmentList(w http.ResponseWriter, r *http.Request) {
-	d, v, pt, ok := s.fundQuery(w, r)
+	d, v, pt, ok := s.datedQuery(w, r, s.query)
 	if !ok {
 		return
 	}
@@ -105,7 +105,7 @@ func (s *Server) handleApartmentList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleApartmentGet(w http.ResponseWriter, r *http.Request) {
-	d, v, _, ok := s.fundQuery(w, r)
+	d, v, _, ok := s.datedQuery(w, r, s.query)
 	if !ok {
 		return
 	}

@@ -166,7 +166,13 @@ func (s *Server) investmentCommand(run func(ctx context.Context, c domain.Invest
 // the figures to events recorded by then. It returns the alert date and the
 // read models to answer from.
 func (s *Server) fundQuery(w http.ResponseWriter, r *http.Request) (string, *projections.Projector, projections.PointInTime, bool) {
-	v, pt, ok := s.query(w, r)
+	return s.datedQuery(w, r, s.fundsQuery)
+}
+
+// datedQuery is fundQuery with the read models that query returns.
+func (s *Server) datedQuery(w http.ResponseWriter, r *http.Request,
+	query func(http.ResponseWriter, *http.Request) (*projections.Projector, projections.PointInTime, bool)) (string, *projections.Projector, projections.PointInTime, bool) {
+	v, pt, ok := query(w, r)
 	if !ok {
 		return "", nil, pt, false
 	}
@@ -256,7 +262,7 @@ type sectorAnswer struct {
 }
 
 func (s *Server) handleSectorList(w http.ResponseWriter, r *http.Request) {
-	v, _, ok := s.query(w, r)
+	v, _, ok := s.fundsQuery(w, r)
 	if !ok {
 		return
 	}

@@ -1,7 +1,10 @@
 package http
 
 import (
+	"encoding/base64"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -11,8 +14,10 @@ import (
 )
 
 func (s *Server) registerLedgerRoutes() {
-	s.handle("GET", "/v1/ledger/balances", []string{domain.RoleApprover, domain.RoleAuditor}, "trial balance, also ?as_of= a business date and ?recorded_as_of= an instant", s.handleLedgerBalances,
+	s.handle("GET", "/v1/ledger/balances", []string{domain.RoleApprover, domain.RoleAuditor}, "trial balance at control level (the per-talent accounts in their control accounts' lines: see /v1/ledger/subsidiary), also ?as_of= a business date and ?recorded_as_of= an instant", s.handleLedgerBalances,
 		routeDoc{Response: projections.TrialBalance{}, Query: qPointTime})
+	s.handle("GET", "/v1/ledger/subsidiary", []string{domain.RoleApprover, domain.RoleAuditor}, "the subsidiary ledgers: the per-talent accounts behind the control accounts, by account name, by cursor, also ?as_of= and ?recorded_as_of=", s.handleSubsidiaryLedger,
+		routeDoc{Response: subsidiaryAnswer{}, Query: []string{"min_position", "as_of", "recorded_as_of", "control", "talent", "limit", "cursor"}})
 	s.handle("GET", "/v1/grants/{id}/trail", []string{domain.RoleAuditor, domain.RoleApprover}, "every event of a grant, its payments and its budget postings", s.handleGrantTrail,
 		routeDoc{Response: trailAnswer{}, Query: qMin, Errors: []string{domain.ENOTFOUND}})
 	s.handle("GET", "/v1/audit/verify", []string{domain.RoleAuditor}, "verify every stream's hash chain", s.handleAuditVerify,
@@ -28,13 +33,10 @@ func (s *Server) handleLedgerBalances(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if pt.IsZero() {
-		writeJSON(w, http.StatusOK, s.proj.TrialBalance())
-		return
-	}
-	// From the as-of index (see asof.go), or folded from the log for a
-	// business date the index cannot place: one of the replays allowed.
-	if !s.proj.AsOf().Serves(pt) {
+	// Live, or from the as-of index (see asof.go), or folded from the log
+	// for a business date the index cannot place: one of the replays
+	// allowed.
+	if !pt.IsZero() && !s.proj.AsOf().Serves(pt) {
 		release, err := replaySlot(r)
 		if err != nil {
 			s.Error(w, r, err)
@@ -42,12 +44,62 @@ func (s *Server) handleLedgerBalances(w http.ResponseWriter, r *http.Request) {
 		}
 		defer release()
 	}
-	tb, err := s.proj.BalancesAt(r.Context(), pt)
+	tb, err := s.proj.TrialBalanceAt(r.Context(), pt)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, tb)
+}
+
+// subsidiaryAnswer is a page of the subsidiary ledgers.
+type subsidiaryAnswer struct {
+	projections.SubsidiaryLedger
+	Limit      int    `json:"limit"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func (s *Server) handleSubsidiaryLedger(w http.ResponseWriter, r *http.Request) {
+	pt, err := s.pointInTime(r)
+	if err == nil {
+		err = s.waitMinPosition(r)
+	}
+	q := r.URL.Query()
+	f := projections.SubsidiaryFilter{Control: q.Get("control"), Talent: q.Get("talent"), Limit: 100}
+	if v := q.Get("limit"); v != "" {
+		f.Limit, _ = strconv.Atoi(v)
+	}
+	if c := q.Get("cursor"); c != "" && err == nil {
+		// The cursor is the page's last account, opaque to clients.
+		name, ok := strings.CutPrefix(c, "s")
+		b, berr := base64.RawURLEncoding.DecodeString(name)
+		if _, sub := domain.ControlAccount(string(b)); !ok || berr != nil || !sub {
+			err = badCursor()
+		}
+		f.After = string(b)
+	}
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if !pt.IsZero() && !s.proj.AsOf().Serves(pt) {
+		release, err := replaySlot(r)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		defer release()
+	}
+	sl, err := s.proj.SubsidiaryAt(r.Context(), pt, f)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	a := subsidiaryAnswer{SubsidiaryLedger: sl, Limit: f.Limit}
+	if sl.Next != "" {
+		a.NextCursor = "s" + base64.RawURLEncoding.EncodeToString([]byte(sl.Next))
+	}
+	writeJSON(w, http.StatusOK, a)
 }
 
 // TrailEntry is one event in an audit trail.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"time"
 
 	"talentledger/domain"
@@ -149,3 +150,54 @@ func BalancesAt(ctx context.Context, store eventstore.Store, pt PointInTime) (Tr
 	tb.Position = last.String()
 	return tb, nil
 }
+
+// FundsAt returns read models that answer the questions about funds and
+// projects (funds, projects, sectors, alerts, the funds' measures) at pt:
+// p itself when pt is zero, else models fed the events of the funds'
+// streams alone, those kept at pt, in log order. Every event the funds and
+// fund-flows models fold lies in a fund's stream, and every fund at a past
+// point is a fund now, so these answer as a replay of the whole log would,
+// at a cost that follows the funds' own events rather than the log. Only
+// those two models of the answer hold anything; its Position is that of
+// the last fund event it holds.
+func (p *Projector) FundsAt(ctx context.Context, pt PointInTime) (*Projector, error) {
+	if pt.IsZero() {
+		return p, nil
+	}
+	var evs []eventstore.Event
+	for _, id := range p.funds.ids() {
+		it := p.store.ReadStream(ctx, domain.FundStream(id), 0)
+		for it.Next() {
+			if ev := it.Event(); pt.Keep(&ev) {
+				evs = append(evs, ev)
+			}
+		}
+		err := it.Err()
+		it.Close()
+		if err != nil {
+			return nil, fmt.Errorf("projections: funds at a point in time: %w", err)
+		}
+	}
+	sort.Slice(evs, func(i, j int) bool { return evs[i].Position.Before(evs[j].Position) })
+	q := New(p.store, slog.New(slog.NewTextHandler(io.Discard, nil)), func(o *options) { o.noAsOf = true })
+	if err := q.feed(&eventList{evs: evs, i: -1}, nil, false); err != nil {
+		return nil, fmt.Errorf("projections: funds at a point in time: %w", err)
+	}
+	q.markReady()
+	return q, nil
+}
+
+// eventList is an Iterator over events in memory.
+type eventList struct {
+	evs []eventstore.Event
+	i   int
+}
+
+func (l *eventList) Next() bool {
+	l.i++
+	return l.i < len(l.evs)
+}
+
+func (l *eventList) Event() eventstore.Event { return l.evs[l.i] }
+func (l *eventList) Err() error              { return nil }
+func (l *eventList) Close() error            { return nil }

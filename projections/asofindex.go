@@ -100,9 +100,14 @@ type programDef struct {
 }
 
 // Counter families: the first byte of a counter's name and of its keys.
+// The general ledger's accounts (the control accounts among them, each
+// summing its subsidiary ledger) are one family and the subsidiary
+// accounts another, so that the trial balance reads the general ledger's
+// sums alone, whatever the number of talents.
 const (
-	famAccount = 'a'
-	famBudget  = 'b'
+	famAccount    = 'a'
+	famBudget     = 'b'
+	famSubsidiary = 's'
 )
 
 // An account's figures: debits, credits and how many postings touched it
@@ -162,8 +167,8 @@ func (m *AsOfIndex) apply(c *Change) {
 	var items []item
 	for _, ps := range domain.Postings(c.Payload) {
 		f := t.fen(ps.Amount)
-		items = append(items, item{m.accountID(ps.Destination), famAccount, []int64{f, 0, 1}},
-			item{m.accountID(ps.Source), famAccount, []int64{0, f, 1}})
+		items = m.accountItems(items, ps.Destination, []int64{f, 0, 1})
+		items = m.accountItems(items, ps.Source, []int64{0, f, 1})
 	}
 	var derived []struct {
 		p    point
@@ -206,12 +211,22 @@ func (m *AsOfIndex) apply(c *Change) {
 	}
 }
 
+// accountItems adds what a posting puts in an account: a general-ledger
+// account's counter, or a subsidiary account's and its control account's.
+func (m *AsOfIndex) accountItems(items []item, account string, v []int64) []item {
+	if cn, ok := domain.ControlAccount(account); ok {
+		return append(items, item{m.counterID(famSubsidiary, account), famSubsidiary, v},
+			item{m.counterID(famAccount, cn), famAccount, append([]int64(nil), v...)})
+	}
+	return append(items, item{m.counterID(famAccount, account), famAccount, v})
+}
+
 func budgetName(k budgetKey) string { return "b" + k.program + "\x01" + strconv.Itoa(k.fy) }
 
-// accountID is cid for an account's counter, named in the scratch buffer
-// so that a counter already known costs no allocation.
-func (m *AsOfIndex) accountID(account string) uint32 {
-	m.kb = append(append(m.kb[:0], famAccount), account...)
+// counterID is cid for an account's counter of family fam, named in the
+// scratch buffer so that a counter already known costs no allocation.
+func (m *AsOfIndex) counterID(fam byte, account string) uint32 {
+	m.kb = append(append(m.kb[:0], fam), account...)
 	if id, ok := m.ids[string(m.kb)]; ok {
 		return id
 	}

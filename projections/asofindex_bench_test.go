@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -146,5 +147,83 @@ func BenchmarkAsOf(b *testing.B) {
 		b.ReportMetric(float64(cpu["index "+kind])/1e6/float64(len(ix)), kind+"-index-cpu-ms")
 		b.ReportMetric(rp[len(rp)/2], kind+"-replay-p50-ms")
 		b.ReportMetric(float64(cpu["replay "+kind])/1e6/float64(len(rp)), kind+"-replay-cpu-ms")
+	}
+}
+
+// BenchmarkAsOfControlLevel measures the trial balance at a point in time
+// at control level (ControlTrialBalance: the general ledger's sums, the
+// API's answer) against the trial balance in detail (TrialBalance: every
+// account, each talent's two among them, the API's answer before), each
+// read from the as-of index persisted in a views directory and encoded as
+// JSON, on a log of -asof.events events over four years; the two
+// alternate in three passes of 30 questions each. It reports the median
+// and slowest query, the CPU per query and the answer's size of each.
+func BenchmarkAsOfControlLevel(b *testing.B) {
+	store := asofLog(b, *asofEvents)
+	defer store.Close()
+	ctx := context.Background()
+	dir := b.TempDir()
+	p := projections.New(store, quietLog())
+	if err := p.OpenViews(dir); err != nil {
+		b.Fatal(err)
+	}
+	it := store.ReadAll(ctx, eventstore.Start)
+	for it.Next() {
+		ev := it.Event()
+		if err := p.Apply(&ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	it.Close()
+	if err := p.CloseViews(); err != nil {
+		b.Fatal(err)
+	}
+	p = projections.New(store, quietLog())
+	if err := p.OpenViews(dir); err != nil {
+		b.Fatal(err)
+	}
+	defer p.CloseViews()
+	rng := rand.New(rand.NewPCG(3, 4))
+	start := time.Date(2021, 1, 4, 0, 0, 0, 0, time.UTC)
+	took := map[string][]float64{}
+	cpu, size := map[string]int64{}, map[string]int{}
+	b.ResetTimer()
+	for b.Loop() {
+		for range 3 {
+			for _, kind := range []string{"control", "detail"} {
+				for i := range 30 {
+					at := start.Add(time.Duration(rng.Int64N(int64(4 * 365 * 24 * time.Hour))))
+					pt := []projections.PointInTime{{AsOf: domain.Today(at)}, {RecordedAsOf: at},
+						{AsOf: domain.Today(at), RecordedAsOf: at.Add(7 * 24 * time.Hour)}}[i%3]
+					t, c := time.Now(), cpuTime()
+					var tb projections.TrialBalance
+					var err error
+					if kind == "control" {
+						tb, err = p.AsOf().ControlTrialBalance(pt)
+					} else {
+						tb, err = p.AsOf().TrialBalance(pt)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					out, err := json.Marshal(tb)
+					if err != nil {
+						b.Fatal(err)
+					}
+					took[kind] = append(took[kind], time.Since(t).Seconds()*1e3)
+					cpu[kind] += cpuTime() - c
+					size[kind] = max(size[kind], len(out))
+				}
+			}
+		}
+	}
+	b.StopTimer()
+	for _, kind := range []string{"control", "detail"} {
+		ts := took[kind]
+		slices.Sort(ts)
+		b.ReportMetric(ts[len(ts)/2], kind+"-p50-ms")
+		b.ReportMetric(ts[len(ts)-1], kind+"-max-ms")
+		b.ReportMetric(float64(cpu[kind])/1e6/float64(len(ts)), kind+"-cpu-ms")
+		b.ReportMetric(float64(size[kind]), kind+"-max-bytes")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -26,31 +27,138 @@ func (m *AsOfIndex) Serves(pt PointInTime) bool {
 	return pt.AsOf == "" || !m.irregular
 }
 
-// TrialBalance returns the trial balance at pt, as BalancesAt would fold
-// it from the log up to the index's position.
+// TrialBalance returns the trial balance at pt in detail (every account),
+// as BalancesAt would fold it from the log up to the index's position. It
+// reads every subsidiary account's sums: its cost follows the talents.
 func (m *AsOfIndex) TrialBalance(pt PointInTime) (TrialBalance, error) {
-	s, err := m.sums(pt, famAccount, nil)
+	gl, err := m.accountSums(pt, famAccount, nil)
+	if err != nil {
+		return TrialBalance{}, err
+	}
+	subs, err := m.accountSums(pt, famSubsidiary, nil)
 	if err != nil {
 		return TrialBalance{}, err
 	}
 	l := NewLedger()
-	for cid, v := range s.sums {
-		if len(v) != accountFigures {
-			return TrialBalance{}, fmt.Errorf("asof: account %q has %d figures: %w", s.names[cid], len(v), errIndexDamaged)
+	for _, a := range append(gl.lines, subs.lines...) {
+		if _, ok := domain.ControlAccount(a.name); ok == (a.fam == famAccount) {
+			continue // a control account's line, or a misplaced one
 		}
-		if v[aPostings] <= 0 {
-			continue
-		}
-		name := s.names[cid][1:]
-		l.accounts[name] = &account{debits: v[aDebits], credits: v[aCredits], balance: l.sub(v[aDebits], v[aCredits]),
-			nonNegative: domain.NonNegativeAccount(name)}
+		l.accounts[a.name] = &account{debits: a.v[aDebits], credits: a.v[aCredits], balance: l.sub(a.v[aDebits], a.v[aCredits]),
+			nonNegative: domain.NonNegativeAccount(a.name)}
 	}
 	if err := l.Err(); err != nil {
 		return TrialBalance{}, err
 	}
 	tb := l.TrialBalance()
-	tb.AsOf, tb.RecordedAsOf, tb.Position = pt.AsOf, pt.RecordedAsOfString(), s.pos.String()
+	tb.AsOf, tb.RecordedAsOf, tb.Position = pt.AsOf, pt.RecordedAsOfString(), maxPos(gl.pos, subs.pos).String()
 	return tb, nil
+}
+
+// ControlTrialBalance returns the trial balance at pt at control level:
+// the general ledger's accounts and the control accounts' lines. It reads
+// the general ledger's sums only, a number bounded by its accounts and the
+// calendar, whatever the number of talents. A control line does not count
+// its subsidiary accounts at a point in time, and is a violation when its
+// own total is below zero (the subsidiary ledger at pt shows each account).
+func (m *AsOfIndex) ControlTrialBalance(pt PointInTime) (TrialBalance, error) {
+	gl, err := m.accountSums(pt, famAccount, nil)
+	if err != nil {
+		return TrialBalance{}, err
+	}
+	lines := make([]AccountBalance, 0, len(gl.lines))
+	var t tally
+	for _, a := range gl.lines {
+		lines = append(lines, AccountBalance{Account: a.name, Debits: money(a.v[aDebits]), Credits: money(a.v[aCredits]),
+			Balance: money(t.sub(a.v[aDebits], a.v[aCredits])), NonNegative: domain.NonNegativeAccount(a.name)})
+	}
+	if t.err != nil {
+		return TrialBalance{}, t.err
+	}
+	tb := sumLines(lines, nil)
+	tb.AsOf, tb.RecordedAsOf, tb.Position = pt.AsOf, pt.RecordedAsOfString(), gl.pos.String()
+	return tb, nil
+}
+
+// Subsidiary returns a page of the subsidiary ledgers at pt. It reads
+// every subsidiary account's sums at pt, then keeps the page: its cost
+// follows the talents and the calendar, not the log.
+func (m *AsOfIndex) Subsidiary(pt PointInTime, f SubsidiaryFilter) (SubsidiaryLedger, error) {
+	want := func(name string) bool {
+		cn, _ := domain.ControlAccount(name[1:])
+		return f.keeps(name[1:], cn)
+	}
+	var names []string
+	if f.Talent != "" {
+		// A talent's accounts are known by name: their sums are read
+		// key by key, at a cost bounded by the calendar.
+		names = []string{}
+		for _, cn := range domain.ControlAccounts {
+			names = append(names, "s"+"talent:"+f.Talent+strings.TrimPrefix(cn, "talent:*"))
+		}
+	}
+	subs, err := m.accountSumsOf(pt, famSubsidiary, want, names)
+	if err != nil {
+		return SubsidiaryLedger{}, err
+	}
+	sort.Slice(subs.lines, func(i, j int) bool { return subs.lines[i].name < subs.lines[j].name })
+	out := SubsidiaryLedger{AsOf: pt.AsOf, RecordedAsOf: pt.RecordedAsOfString(), Position: subs.pos.String(), Accounts: []AccountBalance{}}
+	var t tally
+	for _, a := range subs.lines {
+		if len(out.Accounts) == f.Limit {
+			out.Next = out.Accounts[len(out.Accounts)-1].Account
+			break
+		}
+		out.Accounts = append(out.Accounts, AccountBalance{Account: a.name, Debits: money(a.v[aDebits]), Credits: money(a.v[aCredits]),
+			Balance: money(t.sub(a.v[aDebits], a.v[aCredits])), NonNegative: domain.NonNegativeAccount(a.name)})
+	}
+	return out, t.err
+}
+
+// accountLines is what a question read of one family of accounts: each
+// account with postings at pt, and the greatest position.
+type accountLines struct {
+	lines []accountSum
+	pos   eventstore.Position
+}
+
+type accountSum struct {
+	name string
+	fam  byte
+	v    []int64
+}
+
+// accountSums reads the sums of the accounts of family fam (general
+// ledger or subsidiary) that want accepts at pt.
+func (m *AsOfIndex) accountSums(pt PointInTime, fam byte, want func(string) bool) (accountLines, error) {
+	return m.accountSumsOf(pt, fam, want, nil)
+}
+
+// accountSumsOf is accountSums; with names not nil, of those counters
+// alone (see sumsOf).
+func (m *AsOfIndex) accountSumsOf(pt PointInTime, fam byte, want func(string) bool, names []string) (accountLines, error) {
+	s, err := m.sumsOf(pt, fam, want, names)
+	if err != nil {
+		return accountLines{}, err
+	}
+	out := accountLines{pos: s.pos}
+	for cid, v := range s.sums {
+		if len(v) != accountFigures {
+			return accountLines{}, fmt.Errorf("asof: account %q has %d figures: %w", s.names[cid], len(v), errIndexDamaged)
+		}
+		if v[aPostings] <= 0 {
+			continue
+		}
+		out.lines = append(out.lines, accountSum{name: s.names[cid][1:], fam: fam, v: v})
+	}
+	return out, nil
+}
+
+func maxPos(a, b eventstore.Position) eventstore.Position {
+	if a.Before(b) {
+		return b
+	}
+	return a
 }
 
 // BudgetBooks is the programs and their budgets at a point in time, as
@@ -155,8 +263,12 @@ func (pt PointInTime) keeps(e int64, r time.Time) bool {
 // position, and the names and definitions as they stood.
 type asofSums struct {
 	tally
-	fam   byte
-	want  func(name string) bool
+	fam  byte
+	want func(name string) bool
+	// cids, when not nil, are the only counters asked about: their sums
+	// are read key by key, in the buckets the metas list, rather than by
+	// ranges holding every counter's.
+	cids  []uint32
 	names []string
 	defs  []programDef
 	sums  map[uint32][]int64
@@ -172,12 +284,26 @@ var errNotServed = errors.New("projections: the as-of index does not answer for 
 // sums reads the figures of the counters of family fam that want accepts
 // (every one when nil) at pt.
 func (m *AsOfIndex) sums(pt PointInTime, fam byte, want func(string) bool) (*asofSums, error) {
+	return m.sumsOf(pt, fam, want, nil)
+}
+
+// sumsOf is sums; with names not nil, of those counters alone (read key
+// by key: see asofSums.cids).
+func (m *AsOfIndex) sumsOf(pt PointInTime, fam byte, want func(string) bool, names []string) (*asofSums, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if pt.IsZero() || pt.AsOf != "" && m.irregular {
 		return nil, errNotServed
 	}
 	s := &asofSums{fam: fam, want: want, names: m.names, defs: m.defs, sums: map[uint32][]int64{}}
+	if names != nil {
+		s.cids = []uint32{}
+		for _, n := range names {
+			if id, ok := m.ids[n]; ok {
+				s.cids = append(s.cids, id)
+			}
+		}
+	}
 	s.ovs = []*overlay{m.pending}
 	if m.vs != nil {
 		snap, err := m.vs.NewSnapshot()
@@ -277,7 +403,7 @@ func checkStoredLen(k []byte, v []int64) error {
 // familyFigures is how many figures a counter of the family has.
 func familyFigures(fam byte) int {
 	switch fam {
-	case famAccount:
+	case famAccount, famSubsidiary:
 		return accountFigures
 	case famBudget:
 		return budgetFigures
@@ -310,9 +436,69 @@ func (s *asofSums) add(cid uint32, v []int64) {
 
 // sumRange adds the sums of keys prefix+lo to prefix+hi.
 func (s *asofSums) sumRange(prefix, lo, hi string) {
+	if s.cids != nil {
+		// The buckets are those the metas list: an event's point has a
+		// meta in each bucket it lies in, and only events' points touch
+		// accounts.
+		mp := metaPrefix(prefix)
+		seen := map[string]bool{}
+		var buckets []string
+		s.scan(mp+lo, mp+hi, func(k string, _ []int64) {
+			if b := k[len(mp):]; !seen[b] {
+				seen[b] = true
+				buckets = append(buckets, b)
+			}
+		})
+		for _, b := range buckets {
+			s.sumBucket(prefix, b)
+		}
+		return
+	}
 	s.scan(prefix+lo, prefix+hi, func(k string, v []int64) {
 		s.add(binary.BigEndian.Uint32([]byte(k[len(k)-4:])), v)
 	})
+}
+
+// metaPrefix is the prefix of the metas of the buckets of a sums' prefix:
+// 'e' (by business date) has 'f', 'r' (by recording time) 's', 'x' (by
+// recording and business day) 'y', without the family.
+func metaPrefix(prefix string) string {
+	m := map[byte]byte{'e': 'f', 'r': 's', 'x': 'y'}[prefix[0]]
+	return string(m) + prefix[2:]
+}
+
+// sumBucket adds the sums of the counters s.cids in one bucket, read key
+// by key from the store and the overlays.
+func (s *asofSums) sumBucket(prefix, bucket string) {
+	for _, cid := range s.cids {
+		k := binary.BigEndian.AppendUint32([]byte(prefix+bucket+"\x00"), cid)
+		if s.err != nil {
+			return
+		}
+		if s.snap != nil {
+			raw, err := s.snap.Get(k)
+			if err != nil {
+				s.err = err
+				return
+			}
+			if raw != nil {
+				v, err := decodeInts(raw)
+				if err == nil {
+					err = checkStoredLen(k, v)
+				}
+				if err != nil {
+					s.err = fmt.Errorf("asof: %q: %w: %w", k, errIndexDamaged, err)
+					return
+				}
+				s.add(cid, v)
+			}
+		}
+		for _, o := range s.ovs {
+			if v, ok := o.vals[string(k)]; ok {
+				s.add(cid, v)
+			}
+		}
+	}
 }
 
 func (s *asofSums) atLeast(p eventstore.Position) {
@@ -383,7 +569,11 @@ func (s *asofSums) buckets(lvl byte, lo, hi string, d int64) {
 		m := metas[b]
 		switch {
 		case m[3] <= d:
-			s.sumRange(string([]byte{'r', s.fam, lvl}), b+"\x00", b+"\x01")
+			if s.cids != nil {
+				s.sumBucket(string([]byte{'r', s.fam, lvl}), b)
+			} else {
+				s.sumRange(string([]byte{'r', s.fam, lvl}), b+"\x00", b+"\x01")
+			}
 			s.atLeast(metaPos(m))
 		case m[2] > d:
 		case lvl < '3':

@@ -100,18 +100,86 @@ func pointsOf(evs []eventstore.Event, rng *rand.Rand, n int) []projections.Point
 }
 
 // indexAnswers writes down what the index answers at pt: the trial
-// balance, and every program and budget.
-func indexAnswers(t *testing.T, p *projections.Projector, pt projections.PointInTime) string {
+// balance in detail and at control level, the subsidiary ledgers page by
+// page and one talent's accounts, and every program and budget. The
+// control-level answer must be the detail's accounts summed into their
+// control accounts.
+//
+// The funds and projects at pt are those folded from the funds' streams
+// (Projector.FundsAt) of fp, a projector reading the log.
+func indexAnswers(t *testing.T, p, fp *projections.Projector, pt projections.PointInTime) string {
 	t.Helper()
 	tb, err := p.AsOf().TrialBalance(pt)
 	if err != nil {
 		t.Fatalf("%+v: %v", pt, err)
 	}
+	ctl, err := p.AsOf().ControlTrialBalance(pt)
+	if err != nil {
+		t.Fatalf("%+v: %v", pt, err)
+	}
+	if got, want := jsonOf(t, ctl), jsonOf(t, projections.RollUp(tb, false)); got != want {
+		t.Fatalf("%+v: the control-level trial balance is not the detail's accounts summed:\n%s", pt, firstDiff(got, want))
+	}
 	bb, err := p.AsOf().Budgets(pt, "", 0)
 	if err != nil {
 		t.Fatalf("%+v: %v", pt, err)
 	}
-	return booksAnswers(t, tb, bb)
+	subs := subsidiaryAnswers(t, tb, func(f projections.SubsidiaryFilter) (projections.SubsidiaryLedger, error) {
+		return p.AsOf().Subsidiary(pt, f)
+	})
+	funds, err := fp.FundsAt(context.Background(), pt)
+	if err != nil {
+		t.Fatalf("%+v: %v", pt, err)
+	}
+	return booksAnswers(t, tb, bb) + jsonOf(t, ctl) + subs + fundAnswers(t, funds, pt)
+}
+
+// fundAnswers writes down the funds and projects at pt, with their
+// measures, as of pt's business date (or a date after every event).
+func fundAnswers(t *testing.T, p *projections.Projector, pt projections.PointInTime) string {
+	t.Helper()
+	d := pt.AsOf
+	if d == "" {
+		d = "2099-12-31"
+	}
+	funds, totals := p.Funds(d)
+	projects, ptotals := p.Projects(projections.ProjectFilter{AsOf: d})
+	return jsonOf(t, map[string]any{"funds": funds, "totals": totals, "projects": projects, "project_totals": ptotals})
+}
+
+// subsidiaryAnswers writes down the subsidiary ledgers as page answers
+// them, three accounts a page, each control account's alone, and one
+// talent's accounts (of the detail tb's last subsidiary account).
+func subsidiaryAnswers(t *testing.T, tb projections.TrialBalance, page func(projections.SubsidiaryFilter) (projections.SubsidiaryLedger, error)) string {
+	t.Helper()
+	all := func(f projections.SubsidiaryFilter) []projections.AccountBalance {
+		var out []projections.AccountBalance
+		for f.Limit = 3; ; {
+			sl, err := page(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, sl.Accounts...)
+			if sl.Next == "" {
+				return out
+			}
+			f.After = sl.Next
+		}
+	}
+	talent := ""
+	for _, a := range tb.Accounts {
+		if _, ok := domain.ControlAccount(a.Account); ok {
+			talent = domain.SubsidiaryTalent(a.Account)
+		}
+	}
+	answers := map[string]any{"all": all(projections.SubsidiaryFilter{})}
+	for _, cn := range domain.ControlAccounts {
+		answers[cn] = all(projections.SubsidiaryFilter{Control: cn})
+	}
+	if talent != "" {
+		answers["talent"] = all(projections.SubsidiaryFilter{Talent: talent})
+	}
+	return jsonOf(t, answers)
 }
 
 func booksAnswers(t *testing.T, tb projections.TrialBalance, bb projections.BudgetBook) string {
@@ -132,7 +200,9 @@ func booksAnswers(t *testing.T, tb projections.TrialBalance, bb projections.Budg
 	return jsonOf(t, map[string]any{"balances": tb, "programs": progs, "budgets": budgets, "position": bb.Position().String()})
 }
 
-// replayAnswers is the same, folded from the log for pt.
+// replayAnswers is the same, folded from the log for pt: the trial
+// balance streamed from the log (BalancesAt) and, at control level and in
+// the subsidiary ledgers, answered by a replay, which has no index.
 func replayAnswers(t *testing.T, store eventstore.Store, pt projections.PointInTime) string {
 	t.Helper()
 	ctx := context.Background()
@@ -144,7 +214,14 @@ func replayAnswers(t *testing.T, store eventstore.Store, pt projections.PointInT
 	if err != nil {
 		t.Fatal(err)
 	}
-	return booksAnswers(t, tb, r)
+	ctl, err := r.TrialBalanceAt(ctx, pt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs := subsidiaryAnswers(t, tb, func(f projections.SubsidiaryFilter) (projections.SubsidiaryLedger, error) {
+		return r.SubsidiaryAt(ctx, pt, f)
+	})
+	return booksAnswers(t, tb, r) + jsonOf(t, ctl) + subs + fundAnswers(t, r, pt)
 }
 
 // The as-of index answers every point in time as a replay of the log
@@ -185,16 +262,19 @@ func TestAsOfIndexAnswersAsTheReplay(t *testing.T) {
 			resumed := openViews(t, dir)
 			fold(t, resumed, evs[len(evs)/2:])
 
+			checkLiveControls(t, "in memory", live)
+			checkLiveControls(t, "resumed", resumed)
+
 			wants := make([]string, len(pts))
 			for i, pt := range pts {
 				if !live.AsOf().Serves(pt) {
 					t.Fatalf("%+v: the index does not answer", pt)
 				}
 				wants[i] = replayAnswers(t, store, pt)
-				if got := indexAnswers(t, live, pt); got != wants[i] {
+				if got := indexAnswers(t, live, live, pt); got != wants[i] {
 					t.Fatalf("as of %s, recorded as of %s: the index differs from the replay:\n%s", pt.AsOf, pt.RecordedAsOfString(), firstDiff(got, wants[i]))
 				}
-				if got := indexAnswers(t, resumed, pt); got != wants[i] {
+				if got := indexAnswers(t, resumed, live, pt); got != wants[i] {
 					t.Fatalf("as of %s, recorded as of %s, after a restart: the index differs from the replay:\n%s", pt.AsOf, pt.RecordedAsOfString(), firstDiff(got, wants[i]))
 				}
 			}
@@ -204,12 +284,53 @@ func TestAsOfIndexAnswersAsTheReplay(t *testing.T) {
 			}
 			reopened := openViews(t, dir)
 			defer reopened.CloseViews()
+			checkLiveControls(t, "reopened", reopened)
 			for i, pt := range pts {
-				if got := indexAnswers(t, reopened, pt); got != wants[i] {
+				if got := indexAnswers(t, reopened, live, pt); got != wants[i] {
 					t.Fatalf("as of %s, recorded as of %s, committed and reopened: the index differs from the replay:\n%s", pt.AsOf, pt.RecordedAsOfString(), firstDiff(got, wants[i]))
 				}
 			}
 		})
+	}
+}
+
+// checkLiveControls checks the live trial balance at control level
+// against the detail's accounts summed (each control line counting its
+// accounts), and the live subsidiary ledgers against the detail's
+// subsidiary accounts.
+func checkLiveControls(t *testing.T, what string, p *projections.Projector) {
+	t.Helper()
+	ctx := context.Background()
+	detail := p.TrialBalance()
+	ctl, err := p.TrialBalanceAt(ctx, projections.PointInTime{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := jsonOf(t, ctl), jsonOf(t, projections.RollUp(detail, true)); got != want {
+		t.Fatalf("%s: the live control-level trial balance is not the detail's accounts summed:\n%s", what, firstDiff(got, want))
+	}
+	n := 0
+	for _, a := range ctl.Accounts {
+		n += a.SubsidiaryAccounts
+	}
+	if n == 0 && len(ctl.Accounts) > 0 && len(detail.Accounts) > len(ctl.Accounts) {
+		t.Fatalf("%s: no control line counts a subsidiary account", what)
+	}
+	var subs []projections.AccountBalance
+	for _, a := range detail.Accounts {
+		if _, ok := domain.ControlAccount(a.Account); ok {
+			subs = append(subs, a)
+		}
+	}
+	got := subsidiaryAnswers(t, detail, func(f projections.SubsidiaryFilter) (projections.SubsidiaryLedger, error) {
+		return p.SubsidiaryAt(ctx, projections.PointInTime{}, f)
+	})
+	var want map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(got), &want); err != nil {
+		t.Fatal(err)
+	}
+	if g, w := string(want["all"]), jsonOf(t, subs); g != w {
+		t.Fatalf("%s: the live subsidiary ledgers are not the detail's subsidiary accounts:\n%s", what, firstDiff(g, w))
 	}
 }
 
@@ -276,7 +397,7 @@ func TestAsOfIndexReleaseOfAForwardCommitment(t *testing.T) {
 				continue
 			}
 			want := replayAnswers(t, store, pt)
-			if got := indexAnswers(t, p, pt); got != want {
+			if got := indexAnswers(t, p, p, pt); got != want {
 				t.Fatalf("as of %q, recorded as of %s: the index differs from the replay:\n%s", d, pt.RecordedAsOfString(), firstDiff(got, want))
 			}
 			checked[want] = true

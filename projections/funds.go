@@ -2,6 +2,7 @@ package projections
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -399,6 +400,13 @@ type FundTotals struct {
 	IdleCash      domain.Money `json:"idle_cash"`
 	MOIC          string       `json:"moic"`
 	TVPI          string       `json:"tvpi"`
+}
+
+// ids returns the funds' IDs in the order established.
+func (m *Funds) ids() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return slices.Clone(m.fundOrder)
 }
 
 // Funds lists the funds as of a date (for alerts), with their totals.

@@ -17,7 +17,7 @@ import (
 // position (16 bytes); the generation of the last Save under "g"; "i"
 // when a business date was irregular. Memory holds the names, the
 // definitions, and what was folded since the last commit.
-const asofSchema = 1
+const asofSchema = 2
 
 // Schema implements Persistent.
 func (m *AsOfIndex) Schema() uint32 { return asofSchema }
@@ -87,7 +87,7 @@ func (m *AsOfIndex) Open(vs *viewstore.Model) error {
 // recording or business date, or a part of one).
 func keyClasses() []string {
 	var cs []string
-	for _, fam := range []byte{famAccount, famBudget} {
+	for _, fam := range []byte{famAccount, famBudget, famSubsidiary} {
 		for _, l := range "123" {
 			cs = append(cs, string([]byte{'e', fam, byte(l)}))
 		}

@@ -509,7 +509,7 @@ func (m *Balances) Open(vs *viewstore.Model) error {
 			bad = fmt.Errorf("balances: stored account unreadable: %w", err)
 			return false
 		}
-		m.ledger.accounts[string(k[2:])] = &account{debits: a[0], credits: a[1], balance: a[2], nonNegative: a[3] != 0}
+		m.ledger.load(string(k[2:]), account{debits: a[0], credits: a[1], balance: a[2], nonNegative: a[3] != 0})
 		return true
 	}); err != nil {
 		return err

@@ -245,6 +245,90 @@ func (p *Projector) BalancesAt(ctx context.Context, pt PointInTime) (TrialBalanc
 	return BalancesAt(ctx, p.store, pt)
 }
 
+// TrialBalanceAt returns the trial balance at control level (see
+// Ledger.ControlTrialBalance) of the books at pt: the live balances when
+// pt is zero, else read from the as-of index, or, for a business date the
+// index cannot place, rolled up from the books folded from the log.
+func (p *Projector) TrialBalanceAt(ctx context.Context, pt PointInTime) (TrialBalance, error) {
+	if pt.IsZero() {
+		return p.balances.ControlTrialBalance(), nil
+	}
+	if p.asof.Serves(pt) {
+		return p.asof.ControlTrialBalance(pt)
+	}
+	tb, err := BalancesAt(ctx, p.store, pt)
+	if err != nil {
+		return TrialBalance{}, err
+	}
+	return RollUp(tb, false), nil
+}
+
+// SubsidiaryAt returns a page of the subsidiary ledgers at pt, from the
+// live balances, the as-of index or the books folded from the log, as
+// TrialBalanceAt.
+func (p *Projector) SubsidiaryAt(ctx context.Context, pt PointInTime, f SubsidiaryFilter) (SubsidiaryLedger, error) {
+	if pt.IsZero() {
+		return p.balances.Subsidiary(f), nil
+	}
+	if p.asof.Serves(pt) {
+		return p.asof.Subsidiary(pt, f)
+	}
+	tb, err := BalancesAt(ctx, p.store, pt)
+	if err != nil {
+		return SubsidiaryLedger{}, err
+	}
+	out := SubsidiaryLedger{AsOf: tb.AsOf, RecordedAsOf: tb.RecordedAsOf, Position: tb.Position, Accounts: []AccountBalance{}}
+	for _, a := range tb.Accounts {
+		cn, ok := domain.ControlAccount(a.Account)
+		if !ok || !f.keeps(a.Account, cn) {
+			continue
+		}
+		if len(out.Accounts) == f.Limit {
+			out.Next = out.Accounts[len(out.Accounts)-1].Account
+			break
+		}
+		out.Accounts = append(out.Accounts, a)
+	}
+	return out, nil
+}
+
+// RollUp turns a trial balance in detail into one at control level: each
+// subsidiary account's figures added to its control account's line. With
+// live set, as the live ledger answers: a control line counts its
+// accounts and is a violation when one of them is below zero; without,
+// as a point in time is answered: no count, and a violation when the
+// control line's own total is below zero.
+func RollUp(tb TrialBalance, live bool) TrialBalance {
+	lines := make([]AccountBalance, 0, len(tb.Accounts))
+	controls := map[string]int{}
+	var negative []string
+	for _, a := range tb.Accounts {
+		cn, ok := domain.ControlAccount(a.Account)
+		if !ok {
+			lines = append(lines, a)
+			continue
+		}
+		i, seen := controls[cn]
+		if !seen {
+			i = len(lines)
+			controls[cn] = i
+			lines = append(lines, AccountBalance{Account: cn, Debits: domain.Zero, Credits: domain.Zero, Balance: domain.Zero,
+				NonNegative: domain.NonNegativeAccount(cn)})
+		}
+		c := &lines[i]
+		c.Debits, c.Credits, c.Balance = c.Debits.Add(a.Debits), c.Credits.Add(a.Credits), c.Balance.Add(a.Balance)
+		if live {
+			c.SubsidiaryAccounts++
+			if a.NonNegative && a.Balance.Sign() < 0 && !slices.Contains(negative, cn) {
+				negative = append(negative, cn)
+			}
+		}
+	}
+	out := sumLines(lines, negative)
+	out.AsOf, out.RecordedAsOf, out.Position = tb.AsOf, tb.RecordedAsOf, tb.Position
+	return out
+}
+
 // BudgetBook answers the questions about programs and budgets: the live
 // models, a replay, or the as-of index's BudgetBooks.
 type BudgetBook interface {

@@ -97,7 +97,7 @@ func runScaleBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&c.views, "views", "", "views directory of the measured server (default: DIR/views)")
 	fs.IntVar(&c.clients, "clients", 16, "concurrent clients of the query mix")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long the query mix runs")
-	fs.IntVar(&c.asOf, "as-of", 200, "as-of queries of each kind (trial balance by date, by recording time and both, budget by date), one at a time")
+	fs.IntVar(&c.asOf, "as-of", 200, "as-of queries of each kind (trial balance at control level by date, by recording time and both, budget by date), one at a time")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&c.fold, "fold", true, "start once on an empty views directory first, to measure the fold (false: resume from the views an earlier run left)")
 	fs.StringVar(&c.exe, "exe", "", "the talentledger binary to measure (default: this one), e.g. an earlier build to compare with")
@@ -614,7 +614,8 @@ func (s *scaleServer) queryMix(ctx context.Context, c scaleConfig, res *scaleRes
 	return nil
 }
 
-// asOfQueries asks for the trial balance and a budget as of past business
+// asOfQueries asks for the trial balance (at control level: the general
+// ledger and the control accounts) and a budget as of past business
 // dates and recording times, one at a time, c.asOf of each or for at most
 // a minute each.
 func (s *scaleServer) asOfQueries(ctx context.Context, c scaleConfig, res *scaleResults, stdout io.Writer) error {

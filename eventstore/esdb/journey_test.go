@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,7 +154,11 @@ func (l *ledger) command(principal string, want int, path string, body any) stri
 // and decodes the answer into v.
 func (l *ledger) query(principal, path string, v any) {
 	l.t.Helper()
-	path += "?min_position=" + l.pos.String()
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	path += sep + "min_position=" + l.pos.String()
 	status, b := l.send("GET", path, principal, nil)
 	if status != http.StatusOK {
 		l.t.Fatalf("GET %s as %s: %d %s", path, principal, status, b)
@@ -280,11 +285,24 @@ func TestClawbackJourney(t *testing.T) {
 	for _, a := range tb.Accounts {
 		balances[a.Account] = a.Balance
 	}
+	// The talent's own accounts are in the subsidiary ledger; the trial
+	// balance holds their control accounts (this talent's alone here).
+	var sub struct {
+		Accounts []struct {
+			Account string `json:"account"`
+			Balance string `json:"balance"`
+		} `json:"accounts"`
+	}
+	l.query("auditor", "/v1/ledger/subsidiary?talent="+talent, &sub)
+	for _, a := range sub.Accounts {
+		balances[a.Account] = a.Balance
+	}
 	for acct, want := range map[string]string{
 		"budget:housing:2024:available":      "29760000.00",
 		"budget:housing:2026:uncovered":      "0.00",
 		"budget:housing:2024:encumbered":     "0.00",
 		"talent:" + talent + ":clawback_due": "220000.00",
+		"talent:*:clawback_due":              "220000.00",
 		"treasury:2024:appropriation":        "-30000000.00",
 	} {
 		if got := balances[acct]; got != want {
