@@ -116,6 +116,14 @@ func TestRollingUpgrade(t *testing.T) {
 	if p := old.proj.Position(); !p.Before(at) {
 		t.Errorf("the older replica folded up to %s, not before %s", p, at)
 	}
+	// A point in time is for the record, so it waits for the log's head,
+	// which the older replica never reaches: it says so at once, as the
+	// commands' refusal does, not "retry" once its wait runs out.
+	r = old.as(auditor).get("/v1/ledger/balances?as_of=2024-02-02")
+	wantProblem(t, r, http.StatusServiceUnavailable, "unavailable")
+	if !strings.Contains(string(r.body), "upgraded") {
+		t.Errorf("the point-in-time refusal does not say why: %s", r)
+	}
 	// The newer replica is ready and sees the review.
 	if r := upgraded.anonymous().get("/readyz"); r.status != http.StatusOK {
 		t.Errorf("the newer replica: %s", r)

@@ -191,17 +191,22 @@ func (f *Feed) Progress() Progress {
 var ErrNotReached = fmt.Errorf("projections: position not reached in time")
 
 // WaitFor blocks until the models have applied position pos, ctx is done,
-// or timeout passes (ErrNotReached).
+// or timeout passes (ErrNotReached). Once the folding has stopped (see
+// Stopped) a position it has not reached never comes: WaitFor returns the
+// error that stopped it at once.
 func (f *Feed) WaitFor(ctx context.Context, pos eventstore.Position, timeout time.Duration) error {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
 		f.mu.RLock()
 		reached := !f.pos.Before(pos)
-		ch := f.notify
+		ch, stopped := f.notify, f.stopped
 		f.mu.RUnlock()
 		if reached {
 			return nil
+		}
+		if stopped != nil {
+			return stopped
 		}
 		select {
 		case <-ch:

@@ -325,4 +325,12 @@ func TestApplyIgnoresOldEvents(t *testing.T) {
 		t.Fatalf("Apply after the stop = %v", err)
 	}
 	wantEq(t, "position after the stop", p.Position(), evs[2].Position)
+	// A wait for a position after the stop never ends in it: it says why
+	// at once rather than when its time runs out.
+	if err := p.WaitFor(context.Background(), later.Position, 2*time.Second); !errors.Is(err, domain.ErrUpgradeRequired) {
+		t.Errorf("WaitFor after the stop = %v, want the upgrade required", err)
+	}
+	if err := p.WaitFor(context.Background(), evs[2].Position, 2*time.Second); err != nil {
+		t.Errorf("WaitFor a position folded before the stop = %v", err)
+	}
 }
