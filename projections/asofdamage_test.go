@@ -1,8 +1,11 @@
 package projections_test
 
 import (
+	"errors"
 	"testing"
 
+	"talentledger/domain"
+	"talentledger/eventstore"
 	"talentledger/projections"
 	"talentledger/projections/viewstore"
 )
@@ -69,5 +72,36 @@ func TestAsOfDamageIsDetected(t *testing.T) {
 				t.Fatalf("the query found damage (%v), yet the read models go on", err)
 			}
 		})
+	}
+}
+
+// A replica waiting for an upgrade still answers reads of what it folded;
+// damage a query then finds in its views stops those too: the stop it
+// reports is the damage, not the upgrade.
+func TestDamageFoundWhileAwaitingAnUpgradeIsTheStop(t *testing.T) {
+	evs := logs(t)["work"]
+	dir := t.TempDir()
+	p := openViews(t, dir)
+	fold(t, p, evs)
+	schema := p.AsOf().Schema()
+	if err := p.CloseViews(); err != nil {
+		t.Fatal(err)
+	}
+	if damageAsOf(t, dir, schema, "ea") == 0 {
+		t.Fatal("nothing damaged")
+	}
+	q := openViews(t, dir)
+	defer q.CloseViews()
+	last := evs[len(evs)-1]
+	newer := last
+	newer.Type, newer.Position = "SomethingFromTheFuture", eventstore.Position{Commit: last.Position.Commit + 1, Prepare: last.Position.Prepare + 1}
+	if err := q.Apply(&newer); !errors.Is(err, domain.ErrUpgradeRequired) {
+		t.Fatalf("Apply(an event of a newer build) = %v, want an upgrade required", err)
+	}
+	if _, err := q.AsOf().TrialBalance(projections.PointInTime{AsOf: "2100-12-31"}); err == nil {
+		t.Fatal("the damaged index answers without an error")
+	}
+	if err := q.Stopped(); err == nil || errors.Is(err, domain.ErrUpgradeRequired) {
+		t.Fatalf("Stopped() = %v after a query found damage: the read models go on answering", err)
 	}
 }

@@ -133,12 +133,14 @@ func (f *Feed) markReady() {
 // ready until a build that reads it takes over.
 //
 // A model that found its store damaged while answering a query (see
-// Damaged) stops the feed too, from that moment, not at its next commit.
+// Damaged) stops the feed too, from that moment, not at its next commit;
+// on a feed that waits for an upgrade, and so still answers, the damage
+// is the stop reported: nothing more is answered.
 func (f *Feed) Stopped() error {
 	f.mu.RLock()
 	stopped := f.stopped
 	f.mu.RUnlock()
-	if stopped != nil {
+	if stopped != nil && !errors.Is(stopped, domain.ErrUpgradeRequired) {
 		return stopped
 	}
 	for _, m := range f.models {
@@ -148,7 +150,7 @@ func (f *Feed) Stopped() error {
 			}
 		}
 	}
-	return nil
+	return stopped
 }
 
 // Position returns the position of the last event applied.
