@@ -296,13 +296,7 @@ func (m *Model) GetSorted(keys []string, f func(i int, value []byte) error) erro
 	for i, key := range keys {
 		k = append(append(k[:0], prefixData), key...)
 		var v []byte
-		if !it.SeekGE(k) {
-			// Nothing at or after the key, or a failure to read it:
-			// the next seek forgets the failure, so it is taken now.
-			if err = it.Error(); err != nil {
-				break
-			}
-		} else if bytes.Equal(it.Key(), k) {
+		if it.SeekGE(k) && bytes.Equal(it.Key(), k) {
 			if v, err = it.ValueAndErr(); err != nil {
 				break
 			}
