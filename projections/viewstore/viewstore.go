@@ -296,7 +296,16 @@ func (m *Model) GetSorted(keys []string, f func(i int, value []byte) error) erro
 	for i, key := range keys {
 		k = append(append(k[:0], prefixData), key...)
 		var v []byte
-		if it.SeekGE(k) && bytes.Equal(it.Key(), k) {
+		found := it.SeekGE(k)
+		if !found {
+			// A seek that found nothing may have failed to read: the
+			// next seek would clear the error and the key would look
+			// absent.
+			if err = it.Error(); err != nil {
+				break
+			}
+		}
+		if found && bytes.Equal(it.Key(), k) {
 			if v, err = it.ValueAndErr(); err != nil {
 				break
 			}
