@@ -25,11 +25,13 @@ import (
 // (projections.AsOfIndex): sums by business date and by recording time,
 // so that a question costs the same at any length of the log; like every
 // read model it holds the log up to the feed's position, which
-// ?min_position= waits for (a replay reads the log to its end). The other
-// views (funds, a year's forward commitments one by one, grants, talents,
-// reports, exports) are answered from models replayed from the log for
-// that query (projections.Replay), which reads the whole log: those
-// point-in-time views are for audits, not dashboards. So are the trial
+// ?min_position= waits for (a replay reads the log to its end). Funds,
+// projects and sectors are folded from the funds' own streams
+// (Projector.FundsAt). The other views (a year's forward commitments one
+// by one, grants, talents, reports, exports) are answered from models
+// replayed from the log for that query (projections.Replay), which reads
+// the whole log: those point-in-time views are for audits, not
+// dashboards. So are the trial
 // balance and budgets by business date on a log holding a business date
 // that is not YYYY-MM-DD, which the index cannot place.
 
