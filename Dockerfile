@@ -44,7 +44,7 @@ FROM alpine:3.22
 RUN apk add --no-cache ca-certificates \
  && addgroup -S -g 10001 talentledger \
  && adduser -S -D -H -u 10001 -G talentledger -h /var/lib/talentledger -s /sbin/nologin talentledger \
- && install -d -o 10001 -g 10001 -m 0700 /var/lib/talentledger
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/talentledger /var/lib/talentledger/keys
 COPY --from=build /out/talentledger /usr/local/bin/talentledger
 
 # Numeric, so that runtimes that refuse root (runAsNonRoot) can check it.

@@ -44,6 +44,8 @@ type composeService struct {
 	Healthcheck struct {
 		Test []string `yaml:"test"`
 	} `yaml:"healthcheck"`
+	Entrypoint []string `yaml:"entrypoint"`
+	Command    []string `yaml:"command"`
 }
 
 func loadCompose(t *testing.T) (services map[string]composeService, secrets map[string]string) {
@@ -169,9 +171,24 @@ func TestComposeReplicas(t *testing.T) {
 			t.Errorf("%s: health check %q does not probe /readyz on port %s", r.name, hc, listen)
 		}
 
+		// Personal data needs a key store: the replicas share the key
+		// service, and never read the master key.
+		if got := env["TALENTLEDGER_KEY_SERVICE"]; got != "https://keys:7443" {
+			t.Errorf("%s: TALENTLEDGER_KEY_SERVICE = %q, want the key service over TLS", r.name, got)
+		}
+		for _, k := range []string{"TALENTLEDGER_MASTER_KEY", "TALENTLEDGER_NO_ENCRYPTION", "TALENTLEDGER_KEYSTORE"} {
+			if v, ok := env[k]; ok {
+				t.Errorf("%s: %s = %q beside the key service", r.name, k, v)
+			}
+		}
+		if _, ok := s.DependsOn["keys"]; !ok {
+			t.Errorf("%s does not wait for the key service", r.name)
+		}
 		for _, c := range []struct{ env, secret string }{
 			{"TALENTLEDGER_PRINCIPALS", "principals"},
 			{"TALENTLEDGER_AUDIT_KEY", "audit_key"},
+			{"TALENTLEDGER_KEY_SERVICE_TOKEN", "key_service_token"},
+			{"TALENTLEDGER_KEY_SERVICE_CA", "key_service_ca"},
 		} {
 			if got, want := env[c.env], "/run/secrets/"+c.secret; got != want {
 				t.Errorf("%s: %s = %q, want %q", r.name, c.env, got, want)
@@ -188,6 +205,40 @@ func TestComposeReplicas(t *testing.T) {
 				t.Errorf("%s does not wait for %s", r.name, n.name)
 			}
 		}
+	}
+}
+
+// The key service the replicas share runs keystore serve over TLS, with
+// the master key and every file it names mounted as secrets.
+func TestComposeKeyService(t *testing.T) {
+	services, secrets := loadCompose(t)
+	k, ok := services["keys"]
+	if !ok {
+		t.Fatal("no service keys")
+	}
+	if !slices.Equal(k.Entrypoint, []string{"/usr/local/bin/talentledger", "keystore", "serve"}) {
+		t.Errorf("keys: entrypoint %v, want keystore serve", k.Entrypoint)
+	}
+	args := map[string]string{}
+	for i := 0; i+1 < len(k.Command); i += 2 {
+		args[k.Command[i]] = k.Command[i+1]
+	}
+	for _, c := range []struct{ flag, secret string }{
+		{"--master-key", "master_key"}, {"--token", "key_service_token"},
+		{"--tls-cert", "key_service_cert"}, {"--tls-key", "key_service_key"},
+	} {
+		if got, want := args[c.flag], "/run/secrets/"+c.secret; got != want {
+			t.Errorf("keys: %s %q, want %q", c.flag, got, want)
+		}
+		if !slices.Contains(k.Secrets, c.secret) || secrets[c.secret] == "" {
+			t.Errorf("keys: secret %s not mounted or without a file", c.secret)
+		}
+	}
+	if _, port, err := net.SplitHostPort(args["--listen"]); err != nil || port != "7443" {
+		t.Errorf("keys: --listen %q, want port 7443", args["--listen"])
+	}
+	if args["--keys"] == "" || slices.Contains(k.Command, "--insecure-loopback") {
+		t.Errorf("keys: command %v: want a key store directory and TLS", k.Command)
 	}
 }
 
