@@ -177,28 +177,47 @@ func (f *Feed) OpenViews(dir string) error {
 	}
 	v := &views{dir: dir, stores: make([]*viewstore.Model, len(f.models)), from: make([]eventstore.Position, len(f.models)),
 		last: time.Now(), head: head}
-	start := eventstore.Position{}
-	first := true
-	for i, m := range f.models {
+	for _, m := range f.models {
 		if m.Name() == feedViews {
 			v.close()
 			return fmt.Errorf("projections: a model may not be named %q", feedViews)
 		}
+	}
+	// Each model opens its store and loads what it keeps in memory on a
+	// goroutine of its own: the models share nothing, and a start from
+	// the checkpoint is mostly this loading.
+	errs := make([]error, len(f.models))
+	var wg sync.WaitGroup
+	for i, m := range f.models {
 		p, ok := m.(Persistent)
 		if !ok {
+			continue
+		}
+		wg.Go(func() {
+			vs, err := viewstore.Open(dir, m.Name(), p.Schema(), f.log)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			v.stores[i] = vs
+			if err := p.Open(vs); err != nil {
+				errs[i] = fmt.Errorf("projections: open model %s: %w", m.Name(), err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		v.close()
+		return err
+	}
+	start := eventstore.Position{}
+	first := true
+	for i, m := range f.models {
+		vs := v.stores[i]
+		if vs == nil {
 			v.from[i] = eventstore.Start
 			start, first = eventstore.Start, false
 			continue
-		}
-		vs, err := viewstore.Open(dir, m.Name(), p.Schema(), f.log)
-		if err != nil {
-			v.close()
-			return err
-		}
-		v.stores[i] = vs
-		if err := p.Open(vs); err != nil {
-			v.close()
-			return fmt.Errorf("projections: open model %s: %w", m.Name(), err)
 		}
 		v.from[i] = vs.Checkpoint()
 		if fresh, why := vs.Fresh(); fresh && why != "new" {

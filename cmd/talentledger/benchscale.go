@@ -35,6 +35,8 @@ type scaleConfig struct {
 	asOf     int
 	jsonOut  string
 	fold     bool
+	// pprofAddr serves the generator's profiles (see servePprof).
+	pprofAddr string
 	// exe is the talentledger binary measured. views is "" when it does
 	// not take --views (an earlier build keeps its read models in
 	// memory).
@@ -101,8 +103,16 @@ func runScaleBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&c.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&c.fold, "fold", true, "start once on an empty views directory first, to measure the fold (false: resume from the views an earlier run left)")
 	fs.StringVar(&c.exe, "exe", "", "the talentledger binary to measure (default: this one), e.g. an earlier build to compare with")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof of this process (the generator) at this loopback address while the bench runs")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if c.pprofAddr != "" {
+		stop, err := servePprof(c.pprofAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if c.events <= 0 || c.data == "" {
 		return errors.New("--events (positive) and --data are required")
