@@ -294,6 +294,14 @@ func TestGrantSummariesAgreeWithViews(t *testing.T) {
 // on disk) stops the feed at its next commit with an error naming the
 // damage, and never panics a query or the fold.
 func TestWorkStoreDamageStopsTheFeed(t *testing.T) {
+	// The register's payment records, read by a query, and a grant's own
+	// copies of them, read when the fold takes the grant back from disk.
+	for _, prefix := range []string{"p/", "y/"} {
+		t.Run(prefix, func(t *testing.T) { workStoreDamageStopsTheFeed(t, prefix) })
+	}
+}
+
+func workStoreDamageStopsTheFeed(t *testing.T, prefix string) {
 	evs := logs(t)["work"]
 	// Cut after the first payment prepared.
 	half := 0
@@ -310,9 +318,9 @@ func TestWorkStoreDamageStopsTheFeed(t *testing.T) {
 	if err := p.CloseViews(); err != nil {
 		t.Fatal(err)
 	}
-	// Every payment record of the register overwritten with bytes of no
+	// Every payment record under prefix overwritten with bytes of no
 	// known form, at the same checkpoint.
-	if projectionstest.DamageRecords(t, dir, "work", p.Work().Schema(), "p/") == 0 {
+	if projectionstest.DamageRecords(t, dir, "work", p.Work().Schema(), prefix) == 0 {
 		t.Fatal("no payment record in the work model's store")
 	}
 	q := projections.New(nil, quietLog(), projections.WithCommitEvery(1))

@@ -29,6 +29,9 @@ import (
 //	p/<seq>              the seq-th payment prepared, with its grant's
 //	                     program and talent and its installment's due date
 //	                     and year: the payments register is a scan of p/
+//	y/<seq>/<k>          the same record, as the k-th payment of the
+//	                     seq-th grant: a grant read back reads its
+//	                     payments side by side, not one block each
 //	q/<code>/<seq>       a grant or payment waiting in a queue (see
 //	q/d/<due>/<seq>/<n>  queueEntry), installments due by due date: an
 //	                     inbox queue is a scan of its code
@@ -41,7 +44,7 @@ import (
 // Records are in the binary form of bincodec.go, the grant's head and
 // statements in JSON. Open reads the counts and the notice days only.
 const (
-	workSchema = 2
+	workSchema = 3
 	// workCached is how many grants the model keeps in memory between
 	// commits; the rest are read from disk when an event needs them.
 	workCached = 20_000
@@ -263,11 +266,28 @@ func (g *workGrant) paymentBytes(k int) []byte {
 }
 
 func decodePayment(key, v []byte) (paymentRecord, error) {
+	if len(key) != 2+8 {
+		return paymentRecord{}, errShortRecord
+	}
+	r, err := decodePaymentValue(v)
+	r.seq = int(binary.BigEndian.Uint64(key[2:]))
+	return r, err
+}
+
+// grantPaymentKey is the key of the k-th payment of the seq-th grant.
+func grantPaymentKey(seq, k int) []byte {
+	key := binary.BigEndian.AppendUint64([]byte("y/"), uint64(seq))
+	key = append(key, '/')
+	return binary.BigEndian.AppendUint32(key, uint32(k))
+}
+
+// decodePaymentValue decodes a payment record, its place in the register
+// (seq) left zero.
+func decodePaymentValue(v []byte) (paymentRecord, error) {
 	var r paymentRecord
-	if len(key) != 2+8 || len(v) == 0 || v[0] != recordV1 {
+	if len(v) == 0 || v[0] != recordV1 {
 		return r, errShortRecord
 	}
-	r.seq = int(binary.BigEndian.Uint64(key[2:]))
 	d := dec{b: v[1:]}
 	d.payment(&r.p)
 	r.program, r.talent, r.due = d.str(), d.str(), d.str()
@@ -351,11 +371,13 @@ func (d *workDisk) loadGrant(id string) *workGrant {
 		g.view.Installments = append(g.view.Installments, r.in)
 		s.inst = append(s.inst, recordHash(v))
 	}
-	for _, seq := range g.pays {
-		k := seqKey("p/", seq)
-		v := d.get(k)
-		r, err := decodePayment(k, v)
-		if err != nil {
+	for i, seq := range g.pays {
+		if bad != nil {
+			break
+		}
+		v := d.get(grantPaymentKey(g.seq, i))
+		r, err := decodePaymentValue(v)
+		if err != nil || r.p.ID == "" {
 			bad = fmt.Errorf("grant %s: payment %d: %v", id, seq, err)
 			break
 		}
@@ -413,6 +435,7 @@ func (d *workDisk) flushGrant(g *workGrant) error {
 	}, func(k int) {
 		if v := g.paymentBytes(k); saveHash(&s.pays, k, recordHash(v)) {
 			d.set(seqKey("p/", g.pays[k]), v)
+			d.set(grantPaymentKey(g.seq, k), v)
 		}
 	})
 	if all {
