@@ -82,7 +82,7 @@ func Open(dir, name string, schema uint32, log *slog.Logger) (*Model, error) {
 		return nil, fmt.Errorf("viewstore: %w", err)
 	}
 	m := &Model{name: name, dir: path, schema: schema}
-	db, err := openDB(path)
+	db, err := openDB(path, name, log)
 	if err != nil {
 		if !pebble.IsCorruptionError(err) {
 			return nil, fmt.Errorf("viewstore: open %s: %w", path, err)
@@ -93,7 +93,7 @@ func Open(dir, name string, schema uint32, log *slog.Logger) (*Model, error) {
 		if err := os.RemoveAll(path); err != nil {
 			return nil, fmt.Errorf("viewstore: %w", err)
 		}
-		if db, err = openDB(path); err != nil {
+		if db, err = openDB(path, name, log); err != nil {
 			return nil, fmt.Errorf("viewstore: open %s: %w", path, err)
 		}
 		m.why = "damaged"
@@ -117,8 +117,16 @@ const cacheSize = 128 << 20
 // never released (each store takes a reference of its own).
 var shared = sync.OnceValue(func() *pebble.Options { return &pebble.Options{Cache: pebble.NewCache(cacheSize)} })
 
-func openDB(path string) (*pebble.DB, error) {
+func openDB(path, name string, log *slog.Logger) (*pebble.DB, error) {
 	opts := &pebble.Options{
+		// An error of Pebble's background work (a flush or compaction
+		// that could not write) is logged, not dropped with the chatter;
+		// corruption it finds goes to Fatalf (the default).
+		EventListener: &pebble.EventListener{
+			BackgroundError: func(err error) {
+				log.Error("views store: background error", "model", name, "err", err.Error())
+			},
+		},
 		Cache:              shared().Cache,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{},
