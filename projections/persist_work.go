@@ -359,30 +359,42 @@ func (d *workDisk) loadGrant(id string) *workGrant {
 	s := &grantSaved{head: recordHash(hb), entries: map[string]uint64{}}
 	g.view.Installments = []InstallmentView{}
 	g.view.Payments = make([]PaymentView, 0, len(g.pays))
-	var bad error
+	// The installments and the payments, in key order through one
+	// iterator: their keys lie side by side (i/<seq>/…, y/<seq>/…), so
+	// each seek mostly reads the block the last one read. What was
+	// folded since the last commit (pend) lies over the store.
+	keys := make([]string, 0, h.Inst+len(g.pays))
 	for n := 1; n <= h.Inst; n++ {
-		k := installmentKey(g.seq, n)
-		v := d.get(k)
-		r, err := decodeInstallment(k, v)
-		if err != nil || r.in.N != n {
-			bad = fmt.Errorf("grant %s: installment %d: %v", id, n, err)
-			break
-		}
-		g.view.Installments = append(g.view.Installments, r.in)
-		s.inst = append(s.inst, recordHash(v))
+		keys = append(keys, string(installmentKey(g.seq, n)))
 	}
-	for i, seq := range g.pays {
-		if bad != nil {
-			break
+	for k := range g.pays {
+		keys = append(keys, string(grantPaymentKey(g.seq, k)))
+	}
+	var bad error
+	err := d.vs.GetSorted(keys, func(i int, v []byte) error {
+		if pv, ok := d.pend[keys[i]]; ok {
+			v = pv
 		}
-		v := d.get(grantPaymentKey(g.seq, i))
+		if n := i + 1; n <= h.Inst {
+			r, err := decodeInstallment([]byte(keys[i]), v)
+			if err != nil || r.in.N != n {
+				return fmt.Errorf("grant %s: installment %d: %v", id, n, err)
+			}
+			g.view.Installments = append(g.view.Installments, r.in)
+			s.inst = append(s.inst, recordHash(v))
+			return nil
+		}
+		k := i - h.Inst
 		r, err := decodePaymentValue(v)
 		if err != nil || r.p.ID == "" {
-			bad = fmt.Errorf("grant %s: payment %d: %v", id, seq, err)
-			break
+			return fmt.Errorf("grant %s: payment %d: %v", id, g.pays[k], err)
 		}
 		g.view.Payments = append(g.view.Payments, r.p)
 		s.pays = append(s.pays, recordHash(v))
+		return nil
+	})
+	if err != nil {
+		bad = err
 	}
 	if bad != nil {
 		d.fail(bad)
