@@ -94,6 +94,10 @@ type commitment struct {
 	amount, covered, uncovered, released int64
 	installments                         []int
 	approvedIn, lapsedFrom               int
+	// key and n are its budget and its place in the budget's list: its
+	// key in the store.
+	key budgetKey
+	n   int
 }
 
 type budgetKey struct {
@@ -116,16 +120,22 @@ type Budgets struct {
 	programs     map[string]*ProgramView
 	programOrder []string
 	budgets      map[budgetKey]*budget
-	// forward marks the grants' forward commitments, by year.
-	forward map[forwardKey]bool
+	// forward finds a grant's forward commitment to a year: the latest,
+	// when a lapse committed it again.
+	forward map[forwardKey]*commitment
 	// commitments lists each budget's forward commitments in order.
 	commitments map[budgetKey][]*commitment
+
+	// changed is set when the programs or the budgets changed since the
+	// last Save, dirty holds the commitments that did.
+	changed bool
+	dirty   map[*commitment]bool
 }
 
 // NewBudgets returns an empty budgets model.
 func NewBudgets() *Budgets {
 	return &Budgets{programs: map[string]*ProgramView{}, budgets: map[budgetKey]*budget{},
-		forward: map[forwardKey]bool{}, commitments: map[budgetKey][]*commitment{}}
+		forward: map[forwardKey]*commitment{}, commitments: map[budgetKey][]*commitment{}, dirty: map[*commitment]bool{}}
 }
 
 // Name implements Model.
@@ -145,11 +155,13 @@ func (m *Budgets) apply(payload domain.Event) {
 	if e, ok := payload.(*domain.ProgramDefined); ok {
 		m.programs[e.ProgramID] = programView(e)
 		m.programOrder = append(m.programOrder, e.ProgramID)
+		m.changed = true
 		return
 	}
 	budgetEffects(t, payload, func(k budgetKey, d *budgetDelta) {
+		m.changed = true
 		b := m.budget(k.program, k.fy)
-		if d.forwardGrant != "" && m.forward[forwardKey{k.program, k.fy, d.forwardGrant}] {
+		if d.forwardGrant != "" && m.forward[forwardKey{k.program, k.fy, d.forwardGrant}] != nil {
 			d.v[bForwardCommitted] = t.add(d.v[bForwardCommitted], d.forwardRelease)
 		}
 		b.addDelta(t, &d.v)
@@ -162,6 +174,7 @@ func (m *Budgets) apply(payload domain.Event) {
 			if e.Uncovered {
 				c.uncovered = t.sub(c.uncovered, f)
 			}
+			m.dirty[c] = true
 		}
 	case *domain.YearEndClosed:
 		for _, it := range e.Lapsed {
@@ -169,6 +182,7 @@ func (m *Budgets) apply(payload domain.Event) {
 			if c := m.commitment(e.ProgramID, e.FiscalYear, it.GrantID); c != nil && unc > 0 {
 				c.uncovered = t.sub(c.uncovered, unc)
 				c.released = t.add(c.released, unc)
+				m.dirty[c] = true
 			}
 		}
 	case *domain.ForwardCommitted:
@@ -180,14 +194,17 @@ func (m *Budgets) apply(payload domain.Event) {
 		} else {
 			c.uncovered = f
 		}
-		m.forward[forwardKey{e.ProgramID, e.FiscalYear, e.GrantID}] = true
 		k := budgetKey{e.ProgramID, e.FiscalYear}
+		c.key, c.n = k, len(m.commitments[k])
+		m.forward[forwardKey{e.ProgramID, e.FiscalYear, e.GrantID}] = c
 		m.commitments[k] = append(m.commitments[k], c)
+		m.dirty[c] = true
 	case *domain.ForwardCommitmentCovered:
 		if c := m.commitment(e.ProgramID, e.FiscalYear, e.GrantID); c != nil {
 			f := t.fen(e.Amount)
 			c.covered = t.add(c.covered, f)
 			c.uncovered = t.sub(c.uncovered, f)
+			m.dirty[c] = true
 		}
 	}
 }
@@ -364,13 +381,7 @@ var hundred = decimal.NewFromInt(100)
 
 // commitment returns a grant's latest forward commitment to a year.
 func (m *Budgets) commitment(program string, fy int, grant string) *commitment {
-	cs := m.commitments[budgetKey{program, fy}]
-	for i := len(cs) - 1; i >= 0; i-- {
-		if cs[i].grant == grant {
-			return cs[i]
-		}
-	}
-	return nil
+	return m.forward[forwardKey{program, fy, grant}]
 }
 
 // Commitments lists the forward commitments to a program's fiscal year,

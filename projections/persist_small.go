@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -12,8 +14,9 @@ import (
 // The smaller models are stored whole: their state as one JSON document
 // under "state", written at each commit, and read back whole at start.
 // They stay small as the log grows (programs and years, funds, principals,
-// flows under way), except the budgets' forward commitments, one per
-// grant and later year.
+// flows under way). The budgets' forward commitments, one per grant and
+// later year, grow with the grants: each is stored under its own key,
+// written when it changed.
 //
 // Talents and the ledger's accounts grow with the talents: each is
 // stored under its own key, written when it changed.
@@ -43,12 +46,14 @@ func loadState(vs *viewstore.Model, v any) (bool, error) {
 
 // Budgets.
 
+// budgetsState is the programs and the budgets, stored whole under
+// "state"; each forward commitment is stored under
+// "f/<program>\x00<fy><n>" (fy and n 4 bytes big-endian: n its place in
+// its budget's list), so that the lists read back in order.
 type budgetsState struct {
 	Programs     map[string]*ProgramView `json:"programs"`
 	ProgramOrder []string                `json:"program_order"`
 	Budgets      []budgetState           `json:"budgets"`
-	Forward      []forwardState          `json:"forward"`
-	Commitments  []commitmentsState      `json:"commitments"`
 }
 
 // budgetState is a budget as stored, amounts in fen.
@@ -81,20 +86,15 @@ type commitmentState struct {
 	LapsedFrom   int    `json:"lapsed_from"`
 }
 
-type forwardState struct {
-	Program string `json:"p"`
-	FY      int    `json:"y"`
-	Grant   string `json:"g"`
+func commitmentKey(k budgetKey, n int) []byte {
+	key := append(append([]byte("f/"), k.program...), 0)
+	key = binary.BigEndian.AppendUint32(key, uint32(k.fy))
+	return binary.BigEndian.AppendUint32(key, uint32(n))
 }
 
-type commitmentsState struct {
-	Program string            `json:"p"`
-	FY      int               `json:"y"`
-	List    []commitmentState `json:"l"`
-}
-
-// Schema implements Persistent.
-func (m *Budgets) Schema() uint32 { return 1 }
+// Schema implements Persistent. Schema 1 stored the forward commitments
+// in the state, all of them at every commit.
+func (m *Budgets) Schema() uint32 { return 2 }
 
 // Open implements Persistent.
 func (m *Budgets) Open(vs *viewstore.Model) error {
@@ -115,24 +115,54 @@ func (m *Budgets) Open(vs *viewstore.Model) error {
 			carriedOver: b.CarriedOver, carriedOut: b.CarriedOut, lapsed: b.Lapsed, adjustments: b.Adjustments,
 			closed: b.Closed, grants: b.Grants}
 	}
-	for _, f := range st.Forward {
-		m.forward[forwardKey{f.Program, f.FY, f.Grant}] = true
-	}
-	for _, cs := range st.Commitments {
-		l := make([]*commitment, len(cs.List))
-		for i, c := range cs.List {
-			l[i] = &commitment{grant: c.Grant, talent: c.Talent, amount: c.Amount, covered: c.Covered, uncovered: c.Uncovered,
-				released: c.Released, installments: c.Installments, approvedIn: c.ApprovedIn, lapsedFrom: c.LapsedFrom}
+	var bad error
+	err = vs.Scan([]byte("f/"), func(key, v []byte) bool {
+		program, rest, ok := bytes.Cut(key[2:], []byte{0})
+		var c commitmentState
+		if !ok || len(rest) != 8 {
+			bad = fmt.Errorf("budgets: forward commitment key %q unreadable", key)
+			return false
 		}
-		m.commitments[budgetKey{cs.Program, cs.FY}] = l
+		if err := json.Unmarshal(v, &c); err != nil {
+			bad = fmt.Errorf("budgets: forward commitment %q unreadable: %w", key, err)
+			return false
+		}
+		k := budgetKey{string(program), int(binary.BigEndian.Uint32(rest))}
+		n := int(binary.BigEndian.Uint32(rest[4:]))
+		if n != len(m.commitments[k]) {
+			bad = fmt.Errorf("budgets: forward commitment %d of %s %d stored after %d", n, k.program, k.fy, len(m.commitments[k]))
+			return false
+		}
+		cm := &commitment{grant: c.Grant, talent: c.Talent, amount: c.Amount, covered: c.Covered, uncovered: c.Uncovered,
+			released: c.Released, installments: c.Installments, approvedIn: c.ApprovedIn, lapsedFrom: c.LapsedFrom, key: k, n: n}
+		m.commitments[k] = append(m.commitments[k], cm)
+		m.forward[forwardKey{k.program, k.fy, c.Grant}] = cm
+		return true
+	})
+	if err == nil {
+		err = bad
 	}
-	return nil
+	return err
 }
 
-// Save implements Persistent.
+// Save implements Persistent: the state when the programs or the budgets
+// changed, and the forward commitments that changed.
 func (m *Budgets) Save(b *viewstore.Batch) error {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for c := range m.dirty {
+		v, err := json.Marshal(commitmentState{Grant: c.grant, Talent: c.talent, Amount: c.amount, Covered: c.covered,
+			Uncovered: c.uncovered, Released: c.released, Installments: c.installments, ApprovedIn: c.approvedIn,
+			LapsedFrom: c.lapsedFrom})
+		if err != nil {
+			return err
+		}
+		b.Set(commitmentKey(c.key, c.n), v)
+	}
+	clear(m.dirty)
+	if !m.changed {
+		return nil
+	}
 	st := budgetsState{Programs: m.programs, ProgramOrder: m.programOrder}
 	for _, b := range m.budgets {
 		st.Budgets = append(st.Budgets, budgetState{Program: b.program, FY: b.fy, Appropriated: b.appropriated,
@@ -140,18 +170,7 @@ func (m *Budgets) Save(b *viewstore.Batch) error {
 			CarriedOver: b.carriedOver, CarriedOut: b.carriedOut, Lapsed: b.lapsed, Adjustments: b.adjustments,
 			Closed: b.closed, Grants: b.grants})
 	}
-	for k := range m.forward {
-		st.Forward = append(st.Forward, forwardState{k.program, k.fy, k.grant})
-	}
-	for k, l := range m.commitments {
-		cs := commitmentsState{Program: k.program, FY: k.fy, List: make([]commitmentState, len(l))}
-		for i, c := range l {
-			cs.List[i] = commitmentState{Grant: c.grant, Talent: c.talent, Amount: c.amount, Covered: c.covered,
-				Uncovered: c.uncovered, Released: c.released, Installments: c.installments, ApprovedIn: c.approvedIn,
-				LapsedFrom: c.lapsedFrom}
-		}
-		st.Commitments = append(st.Commitments, cs)
-	}
+	m.changed = false
 	return saveState(b, st)
 }
 

@@ -337,3 +337,29 @@ func workStoreDamageStopsTheFeed(t *testing.T, prefix string) {
 		t.Fatalf("the fold after damage to the work store: %v, want it stopped on the damage", stopped)
 	}
 }
+
+// The budgets' forward commitments are stored one key each: one found
+// unreadable at start (the store damaged on disk) refuses the views with
+// an error naming the model, never a panic nor a budget missing its
+// commitments.
+func TestBudgetsCommitmentDamageRefusesTheViews(t *testing.T) {
+	evs := corpusEvents(t)
+	dir := t.TempDir()
+	p := openViews(t, dir)
+	fold(t, p, evs)
+	if err := p.CloseViews(); err != nil {
+		t.Fatal(err)
+	}
+	if projectionstest.DamageRecords(t, dir, "budgets", p.Budgets().Schema(), "f/") == 0 {
+		t.Fatal("no forward commitment in the budgets' store: the test damages none")
+	}
+	q := projections.New(nil, quietLog())
+	err := q.OpenViews(dir)
+	if err == nil {
+		q.CloseViews()
+		t.Fatal("views with damaged forward commitments opened")
+	}
+	if !strings.Contains(err.Error(), "budgets") {
+		t.Fatalf("the error does not name the model: %v", err)
+	}
+}
