@@ -73,28 +73,52 @@ type budgetState struct {
 	Grants           int    `json:"grants"`
 }
 
-// commitmentState is a forward commitment as stored, amounts in fen.
-type commitmentState struct {
-	Grant        string `json:"grant"`
-	Talent       string `json:"talent"`
-	Amount       int64  `json:"amount"`
-	Covered      int64  `json:"covered"`
-	Uncovered    int64  `json:"uncovered"`
-	Released     int64  `json:"released"`
-	Installments []int  `json:"installments"`
-	ApprovedIn   int    `json:"approved_in"`
-	LapsedFrom   int    `json:"lapsed_from"`
-}
-
 func commitmentKey(k budgetKey, n int) []byte {
 	key := append(append([]byte("f/"), k.program...), 0)
 	key = binary.BigEndian.AppendUint32(key, uint32(k.fy))
 	return binary.BigEndian.AppendUint32(key, uint32(n))
 }
 
+// bytes is a forward commitment as stored (bincodec.go): the grant, the
+// talent, the amounts in fen, the installments, the years.
+func (c *commitment) bytes() []byte {
+	e := enc{b: make([]byte, 0, 64+2*len(c.installments))}
+	e.b = append(e.b, recordV1)
+	e.str(c.grant)
+	e.str(c.talent)
+	for _, n := range []int64{c.amount, c.covered, c.uncovered, c.released, int64(c.approvedIn), int64(c.lapsedFrom),
+		int64(len(c.installments))} {
+		e.int(n)
+	}
+	for _, n := range c.installments {
+		e.int(int64(n))
+	}
+	return e.b
+}
+
+func decodeCommitment(v []byte) (*commitment, error) {
+	if len(v) == 0 || v[0] != recordV1 {
+		return nil, errShortRecord
+	}
+	d := dec{b: v[1:]}
+	c := &commitment{grant: d.str(), talent: d.str(), amount: d.int(), covered: d.int(), uncovered: d.int(), released: d.int(),
+		approvedIn: int(d.int()), lapsedFrom: int(d.int())}
+	n := d.int()
+	if n < 0 || n > int64(len(d.b)) {
+		return nil, errShortRecord
+	}
+	if n > 0 {
+		c.installments = make([]int, n)
+		for i := range c.installments {
+			c.installments[i] = int(d.int())
+		}
+	}
+	return c, d.done()
+}
+
 // Schema implements Persistent. Schema 1 stored the forward commitments
-// in the state, all of them at every commit.
-func (m *Budgets) Schema() uint32 { return 2 }
+// in the state, all of them at every commit; 2 each as JSON.
+func (m *Budgets) Schema() uint32 { return 3 }
 
 // Open implements Persistent.
 func (m *Budgets) Open(vs *viewstore.Model) error {
@@ -118,13 +142,8 @@ func (m *Budgets) Open(vs *viewstore.Model) error {
 	var bad error
 	err = vs.Scan([]byte("f/"), func(key, v []byte) bool {
 		program, rest, ok := bytes.Cut(key[2:], []byte{0})
-		var c commitmentState
 		if !ok || len(rest) != 8 {
 			bad = fmt.Errorf("budgets: forward commitment key %q unreadable", key)
-			return false
-		}
-		if err := json.Unmarshal(v, &c); err != nil {
-			bad = fmt.Errorf("budgets: forward commitment %q unreadable: %w", key, err)
 			return false
 		}
 		k := budgetKey{string(program), int(binary.BigEndian.Uint32(rest))}
@@ -133,10 +152,14 @@ func (m *Budgets) Open(vs *viewstore.Model) error {
 			bad = fmt.Errorf("budgets: forward commitment %d of %s %d stored after %d", n, k.program, k.fy, len(m.commitments[k]))
 			return false
 		}
-		cm := &commitment{grant: c.Grant, talent: c.Talent, amount: c.Amount, covered: c.Covered, uncovered: c.Uncovered,
-			released: c.Released, installments: c.Installments, approvedIn: c.ApprovedIn, lapsedFrom: c.LapsedFrom, key: k, n: n}
-		m.commitments[k] = append(m.commitments[k], cm)
-		m.forward[forwardKey{k.program, k.fy, c.Grant}] = cm
+		c, err := decodeCommitment(v)
+		if err != nil {
+			bad = fmt.Errorf("budgets: forward commitment %d of %s %d: %w", n, k.program, k.fy, err)
+			return false
+		}
+		c.key, c.n = k, n
+		m.commitments[k] = append(m.commitments[k], c)
+		m.forward[forwardKey{k.program, k.fy, c.grant}] = c
 		return true
 	})
 	if err == nil {
@@ -151,13 +174,7 @@ func (m *Budgets) Save(b *viewstore.Batch) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for c := range m.dirty {
-		v, err := json.Marshal(commitmentState{Grant: c.grant, Talent: c.talent, Amount: c.amount, Covered: c.covered,
-			Uncovered: c.uncovered, Released: c.released, Installments: c.installments, ApprovedIn: c.approvedIn,
-			LapsedFrom: c.lapsedFrom})
-		if err != nil {
-			return err
-		}
-		b.Set(commitmentKey(c.key, c.n), v)
+		b.Set(commitmentKey(c.key, c.n), c.bytes())
 	}
 	clear(m.dirty)
 	if !m.changed {
