@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -62,47 +63,66 @@ func (s *Store) CheckIndexTotals(ctx context.Context, last uint64) error {
 	if s.dbClosed {
 		return eventstore.ErrClosed
 	}
-	for _, t := range []struct {
+	// The two indexes are scanned side by side: at a start the check is
+	// on the way to serving, and each scan reads one entry an event (an
+	// append's run) of the whole log.
+	indexes := []struct {
 		prefix byte
 		name   string
-	}{{prefixStream, "stream index"}, {prefixID, "event-ID index"}} {
-		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{t.prefix}, UpperBound: []byte{t.prefix + 1}})
+	}{{prefixStream, "stream index"}, {prefixID, "event-ID index"}}
+	errs := make([]error, len(indexes))
+	var wg sync.WaitGroup
+	for i, t := range indexes {
+		wg.Go(func() { errs[i] = s.checkIndexTotal(ctx, t.prefix, t.name, last) })
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkIndexTotal scans the index under prefix and checks that it covers
+// exactly last events, none past position last. s.rmu is held.
+func (s *Store) checkIndexTotal(ctx context.Context, prefix byte, name string, last uint64) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}})
+	if err != nil {
+		return storeErr(err)
+	}
+	var n, entries uint64
+	for valid := it.First(); valid; valid = it.Next() {
+		if entries%4096 == 0 && ctx.Err() != nil {
+			it.Close()
+			return ctx.Err()
+		}
+		entries++
+		val, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
 			return storeErr(err)
 		}
-		var n, entries uint64
-		for valid := it.First(); valid; valid = it.Next() {
-			if entries%4096 == 0 && ctx.Err() != nil {
-				it.Close()
-				return ctx.Err()
-			}
-			entries++
-			val, err := it.ValueAndErr()
-			if err != nil {
-				it.Close()
-				return storeErr(err)
-			}
-			pos, count, ok := decodeRun(val)
-			if t.prefix == prefixID {
-				var k int
-				pos, k = binary.Uvarint(val)
-				count, ok = 1, k > 0 && k == len(val)
-			}
-			if !ok || pos == 0 || pos+count-1 > last {
-				key := it.Key()
-				it.Close()
-				return fmt.Errorf("%w: %s entry %q points at position %d, outside the log of %d events", ErrCorrupt, t.name, key[1:], pos+count-1, last)
-			}
-			n += count
+		pos, count, ok := decodeRun(val)
+		if prefix == prefixID {
+			var k int
+			pos, k = binary.Uvarint(val)
+			count, ok = 1, k > 0 && k == len(val)
 		}
-		err = it.Error()
-		it.Close()
-		if err != nil {
-			return storeErr(err)
+		if !ok || pos == 0 || pos+count-1 > last {
+			key := it.Key()
+			it.Close()
+			return fmt.Errorf("%w: %s entry %q points at position %d, outside the log of %d events", ErrCorrupt, name, key[1:], pos+count-1, last)
 		}
-		if n != last {
-			return fmt.Errorf("%w: the %s covers %d events for a log of %d events", ErrCorrupt, t.name, n, last)
-		}
+		n += count
+	}
+	err = it.Error()
+	it.Close()
+	if err != nil {
+		return storeErr(err)
+	}
+	if n != last {
+		return fmt.Errorf("%w: the %s covers %d events for a log of %d events", ErrCorrupt, name, n, last)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package pebble
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"strings"
@@ -83,6 +84,19 @@ func TestCheckIndex(t *testing.T) {
 	s.db.Set(streamKey(nil, "s-1", 3), []byte{4}, nil)
 	if err := s.CheckIndexTotals(ctx, 3); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "outside the log") {
 		t.Errorf("an index entry past the log: %v", err)
+	}
+	// The stream index whole again, an event-ID entry for an event the
+	// log does not hold: the two indexes are scanned side by side, and
+	// each is checked.
+	if err := s.db.Delete(streamKey(nil, "s-1", 3), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckIndexTotals(ctx, 3); err != nil {
+		t.Fatalf("the indexes whole again: %v", err)
+	}
+	s.db.Set(idKey(nil, "s-1", eventstore.NewEventID()), binary.AppendUvarint(nil, 2), nil)
+	if err := s.CheckIndexTotals(ctx, 3); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "event-ID index covers 4 events") {
+		t.Errorf("an event-ID entry for no event: %v", err)
 	}
 }
 
