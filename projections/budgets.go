@@ -127,7 +127,8 @@ type Budgets struct {
 	commitments map[budgetKey][]*commitment
 
 	// changed is set when the programs or the budgets changed since the
-	// last Save, dirty holds the commitments that did.
+	// last commit, dirty holds the commitments that did; dirty is nil
+	// while the model is kept in memory only (no views store to write).
 	changed bool
 	dirty   map[*commitment]bool
 }
@@ -135,7 +136,7 @@ type Budgets struct {
 // NewBudgets returns an empty budgets model.
 func NewBudgets() *Budgets {
 	return &Budgets{programs: map[string]*ProgramView{}, budgets: map[budgetKey]*budget{},
-		forward: map[forwardKey]*commitment{}, commitments: map[budgetKey][]*commitment{}, dirty: map[*commitment]bool{}}
+		forward: map[forwardKey]*commitment{}, commitments: map[budgetKey][]*commitment{}}
 }
 
 // Name implements Model.
@@ -174,7 +175,7 @@ func (m *Budgets) apply(payload domain.Event) {
 			if e.Uncovered {
 				c.uncovered = t.sub(c.uncovered, f)
 			}
-			m.dirty[c] = true
+			m.mark(c)
 		}
 	case *domain.YearEndClosed:
 		for _, it := range e.Lapsed {
@@ -182,7 +183,7 @@ func (m *Budgets) apply(payload domain.Event) {
 			if c := m.commitment(e.ProgramID, e.FiscalYear, it.GrantID); c != nil && unc > 0 {
 				c.uncovered = t.sub(c.uncovered, unc)
 				c.released = t.add(c.released, unc)
-				m.dirty[c] = true
+				m.mark(c)
 			}
 		}
 	case *domain.ForwardCommitted:
@@ -198,13 +199,13 @@ func (m *Budgets) apply(payload domain.Event) {
 		c.key, c.n = k, len(m.commitments[k])
 		m.forward[forwardKey{e.ProgramID, e.FiscalYear, e.GrantID}] = c
 		m.commitments[k] = append(m.commitments[k], c)
-		m.dirty[c] = true
+		m.mark(c)
 	case *domain.ForwardCommitmentCovered:
 		if c := m.commitment(e.ProgramID, e.FiscalYear, e.GrantID); c != nil {
 			f := t.fen(e.Amount)
 			c.covered = t.add(c.covered, f)
 			c.uncovered = t.sub(c.uncovered, f)
-			m.dirty[c] = true
+			m.mark(c)
 		}
 	}
 }
@@ -380,6 +381,13 @@ func (b *budget) read() BudgetView {
 var hundred = decimal.NewFromInt(100)
 
 // commitment returns a grant's latest forward commitment to a year.
+// mark notes that commitment c changed, for the next commit to write it.
+func (m *Budgets) mark(c *commitment) {
+	if m.dirty != nil {
+		m.dirty[c] = true
+	}
+}
+
 func (m *Budgets) commitment(program string, fy int, grant string) *commitment {
 	return m.forward[forwardKey{program, fy, grant}]
 }

@@ -52,8 +52,9 @@ type committer interface {
 }
 
 // testHookSaved, when set by a test, runs between a model's Save and the
-// commit of its batch.
-var testHookSaved func(model string)
+// commit of its batch; an error it returns fails the commit, as a full
+// disk would.
+var testHookSaved func(model string) error
 
 // views is a feed's views directory: the stores of its persistent models
 // and where each resumes.
@@ -74,6 +75,13 @@ type views struct {
 	head             *viewstore.Model
 	prevPos, lastPos eventstore.Position
 	lastLeaf         []byte
+	// failed is the first commit that failed. No commit is tried after
+	// it: a model whose batch was not stored may have let go of what the
+	// batch held (its changes marked saved, its cache shrunk), and a later
+	// commit would store a later checkpoint without them. Each store stays
+	// at the last checkpoint it did store, and the next start folds the
+	// log again from there.
+	failed error
 }
 
 // feedViews names the feed's own store in the views directory; no model
@@ -341,7 +349,13 @@ func (f *Feed) appliedViews(changes []Change, readyAt eventstore.Position) error
 // position. f.fold is held.
 func (f *Feed) commitViews() error {
 	v := f.views
-	if v == nil || v.since == 0 {
+	if v == nil {
+		return nil
+	}
+	if v.failed != nil {
+		return v.failed
+	}
+	if v.since == 0 {
 		return nil
 	}
 	f.mu.RLock()
@@ -367,6 +381,7 @@ func (f *Feed) commitViews() error {
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
+			v.failed = fmt.Errorf("projections: a commit of the views failed; none is tried again until a restart: %w", err)
 			return err
 		}
 	}
@@ -398,7 +413,10 @@ func (f *Feed) commitModel(i int, pos eventstore.Position) error {
 		return fmt.Errorf("projections: save model %s: %w", m.Name(), err)
 	}
 	if testHookSaved != nil {
-		testHookSaved(m.Name())
+		if err := testHookSaved(m.Name()); err != nil {
+			b.Close()
+			return err
+		}
 	}
 	if err := b.Commit(pos); err != nil {
 		return err

@@ -122,6 +122,9 @@ func (m *Budgets) Schema() uint32 { return 3 }
 
 // Open implements Persistent.
 func (m *Budgets) Open(vs *viewstore.Model) error {
+	m.mu.Lock()
+	m.dirty = map[*commitment]bool{}
+	m.mu.Unlock()
 	var st budgetsState
 	ok, err := loadState(vs, &st)
 	if !ok || err != nil {
@@ -176,7 +179,6 @@ func (m *Budgets) Save(b *viewstore.Batch) error {
 	for c := range m.dirty {
 		b.Set(commitmentKey(c.key, c.n), c.bytes())
 	}
-	clear(m.dirty)
 	if !m.changed {
 		return nil
 	}
@@ -187,8 +189,16 @@ func (m *Budgets) Save(b *viewstore.Batch) error {
 			CarriedOver: b.carriedOver, CarriedOut: b.carriedOut, Lapsed: b.lapsed, Adjustments: b.adjustments,
 			Closed: b.closed, Grants: b.grants})
 	}
-	m.changed = false
 	return saveState(b, st)
+}
+
+// Committed implements committer: what Save wrote is stored (see
+// Talents.Committed).
+func (m *Budgets) Committed() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.dirty)
+	m.changed = false
 }
 
 // Funds.
@@ -479,11 +489,20 @@ func (m *Talents) Save(b *viewstore.Batch) error {
 			b.Set(append([]byte("t/"), id...), v)
 		}
 	}
-	clear(m.dirty)
-	for ; m.saved < len(m.order); m.saved++ {
-		b.Set(orderKey("o/", m.saved), []byte(m.order[m.saved]))
+	for i := m.saved; i < len(m.order); i++ {
+		b.Set(orderKey("o/", i), []byte(m.order[i]))
 	}
 	return nil
+}
+
+// Committed implements committer: what Save wrote is stored. Until then
+// the changes stay marked, so that a commit that failed is written again
+// by the next one rather than lost. Nothing is folded between the two.
+func (m *Talents) Committed() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.dirty)
+	m.saved = len(m.order)
 }
 
 // talentState is a talent as stored: the view, and its amounts in fen
@@ -571,8 +590,15 @@ func (m *Balances) Save(b *viewstore.Batch) error {
 		}
 		b.Set(append([]byte("a/"), name...), v)
 	}
-	clear(m.dirty)
 	return nil
+}
+
+// Committed implements committer: what Save wrote is stored (see
+// Talents.Committed).
+func (m *Balances) Committed() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.dirty)
 }
 
 var (

@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -361,5 +362,63 @@ func TestBudgetsCommitmentDamageRefusesTheViews(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "budgets") {
 		t.Fatalf("the error does not name the model: %v", err)
+	}
+}
+
+// A commit of a model's views that failed (a full disk) loses nothing:
+// the feed stops, no later commit (the one at close) stores a checkpoint
+// past what the failed one held, and the models reopened and fed the
+// rest of the log answer as the fold.
+func TestAFailedCommitLosesNothing(t *testing.T) {
+	evs := corpusEvents(t)
+	want := projections.New(nil, quietLog())
+	fold(t, want, evs)
+	// Each model, failed at the commit after an event it folds.
+	for model, kind := range map[string]string{"budgets": "ForwardCommitted", "talents": "TalentRegistered",
+		"talent_index": "TalentRegistered", "balances": "PaymentReleased", "grants": "GrantApproved", "work": "PaymentPrepared",
+		"fund_flows": "CapitalPaidIn", "funds": "CapitalPaidIn", "reports": "ClawbackAssessed", "apartments": "ApartmentAllocated",
+		"audit": "TalentRegistered", "asof": "PaymentReleased", "principals": "RoleGranted", "pending": "YearEndCloseRequested"} {
+		t.Run(model, func(t *testing.T) {
+			dir := t.TempDir()
+			p := projections.New(nil, quietLog(), projections.WithCommitEvery(1))
+			if err := p.OpenViews(dir); err != nil {
+				t.Fatal(err)
+			}
+			full := errors.New("no space left on device")
+			arm, armed := false, false
+			defer projections.SetCommitHook(func(m string) error {
+				if m == model && arm {
+					arm = false
+					return full
+				}
+				return nil
+			})()
+			stopped := -1
+			for i := range evs {
+				if !armed && i > 0 && strings.HasPrefix(evs[i].Type, kind) {
+					arm, armed = true, true
+				}
+				if err := p.Apply(&evs[i]); err != nil {
+					stopped = i
+					break
+				}
+			}
+			if stopped < 0 {
+				t.Fatalf("no commit failed (no %s in the log): the test proves nothing", kind)
+			}
+			if err := p.CloseViews(); !errors.Is(err, full) {
+				t.Errorf("closing after the failed commit: %v, want the failure reported", err)
+			}
+			q := openViews(t, dir)
+			defer q.CloseViews()
+			from := int(q.Position().Commit)
+			if from > stopped {
+				t.Fatalf("resumed after %d events, past the %d the failed commit would have stored", from, stopped)
+			}
+			fold(t, q, evs[from:])
+			if got, w := projectionstest.Dump(q), projectionstest.Dump(want); got != w {
+				t.Fatalf("after a failed commit of %s, the resumed models differ from the fold:\n%s", model, firstDiff(got, w))
+			}
+		})
 	}
 }

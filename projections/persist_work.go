@@ -812,8 +812,15 @@ func (x *TalentIndex) Save(b *viewstore.Batch) error {
 		}
 		b.Set(orderKey("e/", t.seq), v)
 	}
-	clear(x.dirty)
 	return nil
+}
+
+// Committed implements committer: what Save wrote is stored (see
+// Talents.Committed).
+func (x *TalentIndex) Committed() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	clear(x.dirty)
 }
 
 var (
