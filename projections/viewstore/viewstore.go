@@ -140,12 +140,15 @@ func openDB(path, name string, log *slog.Logger) (*pebble.DB, error) {
 	}
 	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
 	for i := range opts.Levels {
-		// A model reads its records back by key (a grant evicted from
-		// the work model's cache: its head, installments and payments,
-		// one Get each). Without filters a Get reads and decompresses a
-		// data block in every level whose tables span the key; with
-		// them, mostly only in the level that holds it. Tables written
-		// before keep none and are read as before.
+		// Models read records back by key (a grant's head, a talent's
+		// name, a stored sum). Without filters such a Get reads and
+		// decompresses a data block in every level above the bottom
+		// whose tables span the key; with them, mostly only in the
+		// level that holds it (Pebble does not consult the bottom
+		// level's filters on a Get, nor any on a seek: the records read
+		// through an iterator, a grant's installments and payments, do
+		// not gain). Tables written before keep none and are read as
+		// before.
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	return pebble.Open(path, opts)
