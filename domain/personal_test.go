@@ -384,87 +384,54 @@ func TestErasureRacesApproval(t *testing.T) {
 // talent's erasure is approved, many times: the payment always goes
 // through, and the erasure is refused (the grant still open when it was
 // decided) or scheduled after the retention (the payment seen), never
-// carried out beside it.
+// carried out beside it. With two replicas on one log sharing one key
+// store, each with a cipher of its own (its own cache of keys), the
+// payment on one and the erasure on the other, the outcome is the same —
+// the decision is the log's — and what the paying replica sealed opens on
+// the other.
 func TestErasureRacesPayment(t *testing.T) {
 	ctx := context.Background()
-	for round := range 6 {
-		keys := newMemKeys()
-		s := newServiceOver(newTestStore(t), WithCipher(NewCipher(keys)))
-		tid, gid := approvedHousing(t, s)
-		payInstallment(t, s, gid, 1, "2024-01-20")
-		payInstallment(t, s, gid, 2, "2025-01-20")
-		p := must(t)(s.PreparePayment(ctx, PreparePayment{Meta: on(clerk, "2026-01-20"), GrantID: gid, Installment: 3}))
-		must(t)(s.ApprovePayment(ctx, PaymentCommand{Meta: on(approver, "2026-01-20"), PaymentID: p.ID}))
-		must(t)(s.RequestErasure(ctx, RequestErasure{Meta: erasureMeta(clerk, "2026-01-20"), TalentID: tid}))
-		var wg sync.WaitGroup
-		var payErr, eraseErr error
-		var out ErasureOutcome
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			_, payErr = s.ReleasePayment(ctx, PaymentCommand{Meta: CommandMeta{Actor: treasurer}, PaymentID: p.ID, BankReference: "BK-3"})
-		}()
-		go func() {
-			defer wg.Done()
-			out, eraseErr = s.ApproveErasure(ctx, ApproveErasure{Meta: CommandMeta{Actor: approver2}, TalentID: tid})
-		}()
-		wg.Wait()
-		if payErr != nil {
-			t.Fatalf("round %d: the payment was refused: %v", round, payErr)
-		}
-		if !keys.has(tid) || out.Erased {
-			t.Fatalf("round %d: the talent was erased beside a payment: %+v", round, out)
-		}
-		if eraseErr != nil {
-			wantCode(t, eraseErr, ECONFLICT)
-		} else if want := AddMonths("2024-01-15", 60); out.NotBefore < want {
-			t.Fatalf("round %d: scheduled for %s, before the service ends on %s", round, out.NotBefore, want)
-		}
-	}
-}
-
-// TestErasureOnOneReplicaRacesPaymentOnAnother is TestErasureRacesPayment
-// with two replicas on one log sharing one key store, each with a cipher
-// of its own (its own cache of keys): the payment on one, the erasure on
-// the other. The decision is the log's, so the outcome is the same: the
-// payment goes through, the erasure is refused or scheduled, and the
-// key is kept; what the paying replica sealed opens on the other.
-func TestErasureOnOneReplicaRacesPaymentOnAnother(t *testing.T) {
-	ctx := context.Background()
-	for round := range 4 {
-		keys := newMemKeys()
-		st := newTestStore(t)
-		a := newServiceOver(st, WithCipher(NewCipher(keys)))
-		b := newServiceOver(st, WithCipher(NewCipher(keys)))
-		tid, gid := approvedHousing(t, a)
-		payInstallment(t, b, gid, 1, "2024-01-20")
-		payInstallment(t, a, gid, 2, "2025-01-20")
-		p := must(t)(b.PreparePayment(ctx, PreparePayment{Meta: on(clerk, "2026-01-20"), GrantID: gid, Installment: 3}))
-		must(t)(a.ApprovePayment(ctx, PaymentCommand{Meta: on(approver, "2026-01-20"), PaymentID: p.ID}))
-		must(t)(a.RequestErasure(ctx, RequestErasure{Meta: erasureMeta(clerk, "2026-01-20"), TalentID: tid}))
-		var wg sync.WaitGroup
-		var payErr, eraseErr error
-		var out ErasureOutcome
-		wg.Go(func() {
-			_, payErr = b.ReleasePayment(ctx, PaymentCommand{Meta: CommandMeta{Actor: treasurer}, PaymentID: p.ID, BankReference: "BK-3"})
-		})
-		wg.Go(func() {
-			out, eraseErr = a.ApproveErasure(ctx, ApproveErasure{Meta: CommandMeta{Actor: approver2}, TalentID: tid})
-		})
-		wg.Wait()
-		if payErr != nil {
-			t.Fatalf("round %d: the payment was refused: %v", round, payErr)
-		}
-		if !keys.has(tid) || out.Erased {
-			t.Fatalf("round %d: the talent was erased beside a payment: %+v", round, out)
-		}
-		if eraseErr != nil {
-			wantCode(t, eraseErr, ECONFLICT)
-		}
-		for _, ev := range readAll(t, st) {
-			for _, v := range sealedIn(ev.Data) {
-				if plain, _, hidden := a.Cipher().Open(v); hidden {
-					t.Fatalf("round %d: a value sealed on one replica shows %q on the other", round, plain)
+	for _, replicas := range []int{1, 2} {
+		for round := range 5 {
+			keys := newMemKeys()
+			st := newTestStore(t)
+			a := newServiceOver(st, WithCipher(NewCipher(keys)))
+			b := a
+			if replicas == 2 {
+				b = newServiceOver(st, WithCipher(NewCipher(keys)))
+			}
+			tid, gid := approvedHousing(t, a)
+			payInstallment(t, b, gid, 1, "2024-01-20")
+			payInstallment(t, a, gid, 2, "2025-01-20")
+			p := must(t)(b.PreparePayment(ctx, PreparePayment{Meta: on(clerk, "2026-01-20"), GrantID: gid, Installment: 3}))
+			must(t)(a.ApprovePayment(ctx, PaymentCommand{Meta: on(approver, "2026-01-20"), PaymentID: p.ID}))
+			must(t)(a.RequestErasure(ctx, RequestErasure{Meta: erasureMeta(clerk, "2026-01-20"), TalentID: tid}))
+			var wg sync.WaitGroup
+			var payErr, eraseErr error
+			var out ErasureOutcome
+			wg.Go(func() {
+				_, payErr = b.ReleasePayment(ctx, PaymentCommand{Meta: CommandMeta{Actor: treasurer}, PaymentID: p.ID, BankReference: "BK-3"})
+			})
+			wg.Go(func() {
+				out, eraseErr = a.ApproveErasure(ctx, ApproveErasure{Meta: CommandMeta{Actor: approver2}, TalentID: tid})
+			})
+			wg.Wait()
+			if payErr != nil {
+				t.Fatalf("%d replicas, round %d: the payment was refused: %v", replicas, round, payErr)
+			}
+			if !keys.has(tid) || out.Erased {
+				t.Fatalf("%d replicas, round %d: the talent was erased beside a payment: %+v", replicas, round, out)
+			}
+			if eraseErr != nil {
+				wantCode(t, eraseErr, ECONFLICT)
+			} else if want := AddMonths("2024-01-15", 60); out.NotBefore < want {
+				t.Fatalf("%d replicas, round %d: scheduled for %s, before the service ends on %s", replicas, round, out.NotBefore, want)
+			}
+			for _, ev := range readAll(t, st) {
+				for _, v := range sealedIn(ev.Data) {
+					if plain, _, hidden := a.Cipher().Open(v); hidden {
+						t.Fatalf("%d replicas, round %d: a value sealed by one shows %q to the other", replicas, round, plain)
+					}
 				}
 			}
 		}

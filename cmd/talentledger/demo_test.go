@@ -86,20 +86,7 @@ func storeServer(t *testing.T, store eventstore.Store, load bool, auditKey ed255
 	})
 	base := "http://" + addr.String()
 	// Wait until the read models have caught up with the log.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the read models never became ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, base, 10*time.Second, func() string { return "" })
 	return base, token
 }
 

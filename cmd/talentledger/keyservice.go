@@ -200,22 +200,7 @@ func runKeystoreServe(ctx context.Context, args []string, stdout, stderr io.Writ
 		log.Warn("--insecure-loopback: the key service answers plain HTTP; for tests only")
 	}
 	log.Info("key service serving", "addr", ln.Addr().String(), "scheme", scheme, "keys", *dir)
-	errc := make(chan error, 1)
-	go func() {
-		if tc != nil {
-			errc <- srv.ServeTLS(ln, "", "")
-			return
-		}
-		errc <- srv.Serve(ln)
-	}()
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-		log.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		err = srv.Shutdown(sctx)
-		cancel()
-	}
+	err = serveUntil(ctx, srv, ln, tc != nil, log, 15*time.Second)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

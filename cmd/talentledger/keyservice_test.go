@@ -55,21 +55,28 @@ func startReplica(t *testing.T, store, principals string, args ...string) (apiCl
 	p := start(t, append([]string{"serve", "--store", store, "--principals", principals, "--addr", "127.0.0.1:0",
 		"--views", filepath.Join(dir, "views"), "--no-witness"}, args...)...)
 	base := "http://" + logAddr(t, p.log, "serving")
-	deadline := time.Now().Add(20 * time.Second)
+	waitReady(t, base, 20*time.Second, p.log.String)
+	return apiClient{t: t, base: base}, p
+}
+
+// waitReady waits until the server at base answers /readyz 200, failing
+// the test with what log returns if it does not within the time given.
+func waitReady(t *testing.T, base string, within time.Duration, log func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				break
+				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the replica is not ready; log:\n%s", p.log.String())
+			t.Fatalf("the server at %s is not ready after %s; log:\n%s", base, within, log())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return apiClient{t: t, base: base}, p
 }
 
 // logEvents returns the events on the server, in order.

@@ -502,22 +502,7 @@ func (a *app) serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 	if ready != nil {
 		ready(ln.Addr())
 	}
-	errc := make(chan error, 1)
-	go func() {
-		if a.tls != nil {
-			errc <- srv.ServeTLS(ln, "", "")
-			return
-		}
-		errc <- srv.Serve(ln)
-	}()
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-		a.log.Info("shutting down")
-		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = srv.Shutdown(sctx)
-		scancel()
-	}
+	err = serveUntil(ctx, srv, ln, a.tls != nil, a.log, 30*time.Second)
 	cancel()
 	<-done
 	<-done
@@ -541,5 +526,29 @@ func (a *app) closeViews() {
 	}
 	if err := a.proj.CloseViews(); err != nil {
 		a.log.Error("the read models' views could not be closed; the next start folds again from their last commit", "err", err.Error())
+	}
+}
+
+// serveUntil serves srv on ln (HTTPS with srv's TLS configuration when
+// tls is set) until it fails or ctx is done, then shuts it down, giving
+// the requests under way up to grace to finish. http.ErrServerClosed is
+// returned as it is.
+func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, tls bool, log *slog.Logger, grace time.Duration) error {
+	errc := make(chan error, 1)
+	go func() {
+		if tls {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		return srv.Shutdown(sctx)
 	}
 }

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"talentledger/eventstore"
-	"talentledger/eventstore/esdb"
 	"talentledger/eventstore/esdb/esdbtest"
 	ledgerhttp "talentledger/http"
 )
@@ -143,23 +141,11 @@ func TestServeOnEventStoreDB(t *testing.T) {
 // talentEvents counts the events on srv in the talent's stream.
 func talentEvents(t *testing.T, srv *esdbtest.Server, id string) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	store, err := esdb.New(ctx, srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	it := store.ReadAll(ctx, eventstore.Start)
-	defer it.Close()
 	n := 0
-	for it.Next() {
-		if it.Event().Stream == "talent-"+id {
+	for _, ev := range logEvents(t, srv) {
+		if ev.Stream == "talent-"+id {
 			n++
 		}
-	}
-	if err := it.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return n
 }
