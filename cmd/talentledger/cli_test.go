@@ -111,3 +111,27 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// The profiles a bench serves (--pprof-addr) stay on the machine: an
+// address off loopback, or one that is no address, is refused in one line,
+// before a bench writes anything.
+func TestPprofAddrIsLoopbackOnly(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "--pprof-addr", "8.8.8.8:6060", "--duration", "1s"}, "loopback"},
+		{[]string{"bench", "scale", "--events", "10", "--pprof-addr", "8.8.8.8:6060"}, "loopback"},
+		{[]string{"bench", "scale", "--events", "10", "--pprof-addr", "0.0.0.0:6060"}, "loopback"},
+		{[]string{"bench", "scale", "--events", "10", "--pprof-addr", "nonsense"}, "nonsense"},
+	} {
+		data := filepath.Join(t.TempDir(), "scale")
+		if c.args[1] == "scale" {
+			c.args = append(c.args, "--data", data)
+		}
+		wantOneLine(t, c.args, c.want)
+		if _, err := os.Stat(data); err == nil {
+			t.Errorf("%v: a refused bench created %s", c.args, data)
+		}
+	}
+}
