@@ -332,42 +332,42 @@ func (d *grantsDisk) readGrant(id string) (*GrantView, *grantSaved, error) {
 		recovered: x[7], waived: x[8], released: x[9]}
 	s := &grantSaved{head: recordHash(hb)}
 	g.Installments, g.Payments = []InstallmentView{}, []PaymentView{}
-	// The installments (i/<id>␀<n>, n from 1) and the payments
-	// (y/<id>␀<k>, k from 0), through one iterator.
-	kinds := []byte{'i', 'y'}
-	prefixes := make([][]byte, len(kinds))
-	for i, kind := range kinds {
-		prefixes[i] = append(append([]byte{kind, '/'}, id...), 0)
-	}
-	next := [2]int{1, 0}
 	var bad error
-	err = d.vs.ScanPrefixes(prefixes, func(i int, k, v []byte) bool {
-		prefix, n := prefixes[i], next[i]
-		if len(k) != len(prefix)+4 || int(binary.BigEndian.Uint32(k[len(prefix):])) != n || len(v) == 0 || v[0] != recordV1 {
-			bad = fmt.Errorf("row %c%d missing or unreadable", kinds[i], n)
-			return false
+	row := func(kind byte, base int, f func(d *dec)) error {
+		prefix := append(append([]byte{kind, '/'}, id...), 0)
+		n := base
+		err := d.vs.Scan(prefix, func(k, v []byte) bool {
+			if len(k) != len(prefix)+4 || int(binary.BigEndian.Uint32(k[len(prefix):])) != n || len(v) == 0 || v[0] != recordV1 {
+				bad = fmt.Errorf("row %c%d missing or unreadable", kind, n)
+				return false
+			}
+			x := dec{b: v[1:]}
+			f(&x)
+			if bad = x.done(); bad != nil {
+				return false
+			}
+			if kind == 'i' {
+				s.inst = append(s.inst, recordHash(v))
+			} else {
+				s.pays = append(s.pays, recordHash(v))
+			}
+			n++
+			return true
+		})
+		if err == nil {
+			err = bad
 		}
-		x := dec{b: v[1:]}
-		if kinds[i] == 'i' {
-			g.Installments = append(g.Installments, InstallmentView{})
-			x.installment(&g.Installments[len(g.Installments)-1])
-		} else {
-			g.Payments = append(g.Payments, PaymentView{})
-			x.payment(&g.Payments[len(g.Payments)-1])
-		}
-		if bad = x.done(); bad != nil {
-			return false
-		}
-		if kinds[i] == 'i' {
-			s.inst = append(s.inst, recordHash(v))
-		} else {
-			s.pays = append(s.pays, recordHash(v))
-		}
-		next[i]++
-		return true
+		return err
+	}
+	err = row('i', 1, func(x *dec) {
+		g.Installments = append(g.Installments, InstallmentView{})
+		x.installment(&g.Installments[len(g.Installments)-1])
 	})
 	if err == nil {
-		err = bad
+		err = row('y', 0, func(x *dec) {
+			g.Payments = append(g.Payments, PaymentView{})
+			x.payment(&g.Payments[len(g.Payments)-1])
+		})
 	}
 	if err != nil {
 		return nil, nil, err

@@ -312,64 +312,6 @@ func (m *Model) ScanReverse(lo, hi []byte, f func(key, value []byte) bool) error
 	return it.Close()
 }
 
-// ScanPrefixes calls f with each key starting with one of prefixes, which
-// must be in ascending order and none a prefix of another, and its value,
-// in key order, i being the prefix's place; key and value are valid only
-// during the call. It reads them through one iterator, seeking each
-// prefix in turn, and stops when f returns false.
-func (m *Model) ScanPrefixes(prefixes [][]byte, f func(i int, key, value []byte) bool) error {
-	if m.db == nil {
-		return ErrClosed
-	}
-	if len(prefixes) == 0 {
-		return nil
-	}
-	opts := &pebble.IterOptions{LowerBound: dataKey(nil, prefixes[0]), UpperBound: []byte{prefixData + 1}}
-	if end := prefixEnd(prefixes[len(prefixes)-1]); end != nil {
-		opts.UpperBound = dataKey(nil, end)
-	}
-	it, err := m.db.NewIter(opts)
-	if err != nil {
-		return fmt.Errorf("viewstore: %s: %w", m.name, err)
-	}
-	var k []byte
-	for i, p := range prefixes {
-		k = dataKey(k, p)
-		ok := it.SeekGE(k)
-		for ; ok && bytes.HasPrefix(it.Key(), k); ok = it.Next() {
-			v, verr := it.ValueAndErr()
-			if verr != nil {
-				err = verr
-				break
-			}
-			if !f(i, it.Key()[1:], v) {
-				return closeIter(m.name, it, nil)
-			}
-		}
-		// A seek or step that stopped on a failed read: the next seek
-		// would clear the error.
-		if err == nil {
-			err = it.Error()
-		}
-		if err != nil {
-			break
-		}
-	}
-	return closeIter(m.name, it, err)
-}
-
-// closeIter closes it and returns err, or the error closing it met,
-// named for the model.
-func closeIter(name string, it *pebble.Iterator, err error) error {
-	if cerr := it.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("viewstore: %s: %w", name, err)
-	}
-	return nil
-}
-
 // GetSorted calls f with each of keys, which must be in ascending order,
 // and its value, nil when there is none; the value is valid only during
 // the call; an error f returns ends it and is returned as it is. It reads

@@ -3,7 +3,6 @@ package viewstore_test
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -273,53 +272,5 @@ func TestGetSortedAgreesWithGet(t *testing.T) {
 	}
 	if v, _ := m.Get([]byte("k101")); string(v) != "late" {
 		t.Fatalf("k101 = %q, want late", v)
-	}
-}
-
-// ScanPrefixes finds under each prefix what Scan finds, in order, across
-// a flushed table and a later batch, and nothing between the prefixes.
-func TestScanPrefixesAgreesWithScan(t *testing.T) {
-	m := mustOpen(t, t.TempDir(), "grants", 1)
-	b := m.NewBatch()
-	for _, k := range []string{"a/1", "a/2", "b/1", "i/g1\x00\x01", "i/g1\x00\x02", "i/g10\x00\x01", "m/x", "y/g1\x00\x00", "y/g2\x00\x00"} {
-		b.Set([]byte(k), []byte("v"+k))
-	}
-	if err := b.Commit(pos(1)); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	b = m.NewBatch()
-	b.Set([]byte("y/g1\x00\x01"), []byte("late"))
-	if err := b.Commit(pos(2)); err != nil {
-		t.Fatal(err)
-	}
-	prefixes := [][]byte{[]byte("i/g1\x00"), []byte("m/"), []byte("y/g1\x00")}
-	var want, got []string
-	for i, p := range prefixes {
-		if err := m.Scan(p, func(k, v []byte) bool {
-			want = append(want, fmt.Sprintf("%d %q=%q", i, k, v))
-			return true
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := m.ScanPrefixes(prefixes, func(i int, k, v []byte) bool {
-		got = append(got, fmt.Sprintf("%d %q=%q", i, k, v))
-		return true
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if len(want) != 5 || fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("ScanPrefixes found %v; Scan %v (want 5 keys)", got, want)
-	}
-	n := 0
-	if err := m.ScanPrefixes(prefixes, func(int, []byte, []byte) bool { n++; return n < 2 }); err != nil || n != 2 {
-		t.Fatalf("stopped after %d keys (%v), want 2", n, err)
-	}
-	m.Close()
-	if err := m.ScanPrefixes(prefixes, func(int, []byte, []byte) bool { return true }); !errors.Is(err, viewstore.ErrClosed) {
-		t.Fatalf("on a closed store: %v", err)
 	}
 }
