@@ -43,7 +43,7 @@ import (
 // An answer at a point in time is for the record: it must not depend on
 // how far behind this replica's read models are. So before one is read,
 // the models catch up with the log as it stands when the query arrives
-// (bounded by the min_position wait; 503 timeout past it): two replicas
+// (bounded by the min_position wait; 504 timeout past it): two replicas
 // asked the same past point in time give the same answer.
 func (s *Server) pointInTime(r *http.Request) (projections.PointInTime, error) {
 	q := r.URL.Query()
